@@ -1,0 +1,51 @@
+"""API tokens, operator accounts and console sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from .types import enum_field, utcnow
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for /api/v1; only its SHA-256 is stored (the token is 256 random bits)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked: bool = False
+
+
+class Role(StrEnum):
+    """What an operator may do."""
+
+    OPERATOR = "operator"
+    SUPERVISOR = "supervisor"
+
+
+class Operator(SQLModel, table=True):
+    """A person who signs in to the dispatch console."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    display_name: str | None = None
+    role: str = enum_field(Role.OPERATOR.value)
+    password_hash: str  # argon2
+    language: str = "ja"
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in console session; the cookie carries the token, the table its SHA-256."""
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    operator_id: int = Field(foreign_key="operator.id", index=True)
+    csrf_token: str
+    created_at: datetime
+    expires_at: datetime

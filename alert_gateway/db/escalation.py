@@ -1,0 +1,156 @@
+"""Escalation state and the outbox of notification attempts: the engine's truth lives here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, Text
+from sqlmodel import Field, SQLModel
+
+from .types import enum_field
+
+
+class EscalationState(StrEnum):
+    """Where one alert's escalation stands."""
+
+    GUARD = "guard"  # fall guard: waiting for the resident to get up
+    RUNNING = "running"
+    STOPPED = "stopped"  # acknowledged, cancelled or resolved
+    EXHAUSTED = "exhausted"  # every step spent; the dispatch centre was told nobody answered
+
+
+class Escalation(SQLModel, table=True):
+    """One row per alert that escalates; `next_due_at` is when the engine must look at it again."""
+
+    __table_args__ = (Index("ix_escalation_due", "state", "next_due_at"),)
+
+    alert_id: int = Field(primary_key=True, foreign_key="alert.id")
+    policy: str
+    severity_rank: int  # 1 = P1; sends are served by this, then by age
+    step_index: int = 0  # the next step to run
+    round: int = 0  # how many times the repeating tail has run
+    state: str = enum_field(EscalationState.RUNNING.value)
+    next_due_at: datetime | None = None
+    started_at: datetime
+    updated_at: datetime
+
+
+class Target(StrEnum):
+    """Who a notification goes to."""
+
+    RESIDENT = "resident"
+    CONTACT = "contact"
+    DISPATCH = "dispatch"
+
+
+class NotifyChannel(StrEnum):
+    """How a notification goes out."""
+
+    SMS = "sms"
+    VOICE = "voice"
+
+
+class Purpose(StrEnum):
+    """Why a message is sent."""
+
+    ALERT = "alert"  # the escalation itself
+    TAKEN_NOTICE = "taken_notice"  # "taken by X" to contacts already notified
+    CANCEL_NOTICE = "cancel_notice"
+    REPLY = "reply"  # automatic answer to an inbound SMS
+    SUMMARY = "summary"  # short summary after the alert is resolved
+    EXHAUSTED = "exhausted"  # nobody answered: told to the dispatch centre
+
+
+class AttemptStatus(StrEnum):
+    """Life of one notification attempt."""
+
+    PENDING = "pending"  # in the outbox, not yet handed to Twilio
+    SENDING = "sending"  # API call in flight (the only thing a crash may repeat)
+    QUEUED = "queued"
+    SENT = "sent"
+    RINGING = "ringing"
+    IN_PROGRESS = "in_progress"
+    DELIVERED = "delivered"  # SMS reached the handset (not yet an acknowledgement)
+    ACCEPTED = "accepted"  # a person said "I will respond" (key 1 / SMS 1)
+    DECLINED = "declined"  # key 2 / SMS 2: move on now
+    NOT_REACHED = "not_reached"  # voicemail, machine, no keypress, busy, no answer
+    FAILED = "failed"
+    UNDELIVERED = "undelivered"
+    CANCELED = "canceled"  # the escalation stopped before it was sent
+    SKIPPED = "skipped"  # rate cap, landline for SMS, opted out
+
+    @property
+    def is_final(self) -> bool:
+        """No more provider updates are expected (or they no longer matter)."""
+        return self in FINAL_ATTEMPT_STATUSES
+
+    @property
+    def is_failure(self) -> bool:
+        """The person was not reached through this attempt."""
+        return self in FAILED_ATTEMPT_STATUSES
+
+
+FAILED_ATTEMPT_STATUSES = frozenset(
+    {AttemptStatus.NOT_REACHED, AttemptStatus.FAILED, AttemptStatus.UNDELIVERED}
+)
+FINAL_ATTEMPT_STATUSES = FAILED_ATTEMPT_STATUSES | {
+    AttemptStatus.DELIVERED,
+    AttemptStatus.ACCEPTED,
+    AttemptStatus.DECLINED,
+    AttemptStatus.CANCELED,
+    AttemptStatus.SKIPPED,
+}
+
+
+class NotificationAttempt(SQLModel, table=True):
+    """One SMS or call, from the outbox to its final provider status."""
+
+    __table_args__ = (
+        Index("ix_attempt_outbox", "status", "priority", "not_before"),
+        Index("ix_attempt_to_number", "to_number", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int | None = Field(default=None, foreign_key="alert.id", index=True)
+    step_index: int | None = None
+    target: str = enum_field()
+    contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    to_number: str
+    channel: str = enum_field(length=8)
+    purpose: str = enum_field(Purpose.ALERT.value)
+    status: str = enum_field(AttemptStatus.PENDING.value)
+    priority: int = 4  # severity rank of the alert; 1 is served first
+    dial_no: int = 1  # 2 = the re-dial of a not-reached call
+    retries: int = 0  # transient API errors so far
+    provider_sid: str | None = Field(default=None, unique=True, max_length=64)
+    answered_by: str | None = None
+    body: str | None = Field(default=None, sa_type=Text)
+    error_code: str | None = None
+    error: str | None = None
+    created_at: datetime
+    not_before: datetime  # earliest send time (retry backoff, re-dial delay)
+    sent_at: datetime | None = None
+    deadline_at: datetime | None = None  # stuck in queued/ringing past this: poll or count as failed
+    finished_at: datetime | None = None
+
+
+class ResponderState(StrEnum):
+    """Contact states (DOMAIN.md): notified, answered, accepted or declined, arrived."""
+
+    NOTIFIED = "notified"
+    ANSWERED = "answered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    ARRIVED = "arrived"
+
+
+class AlertResponder(SQLModel, table=True):
+    """How far one contact has come on one alert."""
+
+    alert_id: int = Field(primary_key=True, foreign_key="alert.id")
+    contact_id: int = Field(primary_key=True, foreign_key="contact.id")
+    state: str = enum_field(ResponderState.NOTIFIED.value)
+    short_code: str | None = None  # names the alert in SMS when the contact has several open
+    updated_at: datetime
+    note: str | None = Field(default=None, sa_type=Text)

@@ -1,0 +1,56 @@
+"""Every table, imported in one place so metadata (and alembic) sees them all."""
+
+from .alerts import (
+    ACTIVE_STATUSES,
+    AckChannel,
+    Alert,
+    AlertEvent,
+    AlertStatus,
+    EventKind,
+    Outcome,
+)
+from .auth import ApiToken, Operator, Role, WebSession
+from .escalation import (
+    AlertResponder,
+    AttemptStatus,
+    Escalation,
+    EscalationState,
+    NotificationAttempt,
+    NotifyChannel,
+    Purpose,
+    ResponderState,
+    Target,
+)
+from .messages import InboundMessage, RejectedMessage, RejectReason
+from .residents import Contact, Device, PhoneType, Relation, Resident
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "AckChannel",
+    "Alert",
+    "AlertEvent",
+    "AlertResponder",
+    "AlertStatus",
+    "ApiToken",
+    "AttemptStatus",
+    "Contact",
+    "Device",
+    "Escalation",
+    "EscalationState",
+    "EventKind",
+    "InboundMessage",
+    "NotificationAttempt",
+    "NotifyChannel",
+    "Operator",
+    "Outcome",
+    "PhoneType",
+    "Purpose",
+    "RejectReason",
+    "RejectedMessage",
+    "Relation",
+    "Resident",
+    "ResponderState",
+    "Role",
+    "Target",
+    "WebSession",
+]

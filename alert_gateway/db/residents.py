@@ -1,0 +1,102 @@
+"""Residents, their contacts and their devices."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from .types import enum_field, utcnow
+
+
+class Relation(StrEnum):
+    """Who a contact is to the resident."""
+
+    FAMILY = "family"
+    NEIGHBOUR = "neighbour"  # 協力員
+    CARE_MANAGER = "care_manager"
+    CONTRACTOR = "contractor"
+    DISPATCH = "dispatch"
+
+
+class PhoneType(StrEnum):
+    """SMS is never sent to a landline."""
+
+    MOBILE = "mobile"
+    LANDLINE = "landline"
+    UNKNOWN = "unknown"
+
+
+class Resident(SQLModel, table=True):
+    """An older person living alone (利用者)."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str
+    kana: str | None = None
+    address: str | None = None
+    phone: str | None = None
+    phone_type: str = enum_field("unknown")
+    language: str = "ja"
+    date_of_birth: date | None = None
+    medical_notes: str | None = None
+    gp: str | None = None  # GP / hospital
+    oxygen_in_home: bool = False
+    home_care: str | None = None
+    property_type: str | None = None
+    access_notes: str | None = None
+    key_safe_location: str | None = None
+    key_safe_code: str | None = None  # masked in every view until an operator reveals it (logged)
+    risk_notes: str | None = None
+    notes: str | None = None
+    activity_watch_hours: int | None = None  # 生活リズム window; None = off
+    away: bool = False  # pauses the activity watch
+    last_activity_at: datetime | None = None
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Contact(SQLModel, table=True):
+    """Someone to call for a resident, in priority order."""
+
+    __table_args__ = (UniqueConstraint("resident_id", "phone", name="uq_contact_resident_phone"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: str = Field(foreign_key="resident.id", index=True, max_length=64)
+    name: str
+    relation: str = enum_field()
+    phone: str  # E.164
+    phone_type: str = enum_field("unknown")
+    priority: int = 1
+    language: str = "ja"
+    channels: str = "sms,voice"  # comma-separated subset of sms, voice
+    availability: str | None = None
+    active: bool = True
+    sms_opt_out: bool = False  # STOP received from this number
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def channel_set(self) -> frozenset[str]:
+        """The channels this contact accepts."""
+        return frozenset(c.strip() for c in self.channels.split(",") if c.strip())
+
+
+class Device(SQLModel, table=True):
+    """A home device that talks the device contract."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    kind: str = "pendant"
+    resident_id: str | None = Field(default=None, foreign_key="resident.id", index=True)
+    location: str | None = None
+    heartbeat_interval: int = 300  # seconds
+    last_seen_at: datetime | None = None
+    battery: int | None = None
+    firmware: str | None = None
+    online: bool = True
+    last_test_at: datetime | None = None
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

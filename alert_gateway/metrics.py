@@ -1,0 +1,98 @@
+"""Prometheus metrics: one Metrics object per app, on its own registry (tests get a fresh one)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+PREFIX = "alert_gateway_"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+ACK_BUCKETS = (10, 30, 60, 120, 180, 300, 600, 1200, 1800, 3600)
+
+
+class Metrics:
+    """Every metric the gateway exports. Labels are bounded sets: never device or resident ids."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, version: str = "0") -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.build_info = Info(PREFIX + "build", "Version of the running gateway.", registry=r)
+        self.build_info.info({"version": version})
+        self.mqtt_messages = Counter(
+            PREFIX + "mqtt_messages_total",
+            "MQTT messages taken in, by kind (alarm, cancel, heartbeat, ...) and result.",
+            ["kind", "result"],
+            registry=r,
+        )
+        self.mqtt_rejected = Counter(
+            PREFIX + "mqtt_rejected_total", "MQTT messages rejected, by reason.", ["reason"], registry=r
+        )
+        self.mqtt_connected = Gauge(
+            PREFIX + "mqtt_connected", "1 while connected to the MQTT broker.", registry=r
+        )
+        self.mqtt_reconnects = Counter(
+            PREFIX + "mqtt_reconnects_total", "Connection attempts after a loss.", registry=r
+        )
+        self.heartbeats = Counter(
+            PREFIX + "heartbeats_received_total", "Device heartbeats received.", registry=r
+        )
+        self.ingest_batch_seconds = Histogram(
+            PREFIX + "ingest_commit_seconds",
+            "Time to commit one batch of accepted MQTT messages.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.alerts_opened = Counter(
+            PREFIX + "alerts_opened_total", "Alerts opened, by type and severity.",
+            ["type", "severity"], registry=r,
+        )
+        self.alerts_open = Gauge(
+            PREFIX + "alerts_open", "Alerts on the board, by status and severity.",
+            ["status", "severity"], registry=r,
+        )
+        self.first_notification_seconds = Histogram(
+            PREFIX + "alert_first_notification_seconds",
+            "From the alarm being stored to the first notification request accepted by Twilio.",
+            ["severity"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.time_to_ack_seconds = Histogram(
+            PREFIX + "alert_time_to_acknowledge_seconds",
+            "From receipt of the alarm to the first human acknowledgement.",
+            ["severity", "channel"],
+            buckets=ACK_BUCKETS,
+            registry=r,
+        )
+        self.notifications = Counter(
+            PREFIX + "notifications_total",
+            "Notification attempts that reached a final status, by channel and status.",
+            ["channel", "status"],
+            registry=r,
+        )
+        self.twilio_request_seconds = Histogram(
+            PREFIX + "twilio_request_seconds",
+            "Twilio API request time, by operation.",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.twilio_errors = Counter(
+            PREFIX + "twilio_errors_total",
+            "Twilio API errors, by operation and kind (transient, permanent).",
+            ["operation", "kind"],
+            registry=r,
+        )
+        self.webhooks_refused = Counter(
+            PREFIX + "webhook_refused_total",
+            "Webhook requests refused, by reason (bad_signature, ...).",
+            ["reason"],
+            registry=r,
+        )
+        self.engine_lag_seconds = Gauge(
+            PREFIX + "engine_lag_seconds",
+            "Age of the oldest escalation step that is due but not yet run.",
+            registry=r,
+        )
+        self.devices_offline = Gauge(
+            PREFIX + "devices_offline", "Registered devices currently offline.", registry=r
+        )
