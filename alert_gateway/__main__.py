@@ -1,0 +1,7 @@
+"""`python -m alert_gateway`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
