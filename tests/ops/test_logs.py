@@ -1,0 +1,153 @@
+"""Structured logging: JSON lines with extras, and no personal data written."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from alert_gateway.logs import REDACTED, configure_logging, redact_text
+
+
+@pytest.fixture
+def stream() -> Iterator[io.StringIO]:
+    """Route logging to a buffer with the JSON formatter, and restore the root logger afterwards."""
+    root = logging.getLogger()
+    level = root.level
+    buffer = io.StringIO()
+    handler = configure_logging("debug", json=True, stream=buffer)
+    try:
+        yield buffer
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def lines(buffer: io.StringIO) -> list[dict[str, object]]:
+    """Every line written so far, parsed as JSON (fails if a line is not JSON)."""
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+def test_one_json_line_per_record_with_core_fields_and_extras(stream: io.StringIO) -> None:
+    """A record becomes one line with ts, level, logger, event and its extra= ids."""
+    logging.getLogger("alert_gateway.engine").info(
+        "alert opened", extra={"alert_id": 42, "device_id": "pendant-7"}
+    )
+    (entry,) = lines(stream)
+    assert entry["level"] == "INFO"
+    assert entry["logger"] == "alert_gateway.engine"
+    assert entry["event"] == "alert opened"
+    assert entry["alert_id"] == 42
+    assert entry["device_id"] == "pendant-7"
+    assert str(entry["ts"]).endswith("+00:00")
+
+
+def test_level_filters_records() -> None:
+    """Records below the configured level are not written."""
+    buffer = io.StringIO()
+    handler = configure_logging("WARNING", json=True, stream=buffer)
+    try:
+        logging.getLogger("x").info("quiet")
+        logging.getLogger("x").warning("loud")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert [e["event"] for e in lines(buffer)] == ["loud"]
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "+819012345678",
+        "+81 90-1234-5678",
+        "090-1234-5678",
+        "09012345678",
+        "076-220-1234",
+        "(076) 220-1234",
+        "０９０－１２３４－５６７８",
+        "+14155550123",
+    ],
+)
+def test_phone_numbers_in_messages_are_redacted(stream: io.StringIO, number: str) -> None:
+    """E.164 and Japanese national numbers never reach the log, whatever their separators."""
+    logging.getLogger("alert_gateway.twilio").warning("call to %s failed", number)
+    (entry,) = lines(stream)
+    assert entry["event"] == f"call to {REDACTED} failed"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "alert 1234 device pendant-0901234567",
+        "2026-11-26T09:00:00+09:00",
+        "retry 3 of 5",
+        "batch of 0123 rows",
+        "version 0.1.0",
+    ],
+)
+def test_ids_dates_and_counts_are_kept(text: str) -> None:
+    """Things that only look a little like numbers (ids, dates, counts) are left alone."""
+    assert redact_text(text) == text
+
+
+def test_personal_keys_in_extras_are_redacted(stream: io.StringIO) -> None:
+    """Extras named like name/phone/medical/key_safe are replaced, nested ones too; ids stay."""
+    logging.getLogger("alert_gateway.escalation").info(
+        "contact notified",
+        extra={
+            "alert_id": 7,
+            "resident_name": "山田 花子",
+            "contact_phone": "+819012345678",
+            "medical_notes": "酸素療法",
+            "key_safe_code": "1234",
+            "contact": {"name": "Taro", "phone": "09012345678", "order": 1},
+            "note": "call 090-1234-5678 first",
+        },
+    )
+    (entry,) = lines(stream)
+    assert entry["alert_id"] == 7
+    for key in ("resident_name", "contact_phone", "medical_notes", "key_safe_code"):
+        assert entry[key] == REDACTED
+    assert entry["contact"] == {"name": REDACTED, "phone": REDACTED, "order": 1}
+    assert entry["note"] == f"call {REDACTED} first"
+    raw = stream.getvalue()
+    for secret in ("山田", "9012345678", "酸素", '1234"', "Taro"):
+        assert secret not in raw
+
+
+def test_exception_text_is_redacted(stream: io.StringIO) -> None:
+    """A traceback carrying a phone number in its message is masked too."""
+    try:
+        raise ValueError("Twilio refused +819012345678")
+    except ValueError:
+        logging.getLogger("alert_gateway.twilio").exception("send failed", extra={"alert_id": 1})
+    (entry,) = lines(stream)
+    assert "ValueError" in str(entry["exc"])
+    assert "+819012345678" not in stream.getvalue()
+
+
+def test_text_mode_redacts_too() -> None:
+    """The human-readable format applies the same redaction and shows extras."""
+    buffer = io.StringIO()
+    handler = configure_logging("INFO", json=False, stream=buffer)
+    try:
+        logging.getLogger("x").info("sms to 090-1234-5678", extra={"phone": "x", "alert_id": 3})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    out = buffer.getvalue()
+    assert "090-1234-5678" not in out
+    assert f"phone={REDACTED}" in out and "alert_id=3" in out
+
+
+def test_configuring_twice_keeps_one_handler() -> None:
+    """Calling configure_logging again replaces our handler instead of doubling every line."""
+    root = logging.getLogger()
+    first = configure_logging("INFO", json=True, stream=io.StringIO())
+    second = configure_logging("INFO", json=True, stream=io.StringIO())
+    try:
+        assert first not in root.handlers
+        assert [h for h in root.handlers if h.get_name() == "alert-gateway"] == [second]
+    finally:
+        root.removeHandler(second)
