@@ -1,0 +1,295 @@
+"""A Twilio-compatible server for tests, demos and drills: the SDK's REST subset + /_fake/."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from .fake_lifecycle import Network
+from .fake_state import FailRule, FakeCall, FakeMessage, FakeTwilio, Recorded, new_sid
+
+FAKE_KEY = web.AppKey("fake_twilio", FakeTwilio)
+NETWORK_KEY = web.AppKey("fake_twilio_network", Network)
+API_PREFIX = "/2010-04-01/Accounts/{account}"
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+DEFAULT_CODES = {400: 21211, 401: 20003, 404: 20404, 429: 20429, 500: 20500, 503: 20503}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def twilio_error(status: int, code: int | None = None, message: str = "") -> web.Response:
+    """An error body shaped like Twilio's legacy JSON errors, which the SDK parses."""
+    code = code or DEFAULT_CODES.get(status, status)
+    return web.json_response(
+        {"code": code, "message": message or f"Fake Twilio error {code}",
+         "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status},
+        status=status,
+    )
+
+
+def _authorized(request: web.Request, fake: FakeTwilio) -> bool:
+    """HTTP Basic with the account sid and auth token, as the SDK sends it."""
+    kind, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    try:
+        user, _, password = base64.b64decode(encoded).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return kind.lower() == "basic" and (user, password) == (fake.account_sid, fake.auth_token)
+
+
+@web.middleware
+async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Record every REST request, check auth, then apply injected failures and delays."""
+    if not request.path.startswith("/2010-04-01/"):
+        return await handler(request)
+    fake = request.app[FAKE_KEY]
+    form = await request.post() if request.method == "POST" else request.query
+    record = Recorded(time.perf_counter(), "api", request.method, request.path_qs,
+                      {k: form.getall(k) for k in form}, None)  # type: ignore[misc]
+    fake.recorded.append(record)
+    response = await _api_response(request, handler, fake)
+    record.status = response.status
+    await fake.changed()
+    return response
+
+
+async def _api_response(
+    request: web.Request, handler: Handler, fake: FakeTwilio
+) -> web.StreamResponse:
+    if not _authorized(request, fake):
+        return twilio_error(401, 20003, "Authenticate")
+    if request.match_info.get("account") != fake.account_sid:
+        return twilio_error(404, 20404, "The requested resource was not found")
+    rule = fake.take_fail_rule()
+    if rule is not None:
+        if rule.delay:
+            # A slow server on purpose, so the client's timeout fires; shutdown cuts it short.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(rule.delay):
+                    await fake.stopping.wait()
+        if rule.status:
+            return twilio_error(rule.status, rule.code)
+    return await handler(request)
+
+
+async def create_message(request: web.Request) -> web.Response:
+    """POST Messages.json: accept an SMS and start its delivery lifecycle."""
+    fake, form = request.app[FAKE_KEY], await request.post()
+    to, body = str(form.get("To", "")), str(form.get("Body", ""))
+    if not E164.match(to):
+        return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+    if not body:
+        return twilio_error(400, 21602, "Message body is required.")
+    msg = FakeMessage(new_sid("SM"), "outbound-api", str(form.get("From", "")), to, body,
+                      "queued", status_callback=str(form.get("StatusCallback") or "") or None)
+    fake.messages[msg.sid] = msg
+    fake.spawn(request.app[NETWORK_KEY].run_message(msg))
+    await fake.changed()
+    return web.json_response(msg.api_json(fake.account_sid), status=201)
+
+
+async def create_call(request: web.Request) -> web.Response:
+    """POST Calls.json: accept a call and start ringing the scripted phone."""
+    fake, form = request.app[FAKE_KEY], await request.post()
+    to = str(form.get("To", ""))
+    if not E164.match(to):
+        return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+    if not (form.get("Url") or form.get("Twiml")):
+        return twilio_error(400, 21205, "Url parameter is required.")
+    if form.get("AsyncAmd") == "true" and not form.get("AsyncAmdStatusCallback"):
+        return twilio_error(400, 21262, "AsyncAmdStatusCallback is required with AsyncAmd.")
+    params = {k: [str(v) for v in form.getall(k)] for k in set(form.keys())}
+    call = FakeCall(new_sid("CA"), str(form.get("From", "")), to, "queued", params)
+    fake.calls[call.sid] = call
+    fake.spawn(request.app[NETWORK_KEY].run_call(call))
+    await fake.changed()
+    return web.json_response(call.api_json(fake.account_sid), status=201)
+
+
+async def fetch_resource(request: web.Request) -> web.Response:
+    """GET Messages/{sid}.json or Calls/{sid}.json: the current state."""
+    fake, sid = request.app[FAKE_KEY], request.match_info["sid"]
+    found: FakeMessage | FakeCall | None = fake.messages.get(sid) or fake.calls.get(sid)
+    if found is None:
+        return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
+    return web.json_response(found.api_json(fake.account_sid))
+
+
+# --- control API ---
+
+
+def _filtered(items: list[Any], request: web.Request) -> web.Response:
+    to = request.query.get("to")
+    views = [i.view() for i in items if to is None or i.to == to or i.from_ == to]
+    return web.json_response(views, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    """GET /_fake/messages[?to=]: every message, oldest first."""
+    return _filtered(list(request.app[FAKE_KEY].messages.values()), request)
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    """GET /_fake/calls[?to=]: every call, oldest first."""
+    return _filtered(list(request.app[FAKE_KEY].calls.values()), request)
+
+
+async def list_phones(request: web.Request) -> web.Response:
+    """GET /_fake/phones: the scripted behaviour of each known number."""
+    fake = request.app[FAKE_KEY]
+    return web.json_response({n: vars(b) for n, b in fake.phones.items()})
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json() if request.can_read_body else {}
+    except json.JSONDecodeError as exc:
+        raise web.HTTPBadRequest(text=f"invalid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text="expected a JSON object")
+    return data
+
+
+async def set_phone(request: web.Request) -> web.Response:
+    """POST /_fake/phones/{number}: script how this phone answers calls and SMS."""
+    fake, number = request.app[FAKE_KEY], request.match_info["number"]
+    behaviour = fake.phone(number)
+    try:
+        behaviour.update(await _json(request))
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from exc
+    await fake.changed()
+    return web.json_response(vars(behaviour))
+
+
+async def phone_sms(request: web.Request) -> web.Response:
+    """POST /_fake/phones/{number}/sms {"body"}: the phone texts the gateway; returns replies."""
+    fake, number = request.app[FAKE_KEY], request.match_info["number"]
+    body = str((await _json(request)).get("body", ""))
+    try:
+        msg = await request.app[NETWORK_KEY].inbound_sms(number, body)
+    except LookupError as exc:
+        raise web.HTTPConflict(text=str(exc)) from exc
+    replies = [m.view() for m in fake.messages.values()
+               if m.direction == "outbound-reply" and m.received_at >= msg.received_at]
+    return web.json_response({"message": msg.view(), "replies": replies},
+                             dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+async def press(request: web.Request) -> web.Response:
+    """POST /_fake/calls/{sid}/press {"digits"}: press a key on a call waiting at a Gather."""
+    fake = request.app[FAKE_KEY]
+    call = fake.calls.get(request.match_info["sid"])
+    if call is None:
+        raise web.HTTPNotFound(text="no such call")
+    if not call.waiting:
+        raise web.HTTPConflict(text="the call is not waiting at a Gather")
+    call.press_queue.put_nowait(str((await _json(request)).get("digits", "")))
+    return web.json_response({"sid": call.sid, "accepted": True}, status=202)
+
+
+async def fail(request: web.Request) -> web.Response:
+    """POST /_fake/fail {"status"?, "delay"?, "count"?, "code"?}: break the next API requests."""
+    fake, data = request.app[FAKE_KEY], await _json(request)
+    try:
+        rule = FailRule(
+            status=int(data["status"]) if data.get("status") else None,
+            delay=float(data.get("delay", 0)), count=int(data.get("count", 1)),
+            code=int(data["code"]) if data.get("code") else None,
+        )
+    except (TypeError, ValueError) as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from exc
+    fake.fail_rules.append(rule)
+    return web.json_response(vars(rule))
+
+
+async def reset(request: web.Request) -> web.Response:
+    """POST /_fake/reset: forget everything."""
+    await request.app[FAKE_KEY].reset()
+    return web.json_response({"reset": True})
+
+
+async def requests_log(request: web.Request) -> web.Response:
+    """GET /_fake/requests: every API request received and callback sent."""
+    return web.json_response([vars(r) for r in request.app[FAKE_KEY].recorded],
+                             dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+async def phones_page(request: web.Request) -> web.Response:
+    """GET /: the phones page."""
+    html = resources.files(__package__).joinpath("fake_page.html").read_text("utf-8")
+    return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+
+def make_fake_twilio_app(
+    *,
+    auth_token: str,
+    account_sid: str,
+    webhook_base: str | None = None,
+    deliver_base: str | None = None,
+    step_delay: float = 0.0,
+    fake: FakeTwilio | None = None,
+) -> web.Application:
+    """The fake's aiohttp app; its state is `app[FAKE_KEY]`."""
+    app = web.Application(middlewares=[api_middleware])
+    app[FAKE_KEY] = fake or FakeTwilio(account_sid, auth_token, webhook_base=webhook_base,
+                                       deliver_base=deliver_base, step_delay=step_delay)
+    app[NETWORK_KEY] = Network(app[FAKE_KEY])
+
+    async def network(app: web.Application) -> AsyncIterator[None]:
+        await app[NETWORK_KEY].start()
+        yield
+        await app[NETWORK_KEY].close()
+
+    async def stop_delays(app: web.Application) -> None:
+        app[FAKE_KEY].stopping.set()
+        await app[FAKE_KEY].cancel_tasks()
+
+    app.cleanup_ctx.append(network)
+    app.on_shutdown.append(stop_delays)
+    r = app.router
+    r.add_post(API_PREFIX + "/Messages.json", create_message)
+    r.add_post(API_PREFIX + "/Calls.json", create_call)
+    r.add_get(API_PREFIX + "/Messages/{sid}.json", fetch_resource)
+    r.add_get(API_PREFIX + "/Calls/{sid}.json", fetch_resource)
+    r.add_get("/_fake/messages", list_messages)
+    r.add_get("/_fake/calls", list_calls)
+    r.add_get("/_fake/phones", list_phones)
+    r.add_get("/_fake/requests", requests_log)
+    r.add_post("/_fake/phones/{number}", set_phone)
+    r.add_post("/_fake/phones/{number}/sms", phone_sms)
+    r.add_post("/_fake/calls/{sid}/press", press)
+    r.add_post("/_fake/fail", fail)
+    r.add_post("/_fake/reset", reset)
+    r.add_get("/", phones_page)
+    return app
+
+
+def fake_of(app: web.Application) -> FakeTwilio:
+    """The state object of an app made by make_fake_twilio_app."""
+    return app[FAKE_KEY]
+
+
+async def run_fake_twilio(
+    host: str, port: int, *, auth_token: str, account_sid: str, webhook_base: str | None,
+    step_delay: float = 0.0,
+) -> None:
+    """Serve the fake until cancelled (`alert-gateway fake-twilio`)."""
+    app = make_fake_twilio_app(auth_token=auth_token, account_sid=account_sid,
+                               webhook_base=webhook_base, step_delay=step_delay)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,60 @@
+"""Pure TwiML builders for alert calls and SMS replies (no I/O)."""
+
+from __future__ import annotations
+
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+# Neural voices that read Japanese naturally; others fall back to Twilio's default for the language.
+DEFAULT_VOICES = {"ja-JP": "Polly.Mizuki", "en-US": "Polly.Joanna"}
+GATHER_TIMEOUT_SECONDS = 8
+
+
+def _say(target: VoiceResponse | Gather, text: str, language: str, voice: str | None) -> None:
+    voice = voice or DEFAULT_VOICES.get(language)
+    if voice:
+        target.say(text, language=language, voice=voice)
+    else:
+        target.say(text, language=language)
+
+
+def _gather(action_url: str) -> Gather:
+    return Gather(
+        num_digits=1, action=action_url, method="POST", timeout=GATHER_TIMEOUT_SECONDS
+    )
+
+
+def alert_call_twiml(
+    *,
+    text: str,
+    language: str,
+    action_url: str,
+    repeat_text: str,
+    goodbye_text: str,
+    voice: str | None = None,
+) -> str:
+    """Say the alert and wait for one key; with no key, say it once more, then say goodbye."""
+    vr = VoiceResponse()
+    for spoken in (text, repeat_text):
+        gather = _gather(action_url)
+        _say(gather, spoken, language, voice)
+        vr.append(gather)
+    _say(vr, goodbye_text, language, voice)
+    vr.hangup()
+    return str(vr)
+
+
+def reply_twiml(text: str, language: str, *, voice: str | None = None) -> str:
+    """The answer to a keypress: say one thing and hang up."""
+    vr = VoiceResponse()
+    _say(vr, text, language, voice)
+    vr.hangup()
+    return str(vr)
+
+
+def messaging_reply(text: str | None) -> str:
+    """The TwiML answer to an inbound SMS; an empty <Response/> sends nothing back."""
+    mr = MessagingResponse()
+    if text:
+        mr.message(text)
+    return str(mr)
