@@ -240,8 +240,8 @@ class Topics:
         return f"{self.root}/{device_id}/{channel.value}"
 
     def subscription(self, share_group: str | None = None) -> str:
-        """The wildcard the gateway subscribes to, optionally as an MQTT v5 shared subscription."""
-        wildcard = f"{self.root}/+/+"
+        """The gateway's subscription: the whole tree, so malformed topics are seen and kept too."""
+        wildcard = f"{self.root}/#"
         return f"$share/{share_group}/{wildcard}" if share_group else wildcard
 
     def parse(self, value: str) -> ParsedTopic | None:

@@ -17,16 +17,20 @@ class AlertStatus(StrEnum):
 
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
+    CANCELLED = "cancelled"  # by the resident; stays on the board until an operator resolves it
     RESOLVED = "resolved"
-    CANCELLED = "cancelled"
 
     @property
     def is_active(self) -> bool:
-        """Open or acknowledged: still on the board."""
-        return self in (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
+        """Still on the board: not yet closed by an operator (or by a restore)."""
+        return self is not AlertStatus.RESOLVED
 
 
-ACTIVE_STATUSES = (AlertStatus.OPEN.value, AlertStatus.ACKNOWLEDGED.value)
+ACTIVE_STATUSES = (
+    AlertStatus.OPEN.value,
+    AlertStatus.ACKNOWLEDGED.value,
+    AlertStatus.CANCELLED.value,
+)
 
 
 class Outcome(StrEnum):

@@ -1,0 +1,1 @@
+"""Alerts: opening, attaching, timeline, acknowledgement and resolution."""

@@ -1,0 +1,57 @@
+"""Pure rules about alarms and alerts (no I/O), from ../shared/DOMAIN.md."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from devices.contract import ALARM_TYPES, AlarmType, Qualifier, Severity
+
+ALERT_TYPES_THAT_NEVER_ATTACH = frozenset({AlarmType.TEST, AlarmType.CHECKIN})
+
+
+def severity_of(alarm_type: AlarmType) -> Severity:
+    """The priority class of a type."""
+    return ALARM_TYPES[alarm_type].severity
+
+
+def is_more_urgent(candidate: str, current: str) -> bool:
+    """True when `candidate` severity (P1..P4) outranks `current`."""
+    return Severity(candidate).rank < Severity(current).rank
+
+
+def is_logged_only(alarm_type: AlarmType) -> bool:
+    """Test / check-in signals are logged and closed at once, never escalated."""
+    return alarm_type in ALERT_TYPES_THAT_NEVER_ATTACH
+
+
+def escalates(alarm_type: AlarmType) -> bool:
+    """Whether an alert of this type gets an escalation (consult and mass_outage stay on the console)."""
+    return ALARM_TYPES[alarm_type].escalates
+
+
+def restore_may_close(severity: str) -> bool:
+    """A restore closes a P3 by itself; never a P1 or P2 (a person must look)."""
+    return Severity(severity) is Severity.P3
+
+
+def is_restore(qualifier: Qualifier) -> bool:
+    """The condition ended (mains restored, smoke cleared)."""
+    return qualifier is Qualifier.RESTORE
+
+
+def clock_skew_seconds(device_ts: datetime, received_at: datetime, limit: int) -> int | None:
+    """Seconds the device clock is off, when more than `limit`; None when within it."""
+    skew = int((device_ts - received_at).total_seconds())
+    return skew if abs(skew) > limit else None
+
+
+def cancel_refusal(alarm_type: AlarmType, elapsed_seconds: float, *, min_seconds: int,
+                   grace_seconds: int) -> str | None:
+    """Why a resident's cancel is refused, or None when it is honoured (DOMAIN.md: cancel, fire)."""
+    if ALARM_TYPES[alarm_type].fire:
+        return f"{alarm_type.value} alarms are confirmed by the centre, never cancelled"
+    if elapsed_seconds < min_seconds:
+        return f"cancel came {elapsed_seconds:.0f} s after the alarm; it counts from {min_seconds} s"
+    if elapsed_seconds > grace_seconds:
+        return f"cancel came {elapsed_seconds:.0f} s after the alarm, past the {grace_seconds} s window"
+    return None

@@ -1,0 +1,1 @@
+"""Escalation: policies, the durable engine, and the outbox of notifications."""

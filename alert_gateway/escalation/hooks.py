@@ -1,0 +1,86 @@
+"""What other parts call, inside their own transaction, when an alert's escalation must change.
+
+Rows only: the engine reads them after commit (and after a restart), so nothing lives only in memory.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from devices.contract import AlarmType, Severity
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..db.models import Alert, Escalation, EscalationState
+
+UNCHOSEN_POLICY = ""  # the engine chooses the policy when it first picks the escalation up
+
+
+def new_escalation(alert: Alert, *, now: datetime) -> Escalation:
+    """A fresh escalation that the engine runs at once (the fall guard is the engine's call)."""
+    assert alert.id is not None
+    return Escalation(
+        alert_id=alert.id,
+        policy=UNCHOSEN_POLICY,
+        severity_rank=Severity(alert.severity).rank,
+        state=EscalationState.RUNNING.value,
+        next_due_at=now,
+        started_at=now,
+        updated_at=now,
+    )
+
+
+async def restart(session: AsyncSession, alert: Alert, *, now: datetime) -> None:
+    """Start over from the first step: the alert became more urgent or was re-opened."""
+    escalation = await session.get(Escalation, alert.id)
+    if escalation is None:
+        session.add(new_escalation(alert, now=now))
+        return
+    escalation.policy = UNCHOSEN_POLICY
+    escalation.severity_rank = Severity(alert.severity).rank
+    escalation.step_index = 0
+    escalation.round = 0
+    escalation.state = EscalationState.RUNNING.value
+    escalation.next_due_at = now
+    escalation.updated_at = now
+
+
+async def alarm_attached(
+    session: AsyncSession, alert: Alert, alarm_type: AlarmType, *, now: datetime
+) -> None:
+    """A further alarm on an alert in its fall guard (e.g. a pendant press) sends at once."""
+    escalation = await session.get(Escalation, alert.id)
+    if escalation is not None and escalation.state == EscalationState.GUARD.value:
+        if alarm_type is not AlarmType.FALL:
+            escalation.state = EscalationState.RUNNING.value
+            escalation.next_due_at = now
+            escalation.updated_at = now
+
+
+async def stop(session: AsyncSession, alert_id: int, *, now: datetime) -> Escalation | None:
+    """Stop sending further steps (acknowledged, cancelled or resolved)."""
+    escalation = await session.get(Escalation, alert_id)
+    if escalation is not None and escalation.state in (
+        EscalationState.RUNNING.value,
+        EscalationState.GUARD.value,
+    ):
+        escalation.state = EscalationState.STOPPED.value
+        escalation.next_due_at = None
+        escalation.updated_at = now
+    return escalation
+
+
+async def due_count(session: AsyncSession, *, now: datetime) -> int:
+    """How many escalations are due (for readiness and tests)."""
+    rows = await session.exec(
+        select(Escalation.alert_id).where(
+            Escalation.state == EscalationState.RUNNING.value, Escalation.next_due_at <= now
+        )
+    )
+    return len(rows.all())
+
+
+async def cancelled(session: AsyncSession, alert: Alert, *, now: datetime) -> None:
+    """The resident cancelled: no further steps to contacts."""
+    assert alert.id is not None
+    await stop(session, alert.id, now=now)

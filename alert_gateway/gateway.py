@@ -1,0 +1,104 @@
+"""The running gateway: background tasks plus the HTTP server, with an orderly shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from .ingest.heartbeats import flush_sightings
+from .services import Services
+from .web.app import make_app
+
+log = logging.getLogger(__name__)
+
+TaskFactory = Callable[[asyncio.Event], Awaitable[None]]
+SHUTDOWN_SECONDS = 20.0
+
+
+class Gateway:
+    """Owns the tasks of one process: MQTT ingest, batch writer, heartbeat flusher and plug-ins."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.stop_event = asyncio.Event()
+        self.ready = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self.task_factories: list[tuple[str, TaskFactory]] = [
+            ("mqtt", services.ingest.connection.run),
+            ("ingest-writer", services.ingest.run_writer),
+            ("heartbeat-flush", self._flush_loop),
+        ]
+
+    async def start(self) -> None:
+        """Start every task; readiness turns true once they run."""
+        for name, factory in self.task_factories:
+            self._tasks.append(asyncio.create_task(self._supervise(name, factory), name=name))
+        self.ready = True
+
+    async def _supervise(self, name: str, factory: TaskFactory) -> None:
+        """A crashed task is logged and restarted: the gateway must not go quietly deaf."""
+        while not self.stop_event.is_set():
+            try:
+                await factory(self.stop_event)
+                return
+            except Exception:
+                log.exception("task crashed, restarting", extra={"task": name})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop_event.wait(), 1.0)
+
+    async def flush_heartbeats(self) -> set[str]:
+        """Write batched last-seen times now; returns the device ids updated."""
+        taken = self.services.ingest.heartbeats.take()
+        if not taken:
+            return set()
+        async with self.services.sessions() as session:
+            known = await flush_sightings(session, taken)
+            await session.commit()
+        return known
+
+    async def _flush_loop(self, stop: asyncio.Event) -> None:
+        interval = self.services.settings.heartbeat_flush_seconds
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            try:
+                await self.flush_heartbeats()
+            except Exception:
+                log.exception("heartbeat flush failed; will retry")
+
+    async def stop(self) -> None:
+        """Readiness false first, stop taking messages, drain, flush, close; bounded in time."""
+        self.ready = False
+        self.stop_event.set()
+        done, pending = await asyncio.wait(self._tasks, timeout=SHUTDOWN_SECONDS) if self._tasks else (set(), set())
+        for task in pending:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self.flush_heartbeats()
+        await self.services.close()
+
+
+async def serve(services: Services) -> None:
+    """Run the gateway and its HTTP server until SIGINT/SIGTERM."""
+    import signal
+
+    gateway = Gateway(services)
+    app = make_app(services, gateway)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, services.settings.http_host, services.settings.http_port)
+    await site.start()
+    await gateway.start()
+    log.info("gateway listening", extra={"url": f"http://{services.settings.http_host}:{services.settings.http_port}"})
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("shutting down")
+    await gateway.stop()
+    await runner.cleanup()

@@ -1,0 +1,1 @@
+"""MQTT ingest: validate at the edge, store durably, acknowledge after commit."""

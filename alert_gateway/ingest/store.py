@@ -1,0 +1,311 @@
+"""Store one batch of accepted and rejected messages in a single transaction (load, decide, apply)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import tuple_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from devices.contract import AlarmMessage, AlarmType, CancelMessage, Channel
+
+from ..alerts import rules
+from ..alerts.cancel import apply_cancel
+from ..db.models import (
+    ACTIVE_STATUSES,
+    Alert,
+    AlertEvent,
+    AlertStatus,
+    Device,
+    EventKind,
+    InboundMessage,
+    Outcome,
+    RejectedMessage,
+)
+from ..escalation import hooks
+from .parse import Incoming, Rejection
+
+RAW_PAYLOAD_ON_TIMELINE = 1000  # characters of an unreadable alarm shown to the operator
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """An alarm the device must be told we hold (sent as `received` on its feedback topic)."""
+
+    device_id: str
+    message_id: str
+    alert_id: int | None
+
+
+@dataclass
+class BatchResult:
+    """What the batch changed, for feedback, metrics and waking the engine."""
+
+    receipts: list[Receipt] = field(default_factory=list)
+    cancelled: list[Receipt] = field(default_factory=list)
+    opened: list[Alert] = field(default_factory=list)
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, result)
+    escalations_changed: bool = False
+
+
+@dataclass
+class _Context:
+    """Rows loaded once for the whole batch."""
+
+    devices: dict[str, Device]
+    seen: dict[tuple[str, str, str], InboundMessage]
+    active_by_key: dict[str, Alert]  # resident id, or "device:<id>" for unregistered devices
+
+
+async def store_batch(
+    session: AsyncSession,
+    items: Sequence[Incoming | Rejection],
+    *,
+    now: datetime,
+    skew_limit: int,
+    cancel_min_seconds: int,
+    cancel_grace_seconds: int,
+) -> BatchResult:
+    """Persist alarms, cancels and rejections; the caller commits, then acknowledges to the broker."""
+    result = BatchResult()
+    ctx = await _load(session, items)
+    for item in items:
+        if isinstance(item, Rejection):
+            await _reject(session, ctx, item, now=now, result=result)
+        elif isinstance(item.message, AlarmMessage):
+            await _alarm(session, ctx, item, item.message, now=now, skew_limit=skew_limit, result=result)
+        elif isinstance(item.message, CancelMessage):
+            await _cancel(session, ctx, item, item.message, now=now, result=result,
+                          min_seconds=cancel_min_seconds, grace_seconds=cancel_grace_seconds)
+    return result
+
+
+async def _load(session: AsyncSession, items: Sequence[Incoming | Rejection]) -> _Context:
+    device_ids = {i.device_id for i in items if i.device_id is not None}
+    devices = {}
+    if device_ids:
+        rows = await session.exec(select(Device).where(col(Device.id).in_(device_ids)))
+        devices = {d.id: d for d in rows.all()}
+    keys = [
+        (i.device_id, i.channel.value, i.message.id)
+        for i in items
+        if isinstance(i, Incoming) and isinstance(i.message, AlarmMessage | CancelMessage)
+    ]
+    seen: dict[tuple[str, str, str], InboundMessage] = {}
+    if keys:
+        rows2 = await session.exec(
+            select(InboundMessage).where(
+                tuple_(InboundMessage.device_id, InboundMessage.channel, InboundMessage.message_id).in_(keys)
+            )
+        )
+        seen = {(m.device_id, m.channel, m.message_id): m for m in rows2.all()}
+    resident_ids = {d.resident_id for d in devices.values() if d.resident_id}
+    unknown = {f"device:{d}" for d in device_ids if d not in devices or not devices[d].resident_id}
+    active: dict[str, Alert] = {}
+    if resident_ids or unknown:
+        query = select(Alert).where(col(Alert.status).in_(ACTIVE_STATUSES))
+        query = query.where(
+            col(Alert.resident_id).in_(resident_ids)
+            | (col(Alert.resident_id).is_(None) & col(Alert.device_id).in_([u[7:] for u in unknown]))
+        ).order_by(col(Alert.opened_at))
+        for alert in (await session.exec(query)).all():
+            active.setdefault(_alert_key(alert.resident_id, alert.device_id), alert)
+    return _Context(devices, seen, active)
+
+
+def _alert_key(resident_id: str | None, device_id: str | None) -> str:
+    return resident_id if resident_id else f"device:{device_id}"
+
+
+def _event(alert: Alert, kind: EventKind, *, now: datetime, actor: str, message: str,
+           **data: object) -> AlertEvent:
+    assert alert.id is not None
+    return AlertEvent(alert_id=alert.id, at=now, kind=kind.value, actor=actor, message=message, data=data)
+
+
+async def _alarm(session: AsyncSession, ctx: _Context, item: Incoming, msg: AlarmMessage, *,
+                 now: datetime, skew_limit: int, result: BatchResult) -> None:
+    key = (item.device_id, Channel.ALARM.value, msg.id)
+    if key in ctx.seen:  # a repeat of an alarm we hold: tell the device again, change nothing
+        result.receipts.append(Receipt(item.device_id, msg.id, ctx.seen[key].alert_id))
+        result.outcomes[("alarm", "duplicate")] += 1
+        return
+    device = ctx.devices.get(item.device_id)
+    if device is not None and msg.battery is not None:
+        device.battery = msg.battery
+    alarm_type = msg.alarm_type
+    alert = await _route_alarm(session, ctx, item, msg, alarm_type, device, now=now,
+                               skew_limit=skew_limit, result=result)
+    inbound = InboundMessage(device_id=item.device_id, channel=Channel.ALARM.value, message_id=msg.id,
+                             received_at=now, device_ts=msg.ts, alert_id=alert.id if alert else None)
+    session.add(inbound)
+    ctx.seen[key] = inbound
+    result.receipts.append(Receipt(item.device_id, msg.id, inbound.alert_id))
+    result.outcomes[("alarm", "accepted")] += 1
+
+
+async def _route_alarm(session: AsyncSession, ctx: _Context, item: Incoming, msg: AlarmMessage,
+                       alarm_type: AlarmType, device: Device | None, *, now: datetime,
+                       skew_limit: int, result: BatchResult) -> Alert | None:
+    """Open a new alert, attach to the resident's active one, or close a P3 on restore."""
+    resident_id = device.resident_id if device else None
+    actor = f"device:{item.device_id}"
+    active = ctx.active_by_key.get(_alert_key(resident_id, item.device_id))
+    if rules.is_restore(msg.qualifier):
+        return await _restore(session, active, msg, alarm_type, actor, now=now, result=result)
+    if active is not None and not rules.is_logged_only(alarm_type):
+        await _attach(session, active, msg, alarm_type, actor, now=now, result=result)
+        return active
+    alert = await _open(session, item, msg, alarm_type, device, now=now, skew_limit=skew_limit,
+                        result=result)
+    if alert.status != AlertStatus.RESOLVED.value:
+        ctx.active_by_key[_alert_key(resident_id, item.device_id)] = alert
+    return alert
+
+
+async def _open(session: AsyncSession, item: Incoming, msg: AlarmMessage, alarm_type: AlarmType,
+                device: Device | None, *, now: datetime, skew_limit: int,
+                result: BatchResult) -> Alert:
+    severity = rules.severity_of(alarm_type).value
+    unregistered = device is None
+    skew = rules.clock_skew_seconds(msg.ts, now, skew_limit)
+    logged_only = rules.is_logged_only(alarm_type)
+    alert = Alert(
+        resident_id=device.resident_id if device else None, device_id=item.device_id,
+        type=alarm_type.value, raw_type=None if alarm_type is not AlarmType.UNKNOWN else msg.type,
+        severity=severity, unregistered=unregistered, clock_skew_seconds=skew,
+        source_message_id=msg.id, opened_at=now, device_ts=msg.ts, updated_at=now,
+        status=AlertStatus.RESOLVED.value if logged_only else AlertStatus.OPEN.value,
+    )
+    if logged_only:  # test / check-in: on record, never escalated
+        alert.outcome, alert.resolved_at, alert.resolved_by = Outcome.TEST.value, now, "system"
+        if device is not None:
+            device.last_test_at = now
+    session.add(alert)
+    await session.flush()
+    actor = f"device:{item.device_id}"
+    note = " from an unregistered device" if unregistered else ""
+    session.add(_event(alert, EventKind.OPENED, now=now, actor=actor,
+                       message=f"{alarm_type.value} alarm received{note}", message_id=msg.id,
+                       raw_type=msg.type, qualifier=msg.qualifier.value, device_ts=msg.ts.isoformat(),
+                       battery=msg.battery, data=msg.data))
+    if skew is not None:
+        session.add(_event(alert, EventKind.CLOCK_SKEW, now=now, actor=actor,
+                           message=f"device clock is {skew:+d} s off", skew_seconds=skew))
+    if logged_only:
+        session.add(_event(alert, EventKind.RESOLVED, now=now, actor="system",
+                           message="test signal logged", outcome=Outcome.TEST.value))
+    elif rules.escalates(alarm_type):
+        session.add(hooks.new_escalation(alert, now=now))
+        result.escalations_changed = True
+    result.opened.append(alert)
+    return alert
+
+
+async def _attach(session: AsyncSession, alert: Alert, msg: AlarmMessage, alarm_type: AlarmType,
+                  actor: str, *, now: datetime, result: BatchResult) -> None:
+    session.add(_event(alert, EventKind.ALARM, now=now, actor=actor,
+                       message=f"further {alarm_type.value} alarm", message_id=msg.id,
+                       raw_type=msg.type, qualifier=msg.qualifier.value))
+    new_severity = rules.severity_of(alarm_type).value
+    reopened = alert.status == AlertStatus.CANCELLED.value and rules.escalates(alarm_type)
+    if rules.is_more_urgent(new_severity, alert.severity) or reopened:
+        if rules.is_more_urgent(new_severity, alert.severity):
+            session.add(_event(alert, EventKind.SEVERITY_RAISED, now=now, actor=actor,
+                               message=f"{alert.severity} → {new_severity} ({alarm_type.value})",
+                               previous=alert.severity, previous_type=alert.type))
+            alert.severity, alert.type = new_severity, alarm_type.value
+        alert.status = AlertStatus.OPEN.value
+        if rules.escalates(AlarmType(alert.type)):
+            await hooks.restart(session, alert, now=now)
+            result.escalations_changed = True
+    else:
+        await hooks.alarm_attached(session, alert, alarm_type, now=now)
+        result.escalations_changed = True
+    alert.updated_at = now
+
+
+async def _restore(session: AsyncSession, active: Alert | None, msg: AlarmMessage,
+                   alarm_type: AlarmType, actor: str, *, now: datetime,
+                   result: BatchResult) -> Alert | None:
+    if active is None:
+        result.outcomes[("alarm", "restore_unmatched")] += 1
+        return None
+    closes = active.type == alarm_type.value and rules.restore_may_close(active.severity)
+    session.add(_event(active, EventKind.RESTORED, now=now, actor=actor,
+                       message=f"{alarm_type.value} restored" + (": closed" if closes else ""),
+                       message_id=msg.id, closed=closes))
+    if closes:
+        active.status, active.outcome = AlertStatus.RESOLVED.value, Outcome.RESTORED.value
+        active.resolved_at, active.resolved_by, active.updated_at = now, "system", now
+        assert active.id is not None
+        await hooks.stop(session, active.id, now=now)
+        result.escalations_changed = True
+    return active
+
+
+async def _cancel(session: AsyncSession, ctx: _Context, item: Incoming, msg: CancelMessage, *,
+                  now: datetime, result: BatchResult, min_seconds: int, grace_seconds: int) -> None:
+    key = (item.device_id, Channel.CANCEL.value, msg.id)
+    if key in ctx.seen:
+        result.outcomes[("cancel", "duplicate")] += 1
+        return
+    alarm = ctx.seen.get((item.device_id, Channel.ALARM.value, msg.alarm_id))
+    if alarm is None:
+        rows = await session.exec(select(InboundMessage).where(
+            InboundMessage.device_id == item.device_id, InboundMessage.channel == Channel.ALARM.value,
+            InboundMessage.message_id == msg.alarm_id))
+        alarm = rows.first()
+    alert = await session.get(Alert, alarm.alert_id) if alarm and alarm.alert_id else None
+    inbound = InboundMessage(device_id=item.device_id, channel=Channel.CANCEL.value, message_id=msg.id,
+                             received_at=now, device_ts=msg.ts, alert_id=alert.id if alert else None)
+    session.add(inbound)
+    ctx.seen[key] = inbound
+    if alert is None or alarm is None:
+        result.outcomes[("cancel", "unmatched")] += 1
+        return
+    accepted = await apply_cancel(session, alert, alarm_received_at=alarm.received_at,
+                                  actor=f"device:{item.device_id}", now=now,
+                                  min_seconds=min_seconds, grace_seconds=grace_seconds)
+    result.outcomes[("cancel", "accepted" if accepted else "refused")] += 1
+    if accepted:
+        result.cancelled.append(Receipt(item.device_id, msg.alarm_id, alert.id))
+        result.escalations_changed = True
+
+
+async def _reject(session: AsyncSession, ctx: _Context, item: Rejection, *, now: datetime,
+                  result: BatchResult) -> None:
+    rejected = RejectedMessage(received_at=now, topic=item.topic[:500], device_id=item.device_id,
+                               reason=item.reason.value, detail=item.detail, payload=item.payload)
+    session.add(rejected)
+    kind = item.channel.value if item.channel else "unknown"
+    result.outcomes[(kind, f"rejected_{item.reason.value}")] += 1
+    if not item.is_unreadable_alarm:
+        return
+    assert item.device_id is not None
+    device = ctx.devices.get(item.device_id)
+    resident_id = device.resident_id if device else None
+    actor = f"device:{item.device_id}"
+    alert = ctx.active_by_key.get(_alert_key(resident_id, item.device_id))
+    if alert is None:  # if in doubt, go out: an unreadable alarm is a P1
+        alert = Alert(resident_id=resident_id, device_id=item.device_id, type=AlarmType.UNKNOWN.value,
+                      severity=rules.severity_of(AlarmType.UNKNOWN).value, unregistered=device is None,
+                      opened_at=now, updated_at=now)
+        session.add(alert)
+        await session.flush()
+        session.add(_event(alert, EventKind.OPENED, now=now, actor=actor,
+                           message="unreadable alarm received"))
+        session.add(hooks.new_escalation(alert, now=now))
+        ctx.active_by_key[_alert_key(resident_id, item.device_id)] = alert
+        result.opened.append(alert)
+        result.escalations_changed = True
+    await session.flush()
+    rejected.alert_id = alert.id
+    session.add(_event(alert, EventKind.UNREADABLE, now=now, actor=actor,
+                       message=f"unreadable alarm payload ({item.reason.value}): {item.detail}",
+                       raw=item.payload.decode("utf-8", "replace")[:RAW_PAYLOAD_ON_TIMELINE],
+                       rejected_message_id=rejected.id))

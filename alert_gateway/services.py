@@ -1,0 +1,51 @@
+"""The objects one gateway process shares, built once from Settings and passed explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .clock import Clock, SystemClock
+from .db.engine import SessionFactory, make_engine, make_sessions
+from .ingest.heartbeats import LastSeenBuffer
+from .ingest.pipeline import IngestPipeline
+from .metrics import Metrics
+from .settings import Settings
+
+
+def gateway_version() -> str:
+    """The installed package version."""
+    try:
+        return version("alert-gateway")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass
+class Services:
+    """Everything a handler or task may need; tests build one with a FakeClock and fresh registry."""
+
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    sessions: SessionFactory
+    metrics: Metrics
+    ingest: IngestPipeline
+    extras: dict[str, object] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        """Release the database pool."""
+        await self.engine.dispose()
+
+
+def build_services(settings: Settings, *, clock: Clock | None = None,
+                   metrics: Metrics | None = None) -> Services:
+    """Wire the process; no connection is opened until something awaits it."""
+    clock = clock or SystemClock()
+    metrics = metrics or Metrics(version=gateway_version())
+    engine = make_engine(settings.database_url)
+    sessions = make_sessions(engine)
+    ingest = IngestPipeline(settings, sessions, clock, metrics, LastSeenBuffer())
+    return Services(settings, clock, engine, sessions, metrics, ingest)

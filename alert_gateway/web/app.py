@@ -1,0 +1,24 @@
+"""The aiohttp application factory."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from . import health
+from .keys import GATEWAY, SERVICES
+
+if TYPE_CHECKING:
+    from ..gateway import Gateway
+    from ..services import Services
+
+
+def make_app(services: Services, gateway: Gateway | None = None) -> web.Application:
+    """Build the HTTP app on explicit services (tests pass their own)."""
+    app = web.Application(client_max_size=2 * 1024 * 1024)
+    app[SERVICES] = services
+    if gateway is not None:
+        app[GATEWAY] = gateway
+    health.add_routes(app)
+    return app

@@ -1,0 +1,47 @@
+"""Liveness, readiness (each dependency pinged) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from .keys import GATEWAY, SERVICES
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the database answers, MQTT is connected and the gateway is not shutting down."""
+    services = request.app[SERVICES]
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(2):
+            async with services.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    checks["mqtt"] = "ok" if services.ingest.connection.connected.is_set() else "disconnected"
+    gateway = request.app.get(GATEWAY)
+    checks["gateway"] = "ok" if gateway is not None and gateway.ready else "not running"
+    ready = all(v == "ok" for v in checks.values())
+    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition (charset goes in headers: aiohttp rejects it in content_type)."""
+    registry = request.app[SERVICES].metrics.registry
+    return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the routes that answer without credentials."""
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

@@ -1,0 +1,127 @@
+"""A gateway running in the test's event loop against real Mosquitto, plus a device-side client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import aiomqtt
+
+from alert_gateway.clock import Clock, FakeClock
+from alert_gateway.gateway import Gateway
+from alert_gateway.ingest.store import BatchResult
+from alert_gateway.services import Services, build_services
+from alert_gateway.settings import Settings
+from devices.contract import Channel, Topics
+
+from .conftest import MQTT_URL, create_schema
+
+T = TypeVar("T")
+WAIT_SECONDS = 15.0  # a bound, not a pause: every wait returns as soon as its condition holds
+
+
+class Changes:
+    """Lets a test await 'the gateway committed something' instead of sleeping."""
+
+    def __init__(self) -> None:
+        self._cond = asyncio.Condition()
+        self.batches: list[BatchResult] = []
+
+    async def on_batch(self, result: BatchResult) -> None:
+        """Batch listener: record and wake waiters."""
+        async with self._cond:
+            self.batches.append(result)
+            self._cond.notify_all()
+
+    async def poke(self) -> None:
+        """Wake waiters after any other change."""
+        async with self._cond:
+            self._cond.notify_all()
+
+    async def until(self, check: Callable[[], Awaitable[T | None]], timeout: float = WAIT_SECONDS) -> T:
+        """Re-evaluate `check` after each change until it returns something truthy."""
+        async with asyncio.timeout(timeout):
+            while True:
+                value = await check()
+                if value:
+                    return value
+                async with self._cond:
+                    try:
+                        await asyncio.wait_for(self._cond.wait(), 0.05)
+                    except TimeoutError:
+                        pass  # re-check: other tasks (engine, webhooks) change rows too
+
+
+def gateway_settings(database_url: str, topic_root: str, **overrides: Any) -> Settings:
+    """Settings for a test gateway: its own database, topic root and MQTT client id."""
+    return Settings(
+        database_url=database_url, mqtt_url=MQTT_URL, mqtt_topic_root=topic_root,
+        mqtt_client_id=f"agtest-gw-{uuid.uuid4().hex[:8]}", **overrides,
+    )
+
+
+@asynccontextmanager
+async def running_gateway(settings: Settings, *, clock: Clock | None = None,
+                          schema: bool = True) -> AsyncIterator[tuple[Gateway, Changes]]:
+    """Start a gateway in this loop and stop it cleanly afterwards."""
+    if schema:
+        await create_schema(settings.database_url)
+    services: Services = build_services(settings, clock=clock or FakeClock())
+    changes = Changes()
+    services.ingest.batch_listeners.append(changes.on_batch)
+    gateway = Gateway(services)
+    await gateway.start()
+    try:
+        async with asyncio.timeout(WAIT_SECONDS):
+            await services.ingest.connection.connected.wait()
+        yield gateway, changes
+    finally:
+        await gateway.stop()
+
+
+@asynccontextmanager
+async def device_client(topic_root: str, *, clock: Clock | None = None,
+                        identifier: str | None = None) -> AsyncIterator[DeviceSide]:
+    """A plain MQTT client acting as devices (and watching their feedback)."""
+    name = identifier or f"agtest-dev-{uuid.uuid4().hex[:8]}"
+    async with aiomqtt.Client("127.0.0.1", 1883, identifier=name) as client:
+        yield DeviceSide(client, Topics(topic_root), clock)
+
+
+class DeviceSide:
+    """Publishes as devices; collects feedback messages."""
+
+    def __init__(self, client: aiomqtt.Client, topics: Topics, clock: Clock | None) -> None:
+        self.client = client
+        self.topics = topics
+        self.clock = clock  # device clocks agree with the gateway's unless a test says otherwise
+
+    async def publish(self, device_id: str, channel: Channel, payload: dict[str, Any] | bytes | str,
+                      *, qos: int = 1, retain: bool = False) -> None:
+        """Publish one message as `device_id`."""
+        body = json.dumps(payload).encode() if isinstance(payload, dict) else payload
+        await self.client.publish(self.topics.for_device(device_id, channel), body, qos=qos, retain=retain)
+
+    async def alarm(self, device_id: str, msg_id: str, alarm_type: str = "sos", *,
+                    ts: datetime | None = None, **extra: Any) -> None:
+        """Publish an alarm."""
+        stamp = (ts or (self.clock.now() if self.clock else datetime.now().astimezone())).isoformat()
+        await self.publish(device_id, Channel.ALARM, {"id": msg_id, "type": alarm_type, "ts": stamp, **extra})
+
+    async def watch_feedback(self) -> None:
+        """Subscribe to every device's feedback topic."""
+        await self.client.subscribe(f"{self.topics.root}/+/feedback", qos=1)
+
+    async def next_feedback(self, timeout: float = WAIT_SECONDS) -> tuple[str, dict[str, Any]]:
+        """The next feedback message: (device id, payload)."""
+        async with asyncio.timeout(timeout):
+            async for message in self.client.messages:
+                parsed = self.topics.parse(message.topic.value)
+                assert parsed is not None
+                return parsed.device_id, json.loads(message.payload)  # type: ignore[arg-type]
+        raise AssertionError("message stream ended")
