@@ -7,10 +7,12 @@ from importlib.metadata import PackageNotFoundError, version
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .bus import AlertBus, AlertChange
 from .clock import Clock, SystemClock
 from .db.engine import SessionFactory, make_engine, make_sessions
 from .ingest.heartbeats import LastSeenBuffer
 from .ingest.pipeline import IngestPipeline
+from .ingest.store import BatchResult
 from .metrics import Metrics
 from .settings import Settings
 
@@ -33,6 +35,7 @@ class Services:
     sessions: SessionFactory
     metrics: Metrics
     ingest: IngestPipeline
+    bus: AlertBus = field(default_factory=AlertBus)
     extras: dict[str, object] = field(default_factory=dict)
 
     async def close(self) -> None:
@@ -48,4 +51,11 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     engine = make_engine(settings.database_url)
     sessions = make_sessions(engine)
     ingest = IngestPipeline(settings, sessions, clock, metrics, LastSeenBuffer())
-    return Services(settings, clock, engine, sessions, metrics, ingest)
+    services = Services(settings, clock, engine, sessions, metrics, ingest)
+
+    async def announce(result: BatchResult) -> None:
+        for alert_id in result.changed_alert_ids:
+            await services.bus.publish(AlertChange(alert_id, "alarm"))
+
+    ingest.batch_listeners.append(announce)
+    return services

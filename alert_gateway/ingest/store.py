@@ -51,6 +51,12 @@ class BatchResult:
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, result)
     escalations_changed: bool = False
 
+    @property
+    def changed_alert_ids(self) -> list[int]:
+        """Alerts this batch opened or touched, each once, in order."""
+        ids = [a.id for a in self.opened] + [r.alert_id for r in self.receipts + self.cancelled]
+        return list(dict.fromkeys(i for i in ids if i is not None))
+
 
 @dataclass
 class _Context:
