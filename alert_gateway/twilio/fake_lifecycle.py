@@ -73,6 +73,13 @@ class Network:
 
     async def run_message(self, msg: FakeMessage) -> None:
         """queued → sent → delivered, or the failure this phone is scripted for."""
+        try:
+            await self._message_lifecycle(msg)
+        finally:
+            msg.finished = True
+            await self.fake.changed()
+
+    async def _message_lifecycle(self, msg: FakeMessage) -> None:
         mode = self.fake.phone(msg.to).sms
         path = {"deliver": ["sent", "delivered"], "undelivered": ["sent", "undelivered"],
                 "failed": ["failed"]}[mode]
@@ -132,6 +139,13 @@ class Network:
 
     async def run_call(self, call: FakeCall) -> None:
         """initiated → ringing → the scripted outcome; an answered call plays its TwiML."""
+        try:
+            await self._call_lifecycle(call)
+        finally:
+            call.finished = True
+            await self.fake.changed()
+
+    async def _call_lifecycle(self, call: FakeCall) -> None:
         mode = self.fake.phone(call.to).call
         started = time.monotonic()
         for status in ("initiated", "ringing"):

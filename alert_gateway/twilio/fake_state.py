@@ -56,6 +56,7 @@ class FakeMessage:
     status: str
     status_callback: str | None = None
     error_code: int | None = None
+    finished: bool = False  # the last callback has been delivered
     statuses: list[str] = field(default_factory=list)
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     received_at: float = field(default_factory=time.perf_counter)
@@ -97,6 +98,7 @@ class FakeCall:
     statuses: list[str] = field(default_factory=list)
     waiting: bool = False  # at a Gather, waiting for a manual press
     sequence: int = 0  # SequenceNumber of the next status callback
+    finished: bool = False  # the last callback has been delivered
     duration: int = 0
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     received_at: float = field(default_factory=time.perf_counter)
@@ -123,7 +125,7 @@ class FakeCall:
     def view(self) -> dict[str, Any]:
         """The record as the control API and the phones page show it."""
         keep = ("sid", "to", "status", "answered_by", "spoken", "digits", "replies",
-                "statuses", "waiting", "duration", "received_at")
+                "statuses", "waiting", "duration", "received_at", "finished")
         data = {k: getattr(self, k) for k in keep}
         data["from"] = self.from_
         data["created"] = self.created.isoformat()
