@@ -56,7 +56,8 @@ class Hooks:
                              signature=request.headers.get("X-Twilio-Signature"))
         self.received.append(Hook(request.rel_url.path_qs, form, ok))  # type: ignore[arg-type]
         if request.path == "/twilio/voice/gather":
-            text = "対応ありがとうございます。" if form.get("Digits") == "1" else "次の方に連絡します。"
+            pressed_1 = form.get("Digits") == "1"
+            text = "対応ありがとうございます。" if pressed_1 else "次の方に連絡します。"
             return _xml(reply_twiml(text, "ja-JP"))
         if request.path == "/twilio/sms/inbound":
             return _xml(messaging_reply("了解しました。" if form.get("Body") == "1" else None))

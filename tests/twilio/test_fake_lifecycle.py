@@ -27,7 +27,8 @@ async def call(env: Env, attempt: int = 7) -> str:
         repeat_text="もう一度お伝えします。", goodbye_text="失礼します。",
     )
     result = await env.sender.place_call(
-        to=TO, twiml=twiml, status_callback=f"{env.hooks_url}/twilio/voice/status?attempt={attempt}",
+        to=TO, twiml=twiml,
+        status_callback=f"{env.hooks_url}/twilio/voice/status?attempt={attempt}",
         amd_callback=f"{env.hooks_url}/twilio/voice/amd?attempt={attempt}",
     )
     await env.fake.wait_for(lambda f: f.calls[result.sid].finished)
@@ -63,7 +64,7 @@ async def test_sms_failure_carries_error_code(env: Env, mode: str, final: str, c
 
 
 async def test_answer_and_press_1_reaches_gather_action(env: Env) -> None:
-    """Answered by a human who presses 1: the Gather action gets Digits=1, signed; reply recorded."""
+    """A human presses 1: the Gather action gets Digits=1, signed, and its reply is recorded."""
     await script(env, TO, call="answer", press="1")
     sid = await call(env)
     (gather,) = env.hooks.at("/twilio/voice/gather")
@@ -147,7 +148,8 @@ async def test_inbound_sms_reply_is_recorded(env: Env) -> None:
             data = await resp.json()
     (hook,) = env.hooks.at("/twilio/sms/inbound")
     assert hook.signed_ok
-    assert (hook.params["From"], hook.params["To"], hook.params["Body"]) == (TO, GATEWAY_NUMBER, "1")
+    p = hook.params
+    assert (p["From"], p["To"], p["Body"]) == (TO, GATEWAY_NUMBER, "1")
     assert (hook.params["NumMedia"], hook.params["NumSegments"]) == ("0", "1")
     assert [r["body"] for r in data["replies"]] == ["了解しました。"]
     assert [r["to"] for r in data["replies"]] == [TO]

@@ -18,7 +18,7 @@ from alert_gateway.twilio.client import (
 from .conftest import GATEWAY_NUMBER, Env, make_settings
 
 TO = "+819012345678"
-BODY = "【緊急】山田花子さんの見守り端末から通報がありました。対応できる場合は 1 を返信してください。"
+BODY = "【緊急】山田花子さんの見守り端末から通報がありました。対応できる場合は 1 を返信。"
 
 
 async def control(env: Env, path: str, data: dict[str, object]) -> None:
