@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 
+from alert_gateway.metrics import Metrics
+from alert_gateway.twilio.client import TwilioSender
+from alert_gateway.twilio.fake_server import fake_of, make_fake_twilio_app
 from alert_gateway.twilio.twiml import alert_call_twiml
 
-from .conftest import ACCOUNT_SID, GATEWAY_NUMBER, Env
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, GATEWAY_NUMBER, Env, Hooks, make_settings
 
 TO = "+819011112222"
 
@@ -153,3 +157,24 @@ async def test_inbound_sms_reply_is_recorded(env: Env) -> None:
     assert (hook.params["NumMedia"], hook.params["NumSegments"]) == ("0", "1")
     assert [r["body"] for r in data["replies"]] == ["了解しました。"]
     assert [r["to"] for r in data["replies"]] == [TO]
+
+
+async def test_behind_a_proxy_public_url_is_what_counts() -> None:
+    """Delivered to an internal address but signed over the public URL: accepted via public_url."""
+    hooks = Hooks()
+    async with TestServer(hooks.app()) as hook_server:
+        public = "https://gw.example.org"
+        app = make_fake_twilio_app(auth_token=AUTH_TOKEN, account_sid=ACCOUNT_SID,
+                                   webhook_base=public,
+                                   deliver_base=str(hook_server.make_url("")))
+        async with TestServer(app) as fake_server:
+            hooks.settings = make_settings(str(fake_server.make_url("")), public)
+            sender = TwilioSender(hooks.settings, Metrics())
+            await sender.start()
+            try:
+                sms = await sender.send_sms(to=TO, body="x",
+                                            status_callback=public + "/twilio/sms/status")
+                await fake_of(app).wait_for(lambda f: f.messages[sms.sid].finished)
+            finally:
+                await sender.close()
+    assert [h.signed_ok for h in hooks.at("/twilio/sms/status")] == [True, True, True]
