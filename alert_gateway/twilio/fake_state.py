@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from email.utils import format_datetime
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 CALL_MODES = ("answer", "no-answer", "busy", "machine", "failed")
 PRESS_MODES = (None, "wait", *"0123456789*#")
 SMS_MODES = ("deliver", "undelivered", "failed")
@@ -224,7 +226,13 @@ class FakeTwilio:
         """Run a lifecycle task, keeping a reference so it is not garbage-collected."""
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        # A bug in a lifecycle must show up in the log, not vanish with the task.
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("fake twilio lifecycle failed", exc_info=task.exception())
 
     async def reset(self) -> None:
         """Forget every resource, phone script and failure rule; stop running lifecycles."""

@@ -178,3 +178,12 @@ async def test_behind_a_proxy_public_url_is_what_counts() -> None:
             finally:
                 await sender.close()
     assert [h.signed_ok for h in hooks.at("/twilio/sms/status")] == [True, True, True]
+
+
+async def test_waiting_call_without_press_times_out(env: Env) -> None:
+    """press=wait with nobody pressing: each Gather gives up after wait_timeout, no digits."""
+    env.fake.wait_timeout = 0.01  # a bound on the fake's wait, so the test ends quickly
+    await script(env, TO, call="answer", press="wait")
+    sid = await call(env)
+    assert env.fake.calls[sid].digits == [] and env.fake.calls[sid].status == "completed"
+    assert env.fake.calls[sid].spoken[-1] == "失礼します。"
