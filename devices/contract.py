@@ -142,11 +142,12 @@ class _Payload(BaseModel):
 
 
 class AlarmMessage(_Payload):
-    """`eldercare/v1/devices/{device_id}/alarm`, QoS 1. Re-publish with the same id until `received`."""
+    """`eldercare/v1/devices/{device_id}/alarm`, QoS 1; repeated (same id) until `received`."""
 
     id: MessageId = Field(description="Unique per device; repeats of one alarm keep the same id.")
     type: Annotated[str, StringConstraints(min_length=1, max_length=40)] = Field(
-        description="Alarm type (see the table in devices/README.md). Unknown types are raised as P1."
+        description="Alarm type (see the table in devices/README.md). "
+        "Unknown types are raised as P1."
     )
     ts: AwareDatetime = Field(description="Device time, ISO 8601 with an offset.")
     qualifier: Qualifier = Qualifier.NEW

@@ -1,0 +1,7 @@
+"""`python -m devices`: the device simulator."""
+
+import sys
+
+from devices.cli import main
+
+sys.exit(main())
