@@ -140,13 +140,11 @@ class TwilioSender:
             async with asyncio.timeout(self._settings.twilio_timeout_seconds):
                 return await make()
         except TimeoutError as exc:
-            raise self._fail(operation, "transient", f"{operation}: timed out") from exc
+            raise self._transient(operation, f"{operation}: timed out") from exc
         except (TwilioRestException, TwilioServiceException) as exc:
             raise self._translate(operation, exc) from exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise self._fail(
-                operation, "transient", f"{operation}: {type(exc).__name__}"
-            ) from exc
+            raise self._transient(operation, f"{operation}: {type(exc).__name__}") from exc
         finally:
             self._metrics.twilio_request_seconds.labels(operation=operation).observe(
                 time.perf_counter() - started
@@ -158,13 +156,13 @@ class TwilioSender:
         code = str(exc.code) if exc.code is not None else None
         message = f"{operation}: HTTP {status}, Twilio code {code}"
         if status >= 500 or status == 429:
-            return self._fail(operation, "transient", message)
+            return self._transient(operation, message)
         err = PermanentSendError(message, code=code)
         self._count(operation, "permanent", message)
         return err
 
-    def _fail(self, operation: str, kind: str, message: str) -> SendError:
-        self._count(operation, kind, message)
+    def _transient(self, operation: str, message: str) -> SendError:
+        self._count(operation, "transient", message)
         return TransientSendError(message)
 
     def _count(self, operation: str, kind: str, message: str) -> None:
