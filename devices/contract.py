@@ -165,17 +165,19 @@ class AlarmMessage(_Payload):
 class CancelMessage(_Payload):
     """`eldercare/v1/devices/{device_id}/cancel`, QoS 1: the resident cancelled an earlier alarm."""
 
-    id: MessageId
+    id: MessageId = Field(description="Unique per device, like an alarm id.")
     alarm_id: MessageId = Field(description="The id of the alarm being cancelled.")
-    ts: AwareDatetime
+    ts: AwareDatetime = Field(description="Device time of the button press, with an offset.")
 
 
 class HeartbeatMessage(_Payload):
     """`eldercare/v1/devices/{device_id}/heartbeat`, QoS 0 or 1: periodic check-in."""
 
-    ts: AwareDatetime
-    battery: int | None = Field(default=None, ge=0, le=100)
-    firmware: Annotated[str, StringConstraints(max_length=40)] | None = None
+    ts: AwareDatetime = Field(description="Device time, ISO 8601 with an offset.")
+    battery: int | None = Field(default=None, ge=0, le=100, description="Battery percent.")
+    firmware: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+        default=None, description="Firmware version, free text."
+    )
 
 
 class ActivityKind(StrEnum):
@@ -189,7 +191,7 @@ class ActivityKind(StrEnum):
 class ActivityMessage(_Payload):
     """`eldercare/v1/devices/{device_id}/activity`, QoS 0 or 1: the resident is moving about."""
 
-    ts: AwareDatetime
+    ts: AwareDatetime = Field(description="Device time of the event, with an offset.")
     kind: ActivityKind = ActivityKind.MOTION
 
 
@@ -215,8 +217,8 @@ class FeedbackMessage(_Payload):
 
     ref: MessageId = Field(description="The alarm id this feedback is about.")
     state: FeedbackState
-    ts: datetime
-    alert_id: int | None = None
+    ts: datetime = Field(description="Gateway time.")
+    alert_id: int | None = Field(default=None, description="The gateway's alert number, if any.")
 
 
 @dataclass(frozen=True, slots=True)
