@@ -1,0 +1,1 @@
+"""Residents, their contacts and devices: service verbs, phone numbers and the importer."""
