@@ -14,12 +14,15 @@ from . import rules
 
 
 async def apply_cancel(session: AsyncSession, alert: Alert, *, alarm_received_at: datetime,
-                       actor: str, now: datetime, min_seconds: int, grace_seconds: int) -> bool:
+                       alarm_type: AlarmType, actor: str, now: datetime, min_seconds: int,
+                       grace_seconds: int) -> bool:
     """Honour or refuse the cancel; either way it is on the timeline. True when honoured."""
     assert alert.id is not None
     elapsed = (now - alarm_received_at).total_seconds()
-    refusal = rules.cancel_refusal(AlarmType(alert.type), elapsed, min_seconds=min_seconds,
-                                   grace_seconds=grace_seconds)
+    # the cancelled alarm and the alert it joined must both allow it: smoke in the house stays
+    refusal = rules.cancel_refusal(alarm_type, elapsed, min_seconds=min_seconds,
+                                   grace_seconds=grace_seconds) or rules.cancel_refusal(
+        AlarmType(alert.type), elapsed, min_seconds=min_seconds, grace_seconds=grace_seconds)
     if refusal is None and alert.status != AlertStatus.OPEN.value:
         refusal = f"alert is already {alert.status}"
     if refusal is not None:

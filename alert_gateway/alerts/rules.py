@@ -14,9 +14,15 @@ def severity_of(alarm_type: AlarmType) -> Severity:
     return ALARM_TYPES[alarm_type].severity
 
 
-def is_more_urgent(candidate: str, current: str) -> bool:
-    """True when `candidate` severity (P1..P4) outranks `current`."""
-    return Severity(candidate).rank < Severity(current).rank
+def urgency(alarm_type: AlarmType) -> tuple[int, int]:
+    """Sort key, most urgent first: priority class, then fire types (they go to the centre first)."""
+    info = ALARM_TYPES[alarm_type]
+    return (info.severity.rank, 0 if info.fire else 1)
+
+
+def is_more_urgent(candidate: AlarmType, current: AlarmType) -> bool:
+    """True when a `candidate` alarm outranks the alert's current type."""
+    return urgency(candidate) < urgency(current)
 
 
 def is_logged_only(alarm_type: AlarmType) -> bool:

@@ -22,6 +22,7 @@ class InboundMessage(SQLModel, table=True):
     device_id: str = Field(max_length=64)
     channel: str = enum_field(length=16)
     message_id: str = Field(max_length=64)
+    alarm_type: str | None = Field(default=None, max_length=40)  # what a later cancel refers to
     received_at: datetime
     device_ts: datetime | None = None
     alert_id: int | None = Field(default=None, foreign_key="alert.id", index=True)

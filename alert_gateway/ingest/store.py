@@ -147,7 +147,8 @@ async def _alarm(session: AsyncSession, ctx: _Context, item: Incoming, msg: Alar
     alert = await _route_alarm(session, ctx, item, msg, alarm_type, device, now=now,
                                skew_limit=skew_limit, result=result)
     inbound = InboundMessage(device_id=item.device_id, channel=Channel.ALARM.value, message_id=msg.id,
-                             received_at=now, device_ts=msg.ts, alert_id=alert.id if alert else None)
+                             received_at=now, device_ts=msg.ts, alert_id=alert.id if alert else None,
+                             alarm_type=alarm_type.value)
     session.add(inbound)
     ctx.seen[key] = inbound
     result.receipts.append(Receipt(item.device_id, msg.id, inbound.alert_id))
@@ -218,11 +219,12 @@ async def _attach(session: AsyncSession, alert: Alert, msg: AlarmMessage, alarm_
                        message=f"further {alarm_type.value} alarm", message_id=msg.id,
                        raw_type=msg.type, qualifier=msg.qualifier.value))
     new_severity = rules.severity_of(alarm_type).value
+    raised = rules.is_more_urgent(alarm_type, AlarmType(alert.type))
     reopened = alert.status == AlertStatus.CANCELLED.value and rules.escalates(alarm_type)
-    if rules.is_more_urgent(new_severity, alert.severity) or reopened:
-        if rules.is_more_urgent(new_severity, alert.severity):
+    if raised or reopened:
+        if raised:
             session.add(_event(alert, EventKind.SEVERITY_RAISED, now=now, actor=actor,
-                               message=f"{alert.severity} → {new_severity} ({alarm_type.value})",
+                               message=f"{alert.type} {alert.severity} → {alarm_type.value} {new_severity}",
                                previous=alert.severity, previous_type=alert.type))
             alert.severity, alert.type = new_severity, alarm_type.value
         alert.status = AlertStatus.OPEN.value
@@ -275,6 +277,7 @@ async def _cancel(session: AsyncSession, ctx: _Context, item: Incoming, msg: Can
         result.outcomes[("cancel", "unmatched")] += 1
         return
     accepted = await apply_cancel(session, alert, alarm_received_at=alarm.received_at,
+                                  alarm_type=AlarmType(alarm.alarm_type or AlarmType.UNKNOWN),
                                   actor=f"device:{item.device_id}", now=now,
                                   min_seconds=min_seconds, grace_seconds=grace_seconds)
     result.outcomes[("cancel", "accepted" if accepted else "refused")] += 1
