@@ -67,8 +67,8 @@ def test_alarm_without_id_fails_schema_and_model() -> None:
 
 
 def test_feedback_example_validates() -> None:
-    example = {"ref": "a1b2", "state": "received", "ts": "2026-11-26T12:00:01+09:00"}
-    example["alert_id"] = 42
+    example: dict[str, object] = {"ref": "a1b2", "state": "received", "alert_id": 42}
+    example["ts"] = "2026-11-26T12:00:01+09:00"
     jsonschema.validate(example, load_schema("feedback"))
     assert FeedbackMessage.model_validate(example).alert_id == 42
 
