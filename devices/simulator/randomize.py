@@ -64,9 +64,9 @@ async def play_random(
             await sleep(rng.expovariate(total_per_second) / speed)
             home = rng.choice(homes)
             alarm = rng.choices(types, weights)[0]
-            device = home.device_for(alarm) or (home.devices[0] if home.devices else None)
+            device = home.device_for(alarm)
             if device is None:
-                continue
+                continue  # this home has no device that raises this type
             await perform(Step(0.0, device.id, Action.ALARM, alarm.value))
             if alarm in CANCELLABLE and rng.random() < traffic.cancel_share:
                 cancel = Step(0.0, device.id, Action.CANCEL, "last")
