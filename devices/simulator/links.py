@@ -70,7 +70,7 @@ class Connection:
         self.connected = asyncio.Event()
 
     def _make_client(self) -> aiomqtt.Client:
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             self._broker.host,
             self._broker.port,
             identifier=self._identifier,
@@ -81,6 +81,9 @@ class Connection:
             max_inflight_messages=self._max_inflight,
             timeout=PUBLISH_TIMEOUT,
         )
+        # a shared connection keeps hundreds of publishes in flight on purpose: no warning each
+        client.pending_calls_threshold = max(10, self._max_inflight * 2)
+        return client
 
     async def run(self) -> None:
         """Stay connected (and read subscribed messages) until killed or cancelled."""

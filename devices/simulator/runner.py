@@ -92,12 +92,12 @@ class Simulator:
     async def _wait_for_end(self, stop: asyncio.Event, traffic: asyncio.Task[None]) -> None:
         """Until stop, duration, or (a scenario without random traffic) its end plus settle."""
         stopped = self._spawn(_wait_event(stop))
+        ends_by_itself = self.scenario is not None and self.cfg.random_traffic is None
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.cfg.duration):
-                if self.scenario is None or self.cfg.random_traffic is not None:
-                    await asyncio.wait({stopped, traffic}, return_when=asyncio.FIRST_EXCEPTION)
-                    return
-                await asyncio.wait({stopped, traffic}, return_when=asyncio.FIRST_COMPLETED)
+                # FIRST_EXCEPTION: a broken step ends the run at once; else wait for both
+                when = asyncio.FIRST_COMPLETED if ends_by_itself else asyncio.FIRST_EXCEPTION
+                await asyncio.wait({stopped, traffic}, return_when=when)
                 if traffic.done() and not traffic.cancelled() and traffic.exception():
                     await traffic  # re-raise the scenario's error
                 if stop.is_set():
