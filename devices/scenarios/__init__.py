@@ -1,0 +1,1 @@
+"""Shipped simulator scenarios (YAML); a package so they install with the wheel."""
