@@ -9,6 +9,7 @@ the CSV columns are described in `sources`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,8 @@ from .schemas import ResidentImport
 from .sources import RawFile, RowError, read_csv, read_yaml
 
 __all__ = ["ImportErrors", "ImportReport", "RowError", "import_file", "parse_file"]
+
+log = logging.getLogger(__name__)
 
 _READERS = {".yaml": read_yaml, ".yml": read_yaml, ".csv": read_csv}
 _SECRET_FIELDS = frozenset({"key_safe_code"})  # never echoed back in an error message
@@ -104,6 +107,9 @@ async def import_file(session: AsyncSession, path: Path, *, now: datetime) -> Im
     try:
         records = parse_file(path)
     except ImportErrors as exc:
+        # Only counts and lines: the messages may quote phone numbers.
+        lines = sorted({e.line for e in exc.errors})[:20]
+        log.warning("residents import refused", extra={"errors": len(exc.errors), "lines": lines})
         return ImportReport(errors=exc.errors)
     report = ImportReport()
     try:
@@ -124,9 +130,10 @@ async def import_file(session: AsyncSession, path: Path, *, now: datetime) -> Im
                 report.contacts_created += created
                 report.contacts_updated += not created
         await session.commit()
-    except BaseException:
+    except Exception:
         await session.rollback()
         raise
+    log.info("residents imported", extra={"summary": report.summary()})
     return report
 
 
