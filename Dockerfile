@@ -1,0 +1,52 @@
+# syntax=docker/dockerfile:1
+# alert-gateway image: `docker build -t alert-gateway .`, then `docker run alert-gateway serve`.
+# Configuration comes from ALERT_GATEWAY_* environment variables; no secret is baked in.
+
+# ---- builder: wheels for the app and every dependency, installed into a venv ----------------
+FROM python:3.11-slim-bookworm AS builder
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+WORKDIR /src
+COPY pyproject.toml ./
+COPY devices ./devices
+COPY alert_gateway ./alert_gateway
+
+# Wheels first, then an offline install from them: the venv gets exactly what was built here.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels . \
+    && python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels /wheels/*.whl
+
+# ---- runtime: the same base image (the venv's python symlinks resolve), no build tools ------
+FROM python:3.11-slim-bookworm
+
+LABEL org.opencontainers.image.title="alert-gateway" \
+      org.opencontainers.image.description="Emergency-call gateway: MQTT alarms from home devices to people who can help" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    ALERT_GATEWAY_HTTP_HOST=0.0.0.0 \
+    ALERT_GATEWAY_HTTP_PORT=8080
+
+# A fixed, unprivileged uid so volume ownership is predictable across rebuilds.
+RUN groupadd --system --gid 10001 gateway \
+    && useradd --system --uid 10001 --gid gateway --home-dir /app --shell /usr/sbin/nologin gateway \
+    && mkdir -p /app/data \
+    && chown gateway:gateway /app/data
+
+COPY --from=builder /opt/venv /opt/venv
+
+WORKDIR /app
+USER 10001:10001
+
+EXPOSE 8080
+
+# slim has no curl: ask /healthz with the standard library. urlopen raises on non-2xx -> exit 1.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
+
+ENTRYPOINT ["alert-gateway"]
+CMD ["serve"]

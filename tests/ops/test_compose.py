@@ -1,0 +1,123 @@
+"""docker-compose.yml has the agreed shape (no Docker engine here: the file is checked as data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from alert_gateway.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+GATEWAYS = ("gateway-1", "gateway-2")
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    """The services section, with YAML anchors and merge keys resolved."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    data: dict[str, Any] = compose["services"]
+    return data
+
+
+def mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Host path -> container path for a service's bind mounts and volumes."""
+    return {v.split(":")[0]: v.split(":")[1] for v in service.get("volumes", [])}
+
+
+def test_all_services_present(services: dict[str, Any]) -> None:
+    """Broker, database, migration, two gateways and Prometheus."""
+    assert set(services) == {"mosquitto", "postgres", "migrate", *GATEWAYS, "prometheus"}
+
+
+def test_mosquitto_uses_the_shipped_configuration(services: dict[str, Any]) -> None:
+    """eclipse-mosquitto:2 runs config/mosquitto, with only the loopback listener opened up."""
+    mosquitto = services["mosquitto"]
+    assert mosquitto["image"] == "eclipse-mosquitto:2"
+    assert mounts(mosquitto)["./config/mosquitto"] == "/mosquitto/config"
+    command = " ".join(mosquitto["command"])
+    assert "/mosquitto/config/mosquitto.conf" in command
+    # The sed in the command rewrites this exact line; if it changes, gateways cannot connect.
+    conf = (ROOT / "config/mosquitto/mosquitto.conf").read_text(encoding="utf-8")
+    assert "\nlistener 1883 127.0.0.1\n" in conf
+    assert "^listener 1883 127.0.0.1$$" in command
+
+
+def test_postgres_has_a_volume_and_health_check(services: dict[str, Any]) -> None:
+    """PostgreSQL 16 keeps its data in a named volume and reports readiness."""
+    postgres = services["postgres"]
+    assert postgres["image"] == "postgres:16"
+    assert mounts(postgres)["postgres-data"] == "/var/lib/postgresql/data"
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+
+
+def test_migrate_runs_once_before_the_gateways(services: dict[str, Any]) -> None:
+    """`db upgrade` runs once PostgreSQL is healthy; the gateways wait for it to succeed."""
+    migrate = services["migrate"]
+    assert migrate["command"] == ["db", "upgrade"]
+    assert migrate["restart"] == "no"
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in GATEWAYS:
+        condition = services[name]["depends_on"]["migrate"]["condition"]
+        assert condition == "service_completed_successfully"
+
+
+def test_gateway_replicas_share_the_load(services: dict[str, Any]) -> None:
+    """Distinct client ids, one MQTT v5 share group, PostgreSQL, and HTTP on all interfaces."""
+    envs = [services[name]["environment"] for name in GATEWAYS]
+    assert len({env["ALERT_GATEWAY_MQTT_CLIENT_ID"] for env in envs}) == len(GATEWAYS)
+    for env in envs:
+        assert env["ALERT_GATEWAY_MQTT_SHARE_GROUP"] == "gateways"
+        assert str(env["ALERT_GATEWAY_MQTT_PROTOCOL"]) == "5"
+        assert env["ALERT_GATEWAY_DATABASE_URL"].startswith("postgresql+asyncpg://")
+        assert env["ALERT_GATEWAY_HTTP_HOST"] == "0.0.0.0"
+        assert env["ALERT_GATEWAY_MQTT_URL"] == "mqtt://mosquitto:1883"
+    assert (
+        services["migrate"]["environment"]["ALERT_GATEWAY_DATABASE_URL"]
+        == (envs[0]["ALERT_GATEWAY_DATABASE_URL"])
+    )
+
+
+def test_every_gateway_variable_is_a_setting(services: dict[str, Any]) -> None:
+    """Each ALERT_GATEWAY_* name in compose and .env.example is a real Settings field."""
+    fields = {f"ALERT_GATEWAY_{name.upper()}" for name in Settings.model_fields}
+    names = {k for name in GATEWAYS for k in services[name]["environment"]}
+    names |= set(env_example())
+    unknown = {n for n in names if n.startswith("ALERT_GATEWAY_")} - fields
+    assert not unknown
+
+
+def env_example() -> dict[str, str]:
+    """The variables set in .env.example."""
+    pairs = {}
+    for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def test_secrets_come_from_the_env_file(services: dict[str, Any]) -> None:
+    """Gateways read .env; compose itself sets no password or token; the example holds none."""
+    for name in ("migrate", *GATEWAYS):
+        assert services[name]["env_file"] == ".env"
+        for key in services[name]["environment"]:
+            assert not any(word in key for word in ("PASSWORD", "TOKEN", "SECRET")), key
+    example = env_example()
+    for key in (
+        "POSTGRES_PASSWORD",
+        "ALERT_GATEWAY_MQTT_PASSWORD",
+        "ALERT_GATEWAY_TWILIO_AUTH_TOKEN",
+    ):
+        assert example[key] == "change-me"
+
+
+def test_prometheus_scrapes_both_replicas(services: dict[str, Any]) -> None:
+    """Prometheus mounts config/prometheus, whose scrape targets are the two gateway services."""
+    assert mounts(services["prometheus"])["./config/prometheus"] == "/etc/prometheus"
+    config = yaml.safe_load((ROOT / "config/prometheus/prometheus.yml").read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "alert-gateway")
+    targets = {t for group in job["static_configs"] for t in group["targets"]}
+    assert targets == {f"{name}:8080" for name in GATEWAYS}
