@@ -12,18 +12,25 @@ import pytest
 from alert_gateway.logs import REDACTED, configure_logging, redact_text
 
 
-@pytest.fixture
-def stream() -> Iterator[io.StringIO]:
-    """Route logging to a buffer with the JSON formatter, and restore the root logger afterwards."""
+@pytest.fixture(autouse=True)
+def restore_root_logger() -> Iterator[None]:
+    """Put the root logger's handlers and level back, so other tests see logging untouched."""
     root = logging.getLogger()
-    level = root.level
-    buffer = io.StringIO()
-    handler = configure_logging("debug", json=True, stream=buffer)
+    handlers, level = list(root.handlers), root.level
     try:
-        yield buffer
+        yield
     finally:
-        root.removeHandler(handler)
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
         root.setLevel(level)
+
+
+@pytest.fixture
+def stream() -> io.StringIO:
+    """Route logging to a buffer with the JSON formatter."""
+    buffer = io.StringIO()
+    configure_logging("debug", json=True, stream=buffer)
+    return buffer
 
 
 def lines(buffer: io.StringIO) -> list[dict[str, object]]:
@@ -48,12 +55,9 @@ def test_one_json_line_per_record_with_core_fields_and_extras(stream: io.StringI
 def test_level_filters_records() -> None:
     """Records below the configured level are not written."""
     buffer = io.StringIO()
-    handler = configure_logging("WARNING", json=True, stream=buffer)
-    try:
-        logging.getLogger("x").info("quiet")
-        logging.getLogger("x").warning("loud")
-    finally:
-        logging.getLogger().removeHandler(handler)
+    configure_logging("WARNING", json=True, stream=buffer)
+    logging.getLogger("x").info("quiet")
+    logging.getLogger("x").warning("loud")
     assert [e["event"] for e in lines(buffer)] == ["loud"]
 
 
@@ -131,11 +135,8 @@ def test_exception_text_is_redacted(stream: io.StringIO) -> None:
 def test_text_mode_redacts_too() -> None:
     """The human-readable format applies the same redaction and shows extras."""
     buffer = io.StringIO()
-    handler = configure_logging("INFO", json=False, stream=buffer)
-    try:
-        logging.getLogger("x").info("sms to 090-1234-5678", extra={"phone": "x", "alert_id": 3})
-    finally:
-        logging.getLogger().removeHandler(handler)
+    configure_logging("INFO", json=False, stream=buffer)
+    logging.getLogger("x").info("sms to 090-1234-5678", extra={"phone": "x", "alert_id": 3})
     out = buffer.getvalue()
     assert "090-1234-5678" not in out
     assert f"phone={REDACTED}" in out and "alert_id=3" in out
@@ -146,8 +147,5 @@ def test_configuring_twice_keeps_one_handler() -> None:
     root = logging.getLogger()
     first = configure_logging("INFO", json=True, stream=io.StringIO())
     second = configure_logging("INFO", json=True, stream=io.StringIO())
-    try:
-        assert first not in root.handlers
-        assert [h for h in root.handlers if h.get_name() == "alert-gateway"] == [second]
-    finally:
-        root.removeHandler(second)
+    assert first not in root.handlers
+    assert [h for h in root.handlers if h.get_name() == "alert-gateway"] == [second]
