@@ -24,8 +24,10 @@ def register(subparsers: Any) -> None:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from ..db.migrate import upgrade_sync
     from ..gateway import serve
+    from ..logs import configure_logging
     from ..services import build_services
 
+    configure_logging(settings.log_level, settings.log_json)
     if args.migrate:
         upgrade_sync(settings.database_url)
 

@@ -37,7 +37,8 @@ class MqttConnection:
         self.topics = Topics(settings.mqtt_topic_root)
         self.connected = asyncio.Event()
 
-    def _make_client(self) -> aiomqtt.Client:
+    def make_client(self) -> aiomqtt.Client:
+        """A client with our persistent session and manual acknowledgement (not yet connected)."""
         s = self._settings
         common: dict[str, object] = {
             "hostname": s.mqtt_host, "port": s.mqtt_port, "identifier": s.mqtt_client_id,
@@ -63,7 +64,7 @@ class MqttConnection:
         """Connect, subscribe and consume until `stop` is set; reconnect with backoff on loss."""
         backoff = 0.2
         while not stop.is_set():
-            client = self._make_client()
+            client = self.make_client()
             try:
                 async with client:
                     await client.subscribe(self.topics.subscription(self._settings.mqtt_share_group), qos=1)

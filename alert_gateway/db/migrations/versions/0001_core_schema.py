@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 23:52:35.033531
+Create Date: 2026-11-27 00:07:29.960159
 """
 from collections.abc import Sequence
 
@@ -187,6 +187,8 @@ def upgrade() -> None:
     sa.Column('round', sa.Integer(), nullable=False),
     sa.Column('state', sa.String(length=24), nullable=False),
     sa.Column('next_due_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('step_due_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('reminders', sa.Integer(), nullable=False),
     sa.Column('started_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['alert_id'], ['alert.id'], ),
@@ -200,6 +202,7 @@ def upgrade() -> None:
     sa.Column('device_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('channel', sa.String(length=16), nullable=False),
     sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('alarm_type', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
     sa.Column('received_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('device_ts', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('alert_id', sa.Integer(), nullable=True),
@@ -214,6 +217,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('alert_id', sa.Integer(), nullable=True),
     sa.Column('step_index', sa.Integer(), nullable=True),
+    sa.Column('round', sa.Integer(), nullable=True),
     sa.Column('target', sa.String(length=24), nullable=False),
     sa.Column('contact_id', sa.Integer(), nullable=True),
     sa.Column('to_number', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
