@@ -16,7 +16,8 @@ class EscalationState(StrEnum):
 
     GUARD = "guard"  # fall guard: waiting for the resident to get up
     RUNNING = "running"
-    STOPPED = "stopped"  # acknowledged, cancelled or resolved
+    STOPPED = "stopped"  # cancelled or resolved: nothing more to do
+    WATCHING = "watching"  # acknowledged: remind the console if it is not resolved in time
     EXHAUSTED = "exhausted"  # every step spent; the dispatch centre was told nobody answered
 
 
@@ -32,6 +33,8 @@ class Escalation(SQLModel, table=True):
     round: int = 0  # how many times the repeating tail has run
     state: str = enum_field(EscalationState.RUNNING.value)
     next_due_at: datetime | None = None
+    step_due_at: datetime | None = None  # the running step's wait ends; None = not yet entered
+    reminders: int = 0  # console reminders sent after the acknowledgement
     started_at: datetime
     updated_at: datetime
 
@@ -81,6 +84,11 @@ class AttemptStatus(StrEnum):
     SKIPPED = "skipped"  # rate cap, landline for SMS, opted out
 
     @property
+    def rank(self) -> int:
+        """Progress order: callbacks come out of order, and never move an attempt backwards."""
+        return STATUS_RANK.get(self, 9)
+
+    @property
     def is_final(self) -> bool:
         """No more provider updates are expected (or they no longer matter)."""
         return self in FINAL_ATTEMPT_STATUSES
@@ -94,6 +102,14 @@ class AttemptStatus(StrEnum):
 FAILED_ATTEMPT_STATUSES = frozenset(
     {AttemptStatus.NOT_REACHED, AttemptStatus.FAILED, AttemptStatus.UNDELIVERED}
 )
+STATUS_RANK = {
+    AttemptStatus.PENDING: 0,
+    AttemptStatus.SENDING: 1,
+    AttemptStatus.QUEUED: 2,
+    AttemptStatus.SENT: 3,
+    AttemptStatus.RINGING: 3,
+    AttemptStatus.IN_PROGRESS: 4,
+}
 FINAL_ATTEMPT_STATUSES = FAILED_ATTEMPT_STATUSES | {
     AttemptStatus.DELIVERED,
     AttemptStatus.ACCEPTED,
@@ -114,6 +130,7 @@ class NotificationAttempt(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     alert_id: int | None = Field(default=None, foreign_key="alert.id", index=True)
     step_index: int | None = None
+    round: int | None = None  # with step_index: which pass of the policy sent it
     target: str = enum_field()
     contact_id: int | None = Field(default=None, foreign_key="contact.id")
     to_number: str
@@ -131,7 +148,7 @@ class NotificationAttempt(SQLModel, table=True):
     created_at: datetime
     not_before: datetime  # earliest send time (retry backoff, re-dial delay)
     sent_at: datetime | None = None
-    deadline_at: datetime | None = None  # stuck in queued/ringing past this: poll or count as failed
+    deadline_at: datetime | None = None  # SENDING: lease; queued/ringing past this: poll or fail
     finished_at: datetime | None = None
 
 

@@ -1,0 +1,452 @@
+"""The pure escalation planner: from the loaded rows and `now`, decide what happens next."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..db.alerts import EventKind
+from ..db.escalation import (
+    AttemptStatus,
+    EscalationState,
+    NotifyChannel,
+    Purpose,
+    ResponderState,
+    Target,
+)
+from ..db.residents import PhoneType
+from .policy import OnExhausted, Outside, Policy, Select, Step, TargetSpec, When
+
+RECHECK_SECONDS = 30  # a step waiting only on an in-flight re-dial looks again after this
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Someone the engine can notify: the resident, a contact or the dispatch centre."""
+
+    target: Target
+    contact_id: int | None
+    name: str
+    phone: str
+    phone_type: PhoneType = PhoneType.UNKNOWN
+    language: str = "ja"
+    relation: str | None = None
+    priority: int = 1
+    channels: frozenset[str] = frozenset({"sms", "voice"})
+    sms_opt_out: bool = False
+
+    @property
+    def key(self) -> tuple[str, int | None, str]:
+        """Identifies this person among a step's targets."""
+        return (self.target.value, self.contact_id, self.phone)
+
+    def usable(self, wanted: frozenset[NotifyChannel]) -> list[NotifyChannel]:
+        """The step's channels this person takes: never SMS to a landline or an opted-out number."""
+        out = []
+        for channel in sorted(wanted, key=lambda c: c != NotifyChannel.VOICE):  # voice first
+            if channel.value not in self.channels:
+                continue
+            if channel is NotifyChannel.SMS and (
+                self.phone_type is PhoneType.LANDLINE or self.sms_opt_out
+            ):
+                continue
+            out.append(channel)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    """What the planner needs from one ALERT notification attempt."""
+
+    id: int
+    step_index: int
+    round: int
+    target: Target
+    contact_id: int | None
+    to_number: str
+    channel: NotifyChannel
+    status: AttemptStatus
+    dial_no: int = 1
+    has_sid: bool = True  # False: Twilio never took it (a permanent API error): no re-dial
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationView:
+    """The escalation row as the planner sees it."""
+
+    state: EscalationState
+    step_index: int
+    round: int
+    started_at: datetime
+    next_due_at: datetime | None
+    step_due_at: datetime | None
+    reminders: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanEnv:
+    """Everything else the decision depends on, loaded by the engine."""
+
+    is_night: Callable[[datetime], bool]
+    next_change: Callable[[datetime], datetime]  # the next day/night boundary after a time
+    fall_guard_seconds: int = 0
+    reminder_seconds: int = 1800
+    acknowledged_at: datetime | None = None
+    resolved: bool = False
+    responders: Mapping[int, ResponderState] = field(default_factory=dict)
+    resident_recent_steps: int = (
+        0  # notified steps of this policy for this resident in its cap window
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """One outbox row to write."""
+
+    person: Person
+    channel: NotifyChannel
+    step_index: int
+    round: int
+    not_before: datetime
+    dial_no: int = 1
+    purpose: Purpose = Purpose.ALERT
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One timeline entry to write."""
+
+    kind: EventKind
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    """What the engine writes: the new escalation row, outbox rows and timeline entries."""
+
+    state: EscalationState
+    step_index: int
+    round: int
+    step_due_at: datetime | None
+    next_due_at: datetime | None
+    reminders: int = 0
+    sends: list[Send] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    remind: bool = False  # tell the console (and timeline) that an acknowledged alert is still open
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """A policy step made concrete: an ':each' step becomes one stage per contact."""
+
+    policy_step: int
+    step: Step
+    people: tuple[Person, ...]
+    label: str
+
+
+def stages(policy: Policy, people: Sequence[Person]) -> list[Stage]:
+    """Flatten the policy over this resident's people; deterministic, so restarts agree."""
+    out: list[Stage] = []
+    for n, step in enumerate(policy.steps):
+        if len(step.targets) == 1 and step.targets[0].select is Select.EACH:
+            spec = step.targets[0]
+            matched = _contacts(spec, people)
+            for person in matched:
+                out.append(Stage(n, step, (person,), spec.describe()))
+            if not matched:
+                out.append(Stage(n, step, (), spec.describe()))
+            continue
+        chosen: dict[tuple[str, int | None, str], Person] = {}
+        for spec in step.targets:
+            for person in _resolve(spec, people):
+                chosen.setdefault(person.key, person)
+        out.append(
+            Stage(n, step, tuple(chosen.values()), ", ".join(t.describe() for t in step.targets))
+        )
+    return out
+
+
+def _contacts(spec: TargetSpec, people: Sequence[Person]) -> list[Person]:
+    found = [p for p in people if p.target is Target.CONTACT and p.relation in spec.relations]
+    return sorted(found, key=lambda p: (p.priority, p.contact_id or 0))
+
+
+def _resolve(spec: TargetSpec, people: Sequence[Person]) -> list[Person]:
+    if spec.kind is not Target.CONTACT:
+        return [p for p in people if p.target is spec.kind]
+    found = _contacts(spec, people)
+    if spec.select is Select.FIRST:
+        return found[:1]
+    if spec.select is Select.NTH:
+        return found[spec.nth - 1 : spec.nth]
+    return found
+
+
+def plan_next(
+    state: EscalationView,
+    policy: Policy,
+    contacts: Sequence[Person],
+    attempts: Sequence[AttemptView],
+    now: datetime,
+    *,
+    env: PlanEnv,
+) -> Plan:
+    """Decide the next move of one escalation; `contacts` also holds the resident and the centre."""
+    plan = Plan(
+        state.state,
+        state.step_index,
+        state.round,
+        state.step_due_at,
+        state.next_due_at,
+        state.reminders,
+    )
+    if env.resolved or state.state in (EscalationState.STOPPED, EscalationState.EXHAUSTED):
+        plan.state, plan.next_due_at = (
+            (EscalationState.STOPPED if env.resolved else state.state),
+            None,
+        )
+        return plan
+    if state.state is EscalationState.WATCHING:
+        return _watch(plan, now, env)
+    if state.state is EscalationState.GUARD:
+        guard_until = state.started_at + timedelta(seconds=env.fall_guard_seconds)
+        if now < guard_until:
+            if state.next_due_at != guard_until:
+                plan.notes.append(
+                    Note(
+                        EventKind.ESCALATION_STEP,
+                        f"fall guard: waiting {env.fall_guard_seconds} s for the "
+                        "resident to get up",
+                        {"guard_until": guard_until.isoformat()},
+                    )
+                )
+            plan.next_due_at = guard_until
+            return plan
+        plan.state = EscalationState.RUNNING
+        plan.notes.append(Note(EventKind.ESCALATION_STEP, "fall guard over: escalating"))
+    flat = stages(policy, contacts)
+    if plan.step_due_at is None:
+        return _enter(plan, policy, flat, now, env, contacts)
+    current = flat[plan.step_index] if plan.step_index < len(flat) else None
+    mine = [a for a in attempts if a.step_index == plan.step_index and a.round == plan.round]
+    redials = _redials(policy, current, mine, now) if current else []
+    plan.sends.extend(redials)
+    in_flight = bool(redials) or any(a.dial_no > 1 and not a.status.is_final for a in mine)
+    everyone_done = current is not None and all(
+        _done(p, mine, env, bool(redials)) for p in current.people
+    )
+    if everyone_done and not in_flight:
+        plan.notes.append(
+            Note(
+                EventKind.ESCALATION_STEP,
+                f"step {plan.step_index + 1}: nobody reached or all declined; moving on",
+            )
+        )
+        return _advance(plan, policy, flat, now, env, contacts)
+    if now >= plan.step_due_at:
+        if in_flight:  # the re-dial gets its chance before the step is spent
+            plan.next_due_at = now + timedelta(seconds=RECHECK_SECONDS)
+            return plan
+        plan.notes.append(
+            Note(
+                EventKind.ESCALATION_STEP,
+                f"step {plan.step_index + 1}: no acknowledgement in time; moving on",
+            )
+        )
+        return _advance(plan, policy, flat, now, env, contacts)
+    plan.next_due_at = plan.step_due_at
+    return plan
+
+
+def _watch(plan: Plan, now: datetime, env: PlanEnv) -> Plan:
+    """Acknowledged but not resolved: remind the console every `reminder_seconds`."""
+    if env.acknowledged_at is None:
+        plan.state, plan.next_due_at = EscalationState.STOPPED, None
+        return plan
+    interval = timedelta(seconds=env.reminder_seconds)
+    due = env.acknowledged_at + interval * (plan.reminders + 1)
+    if now >= due:
+        plan.reminders += 1
+        plan.remind = True
+        minutes = int((now - env.acknowledged_at).total_seconds() // 60)
+        plan.notes.append(
+            Note(
+                EventKind.REMINDER,
+                f"acknowledged {minutes} min ago and still not resolved: check on the responder",
+                {"reminder": plan.reminders},
+            )
+        )
+        due = env.acknowledged_at + interval * (plan.reminders + 1)
+    plan.next_due_at = due
+    return plan
+
+
+def _done(person: Person, mine: Sequence[AttemptView], env: PlanEnv, redialling: bool) -> bool:
+    """This person cannot take the alert in this step: declined, or every attempt failed."""
+    if (
+        person.contact_id is not None
+        and env.responders.get(person.contact_id) is ResponderState.DECLINED
+    ):
+        return True
+    theirs = [a for a in mine if a.to_number == person.phone]
+    if redialling and any(
+        a.to_number == person.phone for a in theirs if a.channel is NotifyChannel.VOICE
+    ):
+        return False
+    return all(
+        a.status.is_failure
+        or a.status in (AttemptStatus.SKIPPED, AttemptStatus.CANCELED, AttemptStatus.DECLINED)
+        for a in theirs
+    )
+
+
+def _redials(
+    policy: Policy, stage: Stage, mine: Sequence[AttemptView], now: datetime
+) -> list[Send]:
+    """Re-dial each not-reached voice contact once (within 3 minutes) before the step ends."""
+    if not policy.redial:
+        return []
+    out = []
+    for person in stage.people:
+        calls = [
+            a for a in mine if a.to_number == person.phone and a.channel is NotifyChannel.VOICE
+        ]
+        first = [a for a in calls if a.dial_no == 1]
+        if not first or any(a.dial_no > 1 for a in calls):
+            continue
+        call = first[0]
+        if call.status is AttemptStatus.NOT_REACHED or (
+            call.status is AttemptStatus.FAILED and call.has_sid
+        ):
+            out.append(
+                Send(
+                    person,
+                    NotifyChannel.VOICE,
+                    call.step_index,
+                    call.round,
+                    now + timedelta(seconds=policy.redial_delay_seconds),
+                    dial_no=2,
+                )
+            )
+    return out
+
+
+def _advance(
+    plan: Plan,
+    policy: Policy,
+    flat: list[Stage],
+    now: datetime,
+    env: PlanEnv,
+    people: Sequence[Person],
+) -> Plan:
+    plan.step_index += 1
+    plan.step_due_at = None
+    return _enter(plan, policy, flat, now, env, people)
+
+
+def _enter(
+    plan: Plan,
+    policy: Policy,
+    flat: list[Stage],
+    now: datetime,
+    env: PlanEnv,
+    people: Sequence[Person],
+) -> Plan:
+    """Start the step at `plan.step_index`, passing over empty or out-of-hours steps."""
+    for _ in range(len(flat) * (policy.repeat_times + 1) + 1):
+        if plan.step_index >= len(flat):
+            if plan.round < policy.repeat_times and policy.repeat_last:
+                plan.round += 1
+                first_repeated = len(policy.steps) - policy.repeat_last
+                plan.step_index = next(
+                    i for i, s in enumerate(flat) if s.policy_step >= first_repeated
+                )
+                plan.notes.append(
+                    Note(
+                        EventKind.ESCALATION_STEP,
+                        f"repeating the last {policy.repeat_last} step(s), round {plan.round + 1}",
+                    )
+                )
+                continue
+            return _exhausted(plan, policy, flat, now, people)
+        stage = flat[plan.step_index]
+        number = plan.step_index + 1
+        hours_ok = _in_hours(stage.step.when, env.is_night(now))
+        if not hours_ok and stage.step.outside is Outside.DEFER:
+            plan.step_due_at, plan.next_due_at = None, env.next_change(now)
+            plan.notes.append(
+                Note(
+                    EventKind.ESCALATION_STEP,
+                    f"step {number} ({stage.label}) waits for {stage.step.when} hours",
+                    {"until": plan.next_due_at.isoformat()},
+                )
+            )
+            return plan
+        sends = [
+            Send(p, c, plan.step_index, plan.round, now)
+            for p in stage.people
+            for c in p.usable(stage.step.channels)
+        ]
+        skip = None
+        if not hours_ok:
+            skip = f"not at {'night' if env.is_night(now) else 'day'}"
+        elif not stage.people:
+            skip = "nobody to notify"
+        elif not sends:
+            skip = "no usable channel (landline, opted out, or channel not accepted)"
+        elif policy.resident_cap is not None and env.resident_recent_steps >= policy.resident_cap:
+            skip = f"resident notified {env.resident_recent_steps} time(s) recently (rate limit)"
+        if skip is not None:
+            plan.notes.append(
+                Note(EventKind.ESCALATION_STEP, f"step {number} ({stage.label}) skipped: {skip}")
+            )
+            plan.step_index += 1
+            continue
+        plan.sends.extend(sends)
+        plan.step_due_at = now + timedelta(seconds=stage.step.wait_seconds)
+        plan.next_due_at = plan.step_due_at
+        who = ", ".join(f"{p.name} ({p.relation or p.target.value})" for p in stage.people)
+        how = "+".join(sorted({s.channel.value for s in sends}))
+        plan.notes.append(
+            Note(
+                EventKind.ESCALATION_STEP,
+                f"step {number}: notifying {who} by {how}; waiting {stage.step.wait_seconds} s",
+                {
+                    "step": number,
+                    "round": plan.round + 1,
+                    "policy": policy.name,
+                    "contact_ids": [p.contact_id for p in stage.people if p.contact_id],
+                },
+            )
+        )
+        return plan
+    return _exhausted(plan, policy, flat, now, people)
+
+
+def _exhausted(
+    plan: Plan, policy: Policy, flat: list[Stage], now: datetime, people: Sequence[Person]
+) -> Plan:
+    """Every step spent: tell the dispatch centre (and the timeline) that nobody answered."""
+    plan.state, plan.step_due_at, plan.next_due_at = EscalationState.EXHAUSTED, None, None
+    plan.step_index = len(flat)
+    dispatch = {p.key: p for p in people if p.target is Target.DISPATCH}
+    told = ""
+    if policy.on_exhausted is OnExhausted.DISPATCH:
+        for person in dispatch.values():
+            for channel in person.usable(frozenset({NotifyChannel.SMS, NotifyChannel.VOICE})):
+                plan.sends.append(
+                    Send(
+                        person, channel, plan.step_index, plan.round, now, purpose=Purpose.EXHAUSTED
+                    )
+                )
+        told = "; the dispatch centre is told" if dispatch else "; no dispatch centre number is set"
+    plan.notes.append(Note(EventKind.EXHAUSTED, f"nobody acknowledged after every step{told}"))
+    return plan
+
+
+def _in_hours(when: When, night: bool) -> bool:
+    return when is When.ALWAYS or (when is When.NIGHT) == night
