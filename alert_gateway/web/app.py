@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..api import app as api_app
 from . import health
 from .keys import GATEWAY, SERVICES
 
@@ -21,4 +22,5 @@ def make_app(services: Services, gateway: Gateway | None = None) -> web.Applicat
     if gateway is not None:
         app[GATEWAY] = gateway
     health.add_routes(app)
+    api_app.mount(app)
     return app

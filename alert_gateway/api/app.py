@@ -1,0 +1,36 @@
+"""The /api/v1 sub-application: its own error and auth middlewares, nothing else touched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..services import gateway_version
+from .auth import PREFIX, PUBLIC_PATHS, auth_middleware
+from .errors import error_middleware
+from .openapi import build_document
+from .routes import ROUTES
+
+OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi_document")
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 document (no token needed)."""
+    return web.json_response(request.app[OPENAPI])
+
+
+def make_api_app() -> web.Application:
+    """Build the sub-application; errors wrap auth, so a 401 is JSON like every other error."""
+    api = web.Application(middlewares=[error_middleware, auth_middleware])
+    for route in ROUTES:
+        api.router.add_route(route.method, route.path, route.handler, name=route.handler.__name__)
+    api.router.add_get("/openapi.json", openapi_json, name="openapi", allow_head=False)
+    api[OPENAPI] = build_document(ROUTES, prefix=PREFIX, version=gateway_version(),
+                                  public_paths=sorted(PUBLIC_PATHS))
+    return api
+
+
+def mount(app: web.Application) -> None:
+    """Serve the API under /api/v1 of the main app."""
+    app.add_subapp(PREFIX, make_api_app())

@@ -1,0 +1,69 @@
+"""GET /residents and /devices, through the residents service (key-safe codes never leave it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from ..db.residents import Device
+from ..residents import service as residents
+from ..residents.schemas import ContactRead, DeviceRead, ResidentRead
+from ..web.keys import SERVICES
+from . import params
+from .responses import model_response, page_response
+from .schemas import ResidentDetail
+
+
+async def list_residents(request: web.Request) -> web.Response:
+    """Residents by id, searched on id, name, kana or address."""
+    limit, offset = params.page(request)
+    search, active = params.text_query(request, "search"), params.bool_query(request, "active")
+    async with request.config_dict[SERVICES].sessions() as session:
+        # The service does not count; one row more than asked tells whether another page exists.
+        rows = await residents.get_all(
+            session, search=search, active=active, limit=limit + 1, offset=offset
+        )
+    known = len(rows) <= limit and (rows or offset == 0)
+    total = offset + len(rows) if known else None
+    return page_response(ResidentRead, rows[:limit], total=total, limit=limit, offset=offset)
+
+
+async def get_resident(request: web.Request) -> web.Response:
+    """One resident with contacts (calling order) and devices; never the key-safe code."""
+    resident_id = request.match_info["resident_id"]
+    async with request.config_dict[SERVICES].sessions() as session:
+        resident = await residents.get(session, resident_id=resident_id)
+        contacts = await residents.contacts_for(session, resident_id=resident_id)
+        devices = await residents.devices_for(session, resident_id=resident_id)
+    detail = ResidentDetail.model_validate({
+        **ResidentRead.model_validate(resident).model_dump(),
+        "contacts": [ContactRead.model_validate(c) for c in contacts],
+        "devices": [DeviceRead.model_validate(d) for d in devices],
+    })
+    return model_response(detail)
+
+
+async def list_devices(request: web.Request) -> web.Response:
+    """Devices by id, filtered by resident and by online state."""
+    limit, offset = params.page(request)
+    filters: list[Any] = []
+    if resident_id := params.text_query(request, "resident_id"):
+        filters.append(col(Device.resident_id) == resident_id)
+    if (online := params.bool_query(request, "online")) is not None:
+        filters.append(col(Device.online) == online)
+    async with request.config_dict[SERVICES].sessions() as session:
+        count = select(func.count()).select_from(Device).where(*filters)
+        total = (await session.exec(count)).one()
+        query = select(Device).where(*filters).order_by(col(Device.id)).limit(limit).offset(offset)
+        rows = (await session.exec(query)).all()
+    return page_response(DeviceRead, rows, total=int(total), limit=limit, offset=offset)
+
+
+async def get_device(request: web.Request) -> web.Response:
+    """One device with its supervision state."""
+    async with request.config_dict[SERVICES].sessions() as session:
+        device = await residents.get_device(session, device_id=request.match_info["device_id"])
+    return model_response(DeviceRead.model_validate(device))

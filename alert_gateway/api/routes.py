@@ -1,0 +1,87 @@
+"""The route table of /api/v1: registered on the app and documented in OpenAPI from one list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp.typedefs import Handler
+from pydantic import BaseModel
+
+from ..residents.schemas import DeviceRead, ResidentRead
+from . import alerts, directory, rejected
+from .params import DEFAULT_LIMIT, MAX_LIMIT
+from .schemas import AlertDetail, AlertRead, Page, RejectedMessageRead, ResidentDetail
+
+
+@dataclass(frozen=True)
+class Param:
+    """A documented query parameter."""
+
+    name: str
+    description: str
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One operation: where it lives, what it takes and what it answers."""
+
+    method: str
+    path: str  # below /api/v1, OpenAPI style: /alerts/{alert_id}
+    handler: Handler
+    summary: str
+    response: type[BaseModel]
+    status: int = 200
+    body: type[BaseModel] | None = None
+    query: tuple[Param, ...] = ()
+
+
+def _text(name: str, description: str) -> Param:
+    return Param(name, description, {"type": "string"})
+
+
+def _bool(name: str, description: str) -> Param:
+    return Param(name, description, {"type": "boolean"})
+
+
+PAGE = (
+    Param("limit", f"Page size, at most {MAX_LIMIT}.",
+          {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
+    Param("offset", "Rows to skip.", {"type": "integer", "minimum": 0, "default": 0}),
+)
+
+READ_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/alerts", alerts.list_alerts,
+          "Alerts: active first by severity then age, resolved after them newest first.",
+          Page[AlertRead],
+          query=(
+              _text("status", "Comma-separated statuses (open, acknowledged, cancelled, "
+                    "resolved), or 'active' for all but resolved."),
+              _text("type", "Alarm type, e.g. sos or fall."),
+              _text("resident_id", "Only this resident's alerts."),
+              _text("severity", "P1 to P4."),
+              *PAGE,
+          )),
+    Route("GET", "/alerts/{alert_id}", alerts.get_alert,
+          "One alert with its timeline, notification attempts and responders.", AlertDetail),
+    Route("GET", "/residents", directory.list_residents,
+          "Residents by id; total is null when the count is not known.", Page[ResidentRead],
+          query=(_text("search", "Part of the id, name, kana (hiragana works) or address."),
+                 _bool("active", "Only active (true) or inactive (false) residents."), *PAGE)),
+    Route("GET", "/residents/{resident_id}", directory.get_resident,
+          "One resident with contacts and devices (never the key-safe code).", ResidentDetail),
+    Route("GET", "/devices", directory.list_devices, "Devices by id.", Page[DeviceRead],
+          query=(_text("resident_id", "Only this resident's devices."),
+                 _bool("online", "Only online (true) or offline (false) devices."), *PAGE)),
+    Route("GET", "/devices/{device_id}", directory.get_device,
+          "One device with its supervision state.", DeviceRead),
+    Route("GET", "/rejected-messages", rejected.list_rejected,
+          "MQTT messages that were not accepted, newest first, with the raw payload.",
+          Page[RejectedMessageRead],
+          query=(_text("device_id", "Only messages from this device."),
+                 _text("reason", "Comma-separated reasons (bad_topic, oversized, not_json, "
+                       "schema, not_utf8)."), *PAGE)),
+)
+
+ROUTES: tuple[Route, ...] = READ_ROUTES
