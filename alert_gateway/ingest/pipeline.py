@@ -58,6 +58,7 @@ class IngestPipeline:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=20_000)
         self._idle = asyncio.Event()
         self._idle.set()
+        self._batch_lock = asyncio.Lock()  # drain waits for the batch in progress (and its feedback)
         self.batch_listeners: list[BatchListener] = []
         self.device_listeners: list[DeviceListener] = []
         self.connection = MqttConnection(settings, metrics, self.handle, drain=self.drain)
@@ -120,7 +121,9 @@ class IngestPipeline:
         return batch
 
     async def drain(self) -> None:
-        """Commit and ack everything already read (graceful shutdown)."""
+        """Commit and ack everything already read (graceful shutdown), while still connected."""
+        async with self._batch_lock:
+            pass
         while not self._queue.empty():
             await self._commit_with_retry(self._take_batch(self._queue.get_nowait()))
 
@@ -129,6 +132,10 @@ class IngestPipeline:
         await self._idle.wait()
 
     async def _commit_with_retry(self, batch: list[_Pending]) -> None:
+        async with self._batch_lock:
+            await self._commit_and_tell(batch)
+
+    async def _commit_and_tell(self, batch: list[_Pending]) -> None:
         delay = 0.1
         while True:
             try:
@@ -138,7 +145,7 @@ class IngestPipeline:
                 # another replica stored one of these first: go one by one so the rest still land
                 if len(batch) > 1:
                     for pending in batch:
-                        await self._commit_with_retry([pending])
+                        await self._commit_and_tell([pending])
                     return
                 log.info("message already stored by another replica")
                 result = BatchResult(receipts=[])
