@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: system packages the tests need, the services, a venv.
+# Used by scripts/test.sh and scripts/demo.sh; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_apt=()
+command -v promtool >/dev/null || want_apt+=(prometheus)          # rule tests: promtool check/test rules
+[ -x /usr/bin/chromium ] || want_apt+=(chromium chromium-driver)  # console tests drive Debian's Chromium
+command -v mosquitto_passwd >/dev/null || want_apt+=(mosquitto)   # broker ACL tests run their own broker
+if [ "${#want_apt[@]}" -gt 0 ] && [ "${SKIP_APT:-0}" != 1 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing ${want_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want_apt[@]}" >/dev/null
+  else
+    echo "setup: please install: sudo apt-get install ${want_apt[*]}" >&2
+  fi
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[demo,test,dev]'
