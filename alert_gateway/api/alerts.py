@@ -12,7 +12,14 @@ from ..db.alerts import ACTIVE_STATUSES, AlertStatus
 from ..web.keys import SERVICES
 from . import params
 from .responses import model_response, page_response
-from .schemas import AlertDetail, AlertRead, AttemptRead, ResponderRead, TimelineEventRead
+from .schemas import (
+    AlertDetail,
+    AlertPage,
+    AlertRead,
+    AttemptRead,
+    ResponderRead,
+    TimelineEventRead,
+)
 
 ACTIVE = "active"  # shorthand for every status still on the board
 
@@ -39,7 +46,7 @@ async def list_alerts(request: web.Request) -> web.Response:
             session, status=status, type=alarm_type, severity=severity,
             resident_id=params.text_query(request, "resident_id"), limit=limit, offset=offset,
         )
-    return page_response(AlertRead, rows, total=total, limit=limit, offset=offset)
+    return page_response(AlertPage, rows, total=total, limit=limit, offset=offset)
 
 
 async def alert_detail(session: AsyncSession, *, alert_id: int) -> AlertDetail:

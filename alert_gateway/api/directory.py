@@ -14,7 +14,7 @@ from ..residents.schemas import ContactRead, DeviceRead, ResidentRead
 from ..web.keys import SERVICES
 from . import params
 from .responses import model_response, page_response
-from .schemas import ResidentDetail
+from .schemas import DevicePage, ResidentDetail, ResidentPage
 
 
 async def list_residents(request: web.Request) -> web.Response:
@@ -28,7 +28,7 @@ async def list_residents(request: web.Request) -> web.Response:
         )
     known = len(rows) <= limit and (rows or offset == 0)
     total = offset + len(rows) if known else None
-    return page_response(ResidentRead, rows[:limit], total=total, limit=limit, offset=offset)
+    return page_response(ResidentPage, rows[:limit], total=total, limit=limit, offset=offset)
 
 
 async def get_resident(request: web.Request) -> web.Response:
@@ -59,7 +59,7 @@ async def list_devices(request: web.Request) -> web.Response:
         total = (await session.exec(count)).one()
         query = select(Device).where(*filters).order_by(col(Device.id)).limit(limit).offset(offset)
         rows = (await session.exec(query)).all()
-    return page_response(DeviceRead, rows, total=int(total), limit=limit, offset=offset)
+    return page_response(DevicePage, rows, total=int(total), limit=limit, offset=offset)
 
 
 async def get_device(request: web.Request) -> web.Response:

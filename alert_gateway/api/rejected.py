@@ -10,7 +10,7 @@ from ..db.messages import RejectedMessage, RejectReason
 from ..web.keys import SERVICES
 from . import params
 from .responses import page_response
-from .schemas import RejectedMessageRead
+from .schemas import RejectedMessagePage
 
 
 async def list_rejected(request: web.Request) -> web.Response:
@@ -32,4 +32,4 @@ async def list_rejected(request: web.Request) -> web.Response:
             .limit(limit).offset(offset)
         )
         rows = (await session.exec(query)).all()
-    return page_response(RejectedMessageRead, rows, total=int(total), limit=limit, offset=offset)
+    return page_response(RejectedMessagePage, rows, total=int(total), limit=limit, offset=offset)

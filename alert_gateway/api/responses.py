@@ -18,8 +18,10 @@ def model_response(model: BaseModel, *, status: int = 200) -> web.Response:
     )
 
 
-def page_response(item_type: type[BaseModel], rows: Sequence[Any], *, total: int | None,
+def page_response(page_type: type[Page[Any]], rows: Sequence[Any], *, total: int | None,
                   limit: int, offset: int) -> web.Response:
-    """A Page of `item_type` built from rows."""
-    items = [item_type.model_validate(row) for row in rows]
-    return model_response(Page[item_type](items=items, total=total, limit=limit, offset=offset))  # type: ignore[valid-type]
+    """A page built from table rows (validated into the page's item schema)."""
+    page = page_type.model_validate(
+        {"items": rows, "total": total, "limit": limit, "offset": offset}, from_attributes=True
+    )
+    return model_response(page)

@@ -8,10 +8,17 @@ from typing import Any
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
-from ..residents.schemas import DeviceRead, ResidentRead
+from ..residents.schemas import DeviceRead
 from . import alerts, directory, rejected
 from .params import DEFAULT_LIMIT, MAX_LIMIT
-from .schemas import AlertDetail, AlertRead, Page, RejectedMessageRead, ResidentDetail
+from .schemas import (
+    AlertDetail,
+    AlertPage,
+    DevicePage,
+    RejectedMessagePage,
+    ResidentDetail,
+    ResidentPage,
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,7 @@ PAGE = (
 READ_ROUTES: tuple[Route, ...] = (
     Route("GET", "/alerts", alerts.list_alerts,
           "Alerts: active first by severity then age, resolved after them newest first.",
-          Page[AlertRead],
+          AlertPage,
           query=(
               _text("status", "Comma-separated statuses (open, acknowledged, cancelled, "
                     "resolved), or 'active' for all but resolved."),
@@ -66,19 +73,19 @@ READ_ROUTES: tuple[Route, ...] = (
     Route("GET", "/alerts/{alert_id}", alerts.get_alert,
           "One alert with its timeline, notification attempts and responders.", AlertDetail),
     Route("GET", "/residents", directory.list_residents,
-          "Residents by id; total is null when the count is not known.", Page[ResidentRead],
+          "Residents by id; total is null when the count is not known.", ResidentPage,
           query=(_text("search", "Part of the id, name, kana (hiragana works) or address."),
                  _bool("active", "Only active (true) or inactive (false) residents."), *PAGE)),
     Route("GET", "/residents/{resident_id}", directory.get_resident,
           "One resident with contacts and devices (never the key-safe code).", ResidentDetail),
-    Route("GET", "/devices", directory.list_devices, "Devices by id.", Page[DeviceRead],
+    Route("GET", "/devices", directory.list_devices, "Devices by id.", DevicePage,
           query=(_text("resident_id", "Only this resident's devices."),
                  _bool("online", "Only online (true) or offline (false) devices."), *PAGE)),
     Route("GET", "/devices/{device_id}", directory.get_device,
           "One device with its supervision state.", DeviceRead),
     Route("GET", "/rejected-messages", rejected.list_rejected,
           "MQTT messages that were not accepted, newest first, with the raw payload.",
-          Page[RejectedMessageRead],
+          RejectedMessagePage,
           query=(_text("device_id", "Only messages from this device."),
                  _text("reason", "Comma-separated reasons (bad_topic, oversized, not_json, "
                        "schema, not_utf8)."), *PAGE)),

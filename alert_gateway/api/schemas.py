@@ -138,6 +138,22 @@ class RejectedMessageRead(_Read):
         return values
 
 
+class AlertPage(Page[AlertRead]):
+    """A page of alerts."""
+
+
+class ResidentPage(Page[ResidentRead]):
+    """A page of residents."""
+
+
+class DevicePage(Page[DeviceRead]):
+    """A page of devices."""
+
+
+class RejectedMessagePage(Page[RejectedMessageRead]):
+    """A page of rejected messages."""
+
+
 class ResidentDetail(ResidentRead):
     """A resident with contacts and devices; the key-safe code is never included."""
 
