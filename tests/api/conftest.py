@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest_asyncio
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from alert_gateway.api import tokens
@@ -22,6 +23,7 @@ class Api:
     """A running API: its client, services, clock and a valid token."""
 
     client: TestClient
+    app: web.Application
     services: Services
     clock: FakeClock
     token: str
@@ -40,8 +42,9 @@ async def start(url: str, clock: FakeClock) -> AsyncIterator[Api]:
         _, token = await tokens.create(session, name="tester", now=clock.now())
         await session.commit()
     try:
-        async with TestClient(TestServer(make_app(services))) as client:
-            yield Api(client, services, clock, token)
+        app = make_app(services)
+        async with TestClient(TestServer(app)) as client:
+            yield Api(client, app, services, clock, token)
     finally:
         await services.close()
 

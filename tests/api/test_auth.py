@@ -6,7 +6,6 @@ import re
 from datetime import datetime
 
 import pytest
-from aiohttp import web
 
 from alert_gateway.api import tokens
 from alert_gateway.api.auth import PUBLIC_PATHS
@@ -20,8 +19,7 @@ SAMPLE = {"alert_id": "1", "resident_id": "r-0001", "device_id": "pendant-r-0001
 
 def api_routes(api: Api) -> list[tuple[str, str]]:
     """(method, concrete path) of every registered /api/v1 route except the public ones."""
-    app = api.client.server.app
-    assert isinstance(app, web.Application)
+    app = api.app
     found = []
     for route in app.router.routes():
         path = route.resource.canonical if route.resource else ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from aiohttp import web
 from openapi_spec_validator import validate
 
 from .conftest import Api
@@ -20,8 +19,7 @@ async def test_every_api_route_is_documented(api_sqlite: Api) -> None:
     """Each (method, path) the router serves under /api/v1 appears in the document, and back."""
     document = await (await api_sqlite.client.get("/api/v1/openapi.json")).json()
     documented = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
-    app = api_sqlite.client.server.app
-    assert isinstance(app, web.Application)
+    app = api_sqlite.app
     served = {
         (r.method, r.resource.canonical) for r in app.router.routes()
         if r.resource is not None and r.resource.canonical.startswith("/api/v1")
