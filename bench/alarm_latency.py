@@ -1,0 +1,124 @@
+"""Alarm publish → first Messages/Calls request at the fake Twilio (or → `received` feedback
+while no escalation engine is wired), p50/p90/p99/max at several alarm rates from distinct devices."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections.abc import Callable
+
+from .broker import dedicated_broker
+from .common import percentiles, poll_until, say, write_results
+from .db import contact_phone, fresh_database, seed
+from .faketwilio import fake_twilio, first_sends
+from .gatewayproc import GatewayProcess, engine_wired, self_cpu_seconds
+from .loadgen import alarm_packet
+from .mqttraw import RawMqtt
+
+
+class Feedback:
+    """`received` feedback times by alarm id."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, float] = {}
+
+    def on_publish(self, topic: str, payload: bytes, at: float) -> None:
+        """Record the first `received` per alarm."""
+        msg = json.loads(payload)
+        if msg.get("state") == "received":
+            self.received.setdefault(msg["ref"], at)
+
+
+Ends = Callable[[], dict[str, float]]
+
+
+async def run_rate(gw: GatewayProcess, pub: RawMqtt, rate: int, duration: float, first: int,
+                   ends: Ends, mode: str) -> dict[str, object]:
+    """Publish rate*duration alarms from devices first.. and collect their latencies."""
+    n = int(rate * duration)
+    sent: dict[str, float] = {}
+    key: dict[str, str] = {}
+    cpu0, gcpu0, t0 = self_cpu_seconds(), gw.cpu_seconds(), time.perf_counter()
+    for k in range(n):
+        delay = t0 + k / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        i = first + k
+        msg_id = f"al{i:06d}"
+        key[msg_id] = msg_id if mode == "received" else contact_phone(i)
+        pub.write(alarm_packet(pub, gw.topic_root, f"dev{i:06d}", msg_id, "sos"))
+        sent[msg_id] = time.perf_counter()
+        await pub.drain()
+    achieved = n / (time.perf_counter() - t0)
+    await poll_until(lambda: all(key[m] in ends() for m in sent), 30, 0.1)
+    elapsed = time.perf_counter() - t0
+    done = ends()
+    lat = [done[key[m]] - t for m, t in sent.items() if key[m] in done]
+    return {"rate": rate, "achieved_rate": round(achieved, 1), "published": n,
+            "missing": n - len(lat), **percentiles(lat),
+            "gateway_cpu_percent": round(100 * (gw.cpu_seconds() - gcpu0) / elapsed, 1),
+            "loadgen_cpu_percent": round(100 * (self_cpu_seconds() - cpu0) / elapsed, 1),
+            "gateway_rss_mib": round(gw.rss_bytes() / 2**20, 1)}
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, object]:
+    """Seed, start broker, fake Twilio and gateway, run each rate in turn."""
+    rates = [int(r) for r in args.rates.split(",")]
+    total = sum(int(r * args.duration) for r in rates)
+    mode = "first_notification" if engine_wired() else "received"
+    results: list[dict[str, object]] = []
+    async with fresh_database(args.db) as url, fake_twilio() as (base, fake):
+        await seed(url, [f"dev{i:06d}" for i in range(total)])
+        with dedicated_broker() as port:
+            gw = GatewayProcess(url, port, twilio_base=base,
+                                extra_env={"send_rate_per_second": "100000"})
+            fb = Feedback()
+            sub, pub = RawMqtt("agbench-fb", fb.on_publish), RawMqtt("agbench-pub")
+            await sub.connect(port)
+            await sub.subscribe(f"{gw.topic_root}/+/feedback", 0)
+            await pub.connect(port)
+            await gw.start()
+
+            def ends() -> dict[str, float]:
+                if mode == "received":
+                    return fb.received
+                return {to: r.at for to, r in first_sends(fake).items()}
+
+            try:
+                first = 0
+                for rate in rates:
+                    result = await run_rate(gw, pub, rate, args.duration, first, ends, mode)
+                    first += int(rate * args.duration)
+                    results.append(result)
+                    say(_line(args.db, mode, result))
+                    await asyncio.sleep(1)
+            finally:
+                gw.stop()
+                await pub.close()
+                await sub.close()
+    return {"mode": mode, "duration_s": args.duration, "results": results}
+
+
+def _line(db: str, mode: str, r: dict[str, object]) -> str:
+    what = "alarm→first Twilio request" if mode == "first_notification" else \
+        "alarm→received feedback (stored+acked; no escalation engine wired)"
+    return (f"alarm_latency db={db} {what} rate={r['rate']}/s (achieved {r['achieved_rate']}) "
+            f"n={r['n']} missing={r['missing']} p50={r['p50_ms']}ms p90={r['p90_ms']}ms "
+            f"p99={r['p99_ms']}ms max={r['max_ms']}ms gateway_cpu={r['gateway_cpu_percent']}%")
+
+
+def main() -> None:
+    """Parse arguments, run, write bench/results/alarm_latency-<db>.json."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--rates", default="10,100,500", help="alarms per second, comma-separated")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds per rate")
+    args = parser.parse_args()
+    out = asyncio.run(main_async(args))
+    write_results("alarm_latency", args.db, out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""The project's fake Twilio, served from the benchmark process on a free port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+
+from alert_gateway.twilio.fake_server import fake_of, make_fake_twilio_app
+from alert_gateway.twilio.fake_state import FakeTwilio, Recorded
+
+from .common import free_port
+from .gatewayproc import ACCOUNT_SID, AUTH_TOKEN
+
+
+@asynccontextmanager
+async def fake_twilio(webhook_base: str | None = None) -> AsyncIterator[tuple[str, FakeTwilio]]:
+    """Yield (base URL, state); every API request is in state.recorded with a perf_counter time."""
+    app = make_fake_twilio_app(auth_token=AUTH_TOKEN, account_sid=ACCOUNT_SID,
+                               webhook_base=webhook_base)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}", fake_of(app)
+    finally:
+        await runner.cleanup()
+
+
+def first_sends(fake: FakeTwilio) -> dict[str, Recorded]:
+    """The first Messages or Calls request per destination number."""
+    out: dict[str, Recorded] = {}
+    for r in fake.recorded:
+        if r.kind == "api" and r.method == "POST" and ("/Messages" in r.url or "/Calls" in r.url):
+            to = (r.params.get("To") or [""])[0]
+            out.setdefault(to, r)
+    return out
+
+
+def sends_per_number(fake: FakeTwilio) -> dict[str, int]:
+    """How many Messages + Calls requests each number got."""
+    out: dict[str, int] = {}
+    for r in fake.recorded:
+        if r.kind == "api" and r.method == "POST" and ("/Messages" in r.url or "/Calls" in r.url):
+            to = (r.params.get("To") or [""])[0]
+            out[to] = out.get(to, 0) + 1
+    return out
