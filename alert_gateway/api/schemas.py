@@ -175,10 +175,9 @@ class AcknowledgeIn(_Body):
 
 
 class TakeIn(_Body):
-    """An operator takes the alert over from the escalation."""
+    """The caller takes the alert over from the escalation (recorded as api:<token name>)."""
 
-    operator: str = Field(min_length=1, max_length=100)
-    force: bool = Field(default=False, description="Take it even if another operator holds it.")
+    force: bool = Field(default=False, description="Take it even if someone else holds it.")
 
 
 class NoteIn(_Body):
