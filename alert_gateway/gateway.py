@@ -74,7 +74,9 @@ class Gateway:
         """Readiness false first, stop taking messages, drain, flush, close; bounded in time."""
         self.ready = False
         self.stop_event.set()
-        done, pending = await asyncio.wait(self._tasks, timeout=SHUTDOWN_SECONDS) if self._tasks else (set(), set())
+        _done, pending = (
+            await asyncio.wait(self._tasks, timeout=SHUTDOWN_SECONDS) if self._tasks else (set(), set())
+        )
         for task in pending:
             task.cancel()
         with contextlib.suppress(Exception):
@@ -93,7 +95,10 @@ async def serve(services: Services) -> None:
     site = web.TCPSite(runner, services.settings.http_host, services.settings.http_port)
     await site.start()
     await gateway.start()
-    log.info("gateway listening", extra={"url": f"http://{services.settings.http_host}:{services.settings.http_port}"})
+    log.info(
+        "gateway listening",
+        extra={"url": f"http://{services.settings.http_host}:{services.settings.http_port}"},
+    )
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -24,7 +24,10 @@ class Metrics:
             registry=r,
         )
         self.mqtt_rejected = Counter(
-            PREFIX + "mqtt_rejected_total", "MQTT messages rejected, by reason.", ["reason"], registry=r
+            PREFIX + "mqtt_rejected_total",
+            "MQTT messages rejected, by reason.",
+            ["reason"],
+            registry=r,
         )
         self.mqtt_connected = Gauge(
             PREFIX + "mqtt_connected", "1 while connected to the MQTT broker.", registry=r
@@ -42,12 +45,16 @@ class Metrics:
             registry=r,
         )
         self.alerts_opened = Counter(
-            PREFIX + "alerts_opened_total", "Alerts opened, by type and severity.",
-            ["type", "severity"], registry=r,
+            PREFIX + "alerts_opened_total",
+            "Alerts opened, by type and severity.",
+            ["type", "severity"],
+            registry=r,
         )
         self.alerts_open = Gauge(
-            PREFIX + "alerts_open", "Alerts on the board, by status and severity.",
-            ["status", "severity"], registry=r,
+            PREFIX + "alerts_open",
+            "Alerts on the board, by status and severity.",
+            ["status", "severity"],
+            registry=r,
         )
         self.first_notification_seconds = Histogram(
             PREFIX + "alert_first_notification_seconds",
@@ -92,6 +99,11 @@ class Metrics:
             PREFIX + "engine_lag_seconds",
             "Age of the oldest escalation step that is due but not yet run.",
             registry=r,
+        )
+        self.oldest_unacknowledged_seconds = Gauge(
+            PREFIX + "oldest_unacknowledged_seconds",
+            "Age of the oldest open alert nobody has acknowledged yet, by severity.",
+            ["severity"], registry=r,
         )
         self.devices_offline = Gauge(
             PREFIX + "devices_offline", "Registered devices currently offline.", registry=r

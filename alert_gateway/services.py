@@ -43,8 +43,9 @@ class Services:
         await self.engine.dispose()
 
 
-def build_services(settings: Settings, *, clock: Clock | None = None,
-                   metrics: Metrics | None = None) -> Services:
+def build_services(
+    settings: Settings, *, clock: Clock | None = None, metrics: Metrics | None = None
+) -> Services:
     """Wire the process; no connection is opened until something awaits it."""
     clock = clock or SystemClock()
     metrics = metrics or Metrics(version=gateway_version())

@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     twilio_timeout_seconds: float = 10.0
 
     # escalation
-    policies_file: Path | None = None  # None: the built-in defaults (alert_gateway/escalation/default_policies.toml)
+    policies_file: Path | None = (
+        None  # None: the built-in defaults (alert_gateway/escalation/default_policies.toml)
+    )
     dispatch_phone: str | None = None
     dispatch_name: str = "受信センター"
     timezone: str = "Asia/Tokyo"
@@ -70,6 +72,9 @@ class Settings(BaseSettings):
     cancel_grace_seconds: int = 300
     fall_guard_seconds: int = 30
     ack_resolve_reminder_minutes: int = 30
+    contact_cap_per_window: int = Field(default=6, ge=1)  # escalation sends to one number ...
+    contact_cap_window_seconds: int = Field(default=600, ge=1)  # ... in this window; more wait
+    sms_auto_replies_per_hour: int = Field(default=3, ge=0)  # per number: no loops with robots
 
     # device supervision
     offline_tolerance_intervals: int = 3

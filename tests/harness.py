@@ -43,9 +43,9 @@ class Changes:
         async with self._cond:
             self._cond.notify_all()
 
-    async def until(self, check: Callable[[], Awaitable[T | None]], timeout: float = WAIT_SECONDS) -> T:
+    async def until(self, check: Callable[[], Awaitable[T | None]], within: float = WAIT_SECONDS) -> T:
         """Re-evaluate `check` after each change until it returns something truthy."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while True:
                 value = await check()
                 if value:
@@ -59,15 +59,19 @@ class Changes:
 
 def gateway_settings(database_url: str, topic_root: str, **overrides: Any) -> Settings:
     """Settings for a test gateway: its own database, topic root and MQTT client id."""
-    return Settings(
-        database_url=database_url, mqtt_url=MQTT_URL, mqtt_topic_root=topic_root,
-        mqtt_client_id=f"agtest-gw-{uuid.uuid4().hex[:8]}", **overrides,
-    )
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "mqtt_url": MQTT_URL,
+        "mqtt_topic_root": topic_root,
+        "mqtt_client_id": f"agtest-gw-{uuid.uuid4().hex[:8]}",
+    }
+    return Settings(**{**values, **overrides})
 
 
 @asynccontextmanager
-async def running_gateway(settings: Settings, *, clock: Clock | None = None,
-                          schema: bool = True) -> AsyncIterator[tuple[Gateway, Changes]]:
+async def running_gateway(
+    settings: Settings, *, clock: Clock | None = None, schema: bool = True
+) -> AsyncIterator[tuple[Gateway, Changes]]:
     """Start a gateway in this loop and stop it cleanly afterwards."""
     if schema:
         await create_schema(settings.database_url)
@@ -85,8 +89,9 @@ async def running_gateway(settings: Settings, *, clock: Clock | None = None,
 
 
 @asynccontextmanager
-async def device_client(topic_root: str, *, clock: Clock | None = None,
-                        identifier: str | None = None) -> AsyncIterator[DeviceSide]:
+async def device_client(
+    topic_root: str, *, clock: Clock | None = None, identifier: str | None = None
+) -> AsyncIterator[DeviceSide]:
     """A plain MQTT client acting as devices (and watching their feedback)."""
     name = identifier or f"agtest-dev-{uuid.uuid4().hex[:8]}"
     async with aiomqtt.Client("127.0.0.1", 1883, identifier=name) as client:
@@ -101,14 +106,28 @@ class DeviceSide:
         self.topics = topics
         self.clock = clock  # device clocks agree with the gateway's unless a test says otherwise
 
-    async def publish(self, device_id: str, channel: Channel, payload: dict[str, Any] | bytes | str,
-                      *, qos: int = 1, retain: bool = False) -> None:
+    async def publish(
+        self,
+        device_id: str,
+        channel: Channel,
+        payload: dict[str, Any] | bytes | str,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+    ) -> None:
         """Publish one message as `device_id`."""
         body = json.dumps(payload).encode() if isinstance(payload, dict) else payload
         await self.client.publish(self.topics.for_device(device_id, channel), body, qos=qos, retain=retain)
 
-    async def alarm(self, device_id: str, msg_id: str, alarm_type: str = "sos", *,
-                    ts: datetime | None = None, **extra: Any) -> None:
+    async def alarm(
+        self,
+        device_id: str,
+        msg_id: str,
+        alarm_type: str = "sos",
+        *,
+        ts: datetime | None = None,
+        **extra: Any,
+    ) -> None:
         """Publish an alarm."""
         stamp = (ts or (self.clock.now() if self.clock else datetime.now().astimezone())).isoformat()
         await self.publish(device_id, Channel.ALARM, {"id": msg_id, "type": alarm_type, "ts": stamp, **extra})
@@ -117,9 +136,9 @@ class DeviceSide:
         """Subscribe to every device's feedback topic."""
         await self.client.subscribe(f"{self.topics.root}/+/feedback", qos=1)
 
-    async def next_feedback(self, timeout: float = WAIT_SECONDS) -> tuple[str, dict[str, Any]]:
+    async def next_feedback(self, within: float = WAIT_SECONDS) -> tuple[str, dict[str, Any]]:
         """The next feedback message: (device id, payload)."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             async for message in self.client.messages:
                 parsed = self.topics.parse(message.topic.value)
                 assert parsed is not None

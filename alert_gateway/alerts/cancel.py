@@ -13,25 +13,49 @@ from ..escalation import hooks
 from . import rules
 
 
-async def apply_cancel(session: AsyncSession, alert: Alert, *, alarm_received_at: datetime,
-                       alarm_type: AlarmType, actor: str, now: datetime, min_seconds: int,
-                       grace_seconds: int) -> bool:
+async def apply_cancel(
+    session: AsyncSession,
+    alert: Alert,
+    *,
+    alarm_received_at: datetime,
+    alarm_type: AlarmType,
+    actor: str,
+    now: datetime,
+    min_seconds: int,
+    grace_seconds: int,
+) -> bool:
     """Honour or refuse the cancel; either way it is on the timeline. True when honoured."""
     assert alert.id is not None
     elapsed = (now - alarm_received_at).total_seconds()
     # the cancelled alarm and the alert it joined must both allow it: smoke in the house stays
-    refusal = rules.cancel_refusal(alarm_type, elapsed, min_seconds=min_seconds,
-                                   grace_seconds=grace_seconds) or rules.cancel_refusal(
-        AlarmType(alert.type), elapsed, min_seconds=min_seconds, grace_seconds=grace_seconds)
+    refusal = rules.cancel_refusal(
+        alarm_type, elapsed, min_seconds=min_seconds, grace_seconds=grace_seconds
+    ) or rules.cancel_refusal(
+        AlarmType(alert.type), elapsed, min_seconds=min_seconds, grace_seconds=grace_seconds
+    )
     if refusal is None and alert.status != AlertStatus.OPEN.value:
         refusal = f"alert is already {alert.status}"
     if refusal is not None:
-        session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CANCEL_REFUSED.value,
-                               actor=actor, message=f"cancel refused: {refusal}"))
+        session.add(
+            AlertEvent(
+                alert_id=alert.id,
+                at=now,
+                kind=EventKind.CANCEL_REFUSED.value,
+                actor=actor,
+                message=f"cancel refused: {refusal}",
+            )
+        )
         return False
     alert.status = AlertStatus.CANCELLED.value
     alert.updated_at = now
-    session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CANCEL.value, actor=actor,
-                           message="resident cancelled the alarm; an operator still checks on them"))
+    session.add(
+        AlertEvent(
+            alert_id=alert.id,
+            at=now,
+            kind=EventKind.CANCEL.value,
+            actor=actor,
+            message="resident cancelled the alarm; an operator still checks on them",
+        )
+    )
     await hooks.cancelled(session, alert, now=now)
     return True

@@ -51,8 +51,9 @@ def clock_skew_seconds(device_ts: datetime, received_at: datetime, limit: int) -
     return skew if abs(skew) > limit else None
 
 
-def cancel_refusal(alarm_type: AlarmType, elapsed_seconds: float, *, min_seconds: int,
-                   grace_seconds: int) -> str | None:
+def cancel_refusal(
+    alarm_type: AlarmType, elapsed_seconds: float, *, min_seconds: int, grace_seconds: int
+) -> str | None:
     """Why a resident's cancel is refused, or None when it is honoured (DOMAIN.md: cancel, fire)."""
     if ALARM_TYPES[alarm_type].fire:
         return f"{alarm_type.value} alarms are confirmed by the centre, never cancelled"

@@ -14,9 +14,7 @@ from .types import enum_field
 class InboundMessage(SQLModel, table=True):
     """An accepted alarm or cancel; (device, channel, message id) is unique so repeats are dropped."""
 
-    __table_args__ = (
-        UniqueConstraint("device_id", "channel", "message_id", name="uq_inbound_device_msg"),
-    )
+    __table_args__ = (UniqueConstraint("device_id", "channel", "message_id", name="uq_inbound_device_msg"),)
 
     id: int | None = Field(default=None, primary_key=True)
     device_id: str = Field(max_length=64)

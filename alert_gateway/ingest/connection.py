@@ -27,8 +27,13 @@ PUBLISH_TIMEOUT_SECONDS = 10.0
 class MqttConnection:
     """Keeps a subscribed session to the broker and hands every message to `handler`."""
 
-    def __init__(self, settings: Settings, metrics: Metrics, handler: MessageHandler,
-                 drain: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        handler: MessageHandler,
+        drain: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._settings = settings
         self._metrics = metrics
         self._handler = handler
@@ -36,27 +41,34 @@ class MqttConnection:
         self._client: aiomqtt.Client | None = None
         self.topics = Topics(settings.mqtt_topic_root)
         self.connected = asyncio.Event()
+        self.disconnected = asyncio.Event()  # set while not connected (readiness, tests)
+        self.disconnected.set()
 
     def make_client(self) -> aiomqtt.Client:
         """A client with our persistent session and manual acknowledgement (not yet connected)."""
         s = self._settings
-        common: dict[str, object] = {
-            "hostname": s.mqtt_host, "port": s.mqtt_port, "identifier": s.mqtt_client_id,
-            "username": s.mqtt_username,
-            "password": s.mqtt_password.get_secret_value() if s.mqtt_password else None,
-            "timeout": 10.0, "keepalive": 30, "max_inflight_messages": 1000,
-            "tls_context": ssl.create_default_context() if s.mqtt_tls else None,
-        }
-        if s.mqtt_protocol == "5":
+        v5 = s.mqtt_protocol == "5"
+        props = None
+        if v5:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = s.mqtt_session_expiry_seconds
             props.ReceiveMaximum = s.mqtt_receive_maximum
-            # clean_start=False: the default wipes the session on every process start (STACK.md §1)
-            client = aiomqtt.Client(**common, protocol=aiomqtt.ProtocolVersion.V5,  # type: ignore[arg-type]
-                                    clean_start=False, properties=props)
-        else:
-            client = aiomqtt.Client(**common, protocol=aiomqtt.ProtocolVersion.V311,  # type: ignore[arg-type]
-                                    clean_session=False)
+        client = aiomqtt.Client(
+            s.mqtt_host,
+            s.mqtt_port,
+            identifier=s.mqtt_client_id,
+            username=s.mqtt_username,
+            password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
+            timeout=10.0,
+            keepalive=30,
+            max_inflight_messages=1000,
+            tls_context=ssl.create_default_context() if s.mqtt_tls else None,
+            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+            # both off: the defaults wipe the broker's queue for us on every process start (STACK.md §1)
+            clean_start=False,
+            clean_session=None if v5 else False,
+            properties=props,
+        )
         enable_manual_ack(client)
         return client
 
@@ -69,6 +81,7 @@ class MqttConnection:
                 async with client:
                     await client.subscribe(self.topics.subscription(self._settings.mqtt_share_group), qos=1)
                     self._client = client
+                    self.disconnected.clear()
                     self.connected.set()
                     self._metrics.mqtt_connected.set(1)
                     log.info("mqtt connected", extra={"broker": self._settings.mqtt_host})
@@ -79,6 +92,7 @@ class MqttConnection:
             finally:
                 self._client = None
                 self.connected.clear()
+                self.disconnected.set()
                 self._metrics.mqtt_connected.set(0)
             if stop.is_set():
                 break

@@ -27,8 +27,14 @@ class LastSeenBuffer:
     def __init__(self) -> None:
         self._pending: dict[str, Sighting] = {}
 
-    def note(self, device_id: str, seen_at: datetime, *, battery: int | None = None,
-             firmware: str | None = None) -> None:
+    def note(
+        self,
+        device_id: str,
+        seen_at: datetime,
+        *,
+        battery: int | None = None,
+        firmware: str | None = None,
+    ) -> None:
         """Record that a device was heard from; O(1), no I/O (this is the hot path)."""
         current = self._pending.get(device_id)
         if current is None:
@@ -69,5 +75,5 @@ async def flush_sightings(session: AsyncSession, sightings: dict[str, Sighting])
             row["firmware"] = s.firmware
         groups.setdefault((s.battery is not None, s.firmware is not None), []).append(row)
     for rows_ in groups.values():  # executemany needs the same columns in every row
-        await session.execute(update(Device), rows_)
+        await session.exec(update(Device), params=rows_)
     return known

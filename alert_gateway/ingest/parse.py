@@ -62,8 +62,13 @@ def parse_message(
     """Validate one MQTT message against the device contract."""
     parsed = topics.parse(topic)
     if parsed is None:
-        return Rejection(topic, payload, RejectReason.BAD_TOPIC,
-                         f"topic does not match {topics.root}/{{device_id}}/{{channel}}", received_at)
+        return Rejection(
+            topic,
+            payload,
+            RejectReason.BAD_TOPIC,
+            f"topic does not match {topics.root}/{{device_id}}/{{channel}}",
+            received_at,
+        )
 
     def reject(reason: RejectReason, detail: str) -> Rejection:
         return Rejection(topic, payload, reason, detail, received_at, parsed.device_id, parsed.channel)

@@ -48,8 +48,14 @@ class _Pending:
 class IngestPipeline:
     """Turns broker messages into committed rows, then PUBACKs them and publishes `received`."""
 
-    def __init__(self, settings: Settings, sessions: SessionFactory, clock: Clock,
-                 metrics: Metrics, heartbeats: LastSeenBuffer) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: SessionFactory,
+        clock: Clock,
+        metrics: Metrics,
+        heartbeats: LastSeenBuffer,
+    ) -> None:
         self._settings = settings
         self._sessions = sessions
         self._clock = clock
@@ -69,16 +75,27 @@ class IngestPipeline:
             ack(client, message)
             return
         payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-        item = parse_message(message.topic.value, payload, topics=self.connection.topics,
-                             max_bytes=self._settings.max_payload_bytes, received_at=self._clock.now())
-        if isinstance(item, Incoming) and item.channel in (Channel.HEARTBEAT, Channel.ACTIVITY,
-                                                            Channel.STATUS):
+        item = parse_message(
+            message.topic.value,
+            payload,
+            topics=self.connection.topics,
+            max_bytes=self._settings.max_payload_bytes,
+            received_at=self._clock.now(),
+        )
+        if isinstance(item, Incoming) and item.channel in (
+            Channel.HEARTBEAT,
+            Channel.ACTIVITY,
+            Channel.STATUS,
+        ):
             self._note_device(item)
             ack(client, message)  # not an emergency: last-seen is flushed in batches by design
             return
         if isinstance(item, Rejection):
-            log.warning("mqtt message rejected: %s", item.detail,
-                        extra={"device_id": item.device_id, "reason": item.reason.value})
+            log.warning(
+                "mqtt message rejected: %s",
+                item.detail,
+                extra={"device_id": item.device_id, "reason": item.reason.value},
+            )
             self._metrics.mqtt_rejected.labels(reason=item.reason.value).inc()
         self._idle.clear()
         await self._queue.put(_Pending(client, message, item))
@@ -88,8 +105,7 @@ class IngestPipeline:
         if isinstance(msg, HeartbeatMessage):
             self._metrics.heartbeats.inc()
             self._metrics.mqtt_messages.labels(kind="heartbeat", result="accepted").inc()
-            self.heartbeats.note(item.device_id, item.received_at, battery=msg.battery,
-                                 firmware=msg.firmware)
+            self.heartbeats.note(item.device_id, item.received_at, battery=msg.battery, firmware=msg.firmware)
         elif isinstance(msg, ActivityMessage):
             self._metrics.mqtt_messages.labels(kind="activity", result="accepted").inc()
             self.heartbeats.note(item.device_id, item.received_at)
@@ -165,8 +181,12 @@ class IngestPipeline:
         started = time.perf_counter()
         async with self._sessions() as session:
             result = await store_batch(
-                session, [p.item for p in batch], now=self._clock.now(), skew_limit=s.clock_skew_seconds,
-                cancel_min_seconds=s.cancel_min_seconds, cancel_grace_seconds=s.cancel_grace_seconds,
+                session,
+                [p.item for p in batch],
+                now=self._clock.now(),
+                skew_limit=s.clock_skew_seconds,
+                cancel_min_seconds=s.cancel_min_seconds,
+                cancel_grace_seconds=s.cancel_grace_seconds,
             )
             await session.commit()
         self._metrics.ingest_batch_seconds.observe(time.perf_counter() - started)
@@ -177,8 +197,15 @@ class IngestPipeline:
             self._metrics.mqtt_messages.labels(kind=kind, result=outcome).inc(count)
         for alert in result.opened:
             self._metrics.alerts_opened.labels(type=alert.type, severity=alert.severity).inc()
-            log.info("alert opened", extra={"alert_id": alert.id, "device_id": alert.device_id,
-                                            "type": alert.type, "severity": alert.severity})
+            log.info(
+                "alert opened",
+                extra={
+                    "alert_id": alert.id,
+                    "device_id": alert.device_id,
+                    "type": alert.type,
+                    "severity": alert.severity,
+                },
+            )
         for listener in self.batch_listeners:
             await listener(result)
         await asyncio.gather(
@@ -188,7 +215,8 @@ class IngestPipeline:
 
     async def send_feedback(self, receipt: Receipt, state: FeedbackState) -> bool:
         """Tell a base unit about its alarm (received, acknowledged, help on the way ...)."""
-        message = FeedbackMessage(ref=receipt.message_id, state=state, ts=self._clock.now(),
-                                  alert_id=receipt.alert_id)
+        message = FeedbackMessage(
+            ref=receipt.message_id, state=state, ts=self._clock.now(), alert_id=receipt.alert_id
+        )
         topic = self.connection.topics.for_device(receipt.device_id, Channel.FEEDBACK)
         return await self.connection.publish(topic, message.model_dump_json().encode(), qos=1)

@@ -85,8 +85,16 @@ async def store_batch(
         elif isinstance(item.message, AlarmMessage):
             await _alarm(session, ctx, item, item.message, now=now, skew_limit=skew_limit, result=result)
         elif isinstance(item.message, CancelMessage):
-            await _cancel(session, ctx, item, item.message, now=now, result=result,
-                          min_seconds=cancel_min_seconds, grace_seconds=cancel_grace_seconds)
+            await _cancel(
+                session,
+                ctx,
+                item,
+                item.message,
+                now=now,
+                result=result,
+                min_seconds=cancel_min_seconds,
+                grace_seconds=cancel_grace_seconds,
+            )
     return result
 
 
@@ -127,14 +135,23 @@ def _alert_key(resident_id: str | None, device_id: str | None) -> str:
     return resident_id if resident_id else f"device:{device_id}"
 
 
-def _event(alert: Alert, kind: EventKind, *, now: datetime, actor: str, message: str,
-           **data: object) -> AlertEvent:
+def _event(
+    alert: Alert, kind: EventKind, *, now: datetime, actor: str, message: str, **data: object
+) -> AlertEvent:
     assert alert.id is not None
     return AlertEvent(alert_id=alert.id, at=now, kind=kind.value, actor=actor, message=message, data=data)
 
 
-async def _alarm(session: AsyncSession, ctx: _Context, item: Incoming, msg: AlarmMessage, *,
-                 now: datetime, skew_limit: int, result: BatchResult) -> None:
+async def _alarm(
+    session: AsyncSession,
+    ctx: _Context,
+    item: Incoming,
+    msg: AlarmMessage,
+    *,
+    now: datetime,
+    skew_limit: int,
+    result: BatchResult,
+) -> None:
     key = (item.device_id, Channel.ALARM.value, msg.id)
     if key in ctx.seen:  # a repeat of an alarm we hold: tell the device again, change nothing
         result.receipts.append(Receipt(item.device_id, msg.id, ctx.seen[key].alert_id))
@@ -144,20 +161,36 @@ async def _alarm(session: AsyncSession, ctx: _Context, item: Incoming, msg: Alar
     if device is not None and msg.battery is not None:
         device.battery = msg.battery
     alarm_type = msg.alarm_type
-    alert = await _route_alarm(session, ctx, item, msg, alarm_type, device, now=now,
-                               skew_limit=skew_limit, result=result)
-    inbound = InboundMessage(device_id=item.device_id, channel=Channel.ALARM.value, message_id=msg.id,
-                             received_at=now, device_ts=msg.ts, alert_id=alert.id if alert else None,
-                             alarm_type=alarm_type.value)
+    alert = await _route_alarm(
+        session, ctx, item, msg, alarm_type, device, now=now, skew_limit=skew_limit, result=result
+    )
+    inbound = InboundMessage(
+        device_id=item.device_id,
+        channel=Channel.ALARM.value,
+        message_id=msg.id,
+        received_at=now,
+        device_ts=msg.ts,
+        alert_id=alert.id if alert else None,
+        alarm_type=alarm_type.value,
+    )
     session.add(inbound)
     ctx.seen[key] = inbound
     result.receipts.append(Receipt(item.device_id, msg.id, inbound.alert_id))
     result.outcomes[("alarm", "accepted")] += 1
 
 
-async def _route_alarm(session: AsyncSession, ctx: _Context, item: Incoming, msg: AlarmMessage,
-                       alarm_type: AlarmType, device: Device | None, *, now: datetime,
-                       skew_limit: int, result: BatchResult) -> Alert | None:
+async def _route_alarm(
+    session: AsyncSession,
+    ctx: _Context,
+    item: Incoming,
+    msg: AlarmMessage,
+    alarm_type: AlarmType,
+    device: Device | None,
+    *,
+    now: datetime,
+    skew_limit: int,
+    result: BatchResult,
+) -> Alert | None:
     """Open a new alert, attach to the resident's active one, or close a P3 on restore."""
     resident_id = device.resident_id if device else None
     actor = f"device:{item.device_id}"
@@ -167,25 +200,39 @@ async def _route_alarm(session: AsyncSession, ctx: _Context, item: Incoming, msg
     if active is not None and not rules.is_logged_only(alarm_type):
         await _attach(session, active, msg, alarm_type, actor, now=now, result=result)
         return active
-    alert = await _open(session, item, msg, alarm_type, device, now=now, skew_limit=skew_limit,
-                        result=result)
+    alert = await _open(session, item, msg, alarm_type, device, now=now, skew_limit=skew_limit, result=result)
     if alert.status != AlertStatus.RESOLVED.value:
         ctx.active_by_key[_alert_key(resident_id, item.device_id)] = alert
     return alert
 
 
-async def _open(session: AsyncSession, item: Incoming, msg: AlarmMessage, alarm_type: AlarmType,
-                device: Device | None, *, now: datetime, skew_limit: int,
-                result: BatchResult) -> Alert:
+async def _open(
+    session: AsyncSession,
+    item: Incoming,
+    msg: AlarmMessage,
+    alarm_type: AlarmType,
+    device: Device | None,
+    *,
+    now: datetime,
+    skew_limit: int,
+    result: BatchResult,
+) -> Alert:
     severity = rules.severity_of(alarm_type).value
     unregistered = device is None
     skew = rules.clock_skew_seconds(msg.ts, now, skew_limit)
     logged_only = rules.is_logged_only(alarm_type)
     alert = Alert(
-        resident_id=device.resident_id if device else None, device_id=item.device_id,
-        type=alarm_type.value, raw_type=None if alarm_type is not AlarmType.UNKNOWN else msg.type,
-        severity=severity, unregistered=unregistered, clock_skew_seconds=skew,
-        source_message_id=msg.id, opened_at=now, device_ts=msg.ts, updated_at=now,
+        resident_id=device.resident_id if device else None,
+        device_id=item.device_id,
+        type=alarm_type.value,
+        raw_type=None if alarm_type is not AlarmType.UNKNOWN else msg.type,
+        severity=severity,
+        unregistered=unregistered,
+        clock_skew_seconds=skew,
+        source_message_id=msg.id,
+        opened_at=now,
+        device_ts=msg.ts,
+        updated_at=now,
         status=AlertStatus.RESOLVED.value if logged_only else AlertStatus.OPEN.value,
     )
     if logged_only:  # test / check-in: on record, never escalated
@@ -196,16 +243,43 @@ async def _open(session: AsyncSession, item: Incoming, msg: AlarmMessage, alarm_
     await session.flush()
     actor = f"device:{item.device_id}"
     note = " from an unregistered device" if unregistered else ""
-    session.add(_event(alert, EventKind.OPENED, now=now, actor=actor,
-                       message=f"{alarm_type.value} alarm received{note}", message_id=msg.id,
-                       raw_type=msg.type, qualifier=msg.qualifier.value, device_ts=msg.ts.isoformat(),
-                       battery=msg.battery, data=msg.data))
+    session.add(
+        _event(
+            alert,
+            EventKind.OPENED,
+            now=now,
+            actor=actor,
+            message=f"{alarm_type.value} alarm received{note}",
+            message_id=msg.id,
+            raw_type=msg.type,
+            qualifier=msg.qualifier.value,
+            device_ts=msg.ts.isoformat(),
+            battery=msg.battery,
+            data=msg.data,
+        )
+    )
     if skew is not None:
-        session.add(_event(alert, EventKind.CLOCK_SKEW, now=now, actor=actor,
-                           message=f"device clock is {skew:+d} s off", skew_seconds=skew))
+        session.add(
+            _event(
+                alert,
+                EventKind.CLOCK_SKEW,
+                now=now,
+                actor=actor,
+                message=f"device clock is {skew:+d} s off",
+                skew_seconds=skew,
+            )
+        )
     if logged_only:
-        session.add(_event(alert, EventKind.RESOLVED, now=now, actor="system",
-                           message="test signal logged", outcome=Outcome.TEST.value))
+        session.add(
+            _event(
+                alert,
+                EventKind.RESOLVED,
+                now=now,
+                actor="system",
+                message="test signal logged",
+                outcome=Outcome.TEST.value,
+            )
+        )
     elif rules.escalates(alarm_type):
         session.add(hooks.new_escalation(alert, now=now))
         result.escalations_changed = True
@@ -213,19 +287,44 @@ async def _open(session: AsyncSession, item: Incoming, msg: AlarmMessage, alarm_
     return alert
 
 
-async def _attach(session: AsyncSession, alert: Alert, msg: AlarmMessage, alarm_type: AlarmType,
-                  actor: str, *, now: datetime, result: BatchResult) -> None:
-    session.add(_event(alert, EventKind.ALARM, now=now, actor=actor,
-                       message=f"further {alarm_type.value} alarm", message_id=msg.id,
-                       raw_type=msg.type, qualifier=msg.qualifier.value))
+async def _attach(
+    session: AsyncSession,
+    alert: Alert,
+    msg: AlarmMessage,
+    alarm_type: AlarmType,
+    actor: str,
+    *,
+    now: datetime,
+    result: BatchResult,
+) -> None:
+    session.add(
+        _event(
+            alert,
+            EventKind.ALARM,
+            now=now,
+            actor=actor,
+            message=f"further {alarm_type.value} alarm",
+            message_id=msg.id,
+            raw_type=msg.type,
+            qualifier=msg.qualifier.value,
+        )
+    )
     new_severity = rules.severity_of(alarm_type).value
     raised = rules.is_more_urgent(alarm_type, AlarmType(alert.type))
     reopened = alert.status == AlertStatus.CANCELLED.value and rules.escalates(alarm_type)
     if raised or reopened:
         if raised:
-            session.add(_event(alert, EventKind.SEVERITY_RAISED, now=now, actor=actor,
-                               message=f"{alert.type} {alert.severity} → {alarm_type.value} {new_severity}",
-                               previous=alert.severity, previous_type=alert.type))
+            session.add(
+                _event(
+                    alert,
+                    EventKind.SEVERITY_RAISED,
+                    now=now,
+                    actor=actor,
+                    message=f"{alert.type} {alert.severity} → {alarm_type.value} {new_severity}",
+                    previous=alert.severity,
+                    previous_type=alert.type,
+                )
+            )
             alert.severity, alert.type = new_severity, alarm_type.value
         alert.status = AlertStatus.OPEN.value
         if rules.escalates(AlarmType(alert.type)):
@@ -237,16 +336,31 @@ async def _attach(session: AsyncSession, alert: Alert, msg: AlarmMessage, alarm_
     alert.updated_at = now
 
 
-async def _restore(session: AsyncSession, active: Alert | None, msg: AlarmMessage,
-                   alarm_type: AlarmType, actor: str, *, now: datetime,
-                   result: BatchResult) -> Alert | None:
+async def _restore(
+    session: AsyncSession,
+    active: Alert | None,
+    msg: AlarmMessage,
+    alarm_type: AlarmType,
+    actor: str,
+    *,
+    now: datetime,
+    result: BatchResult,
+) -> Alert | None:
     if active is None:
         result.outcomes[("alarm", "restore_unmatched")] += 1
         return None
     closes = active.type == alarm_type.value and rules.restore_may_close(active.severity)
-    session.add(_event(active, EventKind.RESTORED, now=now, actor=actor,
-                       message=f"{alarm_type.value} restored" + (": closed" if closes else ""),
-                       message_id=msg.id, closed=closes))
+    session.add(
+        _event(
+            active,
+            EventKind.RESTORED,
+            now=now,
+            actor=actor,
+            message=f"{alarm_type.value} restored" + (": closed" if closes else ""),
+            message_id=msg.id,
+            closed=closes,
+        )
+    )
     if closes:
         active.status, active.outcome = AlertStatus.RESOLVED.value, Outcome.RESTORED.value
         active.resolved_at, active.resolved_by, active.updated_at = now, "system", now
@@ -256,40 +370,72 @@ async def _restore(session: AsyncSession, active: Alert | None, msg: AlarmMessag
     return active
 
 
-async def _cancel(session: AsyncSession, ctx: _Context, item: Incoming, msg: CancelMessage, *,
-                  now: datetime, result: BatchResult, min_seconds: int, grace_seconds: int) -> None:
+async def _cancel(
+    session: AsyncSession,
+    ctx: _Context,
+    item: Incoming,
+    msg: CancelMessage,
+    *,
+    now: datetime,
+    result: BatchResult,
+    min_seconds: int,
+    grace_seconds: int,
+) -> None:
     key = (item.device_id, Channel.CANCEL.value, msg.id)
     if key in ctx.seen:
         result.outcomes[("cancel", "duplicate")] += 1
         return
     alarm = ctx.seen.get((item.device_id, Channel.ALARM.value, msg.alarm_id))
     if alarm is None:
-        rows = await session.exec(select(InboundMessage).where(
-            InboundMessage.device_id == item.device_id, InboundMessage.channel == Channel.ALARM.value,
-            InboundMessage.message_id == msg.alarm_id))
+        rows = await session.exec(
+            select(InboundMessage).where(
+                InboundMessage.device_id == item.device_id,
+                InboundMessage.channel == Channel.ALARM.value,
+                InboundMessage.message_id == msg.alarm_id,
+            )
+        )
         alarm = rows.first()
     alert = await session.get(Alert, alarm.alert_id) if alarm and alarm.alert_id else None
-    inbound = InboundMessage(device_id=item.device_id, channel=Channel.CANCEL.value, message_id=msg.id,
-                             received_at=now, device_ts=msg.ts, alert_id=alert.id if alert else None)
+    inbound = InboundMessage(
+        device_id=item.device_id,
+        channel=Channel.CANCEL.value,
+        message_id=msg.id,
+        received_at=now,
+        device_ts=msg.ts,
+        alert_id=alert.id if alert else None,
+    )
     session.add(inbound)
     ctx.seen[key] = inbound
     if alert is None or alarm is None:
         result.outcomes[("cancel", "unmatched")] += 1
         return
-    accepted = await apply_cancel(session, alert, alarm_received_at=alarm.received_at,
-                                  alarm_type=AlarmType(alarm.alarm_type or AlarmType.UNKNOWN),
-                                  actor=f"device:{item.device_id}", now=now,
-                                  min_seconds=min_seconds, grace_seconds=grace_seconds)
+    accepted = await apply_cancel(
+        session,
+        alert,
+        alarm_received_at=alarm.received_at,
+        alarm_type=AlarmType(alarm.alarm_type or AlarmType.UNKNOWN),
+        actor=f"device:{item.device_id}",
+        now=now,
+        min_seconds=min_seconds,
+        grace_seconds=grace_seconds,
+    )
     result.outcomes[("cancel", "accepted" if accepted else "refused")] += 1
     if accepted:
         result.cancelled.append(Receipt(item.device_id, msg.alarm_id, alert.id))
         result.escalations_changed = True
 
 
-async def _reject(session: AsyncSession, ctx: _Context, item: Rejection, *, now: datetime,
-                  result: BatchResult) -> None:
-    rejected = RejectedMessage(received_at=now, topic=item.topic[:500], device_id=item.device_id,
-                               reason=item.reason.value, detail=item.detail, payload=item.payload)
+async def _reject(
+    session: AsyncSession, ctx: _Context, item: Rejection, *, now: datetime, result: BatchResult
+) -> None:
+    rejected = RejectedMessage(
+        received_at=now,
+        topic=item.topic[:500],
+        device_id=item.device_id,
+        reason=item.reason.value,
+        detail=item.detail,
+        payload=item.payload,
+    )
     session.add(rejected)
     kind = item.channel.value if item.channel else "unknown"
     result.outcomes[(kind, f"rejected_{item.reason.value}")] += 1
@@ -301,20 +447,34 @@ async def _reject(session: AsyncSession, ctx: _Context, item: Rejection, *, now:
     actor = f"device:{item.device_id}"
     alert = ctx.active_by_key.get(_alert_key(resident_id, item.device_id))
     if alert is None:  # if in doubt, go out: an unreadable alarm is a P1
-        alert = Alert(resident_id=resident_id, device_id=item.device_id, type=AlarmType.UNKNOWN.value,
-                      severity=rules.severity_of(AlarmType.UNKNOWN).value, unregistered=device is None,
-                      opened_at=now, updated_at=now)
+        alert = Alert(
+            resident_id=resident_id,
+            device_id=item.device_id,
+            type=AlarmType.UNKNOWN.value,
+            severity=rules.severity_of(AlarmType.UNKNOWN).value,
+            unregistered=device is None,
+            opened_at=now,
+            updated_at=now,
+        )
         session.add(alert)
         await session.flush()
-        session.add(_event(alert, EventKind.OPENED, now=now, actor=actor,
-                           message="unreadable alarm received"))
+        session.add(
+            _event(alert, EventKind.OPENED, now=now, actor=actor, message="unreadable alarm received")
+        )
         session.add(hooks.new_escalation(alert, now=now))
         ctx.active_by_key[_alert_key(resident_id, item.device_id)] = alert
         result.opened.append(alert)
         result.escalations_changed = True
     await session.flush()
     rejected.alert_id = alert.id
-    session.add(_event(alert, EventKind.UNREADABLE, now=now, actor=actor,
-                       message=f"unreadable alarm payload ({item.reason.value}): {item.detail}",
-                       raw=item.payload.decode("utf-8", "replace")[:RAW_PAYLOAD_ON_TIMELINE],
-                       rejected_message_id=rejected.id))
+    session.add(
+        _event(
+            alert,
+            EventKind.UNREADABLE,
+            now=now,
+            actor=actor,
+            message=f"unreadable alarm payload ({item.reason.value}): {item.detail}",
+            raw=item.payload.decode("utf-8", "replace")[:RAW_PAYLOAD_ON_TIMELINE],
+            rejected_message_id=rejected.id,
+        )
+    )

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from .. import console
 from ..api import app as api_app
 from . import health
 from .keys import GATEWAY, SERVICES
@@ -22,5 +23,6 @@ def make_app(services: Services, gateway: Gateway | None = None) -> web.Applicat
     if gateway is not None:
         app[GATEWAY] = gateway
     health.add_routes(app)
+    console.add_routes(app)
     api_app.mount(app)
     return app

@@ -15,8 +15,10 @@ async def test_every_bad_input_is_kept_and_the_next_alarm_still_lands(
 ) -> None:
     """Not JSON, wrong schema, oversized, not UTF-8 and a wrong topic shape are all kept as rejected."""
     settings = gateway_settings(database_url, topic_root, max_payload_bytes=256)
-    async with running_gateway(settings, clock=clock) as (gateway, changes), \
-            device_client(topic_root, clock=clock) as dev:
+    async with (
+        running_gateway(settings, clock=clock) as (gateway, changes),
+        device_client(topic_root, clock=clock) as dev,
+    ):
         await dev.publish("hub-1", Channel.HEARTBEAT, b"not json at all")
         await dev.publish("hub-1", Channel.CANCEL, {"id": "c1"})  # schema: no alarm_id, no ts
         await dev.publish("hub-1", Channel.HEARTBEAT, b"{" + b" " * 300 + b"}")  # oversized
@@ -47,8 +49,10 @@ async def test_unreadable_alarm_opens_a_p1_with_the_raw_payload_on_its_timeline(
 ) -> None:
     """If in doubt, go out: garbage on a device's alarm topic still reaches the console as P1."""
     settings = gateway_settings(sqlite_url, topic_root)
-    async with running_gateway(settings, clock=clock) as (gateway, changes), \
-            device_client(topic_root, clock=clock) as dev:
+    async with (
+        running_gateway(settings, clock=clock) as (gateway, changes),
+        device_client(topic_root, clock=clock) as dev,
+    ):
         await dev.publish("pendant-7", Channel.ALARM, b"SOS!!\x00garbled")
 
         async def alert() -> Alert | None:
@@ -56,7 +60,12 @@ async def test_unreadable_alarm_opens_a_p1_with_the_raw_payload_on_its_timeline(
                 return (await s.exec(select(Alert))).first()
 
         found = await changes.until(alert)
-        assert (found.type, found.severity, found.status, found.unregistered) == ("unknown", "P1", "open", True)
+        assert (found.type, found.severity, found.status, found.unregistered) == (
+            "unknown",
+            "P1",
+            "open",
+            True,
+        )
         async with gateway.services.sessions() as s:
             events = (await s.exec(select(AlertEvent).where(AlertEvent.alert_id == found.id))).all()
             [rejected] = (await s.exec(select(RejectedMessage))).all()
@@ -70,8 +79,10 @@ async def test_unknown_type_is_raised_as_p1_unknown_and_keeps_the_wire_type(
 ) -> None:
     """An alarm type we do not know is never dropped: it becomes a P1 `unknown` alert."""
     settings = gateway_settings(sqlite_url, topic_root)
-    async with running_gateway(settings, clock=clock) as (gateway, changes), \
-            device_client(topic_root, clock=clock) as dev:
+    async with (
+        running_gateway(settings, clock=clock) as (gateway, changes),
+        device_client(topic_root, clock=clock) as dev,
+    ):
         await dev.alarm("sensor-3", "x1", "radon_high")
 
         async def alert() -> Alert | None:

@@ -36,8 +36,14 @@ def _free_port() -> int:
 async def gateway_process(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
     """`alert-gateway serve` as a real process; yields once it is connected to the broker."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "alert_gateway", "serve", env={**os.environ, **env},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "alert_gateway",
+        "serve",
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     assert proc.stderr is not None
     try:
         async with asyncio.timeout(30):
@@ -76,10 +82,14 @@ async def test_sigkill_mid_storm_then_restart_stores_every_alarm_exactly_once(
 ) -> None:
     """500 devices publish while the gateway is SIGKILLed; after restart all 500 are stored once."""
     await upgrade(database_url)
-    env = {"ALERT_GATEWAY_DATABASE_URL": database_url, "ALERT_GATEWAY_MQTT_URL": MQTT_URL,
-           "ALERT_GATEWAY_MQTT_TOPIC_ROOT": topic_root,
-           "ALERT_GATEWAY_MQTT_CLIENT_ID": f"agtest-crash-{uuid.uuid4().hex[:8]}",
-           "ALERT_GATEWAY_HTTP_PORT": str(_free_port()), "ALERT_GATEWAY_INGEST_BATCH_SIZE": "50"}
+    env = {
+        "ALERT_GATEWAY_DATABASE_URL": database_url,
+        "ALERT_GATEWAY_MQTT_URL": MQTT_URL,
+        "ALERT_GATEWAY_MQTT_TOPIC_ROOT": topic_root,
+        "ALERT_GATEWAY_MQTT_CLIENT_ID": f"agtest-crash-{uuid.uuid4().hex[:8]}",
+        "ALERT_GATEWAY_HTTP_PORT": str(_free_port()),
+        "ALERT_GATEWAY_INGEST_BATCH_SIZE": "50",
+    }
     ts = datetime.now(UTC).isoformat()
     receipts: set[str] = set()
     async with aiomqtt.Client("127.0.0.1", 1883) as watcher:

@@ -25,10 +25,15 @@ async def _noop(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
     return None
 
 
-async def test_unacked_message_is_redelivered_after_reconnect_and_acked_one_is_not(topic_root: str) -> None:
+async def test_unacked_message_is_redelivered_after_reconnect_and_acked_one_is_not(
+    topic_root: str,
+) -> None:
     """The gateway's own client factory: manual ack plus a persistent session give at-least-once to commit."""
-    settings = Settings(mqtt_url=MQTT_URL, mqtt_topic_root=topic_root,
-                        mqtt_client_id=f"agtest-ack-{uuid.uuid4().hex[:8]}")
+    settings = Settings(
+        mqtt_url=MQTT_URL,
+        mqtt_topic_root=topic_root,
+        mqtt_client_id=f"agtest-ack-{uuid.uuid4().hex[:8]}",
+    )
     connection = MqttConnection(settings, Metrics(), _noop)
     topic = f"{topic_root}/pendant-1/alarm"
     async with connection.make_client() as gateway:

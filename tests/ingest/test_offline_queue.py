@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import select
 
 from alert_gateway.clock import FakeClock
@@ -9,11 +10,12 @@ from alert_gateway.db.models import Alert
 from tests.harness import device_client, gateway_settings, running_gateway
 
 
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 async def test_alarms_sent_during_downtime_are_stored_after_restart(
-    database_url: str, topic_root: str, clock: FakeClock
+    database_url: str, topic_root: str, clock: FakeClock, protocol: str
 ) -> None:
-    """The broker keeps QoS 1 alarms for our fixed client id; the next start takes them."""
-    settings = gateway_settings(database_url, topic_root)
+    """The broker keeps QoS 1 alarms for our fixed client id (v5 or 3.1.1); the next start takes them."""
+    settings = gateway_settings(database_url, topic_root, mqtt_protocol=protocol)
     async with running_gateway(settings, clock=clock):
         pass  # first start creates the broker session
     async with device_client(topic_root, clock=clock) as dev:

@@ -17,14 +17,25 @@ TOPICS = Topics()
 
 
 def _msg(clock: FakeClock, device: str, channel: str, body: str) -> Incoming:
-    item = parse_message(f"{TOPICS.root}/{device}/{channel}", body.encode(), topics=TOPICS,
-                         max_bytes=4096, received_at=clock.now())
+    item = parse_message(
+        f"{TOPICS.root}/{device}/{channel}",
+        body.encode(),
+        topics=TOPICS,
+        max_bytes=4096,
+        received_at=clock.now(),
+    )
     assert isinstance(item, Incoming), item
     return item
 
 
-def alarm(clock: FakeClock, device: str, msg_id: str, kind: str = "sos", qualifier: str = "new",
-          ts: str | None = None) -> Incoming:
+def alarm(
+    clock: FakeClock,
+    device: str,
+    msg_id: str,
+    kind: str = "sos",
+    qualifier: str = "new",
+    ts: str | None = None,
+) -> Incoming:
     """An alarm as it arrives from the broker."""
     stamp = ts or clock.now().isoformat()
     body = f'{{"id": "{msg_id}", "type": "{kind}", "ts": "{stamp}", "qualifier": "{qualifier}"}}'
@@ -33,8 +44,14 @@ def alarm(clock: FakeClock, device: str, msg_id: str, kind: str = "sos", qualifi
 
 async def _store(sessions: SessionFactory, clock: FakeClock, *items: Incoming) -> BatchResult:
     async with sessions() as s:
-        result = await store_batch(s, list(items), now=clock.now(), skew_limit=300,
-                                   cancel_min_seconds=5, cancel_grace_seconds=300)
+        result = await store_batch(
+            s,
+            list(items),
+            now=clock.now(),
+            skew_limit=300,
+            cancel_min_seconds=5,
+            cancel_grace_seconds=300,
+        )
         await s.commit()
     return result
 
@@ -43,8 +60,13 @@ async def _seed(sessions: SessionFactory) -> None:
     async with sessions() as s:
         s.add(Resident(id="r-1", name="山田 花子"))
         await s.flush()
-        s.add_all([Device(id="pendant-1", resident_id="r-1"), Device(id="hub-1", resident_id="r-1"),
-                   Device(id="smoke-1", resident_id="r-1", kind="smoke_detector")])
+        s.add_all(
+            [
+                Device(id="pendant-1", resident_id="r-1"),
+                Device(id="hub-1", resident_id="r-1"),
+                Device(id="smoke-1", resident_id="r-1", kind="smoke_detector"),
+            ]
+        )
         await s.commit()
 
 
@@ -136,9 +158,17 @@ async def test_cancel_is_honoured_after_five_seconds_but_never_for_smoke(
     await _seed(sessions)
     await _store(sessions, clock, alarm(clock, "pendant-1", "a1"))
     cancel = '{{"id": "{}", "alarm_id": "a1", "ts": "{}"}}'
-    early = await _store(sessions, clock, _msg(clock, "pendant-1", "cancel", cancel.format("c0", clock.now().isoformat())))
+    early = await _store(
+        sessions,
+        clock,
+        _msg(clock, "pendant-1", "cancel", cancel.format("c0", clock.now().isoformat())),
+    )
     await clock.advance(10)
-    ok = await _store(sessions, clock, _msg(clock, "pendant-1", "cancel", cancel.format("c1", clock.now().isoformat())))
+    ok = await _store(
+        sessions,
+        clock,
+        _msg(clock, "pendant-1", "cancel", cancel.format("c1", clock.now().isoformat())),
+    )
     assert early.outcomes[("cancel", "refused")] == 1 and ok.outcomes[("cancel", "accepted")] == 1
     [alert] = await _alerts(sessions)
     async with sessions() as s:
@@ -146,5 +176,14 @@ async def test_cancel_is_honoured_after_five_seconds_but_never_for_smoke(
     assert alert.status == "cancelled" and escalation is not None and escalation.state == "stopped"
     await _store(sessions, clock, alarm(clock, "smoke-1", "s1", "smoke"))
     await clock.advance(10)
-    refused = await _store(sessions, clock, _msg(clock, "smoke-1", "cancel", cancel.format("c2", clock.now().isoformat()).replace('"a1"', '"s1"')))
+    refused = await _store(
+        sessions,
+        clock,
+        _msg(
+            clock,
+            "smoke-1",
+            "cancel",
+            cancel.format("c2", clock.now().isoformat()).replace('"a1"', '"s1"'),
+        ),
+    )
     assert refused.outcomes[("cancel", "refused")] == 1

@@ -1,0 +1,54 @@
+"""A private Mosquitto process for tests that must stop or restart the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import aiomqtt
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PrivateBroker:
+    """mosquitto on its own port and config; start/stop at will."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        """mqtt:// URL of this broker."""
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        """Start and wait until it accepts MQTT connections (bounded)."""
+        self.proc = await asyncio.create_subprocess_exec(
+            "/usr/sbin/mosquitto",
+            "-c",
+            str(self.conf),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        async with asyncio.timeout(10):
+            while True:
+                try:
+                    async with aiomqtt.Client("127.0.0.1", self.port, timeout=1):
+                        return
+                except aiomqtt.MqttError:
+                    await asyncio.sleep(0.05)  # the process is starting; nothing to await but the port
+
+    async def kill(self) -> None:
+        """SIGKILL the broker (a crash or a network cut, as the gateway sees it)."""
+        if self.proc and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()

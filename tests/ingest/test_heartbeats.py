@@ -1,0 +1,50 @@
+"""Heartbeats update last-seen in batches: no row per heartbeat, the latest values win."""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from alert_gateway.clock import FakeClock
+from alert_gateway.db.engine import make_engine, make_sessions
+from alert_gateway.db.models import Alert, Device, InboundMessage, Resident
+from devices.contract import Channel
+from tests.conftest import create_schema
+from tests.harness import device_client, gateway_settings, running_gateway
+
+
+async def test_many_heartbeats_become_one_last_seen_update(
+    database_url: str, topic_root: str, clock: FakeClock
+) -> None:
+    """Ten heartbeats from a device write its latest battery and last-seen once, and nothing else."""
+    await create_schema(database_url)
+    engine = make_engine(database_url)
+    async with make_sessions(engine)() as s:
+        s.add(Resident(id="r-1", name="山田 花子"))
+        await s.flush()
+        s.add(Device(id="hub-1", resident_id="r-1", kind="base_unit"))
+        await s.commit()
+    await engine.dispose()
+    settings = gateway_settings(database_url, topic_root)
+    async with (
+        running_gateway(settings, clock=clock, schema=False) as (gateway, changes),
+        device_client(topic_root, clock=clock) as dev,
+    ):
+        for battery in range(90, 80, -1):
+            await dev.publish("hub-1", Channel.HEARTBEAT, {"ts": clock.now().isoformat(), "battery": battery})
+        await dev.alarm("hub-1", "marker", "test")  # ordered after the heartbeats on one connection
+        await changes.until(lambda: _count(gateway, Alert))
+        updated = await gateway.flush_heartbeats()
+        async with gateway.services.sessions() as s:
+            device = await s.get(Device, "hub-1")
+            inbound = (await s.exec(select(func.count()).select_from(InboundMessage))).one()
+    assert updated == {"hub-1"}
+    assert device is not None and device.battery == 81 and device.last_seen_at == clock.now()
+    assert inbound == 1  # only the test alarm; heartbeats are not stored one by one
+    beats = gateway.services.metrics.registry.get_sample_value("alert_gateway_heartbeats_received_total")
+    assert beats == 10
+
+
+async def _count(gateway: object, table: type) -> int:
+    async with gateway.services.sessions() as s:  # type: ignore[attr-defined]
+        return int((await s.exec(select(func.count()).select_from(table))).one())
