@@ -9,6 +9,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -65,7 +66,7 @@ class MqttConnection:
             tls_context=ssl.create_default_context() if s.mqtt_tls else None,
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
             # both off: the defaults wipe the broker's queue for us on every process start (STACK.md §1)
-            clean_start=False,
+            clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,  # paho: v5 only
             clean_session=None if v5 else False,
             properties=props,
         )
