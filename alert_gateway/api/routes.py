@@ -9,15 +9,22 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
 from ..residents.schemas import DeviceRead
-from . import alerts, directory, rejected
+from . import actions, alerts, directory, rejected
 from .params import DEFAULT_LIMIT, MAX_LIMIT
 from .schemas import (
+    AcknowledgeIn,
     AlertDetail,
     AlertPage,
+    AlertRead,
+    ArrivalIn,
     DevicePage,
+    NoteIn,
     RejectedMessagePage,
     ResidentDetail,
     ResidentPage,
+    ResolveIn,
+    TakeIn,
+    TimelineEventRead,
 )
 
 
@@ -91,4 +98,22 @@ READ_ROUTES: tuple[Route, ...] = (
                        "schema, not_utf8)."), *PAGE)),
 )
 
-ROUTES: tuple[Route, ...] = READ_ROUTES
+_ALERT = "/alerts/{alert_id}"
+ACTION_ROUTES: tuple[Route, ...] = (
+    Route("POST", f"{_ALERT}/acknowledge", actions.acknowledge,
+          "Acknowledge: someone has taken responsibility and the escalation stops.", AlertRead,
+          body=AcknowledgeIn),
+    Route("POST", f"{_ALERT}/take", actions.take,
+          "Take the alert over (as api:<token name>); force takes it from someone else.",
+          AlertRead, body=TakeIn),
+    Route("POST", f"{_ALERT}/notes", actions.add_note, "Add a note to the timeline.",
+          TimelineEventRead, status=201, body=NoteIn),
+    Route("POST", f"{_ALERT}/arrival", actions.record_arrival,
+          "Record that a responder is at the home.", AlertRead, body=ArrivalIn),
+    Route("POST", f"{_ALERT}/escalate", actions.escalate_now,
+          "Run the next escalation step now.", AlertRead),
+    Route("POST", f"{_ALERT}/resolve", actions.resolve,
+          "Resolve the alert with its outcome.", AlertRead, body=ResolveIn),
+)
+
+ROUTES: tuple[Route, ...] = READ_ROUTES + ACTION_ROUTES
