@@ -1,0 +1,27 @@
+"""The dispatch operators' web console: sign-in, live board, alert view, residents, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from . import auth, board, operators_view, sound, sse
+from .keys import JINJA, THROTTLE
+from .render import make_env
+from .throttle import SignInThrottle
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount every console route, its guard middleware and its shared state on `app`."""
+    app[JINJA] = make_env()
+    app[THROTTLE] = SignInThrottle()
+    app.middlewares.append(auth.console_guard)
+    auth.add_routes(app)
+    board.add_routes(app)
+    sse.add_routes(app)
+    sound.add_routes(app)
+    operators_view.add_routes(app)
+    app.router.add_static("/console/static", STATIC_DIR)

@@ -1,0 +1,108 @@
+"""Rows of the live board: open alerts with resident, escalation progress and who took them."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..alerts import queries
+from ..db.alerts import Alert, AlertStatus
+from ..db.escalation import AlertResponder, NotificationAttempt, Purpose, Target
+from ..db.residents import Contact, Resident
+
+BOARD_LIMIT = 200  # far above a real centre's open alerts; the board must never page
+
+
+@dataclass
+class Progress:
+    """One step of an alert's escalation as the board shows it."""
+
+    who: str  # a contact's name, or "" for the resident
+    state: str  # a ResponderState value, or an AttemptStatus value for the resident's call
+
+
+@dataclass
+class BoardRow:
+    """One open alert on the board."""
+
+    alert: Alert
+    resident: Resident | None
+    attempts: int = 0
+    progress: list[Progress] = field(default_factory=list)
+
+    @property
+    def urgent(self) -> bool:
+        """A P1 nobody has taken yet: the board sounds until someone does."""
+        return (
+            self.alert.severity == "P1"
+            and self.alert.taken_by is None
+            and self.alert.status == AlertStatus.OPEN.value
+        )
+
+    def as_json(self) -> dict[str, object]:
+        """The row for the JSON endpoint (never the key-safe code or medical notes)."""
+        a = self.alert
+        return {
+            "id": a.id, "type": a.type, "severity": a.severity, "status": a.status,
+            "opened_at": _iso(a.opened_at), "taken_by": a.taken_by,
+            "acknowledged_by": a.acknowledged_by, "resident_id": a.resident_id,
+            "resident_name": self.resident.name if self.resident else None,
+            "device_id": a.device_id, "attempts": self.attempts, "urgent": self.urgent,
+            "progress": [{"who": p.who, "state": p.state} for p in self.progress],
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+async def board_rows(session: AsyncSession) -> list[BoardRow]:
+    """Active alerts, most urgent then oldest, with what the board shows about each."""
+    active = [AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.CANCELLED]
+    alerts, _total = await queries.get_all(session, status=active, limit=BOARD_LIMIT)
+    if not alerts:
+        return []
+    ids = [a.id for a in alerts if a.id is not None]
+    resident_ids = {a.resident_id for a in alerts if a.resident_id}
+    residents = {
+        r.id: r for r in (await session.exec(
+            select(Resident).where(col(Resident.id).in_(resident_ids))
+        )).all()
+    }
+    # Two queries for the whole board instead of two per alert.
+    responders: dict[int, list[Progress]] = defaultdict(list)
+    rows = await session.exec(
+        select(AlertResponder, Contact)
+        .join(Contact, col(Contact.id) == col(AlertResponder.contact_id))
+        .where(col(AlertResponder.alert_id).in_(ids))
+        .order_by(col(Contact.priority), col(Contact.id))
+    )
+    for responder, contact in rows.all():
+        responders[responder.alert_id].append(Progress(contact.name, responder.state))
+    counts: dict[int, int] = defaultdict(int)
+    resident_call: dict[int, str] = {}
+    attempts = await session.exec(
+        select(NotificationAttempt)
+        .where(col(NotificationAttempt.alert_id).in_(ids),
+               col(NotificationAttempt.purpose) == Purpose.ALERT.value)
+        .order_by(col(NotificationAttempt.id))
+    )
+    for attempt in attempts.all():
+        assert attempt.alert_id is not None
+        counts[attempt.alert_id] += 1
+        if attempt.target == Target.RESIDENT.value:
+            resident_call[attempt.alert_id] = attempt.status  # the latest call to the resident
+    board = []
+    for alert in alerts:
+        assert alert.id is not None
+        progress = []
+        if alert.id in resident_call:
+            progress.append(Progress("", resident_call[alert.id]))
+        progress.extend(responders.get(alert.id, []))
+        board.append(BoardRow(alert, residents.get(alert.resident_id or ""), counts[alert.id],
+                              progress))
+    return board

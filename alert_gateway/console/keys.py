@@ -1,0 +1,20 @@
+"""Typed application state keys of the console."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from ..db.auth import Operator
+    from .sse import LiveHub
+    from .throttle import SignInThrottle
+
+JINJA: web.AppKey[Environment] = web.AppKey("console_jinja")
+THROTTLE: web.AppKey[SignInThrottle] = web.AppKey("console_throttle")
+HUB: web.AppKey[LiveHub] = web.AppKey("console_hub")
+OPERATOR: web.RequestKey[Operator] = web.RequestKey("console_operator")
+CSRF: web.RequestKey[str] = web.RequestKey("console_csrf")

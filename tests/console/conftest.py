@@ -1,0 +1,80 @@
+"""Console fixtures: an app on a fresh SQLite database with one operator and one supervisor."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from alert_gateway.clock import FakeClock
+from alert_gateway.console import accounts
+from alert_gateway.db.auth import Role
+from alert_gateway.services import Services, build_services
+from alert_gateway.settings import Settings
+from alert_gateway.web.app import make_app
+
+from ..conftest import create_schema
+
+PASSWORD = "correct-horse-battery"
+OPERATOR = "hanako"
+SUPERVISOR = "sato"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def add_accounts(services: Services) -> None:
+    """One operator and one supervisor, both with PASSWORD."""
+    async with services.sessions() as session:
+        for name, role, shown in ((OPERATOR, Role.OPERATOR, "山田 花子"),
+                                  (SUPERVISOR, Role.SUPERVISOR, "佐藤 主任")):
+            await accounts.create(session, name=name, role=role, password=PASSWORD,
+                                  now=services.clock.now(), display_name=shown)
+        await session.commit()
+
+
+@dataclass
+class Console:
+    """A test client on the console app and the services behind it."""
+
+    client: TestClient
+    services: Services
+    app: web.Application
+
+    async def csrf_of(self, path: str) -> str:
+        """The CSRF token printed in the page at `path`."""
+        response = await self.client.get(path, headers={"Accept": "text/html"})
+        match = _CSRF.search(await response.text())
+        assert match, f"no CSRF token on {path}"
+        return match[1]
+
+    async def sign_in(self, name: str = OPERATOR, password: str = PASSWORD) -> str:
+        """Sign in through the form; returns the session's CSRF token."""
+        login_token = await self.csrf_of("/console/login")
+        response = await self.client.post(
+            "/console/login",
+            data={"name": name, "password": password, "csrf_token": login_token},
+            allow_redirects=False,
+        )
+        assert response.status == 303, await response.text()
+        return await self.csrf_of("/console/")
+
+
+@pytest_asyncio.fixture
+async def console(tmp_path: Path) -> AsyncIterator[Console]:
+    """The whole HTTP app (console, API, health) on SQLite with a fake clock; nothing started."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'console.db'}"
+    await create_schema(url)
+    services = build_services(Settings(database_url=url), clock=FakeClock())
+    await add_accounts(services)
+    app = make_app(services)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield Console(client, services, app)
+    finally:
+        await client.close()
+        await services.close()
