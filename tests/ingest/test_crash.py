@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
-import sys
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import aiomqtt
@@ -20,42 +15,11 @@ from sqlmodel import select
 from alert_gateway.db.engine import make_engine, make_sessions
 from alert_gateway.db.migrate import upgrade
 from alert_gateway.db.models import Alert, InboundMessage
+from tests.brokers import free_port
 from tests.conftest import MQTT_URL
+from tests.processes import gateway_process
 
 DEVICES = 500
-READY_LINE = b"mqtt connected"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@asynccontextmanager
-async def gateway_process(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`alert-gateway serve` as a real process; yields once it is connected to the broker."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "alert_gateway",
-        "serve",
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    try:
-        async with asyncio.timeout(30):
-            while READY_LINE not in (line := await proc.stderr.readline()):
-                assert line, "gateway exited before connecting"
-        drain = asyncio.create_task(proc.stderr.read())  # keep the pipe from filling up
-        yield proc
-        drain.cancel()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 async def _counts(url: str) -> tuple[int, int, int]:
@@ -87,7 +51,7 @@ async def test_sigkill_mid_storm_then_restart_stores_every_alarm_exactly_once(
         "ALERT_GATEWAY_MQTT_URL": MQTT_URL,
         "ALERT_GATEWAY_MQTT_TOPIC_ROOT": topic_root,
         "ALERT_GATEWAY_MQTT_CLIENT_ID": f"agtest-crash-{uuid.uuid4().hex[:8]}",
-        "ALERT_GATEWAY_HTTP_PORT": str(_free_port()),
+        "ALERT_GATEWAY_HTTP_PORT": str(free_port()),
         "ALERT_GATEWAY_INGEST_BATCH_SIZE": "50",
     }
     ts = datetime.now(UTC).isoformat()
