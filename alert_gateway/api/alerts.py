@@ -9,6 +9,7 @@ from devices.contract import AlarmType, Severity
 
 from ..alerts import queries
 from ..db.alerts import ACTIVE_STATUSES, AlertStatus
+from ..db.escalation import ResponderState
 from ..web.keys import SERVICES
 from . import params
 from .responses import model_response, page_response
@@ -60,8 +61,8 @@ async def alert_detail(session: AsyncSession, *, alert_id: int) -> AlertDetail:
         "timeline": [TimelineEventRead.model_validate(e) for e in events],
         "attempts": [AttemptRead.model_validate(a) for a in attempts],
         "responders": [
-            ResponderRead(contact_id=contact.id or 0, name=contact.name, relation=contact.relation,
-                          state=row.state, updated_at=row.updated_at, note=row.note)  # type: ignore[arg-type]
+            ResponderRead(contact_id=row.contact_id, name=contact.name, relation=contact.relation,
+                          state=ResponderState(row.state), updated_at=row.updated_at, note=row.note)
             for row, contact in responders
         ],
     })
