@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from .escalation.wiring import escalation_tasks
 from .ingest.heartbeats import flush_sightings
 from .services import Services
 from .web.app import make_app
@@ -32,6 +33,7 @@ class Gateway:
             ("ingest-writer", services.ingest.run_writer),
             ("heartbeat-flush", self._flush_loop),
         ]
+        self.task_factories += escalation_tasks(services)  # policies validated here: ConfigError
 
     async def start(self) -> None:
         """Start every task; readiness turns true once they run."""

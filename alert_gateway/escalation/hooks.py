@@ -1,29 +1,36 @@
 """What other parts call, inside their own transaction, when an alert's escalation must change.
 
-Rows only: the engine reads them after commit (and after a restart), so nothing lives only in memory.
+Rows only: the engine reads them after commit (and after a restart); nothing lives only in memory.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from devices.contract import AlarmType, Severity
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..db.models import Alert, Escalation, EscalationState
+from devices.contract import AlarmType, Severity
+
+from ..db.models import Alert, Escalation, EscalationState, Purpose
+from . import notices
 
 UNCHOSEN_POLICY = ""  # the engine chooses the policy when it first picks the escalation up
+LIVE_STATES = (EscalationState.RUNNING.value, EscalationState.GUARD.value)
+OPEN_STATES = (*LIVE_STATES, EscalationState.WATCHING.value, EscalationState.EXHAUSTED.value)
 
 
 def new_escalation(alert: Alert, *, now: datetime) -> Escalation:
-    """A fresh escalation that the engine runs at once (the fall guard is the engine's call)."""
+    """A fresh escalation that the engine runs at once; a fall starts in its guard."""
     assert alert.id is not None
+    # The guard state is written here, in the alarm's own transaction, so a pendant press that
+    # follows (alarm_attached) always finds it, however soon after the fall it arrives.
+    guarded = alert.type == AlarmType.FALL.value
     return Escalation(
         alert_id=alert.id,
         policy=UNCHOSEN_POLICY,
         severity_rank=Severity(alert.severity).rank,
-        state=EscalationState.RUNNING.value,
+        state=(EscalationState.GUARD if guarded else EscalationState.RUNNING).value,
         next_due_at=now,
         started_at=now,
         updated_at=now,
@@ -40,6 +47,8 @@ async def restart(session: AsyncSession, alert: Alert, *, now: datetime) -> None
     escalation.severity_rank = Severity(alert.severity).rank
     escalation.step_index = 0
     escalation.round = 0
+    escalation.step_due_at = None
+    escalation.started_at = now  # the engine reads attempts from here on: earlier ones are history
     escalation.state = EscalationState.RUNNING.value
     escalation.next_due_at = now
     escalation.updated_at = now
@@ -58,29 +67,37 @@ async def alarm_attached(
 
 
 async def stop(session: AsyncSession, alert_id: int, *, now: datetime) -> Escalation | None:
-    """Stop sending further steps (acknowledged, cancelled or resolved)."""
+    """Stop sending further steps and reminders (cancelled or resolved)."""
     escalation = await session.get(Escalation, alert_id)
-    if escalation is not None and escalation.state in (
-        EscalationState.RUNNING.value,
-        EscalationState.GUARD.value,
-    ):
+    if escalation is not None and escalation.state in OPEN_STATES:
         escalation.state = EscalationState.STOPPED.value
         escalation.next_due_at = None
         escalation.updated_at = now
+    await notices.cancel_pending(session, alert_id=alert_id, now=now)
     return escalation
+
+
+async def poke(session: AsyncSession, alert_id: int, *, now: datetime) -> None:
+    """Make a running escalation due now (a delivery failed, a contact declined)."""
+    escalation = await session.get(Escalation, alert_id)
+    if escalation is not None and escalation.state == EscalationState.RUNNING.value:
+        if escalation.next_due_at is None or escalation.next_due_at > now:
+            escalation.next_due_at = now
+            escalation.updated_at = now
 
 
 async def due_count(session: AsyncSession, *, now: datetime) -> int:
     """How many escalations are due (for readiness and tests)."""
     rows = await session.exec(
         select(Escalation.alert_id).where(
-            Escalation.state == EscalationState.RUNNING.value, Escalation.next_due_at <= now
+            col(Escalation.state).in_(OPEN_STATES), col(Escalation.next_due_at) <= now
         )
     )
     return len(rows.all())
 
 
 async def cancelled(session: AsyncSession, alert: Alert, *, now: datetime) -> None:
-    """The resident cancelled: no further steps to contacts."""
+    """The resident cancelled: no further steps to contacts; those already notified are told."""
     assert alert.id is not None
     await stop(session, alert.id, now=now)
+    await notices.tell_notified(session, alert=alert, purpose=Purpose.CANCEL_NOTICE, now=now)

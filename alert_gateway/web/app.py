@@ -8,7 +8,7 @@ from aiohttp import web
 
 from .. import console
 from ..api import app as api_app
-from . import health
+from . import health, twilio_hooks
 from .keys import GATEWAY, SERVICES
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ def make_app(services: Services, gateway: Gateway | None = None) -> web.Applicat
     if gateway is not None:
         app[GATEWAY] = gateway
     health.add_routes(app)
+    twilio_hooks.add_routes(app)
     console.add_routes(app)
     api_app.mount(app)
     return app

@@ -1,0 +1,181 @@
+"""What people do to an alert (acknowledge, take, note, arrive, escalate now, resolve).
+
+Every verb takes the caller's session and does not commit; the caller commits, then publishes
+`AlertChange(alert_id, kind)` on the bus (device feedback and the engine listen there).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..db.models import (
+    AckChannel,
+    Alert,
+    AlertEvent,
+    AlertResponder,
+    AlertStatus,
+    Contact,
+    Escalation,
+    EscalationState,
+    EventKind,
+    Outcome,
+    Purpose,
+    Resident,
+    ResponderState,
+)
+from ..errors import Conflict, InvalidInput, NotFound
+from ..escalation import hooks, notices
+
+
+async def _alert(session: AsyncSession, alert_id: int) -> Alert:
+    alert = await session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound(f"no alert {alert_id}")
+    return alert
+
+
+async def _lock_escalation(session: AsyncSession, alert_id: int) -> Escalation | None:
+    """Lock the escalation row first: the engine locks it first too, so we never deadlock."""
+    rows = await session.exec(
+        select(Escalation).where(Escalation.alert_id == alert_id).with_for_update())
+    return rows.first()
+
+
+def _event(alert_id: int, kind: EventKind, *, now: datetime, actor: str, message: str,
+           **data: object) -> AlertEvent:
+    return AlertEvent(alert_id=alert_id, at=now, kind=kind.value, actor=actor, message=message,
+                      data=data)
+
+
+async def _set_responder(session: AsyncSession, alert_id: int, contact_id: int,
+                         state: ResponderState, now: datetime) -> Contact:
+    contact = await session.get(Contact, contact_id)
+    if contact is None:
+        raise NotFound(f"no contact {contact_id}")
+    row = await session.get(AlertResponder, (alert_id, contact_id))
+    if row is None:
+        session.add(AlertResponder(alert_id=alert_id, contact_id=contact_id, state=state.value,
+                                   updated_at=now))
+    else:
+        row.state, row.updated_at = state.value, now
+    return contact
+
+
+async def acknowledge(session: AsyncSession, *, alert_id: int, actor: str, channel: AckChannel,
+                      now: datetime, contact_id: int | None = None) -> Alert:
+    """Someone takes the alert: escalation stops, those already notified hear who took it."""
+    escalation = await _lock_escalation(session, alert_id)
+    alert = await _alert(session, alert_id)
+    if alert.status == AlertStatus.RESOLVED.value:
+        raise Conflict(f"alert {alert_id} is already resolved")
+    if alert.acknowledged_at is not None:
+        return alert  # idempotent: the first acknowledgement stands
+    taker: str | None = None
+    if contact_id is not None:
+        contact = await _set_responder(session, alert_id, contact_id, ResponderState.ACCEPTED, now)
+        taker = contact.name
+    alert.status = AlertStatus.ACKNOWLEDGED.value
+    alert.acknowledged_at, alert.acknowledged_by, alert.ack_channel = now, actor, channel.value
+    alert.updated_at = now
+    session.add(_event(alert_id, EventKind.ACKNOWLEDGED, now=now, actor=actor,
+                       message=f"acknowledged by {taker or actor} via {channel.value}",
+                       channel=channel.value, contact_id=contact_id))
+    if escalation is not None and escalation.state in hooks.OPEN_STATES:
+        # Watching: the engine reminds the console if nobody resolves it in time.
+        escalation.state = EscalationState.WATCHING.value
+        escalation.step_due_at, escalation.next_due_at, escalation.updated_at = None, now, now
+    await notices.cancel_pending(session, alert_id=alert_id, now=now)
+    told = await notices.tell_notified(session, alert=alert, purpose=Purpose.TAKEN_NOTICE, now=now,
+                                       exclude=[contact_id] if contact_id else [], taker=taker)
+    if told:
+        session.add(_event(alert_id, EventKind.NOTIFICATION, now=now, actor="system",
+                           message=f"{told} contact(s) told who took the alert"))
+    return alert
+
+
+async def take(session: AsyncSession, *, alert_id: int, operator: str, now: datetime,
+               force: bool = False) -> Alert:
+    """An operator takes the case on the console; Conflict if another has it (unless force)."""
+    alert = await _alert(session, alert_id)
+    if alert.status == AlertStatus.RESOLVED.value:
+        raise Conflict(f"alert {alert_id} is already resolved")
+    if alert.taken_by == operator:
+        return alert
+    if alert.taken_by is not None and not force:
+        raise Conflict(f"alert {alert_id} is taken by {alert.taken_by}")
+    previous = alert.taken_by
+    alert.taken_by, alert.taken_at, alert.updated_at = operator, now, now
+    note = f" (from {previous})" if previous else ""
+    session.add(_event(alert_id, EventKind.TAKEN, now=now, actor=f"operator:{operator}",
+                       message=f"taken by {operator}{note}", previous=previous))
+    return alert
+
+
+async def add_note(session: AsyncSession, *, alert_id: int, actor: str, text: str,
+                   now: datetime) -> AlertEvent:
+    """A note on the timeline; a key-safe code is never written down (DOMAIN.md)."""
+    alert = await _alert(session, alert_id)
+    text = text.strip()
+    if not text:
+        raise InvalidInput("a note needs some text")
+    resident = await session.get(Resident, alert.resident_id) if alert.resident_id else None
+    if resident is not None and resident.key_safe_code and resident.key_safe_code in text:
+        raise InvalidInput("notes must not contain the key-safe code")
+    event = _event(alert_id, EventKind.NOTE, now=now, actor=actor, message=text[:4000])
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def record_arrival(session: AsyncSession, *, alert_id: int, actor: str, now: datetime,
+                         contact_id: int | None = None) -> Alert:
+    """A responder is at the home; an alert nobody acknowledged yet counts as taken by them."""
+    alert = await _alert(session, alert_id)
+    if alert.status == AlertStatus.RESOLVED.value:
+        raise Conflict(f"alert {alert_id} is already resolved")
+    if alert.acknowledged_at is None:
+        await acknowledge(session, alert_id=alert_id, actor=actor, channel=AckChannel.CONSOLE,
+                          now=now, contact_id=contact_id)
+    who = actor
+    if contact_id is not None:
+        who = (await _set_responder(session, alert_id, contact_id, ResponderState.ARRIVED, now)).name
+    alert.updated_at = now
+    session.add(_event(alert_id, EventKind.ARRIVED, now=now, actor=actor,
+                       message=f"{who} arrived", contact_id=contact_id))
+    return alert
+
+
+async def escalate_now(session: AsyncSession, *, alert_id: int, actor: str, now: datetime) -> None:
+    """Run the next step now instead of waiting out the current one (or the fall guard)."""
+    escalation = await _lock_escalation(session, alert_id)
+    await _alert(session, alert_id)
+    if escalation is None or escalation.state not in hooks.LIVE_STATES:
+        state = escalation.state if escalation else "none"
+        raise Conflict(f"alert {alert_id} is not escalating (escalation {state})")
+    if escalation.state == EscalationState.GUARD.value:
+        escalation.state = EscalationState.RUNNING.value
+    elif escalation.step_due_at is not None:
+        escalation.step_due_at = now  # the planner sees the step's wait as over
+    escalation.next_due_at, escalation.updated_at = now, now
+    session.add(_event(alert_id, EventKind.ESCALATION_STEP, now=now, actor=actor,
+                       message=f"{actor} asked for the next step now"))
+
+
+async def resolve(session: AsyncSession, *, alert_id: int, actor: str, outcome: Outcome,
+                  now: datetime, note: str | None = None) -> Alert:
+    """Close the case with its mandatory outcome; people notified get a short summary."""
+    await _lock_escalation(session, alert_id)
+    alert = await _alert(session, alert_id)
+    if alert.status == AlertStatus.RESOLVED.value:
+        raise Conflict(f"alert {alert_id} is already resolved")
+    alert.status, alert.outcome, alert.outcome_note = AlertStatus.RESOLVED.value, outcome.value, note
+    alert.resolved_at, alert.resolved_by, alert.updated_at = now, actor, now
+    session.add(_event(alert_id, EventKind.RESOLVED, now=now, actor=actor,
+                       message=f"resolved: {outcome.value}", outcome=outcome.value, note=note))
+    await hooks.stop(session, alert_id, now=now)
+    await notices.tell_notified(session, alert=alert, purpose=Purpose.SUMMARY, now=now,
+                                outcome=outcome.value)
+    return alert

@@ -1,0 +1,226 @@
+"""Twilio status callbacks and keypresses applied to attempts: idempotent, any order, any number."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from devices.contract import ALARM_TYPES, resolve_alarm_type
+
+from ..alerts import actions
+from ..bus import AlertChange
+from ..db.models import (
+    AckChannel,
+    Alert,
+    AlertEvent,
+    AlertResponder,
+    AlertStatus,
+    AttemptStatus,
+    Contact,
+    EventKind,
+    NotificationAttempt,
+    Purpose,
+    Resident,
+    ResponderState,
+    Target,
+)
+from ..i18n import language_of, t
+from ..metrics import Metrics
+from . import hooks, notices
+from .attempts import advance, map_status, settle
+
+
+@dataclass
+class HookResult:
+    """What a webhook changed (published after commit) and what to say back."""
+
+    changes: list[AlertChange] = field(default_factory=list)
+    say: str | None = None
+    language: str = "ja"
+    queued: bool = False
+
+
+async def _attempt(session: AsyncSession, attempt_id: int, sid: str | None) -> NotificationAttempt | None:
+    """The attempt named in the URL, if the sid agrees (a late callback may fill in the sid)."""
+    row = await session.get(NotificationAttempt, attempt_id)
+    if row is None or (sid and row.provider_sid and row.provider_sid != sid):
+        return None
+    if sid and not row.provider_sid:
+        row.provider_sid = sid  # the callback beat the API answer
+    return row
+
+
+async def _after_failure(session: AsyncSession, row: NotificationAttempt, now: datetime,
+                         result: HookResult) -> None:
+    """A failed escalation attempt makes its escalation due now (no waiting out the timer)."""
+    if row.alert_id is not None and row.purpose == Purpose.ALERT.value:
+        await hooks.poke(session, row.alert_id, now=now)
+        result.changes.append(AlertChange(row.alert_id, "notification"))
+
+
+async def message_status(session: AsyncSession, *, attempt_id: int, sid: str | None, status: str,
+                         error_code: str | None, now: datetime, metrics: Metrics) -> HookResult:
+    """An SMS status callback (queued, sent, delivered, undelivered, failed)."""
+    result = HookResult()
+    row = await _attempt(session, attempt_id, sid)
+    new = map_status("sms", status)
+    if row is None or new is None:
+        return result
+    if advance(row, new, now=now, metrics=metrics):
+        if error_code:
+            row.error_code = error_code
+        if new.is_failure:
+            await _after_failure(session, row, now, result)
+    return result
+
+
+async def call_status(session: AsyncSession, *, attempt_id: int, sid: str | None, status: str,
+                      answered_by: str | None, now: datetime, metrics: Metrics) -> HookResult:
+    """A call progress callback; "completed" without a keypress is not reached."""
+    result = HookResult()
+    row = await _attempt(session, attempt_id, sid)
+    new = map_status("voice", status)
+    if row is None or new is None:
+        return result
+    if answered_by and not row.answered_by:
+        row.answered_by = answered_by
+    if advance(row, new, now=now, metrics=metrics) and new.is_failure:
+        await _after_failure(session, row, now, result)
+    return result
+
+
+async def amd(session: AsyncSession, *, attempt_id: int, sid: str | None, answered_by: str,
+              now: datetime, metrics: Metrics) -> HookResult:
+    """Answering-machine detection: anything but a human is not reached; a human has answered."""
+    result = HookResult()
+    row = await _attempt(session, attempt_id, sid)
+    if row is None:
+        return result
+    row.answered_by = answered_by
+    if answered_by != "human":
+        if advance(row, AttemptStatus.NOT_REACHED, now=now, metrics=metrics):
+            await _after_failure(session, row, now, result)
+    elif row.contact_id is not None and row.alert_id is not None:
+        await _answered(session, row.alert_id, row.contact_id, now)
+    return result
+
+
+async def _answered(session: AsyncSession, alert_id: int, contact_id: int, now: datetime) -> None:
+    responder = await session.get(AlertResponder, (alert_id, contact_id))
+    if responder is not None and responder.state == ResponderState.NOTIFIED.value:
+        responder.state, responder.updated_at = ResponderState.ANSWERED.value, now
+
+
+async def keypress(session: AsyncSession, *, attempt_id: int, sid: str | None, digits: str,
+                   now: datetime, tz: tzinfo, metrics: Metrics) -> HookResult:
+    """A key pressed at the Gather: 1 accept / 2 decline; the resident's 1 fine / 9 help."""
+    row = await _attempt(session, attempt_id, sid)
+    if row is None or row.alert_id is None:
+        return HookResult(say=t("ja", "voice.invalid"))
+    alert = await session.get(Alert, row.alert_id)
+    contact = await session.get(Contact, row.contact_id) if row.contact_id else None
+    result = HookResult(language=language_of(contact.language if contact else "ja"))
+    lang = result.language
+    if alert is None:
+        result.say = t(lang, "voice.invalid")
+        return result
+    key = digits.strip()[:1]
+    if row.target == Target.RESIDENT.value:
+        await _resident_key(session, row, alert, key, now=now, metrics=metrics, result=result)
+        return result
+    if key == "1":
+        settle(row, AttemptStatus.ACCEPTED, now=now, metrics=metrics)
+        result.say = await accept(session, alert, row.contact_id, channel=AckChannel.VOICE, now=now,
+                                  tz=tz, result=result, voice=True)
+    elif key == "2":
+        settle(row, AttemptStatus.DECLINED, now=now, metrics=metrics)
+        await decline(session, alert, row.contact_id, channel="voice", now=now, result=result)
+        result.say = t(lang, "voice.declined")
+    else:
+        result.say = t(lang, "voice.invalid")
+    return result
+
+
+async def accept(session: AsyncSession, alert: Alert, contact_id: int | None, *,
+                 channel: AckChannel, now: datetime, tz: tzinfo, result: HookResult,
+                 voice: bool) -> str:
+    """A contact (or the centre) says "I'm going"; returns the text to say or send back."""
+    assert alert.id is not None
+    lang = result.language
+    prefix = "voice" if voice else "sms"
+    if alert.status == AlertStatus.RESOLVED.value:
+        return t(lang, "sms.closed")
+    if alert.acknowledged_at is not None:
+        taker = await _taker(session, alert)
+        if contact_id is not None and alert.acknowledged_by == f"contact:{contact_id}":
+            return t(lang, f"{prefix}.thanks", name=await _resident_name(session, alert))
+        local = alert.acknowledged_at.astimezone(tz).strftime("%H:%M")
+        return t(lang, f"{prefix}.already", taker=taker, time=local)
+    actor = f"contact:{contact_id}" if contact_id is not None else "dispatch"
+    await actions.acknowledge(session, alert_id=alert.id, actor=actor, channel=channel, now=now,
+                              contact_id=contact_id)
+    result.changes.append(AlertChange(alert.id, EventKind.ACKNOWLEDGED.value))
+    result.queued = True
+    return t(lang, f"{prefix}.thanks", name=await _resident_name(session, alert))
+
+
+async def decline(session: AsyncSession, alert: Alert, contact_id: int | None, *, channel: str,
+                  now: datetime, result: HookResult) -> None:
+    """A contact says "I can't": the step moves on now."""
+    assert alert.id is not None
+    actor = f"contact:{contact_id}" if contact_id is not None else "dispatch"
+    if contact_id is not None:
+        responder = await session.get(AlertResponder, (alert.id, contact_id))
+        if responder is not None and responder.state == ResponderState.DECLINED.value:
+            return  # the same "2" twice
+        if responder is not None and responder.state != ResponderState.ACCEPTED.value:
+            responder.state, responder.updated_at = ResponderState.DECLINED.value, now
+    session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CONTACT_STATE.value, actor=actor,
+                           message=f"declined by {channel}", data={"contact_id": contact_id,
+                                                                    "state": "declined"}))
+    await hooks.poke(session, alert.id, now=now)
+    result.changes.append(AlertChange(alert.id, EventKind.CONTACT_STATE.value))
+
+
+async def _resident_key(session: AsyncSession, row: NotificationAttempt, alert: Alert, key: str, *,
+                        now: datetime, metrics: Metrics, result: HookResult) -> None:
+    """1 = "I am fine": contacts are not called (fire types still are); 9 = help: go on now."""
+    assert alert.id is not None
+    lang = result.language
+    if key == "1":
+        settle(row, AttemptStatus.ACCEPTED, now=now, metrics=metrics)
+        result.say = t(lang, "voice.resident_ok")
+        fire = ALARM_TYPES[resolve_alarm_type(alert.type)].fire
+        session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CONTACT_STATE.value,
+                               actor="resident", message="resident pressed 1: says they are fine"
+                               + ("; fire alarms are still confirmed" if fire else "")))
+        if not fire and alert.status == AlertStatus.OPEN.value:
+            alert.status, alert.updated_at = AlertStatus.CANCELLED.value, now  # operator still checks
+            await hooks.cancelled(session, alert, now=now)
+            result.queued = True
+        result.changes.append(AlertChange(alert.id, EventKind.CONTACT_STATE.value))
+    elif key == "9":
+        settle(row, AttemptStatus.DECLINED, now=now, metrics=metrics)
+        result.say = t(lang, "voice.resident_help")
+        session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CONTACT_STATE.value,
+                               actor="resident", message="resident pressed 9: needs help"))
+        await hooks.poke(session, alert.id, now=now)
+        result.changes.append(AlertChange(alert.id, EventKind.CONTACT_STATE.value))
+    else:
+        result.say = t(lang, "voice.invalid")
+
+
+async def _taker(session: AsyncSession, alert: Alert) -> str:
+    by = alert.acknowledged_by or ""
+    if by.startswith("contact:") and by[8:].isdigit():
+        contact = await session.get(Contact, int(by[8:]))
+        if contact is not None:
+            return contact.name
+    return t("ja", "sms.centre") if not by.startswith("contact:") else by
+
+
+async def _resident_name(session: AsyncSession, alert: Alert) -> str:
+    resident = await session.get(Resident, alert.resident_id) if alert.resident_id else None
+    return notices.facts_of(alert, resident).resident_name

@@ -1,0 +1,144 @@
+"""The escalation engine: sleeps until the earliest due escalation or a poke, then runs due steps.
+
+Replicas on PostgreSQL claim due rows with `SELECT ... FOR UPDATE SKIP LOCKED`, so no step runs
+twice. SQLite has no row locks: a single gateway instance per SQLite database is the supported mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlmodel import col, select
+
+from ..bus import AlertChange
+from ..db.engine import is_sqlite
+from ..db.models import Alert, AlertStatus, Escalation
+from ..services import Services
+from .hooks import OPEN_STATES
+from .policy import PolicySet
+from .steps import Stepper
+
+log = logging.getLogger(__name__)
+BATCH = 100  # escalations per transaction
+CONTENDED_PAUSE = 0.05  # due rows all locked by another replica: let it finish (real seconds)
+ERROR_BACKOFF_MAX = 5.0
+
+
+class EscalationEngine:
+    """Runs due escalation steps; `poke()` wakes it (new alert, acknowledgement, callback)."""
+
+    def __init__(self, services: Services, policies: PolicySet,
+                 on_queued: Callable[[], None] = lambda: None) -> None:
+        self.services = services
+        self.stepper = Stepper(services.settings, policies)
+        self.wake = asyncio.Event()
+        self.on_queued = on_queued  # pokes the dispatcher when the outbox grew
+        self.cycles = 0  # for tests and benchmarks: how often the engine looked
+        self._oldest: dict[str, datetime] = {}
+        self._lock_rows = not is_sqlite(services.settings.database_url)
+        gauge = services.metrics.oldest_unacknowledged_seconds
+        for severity in ("P1", "P2", "P3", "P4"):
+            gauge.labels(severity=severity).set_function(self._age_of(severity))
+
+    def _age_of(self, severity: str) -> Callable[[], float]:
+        def age() -> float:
+            oldest = self._oldest.get(severity)
+            return 0.0 if oldest is None else (self.services.clock.now() - oldest).total_seconds()
+        return age
+
+    def poke(self) -> None:
+        """Look at the database now."""
+        self.wake.set()
+
+    async def on_change(self, change: AlertChange) -> None:
+        """Bus listener: any committed alert change may make an escalation due."""
+        self.poke()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop`: run what is due, then sleep until the earliest due time or a poke."""
+        relay = asyncio.create_task(self._relay(stop))
+        delay = 0.1
+        try:
+            while not stop.is_set():
+                self.wake.clear()
+                try:
+                    busy = await self.tick(self.services.clock.now())
+                    earliest = await self.earliest_due()
+                    await self._refresh_oldest()
+                    delay = 0.1
+                except (SQLAlchemyError, OSError) as exc:
+                    log.error("escalation engine: database error, retrying: %s", exc)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), delay)
+                    delay = min(delay * 2, ERROR_BACKOFF_MAX)
+                    continue
+                if busy:
+                    continue
+                now = self.services.clock.now()
+                if earliest is not None and earliest <= now:
+                    # Due but claimed by another replica (rows locked): wait for its commit.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), CONTENDED_PAUSE)
+                    continue
+                await self.services.clock.wait(earliest, self.wake)
+        finally:
+            relay.cancel()
+
+    async def _relay(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.wake.set()
+
+    async def tick(self, now: datetime) -> bool:
+        """Run one batch of due escalations; True when a full batch was found (more may wait)."""
+        self.cycles += 1
+        query = (select(Escalation)
+                 .where(col(Escalation.state).in_(OPEN_STATES), col(Escalation.next_due_at) <= now)
+                 .order_by(col(Escalation.severity_rank), col(Escalation.next_due_at))
+                 .limit(BATCH))
+        if self._lock_rows:
+            query = query.with_for_update(skip_locked=True)
+        for attempt in range(3):  # a deadlock victim on PostgreSQL simply runs again
+            try:
+                async with self.services.sessions() as session:
+                    rows = list((await session.exec(query)).all())
+                    if not rows:
+                        return False
+                    outcome = await self.stepper.run(session, rows, now=now)
+                    await session.commit()
+                break
+            except DBAPIError as exc:
+                if attempt == 2 or "deadlock" not in str(exc).lower():
+                    raise
+        if outcome.queued:
+            self.on_queued()
+        for change in outcome.changes:
+            await self.services.bus.publish(change)
+        return len(rows) == BATCH
+
+    async def earliest_due(self) -> datetime | None:
+        """The next time any open escalation needs a look; sets the engine-lag gauge."""
+        async with self.services.sessions() as session:
+            earliest = (await session.exec(
+                select(func.min(Escalation.next_due_at))
+                .where(col(Escalation.state).in_(OPEN_STATES)))).one()
+        if earliest is not None and earliest.tzinfo is None:
+            earliest = earliest.replace(tzinfo=self.services.clock.now().tzinfo)
+        now = self.services.clock.now()
+        lag = 0.0 if earliest is None else max(0.0, (now - earliest).total_seconds())
+        self.services.metrics.engine_lag_seconds.set(lag)
+        return earliest
+
+    async def _refresh_oldest(self) -> None:
+        """Oldest open (unacknowledged) alert per severity, for the gauge read at scrape time."""
+        async with self.services.sessions() as session:
+            rows = (await session.exec(
+                select(Alert.severity, func.min(Alert.opened_at))
+                .where(Alert.status == AlertStatus.OPEN.value).group_by(Alert.severity))).all()
+        tz = self.services.clock.now().tzinfo
+        self._oldest = {sev: (at if at.tzinfo else at.replace(tzinfo=tz)) for sev, at in rows if at}

@@ -1,0 +1,222 @@
+"""Load the rows of a batch of due escalations, ask the planner, write what it decided."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from string import ascii_uppercase
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..bus import AlertChange
+from ..db.models import (
+    ACTIVE_STATUSES,
+    Alert,
+    AlertEvent,
+    AlertResponder,
+    AlertStatus,
+    AttemptStatus,
+    Contact,
+    Escalation,
+    EscalationState,
+    NotificationAttempt,
+    NotifyChannel,
+    PhoneType,
+    Purpose,
+    Resident,
+    ResponderState,
+    Target,
+)
+from ..settings import Settings
+from .daynight import NightHours
+from .hooks import UNCHOSEN_POLICY
+from .notices import facts_of
+from .planner import AttemptView, EscalationView, Person, Plan, PlanEnv, Send, plan_next
+from .policy import PolicySet
+from .texts import AlertFacts, alert_sms, alert_voice, exhausted_sms, resident_voice
+
+
+@dataclass
+class BatchOutcome:
+    """What a batch changed: bus notices to publish after commit, and whether the outbox grew."""
+
+    changes: list[AlertChange] = field(default_factory=list)
+    queued: int = 0
+
+
+def _phone_type(value: str) -> PhoneType:
+    try:
+        return PhoneType(value)
+    except ValueError:
+        return PhoneType.UNKNOWN
+
+
+def people_of(resident: Resident | None, contacts: Sequence[Contact], settings: Settings) -> list[Person]:
+    """The resident, their active contacts and the dispatch centre, as the planner sees them."""
+    people: list[Person] = []
+    if resident is not None and resident.phone:
+        people.append(Person(Target.RESIDENT, None, resident.name, resident.phone,
+                             _phone_type(resident.phone_type), resident.language))
+    for c in contacts:
+        if not c.active:
+            continue
+        target = Target.DISPATCH if c.relation == "dispatch" else Target.CONTACT
+        people.append(Person(target, c.id, c.name, c.phone, _phone_type(c.phone_type), c.language,
+                             c.relation, c.priority, c.channel_set, c.sms_opt_out))
+    if settings.dispatch_phone and not any(p.phone == settings.dispatch_phone for p in people):
+        people.append(Person(Target.DISPATCH, None, settings.dispatch_name, settings.dispatch_phone,
+                             PhoneType.LANDLINE))  # a centre's line: voice, never SMS
+    return people
+
+
+class Stepper:
+    """Runs the planner over a batch of claimed escalations inside the caller's transaction."""
+
+    def __init__(self, settings: Settings, policies: PolicySet) -> None:
+        self.settings = settings
+        self.policies = policies
+        self.hours = NightHours.of(settings.timezone, settings.night_start_hour, settings.night_end_hour)
+
+    async def run(self, session: AsyncSession, escalations: Sequence[Escalation], *,
+                  now: datetime) -> BatchOutcome:
+        """Plan and apply every escalation of the batch; the caller commits."""
+        out = BatchOutcome()
+        ids = [e.alert_id for e in escalations]
+        alerts = {a.id: a for a in (await session.exec(select(Alert).where(col(Alert.id).in_(ids)))).all()}
+        resident_ids = {a.resident_id for a in alerts.values() if a.resident_id}
+        residents = {r.id: r for r in (await session.exec(
+            select(Resident).where(col(Resident.id).in_(resident_ids)))).all()}
+        contacts: dict[str, list[Contact]] = defaultdict(list)
+        for c in (await session.exec(select(Contact).where(col(Contact.resident_id).in_(resident_ids))
+                                     .order_by(col(Contact.priority), col(Contact.id)))).all():
+            contacts[c.resident_id].append(c)
+        attempts: dict[int, list[NotificationAttempt]] = defaultdict(list)
+        for a in (await session.exec(select(NotificationAttempt).where(
+                col(NotificationAttempt.alert_id).in_(ids),
+                col(NotificationAttempt.purpose) == Purpose.ALERT.value))).all():
+            attempts[a.alert_id or 0].append(a)
+        responders: dict[int, dict[int, ResponderState]] = defaultdict(dict)
+        for r in (await session.exec(select(AlertResponder).where(
+                col(AlertResponder.alert_id).in_(ids)))).all():
+            responders[r.alert_id][r.contact_id] = ResponderState(r.state)
+        for esc in escalations:
+            alert = alerts.get(esc.alert_id)
+            if alert is None:
+                continue
+            resident = residents.get(alert.resident_id or "")
+            await self._one(session, esc, alert, resident, contacts.get(alert.resident_id or "", []),
+                            attempts[esc.alert_id], responders[esc.alert_id], now=now, out=out)
+        return out
+
+    async def _one(self, session: AsyncSession, esc: Escalation, alert: Alert, resident: Resident | None,
+                   contacts: list[Contact], attempts: list[NotificationAttempt],
+                   responders: dict[int, ResponderState], *, now: datetime, out: BatchOutcome) -> None:
+        assert alert.id is not None
+        if esc.policy == UNCHOSEN_POLICY or self.policies.get(esc.policy) is None:
+            esc.policy = self.policies.select(alert.type, alert.severity).name
+            session.add(self._event(alert.id, now, "escalation_step",
+                                    f"escalation policy {esc.policy!r}", policy=esc.policy))
+        policy = self.policies.policies[esc.policy]
+        recent = 0
+        if policy.resident_cap is not None and alert.resident_id:
+            recent = await self._resident_recent(session, alert.resident_id, esc.policy,
+                                                 now - timedelta(hours=policy.resident_cap_hours))
+        env = PlanEnv(
+            is_night=self.hours.is_night, next_change=self.hours.next_change,
+            fall_guard_seconds=self.settings.fall_guard_seconds,
+            reminder_seconds=self.settings.ack_resolve_reminder_minutes * 60,
+            acknowledged_at=alert.acknowledged_at, resolved=alert.status == AlertStatus.RESOLVED.value,
+            responders=responders, resident_recent_steps=recent,
+        )
+        view = EscalationView(EscalationState(esc.state), esc.step_index, esc.round, esc.started_at,
+                              esc.next_due_at, esc.step_due_at, esc.reminders)
+        mine = [_view(a) for a in attempts if a.created_at >= esc.started_at]
+        plan = plan_next(view, policy, people_of(resident, contacts, self.settings), mine, now, env=env)
+        await self._apply(session, esc, alert, resident, plan, now=now, out=out)
+
+    async def _apply(self, session: AsyncSession, esc: Escalation, alert: Alert,
+                     resident: Resident | None, plan: Plan, *, now: datetime, out: BatchOutcome) -> None:
+        assert alert.id is not None
+        esc.state, esc.step_index, esc.round = plan.state.value, plan.step_index, plan.round
+        esc.step_due_at, esc.next_due_at, esc.reminders = plan.step_due_at, plan.next_due_at, plan.reminders
+        esc.updated_at = now
+        facts = facts_of(alert, resident)
+        for send in plan.sends:
+            code = None
+            if send.person.contact_id is not None and send.purpose is Purpose.ALERT:
+                code = await self._responder(session, alert.id, send.person, now)
+            session.add(NotificationAttempt(
+                alert_id=alert.id, step_index=send.step_index, round=send.round,
+                target=send.person.target.value, contact_id=send.person.contact_id,
+                to_number=send.person.phone, channel=send.channel.value, purpose=send.purpose.value,
+                priority=esc.severity_rank, dial_no=send.dial_no, body=_body(send, facts, code),
+                created_at=now, not_before=send.not_before,
+            ))
+            out.queued += 1
+        for note in plan.notes:
+            session.add(self._event(alert.id, now, note.kind.value, note.message, **note.data))
+        if plan.notes:
+            kind = "reminder" if plan.remind else plan.notes[-1].kind.value
+            out.changes.append(AlertChange(alert.id, kind))
+
+    async def _responder(self, session: AsyncSession, alert_id: int, person: Person,
+                         now: datetime) -> str | None:
+        """Mark the contact notified; returns a short code when their number has other open alerts."""
+        assert person.contact_id is not None
+        row = await session.get(AlertResponder, (alert_id, person.contact_id))
+        others = (await session.exec(
+            select(AlertResponder.short_code)
+            .join(Contact, col(Contact.id) == col(AlertResponder.contact_id))
+            .join(Alert, col(Alert.id) == col(AlertResponder.alert_id))
+            .where(Contact.phone == person.phone, col(Alert.status).in_(ACTIVE_STATUSES),
+                   AlertResponder.alert_id != alert_id))).all()
+        if row is None:
+            used = {c for c in others if c}
+            code = next((c for c in ascii_uppercase if c not in used), None)
+            row = AlertResponder(alert_id=alert_id, contact_id=person.contact_id,
+                                 state=ResponderState.NOTIFIED.value, short_code=code, updated_at=now)
+            session.add(row)
+            await session.flush()
+        return row.short_code if others else None
+
+    async def _resident_recent(self, session: AsyncSession, resident_id: str, policy: str,
+                               since: datetime) -> int:
+        """Steps of this policy that notified this resident's people since `since` (rate cap)."""
+        count = await session.exec(
+            select(func.count(func.distinct(NotificationAttempt.alert_id)))
+            .join(Alert, col(Alert.id) == col(NotificationAttempt.alert_id))
+            .join(Escalation, col(Escalation.alert_id) == col(Alert.id))
+            .where(Alert.resident_id == resident_id, Escalation.policy == policy,
+                   col(NotificationAttempt.purpose) == Purpose.ALERT.value,
+                   col(NotificationAttempt.created_at) >= since,
+                   col(NotificationAttempt.status).not_in(
+                       [AttemptStatus.SKIPPED.value, AttemptStatus.CANCELED.value])))
+        return int(count.one() or 0)
+
+    @staticmethod
+    def _event(alert_id: int, now: datetime, kind: str, message: str, **data: object) -> AlertEvent:
+        return AlertEvent(alert_id=alert_id, at=now, kind=kind, actor="system", message=message,
+                          data=data)
+
+
+def _view(a: NotificationAttempt) -> AttemptView:
+    return AttemptView(a.id or 0, a.step_index or 0, a.round or 0, Target(a.target), a.contact_id,
+                       a.to_number, NotifyChannel(a.channel), AttemptStatus(a.status), a.dial_no,
+                       has_sid=a.provider_sid is not None)
+
+
+def _body(send: Send, facts: AlertFacts, code: str | None) -> str:
+    """SMS text, or for a call the spoken texts as JSON (TwiML is built at send time)."""
+    lang = send.person.language
+    exhausted = send.purpose is Purpose.EXHAUSTED
+    if send.channel is NotifyChannel.SMS:
+        return exhausted_sms(lang, facts) if exhausted else alert_sms(lang, facts, code)
+    spoken = (resident_voice(lang) if send.person.target is Target.RESIDENT
+              else alert_voice(lang, facts, exhausted=exhausted))
+    return json.dumps({"language": spoken.language, "text": spoken.text, "repeat": spoken.repeat,
+                       "goodbye": spoken.goodbye}, ensure_ascii=False)

@@ -1,0 +1,103 @@
+"""SMS and voice texts for one alert, short and segment-aware; never medical data or key codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..i18n import language_of, t
+
+MAX_SEGMENTS = 2  # an alert SMS fits in two segments; the address is shortened first
+GSM_SINGLE, GSM_MULTI = 160, 153
+UCS2_SINGLE, UCS2_MULTI = 70, 67
+VOICE_LANGUAGES = {"ja": "ja-JP", "en": "en-US"}
+
+
+def segments(text: str) -> int:
+    """SMS segments: GSM-7 for plain ASCII, else UCS-2 (Japanese: 70 characters, 67 when split)."""
+    single, multi = (GSM_SINGLE, GSM_MULTI) if text.isascii() else (UCS2_SINGLE, UCS2_MULTI)
+    return 1 if len(text) <= single else -(-len(text) // multi)
+
+
+def max_chars(text: str, max_segments: int) -> int:
+    """How many characters `max_segments` segments hold for text like this."""
+    single, multi = (GSM_SINGLE, GSM_MULTI) if text.isascii() else (UCS2_SINGLE, UCS2_MULTI)
+    return single if max_segments == 1 else multi * max_segments
+
+
+def fit(text: str, max_segments: int = MAX_SEGMENTS) -> str:
+    """Cut a text to `max_segments` segments (with an ellipsis) when it is longer."""
+    limit = max_chars(text, max_segments)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFacts:
+    """What a notification may say about an alert: who, what, where (no medical data)."""
+
+    resident_name: str
+    alarm_type: str
+    address: str | None
+    technical: bool = False
+
+
+def _alarm(lang: str, alarm_type: str) -> str:
+    try:
+        return t(lang, f"alarm.{alarm_type}")
+    except KeyError:
+        return t(lang, "alarm.unknown")
+
+
+def alert_sms(lang: str, facts: AlertFacts, code: str | None = None) -> str:
+    """The escalation SMS; the address is shortened so the whole text stays within two segments."""
+    lang = language_of(lang)
+    alarm = _alarm(lang, facts.alarm_type)
+    if facts.technical:
+        return fit(t(lang, "sms.technical", name=facts.resident_name, alarm=alarm))
+    suffix = code or ""
+    address = facts.address or t(lang, "sms.address_unknown")
+    body = t(lang, "sms.alert", name=facts.resident_name, alarm=alarm, address=address,
+             yes=f"1{suffix}", no=f"2{suffix}")
+    over = len(body) - max_chars(body, MAX_SEGMENTS)
+    if over > 0 and len(address) > over + 1:
+        body = t(lang, "sms.alert", name=facts.resident_name, alarm=alarm,
+                 address=address[: len(address) - over - 1] + "…", yes=f"1{suffix}", no=f"2{suffix}")
+    return fit(body)
+
+
+def exhausted_sms(lang: str, facts: AlertFacts) -> str:
+    """To the dispatch centre: nobody answered."""
+    lang = language_of(lang)
+    return fit(t(lang, "sms.exhausted", name=facts.resident_name,
+                 alarm=_alarm(lang, facts.alarm_type), address=facts.address or ""))
+
+
+def notice_sms(lang: str, key: str, **params: object) -> str:
+    """A short notice (taken, cancelled, summary, replies) in one segment where possible."""
+    return fit(t(language_of(lang), f"sms.{key}", **params))
+
+
+@dataclass(frozen=True, slots=True)
+class Spoken:
+    """What a call says: the message, its repeat, and the goodbye."""
+
+    language: str  # BCP-47 for <Say>
+    text: str
+    repeat: str
+    goodbye: str
+
+
+def alert_voice(lang: str, facts: AlertFacts, *, exhausted: bool = False) -> Spoken:
+    """The contact's (or centre's) call: who, what, where, then 1 = go, 2 = can't."""
+    lang = language_of(lang)
+    params = {"name": facts.resident_name, "alarm": _alarm(lang, facts.alarm_type),
+              "address": facts.address or t(lang, "sms.address_unknown")}
+    text = t(lang, "voice.exhausted" if exhausted else "voice.alert", **params)
+    repeat = text if exhausted else t(lang, "voice.repeat", **params)
+    return Spoken(VOICE_LANGUAGES[lang], text, repeat, t(lang, "voice.goodbye"))
+
+
+def resident_voice(lang: str) -> Spoken:
+    """The resident's call: 1 = fine, 9 = help."""
+    lang = language_of(lang)
+    return Spoken(VOICE_LANGUAGES[lang], t(lang, "voice.resident"), t(lang, "voice.resident_repeat"),
+                  t(lang, "voice.goodbye"))
