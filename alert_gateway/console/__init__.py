@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import auth, board, operators_view, sound, sse
+from . import alert_actions, alert_view, auth, board, operators_view, sound, sse
 from .keys import JINJA, THROTTLE
 from .render import make_env
 from .throttle import SignInThrottle
@@ -24,4 +24,6 @@ def add_routes(app: web.Application) -> None:
     sse.add_routes(app)
     sound.add_routes(app)
     operators_view.add_routes(app)
+    alert_view.add_routes(app)
+    alert_actions.add_routes(app)
     app.router.add_static("/console/static", STATIC_DIR)

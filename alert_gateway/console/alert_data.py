@@ -1,0 +1,111 @@
+"""Everything the alert view shows, loaded in one session (read only)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from urllib.parse import quote_plus
+from zoneinfo import ZoneInfo
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..alerts import queries
+from ..db.alerts import Alert, AlertEvent
+from ..db.auth import Operator
+from ..db.escalation import Escalation, NotificationAttempt, Target
+from ..db.residents import Contact, Device, Resident
+from ..residents import service as residents
+from .timefmt import age_on, aware
+
+
+@dataclass
+class ContactLine:
+    """A contact with their state on this alert and every attempt made to reach them."""
+
+    contact: Contact
+    state: str | None
+    attempts: list[NotificationAttempt] = field(default_factory=list)
+
+
+@dataclass
+class AlertPage:
+    """The alert, the resident's card and the case so far."""
+
+    alert: Alert
+    resident: Resident | None
+    age: int | None
+    map_url: str | None
+    device: Device | None
+    devices: list[Device]
+    contacts: list[ContactLine]
+    other_attempts: list[NotificationAttempt]  # to the resident and the dispatch centre
+    timeline: list[AlertEvent]
+    earlier: list[Alert]
+    escalation: Escalation | None
+    names: dict[str, str]  # "operator:<name>" and "<name>" -> display name
+
+    def who(self, actor: str | None) -> str:
+        """A timeline actor as people read it: operators by display name, others as stored."""
+        if not actor:
+            return ""
+        return self.names.get(actor, actor)
+
+
+def map_link(address: str | None) -> str | None:
+    """A map search for the address (opens in the operator's map app on a tablet)."""
+    if not address:
+        return None
+    return f"https://www.google.com/maps/search/?api=1&query={quote_plus(address)}"
+
+
+async def operator_names(session: AsyncSession) -> dict[str, str]:
+    """Display names by every form an operator appears in on timelines and alerts."""
+    names: dict[str, str] = {}
+    for operator in (await session.exec(select(Operator))).all():
+        shown = operator.display_name or operator.name
+        names[operator.name] = shown
+        names[f"operator:{operator.name}"] = shown
+    return names
+
+
+async def load(session: AsyncSession, *, alert_id: int, zone: str, today: date | None = None,
+               ) -> AlertPage:
+    """The alert view's data; NotFound when the alert does not exist."""
+    alert = await queries.get(session, alert_id=alert_id)
+    resident = await session.get(Resident, alert.resident_id) if alert.resident_id else None
+    devices = await residents.devices_for(session, resident_id=resident.id) if resident else []
+    device = await session.get(Device, alert.device_id) if alert.device_id else None
+    contacts = (await residents.contacts_for(session, resident_id=resident.id)
+                if resident else [])
+    states = {c.id: r.state for r, c in await queries.responders_for(session, alert_id=alert_id)}
+    attempts = await queries.attempts_for(session, alert_id=alert_id)
+    by_contact: dict[int, list[NotificationAttempt]] = defaultdict(list)
+    others = []
+    for attempt in attempts:
+        if attempt.target == Target.CONTACT.value and attempt.contact_id is not None:
+            by_contact[attempt.contact_id].append(attempt)
+        else:
+            others.append(attempt)
+    lines = [ContactLine(c, states.get(c.id), by_contact.get(c.id or 0, [])) for c in contacts]
+    known = {c.id for c in contacts}
+    # A contact deactivated after being called still belongs on this case.
+    for contact_id, rows in by_contact.items():
+        if contact_id not in known and (gone := await session.get(Contact, contact_id)):
+            lines.append(ContactLine(gone, states.get(contact_id), rows))
+    earlier = []
+    if resident is not None:
+        history = await queries.history_for_resident(session, resident_id=resident.id, limit=21)
+        earlier = [a for a in history if a.id != alert.id][:20]
+    local_today = today or aware(alert.opened_at).astimezone(ZoneInfo(zone)).date()
+    return AlertPage(
+        alert=alert, resident=resident,
+        age=age_on(resident.date_of_birth, local_today) if resident else None,
+        map_url=map_link(resident.address) if resident else None,
+        device=device, devices=devices, contacts=lines, other_attempts=others,
+        timeline=await queries.timeline(session, alert_id=alert_id), earlier=earlier,
+        escalation=await session.get(Escalation, alert_id),
+        names=await operator_names(session),
+    )
+
