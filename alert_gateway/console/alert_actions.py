@@ -22,7 +22,7 @@ from .render import translator
 
 log = logging.getLogger(__name__)
 
-Form = MultiDictProxy[str | bytes | web.FileField]  # what request.post() returns
+Form = MultiDictProxy[str | bytes | bytearray | web.FileField]  # what request.post() returns
 Action = Callable[[AsyncSession, int, str, Form, datetime], Awaitable[object]]
 
 
@@ -56,8 +56,8 @@ async def _note(session: AsyncSession, alert_id: int, name: str, form: Form,
 
 async def _escalate(session: AsyncSession, alert_id: int, name: str, form: Form,
                     now: datetime) -> object:
-    return await actions.escalate_now(session, alert_id=alert_id, actor=f"operator:{name}",
-                                      now=now)
+    await actions.escalate_now(session, alert_id=alert_id, actor=f"operator:{name}", now=now)
+    return None
 
 
 async def _arrival(session: AsyncSession, alert_id: int, name: str, form: Form,

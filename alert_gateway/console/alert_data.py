@@ -8,15 +8,14 @@ from datetime import date
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..alerts import queries
 from ..db.alerts import Alert, AlertEvent
-from ..db.auth import Operator
 from ..db.escalation import Escalation, NotificationAttempt, Target
 from ..db.residents import Contact, Device, Resident
 from ..residents import service as residents
+from .board_data import operator_names
 from .timefmt import age_on, aware
 
 
@@ -58,16 +57,6 @@ def map_link(address: str | None) -> str | None:
     if not address:
         return None
     return f"https://www.google.com/maps/search/?api=1&query={quote_plus(address)}"
-
-
-async def operator_names(session: AsyncSession) -> dict[str, str]:
-    """Display names by every form an operator appears in on timelines and alerts."""
-    names: dict[str, str] = {}
-    for operator in (await session.exec(select(Operator))).all():
-        shown = operator.display_name or operator.name
-        names[operator.name] = shown
-        names[f"operator:{operator.name}"] = shown
-    return names
 
 
 async def load(session: AsyncSession, *, alert_id: int, zone: str, today: date | None = None,

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..alerts import queries
 from ..db.alerts import Alert, AlertStatus
+from ..db.auth import Operator
 from ..db.escalation import AlertResponder, NotificationAttempt, Purpose, Target
 from ..db.residents import Contact, Resident
 
@@ -33,6 +34,7 @@ class BoardRow:
     resident: Resident | None
     attempts: int = 0
     progress: list[Progress] = field(default_factory=list)
+    taken_by_name: str | None = None  # the operator's display name
 
     @property
     def urgent(self) -> bool:
@@ -49,7 +51,8 @@ class BoardRow:
         return {
             "id": a.id, "type": a.type, "severity": a.severity, "status": a.status,
             "opened_at": _iso(a.opened_at), "taken_by": a.taken_by,
-            "acknowledged_by": a.acknowledged_by, "resident_id": a.resident_id,
+            "taken_by_name": self.taken_by_name, "acknowledged_by": a.acknowledged_by,
+            "resident_id": a.resident_id,
             "resident_name": self.resident.name if self.resident else None,
             "device_id": a.device_id, "attempts": self.attempts, "urgent": self.urgent,
             "progress": [{"who": p.who, "state": p.state} for p in self.progress],
@@ -58,6 +61,16 @@ class BoardRow:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+async def operator_names(session: AsyncSession) -> dict[str, str]:
+    """Display names by every form an operator appears in on timelines and alerts."""
+    names: dict[str, str] = {}
+    for operator in (await session.exec(select(Operator))).all():
+        shown = operator.display_name or operator.name
+        names[operator.name] = shown
+        names[f"operator:{operator.name}"] = shown
+    return names
 
 
 async def board_rows(session: AsyncSession) -> list[BoardRow]:
@@ -96,6 +109,7 @@ async def board_rows(session: AsyncSession) -> list[BoardRow]:
         counts[attempt.alert_id] += 1
         if attempt.target == Target.RESIDENT.value:
             resident_call[attempt.alert_id] = attempt.status  # the latest call to the resident
+    names = await operator_names(session)
     board = []
     for alert in alerts:
         assert alert.id is not None
@@ -104,5 +118,5 @@ async def board_rows(session: AsyncSession) -> list[BoardRow]:
             progress.append(Progress("", resident_call[alert.id]))
         progress.extend(responders.get(alert.id, []))
         board.append(BoardRow(alert, residents.get(alert.resident_id or ""), counts[alert.id],
-                              progress))
+                              progress, names.get(alert.taken_by or "", alert.taken_by)))
     return board

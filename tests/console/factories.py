@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from alert_gateway.db.alerts import Alert, AlertEvent
 from alert_gateway.db.residents import Contact, Device, Resident
@@ -34,7 +35,7 @@ async def add_resident(services: Services, resident_id: str = "r-001", *,
 
 async def add_alert(services: Services, resident_id: str = "r-001", *, alarm_type: str = "sos",
                     severity: str = "P1", ago: timedelta = timedelta(seconds=40),
-                    **values: object) -> int:
+                    **values: Any) -> int:
     """An open alert opened `ago` before the clock's now; returns its id."""
     opened = services.clock.now() - ago
     async with services.sessions() as session:

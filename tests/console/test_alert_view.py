@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from alert_gateway.db.alerts import Alert, AlertEvent
 
@@ -12,7 +12,7 @@ from .factories import KEY_CODE, add_alert, add_resident
 
 async def _events(console: Console, alert_id: int) -> list[AlertEvent]:
     async with console.services.sessions() as session:
-        query = select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)
+        query = select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(col(AlertEvent.id))
         return list((await session.exec(query)).all())
 
 
