@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from alert_gateway.alerts import actions
 from alert_gateway.bus import AlertChange
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.models import AckChannel, Contact, EscalationState
-from alert_gateway.alerts import actions
 from devices.contract import Channel
 from tests.harness import device_client
 
