@@ -39,11 +39,11 @@ def first_sends(fake: FakeTwilio) -> dict[str, Recorded]:
     return out
 
 
-def sends_per_number(fake: FakeTwilio) -> dict[str, int]:
-    """How many Messages + Calls requests each number got."""
-    out: dict[str, int] = {}
+def sends_per_number(fake: FakeTwilio) -> dict[tuple[str, str], int]:
+    """How many requests each (number, Messages|Calls) got: a double is a count above one."""
+    out: dict[tuple[str, str], int] = {}
     for r in fake.recorded:
         if r.kind == "api" and r.method == "POST" and ("/Messages" in r.url or "/Calls" in r.url):
-            to = (r.params.get("To") or [""])[0]
-            out[to] = out.get(to, 0) + 1
+            key = ((r.params.get("To") or [""])[0], "Calls" if "/Calls" in r.url else "Messages")
+            out[key] = out.get(key, 0) + 1
     return out

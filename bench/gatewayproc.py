@@ -74,14 +74,35 @@ class GatewayProcess:
         started = time.perf_counter()
         self.spawn()
         await self.wait_ready(limit)
-        return time.perf_counter() - started
+        ready = time.perf_counter() - started
+        self._maybe_profile()
+        return ready
+
+    def _maybe_profile(self) -> None:
+        """With BENCH_PYSPY=<file>, attach py-spy to the child until it exits (flame graph)."""
+        out = os.environ.get("BENCH_PYSPY")
+        if out and self.proc is not None:
+            spy = REPO / ".venv" / "bin" / "py-spy"
+            fmt = "raw" if out.endswith(".txt") else "flamegraph"
+            subprocess.Popen([str(spy), "record", "--pid", str(self.proc.pid), "--rate", "250",
+                              "--format", fmt, "-o", out, "--nonblocking"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def spawn(self) -> None:
         """Spawn the child without waiting (cwd is a temp dir so no config/gateway.toml is read)."""
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([str(EXE), "serve"], env=self.env(), stdout=log,
+        self.proc = subprocess.Popen(self._argv(), env=self.env(), stdout=log,
                                      stderr=subprocess.STDOUT, cwd=tempfile.gettempdir())
         log.close()
+
+    def _argv(self) -> list[str]:
+        """`alert-gateway serve`; BENCH_SWITCH_INTERVAL=<s> runs it with another GIL switch interval."""
+        switch = os.environ.get("BENCH_SWITCH_INTERVAL")
+        if not switch:
+            return [str(EXE), "serve"]
+        code = (f"import sys; sys.setswitchinterval({float(switch)}); "
+                "from alert_gateway.cli import main; sys.exit(main(['serve']))")
+        return [str(REPO / ".venv" / "bin" / "python"), "-c", code]
 
     async def wait_ready(self, limit: float = 30.0) -> None:
         """Poll /readyz every 20 ms."""

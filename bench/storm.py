@@ -1,0 +1,131 @@
+"""Storm: N devices (default 10,000) each publish one alarm within one second. Time until every
+alert is stored and until every first notification is requested; nothing lost or doubled; the
+order of first sends by priority while the account send rate limits them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+from alert_gateway.db.models import Alert, InboundMessage
+
+from .alarm_latency import Feedback
+from .broker import dedicated_broker
+from .common import poll_until, say, write_results
+from .db import contact_phone, count, fresh_database, seed
+from .faketwilio import fake_twilio, first_sends, sends_per_number
+from .gatewayproc import GatewayProcess, engine_wired, self_cpu_seconds
+from .loadgen import alarm_packet
+from .mqttraw import RawMqtt
+
+
+def kind_of(i: int, p3_every: int) -> str:
+    """Every p3_every-th device raises a P3 (low battery), the rest a P1 (sos); interleaved."""
+    return "low_battery" if p3_every and i % p3_every == p3_every - 1 else "sos"
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, object]:
+    """Seed, start everything, publish the storm, watch feedback, the fake and the tables."""
+    n = args.devices
+    severity = {contact_phone(i): ("P3" if kind_of(i, args.p3_every) == "low_battery" else "P1")
+                for i in range(n)}
+    engine = engine_wired()
+    async with fresh_database(args.db) as url, fake_twilio() as (base, fake):
+        await seed(url, [f"dev{i:06d}" for i in range(n)])
+        with dedicated_broker() as port:
+            gw = GatewayProcess(url, port, twilio_base=base,
+                                extra_env={"send_rate_per_second": str(args.send_rate)})
+            fb = Feedback()
+            sub, pub = RawMqtt("agbench-fb", fb.on_publish), RawMqtt("agbench-pub")
+            await sub.connect(port)
+            await sub.subscribe(f"{gw.topic_root}/+/feedback", 0)
+            await pub.connect(port)
+            await gw.start()
+            cpu0, gcpu0 = self_cpu_seconds(), gw.cpu_seconds()
+            try:
+                t0 = time.perf_counter()
+                for k in range(0, n, 100):  # 100 alarms every 10 ms: all out within one second
+                    due = t0 + k / n * args.window
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                    pub.write(b"".join(alarm_packet(pub, gw.topic_root, f"dev{i:06d}", f"st{i:06d}",
+                                                    kind_of(i, args.p3_every))
+                                       for i in range(k, min(n, k + 100))))
+                    await pub.drain()
+                published_in = time.perf_counter() - t0
+                await poll_until(lambda: len(fb.received) >= n, args.wait, 0.02)
+                stored_at = max(fb.received.values(), default=t0) - t0
+                stored = len(fb.received)
+                p1_numbers = {p for p, s in severity.items() if s == "P1"}
+                if engine:
+                    await poll_until(lambda: len(p1_numbers - set(first_sends(fake))) == 0,
+                                     args.wait, 0.1)
+                    await asyncio.sleep(args.settle)
+                gw_cpu = gw.cpu_seconds() - gcpu0
+                elapsed = time.perf_counter() - t0
+            finally:
+                gw.stop()
+                await pub.close()
+                await sub.close()
+        alerts, inbound = await count(url, Alert), await count(url, InboundMessage)
+    firsts = sorted(first_sends(fake).items(), key=lambda kv: kv[1].at)
+    out: dict[str, object] = {
+        "devices": n, "p3_every": args.p3_every, "send_rate_per_second": args.send_rate,
+        "published_within_s": round(published_in, 3), "stored_feedback": stored,
+        "all_stored_s": round(stored_at, 3) if stored == n else None,
+        "alert_rows": alerts, "inbound_rows": inbound,
+        "lost": n - inbound, "doubled_alerts": max(0, alerts - n),
+        "gateway_cpu_percent": round(100 * gw_cpu / elapsed, 1),
+        "loadgen_cpu_percent": round(100 * (self_cpu_seconds() - cpu0) / elapsed, 1),
+        "mode": "first_notification" if engine else "stored_only (no escalation engine wired)",
+    }
+    if engine:
+        out.update(_notification_figures(firsts, severity, sends_per_number(fake), t0))
+    return out
+
+
+def _notification_figures(firsts: list, severity: dict[str, str], per_number: dict[tuple[str, str], int],
+                          t0: float) -> dict[str, object]:
+    """When P1/P3 were first notified, priority inversions, and numbers sent to more than once."""
+    order = [severity.get(to, "?") for to, _ in firsts]
+    p1_times = [r.at - t0 for to, r in firsts if severity.get(to) == "P1"]
+    p3_times = [r.at - t0 for to, r in firsts if severity.get(to) == "P3"]
+    last_p1 = max(p1_times, default=None)
+    inversions = sum(1 for t in p3_times if last_p1 is not None and t < last_p1)
+    p1_total = sum(1 for s in severity.values() if s == "P1")
+    return {
+        "p1_total": p1_total, "p1_notified": len(p1_times),
+        "all_p1_first_notified_s": round(last_p1, 3) if len(p1_times) == p1_total else None,
+        "p3_notified": len(p3_times),
+        "last_first_notification_s": round(max(r.at for _, r in firsts) - t0, 3) if firsts else None,
+        "p3_sent_before_last_p1": inversions,
+        "first_200_order": "".join("1" if s == "P1" else "3" for s in order[:200]),
+        "numbers_sent_same_kind_twice": sum(1 for c in per_number.values() if c > 1),
+        "unknown_numbers": sum(1 for to, _ in firsts if to not in severity),
+    }
+
+
+def main() -> None:
+    """Parse arguments, run, print one line and write bench/results/storm-<db>.json."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--devices", type=int, default=10_000)
+    parser.add_argument("--window", type=float, default=1.0, help="seconds to publish them in")
+    parser.add_argument("--p3-every", type=int, default=4, help="every k-th alarm is P3 (0: none)")
+    parser.add_argument("--send-rate", type=float, default=2500.0,
+                        help="the gateway's account-wide send rate (settings.send_rate_per_second)")
+    parser.add_argument("--wait", type=float, default=120.0, help="give up after this many s")
+    parser.add_argument("--settle", type=float, default=2.0, help="watch for doubles after")
+    args = parser.parse_args()
+    out = asyncio.run(main_async(args))
+    say(f"storm db={args.db} devices={out['devices']} published_in={out['published_within_s']}s "
+        f"all_stored={out['all_stored_s']}s lost={out['lost']} doubled={out['doubled_alerts']} "
+        f"all_P1_first_notified={out.get('all_p1_first_notified_s')}s "
+        f"P3_before_last_P1={out.get('p3_sent_before_last_p1')} "
+        f"same_kind_twice={out.get('numbers_sent_same_kind_twice')} "
+        f"gateway_cpu={out['gateway_cpu_percent']}% ({out['mode']})")
+    write_results("storm", args.db, out)
+
+
+if __name__ == "__main__":
+    main()
