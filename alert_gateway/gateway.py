@@ -12,6 +12,7 @@ from aiohttp import web
 from .escalation.wiring import escalation_tasks
 from .ingest.heartbeats import flush_sightings
 from .services import Services
+from .supervision.service import Supervisor
 from .web.app import make_app
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,12 @@ class Gateway:
         self.stop_event = asyncio.Event()
         self.ready = False
         self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor(services)
         self.task_factories: list[tuple[str, TaskFactory]] = [
             ("mqtt", services.ingest.connection.run),
             ("ingest-writer", services.ingest.run_writer),
             ("heartbeat-flush", self._flush_loop),
+            ("supervision", self.supervisor.run),
         ]
         self.task_factories += escalation_tasks(services)  # policies validated here: ConfigError
 

@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     # device supervision
     offline_tolerance_intervals: int = 3
     low_battery_percent: int = 20
+    low_battery_hysteresis_percent: int = Field(default=5, ge=0)  # clears at threshold + this
+    supervision_check_seconds: float = Field(default=30.0, gt=0)
+    activity_watch_default_hours: int = Field(default=24, ge=1)
+    activity_watch_min_hours: int = Field(default=5, ge=1)
+    mass_outage_fraction: float = Field(default=0.2, gt=0, le=1)
+    mass_outage_window_seconds: int = Field(default=300, gt=0)
+    mass_outage_min_devices: int = Field(default=5, ge=1)  # a handful of homes is never "mass"
+    mass_outage_resolve_fraction: float = Field(default=0.8, gt=0, le=1)  # share back to resolve
 
     # logging
     log_level: str = "INFO"

@@ -15,18 +15,17 @@ from devices.contract import AlarmMessage, AlarmType, CancelMessage, Channel
 
 from ..alerts import rules
 from ..alerts.cancel import apply_cancel
+from ..alerts.opening import alert_key as _alert_key
+from ..alerts.opening import attach, close_restored, load_active, open_alert
+from ..alerts.opening import event as _event
 from ..db.models import (
-    ACTIVE_STATUSES,
     Alert,
-    AlertEvent,
     AlertStatus,
     Device,
     EventKind,
     InboundMessage,
-    Outcome,
     RejectedMessage,
 )
-from ..escalation import hooks
 from .parse import Incoming, Rejection
 
 RAW_PAYLOAD_ON_TIMELINE = 1000  # characters of an unreadable alarm shown to the operator
@@ -118,28 +117,9 @@ async def _load(session: AsyncSession, items: Sequence[Incoming | Rejection]) ->
         )
         seen = {(m.device_id, m.channel, m.message_id): m for m in rows2.all()}
     resident_ids = {d.resident_id for d in devices.values() if d.resident_id}
-    unknown = {f"device:{d}" for d in device_ids if d not in devices or not devices[d].resident_id}
-    active: dict[str, Alert] = {}
-    if resident_ids or unknown:
-        query = select(Alert).where(col(Alert.status).in_(ACTIVE_STATUSES))
-        query = query.where(
-            col(Alert.resident_id).in_(resident_ids)
-            | (col(Alert.resident_id).is_(None) & col(Alert.device_id).in_([u[7:] for u in unknown]))
-        ).order_by(col(Alert.opened_at))
-        for alert in (await session.exec(query)).all():
-            active.setdefault(_alert_key(alert.resident_id, alert.device_id), alert)
+    lone = {d for d in device_ids if d not in devices or not devices[d].resident_id}
+    active = await load_active(session, resident_ids=resident_ids, lone_device_ids=lone)
     return _Context(devices, seen, active)
-
-
-def _alert_key(resident_id: str | None, device_id: str | None) -> str:
-    return resident_id if resident_id else f"device:{device_id}"
-
-
-def _event(
-    alert: Alert, kind: EventKind, *, now: datetime, actor: str, message: str, **data: object
-) -> AlertEvent:
-    assert alert.id is not None
-    return AlertEvent(alert_id=alert.id, at=now, kind=kind.value, actor=actor, message=message, data=data)
 
 
 async def _alarm(
@@ -217,74 +197,34 @@ async def _open(
     skew_limit: int,
     result: BatchResult,
 ) -> Alert:
-    severity = rules.severity_of(alarm_type).value
     unregistered = device is None
-    skew = rules.clock_skew_seconds(msg.ts, now, skew_limit)
-    logged_only = rules.is_logged_only(alarm_type)
-    alert = Alert(
+    note = " from an unregistered device" if unregistered else ""
+    routed = await open_alert(
+        session,
         resident_id=device.resident_id if device else None,
         device_id=item.device_id,
-        type=alarm_type.value,
-        raw_type=None if alarm_type is not AlarmType.UNKNOWN else msg.type,
-        severity=severity,
+        alarm_type=alarm_type,
         unregistered=unregistered,
-        clock_skew_seconds=skew,
+        now=now,
+        actor=f"device:{item.device_id}",
+        message=f"{alarm_type.value} alarm received{note}",
+        data={
+            "message_id": msg.id,
+            "raw_type": msg.type,
+            "qualifier": msg.qualifier.value,
+            "device_ts": msg.ts.isoformat(),
+            "battery": msg.battery,
+            "data": msg.data,
+        },
+        raw_type=None if alarm_type is not AlarmType.UNKNOWN else msg.type,
         source_message_id=msg.id,
-        opened_at=now,
         device_ts=msg.ts,
-        updated_at=now,
-        status=AlertStatus.RESOLVED.value if logged_only else AlertStatus.OPEN.value,
+        skew=rules.clock_skew_seconds(msg.ts, now, skew_limit),
+        device=device,
     )
-    if logged_only:  # test / check-in: on record, never escalated
-        alert.outcome, alert.resolved_at, alert.resolved_by = Outcome.TEST.value, now, "system"
-        if device is not None:
-            device.last_test_at = now
-    session.add(alert)
-    await session.flush()
-    actor = f"device:{item.device_id}"
-    note = " from an unregistered device" if unregistered else ""
-    session.add(
-        _event(
-            alert,
-            EventKind.OPENED,
-            now=now,
-            actor=actor,
-            message=f"{alarm_type.value} alarm received{note}",
-            message_id=msg.id,
-            raw_type=msg.type,
-            qualifier=msg.qualifier.value,
-            device_ts=msg.ts.isoformat(),
-            battery=msg.battery,
-            data=msg.data,
-        )
-    )
-    if skew is not None:
-        session.add(
-            _event(
-                alert,
-                EventKind.CLOCK_SKEW,
-                now=now,
-                actor=actor,
-                message=f"device clock is {skew:+d} s off",
-                skew_seconds=skew,
-            )
-        )
-    if logged_only:
-        session.add(
-            _event(
-                alert,
-                EventKind.RESOLVED,
-                now=now,
-                actor="system",
-                message="test signal logged",
-                outcome=Outcome.TEST.value,
-            )
-        )
-    elif rules.escalates(alarm_type):
-        session.add(hooks.new_escalation(alert, now=now))
-        result.escalations_changed = True
-    result.opened.append(alert)
-    return alert
+    result.escalations_changed |= routed.escalations_changed
+    result.opened.append(routed.alert)
+    return routed.alert
 
 
 async def _attach(
@@ -297,43 +237,16 @@ async def _attach(
     now: datetime,
     result: BatchResult,
 ) -> None:
-    session.add(
-        _event(
-            alert,
-            EventKind.ALARM,
-            now=now,
-            actor=actor,
-            message=f"further {alarm_type.value} alarm",
-            message_id=msg.id,
-            raw_type=msg.type,
-            qualifier=msg.qualifier.value,
-        )
+    routed = await attach(
+        session,
+        alert,
+        alarm_type=alarm_type,
+        now=now,
+        actor=actor,
+        message=f"further {alarm_type.value} alarm",
+        data={"message_id": msg.id, "raw_type": msg.type, "qualifier": msg.qualifier.value},
     )
-    new_severity = rules.severity_of(alarm_type).value
-    raised = rules.is_more_urgent(alarm_type, AlarmType(alert.type))
-    reopened = alert.status == AlertStatus.CANCELLED.value and rules.escalates(alarm_type)
-    if raised or reopened:
-        if raised:
-            session.add(
-                _event(
-                    alert,
-                    EventKind.SEVERITY_RAISED,
-                    now=now,
-                    actor=actor,
-                    message=f"{alert.type} {alert.severity} → {alarm_type.value} {new_severity}",
-                    previous=alert.severity,
-                    previous_type=alert.type,
-                )
-            )
-            alert.severity, alert.type = new_severity, alarm_type.value
-        alert.status = AlertStatus.OPEN.value
-        if rules.escalates(AlarmType(alert.type)):
-            await hooks.restart(session, alert, now=now)
-            result.escalations_changed = True
-    else:
-        await hooks.alarm_attached(session, alert, alarm_type, now=now)
-        result.escalations_changed = True
-    alert.updated_at = now
+    result.escalations_changed |= routed.escalations_changed
 
 
 async def _restore(
@@ -362,10 +275,7 @@ async def _restore(
         )
     )
     if closes:
-        active.status, active.outcome = AlertStatus.RESOLVED.value, Outcome.RESTORED.value
-        active.resolved_at, active.resolved_by, active.updated_at = now, "system", now
-        assert active.id is not None
-        await hooks.stop(session, active.id, now=now)
+        await close_restored(session, active, now=now)
         result.escalations_changed = True
     return active
 
@@ -447,21 +357,18 @@ async def _reject(
     actor = f"device:{item.device_id}"
     alert = ctx.active_by_key.get(_alert_key(resident_id, item.device_id))
     if alert is None:  # if in doubt, go out: an unreadable alarm is a P1
-        alert = Alert(
+        routed = await open_alert(
+            session,
             resident_id=resident_id,
             device_id=item.device_id,
-            type=AlarmType.UNKNOWN.value,
-            severity=rules.severity_of(AlarmType.UNKNOWN).value,
+            alarm_type=AlarmType.UNKNOWN,
             unregistered=device is None,
-            opened_at=now,
-            updated_at=now,
+            now=now,
+            actor=actor,
+            message="unreadable alarm received",
+            data={},
         )
-        session.add(alert)
-        await session.flush()
-        session.add(
-            _event(alert, EventKind.OPENED, now=now, actor=actor, message="unreadable alarm received")
-        )
-        session.add(hooks.new_escalation(alert, now=now))
+        alert = routed.alert
         ctx.active_by_key[_alert_key(resident_id, item.device_id)] = alert
         result.opened.append(alert)
         result.escalations_changed = True

@@ -1,0 +1,208 @@
+"""Write what a supervision check decided, inside its one transaction, through the shared opener."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from devices.contract import AlarmType
+
+from ..alerts.opening import alert_key, close_restored, event, open_alert, open_or_attach
+from ..db.models import Alert, AlertStatus, Device, EventKind
+from ..escalation import hooks
+from .decide import Condition, MarkState
+from .state import Marks, mark, only_supervision
+
+log = logging.getLogger(__name__)
+ACTOR = "system:supervision"
+
+
+@dataclass
+class SupervisionReport:
+    """What one check changed (tests read it; the loop logs it)."""
+
+    went_offline: list[str] = field(default_factory=list)
+    came_back: list[str] = field(default_factory=list)
+    low_battery: list[str] = field(default_factory=list)
+    battery_ok: list[str] = field(default_factory=list)
+    inactive: list[str] = field(default_factory=list)  # resident ids
+    active_again: list[str] = field(default_factory=list)
+    covered: list[str] = field(default_factory=list)  # offline devices held by a mass outage
+    outage_opened: int | None = None
+    outage_resolved: int | None = None
+    opened: list[Alert] = field(default_factory=list)
+    changed: dict[int, str] = field(default_factory=dict)  # alert id → change kind
+    offline_count: int = 0
+
+
+class Applier:
+    """Applies decisions for one check; keeps the active-alert map current as alerts open."""
+
+    def __init__(self, session: AsyncSession, *, now: datetime, active: dict[str, Alert],
+                 marks: Marks, report: SupervisionReport) -> None:
+        self.session, self.now, self.active, self.marks = session, now, active, marks
+        self.report = report
+
+    async def raise_(self, *, resident_id: str, device_id: str | None, alarm_type: AlarmType,
+                     message: str, data: dict[str, Any]) -> Alert:
+        """Open or attach, by the same rule as an alarm from the device itself."""
+        key = alert_key(resident_id, device_id)
+        routed = await open_or_attach(
+            self.session, active=self.active.get(key), resident_id=resident_id,
+            device_id=device_id, alarm_type=alarm_type, unregistered=False, now=self.now,
+            actor=ACTOR, message=message, data=data, attach_message=f"further: {message}")
+        if routed.opened:
+            self.active[key] = routed.alert
+            self.report.opened.append(routed.alert)
+        assert routed.alert.id is not None
+        self.report.changed.setdefault(routed.alert.id, "opened" if routed.opened else "alarm")
+        return routed.alert
+
+    async def device_offline(self, device: Device, reason: str, silent_seconds: int) -> None:
+        """One technical alert per offline episode (the online flag was flipped by the caller)."""
+        why = "reported offline (last will)" if reason == "status" else (
+            f"silent for {silent_seconds} s")
+        await self.raise_(resident_id=device.resident_id or "", device_id=device.id,
+                          alarm_type=AlarmType.DEVICE_OFFLINE,
+                          message=f"device {device.id} offline: {why}",
+                          data=mark(Condition.DEVICE_OFFLINE, MarkState.RAISED,
+                                    device_ids=[device.id], reason=reason,
+                                    raw_type=AlarmType.DEVICE_OFFLINE.value))
+        log.info("device offline", extra={"device_id": device.id, "reason": reason,
+                                          "resident_id": device.resident_id})
+
+    async def device_back(self, device: Device, still_offline: Collection[str]) -> None:
+        """Timeline entry on the alert that holds the episode; closes one that was only that."""
+        log.info("device back online", extra={"device_id": device.id})
+        held = self.marks.get(Condition.DEVICE_OFFLINE, device.id)
+        if held is None or held.state is MarkState.CLEARED:
+            return
+        alert = held.alert
+        if alert.status == AlertStatus.RESOLVED.value or alert.type == AlarmType.MASS_OUTAGE.value:
+            return  # closed by an operator, or the incident notes it in one entry
+        others = [d for (c, d), m in self.marks.latest.items() if c is Condition.DEVICE_OFFLINE
+                  and m.alert.id == alert.id and m.state is not MarkState.CLEARED and d != device.id
+                  and d in still_offline]
+        closes = (alert.type == AlarmType.DEVICE_OFFLINE.value and not others
+                  and await only_supervision(self.session, alert, Condition.DEVICE_OFFLINE))
+        self.session.add(event(alert, EventKind.DEVICE_BACK, now=self.now, actor=ACTOR,
+                               message=f"device {device.id} back online" + (
+                                   ": closed" if closes else ""),
+                               **mark(Condition.DEVICE_OFFLINE, MarkState.CLEARED,
+                                      device_ids=[device.id], closed=closes)))
+        if closes:
+            await close_restored(self.session, alert, now=self.now)
+        alert.updated_at = self.now
+        assert alert.id is not None
+        self.report.changed[alert.id] = EventKind.DEVICE_BACK.value
+
+    async def battery(self, device: Device, state: MarkState, threshold: int) -> None:
+        """Raise once below the threshold; note (and close a battery-only alert) when replaced."""
+        extra: dict[str, Any] = {"battery": device.battery, "threshold": threshold}
+        if state is MarkState.RAISED:
+            await self.raise_(resident_id=device.resident_id or "", device_id=device.id,
+                              alarm_type=AlarmType.LOW_BATTERY,
+                              message=f"device {device.id} battery {device.battery} %",
+                              data=mark(Condition.LOW_BATTERY, MarkState.RAISED,
+                                        device_ids=[device.id],
+                                        raw_type=AlarmType.LOW_BATTERY.value, **extra))
+            self.report.low_battery.append(device.id)
+            log.info("low battery", extra={"device_id": device.id, "battery": device.battery})
+            return
+        held = self.marks.get(Condition.LOW_BATTERY, device.id)
+        self.report.battery_ok.append(device.id)
+        if held is None or held.alert.status == AlertStatus.RESOLVED.value:
+            return
+        closes = (held.alert.type == AlarmType.LOW_BATTERY.value
+                  and await only_supervision(self.session, held.alert, Condition.LOW_BATTERY))
+        await self._restored(held.alert, f"device {device.id} battery {device.battery} %",
+                             mark(Condition.LOW_BATTERY, MarkState.CLEARED,
+                                  device_ids=[device.id], closed=closes, **extra), closes)
+
+    async def inactivity(self, resident_id: str, state: MarkState, *, hours: float,
+                         last_activity_at: datetime) -> None:
+        """A P1 for a quiet home; activity afterwards is noted but never closes a P1."""
+        data = mark(Condition.INACTIVITY, state, resident_id=resident_id, window_hours=hours,
+                    last_activity_at=last_activity_at.isoformat())
+        if state is MarkState.RAISED:
+            await self.raise_(resident_id=resident_id, device_id=None,
+                              alarm_type=AlarmType.INACTIVITY,
+                              message=f"no activity for {hours:g} h",
+                              data={**data, "raw_type": AlarmType.INACTIVITY.value})
+            self.report.inactive.append(resident_id)
+            log.info("inactivity", extra={"resident_id": resident_id, "hours": hours})
+            return
+        held = self.marks.get(Condition.INACTIVITY, resident_id)
+        self.report.active_again.append(resident_id)
+        if held is not None and held.alert.status != AlertStatus.RESOLVED.value:
+            await self._restored(held.alert, "activity seen again", data, closes=False)
+
+    async def _restored(self, alert: Alert, message: str, data: dict[str, Any],
+                        closes: bool) -> None:
+        self.session.add(event(alert, EventKind.RESTORED, now=self.now, actor=ACTOR,
+                               message=message + (": closed" if closes else ""), **data))
+        if closes:
+            await close_restored(self.session, alert, now=self.now)
+        alert.updated_at = self.now
+        assert alert.id is not None
+        self.report.changed[alert.id] = EventKind.RESTORED.value
+
+    async def open_outage(self, devices: Collection[str], population: int) -> Alert:
+        """One incident for ops: no resident, no escalation (mass_outage does not escalate)."""
+        routed = await open_alert(
+            self.session, resident_id=None, device_id=None, alarm_type=AlarmType.MASS_OUTAGE,
+            unregistered=False, now=self.now, actor=ACTOR,
+            message=f"mass outage: {len(devices)} of {population} devices offline",
+            data=mark(Condition.MASS_OUTAGE, MarkState.COVERED, device_ids=devices,
+                      population=population, raw_type=AlarmType.MASS_OUTAGE.value))
+        assert routed.alert.id is not None
+        self.report.opened.append(routed.alert)
+        self.report.outage_opened = routed.alert.id
+        self.report.changed[routed.alert.id] = "opened"
+        log.warning("mass outage", extra={"alert_id": routed.alert.id, "devices": len(devices),
+                                          "population": population})
+        return routed.alert
+
+    async def fold(self, device_id: str, incident: Alert) -> None:
+        """A device alert opened just before the outage showed: stop its escalation, point to it."""
+        held = self.marks.get(Condition.DEVICE_OFFLINE, device_id)
+        if held is None or held.state is not MarkState.RAISED:
+            return
+        alert = held.alert
+        if alert.status == AlertStatus.RESOLVED.value or alert.type != AlarmType.DEVICE_OFFLINE.value:
+            return  # a bigger alert keeps escalating: the resident may really need help
+        assert alert.id is not None
+        await hooks.stop(self.session, alert.id, now=self.now)
+        self.session.add(event(alert, EventKind.NOTE, now=self.now, actor=ACTOR,
+                               message=f"part of mass outage #{incident.id}: escalation stopped",
+                               incident_id=incident.id))
+        self.report.changed[alert.id] = EventKind.NOTE.value
+
+    async def outage_update(self, incident: Alert, *, cover: Collection[str],
+                            back: Collection[str], resolve: bool) -> None:
+        """More devices joining, devices back (one entry per check), and the end of the outage."""
+        if cover:
+            self.session.add(event(incident, EventKind.ALARM, now=self.now, actor=ACTOR,
+                                   message=f"{len(cover)} more devices offline",
+                                   **mark(Condition.MASS_OUTAGE, MarkState.COVERED,
+                                          device_ids=cover)))
+        if back:
+            self.session.add(event(incident, EventKind.DEVICE_BACK, now=self.now, actor=ACTOR,
+                                   message=f"{len(back)} devices back online",
+                                   **mark(Condition.MASS_OUTAGE, MarkState.CLEARED,
+                                          device_ids=back)))
+        if resolve:
+            self.session.add(event(incident, EventKind.RESOLVED, now=self.now, actor=ACTOR,
+                                   message="most devices back online"))
+            await close_restored(self.session, incident, now=self.now)
+            self.report.outage_resolved = incident.id
+            log.info("mass outage over", extra={"alert_id": incident.id})
+        if cover or back or resolve:
+            incident.updated_at = self.now
+            assert incident.id is not None
+            self.report.changed.setdefault(incident.id, "outage")
