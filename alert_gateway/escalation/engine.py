@@ -18,7 +18,7 @@ from sqlmodel import col, select
 
 from ..bus import AlertChange
 from ..db.engine import is_sqlite
-from ..db.models import Alert, AlertStatus, Escalation
+from ..db.models import ACTIVE_STATUSES, Alert, AlertStatus, Escalation
 from ..services import Services
 from .hooks import OPEN_STATES
 from .policy import PolicySet
@@ -135,10 +135,20 @@ class EscalationEngine:
         return earliest
 
     async def _refresh_oldest(self) -> None:
-        """Oldest open (unacknowledged) alert per severity, for the gauge read at scrape time."""
+        """Board gauges from one query: alerts on the board, and the oldest unacknowledged per severity."""
         async with self.services.sessions() as session:
             rows = (await session.exec(
-                select(Alert.severity, func.min(Alert.opened_at))
-                .where(Alert.status == AlertStatus.OPEN.value).group_by(Alert.severity))).all()
+                select(Alert.status, Alert.severity, func.count(), func.min(Alert.opened_at))
+                .where(col(Alert.status).in_(ACTIVE_STATUSES))
+                .group_by(Alert.status, Alert.severity))).all()
         tz = self.services.clock.now().tzinfo
-        self._oldest = {sev: (at if at.tzinfo else at.replace(tzinfo=tz)) for sev, at in rows if at}
+        board = self.services.metrics.alerts_open
+        for status in ACTIVE_STATUSES:
+            for severity in ("P1", "P2", "P3", "P4"):
+                board.labels(status=status, severity=severity).set(0)
+        oldest: dict[str, datetime] = {}
+        for status, severity, count, first in rows:
+            board.labels(status=status, severity=severity).set(count)
+            if status == AlertStatus.OPEN.value and first is not None:
+                oldest[severity] = first if first.tzinfo else first.replace(tzinfo=tz)
+        self._oldest = oldest

@@ -1,0 +1,49 @@
+"""/metrics shows alarms flowing and passes `promtool check metrics` (Prometheus naming rules)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from alert_gateway.clock import FakeClock
+from alert_gateway.web.app import make_app
+from tests.harness import device_client, gateway_settings, running_gateway
+
+
+async def test_metrics_show_the_alarm_and_pass_promtool(
+    sqlite_url: str, topic_root: str, clock: FakeClock
+) -> None:
+    """After one pendant alarm the board gauge and counters say so, and promtool finds no problem."""
+    settings = gateway_settings(sqlite_url, topic_root)
+    async with (
+        running_gateway(settings, clock=clock) as (gateway, changes),
+        device_client(topic_root, clock=clock) as dev,
+    ):
+        await dev.alarm("pendant-1", "m1", "sos")
+        registry = gateway.services.metrics.registry
+
+        async def on_board() -> bool:
+            value = registry.get_sample_value(
+                "alert_gateway_alerts_open", {"status": "open", "severity": "P1"}
+            )
+            return value == 1
+
+        await changes.until(on_board)
+        async with TestClient(TestServer(make_app(gateway.services, gateway))) as client:
+            response = await client.get("/metrics")
+            body = await response.read()
+    text = body.decode()
+    assert 'alert_gateway_mqtt_messages_total{kind="alarm",result="accepted"} 1.0' in text
+    assert 'alert_gateway_alerts_opened_total{severity="P1",type="sos"} 1.0' in text
+    assert "alert_gateway_build_info{" in text
+    proc = await asyncio.create_subprocess_exec(
+        "promtool",
+        "check",
+        "metrics",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await proc.communicate(body)
+    assert proc.returncode == 0, output.decode()
