@@ -6,7 +6,18 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import alert_actions, alert_view, auth, board, operators_view, sound, sse
+from . import (
+    alert_actions,
+    alert_view,
+    auth,
+    board,
+    import_view,
+    operators_view,
+    resident_parts_view,
+    residents_view,
+    sound,
+    sse,
+)
 from .keys import JINJA, THROTTLE
 from .render import make_env
 from .throttle import SignInThrottle
@@ -26,4 +37,7 @@ def add_routes(app: web.Application) -> None:
     operators_view.add_routes(app)
     alert_view.add_routes(app)
     alert_actions.add_routes(app)
+    import_view.add_routes(app)  # before residents_view: /residents/import beats /{id}
+    residents_view.add_routes(app)
+    resident_parts_view.add_routes(app)
     app.router.add_static("/console/static", STATIC_DIR)

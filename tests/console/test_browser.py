@@ -72,7 +72,7 @@ async def test_operator_story(sqlite_url: str, topic_root: str) -> None:
         settings = gateway_settings(
             sqlite_url, topic_root, twilio_api_base=str(twilio_server.make_url("")).rstrip("/"),
             twilio_auth_token="fake-token", dispatch_phone="+81762200000")
-        async with running_gateway(settings, clock=clock) as (gateway, changes):
+        async with running_gateway(settings, clock=clock) as (gateway, _changes):
             services = gateway.services
             await add_accounts(services)
             device_id = f"pendant-{uuid.uuid4().hex[:6]}"
