@@ -22,13 +22,9 @@ async def list_residents(request: web.Request) -> web.Response:
     limit, offset = params.page(request)
     search, active = params.text_query(request, "search"), params.bool_query(request, "active")
     async with request.config_dict[SERVICES].sessions() as session:
-        # The service does not count; one row more than asked tells whether another page exists.
-        rows = await residents.get_all(
-            session, search=search, active=active, limit=limit + 1, offset=offset
-        )
-    known = len(rows) <= limit and (rows or offset == 0)
-    total = offset + len(rows) if known else None
-    return page_response(ResidentPage, rows[:limit], total=total, limit=limit, offset=offset)
+        rows = await residents.get_all(session, search=search, active=active, limit=limit, offset=offset)
+        total = await residents.count(session, search=search, active=active)
+    return page_response(ResidentPage, rows, total=total, limit=limit, offset=offset)
 
 
 async def get_resident(request: web.Request) -> web.Response:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
+from sqlalchemy import func
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,6 +29,26 @@ async def get(session: AsyncSession, *, resident_id: str) -> Resident:
     return resident
 
 
+def _resident_filters(search: str | None, active: bool | None) -> list[Any]:
+    """WHERE clauses shared by the list and its count."""
+    filters: list[Any] = []
+    if active is not None:
+        filters.append(col(Resident.active) == active)
+    if search and search.strip():
+        text = search.strip()
+        # Kana is stored in katakana; operators often type hiragana.
+        kana = text.translate(_HIRAGANA)
+        filters.append(
+            or_(
+                col(Resident.id).icontains(text, autoescape=True),
+                col(Resident.name).icontains(text, autoescape=True),
+                col(Resident.kana).icontains(kana, autoescape=True),
+                col(Resident.address).icontains(text, autoescape=True),
+            )
+        )
+    return filters
+
+
 async def get_all(
     session: AsyncSession,
     *,
@@ -37,23 +58,15 @@ async def get_all(
     offset: int = 0,
 ) -> list[Resident]:
     """Residents by id, filtered by a search on id, name, kana or address and by active."""
-    query = select(Resident)
-    if active is not None:
-        query = query.where(col(Resident.active) == active)
-    if search and search.strip():
-        text = search.strip()
-        # Kana is stored in katakana; operators often type hiragana.
-        kana = text.translate(_HIRAGANA)
-        query = query.where(
-            or_(
-                col(Resident.id).icontains(text, autoescape=True),
-                col(Resident.name).icontains(text, autoescape=True),
-                col(Resident.kana).icontains(kana, autoescape=True),
-                col(Resident.address).icontains(text, autoescape=True),
-            )
-        )
+    query = select(Resident).where(*_resident_filters(search, active))
     query = query.order_by(col(Resident.id)).limit(limit).offset(offset)
     return list((await session.exec(query)).all())
+
+
+async def count(session: AsyncSession, *, search: str | None = None, active: bool | None = None) -> int:
+    """How many residents `get_all` would list without paging."""
+    query = select(func.count()).select_from(Resident).where(*_resident_filters(search, active))
+    return int((await session.exec(query)).one())
 
 
 async def create(session: AsyncSession, *, data: ResidentIn, now: datetime) -> Resident:
