@@ -11,8 +11,10 @@ from . import (
     alert_view,
     auth,
     board,
+    history,
     import_view,
     operators_view,
+    report_view,
     resident_parts_view,
     residents_view,
     sound,
@@ -40,4 +42,6 @@ def add_routes(app: web.Application) -> None:
     import_view.add_routes(app)  # before residents_view: /residents/import beats /{id}
     residents_view.add_routes(app)
     resident_parts_view.add_routes(app)
+    history.add_routes(app)
+    report_view.add_routes(app)
     app.router.add_static("/console/static", STATIC_DIR)

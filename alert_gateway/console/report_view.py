@@ -1,0 +1,89 @@
+"""The monthly report page and its CSV export (supervisors)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from ..errors import InvalidInput
+from ..web.keys import SERVICES
+from .auth import require_supervisor
+from .i18n import Translator
+from .render import render, translator
+from .report import TARGET_60, TARGET_180, MonthlyReport, monthly_report, previous_month
+from .timefmt import duration, local
+
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+async def _load(request: web.Request) -> MonthlyReport:
+    require_supervisor(request)
+    services = request.app[SERVICES]
+    now = services.clock.now()
+    zone = services.settings.timezone
+    month = request.query.get("month") or previous_month(now.astimezone(ZoneInfo(zone)).date())
+    if not _MONTH.match(month):
+        raise InvalidInput("month must look like 2026-11")
+    async with services.sessions() as session:
+        return await monthly_report(session, month=month, zone=zone, now=now)
+
+
+async def report_page(request: web.Request) -> web.Response:
+    """GET /console/report?month=YYYY-MM."""
+    report = await _load(request)
+    return render(request, "report.html", report=report, target_60=TARGET_60,
+                  target_180=TARGET_180)
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:.1f}"
+
+
+def report_rows(report: MonthlyReport, _: Translator, zone: str) -> list[list[str]]:
+    """The report as CSV rows: section, item, value, detail."""
+    rows = [["section", "item", "value", "detail"], ["month", report.month, "", ""]]
+    rows += [["by_type", _.maybe("type", k), str(v), k] for k, v in sorted(report.by_type.items())]
+    rows += [["by_outcome", _.maybe("outcome", k), str(v), k]
+             for k, v in sorted(report.by_outcome.items())]
+    rows += [["apart", "accidental", str(report.accidental), ""],
+             ["apart", "test", str(report.tests), ""],
+             ["response", "measured", str(report.measured), ""],
+             ["response", "median_seconds", "" if report.median_seconds is None
+              else f"{report.median_seconds:.0f}", ""],
+             ["response", "p90_seconds", "" if report.p90_seconds is None
+              else f"{report.p90_seconds:.0f}", ""],
+             ["response", "within_60_percent", _share(report.within_60), f"target {TARGET_60:.1%}"],
+             ["response", "within_180_percent", _share(report.within_180),
+              f"target {TARGET_180:.1%}"]]
+    rows += [["over_3_minutes", f"#{late.alert.id}", duration(late.seconds) or "-",
+              f"{local(late.alert.opened_at, zone)} {late.alert.type} {late.alert.resident_id or ''}"]
+             for late in report.late]
+    rows += [["few_responders", r.id, str(count), ""] for r, count in report.few_responders]
+    rows += [["no_test_31_days", r.id, local(last, zone, "%Y-%m-%d") if last else "-", ""]
+             for r, last in report.no_recent_test]
+    return rows
+
+
+async def report_csv(request: web.Request) -> web.Response:
+    """GET /console/report.csv?month=YYYY-MM: UTF-8 with BOM so Excel in Japan opens it right."""
+    report = await _load(request)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerows(report_rows(report, translator(request),
+                                 request.app[SERVICES].settings.timezone))
+    body = "\ufeff" + buffer.getvalue()
+    return web.Response(
+        body=body.encode(), content_type="text/csv", charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="alarm-report-{report.month}.csv"',
+                 "Cache-Control": "no-store"},
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the report routes."""
+    app.router.add_get("/console/report", report_page)
+    app.router.add_get("/console/report.csv", report_csv)
