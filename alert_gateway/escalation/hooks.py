@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from devices.contract import AlarmType, Severity
+from devices.contract import ALARM_TYPES, AlarmType, Severity
 
 from ..db.models import Alert, Escalation, EscalationState, Purpose
 from . import notices
@@ -57,10 +57,14 @@ async def restart(session: AsyncSession, alert: Alert, *, now: datetime) -> None
 async def alarm_attached(
     session: AsyncSession, alert: Alert, alarm_type: AlarmType, *, now: datetime
 ) -> None:
-    """A further alarm on an alert in its fall guard (e.g. a pendant press) sends at once."""
+    """A further alarm on an alert in its fall guard (e.g. a pendant press) sends at once.
+
+    Technical signals (low battery, device offline) say nothing about the resident: the guard holds.
+    """
+    info = ALARM_TYPES[alarm_type]
     escalation = await session.get(Escalation, alert.id)
     if escalation is not None and escalation.state == EscalationState.GUARD.value:
-        if alarm_type is not AlarmType.FALL:
+        if alarm_type is not AlarmType.FALL and info.escalates and not info.technical:
             escalation.state = EscalationState.RUNNING.value
             escalation.next_due_at = now
             escalation.updated_at = now

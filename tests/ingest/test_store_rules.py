@@ -187,3 +187,24 @@ async def test_cancel_is_honoured_after_five_seconds_but_never_for_smoke(
         ),
     )
     assert refused.outcomes[("cancel", "refused")] == 1
+
+
+async def test_fall_guard_ends_on_a_pendant_press_but_not_on_a_technical_signal(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """During the fall guard a low-battery report changes nothing; a pendant press sends at once."""
+    await _seed(sessions)
+    await _store(sessions, clock, alarm(clock, "pendant-1", "f1", "fall"))
+    [alert] = await _alerts(sessions)
+    async with sessions() as s:
+        escalation = await s.get(Escalation, alert.id)
+        assert escalation is not None
+        escalation.state, escalation.next_due_at = "guard", clock.now() + timedelta(seconds=30)
+        await s.commit()
+    await _store(sessions, clock, alarm(clock, "hub-1", "b1", "low_battery"))
+    async with sessions() as s:
+        assert (await s.get(Escalation, alert.id)).state == "guard"  # type: ignore[union-attr]
+    await _store(sessions, clock, alarm(clock, "pendant-1", "s1", "sos"))
+    async with sessions() as s:
+        escalation = await s.get(Escalation, alert.id)
+    assert escalation is not None and (escalation.state, escalation.next_due_at) == ("running", clock.now())
