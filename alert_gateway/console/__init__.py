@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ..web.keys import SERVICES
 from . import (
     alert_actions,
     alert_view,
@@ -20,7 +21,8 @@ from . import (
     sound,
     sse,
 )
-from .keys import JINJA, THROTTLE
+from .keys import JINJA, METRICS, THROTTLE
+from .metrics import for_registry
 from .render import make_env
 from .throttle import SignInThrottle
 
@@ -31,6 +33,8 @@ def add_routes(app: web.Application) -> None:
     """Mount every console route, its guard middleware and its shared state on `app`."""
     app[JINJA] = make_env()
     app[THROTTLE] = SignInThrottle()
+    services = app[SERVICES]
+    app[METRICS] = for_registry(services.extras, services.metrics.registry)
     app.middlewares.append(auth.console_guard)
     auth.add_routes(app)
     board.add_routes(app)

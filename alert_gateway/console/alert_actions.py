@@ -18,6 +18,7 @@ from ..errors import GatewayError, InvalidInput
 from ..web.keys import SERVICES
 from .alert_view import alert_id_of, render_alert
 from .auth import current
+from .keys import METRICS
 from .render import translator
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ async def act(request: web.Request) -> web.Response:
         return await render_alert(request, alert_id, status=exc.http_status, error=message)
     log.info("console action", extra={"alert_id": alert_id, "action": name,
                                       "operator_id": operator.id})
+    request.app[METRICS].actions.labels(name).inc()
     await services.bus.publish(AlertChange(alert_id, kind.value))
     raise web.HTTPSeeOther(f"/console/alerts/{alert_id}#actions")
 

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from ..db.auth import Operator, Role
 from ..errors import Forbidden, GatewayError
 from ..web.keys import SERVICES
-from .keys import CSRF, OPERATOR, THROTTLE
+from .keys import CSRF, METRICS, OPERATOR, THROTTLE
 from .passwords import verify_password_async
 from .render import render, translator
 from .sessions import SESSION_LIFETIME, close_session, find_session, open_session
@@ -177,6 +177,7 @@ async def login(request: web.Request) -> web.Response:
     throttle = request.app[THROTTLE]
     if throttle.blocked(account=name, address=address, now=now):
         log.warning("sign-in throttled", extra={"remote": address})
+        request.app[METRICS].sign_ins.labels("throttled").inc()
         return _login_page(request, status=429, error=_("login.throttled"), name=name)
     async with services.sessions() as session:
         operator = (await session.exec(
@@ -186,11 +187,13 @@ async def login(request: web.Request) -> web.Response:
         if operator is None or not ok:
             throttle.failed(account=name, address=address, now=now)
             log.info("sign-in failed", extra={"remote": address})
+            request.app[METRICS].sign_ins.labels("failed").inc()
             return _login_page(request, status=401, error=_("login.failed"), name=name)
         throttle.succeeded(account=name)
         token = await open_session(session, operator=operator, now=now)
         await session.commit()
     log.info("signed in", extra={"operator_id": operator.id})
+    request.app[METRICS].sign_ins.labels("ok").inc()
     response = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))))
     response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", path=PREFIX,
                         secure=_secure(request), max_age=int(SESSION_LIFETIME.total_seconds()))

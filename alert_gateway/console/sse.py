@@ -16,7 +16,7 @@ from aiohttp import web
 
 from ..bus import AlertChange
 from ..web.keys import SERVICES
-from .keys import HUB
+from .keys import HUB, METRICS
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     queue = hub.connect()
+    gauge = request.app[METRICS].live_streams
+    gauge.inc()
     try:
         await response.write(f"retry: {RETRY_MS}\n\n".encode())
         last_seen = request.headers.get("Last-Event-ID")
@@ -106,6 +108,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         pass  # the browser went away; EventSource will come back
     finally:
         hub.disconnect(queue)
+        gauge.dec()
     return response
 
 

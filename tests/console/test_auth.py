@@ -129,3 +129,11 @@ def test_user_add_reads_the_password_from_stdin(tmp_path: Path) -> None:
     )
     assert short.returncode == 2
     assert SUPERVISOR  # the fixture's supervisor name is unrelated to this database
+
+
+async def test_sign_ins_are_counted(console: Console) -> None:
+    """Prometheus sees sign-in results without any name in the labels."""
+    await console.sign_in()
+    text = await (await console.client.get("/metrics")).text()
+    assert 'alert_gateway_console_sign_ins_total{result="ok"} 1.0' in text
+    assert OPERATOR not in text

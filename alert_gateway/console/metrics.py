@@ -1,0 +1,32 @@
+"""Console metrics on the app's registry: sign-ins, live streams, operator actions."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from ..metrics import PREFIX
+
+
+class ConsoleMetrics:
+    """Bounded labels only: results and action names, never operators or residents."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.sign_ins = Counter(PREFIX + "console_sign_ins_total",
+                                "Console sign-in attempts, by result (ok, failed, throttled).",
+                                ["result"], registry=registry)
+        self.live_streams = Gauge(PREFIX + "console_live_streams",
+                                  "Open live-board event streams (screens watching the board).",
+                                  registry=registry)
+        self.actions = Counter(PREFIX + "console_actions_total",
+                               "Operator actions on alerts, by action.", ["action"],
+                               registry=registry)
+
+
+def for_registry(extras: dict[str, object], registry: CollectorRegistry) -> ConsoleMetrics:
+    """One ConsoleMetrics per Services (an app built twice must not register twice)."""
+    existing = extras.get("console_metrics")
+    if isinstance(existing, ConsoleMetrics):
+        return existing
+    created = ConsoleMetrics(registry)
+    extras["console_metrics"] = created
+    return created
