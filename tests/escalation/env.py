@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 from sqlmodel import col, select
 
+from alert_gateway.api import tokens
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.engine import make_engine, make_sessions
 from alert_gateway.db.models import (
@@ -29,8 +31,9 @@ from alert_gateway.twilio.fake_server import fake_of, make_fake_twilio_app
 from alert_gateway.twilio.fake_state import FakeTwilio
 from alert_gateway.web.app import make_app
 from tests.conftest import create_schema
-from tests.harness import Changes, gateway_settings, running_gateway
+from tests.harness import WAIT_SECONDS, Changes, gateway_settings, running_gateway
 
+T = TypeVar("T")
 ACCOUNT_SID = "AC" + "2" * 32
 AUTH_TOKEN = "escalation-test-token"
 GATEWAY_NUMBER = "+815011112222"
@@ -61,6 +64,30 @@ async def seed(url: str, *, resident_phone: str | None = None, n: int = 1) -> No
                           priority=2))
         await s.commit()
     await engine.dispose()
+
+
+async def seed_shared(url: str, *, n: int, phone: str = DAUGHTER) -> None:
+    """Residents r-1..r-n with pendant-1..n whose only contact shares one mobile number."""
+    await create_schema(url)
+    engine = make_engine(url)
+    async with make_sessions(engine)() as s:
+        for i in range(1, n + 1):
+            s.add(Resident(id=f"r-{i}", name="山田 花子" if i == 1 else f"住民 {i}",
+                           address="金沢市広坂1-1-1", phone_type="landline"))
+        await s.flush()
+        for i in range(1, n + 1):
+            s.add(Device(id=f"pendant-{i}", resident_id=f"r-{i}"))
+            s.add(Contact(resident_id=f"r-{i}", name="山田 京子", relation="family", phone=phone,
+                          phone_type="mobile", priority=1))
+        await s.commit()
+    await engine.dispose()
+
+
+def policies_file(directory: Path, text: str) -> Path:
+    """Write a policies TOML for a test gateway and return its path."""
+    path = directory / "policies.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 @dataclass
@@ -112,6 +139,26 @@ class Env:
     async def attempts(self, **where: Any) -> list[NotificationAttempt]:
         """Outbox rows, oldest first."""
         return sorted(await self.rows(NotificationAttempt, **where), key=lambda a: a.id)
+
+    async def until_fake(self, predicate: Callable[[FakeTwilio], T],
+                         within: float = WAIT_SECONDS) -> T:
+        """The fake's wait_for with the harness bound (its own 5 s default is tight under load)."""
+        return await self.fake.wait_for(predicate, timeout=within)
+
+    async def api_token(self, name: str = "tester") -> str:
+        """A REST API token; the API writes its actions as api:<name>."""
+        async with self.gateway.services.sessions() as s:
+            _, token = await tokens.create(s, name=name, now=self.clock.now())
+            await s.commit()
+        return token
+
+    async def api_post(self, token: str, path: str, body: Any = None) -> Any:
+        """POST to the gateway's REST API with a token; asserts success, returns the JSON."""
+        url = self.settings.public_url + "/api/v1" + path
+        headers = {"Authorization": f"Bearer {token}"}
+        async with self.http.post(url, json=body or {}, headers=headers) as resp:
+            assert resp.status < 300, await resp.text()
+            return await resp.json()
 
     def sent(self, to: str, resource: str) -> list[Any]:
         """API requests to Twilio for `to` (resource "Messages" or "Calls")."""
