@@ -35,7 +35,8 @@ async def test_keypress_1_on_the_call_acknowledges(database_url: str, topic_root
             device_client(topic_root, clock=clock) as dev:
         await env.control(f"/_fake/phones/{DAUGHTER}", {"press": "1"})
         alert_id = await _started(env, dev)
-        await env.fake.wait_for(lambda f: any(c.digits == ["1"] for c in f.calls.values()))
+        # the digit is recorded before the gateway's answer: wait for the answer itself
+        await env.fake.wait_for(lambda f: any(c.digits == ["1"] and c.replies for c in f.calls.values()))
         await env.changes.until(lambda: _state(env, alert_id, EscalationState.WATCHING))
         [call] = env.fake.calls.values()
         assert "ありがとうございます" in call.replies[0]
