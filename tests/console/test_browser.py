@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright, expect
@@ -33,7 +32,8 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
                "--autoplay-policy=no-user-gesture-required"]
 WAIT_MS = 15_000  # a bound for each expectation, not a pause
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium")
+# No skip: scripts/setup.sh installs Debian's chromium; without it this test must fail, loudly.
+assert CHROMIUM.exists(), "install Debian's chromium (scripts/setup.sh does): apt-get install chromium"
 
 
 @asynccontextmanager
