@@ -1,0 +1,46 @@
+"""Print the latest results in bench/results/*.json as Markdown, for bench/README.md."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .common import RESULTS
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def main() -> None:
+    """One section per benchmark and database."""
+    for db in ("sqlite", "postgres"):
+        print(f"\n### {db}\n")
+        if (a := _load(f"alarm_latency-{db}")) is not None:
+            print(f"alarm latency ({a['mode']}, {a['duration_s']} s per rate, {a['at']}, "
+                  f"load avg at start {a['machine']['loadavg_at_start'][0]:.1f}):\n")
+            print("| alarms/s | achieved | n | missing | p50 ms | p90 ms | p99 ms | max ms | gw CPU % |")
+            print("|---|---|---|---|---|---|---|---|---|")
+            for r in a["results"]:
+                print(f"| {r['rate']} | {r['achieved_rate']} | {r['n']} | {r['missing']} | "
+                      f"{r['p50_ms']} | {r['p90_ms']} | {r['p99_ms']} | {r['max_ms']} | "
+                      f"{r['gateway_cpu_percent']} |")
+        for name in ("storm", "restart"):
+            if (s := _load(f"{name}-{db}")) is not None:
+                keep = {k: v for k, v in s.items() if k not in ("machine", "argv", "benchmark")}
+                print(f"\n{name}: `{json.dumps(keep)}`")
+        if (h := _load(f"heartbeats-{db}")) is not None:
+            print(f"\nheartbeats ({h['devices']} devices, QoS 1, {h['duration_s']} s per rate):\n")
+            print("| target/s | published/s | gateway/s | lag at end | behind | gw CPU % | RSS MiB |")
+            print("|---|---|---|---|---|---|---|")
+            for r in h.get("rates", []):
+                print(f"| {r['target_rate']} | {r['published_rate']} | {r['gateway_rate']} | "
+                      f"{r['lag_end']} | {r['falling_behind']} | {r['gateway_cpu_percent']} | "
+                      f"{r['gateway_rss_mib']} |")
+            print(f"\nmemory: gateway RSS {h.get('gateway_rss_bytes_per_device')} B per device "
+                  f"heard; LastSeenBuffer {h.get('buffer_bytes_per_device')} B per device")
+
+
+if __name__ == "__main__":
+    main()
