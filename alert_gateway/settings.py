@@ -22,75 +22,123 @@ DEFAULT_CONFIG = Path("config/gateway.toml")
 class Settings(BaseSettings):
     """Every setting the gateway reads. Environment variables override the TOML file."""
 
-    model_config = SettingsConfigDict(env_prefix="ALERT_GATEWAY_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="ALERT_GATEWAY_", extra="forbid", use_attribute_docstrings=True
+    )
 
     # storage
     database_url: str = "sqlite+aiosqlite:///data/alert-gateway.db"
+    """SQLite (single instance) or `postgresql+asyncpg://user@host/db` (replicas)."""
 
     # MQTT ingest
     mqtt_url: str = "mqtt://127.0.0.1:1883"
+    """Broker URL; `mqtts://` for TLS."""
     mqtt_username: str | None = None
+    """Broker account of the gateway (see config/mosquitto)."""
     mqtt_password: SecretStr | None = None
+    """Broker password; set it in the environment, never in the file."""
     mqtt_client_id: str = "alert-gateway-1"
+    """Stable client id: the broker queues alarms for it while the gateway is down. Unique per replica."""
     mqtt_protocol: Literal["5", "3.1.1"] = "5"
-    mqtt_share_group: str | None = Field(
-        default=None, description="MQTT v5 shared-subscription group, so replicas share the load."
-    )
+    """MQTT protocol version; v5 is needed for portable shared subscriptions."""
+    mqtt_share_group: str | None = None
+    """MQTT v5 shared-subscription group, so replicas share the load."""
     mqtt_topic_root: str = TOPIC_ROOT
+    """Topic root of the device contract."""
     mqtt_session_expiry_seconds: int = 7 * 24 * 3600
+    """How long the broker keeps our session (and queued alarms) while we are away (v5)."""
     mqtt_receive_maximum: int = Field(default=1000, ge=1, le=65535)
+    """Unacknowledged QoS 1 messages the broker may send us at once (v5)."""
     mqtt_reconnect_max_seconds: float = 30.0
+    """Upper bound of the reconnect backoff."""
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
+    """Larger payloads are rejected (and kept)."""
     ingest_batch_size: int = Field(default=500, ge=1)
+    """Messages committed per transaction at most."""
     heartbeat_flush_seconds: float = Field(default=5.0, gt=0)
+    """How often batched last-seen times are written."""
     clock_skew_seconds: int = 300
+    """A device clock further off than this is flagged on the alert."""
 
     # HTTP
     http_host: str = "127.0.0.1"
+    """Address the HTTP server binds (0.0.0.0 in a container)."""
     http_port: int = 8080
+    """HTTP port for the console, API, webhooks, health and metrics."""
     public_url: str = "http://127.0.0.1:8080"
+    """The URL Twilio reaches the gateway at; callbacks and signature checks use it."""
     metrics_require_auth: bool = False
+    """Require an API bearer token on /metrics."""
 
     # Twilio
     twilio_api_base: str = "https://api.twilio.com"
+    """Twilio API base URL; the project's fake for drills and tests."""
     twilio_account_sid: str = "AC00000000000000000000000000000000"
+    """Twilio account SID."""
     twilio_auth_token: SecretStr = SecretStr("change-me")
+    """Twilio auth token (never logged); also the webhook signing key."""
     twilio_from_number: str = "+815000000000"
+    """The number SMS and calls come from (E.164)."""
     twilio_timeout_seconds: float = 10.0
+    """Bound on every Twilio API request (the SDK ignores its own)."""
 
     # escalation
-    policies_file: Path | None = (
-        None  # None: the built-in defaults (alert_gateway/escalation/default_policies.toml)
-    )
+    policies_file: Path | None = None
+    """Escalation policies (TOML); unset: the built-in defaults, same as config/policies.toml."""
     dispatch_phone: str | None = None
+    """The dispatch centre's phone (E.164), for policy targets `dispatch`."""
     dispatch_name: str = "受信センター"
+    """How messages name the dispatch centre."""
     timezone: str = "Asia/Tokyo"
+    """Local time zone for night hours and message times."""
     send_rate_per_second: float = Field(default=50.0, gt=0)
+    """Account-wide Twilio send rate of this process (divide by replicas)."""
     night_start_hour: int = Field(default=22, ge=0, le=23)
+    """Night begins (local hour): technical alarms wait, neighbours are not woken."""
     night_end_hour: int = Field(default=7, ge=0, le=23)
+    """Night ends (local hour)."""
     cancel_min_seconds: int = 5
+    """A resident's cancel counts only this long after the alarm."""
     cancel_grace_seconds: int = 300
+    """... and only within this window."""
     fall_guard_seconds: int = 30
+    """Wait for the resident to get up before escalating a fall (a pendant press ends it)."""
     ack_resolve_reminder_minutes: int = 30
-    contact_cap_per_window: int = Field(default=6, ge=1)  # escalation sends to one number ...
-    contact_cap_window_seconds: int = Field(default=600, ge=1)  # ... in this window; more wait
-    sms_auto_replies_per_hour: int = Field(default=3, ge=0)  # per number: no loops with robots
+    """Remind the console when an acknowledged alert is not resolved in this time."""
+    contact_cap_per_window: int = Field(default=6, ge=1)
+    """Escalation sends to one number per window at most; more wait."""
+    contact_cap_window_seconds: int = Field(default=600, ge=1)
+    """The window of the per-contact cap."""
+    sms_auto_replies_per_hour: int = Field(default=3, ge=0)
+    """Automatic SMS replies per number per hour (no loops with robots)."""
 
     # device supervision
     offline_tolerance_intervals: int = 3
+    """Missed heartbeat intervals before a device is offline."""
     low_battery_percent: int = 20
-    low_battery_hysteresis_percent: int = Field(default=5, ge=0)  # clears at threshold + this
+    """Battery below this raises one low-battery alert."""
+    low_battery_hysteresis_percent: int = Field(default=5, ge=0)
+    """The low-battery alert clears at threshold + this."""
     supervision_check_seconds: float = Field(default=30.0, gt=0)
+    """How often supervision looks for silent devices and quiet homes."""
     activity_watch_default_hours: int = Field(default=24, ge=1)
+    """Inactivity window for a resident with the watch on and no value of their own."""
     activity_watch_min_hours: int = Field(default=5, ge=1)
+    """Shortest inactivity window allowed."""
     mass_outage_fraction: float = Field(default=0.2, gt=0, le=1)
+    """Share of devices offline within the window that makes one mass-outage incident."""
     mass_outage_window_seconds: int = Field(default=300, gt=0)
-    mass_outage_min_devices: int = Field(default=5, ge=1)  # a handful of homes is never "mass"
-    mass_outage_resolve_fraction: float = Field(default=0.8, gt=0, le=1)  # share back to resolve
+    """Window of the mass-outage rule."""
+    mass_outage_min_devices: int = Field(default=5, ge=1)
+    """A handful of homes is never a mass outage."""
+    mass_outage_resolve_fraction: float = Field(default=0.8, gt=0, le=1)
+    """Share of devices back that resolves the incident."""
 
     # logging
     log_level: str = "INFO"
+    """DEBUG, INFO, WARNING or ERROR."""
     log_json: bool = True
+    """One JSON object per line (no names, phone numbers or medical notes)."""
 
     @classmethod
     def load(cls, config_file: Path | None = None, **overrides: object) -> Settings:
@@ -129,6 +177,16 @@ class Settings(BaseSettings):
     def mqtt_tls(self) -> bool:
         """True for an mqtts:// URL."""
         return urlsplit(self.mqtt_url).scheme == "mqtts"
+
+
+def reference_table() -> str:
+    """The configuration reference as a Markdown table (README.md's generated section)."""
+    rows = ["| environment variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "(secret)" if isinstance(default, SecretStr) else ("—" if default is None else default)
+        rows.append(f"| `ALERT_GATEWAY_{name.upper()}` | `{shown}` | {field.description or ''} |")
+    return "\n".join(rows)
 
 
 class _TomlFile:

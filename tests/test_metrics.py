@@ -47,3 +47,22 @@ async def test_metrics_show_the_alarm_and_pass_promtool(
     )
     output, _ = await proc.communicate(body)
     assert proc.returncode == 0, output.decode()
+
+
+async def test_metrics_can_require_an_api_token(sqlite_url: str, clock: FakeClock) -> None:
+    """With metrics_require_auth, /metrics answers 401 without a token and 200 with one."""
+    from alert_gateway.api import tokens
+    from alert_gateway.services import build_services
+    from alert_gateway.settings import Settings
+    from tests.conftest import create_schema
+
+    await create_schema(sqlite_url)
+    services = build_services(Settings(database_url=sqlite_url, metrics_require_auth=True), clock=clock)
+    async with services.sessions() as s:
+        _row, token = await tokens.create(s, name="prometheus", now=clock.now())
+        await s.commit()
+    async with TestClient(TestServer(make_app(services))) as client:
+        assert (await client.get("/metrics")).status == 401
+        ok = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status == 200
+    await services.close()

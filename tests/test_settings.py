@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from alert_gateway.settings import Settings
+from alert_gateway.settings import Settings, reference_table
 
 
 def test_environment_overrides_toml_and_defaults_fill_the_rest(
@@ -39,3 +39,10 @@ def test_unknown_key_in_the_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_the_example_config_loads() -> None:
     """config/gateway.toml as checked in is valid."""
     Settings.load(Path(__file__).parent.parent / "config" / "gateway.toml")
+
+
+def test_readme_configuration_reference_matches_the_settings_model() -> None:
+    """Every setting is documented in README.md (regenerate: python scripts/settings_reference.py)."""
+    readme = Path(__file__).parent.parent / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    assert reference_table() in text

@@ -36,8 +36,27 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text exposition (charset goes in headers: aiohttp rejects it in content_type)."""
-    registry = request.app[SERVICES].metrics.registry
+    services = request.app[SERVICES]
+    if services.settings.metrics_require_auth:
+        await _require_token(request)
+    registry = services.metrics.registry
     return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _require_token(request: web.Request) -> None:
+    """The same bearer tokens as the API, for scrapers outside a trusted network."""
+    from ..api import tokens
+    from ..api.auth import bearer_token
+    from ..errors import Unauthorized
+
+    services = request.app[SERVICES]
+    try:
+        token = bearer_token(request)
+        async with services.sessions() as session:
+            await tokens.authenticate(session, token=token, now=services.clock.now())
+            await session.commit()
+    except Unauthorized as exc:
+        raise web.HTTPUnauthorized(text=str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
 
 
 def add_routes(app: web.Application) -> None:
