@@ -195,6 +195,10 @@ class FakeTwilio:
             if r.kind == "api" and (resource is None or f"/{resource}" in r.url)
         ]
 
+    def creates(self, resource: str) -> list[Recorded]:
+        """Requests that created a message or call (POST); status polls are not counted."""
+        return [r for r in self.api_requests(resource) if r.method == "POST"]
+
     def callbacks(self, url_part: str = "") -> list[Recorded]:
         """Callbacks and webhooks the fake sent whose URL contains `url_part`."""
         return [r for r in self.recorded if r.kind != "api" and url_part in r.url]

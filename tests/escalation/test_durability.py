@@ -94,12 +94,12 @@ async def test_two_replicas_share_200_alerts_and_send_each_step_once(
                 await s.commit()
             for gw in (a, b):
                 await gw.services.bus.publish(AlertChange(alerts[0].id or 0, "opened"))
-            await fake.wait_for(lambda f: len(f.api_requests("Messages")) >= n, timeout=60)
+            await fake.wait_for(lambda f: len(f.creates("Messages")) >= n, timeout=60)
             await clock.advance(61)
-            await fake.wait_for(lambda f: len(f.api_requests("Messages")) >= 2 * n, timeout=60)
+            await fake.wait_for(lambda f: len(f.creates("Messages")) >= 2 * n, timeout=60)
             await clock.advance(61)
             await changes.until(lambda: _settled(a))
-            per_number = Counter(r.params["To"][0] for r in fake.api_requests("Messages"))
+            per_number = Counter(r.params["To"][0] for r in fake.creates("Messages"))
             assert len(per_number) == 2 * n and set(per_number.values()) == {1}
             async with a.services.sessions() as s:
                 from sqlmodel import func, select

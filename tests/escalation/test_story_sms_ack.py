@@ -49,10 +49,10 @@ async def test_pendant_escalates_to_second_contact_who_acknowledges_by_sms(
         assert [s["state"] for _, s in states] == ["received", "acknowledged", "help_on_the_way"]
 
         # Nothing more goes out for this alert, however long we wait.
-        calls = len(env.fake.api_requests("Calls"))
+        calls = len(env.fake.creates("Calls"))
         await clock.advance(600)
         await env.changes.until(lambda: _engine_idle(env))
-        assert len(env.fake.api_requests("Calls")) == calls
+        assert len(env.fake.creates("Calls")) == calls
         alerts = [a for a in await env.attempts(purpose=Purpose.ALERT.value)]
         assert [(a.to_number, a.channel, a.dial_no) for a in alerts] == [
             (DAUGHTER, "voice", 1), (DAUGHTER, "sms", 1), (DAUGHTER, "voice", 2),
