@@ -159,6 +159,8 @@ async def escalate_now(session: AsyncSession, *, alert_id: int, actor: str, now:
         escalation.state = EscalationState.RUNNING.value
     elif escalation.step_due_at is not None:
         escalation.step_due_at = now  # the planner sees the step's wait as over
+        # A queued re-dial would hold the step open until it is tried: the operator said go on.
+        await notices.cancel_pending(session, alert_id=alert_id, now=now, redials_only=True)
     escalation.next_due_at, escalation.updated_at = now, now
     session.add(_event(alert_id, EventKind.ESCALATION_STEP, now=now, actor=actor,
                        message=f"{actor} asked for the next step now"))

@@ -89,15 +89,21 @@ async def tell_notified(session: AsyncSession, *, alert: Alert, purpose: Purpose
     return len(phones)
 
 
-async def cancel_pending(session: AsyncSession, *, alert_id: int, now: datetime) -> None:
-    """Escalation attempts not yet handed to Twilio are not sent once the alert is taken."""
-    await session.exec(  # type: ignore[call-overload]
-        update(NotificationAttempt)
-        .where(col(NotificationAttempt.alert_id) == alert_id,
-               col(NotificationAttempt.status) == AttemptStatus.PENDING.value,
-               col(NotificationAttempt.purpose).in_([Purpose.ALERT.value, Purpose.EXHAUSTED.value]))
-        .values(status=AttemptStatus.CANCELED.value, finished_at=now)
-    )
+async def cancel_pending(session: AsyncSession, *, alert_id: int, now: datetime,
+                         redials_only: bool = False) -> None:
+    """Escalation attempts not yet handed to Twilio are not sent once the alert is taken.
+
+    `redials_only`: just the queued re-dials, which would otherwise hold the step open.
+    """
+    query = (update(NotificationAttempt)
+             .where(col(NotificationAttempt.alert_id) == alert_id,
+                    col(NotificationAttempt.status) == AttemptStatus.PENDING.value,
+                    col(NotificationAttempt.purpose).in_([Purpose.ALERT.value,
+                                                          Purpose.EXHAUSTED.value])))
+    if redials_only:
+        query = query.where(col(NotificationAttempt.dial_no) > 1)
+    await session.exec(query.values(status=AttemptStatus.CANCELED.value,  # type: ignore[call-overload]
+                                    finished_at=now))
 
 
 def _outcome(lang: str, outcome: str) -> str:
