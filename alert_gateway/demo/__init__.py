@@ -1,0 +1,1 @@
+"""`alert-gateway demo`: the whole system in one process, with no external services."""

@@ -1,0 +1,56 @@
+"""What the demo's simulated homes do: a gentle random mix with an early pendant press, or a scenario."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from devices.contract import AlarmType
+from devices.simulator import Action, RandomTraffic, Scenario, SimulatorConfig, Step, load_homes
+
+from .broker import DemoBroker
+
+# Alarms per home per simulated hour: with six homes about one alarm every three minutes, enough
+# to watch the board and the phones without drowning them.
+GENTLE_RATES: dict[AlarmType, float] = {
+    AlarmType.SOS: 2.0,
+    AlarmType.FALL: 0.5,
+    AlarmType.TEST: 0.5,
+    AlarmType.DOOR_EXIT: 0.3,
+    AlarmType.SMOKE: 0.1,
+}
+OPENING_DELAY = 3.0  # seconds: something to see right after the URLs are printed
+SCENARIO_CHOICES = ("demo", "random")  # plus any shipped scenario name or scenario file
+
+
+def opening_scenario(residents: Path) -> Scenario:
+    """One pendant press shortly after the start, on the first pendant of the demo homes."""
+    pendants = [d.id for h in load_homes(residents) for d in h.devices if d.kind == "pendant"]
+    device = pendants[0] if pendants else "pendant-0001"
+    step = Step(OPENING_DELAY, device, Action.ALARM, AlarmType.SOS.value)
+    return Scenario("demo-opening", "a pendant press a few seconds after the start", (step,))
+
+
+def simulator_config(scenario: str, *, residents: Path, broker: DemoBroker, topic_root: str,
+                     client_tag: str) -> SimulatorConfig:
+    """The simulator run for `scenario`; it keeps the homes online until the demo stops."""
+    traffic: RandomTraffic
+    chosen: Scenario | str | None
+    if scenario == "demo":
+        chosen, traffic = opening_scenario(residents), RandomTraffic(rates=dict(GENTLE_RATES))
+    elif scenario == "random":
+        chosen, traffic = None, RandomTraffic(rates=dict(GENTLE_RATES))
+    else:
+        # no rates: the script plays once, then the homes stay connected and keep beating
+        chosen, traffic = scenario, RandomTraffic(rates={})
+    return SimulatorConfig(
+        mqtt_url=broker.url,
+        topic_root=topic_root,
+        homes_file=residents,
+        seed=None,
+        scenario=chosen,
+        random_traffic=traffic,
+        # Device ids are client ids; on a shared broker two demos (or a test) would kick each
+        # other off, so there a few uniquely named shared connections carry every device.
+        mode="per-device" if broker.embedded else "multiplexed",
+        mqtt_username=f"demo-devices-{client_tag}",
+    )
