@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import ALARM_TYPES, AlarmType, Severity
@@ -83,11 +83,15 @@ async def stop(session: AsyncSession, alert_id: int, *, now: datetime) -> Escala
 
 async def poke(session: AsyncSession, alert_id: int, *, now: datetime) -> None:
     """Make a running escalation due now (a delivery failed, a contact declined)."""
-    escalation = await session.get(Escalation, alert_id)
-    if escalation is not None and escalation.state == EscalationState.RUNNING.value:
-        if escalation.next_due_at is None or escalation.next_due_at > now:
-            escalation.next_due_at = now
-            escalation.updated_at = now
+    # Always written, never decided from our own read: an engine tick holding the row may be
+    # about to commit a later due time planned without this change. On PostgreSQL this UPDATE
+    # waits for that tick's lock and then wins, so the engine looks again.
+    await session.exec(  # type: ignore[call-overload]
+        update(Escalation)
+        .where(col(Escalation.alert_id) == alert_id,
+               col(Escalation.state) == EscalationState.RUNNING.value)
+        .values(next_due_at=now, updated_at=now)
+    )
 
 
 async def due_count(session: AsyncSession, *, now: datetime) -> int:

@@ -41,17 +41,17 @@ async def test_restart_between_steps_skips_nothing_and_repeats_nothing(
             device_client(topic_root, clock=clock) as dev:
         await env.control(f"/_fake/phones/{DAUGHTER}", {"call": "no-answer"})
         await dev.alarm("pendant-1", "m-1", "sos")
-        await env.fake.wait_for(lambda f: env.sent(DAUGHTER, "Calls") and env.sent(DAUGHTER, "Messages")
+        await env.until_fake(lambda f: env.sent(DAUGHTER, "Calls") and env.sent(DAUGHTER, "Messages")
                                 and all(c.finished for c in f.calls.values()))
         await env.changes.until(lambda: _has(env, dial_no=2))  # re-dial queued, not yet due
     await clock.advance(60)  # the re-dial falls due while no gateway runs
     async with escalation_env(database_url, topic_root, clock) as env2:
         await env2.control(f"/_fake/phones/{DAUGHTER}", {"call": "no-answer"})
-        await env2.fake.wait_for(lambda f: len(env2.sent(DAUGHTER, "Calls")) == 1)
+        await env2.until_fake(lambda f: len(env2.sent(DAUGHTER, "Calls")) == 1)
         assert env2.sent(DAUGHTER, "Messages") == []  # the SMS is not repeated
         assert env2.sent(SON, "Calls") == []
         await clock.advance(31)
-        await env2.fake.wait_for(lambda f: env2.sent(SON, "Calls") and env2.sent(SON, "Messages"))
+        await env2.until_fake(lambda f: env2.sent(SON, "Calls") and env2.sent(SON, "Messages"))
         rows = await env2.attempts(purpose=Purpose.ALERT.value)
         assert Counter((a.to_number, a.channel, a.dial_no) for a in rows) == Counter({
             (DAUGHTER, "voice", 1): 1, (DAUGHTER, "sms", 1): 1, (DAUGHTER, "voice", 2): 1,

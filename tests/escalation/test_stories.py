@@ -21,7 +21,7 @@ async def _state(env: Env, alert_id: int, state: EscalationState) -> bool:
 async def _started(env: Env, dev: Any) -> int:
     await dev.watch_feedback()
     await dev.alarm("pendant-1", "m-1", "sos")
-    await env.fake.wait_for(lambda f: env.sent(DAUGHTER, "Calls") and env.sent(DAUGHTER, "Messages"))
+    await env.until_fake(lambda f: env.sent(DAUGHTER, "Calls") and env.sent(DAUGHTER, "Messages"))
     alert = await env.changes.until(env.alert)
     assert alert is not None and alert.id is not None
     return alert.id
@@ -36,7 +36,7 @@ async def test_keypress_1_on_the_call_acknowledges(database_url: str, topic_root
         await env.control(f"/_fake/phones/{DAUGHTER}", {"press": "1"})
         alert_id = await _started(env, dev)
         # the digit is recorded before the gateway's answer: wait for the answer itself
-        await env.fake.wait_for(lambda f: any(c.digits == ["1"] and c.replies for c in f.calls.values()))
+        await env.until_fake(lambda f: any(c.digits == ["1"] and c.replies for c in f.calls.values()))
         await env.changes.until(lambda: _state(env, alert_id, EscalationState.WATCHING))
         [call] = env.fake.calls.values()
         assert "ありがとうございます" in call.replies[0]
@@ -63,7 +63,7 @@ async def test_console_acknowledgement_stops_and_tells_the_contacts(
                                       channel=AckChannel.CONSOLE, now=clock.now())
             await s.commit()
         await services.bus.publish(AlertChange(alert_id, "acknowledged"))
-        await env.fake.wait_for(lambda f: any("受信センター" in r.params["Body"][0]
+        await env.until_fake(lambda f: any("受信センター" in r.params["Body"][0]
                                               for r in env.sent(DAUGHTER, "Messages")))
         states = [(await dev.next_feedback())[1]["state"] for _ in range(2)]
         assert states == ["received", "acknowledged"]
@@ -82,11 +82,11 @@ async def test_failed_deliveries_move_on_without_waiting_out_the_step(
             device_client(topic_root, clock=clock) as dev:
         await env.control(f"/_fake/phones/{DAUGHTER}", {"call": "busy", "sms": "undelivered"})
         await _started(env, dev)
-        await env.fake.wait_for(lambda f: all(m.finished for m in f.messages.values())
+        await env.until_fake(lambda f: all(m.finished for m in f.messages.values())
                                 and all(c.finished for c in f.calls.values()))
         await env.changes.until(lambda: _attempt_count(env, 3))  # the re-dial is queued
         await clock.advance(60)  # re-dial: busy again, so the step is spent at 60 s, not 90 s
-        await env.fake.wait_for(lambda f: env.sent(SON, "Calls") and env.sent(SON, "Messages"))
+        await env.until_fake(lambda f: env.sent(SON, "Calls") and env.sent(SON, "Messages"))
         assert len(env.sent(DAUGHTER, "Calls")) == 2 and len(env.sent(DAUGHTER, "Messages")) == 1
 
 
@@ -107,7 +107,7 @@ async def test_resident_cancel_stops_and_tells_those_notified(
         await dev.publish("pendant-1", Channel.CANCEL,
                           {"id": "c-1", "alarm_id": "m-1", "ts": clock.now().isoformat()})
         await env.changes.until(lambda: _state(env, alert_id, EscalationState.STOPPED))
-        await env.fake.wait_for(lambda f: any("取り消し" in r.params["Body"][0]
+        await env.until_fake(lambda f: any("取り消し" in r.params["Body"][0]
                                               for r in env.sent(DAUGHTER, "Messages")))
         await clock.advance(600)
         assert env.sent(SON, "Calls") == [] and len(env.sent(DAUGHTER, "Calls")) == 1

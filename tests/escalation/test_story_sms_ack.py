@@ -21,21 +21,22 @@ async def test_pendant_escalates_to_second_contact_who_acknowledges_by_sms(
         await dev.alarm("pendant-1", "m-1", "sos")
 
         # The daughter is called and texted within moments of the alarm.
-        await env.fake.wait_for(lambda f: env.sent(DAUGHTER, "Calls") and env.sent(DAUGHTER, "Messages"))
+        await env.until_fake(lambda f: env.sent(DAUGHTER, "Calls") and env.sent(DAUGHTER, "Messages"))
         [sms] = env.sent(DAUGHTER, "Messages")
         assert "山田 花子" in sms.params["Body"][0] and "1" in sms.params["Body"][0]
         # Her call is not answered: one re-dial within the step, after the policy's delay.
-        await env.fake.wait_for(lambda f: any(c.finished for c in f.calls.values()))
+        await env.until_fake(lambda f: any(c.finished for c in f.calls.values()))
         alert = await env.changes.until(env.alert)
         assert alert is not None and alert.id is not None
         await env.changes.until(lambda: _redial_queued(env))
         await clock.advance(60)
-        await env.fake.wait_for(lambda f: len(env.sent(DAUGHTER, "Calls")) == 2)
+        await env.until_fake(lambda f: len(env.sent(DAUGHTER, "Calls")) == 2
+                             and all(c.finished for c in f.calls.values()))
         assert env.sent(SON, "Calls") == []
 
         # Her step runs out: the son is called and texted.
         await clock.advance(31)
-        await env.fake.wait_for(lambda f: env.sent(SON, "Calls") and env.sent(SON, "Messages"))
+        await env.until_fake(lambda f: env.sent(SON, "Calls") and env.sent(SON, "Messages"))
 
         replies = await env.reply_sms(SON, "1")
         assert replies and "了解" in replies[0]
@@ -43,7 +44,7 @@ async def test_pendant_escalates_to_second_contact_who_acknowledges_by_sms(
         esc = await env.changes.until(lambda: _watching(env, alert.id))
         assert esc.next_due_at is not None
         # The daughter hears who took it; the device hears help is coming.
-        await env.fake.wait_for(lambda f: any("一郎" in r.params["Body"][0]
+        await env.until_fake(lambda f: any("一郎" in r.params["Body"][0]
                                               for r in env.sent(DAUGHTER, "Messages")))
         states = [await dev.next_feedback() for _ in range(3)]
         assert [s["state"] for _, s in states] == ["received", "acknowledged", "help_on_the_way"]
