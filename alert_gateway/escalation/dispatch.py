@@ -182,9 +182,16 @@ class Dispatcher:
             if isinstance(result, ProviderResult):
                 row.provider_sid = row.provider_sid or result.sid
                 row.sent_at = now
-                if row.status == AttemptStatus.SENDING.value:
-                    row.status = AttemptStatus.QUEUED.value  # a callback may already be further on
-                    row.deadline_at = now + STUCK_AFTER[row.channel]
+                await session.flush()
+                # A callback may have moved the row on (even to a final status) since we read it:
+                # the database, not our copy, decides whether it is still SENDING.
+                await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
+                                   .where(col(NotificationAttempt.id) == attempt_id,
+                                          col(NotificationAttempt.status)
+                                          == AttemptStatus.SENDING.value)
+                                   .values(status=AttemptStatus.QUEUED.value,
+                                           deadline_at=now + STUCK_AFTER[row.channel]))
+                await session.refresh(row)
                 new = map_status(row.channel, result.status)
                 if new is not None and new.rank > AttemptStatus.QUEUED.rank:
                     advance(row, new, now=now, metrics=self.services.metrics)
