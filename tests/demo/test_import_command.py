@@ -1,4 +1,4 @@
-"""`alert-gateway import FILE`: a summary for a good file; each error with its line and exit 2 for a bad one."""
+"""`alert-gateway import FILE`: a summary for a good file; each error by line and exit 2 for a bad one."""
 
 from __future__ import annotations
 
