@@ -8,9 +8,11 @@ from datetime import datetime
 from pathlib import Path
 
 from pydantic import SecretStr
+from sqlmodel import select
 
 from ..db.engine import SessionFactory
 from ..db.migrate import upgrade
+from ..db.residents import Contact, Resident
 from ..errors import ConfigError
 from ..residents.importer import ImportReport, import_file
 from ..settings import Settings
@@ -81,3 +83,11 @@ async def prepare_database(settings: Settings, sessions: SessionFactory, residen
         lines = "; ".join(str(e) for e in report.errors[:5])
         raise ConfigError(f"{residents} did not import (--residents FILE): {lines}")
     return report
+
+
+async def demo_phones(sessions: SessionFactory, settings: Settings) -> list[str]:
+    """Every number the escalation may call: residents, contacts and the dispatch centre."""
+    async with sessions() as session:
+        numbers = set((await session.exec(select(Contact.phone))).all())
+        numbers |= {p for p in (await session.exec(select(Resident.phone))).all() if p}
+    return sorted(numbers | ({settings.dispatch_phone} if settings.dispatch_phone else set()))

@@ -16,12 +16,12 @@ from ..errors import ConfigError
 from ..gateway import Gateway
 from ..services import Services, build_services
 from ..settings import Settings
-from ..twilio.fake_server import make_fake_twilio_app
+from ..twilio.fake_server import fake_of, make_fake_twilio_app
 from ..web.app import make_app
 from .accounts import ensure_demo_account
 from .announce import AlertPrinter, banner, say
 from .broker import DemoBroker, demo_broker
-from .data import DemoOptions, demo_key, demo_settings, prepare_database
+from .data import DemoOptions, demo_key, demo_phones, demo_settings, prepare_database
 from .traffic import simulator_config
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ MQTT_READY_SECONDS = 15.0
 SIMULATOR_GRACE_SECONDS = 1.0
 SIMULATOR_STOP_SECONDS = 10.0
 FAKE_STEP_DELAY = 1.0  # seconds between a fake call's stages, so a person can watch them
+FAKE_PRESS_WAIT = 30.0  # seconds a ringing demo call holds for a key pressed on the phones page
 
 
 async def run_demo(options: DemoOptions, base: Settings, *, stop: asyncio.Event | None = None) -> int:
@@ -49,7 +50,8 @@ async def run_demo(options: DemoOptions, base: Settings, *, stop: asyncio.Event 
         say(f"demo residents: {report.summary()}")
         name, password = await ensure_demo_account(services.sessions, options.data_dir,
                                                    now=services.clock.now())
-        await stack.enter_async_context(fake_twilio(settings, options.twilio_port))
+        phones = await demo_phones(services.sessions, settings)
+        await stack.enter_async_context(fake_twilio(settings, options.twilio_port, phones))
         await stack.enter_async_context(running_gateway(services))
         console_url = f"{settings.public_url}/console/"
         AlertPrinter(services, console_url).attach()
@@ -112,7 +114,8 @@ async def _serve(app: web.Application, port: int, what: str) -> web.AppRunner:
 
 
 @contextlib.asynccontextmanager
-async def fake_twilio(settings: Settings, port: int) -> AsyncIterator[web.Application]:
+async def fake_twilio(settings: Settings, port: int,
+                      phones: list[str]) -> AsyncIterator[web.Application]:
     """The fake Twilio in this process; its callbacks go to the gateway's public URL."""
     app = make_fake_twilio_app(
         auth_token=settings.twilio_auth_token.get_secret_value(),
@@ -120,6 +123,12 @@ async def fake_twilio(settings: Settings, port: int) -> AsyncIterator[web.Applic
         webhook_base=settings.public_url,
         step_delay=FAKE_STEP_DELAY,
     )
+    fake = fake_of(app)
+    # Answered calls wait at the keypad for a person on the phones page (else they would end
+    # with no key at once); unanswered, the escalation goes on after FAKE_PRESS_WAIT.
+    fake.wait_timeout = FAKE_PRESS_WAIT
+    for number in phones:
+        fake.phone(number).press = "wait"
     runner = await _serve(app, port, "the fake Twilio (--twilio-port)")
     try:
         yield app
