@@ -22,7 +22,7 @@ from .accounts import ensure_demo_account
 from .announce import AlertPrinter, banner, say
 from .broker import DemoBroker, demo_broker
 from .data import DemoOptions, demo_key, demo_phones, demo_settings, prepare_database
-from .traffic import simulator_config
+from .traffic import Traffic, resolve_traffic, simulator_config
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ FAKE_PRESS_WAIT = 30.0  # seconds a ringing demo call holds for a key pressed on
 async def run_demo(options: DemoOptions, base: Settings, *, stop: asyncio.Event | None = None) -> int:
     """Run everything until SIGINT/SIGTERM (or `stop`); 0 after a clean stop."""
     stop = stop or asyncio.Event()
+    traffic = resolve_traffic(options.scenario, options.residents)  # a typo fails before anything starts
     _stop_on_signals(stop)
     options.data_dir.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
@@ -56,7 +57,7 @@ async def run_demo(options: DemoOptions, base: Settings, *, stop: asyncio.Event 
         console_url = f"{settings.public_url}/console/"
         AlertPrinter(services, console_url).attach()
         await _wait_for_mqtt(services, broker)
-        simulator = await stack.enter_async_context(simulating(options, settings, broker))
+        simulator = await stack.enter_async_context(simulating(options, traffic, settings, broker))
         banner(console_url=console_url, phones_url=f"http://127.0.0.1:{options.twilio_port}/",
                name=name, password=password, broker=broker.description,
                scenario=options.scenario, data_dir=str(options.data_dir))
@@ -151,10 +152,10 @@ async def running_gateway(services: Services) -> AsyncIterator[Gateway]:
 
 
 @contextlib.asynccontextmanager
-async def simulating(options: DemoOptions, settings: Settings,
+async def simulating(options: DemoOptions, traffic: Traffic, settings: Settings,
                      broker: DemoBroker) -> AsyncIterator[asyncio.Task[object]]:
     """The simulated homes as a task; stopped (devices disconnect cleanly) on the way out."""
-    config = simulator_config(options.scenario, residents=options.residents, broker=broker,
+    config = simulator_config(traffic, residents=options.residents, broker=broker,
                               topic_root=settings.mqtt_topic_root,
                               client_tag=demo_key(options.data_dir))
     halt = asyncio.Event()

@@ -131,9 +131,9 @@ async def test_the_demo_runs_on_its_embedded_broker(tmp_path: Path) -> None:
 
 
 async def test_the_demo_uses_the_local_mosquitto(tmp_path: Path) -> None:
-    """When Mosquitto answers on 127.0.0.1:1883 the demo uses it, under its own topic root."""
+    """When Mosquitto answers on 127.0.0.1:1883 the demo uses it; a shipped scenario plays."""
     assert await reachable(LOCAL_URL), "Mosquitto must run at 127.0.0.1:1883 (scripts/test.sh)"
-    async with demo_process(tmp_path) as demo:
+    async with demo_process(tmp_path, "--scenario", "pendant-at-3am") as demo:
         await check_demo(demo)
         assert f"MQTT broker at {LOCAL_URL}" in "\n".join(demo.lines)
 
@@ -172,3 +172,17 @@ async def test_a_busy_port_is_a_clear_error(tmp_path: Path, port_flag: str) -> N
         server.close()
     assert proc.returncode == 2
     assert port_flag in err.decode()
+
+
+async def test_an_unknown_scenario_fails_before_anything_starts(tmp_path: Path) -> None:
+    """A typo in --scenario is exit code 2 with the choices, and no data folder is made."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "alert_gateway", "demo", "--data-dir", str(tmp_path / "d"),
+        "--scenario", "pendant-at-4am", cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(STOP_SECONDS):
+        _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert "--scenario" in err.decode() and "pendant-at-3am" in err.decode()
+    assert not (tmp_path / "d").exists()
