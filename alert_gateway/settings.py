@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     """Local time zone for night hours and message times."""
     send_rate_per_second: float = Field(default=50.0, gt=0)
     """Account-wide Twilio send rate of this process (divide by replicas)."""
+    send_concurrency: int = Field(default=16, ge=1)
+    """Twilio requests in flight at once. Each attempt is marked sending just before its own
+    request, so after a crash (SIGKILL) at most this many attempts can be sent twice; 1 makes it
+    exactly the single attempt in flight, at the cost of one request's round trip per send."""
     night_start_hour: int = Field(default=22, ge=0, le=23)
     """Night begins (local hour): technical alarms wait, neighbours are not woken."""
     night_end_hour: int = Field(default=7, ge=0, le=23)

@@ -1,7 +1,9 @@
 """The outbox dispatcher: sends pending attempts by priority then age, under the account send rate.
 
-An attempt is marked SENDING (with a lease) and committed before the API call, so a crash can
-repeat only that one attempt: an expired lease puts it back in the outbox.
+An attempt is marked SENDING (with a lease) and committed immediately before its own API call, and
+at most `send_concurrency` requests are in flight, so a crash repeats at most that many attempts
+(exactly the one in flight with 1): an expired lease puts a dead process's attempt back in the
+outbox. A live process renews the leases of its requests and never takes its own back.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ log = logging.getLogger(__name__)
 MAX_RETRIES = 5  # transient API errors per attempt, with backoff 2, 4, 8, 16, 32 s
 STUCK_AFTER = {NotifyChannel.SMS.value: timedelta(minutes=5),
                NotifyChannel.VOICE.value: timedelta(minutes=3)}
-MAX_CLAIM = 50
+HOUSEKEEPING_EVERY = timedelta(seconds=1)  # lease recovery and stuck-attempt chasing, at most
+RECORD_TRIES = 3  # a result we got must be written: a lost write would send the attempt again
 
 
 def callback_url(base: str, path: str, attempt_id: int) -> str:
@@ -49,7 +52,12 @@ class Dispatcher:
         self.settings = services.settings
         self.bucket = TokenBucket(self.settings.send_rate_per_second)
         self.wake = asyncio.Event()
+        # Comfortably longer than one request (bounded by the timeout) plus writing its result;
+        # renewed every third of it while the request runs, so only a dead process's lease expires.
         self.lease = timedelta(seconds=self.settings.twilio_timeout_seconds * 3)
+        self.concurrency = self.settings.send_concurrency
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._housekeeping_at: datetime | None = None
         self._lock_rows = not is_sqlite(self.settings.database_url)
 
     def poke(self) -> None:
@@ -60,13 +68,15 @@ class Dispatcher:
         """Until `stop`: send what is due, then sleep until the next not_before/deadline or a poke."""
         await self.sender.start()
         relay = asyncio.create_task(self._relay(stop))
+        renewer = asyncio.create_task(self._renew_leases(stop))
         delay = 0.1
         try:
             while not stop.is_set():
                 self.wake.clear()
                 try:
                     busy = await self.cycle(self.services.clock.now())
-                    wake_at = None if busy else await self.next_wake()
+                    full = len(self._inflight) >= self.concurrency
+                    wake_at = None if busy or full else await self.next_wake()
                     delay = 0.1
                 except (SQLAlchemyError, OSError) as exc:
                     log.error("dispatcher: database error, retrying: %s", exc)
@@ -74,37 +84,97 @@ class Dispatcher:
                         await asyncio.wait_for(stop.wait(), delay)
                     delay = min(delay * 2, 5.0)
                     continue
-                if not busy:
+                if full:
+                    await self.wake.wait()  # a finished request frees a slot and pokes
+                elif not busy:
                     await self.services.clock.wait(wake_at, self.wake)
         finally:
             relay.cancel()
+            renewer.cancel()
+            await self._finish_in_flight()
             await self.sender.close()
+
+    async def _finish_in_flight(self) -> None:
+        """On a clean stop, let running requests end and record their result (bounded)."""
+        tasks = list(self._inflight.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.settings.twilio_timeout_seconds + 5)
+
+    async def _renew_leases(self, stop: asyncio.Event) -> None:
+        """Keep the leases of this process's running requests from expiring (real time)."""
+        every = self.lease.total_seconds() / 3
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            ids = list(self._inflight)
+            if not ids:
+                continue
+            try:
+                async with self.services.sessions() as session:
+                    await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
+                                       .where(col(NotificationAttempt.id).in_(ids),
+                                              col(NotificationAttempt.status) == AttemptStatus.SENDING.value)
+                                       .values(deadline_at=self.services.clock.now() + self.lease))
+                    await session.commit()
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("dispatcher: could not renew send leases: %s", exc)
 
     async def _relay(self, stop: asyncio.Event) -> None:
         await stop.wait()
         self.wake.set()
 
     async def cycle(self, now: datetime) -> bool:
-        """Recover expired leases, send one batch, chase stuck attempts. True if more may wait."""
-        await self._recover(now)
-        batch = await self._claim(now, min(MAX_CLAIM, max(1, self.bucket.available())))
-        if batch:
-            await asyncio.gather(*(self._send(a) for a in batch))
-        await self._chase_stuck(now)
-        return len(batch) > 0
+        """Recover expired leases, start sends in the free slots, chase stuck ones. True if more may wait."""
+        if self._housekeeping_at is None or now >= self._housekeeping_at:
+            # every second at most: on SQLite even an UPDATE that matches nothing takes the write lock
+            self._housekeeping_at = now + HOUSEKEEPING_EVERY
+            await self._recover(now)
+            await self._chase_stuck(now)
+        free = self.concurrency - len(self._inflight)
+        if free <= 0:
+            return False
+        tokens = self.bucket.take_now(free)
+        if tokens == 0:  # the account rate is spent: wait for the next token (real time)
+            await asyncio.sleep(self.bucket.delay())
+            tokens = self.bucket.take_now(free)
+        batch, looked_at = await self._claim(now, tokens)
+        self.bucket.give_back(tokens - len(batch))
+        for attempt in batch:
+            self._start(attempt)
+        return looked_at == tokens > 0
+
+    def _start(self, attempt: NotificationAttempt) -> None:
+        """Run one claimed attempt's request; its slot frees (and pokes) when it is recorded."""
+        assert attempt.id is not None
+        attempt_id = attempt.id
+        task = asyncio.create_task(self._send(attempt), name=f"send-{attempt_id}")
+        self._inflight[attempt_id] = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._inflight.pop(attempt_id, None)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("dispatcher: send failed unrecorded; its lease will expire",
+                          exc_info=t.exception(), extra={"attempt_id": attempt_id})
+            self.wake.set()
+
+        task.add_done_callback(done)
 
     async def _recover(self, now: datetime) -> None:
         """A SENDING row whose lease ran out was in flight when a gateway died: send it again."""
         async with self.services.sessions() as session:
             await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
                                .where(col(NotificationAttempt.status) == AttemptStatus.SENDING.value,
-                                      col(NotificationAttempt.deadline_at) < now)
+                                      col(NotificationAttempt.deadline_at) < now,
+                                      col(NotificationAttempt.id).not_in(list(self._inflight)))
                                .values(status=AttemptStatus.PENDING.value, deadline_at=None,
                                        retries=NotificationAttempt.retries + 1))
             await session.commit()
 
-    async def _claim(self, now: datetime, limit: int) -> list[NotificationAttempt]:
-        """Take due rows, most urgent first, skipping rows another replica holds."""
+    async def _claim(self, now: datetime, limit: int) -> tuple[list[NotificationAttempt], int]:
+        """Take up to `limit` due rows, most urgent first, skipping rows another replica holds.
+
+        Returns the rows to send now and how many rows were looked at (capped ones wait).
+        """
         query = (select(NotificationAttempt)
                  .where(col(NotificationAttempt.status) == AttemptStatus.PENDING.value,
                         col(NotificationAttempt.not_before) <= now)
@@ -123,7 +193,7 @@ class Dispatcher:
                     row.status = AttemptStatus.SENDING.value
                     row.deadline_at = now + self.lease
             await session.commit()
-        return [r for r in rows if r.id not in capped]
+        return [r for r in rows if r.id not in capped], len(rows)
 
     async def _over_cap(self, session: AsyncSession, rows: list[NotificationAttempt],
                         now: datetime) -> set[int | None]:
@@ -137,7 +207,9 @@ class Dispatcher:
             select(NotificationAttempt.to_number, func.count())
             .where(col(NotificationAttempt.to_number).in_(numbers),
                    col(NotificationAttempt.purpose) == Purpose.ALERT.value,
-                   col(NotificationAttempt.sent_at) >= since)
+                   # a request in flight has no sent_at yet, but it counts
+                   (col(NotificationAttempt.sent_at) >= since)
+                   | (col(NotificationAttempt.status) == AttemptStatus.SENDING.value))
             .group_by(NotificationAttempt.to_number))).all())
         capped: set[int | None] = set()
         for row in rows:
@@ -150,7 +222,6 @@ class Dispatcher:
     async def _send(self, attempt: NotificationAttempt) -> None:
         """One API call under the send rate; the outcome is written in its own transaction."""
         assert attempt.id is not None
-        await self.bucket.take()
         base = self.settings.public_url
         try:
             if attempt.channel == NotifyChannel.SMS.value:
@@ -169,7 +240,15 @@ class Dispatcher:
                     amd_callback=callback_url(base, "voice/amd", attempt.id))
         except (TransientSendError, PermanentSendError) as exc:
             result = exc
-        await self._record(attempt.id, result)
+        for tries in range(RECORD_TRIES):
+            try:
+                await self._record(attempt.id, result)
+                return
+            except (SQLAlchemyError, OSError) as exc:
+                if tries == RECORD_TRIES - 1:
+                    raise
+                log.warning("dispatcher: could not record a send, retrying: %s", exc)
+                await asyncio.sleep(0.2 * 2 ** tries)
 
     async def _record(self, attempt_id: int, result: ProviderResult | Exception) -> None:
         now = self.services.clock.now()
@@ -240,6 +319,14 @@ class Dispatcher:
             pending = (await session.exec(select(func.min(NotificationAttempt.not_before)).where(
                 NotificationAttempt.status == AttemptStatus.PENDING.value))).one()
             deadline = (await session.exec(select(func.min(NotificationAttempt.deadline_at)).where(
-                col(NotificationAttempt.status).in_([*IN_FLIGHT, AttemptStatus.SENDING.value])))).one()
-        times = [t for t in (pending, deadline) if t is not None]
-        return min(times) if times else None
+                col(NotificationAttempt.status).in_([*IN_FLIGHT, AttemptStatus.SENDING.value]),
+                col(NotificationAttempt.id).not_in(list(self._inflight))))).one()  # ours: renewed
+        tz = self.services.clock.now().tzinfo
+        times = [t if t.tzinfo else t.replace(tzinfo=tz) for t in (pending, deadline) if t is not None]
+        if not times:
+            return None
+        # housekeeping runs at most once a second, so an earlier deadline waits for that
+        earliest = min(times)
+        if pending is None or earliest < times[0]:  # the earliest is a deadline
+            earliest = max(earliest, self._housekeeping_at or earliest)
+        return earliest

@@ -26,6 +26,22 @@ class TokenBucket:
         self._refill()
         return int(self._tokens)
 
+    def take_now(self, wanted: int) -> int:
+        """Take up to `wanted` whole tokens without waiting; returns how many were taken."""
+        self._refill()
+        taken = max(0, min(wanted, int(self._tokens)))
+        self._tokens -= taken
+        return taken
+
+    def give_back(self, count: int) -> None:
+        """Return tokens taken with `take_now` that were not used."""
+        self._tokens = min(self.burst, self._tokens + max(0, count))
+
+    def delay(self) -> float:
+        """Seconds until a whole token is free (0 when one is free now)."""
+        self._refill()
+        return max(0.0, (1 - self._tokens) / self.rate)
+
     async def take(self) -> None:
         """Wait until a token is free and take it; waiters are served in order."""
         async with self._lock:
