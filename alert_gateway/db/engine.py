@@ -20,7 +20,12 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Build the engine; SQLite gets WAL and a busy timeout, PostgreSQL a sized pool."""
     if is_sqlite(url):
         _ensure_sqlite_dir(url)
-        engine = create_async_engine(url, echo=echo)
+        # One connection, handed out in asyncio FIFO order: SQLite has one write lock per file,
+        # and writers on several connections wait for it in SQLite's busy handler, which sleeps
+        # up to 100 ms per try while the event loop idles. Queued here, the next writer starts
+        # the moment the previous transaction ends. (A single instance per file is the supported
+        # mode anyway; PostgreSQL is the one for concurrency.)
+        engine = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # jit off: short OLTP queries pay JIT compile time for nothing (PEERS.md: goalert's 1.4 s idle cycle)
