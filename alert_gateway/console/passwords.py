@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 MIN_LENGTH = 10
 _hasher = PasswordHasher()
-# Verified against when the account does not exist, so a wrong name costs as long as a wrong
-# password and sign-in timing does not reveal which names exist.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so a wrong name costs as long as a wrong
+    password and sign-in timing does not reveal which names exist. Made on first use: hashing
+    costs ~0.4 s, which the gateway's start-up (and crash recovery) should not pay."""
+    return _hasher.hash("not-a-real-password")
 
 
 def hash_password(password: str) -> str:
@@ -29,7 +35,7 @@ def check_strength(password: str) -> str | None:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when `password` matches; a missing hash still spends the same time."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 BATCH = 100  # escalations per transaction
 CONTENDED_PAUSE = 0.05  # due rows all locked by another replica: let it finish (real seconds)
 ERROR_BACKOFF_MAX = 5.0
+GAUGE_EVERY = 1.0  # board gauges are scraped, not read per alarm: refresh at most once a second
 
 
 class EscalationEngine:
@@ -41,6 +42,7 @@ class EscalationEngine:
         self.on_queued = on_queued  # pokes the dispatcher when the outbox grew
         self.cycles = 0  # for tests and benchmarks: how often the engine looked
         self._oldest: dict[str, datetime] = {}
+        self._gauges_stale = asyncio.Event()  # the board changed: refresh the gauges soon
         self._lock_rows = not is_sqlite(services.settings.database_url)
         gauge = services.metrics.oldest_unacknowledged_seconds
         for severity in ("P1", "P2", "P3", "P4"):
@@ -63,6 +65,7 @@ class EscalationEngine:
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: run what is due, then sleep until the earliest due time or a poke."""
         relay = asyncio.create_task(self._relay(stop))
+        gauges = asyncio.create_task(self._gauges(stop))
         delay = 0.1
         try:
             while not stop.is_set():
@@ -70,7 +73,7 @@ class EscalationEngine:
                 try:
                     busy = await self.tick(self.services.clock.now())
                     earliest = await self.earliest_due()
-                    await self._refresh_oldest()
+                    self._gauges_stale.set()
                     delay = 0.1
                 except (SQLAlchemyError, OSError) as exc:
                     log.error("escalation engine: database error, retrying: %s", exc)
@@ -89,6 +92,19 @@ class EscalationEngine:
                 await self.services.clock.wait(earliest, self.wake)
         finally:
             relay.cancel()
+            gauges.cancel()
+
+    async def _gauges(self, stop: asyncio.Event) -> None:
+        """Board gauges off the alarm path: at once after a quiet spell, then at most once a second."""
+        while not stop.is_set():
+            await self._gauges_stale.wait()
+            self._gauges_stale.clear()
+            try:
+                await self._refresh_oldest()
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("escalation engine: board gauges not refreshed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), GAUGE_EVERY)
 
     async def _relay(self, stop: asyncio.Event) -> None:
         await stop.wait()

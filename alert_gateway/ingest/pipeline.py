@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 _OWN_FEEDBACK = "/" + Channel.FEEDBACK.value
 BatchListener = Callable[[BatchResult], Awaitable[None]]
 DeviceListener = Callable[[Incoming], None]  # status / activity; in-memory, no I/O
+FEEDBACK_IN_FLIGHT = 5000  # `received` publishes awaiting their PUBACK before the writer waits
 
 
 @dataclass(slots=True)
@@ -67,6 +68,9 @@ class IngestPipeline:
         self._batch_lock = asyncio.Lock()  # drain waits for the batch in progress (and its feedback)
         self.batch_listeners: list[BatchListener] = []
         self.device_listeners: list[DeviceListener] = []
+        self._feedback: set[asyncio.Task[bool]] = set()
+        self._feedback_room = asyncio.Event()
+        self._feedback_room.set()
         self.connection = MqttConnection(settings, metrics, self.handle, drain=self.drain)
 
     async def handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
@@ -142,6 +146,8 @@ class IngestPipeline:
             pass
         while not self._queue.empty():
             await self._commit_with_retry(self._take_batch(self._queue.get_nowait()))
+        if self._feedback:
+            await asyncio.wait(set(self._feedback))
 
     async def wait_idle(self) -> None:
         """Until every message read so far is committed (tests and benchmarks await this)."""
@@ -208,10 +214,25 @@ class IngestPipeline:
             )
         for listener in self.batch_listeners:
             await listener(result)
-        await asyncio.gather(
-            *(self.send_feedback(r, FeedbackState.RECEIVED) for r in result.receipts),
-            *(self.send_feedback(r, FeedbackState.CANCELLED) for r in result.cancelled),
-        )
+        # The next batch does not wait for these PUBACKs (a round trip each); only a backlog
+        # beyond FEEDBACK_IN_FLIGHT holds the writer back. Each publish has its own timeout.
+        for receipts, state in ((result.receipts, FeedbackState.RECEIVED),
+                                (result.cancelled, FeedbackState.CANCELLED)):
+            for receipt in receipts:
+                await self._feedback_room.wait()
+                self._track(asyncio.create_task(self.send_feedback(receipt, state)))
+
+    def _track(self, task: asyncio.Task[bool]) -> None:
+        self._feedback.add(task)
+        if len(self._feedback) >= FEEDBACK_IN_FLIGHT:
+            self._feedback_room.clear()
+
+        def done(t: asyncio.Task[bool]) -> None:
+            self._feedback.discard(t)
+            if len(self._feedback) < FEEDBACK_IN_FLIGHT:
+                self._feedback_room.set()
+
+        task.add_done_callback(done)
 
     async def send_feedback(self, receipt: Receipt, state: FeedbackState) -> bool:
         """Tell a base unit about its alarm (received, acknowledged, help on the way ...)."""
