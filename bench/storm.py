@@ -35,7 +35,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
         await seed(url, [f"dev{i:06d}" for i in range(n)])
         with dedicated_broker() as port:
             gw = GatewayProcess(url, port, twilio_base=base,
-                                extra_env={"send_rate_per_second": str(args.send_rate)})
+                                extra_env={"send_rate_per_second": str(args.send_rate),
+                                           "send_concurrency": str(args.send_concurrency)})
             fb = Feedback()
             sub, pub = RawMqtt("agbench-fb", fb.on_publish), RawMqtt("agbench-pub")
             await sub.connect(port)
@@ -114,6 +115,8 @@ def main() -> None:
     parser.add_argument("--p3-every", type=int, default=4, help="every k-th alarm is P3 (0: none)")
     parser.add_argument("--send-rate", type=float, default=2500.0,
                         help="the gateway's account-wide send rate (settings.send_rate_per_second)")
+    parser.add_argument("--send-concurrency", type=int, default=256,
+                        help="settings.send_concurrency: requests in flight (a crash may repeat them)")
     parser.add_argument("--wait", type=float, default=120.0, help="give up after this many s")
     parser.add_argument("--settle", type=float, default=2.0, help="watch for doubles after")
     args = parser.parse_args()
