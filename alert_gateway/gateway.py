@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from .escalation.wiring import escalation_tasks
-from .ingest.heartbeats import flush_sightings
+from .ingest.heartbeats import chunks, flush_sightings
 from .services import Services
 from .supervision.service import Supervisor
 from .web.app import make_app
@@ -57,12 +57,21 @@ class Gateway:
 
     async def flush_heartbeats(self) -> set[str]:
         """Write batched last-seen times now; returns the device ids updated."""
-        taken = self.services.ingest.heartbeats.take()
+        buffer = self.services.ingest.heartbeats
+        taken = buffer.take()
         if not taken:
             return set()
-        async with self.services.sessions() as session:
-            known = await flush_sightings(session, taken)
-            await session.commit()
+        known: set[str] = set()
+        stored = False
+        try:
+            # one short transaction per chunk: on SQLite's single connection alarms go in between
+            for chunk in chunks(taken):
+                async with self.services.sessions() as session:
+                    known |= await flush_sightings(session, chunk)
+                    await session.commit()
+            stored = True
+        finally:
+            buffer.settle(taken, stored=stored)
         return known
 
     async def _flush_loop(self, stop: asyncio.Event) -> None:

@@ -13,9 +13,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from devices.contract import AlarmType
 
 from ..alerts.opening import alert_key, close_restored, event, open_alert, open_or_attach
-from ..db.models import Alert, AlertStatus, Device, EventKind
+from ..db.models import Alert, AlertStatus, EventKind
 from ..escalation import hooks
-from .decide import Condition, MarkState
+from .decide import Condition, DeviceView, MarkState
 from .state import Marks, mark, only_supervision
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Applier:
         self.report.changed.setdefault(routed.alert.id, "opened" if routed.opened else "alarm")
         return routed.alert
 
-    async def device_offline(self, device: Device, reason: str, silent_seconds: int) -> None:
+    async def device_offline(self, device: DeviceView, reason: str, silent_seconds: int) -> None:
         """One technical alert per offline episode (the online flag was flipped by the caller)."""
         why = "reported offline (last will)" if reason == "status" else (
             f"silent for {silent_seconds} s")
@@ -76,7 +76,7 @@ class Applier:
         log.info("device offline", extra={"device_id": device.id, "reason": reason,
                                           "resident_id": device.resident_id})
 
-    async def device_back(self, device: Device, still_offline: Collection[str]) -> None:
+    async def device_back(self, device: DeviceView, still_offline: Collection[str]) -> None:
         """Timeline entry on the alert that holds the episode; closes one that was only that."""
         log.info("device back online", extra={"device_id": device.id})
         held = self.marks.get(Condition.DEVICE_OFFLINE, device.id)
@@ -101,7 +101,7 @@ class Applier:
         assert alert.id is not None
         self.report.changed[alert.id] = EventKind.DEVICE_BACK.value
 
-    async def battery(self, device: Device, state: MarkState, threshold: int) -> None:
+    async def battery(self, device: DeviceView, state: MarkState, threshold: int) -> None:
         """Raise once below the threshold; note (and close a battery-only alert) when replaced."""
         extra: dict[str, Any] = {"battery": device.battery, "threshold": threshold}
         if state is MarkState.RAISED:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
@@ -13,12 +14,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..alerts.opening import load_active
 from ..bus import AlertChange
-from ..db.models import ACTIVE_STATUSES, Alert, AlertStatus, Device, Resident
+from ..db.models import ACTIVE_STATUSES, Alert, AlertStatus, Resident
 from ..services import Services
 from ..settings import Settings
 from .apply import Applier, SupervisionReport
 from .decide import (
     Condition,
+    DeviceView,
     GoOffline,
     GoOnline,
     MarkState,
@@ -33,9 +35,10 @@ from .notes import DeviceNotes, Taken
 from .state import (
     Marks,
     active_incident,
-    device_view,
+    candidate_devices,
     load_marks,
-    supervised_devices,
+    set_online,
+    supervised_count,
     watched_residents,
 )
 
@@ -110,37 +113,47 @@ class Supervisor:
     async def _check(self, session: AsyncSession, taken: Taken, now: datetime) -> SupervisionReport:
         s = self._settings
         report = SupervisionReport()
-        devices = await supervised_devices(session)
+        threshold, hyst = s.low_battery_percent, s.low_battery_hysteresis_percent
+        with_alerts = await _residents_with_active_alerts(session)
+        # load only devices a rule could decide about, never every row (100,000s of devices)
+        loaded = await candidate_devices(
+            session, now=now, tolerance=s.offline_tolerance_intervals,
+            battery_below=threshold + hyst, resident_ids=with_alerts,
+            device_ids=taken.offline.keys() | taken.activity.keys())
+        devices = [self._with_unflushed(d) for d in loaded]
         by_id = {d.id: d for d in devices}
+        population = await supervised_count(session)
         await _note_activity(session, taken, by_id)
 
         went: dict[str, GoOffline] = {}
         back: dict[str, GoOnline] = {}
         for device in devices:
-            change = decide_link(device_view(device), now=now, tolerance=s.offline_tolerance_intervals,
+            change = decide_link(device, now=now, tolerance=s.offline_tolerance_intervals,
                                  status_offline_at=taken.offline.get(device.id))
             if isinstance(change, GoOffline):
                 went[device.id] = change
-                # the transition time doubles as the offline-since stamp for the outage window
-                device.online, device.updated_at = False, change.at
             elif isinstance(change, GoOnline):
                 back[device.id] = change
-                device.online, device.updated_at = True, now
-        offline_since = {d.id: d.updated_at for d in devices if not d.online}
+        # the transition time doubles as the offline-since stamp for the outage window
+        await set_online(session, {d: (False, c.at) for d, c in went.items()}
+                         | {d: (True, now) for d in back})
+        offline_since = {d.id: d.offline_since or now for d in devices
+                         if not d.online and d.id not in back}
+        offline_since.update({d: c.at for d, c in went.items()})
         report.went_offline, report.came_back = sorted(went), sorted(back)
         report.offline_count = len(offline_since)
 
         incident, held = await active_incident(session)
         outage = decide_outage(
-            population=len(devices), offline_since=offline_since, newly_offline=went,
+            population=population, offline_since=offline_since, newly_offline=went,
             newly_online=back, covered=held if incident else None, now=now,
             rule=OutageRule(s.mass_outage_fraction, timedelta(seconds=s.mass_outage_window_seconds),
                             s.mass_outage_min_devices, s.mass_outage_resolve_fraction))
 
-        threshold, hyst = s.low_battery_percent, s.low_battery_hysteresis_percent
-        residents = await watched_residents(session)
+        residents = await watched_residents(
+            session, now=now, default_hours=s.activity_watch_default_hours,
+            min_hours=s.activity_watch_min_hours, resident_ids=with_alerts)
         overdue = {r.id for r in residents if _quiet_for(r, s, now)}
-        with_alerts = await _residents_with_active_alerts(session)
         low = {d.id for d in devices if d.battery is not None and d.battery < threshold + hyst}
         mark_residents = with_alerts | overdue | {
             by_id[d].resident_id or "" for d in low | set(back) | outage.cover}
@@ -152,7 +165,7 @@ class Supervisor:
         apply = Applier(session, now=now, active=active, marks=marks, report=report)
 
         if outage.open:
-            incident = await apply.open_outage(outage.cover, len(devices))
+            incident = await apply.open_outage(outage.cover, population)
             for device_id in sorted(outage.cover - set(went)):
                 await apply.fold(device_id, incident)
         elif incident is not None:
@@ -179,6 +192,13 @@ class Supervisor:
         for resident in residents:
             await _inactivity(apply, marks, resident, now, s)
         return report
+
+    def _with_unflushed(self, device: DeviceView) -> DeviceView:
+        """Last seen as the newest of the stored row and a sighting not flushed yet."""
+        buffered = self._services.ingest.heartbeats.seen_at(device.id)
+        if buffered is None or (device.last_seen_at is not None and buffered <= device.last_seen_at):
+            return device
+        return replace(device, last_seen_at=buffered)
 
 
 def _window(resident: Resident, s: Settings) -> timedelta | None:
@@ -209,7 +229,7 @@ async def _inactivity(apply: Applier, marks: Marks, resident: Resident, now: dat
                            last_activity_at=last)
 
 
-async def _note_activity(session: AsyncSession, taken: Taken, by_id: dict[str, Device]) -> None:
+async def _note_activity(session: AsyncSession, taken: Taken, by_id: dict[str, DeviceView]) -> None:
     """Batched Resident.last_activity_at: only ever moves forward."""
     latest: dict[str, datetime] = {}
     for device_id, at in taken.activity.items():

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,6 +20,12 @@ from devices.contract import AlarmType
 
 from ..db.models import ACTIVE_STATUSES, Alert, AlertEvent, Device, EventKind, Resident
 from .decide import Condition, DeviceView, MarkState
+
+# The SQL prefilters below compare in float epoch seconds (SQLite's julianday is good to about
+# a millisecond); this slack makes them a superset, and the pure rules in decide.py then decide
+# exactly as they would over every row.
+PREFILTER_SLACK_SECONDS = 2.0
+ID_CHUNK = 5000
 
 MARKED_KINDS = (EventKind.OPENED.value, EventKind.ALARM.value, EventKind.RESTORED.value,
                 EventKind.DEVICE_BACK.value)
@@ -54,28 +62,93 @@ class Marks:
         return self.latest.get((condition, subject))
 
 
-def device_view(device: Device) -> DeviceView:
-    """The decision-side copy of a device row."""
-    return DeviceView(
-        id=device.id, resident_id=device.resident_id, online=device.online,
-        last_seen_at=device.last_seen_at,
-        # updated_at is stamped with the transition time whenever supervision flips `online`
-        offline_since=None if device.online else device.updated_at,
-        heartbeat_interval=device.heartbeat_interval, battery=device.battery,
-    )
+def _epoch(session: AsyncSession, column: Any) -> ColumnElement[float]:
+    """A timestamp column as epoch seconds, in SQL."""
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        return func.extract("epoch", column)  # type: ignore[return-value]
+    return (func.julianday(column) - 2440587.5) * 86400.0  # SQLite stores ISO text
 
 
-async def supervised_devices(session: AsyncSession) -> list[Device]:
+def _supervised() -> ColumnElement[bool]:
     """Active devices that belong to an active resident: stock in a drawer is not supervised."""
-    query = (select(Device).join(Resident, col(Resident.id) == col(Device.resident_id))
-             .where(col(Device.active).is_(True), col(Resident.active).is_(True)))
-    return list((await session.exec(query)).all())
+    return and_(col(Device.active).is_(True), col(Resident.active).is_(True))
 
 
-async def watched_residents(session: AsyncSession) -> list[Resident]:
-    """Active residents with the activity watch on."""
-    query = select(Resident).where(col(Resident.active).is_(True),
-                                   col(Resident.activity_watch_hours).is_not(None))
+_DEVICE_COLUMNS = (col(Device.id), col(Device.resident_id), col(Device.online),
+                   col(Device.last_seen_at), col(Device.updated_at),
+                   col(Device.heartbeat_interval), col(Device.battery))
+
+
+async def supervised_count(session: AsyncSession) -> int:
+    """How many devices supervision watches (the mass-outage population)."""
+    query = (select(func.count()).select_from(Device)
+             .join(Resident, col(Resident.id) == col(Device.resident_id)).where(_supervised()))
+    return int((await session.exec(query)).one())
+
+
+async def candidate_devices(session: AsyncSession, *, now: datetime, tolerance: int,
+                            battery_below: int, resident_ids: Collection[str],
+                            device_ids: Collection[str]) -> list[DeviceView]:
+    """Only the supervised devices a rule could decide something about this check, as columns.
+
+    Those are: offline ones (they may come back), online ones whose last stored sighting is past
+    their deadline, batteries below threshold + hysteresis, devices of residents with an active
+    alert (a battery mark may clear), and `device_ids` (a last will or activity was noted).
+    A device that is online, on time and charged is never loaded.
+    """
+    base = (core_select(*_DEVICE_COLUMNS)
+            .join(Resident, col(Resident.id) == col(Device.resident_id)).where(_supervised()))
+    deadline = (_epoch(session, col(Device.last_seen_at))
+                + col(Device.heartbeat_interval) * tolerance)
+    wanted = [col(Device.online).is_(False),
+              and_(col(Device.last_seen_at).is_not(None),
+                   deadline <= now.timestamp() + PREFILTER_SLACK_SECONDS),
+              col(Device.battery) < battery_below]
+    if resident_ids:
+        wanted.append(col(Device.resident_id).in_(sorted(resident_ids)))
+    connection = await session.connection()  # plain rows, no ORM instances
+    rows = list((await connection.execute(base.where(or_(*wanted)))).all())
+    ids = sorted(set(device_ids))
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = ids[start : start + ID_CHUNK]
+        rows += (await connection.execute(base.where(col(Device.id).in_(chunk)))).all()
+    views: dict[str, DeviceView] = {}
+    for id_, resident_id, online, last_seen_at, updated_at, interval, battery in rows:
+        views[id_] = DeviceView(id=id_, resident_id=resident_id, online=online,
+                                last_seen_at=last_seen_at,
+                                # supervision stamps updated_at with the transition time
+                                offline_since=None if online else updated_at,
+                                heartbeat_interval=interval, battery=battery)
+    return list(views.values())
+
+
+async def set_online(session: AsyncSession, changes: dict[str, tuple[bool, datetime]]) -> None:
+    """Store link transitions: online flag, and updated_at = when it happened."""
+    if changes:
+        table = Device.__table__  # type: ignore[attr-defined]
+        rows = [{"b_id": d, "b_online": online, "b_at": at}
+                for d, (online, at) in sorted(changes.items())]
+        stmt = (table.update().where(table.c.id == bindparam("b_id"))
+                .values(online=bindparam("b_online"),
+                        updated_at=bindparam("b_at", type_=table.c.updated_at.type)))
+        await (await session.connection()).execute(stmt, rows)
+
+
+async def watched_residents(session: AsyncSession, *, now: datetime, default_hours: int,
+                            min_hours: int, resident_ids: Collection[str] = ()) -> list[Resident]:
+    """Active residents with the activity watch on who are quiet past their window (by SQL), or
+    in `resident_ids` (an active alert may hold an inactivity mark to clear)."""
+    hours = col(Resident.activity_watch_hours)
+    chosen = case((hours <= 0, default_hours), else_=hours)  # same rule as decide.watch_window
+    window_h = case((chosen < min_hours, min_hours), else_=chosen)
+    last = func.coalesce(col(Resident.last_activity_at), col(Resident.created_at))
+    quiet = _epoch(session, last) + window_h * 3600 <= now.timestamp() + PREFILTER_SLACK_SECONDS
+    wanted = [quiet]
+    if resident_ids:
+        wanted.append(col(Resident.id).in_(sorted(resident_ids)))
+    query = select(Resident).where(col(Resident.active).is_(True), hours.is_not(None),
+                                   or_(*wanted))
     return list((await session.exec(query)).all())
 
 

@@ -1,0 +1,76 @@
+"""Supervision loads only the devices a rule could decide about, and counts unflushed sightings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from alert_gateway.clock import FakeClock
+from alert_gateway.db.engine import make_engine, make_sessions
+from alert_gateway.db.models import Device
+from alert_gateway.supervision.state import candidate_devices, supervised_count
+from tests.harness import device_client, gateway_settings, running_gateway
+
+from .helpers import Heard, alerts, device, heartbeat, seed
+
+QUIET = {"supervision_check_seconds": 10**6}
+
+
+async def test_only_overdue_offline_low_or_noted_devices_are_loaded(
+    database_url: str, clock: FakeClock
+) -> None:
+    """An online, on-time, charged device is never read; the others are, as plain columns."""
+    await seed(database_url, clock, 6, battery=90)
+    engine = make_engine(database_url)
+    async with make_sessions(engine)() as s:
+        for device_id, change in (("p-1", {"last_seen_at": clock.now() - timedelta(seconds=200)}),
+                                  ("p-2", {"online": False}), ("p-3", {"battery": 24}),
+                                  ("p-5", {"active": False, "online": False})):
+            row = await s.get(Device, device_id)
+            assert row is not None
+            for key, value in change.items():
+                setattr(row, key, value)
+        await s.commit()
+        loaded = await candidate_devices(s, now=clock.now(), tolerance=3, battery_below=25,
+                                         resident_ids=(), device_ids={"p-4"})
+        population = await supervised_count(s)
+    await engine.dispose()
+    assert sorted(d.id for d in loaded) == ["p-1", "p-2", "p-3", "p-4"]
+    assert population == 5  # p-5 is stock in a drawer
+
+
+async def test_unflushed_heartbeat_keeps_a_device_online_and_the_silent_one_goes_offline(
+    database_url: str, topic_root: str, clock: FakeClock
+) -> None:
+    """A heartbeat still in memory (not flushed) counts; the device that said nothing is offline."""
+    await seed(database_url, clock, 2)
+    settings = gateway_settings(database_url, topic_root, **QUIET)
+    async with running_gateway(settings, clock=clock, schema=False) as (gw, changes), \
+            device_client(topic_root, clock=clock) as dev:
+        heard = Heard(gw)
+        await clock.advance(100)
+        await heartbeat(dev, "p-0", clock)
+        await heard.wait(changes, 1)
+        report = await gw.supervisor.check(await clock.advance(81))
+        assert report.went_offline == ["p-1"]
+        [alert] = await alerts(gw, "device_offline")
+        assert alert.device_id == "p-1"
+        assert (await device(gw, "p-0")).online
+
+
+async def test_offline_device_comes_back_on_an_unflushed_heartbeat(
+    database_url: str, topic_root: str, clock: FakeClock
+) -> None:
+    """Back online as soon as the check runs, without waiting for the last-seen flush."""
+    await seed(database_url, clock, 1)
+    settings = gateway_settings(database_url, topic_root, **QUIET)
+    async with running_gateway(settings, clock=clock, schema=False) as (gw, changes), \
+            device_client(topic_root, clock=clock) as dev:
+        assert (await gw.supervisor.check(await clock.advance(200))).went_offline == ["p-0"]
+        heard = Heard(gw)
+        await heartbeat(dev, "p-0", clock)
+        await heard.wait(changes, 1)
+        report = await gw.supervisor.check(clock.now())
+        assert report.came_back == ["p-0"]
+        assert (await device(gw, "p-0")).online
+        [alert] = await alerts(gw)
+        assert alert.status == "resolved"
