@@ -251,63 +251,69 @@ class Dispatcher:
                 await asyncio.sleep(0.2 * 2 ** tries)
 
     async def _record(self, attempt_id: int, result: ProviderResult | Exception) -> None:
-        now = self.services.clock.now()
-        changes: list[AlertChange] = []
-        first_latency: tuple[str, float] | None = None
-        async with self.services.sessions() as session:
-            row = await session.get(NotificationAttempt, attempt_id)
-            if row is None:
-                return
-            if isinstance(result, ProviderResult):
-                row.provider_sid = row.provider_sid or result.sid
-                row.sent_at = now
-                await session.flush()
-                # A callback may have moved the row on (even to a final status) since we read it:
-                # the database, not our copy, decides whether it is still SENDING.
-                await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
-                                   .where(col(NotificationAttempt.id) == attempt_id,
-                                          col(NotificationAttempt.status)
-                                          == AttemptStatus.SENDING.value)
-                                   .values(status=AttemptStatus.QUEUED.value,
-                                           deadline_at=now + STUCK_AFTER[row.channel]))
-                await session.refresh(row)
-                new = map_status(row.channel, result.status)
-                if new is not None and new.rank > AttemptStatus.QUEUED.rank:
-                    advance(row, new, now=now, metrics=self.services.metrics)
-                first_latency = await self._first(session, row, now)
-            elif isinstance(result, TransientSendError) and row.retries < MAX_RETRIES:
-                row.retries += 1
-                row.status = AttemptStatus.PENDING.value
-                row.not_before = now + timedelta(seconds=2 ** row.retries)
-                row.error = str(result)[:500]
-            else:
-                row.status = AttemptStatus.SENDING.value  # so advance() accepts the failure
-                advance(row, AttemptStatus.FAILED, now=now, metrics=self.services.metrics)
-                row.error = str(result)[:500]
-                row.error_code = getattr(result, "code", None)
-                if row.alert_id is not None and row.purpose == Purpose.ALERT.value:
-                    await hooks.poke(session, row.alert_id, now=now)
-                    changes.append(AlertChange(row.alert_id, "notification"))
-            await session.commit()
+        """Write one send's outcome in a transaction shared with other results and callbacks."""
+        first_latency, changes = await self.services.writes.run(
+            lambda session: self._apply_result(session, attempt_id, result),
+            preload=(NotificationAttempt, attempt_id))
         if first_latency is not None:
             severity, seconds = first_latency
             self.services.metrics.first_notification_seconds.labels(severity=severity).observe(seconds)
         for change in changes:
             await self.services.bus.publish(change)
 
+    async def _apply_result(self, session: AsyncSession, attempt_id: int,
+                            result: ProviderResult | Exception,
+                            ) -> tuple[tuple[str, float] | None, list[AlertChange]]:
+        now = self.services.clock.now()
+        changes: list[AlertChange] = []
+        first_latency: tuple[str, float] | None = None
+        row = await session.get(NotificationAttempt, attempt_id)
+        if row is None:
+            return None, changes
+        if isinstance(result, ProviderResult):
+            row.provider_sid = row.provider_sid or result.sid
+            row.sent_at = now
+            # A callback may have moved the row on (even to a final status) before this answer came.
+            # The row was read in this transaction (locked on PostgreSQL), so its status is current.
+            if row.status == AttemptStatus.SENDING.value:
+                row.status = AttemptStatus.QUEUED.value
+                row.deadline_at = now + STUCK_AFTER[row.channel]
+            new = map_status(row.channel, result.status)
+            if new is not None and new.rank > AttemptStatus.QUEUED.rank:
+                advance(row, new, now=now, metrics=self.services.metrics)
+            first_latency = await self._first(session, row, now)
+        elif isinstance(result, TransientSendError) and row.retries < MAX_RETRIES:
+            row.retries += 1
+            row.status = AttemptStatus.PENDING.value
+            row.not_before = now + timedelta(seconds=2 ** row.retries)
+            row.error = str(result)[:500]
+        else:
+            row.status = AttemptStatus.SENDING.value  # so advance() accepts the failure
+            advance(row, AttemptStatus.FAILED, now=now, metrics=self.services.metrics)
+            row.error = str(result)[:500]
+            row.error_code = getattr(result, "code", None)
+            if row.alert_id is not None and row.purpose == Purpose.ALERT.value:
+                await hooks.poke(session, row.alert_id, now=now)
+                changes.append(AlertChange(row.alert_id, "notification"))
+        return first_latency, changes
+
     async def _first(self, session: AsyncSession, row: NotificationAttempt,
                      now: datetime) -> tuple[str, float] | None:
         """(severity, seconds since the alarm) when this is the alert's first notification sent."""
         if row.alert_id is None or row.purpose != Purpose.ALERT.value:
             return None
-        earlier = (await session.exec(select(func.count()).where(
+        earlier = select(NotificationAttempt.id).where(
             NotificationAttempt.alert_id == row.alert_id, col(NotificationAttempt.id) != row.id,
             col(NotificationAttempt.sent_at).is_not(None),
-            col(NotificationAttempt.purpose) == Purpose.ALERT.value))).one()
-        alert = await session.get(Alert, row.alert_id)
-        if earlier or alert is None:
+            col(NotificationAttempt.purpose) == Purpose.ALERT.value).exists()
+        alert = (await session.exec(select(Alert.severity, Alert.opened_at)
+                                    .where(Alert.id == row.alert_id, ~earlier))).first()
+        if alert is None:
             return None
-        return alert.severity, max(0.0, (now - alert.opened_at).total_seconds())
+        severity, opened_at = alert
+        if opened_at.tzinfo is None:
+            opened_at = opened_at.replace(tzinfo=now.tzinfo)
+        return severity, max(0.0, (now - opened_at).total_seconds())
 
     async def _chase_stuck(self, now: datetime) -> None:
         """Attempts whose final callback never came: ask Twilio, else count them as not reached."""

@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from multidict import MultiDictProxy
-from sqlalchemy.exc import DBAPIError
 
 from ..db.models import NotificationAttempt
 from ..escalation import callbacks, inbound
@@ -64,19 +63,13 @@ def _attempt_id(request: web.Request) -> int | None:
 
 
 async def _run(request: web.Request, apply: Apply) -> HookResult:
-    """Verify, apply in one transaction (retried once on a deadlock), commit, then publish."""
+    """Verify, apply in a transaction shared with concurrent callbacks, commit, then publish."""
     form = await _verified(request)
     services = request.app[SERVICES]
     attempt_id = _attempt_id(request)
-    for tries in range(3):
-        try:
-            async with services.sessions() as session:
-                result = await apply(session, form, attempt_id)
-                await session.commit()
-            break
-        except DBAPIError as exc:
-            if tries == 2 or "deadlock" not in str(exc).lower():
-                raise
+    result: HookResult = await services.writes.run(
+        lambda session: apply(session, form, attempt_id),
+        preload=(NotificationAttempt, attempt_id) if attempt_id is not None else None)
     for change in result.changes:
         await services.bus.publish(change)
     return result
