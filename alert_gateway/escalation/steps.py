@@ -101,21 +101,32 @@ class Stepper:
                 col(NotificationAttempt.purpose) == Purpose.ALERT.value))).all():
             attempts[a.alert_id or 0].append(a)
         responders: dict[int, dict[int, ResponderState]] = defaultdict(dict)
+        batch = _Responders()
         for r in (await session.exec(select(AlertResponder).where(
                 col(AlertResponder.alert_id).in_(ids)))).all():
             responders[r.alert_id][r.contact_id] = ResponderState(r.state)
+            batch.rows[(r.alert_id, r.contact_id)] = r
+        phones = {c.phone for cs in contacts.values() for c in cs}
+        if phones:
+            for phone, alert_id, code in (await session.exec(
+                    select(Contact.phone, AlertResponder.alert_id, AlertResponder.short_code)
+                    .join(Contact, col(Contact.id) == col(AlertResponder.contact_id))
+                    .join(Alert, col(Alert.id) == col(AlertResponder.alert_id))
+                    .where(col(Contact.phone).in_(phones), col(Alert.status).in_(ACTIVE_STATUSES)))).all():
+                batch.codes[phone].append((alert_id, code))
         for esc in escalations:
             alert = alerts.get(esc.alert_id)
             if alert is None:
                 continue
             resident = residents.get(alert.resident_id or "")
             await self._one(session, esc, alert, resident, contacts.get(alert.resident_id or "", []),
-                            attempts[esc.alert_id], responders[esc.alert_id], now=now, out=out)
+                            attempts[esc.alert_id], responders[esc.alert_id], batch, now=now, out=out)
         return out
 
     async def _one(self, session: AsyncSession, esc: Escalation, alert: Alert, resident: Resident | None,
                    contacts: list[Contact], attempts: list[NotificationAttempt],
-                   responders: dict[int, ResponderState], *, now: datetime, out: BatchOutcome) -> None:
+                   responders: dict[int, ResponderState], batch: _Responders, *, now: datetime,
+                   out: BatchOutcome) -> None:
         assert alert.id is not None
         if esc.policy == UNCHOSEN_POLICY or self.policies.get(esc.policy) is None:
             esc.policy = self.policies.select(alert.type, alert.severity).name
@@ -137,10 +148,10 @@ class Stepper:
                               esc.next_due_at, esc.step_due_at, esc.reminders)
         mine = [_view(a) for a in attempts if a.created_at >= esc.started_at]
         plan = plan_next(view, policy, people_of(resident, contacts, self.settings), mine, now, env=env)
-        await self._apply(session, esc, alert, resident, plan, now=now, out=out)
+        self._apply(session, esc, alert, resident, plan, batch, now=now, out=out)
 
-    async def _apply(self, session: AsyncSession, esc: Escalation, alert: Alert,
-                     resident: Resident | None, plan: Plan, *, now: datetime, out: BatchOutcome) -> None:
+    def _apply(self, session: AsyncSession, esc: Escalation, alert: Alert, resident: Resident | None,
+               plan: Plan, batch: _Responders, *, now: datetime, out: BatchOutcome) -> None:
         assert alert.id is not None
         esc.state, esc.step_index, esc.round = plan.state.value, plan.step_index, plan.round
         esc.step_due_at, esc.next_due_at, esc.reminders = plan.step_due_at, plan.next_due_at, plan.reminders
@@ -149,7 +160,7 @@ class Stepper:
         for send in plan.sends:
             code = None
             if send.person.contact_id is not None and send.purpose is Purpose.ALERT:
-                code = await self._responder(session, alert.id, send.person, now)
+                code = batch.notified(session, alert, send.person, now)
             session.add(NotificationAttempt(
                 alert_id=alert.id, step_index=send.step_index, round=send.round,
                 target=send.person.target.value, contact_id=send.person.contact_id,
@@ -163,26 +174,6 @@ class Stepper:
         if plan.notes:
             kind = "reminder" if plan.remind else plan.notes[-1].kind.value
             out.changes.append(AlertChange(alert.id, kind))
-
-    async def _responder(self, session: AsyncSession, alert_id: int, person: Person,
-                         now: datetime) -> str | None:
-        """Mark the contact notified; returns a short code when their number has other open alerts."""
-        assert person.contact_id is not None
-        row = await session.get(AlertResponder, (alert_id, person.contact_id))
-        others = (await session.exec(
-            select(AlertResponder.short_code)
-            .join(Contact, col(Contact.id) == col(AlertResponder.contact_id))
-            .join(Alert, col(Alert.id) == col(AlertResponder.alert_id))
-            .where(Contact.phone == person.phone, col(Alert.status).in_(ACTIVE_STATUSES),
-                   AlertResponder.alert_id != alert_id))).all()
-        if row is None:
-            used = {c for c in others if c}
-            code = next((c for c in ascii_uppercase if c not in used), None)
-            row = AlertResponder(alert_id=alert_id, contact_id=person.contact_id,
-                                 state=ResponderState.NOTIFIED.value, short_code=code, updated_at=now)
-            session.add(row)
-            await session.flush()
-        return row.short_code if others else None
 
     async def _resident_recent(self, session: AsyncSession, resident_id: str, policy: str,
                                since: datetime) -> int:
@@ -202,6 +193,31 @@ class Stepper:
     def _event(alert_id: int, now: datetime, kind: str, message: str, **data: object) -> AlertEvent:
         return AlertEvent(alert_id=alert_id, at=now, kind=kind, actor="system", message=message,
                           data=data)
+
+
+@dataclass
+class _Responders:
+    """A batch's responder rows and the short codes in use per phone number, loaded once."""
+
+    rows: dict[tuple[int, int], AlertResponder] = field(default_factory=dict)
+    codes: defaultdict[str, list[tuple[int, str | None]]] = field(default_factory=lambda: defaultdict(list))
+
+    def notified(self, session: AsyncSession, alert: Alert, person: Person, now: datetime) -> str | None:
+        """Mark the contact notified; returns a short code when their number has other open alerts."""
+        assert person.contact_id is not None and alert.id is not None
+        codes = self.codes[person.phone]
+        others = [code for alert_id, code in codes if alert_id != alert.id]
+        row = self.rows.get((alert.id, person.contact_id))
+        if row is None:
+            used = {c for c in others if c}
+            code = next((c for c in ascii_uppercase if c not in used), None)
+            row = AlertResponder(alert_id=alert.id, contact_id=person.contact_id,
+                                 state=ResponderState.NOTIFIED.value, short_code=code, updated_at=now)
+            session.add(row)
+            self.rows[(alert.id, person.contact_id)] = row
+            if alert.status in ACTIVE_STATUSES:
+                codes.append((alert.id, code))
+        return row.short_code if others else None
 
 
 def _view(a: NotificationAttempt) -> AttemptView:
