@@ -23,20 +23,23 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .engine import SessionFactory
+from .urgency import Urgency
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[Any]]
 Preload = tuple[type[Any], Any] | None  # (model, primary key) the write will `session.get`
-MAX_BATCH = 200  # writes per shared transaction: bounds how long one transaction holds a connection
+MAX_BATCH = 100  # writes per shared transaction: bounds how long one transaction holds a connection
 ALONE_TRIES = 3  # a deadlock victim on PostgreSQL simply runs again
 
 
 class GroupCommit:
     """`await writes.run(work)`: `work(session)` runs in a transaction shared with its neighbours."""
 
-    def __init__(self, sessions: SessionFactory, *, lock_rows: bool, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, sessions: SessionFactory, *, lock_rows: bool, max_batch: int = MAX_BATCH,
+                 urgency: Urgency | None = None) -> None:
         self._sessions = sessions
+        self._urgency = urgency or Urgency()
         self._max_batch = max_batch
         self._pending: list[tuple[Work, Preload, asyncio.Future[Any]]] = []
         # PostgreSQL: preloaded rows are locked, so a write sees the row as it is at commit time.
@@ -59,6 +62,7 @@ class GroupCommit:
     async def _drain(self) -> None:
         # Ends when nothing is queued; `run` starts a new one (no check-then-wait race: single thread).
         while self._pending:
+            await self._urgency.wait_quiet()  # an alarm being stored or escalated goes first
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             try:

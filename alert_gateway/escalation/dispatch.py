@@ -137,7 +137,8 @@ class Dispatcher:
         if tokens == 0:  # the account rate is spent: wait for the next token (real time)
             await asyncio.sleep(self.bucket.delay())
             tokens = self.bucket.take_now(free)
-        batch, looked_at = await self._claim(now, tokens)
+        with self.services.urgency.working():  # status callbacks wait for this
+            batch, looked_at = await self._claim(now, tokens)
         self.bucket.give_back(tokens - len(batch))
         for attempt in batch:
             self._start(attempt)

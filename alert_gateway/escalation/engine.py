@@ -121,12 +121,13 @@ class EscalationEngine:
             query = query.with_for_update(skip_locked=True)
         for attempt in range(3):  # a deadlock victim on PostgreSQL simply runs again
             try:
-                async with self.services.sessions() as session:
-                    rows = list((await session.exec(query)).all())
-                    if not rows:
-                        return False
-                    outcome = await self.stepper.run(session, rows, now=now)
-                    await session.commit()
+                with self.services.urgency.working():  # status callbacks wait for this
+                    async with self.services.sessions() as session:
+                        rows = list((await session.exec(query)).all())
+                        if not rows:
+                            return False
+                        outcome = await self.stepper.run(session, rows, now=now)
+                        await session.commit()
                 break
             except DBAPIError as exc:
                 if attempt == 2 or "deadlock" not in str(exc).lower():

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from alert_gateway.db.engine import SessionFactory, is_sqlite
 from alert_gateway.db.groupcommit import GroupCommit
 from alert_gateway.db.models import Resident
+from alert_gateway.db.urgency import Urgency
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
@@ -85,3 +86,30 @@ async def test_preloaded_rows_cost_one_select_for_the_whole_batch(sessions: Sess
         event.remove(engine, "before_cursor_execute", count)
     assert len(selects) == 1
     assert all(name.startswith("更新") for name in (await _names(sessions)).values())
+
+
+@pytest.mark.asyncio
+async def test_callbacks_wait_while_an_alarm_is_being_escalated(sessions: SessionFactory,
+                                                               database_url: str) -> None:
+    urgency = Urgency()
+    writes = GroupCommit(sessions, lock_rows=not is_sqlite(database_url), urgency=urgency)
+    order: list[str] = []
+
+    async def callback(session: AsyncSession) -> None:
+        order.append("callback")
+
+    with urgency.working():
+        queued = asyncio.create_task(writes.run(callback))
+        async with sessions() as session:  # the escalation step's own transaction
+            session.add(Resident(id="r1", name="住人", created_at=NOW, updated_at=NOW))
+            await session.commit()
+        order.append("escalation step")
+    await queued
+    assert order == ["escalation step", "callback"]
+
+
+@pytest.mark.asyncio
+async def test_background_writes_are_held_back_only_briefly() -> None:
+    urgency = Urgency()
+    with urgency.working():  # an alarm-path section that never ends must not starve callbacks
+        await urgency.wait_quiet(limit=0.01)
