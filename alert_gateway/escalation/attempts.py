@@ -32,6 +32,12 @@ def map_status(channel: str, provider_status: str) -> AttemptStatus | None:
     return table.get(provider_status.lower())
 
 
+def tells_nothing_new(channel: str, provider_status: str) -> bool:
+    """A status no later than the API's own answer (queued, accepted ...) changes no attempt."""
+    new = map_status(channel, provider_status)
+    return new is None or new.rank <= AttemptStatus.QUEUED.rank
+
+
 def advance(attempt: NotificationAttempt, new: AttemptStatus, *, now: datetime,
             metrics: Metrics | None = None) -> bool:
     """Move the attempt forward to `new`; a final status or a step back is ignored. True if changed."""

@@ -21,7 +21,7 @@ from .transport import BasedTwilioHttpClient
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
+CALL_EVENTS = ["ringing", "answered", "completed"]  # "initiated" says no more than the API answer
 
 
 @dataclass(frozen=True)

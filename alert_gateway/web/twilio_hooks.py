@@ -22,6 +22,7 @@ from multidict import MultiDictProxy
 
 from ..db.models import NotificationAttempt
 from ..escalation import callbacks, inbound
+from ..escalation.attempts import tells_nothing_new
 from ..escalation.callbacks import HookResult
 from ..escalation.dispatch import callback_url
 from ..services import Services
@@ -62,11 +63,18 @@ def _attempt_id(request: web.Request) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
-async def _run(request: web.Request, apply: Apply) -> HookResult:
-    """Verify, apply in a transaction shared with concurrent callbacks, commit, then publish."""
+async def _run(request: web.Request, apply: Apply,
+               idle: Callable[[MultiDictProxy[Any]], bool] = lambda form: False) -> HookResult:
+    """Verify, apply in a transaction shared with concurrent callbacks, commit, then publish.
+
+    `idle(form)`: the callback carries nothing new (a status the API answer already gave), so
+    after its signature is checked it costs no transaction.
+    """
     form = await _verified(request)
     services = request.app[SERVICES]
     attempt_id = _attempt_id(request)
+    if idle(form):
+        return HookResult()
     result: HookResult = await services.writes.run(
         lambda session: apply(session, form, attempt_id),
         preload=(NotificationAttempt, attempt_id) if attempt_id is not None else None)
@@ -94,7 +102,8 @@ async def _sms_status(request: web.Request) -> web.Response:
             status=str(form.get("MessageStatus") or form.get("SmsStatus") or ""),
             error_code=form.get("ErrorCode"), now=s.clock.now(), metrics=s.metrics)
 
-    await _run(request, apply)
+    await _run(request, apply, idle=lambda form: tells_nothing_new(
+        "sms", str(form.get("MessageStatus") or form.get("SmsStatus") or "")))
     return web.Response(status=204)
 
 
@@ -109,7 +118,8 @@ async def _voice_status(request: web.Request) -> web.Response:
             status=str(form.get("CallStatus") or ""), answered_by=form.get("AnsweredBy"),
             now=s.clock.now(), metrics=s.metrics)
 
-    await _run(request, apply)
+    await _run(request, apply,
+               idle=lambda form: tells_nothing_new("voice", str(form.get("CallStatus") or "")))
     return web.Response(status=204)
 
 

@@ -85,12 +85,11 @@ async def test_answer_and_press_1_reaches_gather_action(env: Env) -> None:
 
 
 async def test_call_status_callbacks_follow_twilio(env: Env) -> None:
-    """initiated, ringing, in-progress, completed with sequence numbers and Twilio's fields."""
+    """The events asked for (ringing, answered, completed; not initiated) with sequence numbers."""
     sid = await call(env)
     hooks = env.hooks.at("/twilio/voice/status")
-    assert [h.params["CallStatus"] for h in hooks] == [
-        "initiated", "ringing", "in-progress", "completed"]
-    assert [h.params["SequenceNumber"] for h in hooks] == ["0", "1", "2", "3"]
+    assert [h.params["CallStatus"] for h in hooks] == ["ringing", "in-progress", "completed"]
+    assert [h.params["SequenceNumber"] for h in hooks] == ["0", "1", "2"]
     assert all(h.signed_ok for h in hooks)
     done = hooks[-1].params
     assert (done["CallSid"], done["Direction"], done["CallbackSource"]) == (
@@ -120,7 +119,7 @@ async def test_unanswered_calls_end_with_their_status(env: Env, mode: str) -> No
     await script(env, TO, call=mode)
     sid = await call(env)
     hooks = env.hooks.at("/twilio/voice/status")
-    assert [h.params["CallStatus"] for h in hooks] == ["initiated", "ringing", mode]
+    assert [h.params["CallStatus"] for h in hooks] == ["ringing", mode]
     assert env.fake.calls[sid].status == mode and env.hooks.at("/twilio/voice/amd") == []
 
 

@@ -52,7 +52,7 @@ async def test_place_call_sends_amd_and_events(env: Env) -> None:
     assert result.sid.startswith("CA") and len(result.sid) == 34
     (request,) = env.fake.api_requests("Calls")
     p = request.params
-    assert p["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
+    assert p["StatusCallbackEvent"] == ["ringing", "answered", "completed"]
     assert (p["MachineDetection"], p["AsyncAmd"], p["Timeout"]) == (["Enable"], ["true"], ["20"])
     assert p["AsyncAmdStatusCallback"] == [env.hooks_url + "/twilio/voice/amd"]
 
