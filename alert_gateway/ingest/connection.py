@@ -18,6 +18,7 @@ from devices.contract import Topics
 from ..metrics import Metrics
 from ..settings import Settings
 from .acks import enable_manual_ack
+from .pahotune import tune
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class MqttConnection:
             properties=props,
         )
         enable_manual_ack(client)
+        tune(client)
         return client
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -25,7 +25,7 @@ from ..clock import Clock
 from ..db.engine import SessionFactory
 from ..metrics import Metrics
 from ..settings import Settings
-from .acks import ack
+from .acks import AckBatch, ack
 from .connection import MqttConnection
 from .heartbeats import LastSeenBuffer
 from .parse import Incoming, Rejection, parse_message
@@ -72,11 +72,19 @@ class IngestPipeline:
         self._feedback_room = asyncio.Event()
         self._feedback_room.set()
         self.connection = MqttConnection(settings, metrics, self.handle, drain=self.drain)
+        # the hot path: labelled counters looked up once, PUBACKs of one loop turn sent together
+        self._receipt_acks = AckBatch()
+        accepted = metrics.mqtt_messages.labels
+        self._accepted = {
+            Channel.HEARTBEAT: accepted(kind="heartbeat", result="accepted"),
+            Channel.ACTIVITY: accepted(kind="activity", result="accepted"),
+            Channel.STATUS: accepted(kind="status", result="accepted"),
+        }
 
     async def handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         """Called for every message, in order; keep it cheap (heartbeats are the bulk)."""
         if message.topic.value.endswith(_OWN_FEEDBACK):  # our own output, echoed by the broker
-            ack(client, message)
+            self._receipt_acks.add(client, message)
             return
         payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
         item = parse_message(
@@ -92,7 +100,8 @@ class IngestPipeline:
             Channel.STATUS,
         ):
             self._note_device(item)
-            ack(client, message)  # not an emergency: last-seen is flushed in batches by design
+            # not an emergency: last-seen is flushed in batches by design, so acked on receipt
+            self._receipt_acks.add(client, message)
             return
         if isinstance(item, Rejection):
             log.warning(
@@ -106,17 +115,14 @@ class IngestPipeline:
 
     def _note_device(self, item: Incoming) -> None:
         msg = item.message
+        self._accepted[item.channel].inc()
         if isinstance(msg, HeartbeatMessage):
             self._metrics.heartbeats.inc()
-            self._metrics.mqtt_messages.labels(kind="heartbeat", result="accepted").inc()
             self.heartbeats.note(item.device_id, item.received_at, battery=msg.battery, firmware=msg.firmware)
         elif isinstance(msg, ActivityMessage):
-            self._metrics.mqtt_messages.labels(kind="activity", result="accepted").inc()
             self.heartbeats.note(item.device_id, item.received_at)
-        else:
-            self._metrics.mqtt_messages.labels(kind="status", result="accepted").inc()
-            if msg is DeviceState.ONLINE:
-                self.heartbeats.note(item.device_id, item.received_at)
+        elif msg is DeviceState.ONLINE:
+            self.heartbeats.note(item.device_id, item.received_at)
         for listener in self.device_listeners:
             listener(item)
 

@@ -1,0 +1,104 @@
+"""paho's per-message costs, cut at the edge: large socket reads and shared v5 property tables.
+
+Heartbeats are tens of thousands of small PUBLISHes a second, and in paho 2.2 each one costs:
+
+* three or more `recv` system calls (command byte, length bytes, body), with aiomqtt running one
+  `loop_read` (one packet) per readable event. `BufferedSocket` makes one `recv` fetch up to
+  256 KiB; its `pending()` is what aiomqtt already checks for TLS sockets to keep calling
+  `loop_read` until the buffer is empty, so a burst is parsed in one callback.
+* on MQTT v5, a `Properties` object whose constructor rebuilds two lookup tables (27 names,
+  27 property kinds) and whose `clear()` runs 27 string replaces, about 10-15 µs per PUBLISH.
+  `LeanProperties` shares the tables (paho only reads them) and skips clearing a fresh object.
+
+Like acks.py, this reaches into paho's private parts (pin aiomqtt <3 / paho <3); TLS, unix and
+websocket transports keep paho's own socket. Behaviour is unchanged: tests decode the same
+packets both ways.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import aiomqtt
+import paho.mqtt._packet as paho_packet
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+RECV_BYTES = 256 * 1024
+
+
+class BufferedSocket:
+    """A non-blocking TCP socket whose `recv` serves small reads from one large read."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._data = b""
+        self._pos = 0
+        self._may_refill = True  # one socket read per readable event, then yield the loop
+
+    def recv(self, bufsize: int) -> bytes:
+        """Up to `bufsize` bytes; b'' at end of stream; BlockingIOError when nothing is there."""
+        if self._pos >= len(self._data):
+            if not self._may_refill:
+                # A packet straddles the chunk: finish it on the next readable event. Reading on
+                # here would keep aiomqtt's callback going for as long as data arrives, and the
+                # task that handles (and acks) the messages would never run.
+                raise BlockingIOError
+            self._may_refill = False
+            data = self._sock.recv(RECV_BYTES)
+            if not data:
+                return data
+            self._data, self._pos = data, 0
+        end = self._pos + bufsize
+        chunk = self._data[self._pos : end]
+        self._pos = end
+        return chunk
+
+    def send(self, data: bytes) -> int:
+        """As socket.send (named here: this is called per write, __getattr__ is slower)."""
+        return self._sock.send(data)
+
+    def pending(self) -> int:
+        """Bytes read and not yet handed to paho; aiomqtt stops its read callback at 0."""
+        left = len(self._data) - self._pos
+        if left <= 0:
+            self._may_refill = True
+            return 0
+        return left
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)  # send, fileno, close, setblocking, ...
+
+
+_TABLES = Properties(PacketTypes.PUBLISH)
+_BASE_ATTRS = frozenset(("packetType", "types", "names", "properties"))
+
+
+class LeanProperties(Properties):  # type: ignore[misc]
+    """paho's v5 Properties with its lookup tables shared instead of rebuilt per packet."""
+
+    def __init__(self, packetType: int) -> None:
+        self.packetType = packetType
+        self.types = _TABLES.types
+        self.names = _TABLES.names
+        self.properties = _TABLES.properties
+
+    def clear(self) -> None:
+        """Drop decoded values; a fresh object (the usual case in `unpack`) has none."""
+        if len(self.__dict__) > len(_BASE_ATTRS):
+            for name in [n for n in self.__dict__ if n not in _BASE_ATTRS]:
+                delattr(self, name)
+
+
+def tune(client: aiomqtt.Client) -> None:
+    """Before connecting: buffered reads on plain TCP, lean properties for incoming packets."""
+    paho_packet.Properties = LeanProperties  # type: ignore[misc]  # decode_* look it up per call
+    paho = client._client
+    create = paho._create_socket
+
+    def create_buffered() -> Any:
+        sock = create()
+        return BufferedSocket(sock) if type(sock) is socket.socket else sock
+
+    paho._create_socket = create_buffered  # type: ignore[method-assign]

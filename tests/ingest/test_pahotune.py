@@ -1,0 +1,84 @@
+"""paho tuning: buffered reads and shared v5 property tables decode exactly what paho decodes."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import paho.mqtt._packet as paho_packet
+import pytest
+from paho.mqtt._packet import decode_publish
+from paho.mqtt.enums import MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from alert_gateway.ingest.pahotune import BufferedSocket, LeanProperties
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    a, b = socket.socketpair()
+    b.setblocking(False)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_small_reads_come_from_one_socket_read(pair: tuple[socket.socket, socket.socket]) -> None:
+    """Three packets written at once are read byte by byte from one recv; pending says how much."""
+    writer, reader = pair
+    writer.sendall(b"\x40\x02\x00\x01" * 3)
+    buf = BufferedSocket(reader)
+    assert buf.recv(1) == b"\x40" and buf.pending() == 11
+    assert buf.recv(3) == b"\x02\x00\x01"
+    assert buf.recv(100) == b"\x40\x02\x00\x01\x40\x02\x00\x01" and buf.pending() == 0
+    with pytest.raises(BlockingIOError):
+        buf.recv(1)
+
+
+def test_a_packet_cut_by_the_chunk_waits_for_the_next_readable_event(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    """After one socket read the buffer does not read again until pending() reported empty."""
+    writer, reader = pair
+    writer.sendall(b"\x40\x02")
+    buf = BufferedSocket(reader)
+    assert buf.recv(2) == b"\x40\x02"
+    writer.sendall(b"\x00\x07")
+    with pytest.raises(BlockingIOError):  # still inside the same aiomqtt read callback
+        buf.recv(2)
+    assert buf.pending() == 0  # aiomqtt's callback ends here
+    assert buf.recv(2) == b"\x00\x07"  # the next readable event
+
+
+def test_end_of_stream_is_passed_through(pair: tuple[socket.socket, socket.socket]) -> None:
+    """A closed connection reads as b'' so paho sees the loss."""
+    writer, reader = pair
+    writer.close()
+    assert BufferedSocket(reader).recv(1) == b""
+
+
+def test_lean_properties_decode_like_paho() -> None:
+    """A v5 PUBLISH with properties decodes to the same topic, payload and properties."""
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = [("k", "v")]
+    props.ContentType = "application/json"
+    props.MessageExpiryInterval = 30
+    topic = b"eldercare/v1/devices/p-1/heartbeat"
+    body = len(topic).to_bytes(2, "big") + topic + b"\x00\x07" + props.pack() + b'{"a":1}'
+    decoded = []
+    for cls in (Properties, LeanProperties):
+        original = paho_packet.Properties
+        paho_packet.Properties = cls  # type: ignore[misc]
+        try:
+            decoded.append(decode_publish(0x32, body, MQTTProtocolVersion.MQTTv5))
+        finally:
+            paho_packet.Properties = original  # type: ignore[misc]
+    stock, lean = decoded
+    assert isinstance(lean.properties, LeanProperties)
+    assert (lean.topic, lean.mid, lean.payload) == (stock.topic, stock.mid, stock.payload)
+    assert str(lean.properties) == str(stock.properties)
+    assert lean.properties.UserProperty == [("k", "v")]
+    empty = LeanProperties(PacketTypes.PUBLISH)
+    empty.unpack(b"\x00")
+    assert empty.isEmpty() and str(empty) == str(Properties(PacketTypes.PUBLISH))
