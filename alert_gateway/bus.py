@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +18,8 @@ class AlertChange:
 
     alert_id: int
     kind: str
+    # an escalation step's own change: the engine need not look again (not part of equality)
+    by_engine: bool = field(default=False, compare=False)
 
 
 Listener = Callable[[AlertChange], Awaitable[None]]

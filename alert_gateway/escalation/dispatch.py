@@ -58,6 +58,8 @@ class Dispatcher:
         self.concurrency = self.settings.send_concurrency
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._housekeeping_at: datetime | None = None
+        self._waiting = False  # the last claim filled every free slot: more rows may be due
+        self._sleeping_until: datetime | None = None  # None: awake, or asleep until poked
         self._lock_rows = not is_sqlite(self.settings.database_url)
 
     def poke(self) -> None:
@@ -87,7 +89,9 @@ class Dispatcher:
                 if full:
                     await self.wake.wait()  # a finished request frees a slot and pokes
                 elif not busy:
+                    self._sleeping_until = wake_at
                     await self.services.clock.wait(wake_at, self.wake)
+                    self._sleeping_until = None
         finally:
             relay.cancel()
             renewer.cancel()
@@ -125,11 +129,17 @@ class Dispatcher:
 
     async def cycle(self, now: datetime) -> bool:
         """Recover expired leases, start sends in the free slots, chase stuck ones. True if more may wait."""
+        more = await self._send_due(now)
         if self._housekeeping_at is None or now >= self._housekeeping_at:
-            # every second at most: on SQLite even an UPDATE that matches nothing takes the write lock
+            # after the sends, every second at most: on SQLite even an UPDATE that matches nothing
+            # takes the write lock
             self._housekeeping_at = now + HOUSEKEEPING_EVERY
             await self._recover(now)
             await self._chase_stuck(now)
+        return more
+
+    async def _send_due(self, now: datetime) -> bool:
+        """Claim due rows for the free slots and start their requests. True if more may wait."""
         free = self.concurrency - len(self._inflight)
         if free <= 0:
             return False
@@ -142,7 +152,8 @@ class Dispatcher:
         self.bucket.give_back(tokens - len(batch))
         for attempt in batch:
             self._start(attempt)
-        return looked_at == tokens > 0
+        self._waiting = looked_at == tokens > 0
+        return self._waiting
 
     def _start(self, attempt: NotificationAttempt) -> None:
         """Run one claimed attempt's request; its slot frees (and pokes) when it is recorded."""
@@ -152,11 +163,13 @@ class Dispatcher:
         self._inflight[attempt_id] = task
 
         def done(t: asyncio.Task[None]) -> None:
+            was_full = len(self._inflight) >= self.concurrency
             self._inflight.pop(attempt_id, None)
             if not t.cancelled() and t.exception() is not None:
                 log.error("dispatcher: send failed unrecorded; its lease will expire",
                           exc_info=t.exception(), extra={"attempt_id": attempt_id})
-            self.wake.set()
+            if was_full or self._waiting:  # a freed slot matters only if rows wait for one
+                self.wake.set()
 
         task.add_done_callback(done)
 
@@ -253,9 +266,12 @@ class Dispatcher:
 
     async def _record(self, attempt_id: int, result: ProviderResult | Exception) -> None:
         """Write one send's outcome in a transaction shared with other results and callbacks."""
-        first_latency, changes = await self.services.writes.run(
+        first_latency, changes, look_at = await self.services.writes.run(
             lambda session: self._apply_result(session, attempt_id, result),
             preload=(NotificationAttempt, attempt_id))
+        # The row now has a deadline (or a retry time) the sleeping loop did not know about.
+        if look_at is not None and (self._sleeping_until is None or look_at < self._sleeping_until):
+            self.wake.set()
         if first_latency is not None:
             severity, seconds = first_latency
             self.services.metrics.first_notification_seconds.labels(severity=severity).observe(seconds)
@@ -264,13 +280,13 @@ class Dispatcher:
 
     async def _apply_result(self, session: AsyncSession, attempt_id: int,
                             result: ProviderResult | Exception,
-                            ) -> tuple[tuple[str, float] | None, list[AlertChange]]:
+                            ) -> tuple[tuple[str, float] | None, list[AlertChange], datetime | None]:
         now = self.services.clock.now()
         changes: list[AlertChange] = []
         first_latency: tuple[str, float] | None = None
         row = await session.get(NotificationAttempt, attempt_id)
         if row is None:
-            return None, changes
+            return None, changes, None
         if isinstance(result, ProviderResult):
             row.provider_sid = row.provider_sid or result.sid
             row.sent_at = now
@@ -296,7 +312,8 @@ class Dispatcher:
             if row.alert_id is not None and row.purpose == Purpose.ALERT.value:
                 await hooks.poke(session, row.alert_id, now=now)
                 changes.append(AlertChange(row.alert_id, "notification"))
-        return first_latency, changes
+        look_at = row.not_before if row.status == AttemptStatus.PENDING.value else row.deadline_at
+        return first_latency, changes, look_at
 
     async def _first(self, session: AsyncSession, row: NotificationAttempt,
                      now: datetime) -> tuple[str, float] | None:

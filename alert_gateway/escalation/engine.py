@@ -72,16 +72,16 @@ class EscalationEngine:
                 self.wake.clear()
                 try:
                     busy = await self.tick(self.services.clock.now())
-                    earliest = await self.earliest_due()
                     self._gauges_stale.set()
                     delay = 0.1
+                    if busy:  # a full batch: more may be due at once
+                        continue
+                    earliest = await self.earliest_due()
                 except (SQLAlchemyError, OSError) as exc:
                     log.error("escalation engine: database error, retrying: %s", exc)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), delay)
                     delay = min(delay * 2, ERROR_BACKOFF_MAX)
-                    continue
-                if busy:
                     continue
                 now = self.services.clock.now()
                 if earliest is not None and earliest <= now:

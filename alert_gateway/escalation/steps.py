@@ -173,7 +173,7 @@ class Stepper:
             session.add(self._event(alert.id, now, note.kind.value, note.message, **note.data))
         if plan.notes:
             kind = "reminder" if plan.remind else plan.notes[-1].kind.value
-            out.changes.append(AlertChange(alert.id, kind))
+            out.changes.append(AlertChange(alert.id, kind, by_engine=True))
 
     async def _resident_recent(self, session: AsyncSession, resident_id: str, policy: str,
                                since: datetime) -> int:

@@ -26,6 +26,8 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
     feedback = DeviceFeedback(services)
 
     async def wake(change: AlertChange) -> None:
+        if change.by_engine:  # the engine queued its sends itself (on_queued) and knows its next time
+            return
         engine.poke()
         dispatcher.poke()  # acknowledgements and cancels queue notices
 
