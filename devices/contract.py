@@ -230,6 +230,7 @@ class ParsedTopic:
 
 
 _DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN)
+_CHANNELS = {c.value: c for c in Channel}
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,10 +256,8 @@ class Topics:
         rest = value[len(prefix) :].split("/")
         if len(rest) != 2 or not _DEVICE_ID_RE.fullmatch(rest[0]):
             return None
-        try:
-            return ParsedTopic(rest[0], Channel(rest[1]))
-        except ValueError:
-            return None
+        channel = _CHANNELS.get(rest[1])  # a dict lookup: Channel(...) is slow on the hot path
+        return None if channel is None else ParsedTopic(rest[0], channel)
 
 
 StatusPayload = Literal["online", "offline"]

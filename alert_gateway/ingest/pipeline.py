@@ -28,6 +28,7 @@ from ..settings import Settings
 from .acks import AckBatch, ack
 from .connection import MqttConnection
 from .heartbeats import LastSeenBuffer
+from .hotcounts import TurnCounts
 from .parse import Incoming, Rejection, parse_message
 from .store import BatchResult, Receipt, store_batch
 
@@ -74,6 +75,7 @@ class IngestPipeline:
         self.connection = MqttConnection(settings, metrics, self.handle, drain=self.drain)
         # the hot path: labelled counters looked up once, PUBACKs of one loop turn sent together
         self._receipt_acks = AckBatch()
+        self._counts = TurnCounts()
         accepted = metrics.mqtt_messages.labels
         self._accepted = {
             Channel.HEARTBEAT: accepted(kind="heartbeat", result="accepted"),
@@ -115,9 +117,9 @@ class IngestPipeline:
 
     def _note_device(self, item: Incoming) -> None:
         msg = item.message
-        self._accepted[item.channel].inc()
+        self._counts.inc(self._accepted[item.channel])
         if isinstance(msg, HeartbeatMessage):
-            self._metrics.heartbeats.inc()
+            self._counts.inc(self._metrics.heartbeats)
             self.heartbeats.note(item.device_id, item.received_at, battery=msg.battery, firmware=msg.firmware)
         elif isinstance(msg, ActivityMessage):
             self.heartbeats.note(item.device_id, item.received_at)
