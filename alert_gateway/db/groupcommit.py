@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import inspect
+from sqlalchemy import bindparam, inspect
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -44,6 +44,7 @@ class GroupCommit:
         self._pending: list[tuple[Work, Preload, asyncio.Future[Any]]] = []
         # PostgreSQL: preloaded rows are locked, so a write sees the row as it is at commit time.
         self._lock_rows = lock_rows
+        self._queries: dict[type[Any], Any] = {}
         self._worker: asyncio.Task[None] | None = None
         self.transactions = 0  # for tests and benchmarks: how many commits served the writes
 
@@ -91,11 +92,14 @@ class GroupCommit:
         for model, key in keys:
             by_model.setdefault(model, set()).add(key)
         for model, ids in by_model.items():
-            pk = inspect(model).primary_key[0]
-            query = select(model).where(pk.in_(sorted(ids))).order_by(pk)  # one lock order: no deadlock
-            if self._lock_rows:
-                query = query.with_for_update()
-            held.extend((await session.exec(query)).all())
+            query = self._queries.get(model)
+            if query is None:  # built once per model: the IN list is one expanding parameter
+                pk = inspect(model).primary_key[0]
+                query = select(model).where(pk.in_(bindparam("ids", expanding=True))).order_by(pk)
+                if self._lock_rows:  # in key order: two batches never wait for each other in a cycle
+                    query = query.with_for_update()
+                self._queries[model] = query
+            held.extend((await session.exec(query, params={"ids": sorted(ids)})).all())
         return held
 
     async def _alone(self, work: Work, preload: Preload, future: asyncio.Future[Any]) -> None:

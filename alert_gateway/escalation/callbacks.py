@@ -108,7 +108,8 @@ async def amd(session: AsyncSession, *, attempt_id: int, sid: str | None, answer
 
 
 async def _answered(session: AsyncSession, alert_id: int, contact_id: int, now: datetime) -> None:
-    responder = await session.get(AlertResponder, (alert_id, contact_id))
+    with session.no_autoflush:  # the responder row was written when the step ran, long committed
+        responder = await session.get(AlertResponder, (alert_id, contact_id))
     if responder is not None and responder.state == ResponderState.NOTIFIED.value:
         responder.state, responder.updated_at = ResponderState.ANSWERED.value, now
 

@@ -320,12 +320,20 @@ class Dispatcher:
         """(severity, seconds since the alarm) when this is the alert's first notification sent."""
         if row.alert_id is None or row.purpose != Purpose.ALERT.value:
             return None
+        # Sends recorded earlier in this shared transaction are in the session, not yet flushed:
+        # look there instead of flushing the whole batch before the query.
+        for other in list(session.identity_map.values()):
+            if (isinstance(other, NotificationAttempt) and other.alert_id == row.alert_id
+                    and other.id != row.id and other.sent_at is not None
+                    and other.purpose == Purpose.ALERT.value):
+                return None
         earlier = select(NotificationAttempt.id).where(
             NotificationAttempt.alert_id == row.alert_id, col(NotificationAttempt.id) != row.id,
             col(NotificationAttempt.sent_at).is_not(None),
             col(NotificationAttempt.purpose) == Purpose.ALERT.value).exists()
-        alert = (await session.exec(select(Alert.severity, Alert.opened_at)
-                                    .where(Alert.id == row.alert_id, ~earlier))).first()
+        with session.no_autoflush:
+            alert = (await session.exec(select(Alert.severity, Alert.opened_at)
+                                        .where(Alert.id == row.alert_id, ~earlier))).first()
         if alert is None:
             return None
         severity, opened_at = alert

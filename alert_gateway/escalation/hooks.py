@@ -85,13 +85,15 @@ async def poke(session: AsyncSession, alert_id: int, *, now: datetime) -> None:
     """Make a running escalation due now (a delivery failed, a contact declined)."""
     # Always written, never decided from our own read: an engine tick holding the row may be
     # about to commit a later due time planned without this change. On PostgreSQL this UPDATE
-    # waits for that tick's lock and then wins, so the engine looks again.
-    await session.exec(  # type: ignore[call-overload]
-        update(Escalation)
-        .where(col(Escalation.alert_id) == alert_id,
-               col(Escalation.state) == EscalationState.RUNNING.value)
-        .values(next_due_at=now, updated_at=now)
-    )
+    # waits for that tick's lock and then wins, so the engine looks again. No autoflush: nothing
+    # pending in a shared (group-commit) session bears on this row's due time.
+    with session.no_autoflush:
+        await session.exec(  # type: ignore[call-overload]
+            update(Escalation)
+            .where(col(Escalation.alert_id) == alert_id,
+                   col(Escalation.state) == EscalationState.RUNNING.value)
+            .values(next_due_at=now, updated_at=now)
+        )
 
 
 async def due_count(session: AsyncSession, *, now: datetime) -> int:
