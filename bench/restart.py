@@ -7,6 +7,8 @@ import argparse
 import asyncio
 import time
 
+from alert_gateway.twilio.fake_state import FakeTwilio
+
 from .broker import dedicated_broker
 from .common import poll_until, say, write_results
 from .db import contact_phone, fresh_database, seed
@@ -16,9 +18,9 @@ from .loadgen import alarm_packet
 from .mqttraw import RawMqtt
 
 
-def api_count(fake: object) -> int:
+def api_count(fake: FakeTwilio) -> int:
     """Messages/Calls requests so far."""
-    return sum(1 for r in fake.recorded  # type: ignore[attr-defined]
+    return sum(1 for r in fake.recorded
                if r.kind == "api" and ("/Messages" in r.url or "/Calls" in r.url))
 
 
