@@ -7,11 +7,12 @@ an alarm from a device.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -44,12 +45,18 @@ def alert_key(resident_id: str | None, device_id: str | None) -> str:
     return resident_id if resident_id else f"device:{device_id}"
 
 
+def event_values(alert_id: int, kind: EventKind, *, now: datetime, actor: str, message: str,
+                 **data: object) -> dict[str, Any]:
+    """The columns of a timeline entry (a batch inserts many in one statement)."""
+    return {"alert_id": alert_id, "at": now, "kind": kind.value, "actor": actor, "message": message,
+            "data": data}
+
+
 def event(alert: Alert, kind: EventKind, *, now: datetime, actor: str, message: str,
           **data: object) -> AlertEvent:
     """A timeline entry for a flushed alert."""
     assert alert.id is not None
-    return AlertEvent(alert_id=alert.id, at=now, kind=kind.value, actor=actor, message=message,
-                      data=data)
+    return AlertEvent(**event_values(alert.id, kind, now=now, actor=actor, message=message, **data))
 
 
 async def load_active(session: AsyncSession, *, resident_ids: Collection[str],
@@ -75,32 +82,89 @@ async def open_alert(
     device_ts: datetime | None = None, skew: int | None = None, device: Device | None = None,
 ) -> Routed:
     """A new alert with its OPENED entry; logged-only types close at once, others may escalate."""
-    logged_only = rules.is_logged_only(alarm_type)
-    alert = Alert(
-        resident_id=resident_id, device_id=device_id, type=alarm_type.value, raw_type=raw_type,
-        severity=rules.severity_of(alarm_type).value, unregistered=unregistered,
-        clock_skew_seconds=skew, source_message_id=source_message_id, opened_at=now,
-        device_ts=device_ts, updated_at=now,
-        status=AlertStatus.RESOLVED.value if logged_only else AlertStatus.OPEN.value,
-    )
-    if logged_only:  # test / check-in: on record, never escalated
-        alert.outcome, alert.resolved_at, alert.resolved_by = Outcome.TEST.value, now, "system"
-        if device is not None:
-            device.last_test_at = now
+    alert = Alert(**new_alert_values(
+        resident_id=resident_id, device_id=device_id, alarm_type=alarm_type,
+        unregistered=unregistered, now=now, raw_type=raw_type, source_message_id=source_message_id,
+        device_ts=device_ts, skew=skew))
+    note_test_signal(device, alarm_type, now=now)
     session.add(alert)
     await session.flush()
-    session.add(event(alert, EventKind.OPENED, now=now, actor=actor, message=message, **data))
-    if skew is not None:
-        session.add(event(alert, EventKind.CLOCK_SKEW, now=now, actor=actor,
-                          message=f"device clock is {skew:+d} s off", skew_seconds=skew))
-    escalating = False
-    if logged_only:
-        session.add(event(alert, EventKind.RESOLVED, now=now, actor="system",
-                          message="test signal logged", outcome=Outcome.TEST.value))
-    elif rules.escalates(alarm_type):
+    assert alert.id is not None
+    session.add_all([AlertEvent(**e) for e in opened_entries(
+        alert.id, alarm_type, now=now, actor=actor, message=message, data=data, skew=skew)])
+    escalating = starts_escalation(alarm_type)
+    if escalating:
         session.add(hooks.new_escalation(alert, now=now))
-        escalating = True
     return Routed(alert, opened=True, escalations_changed=escalating)
+
+
+def new_alert_values(
+    *, resident_id: str | None, device_id: str | None, alarm_type: AlarmType, unregistered: bool,
+    now: datetime, raw_type: str | None = None, source_message_id: str | None = None,
+    device_ts: datetime | None = None, skew: int | None = None,
+) -> dict[str, Any]:
+    """The columns of a new alert; a logged-only type (test, check-in) is on record, closed at once."""
+    logged_only = rules.is_logged_only(alarm_type)
+    return {
+        "resident_id": resident_id, "device_id": device_id, "type": alarm_type.value,
+        "raw_type": raw_type, "severity": rules.severity_of(alarm_type).value,
+        "status": AlertStatus.RESOLVED.value if logged_only else AlertStatus.OPEN.value,
+        "unregistered": unregistered, "clock_skew_seconds": skew,
+        "source_message_id": source_message_id, "opened_at": now, "device_ts": device_ts,
+        "outcome": Outcome.TEST.value if logged_only else None,
+        "resolved_at": now if logged_only else None,
+        "resolved_by": "system" if logged_only else None,
+        "updated_at": now,
+    }
+
+
+def note_test_signal(device: Device | None, alarm_type: AlarmType, *, now: datetime) -> None:
+    """A test press or check-in is the device's latest test."""
+    if device is not None and rules.is_logged_only(alarm_type):
+        device.last_test_at = now
+
+
+def starts_escalation(alarm_type: AlarmType) -> bool:
+    """Whether a new alert of this type gets an escalation (never a logged-only one)."""
+    return not rules.is_logged_only(alarm_type) and rules.escalates(alarm_type)
+
+
+def opened_entries(
+    alert_id: int, alarm_type: AlarmType, *, now: datetime, actor: str, message: str,
+    data: dict[str, Any], skew: int | None = None,
+) -> list[dict[str, Any]]:
+    """The timeline entries of a new alert: opened, clock skew, closed as a test."""
+    entries = [event_values(alert_id, EventKind.OPENED, now=now, actor=actor, message=message,
+                            **data)]
+    if skew is not None:
+        entries.append(event_values(alert_id, EventKind.CLOCK_SKEW, now=now, actor=actor,
+                                    message=f"device clock is {skew:+d} s off", skew_seconds=skew))
+    if rules.is_logged_only(alarm_type):
+        entries.append(event_values(alert_id, EventKind.RESOLVED, now=now, actor="system",
+                                    message="test signal logged", outcome=Outcome.TEST.value))
+    return entries
+
+
+async def insert_alerts(session: AsyncSession, alerts: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert new alerts (`new_alert_values`) with one statement; their ids, in order.
+
+    A flush inserts one alert per round trip on SQLite: SQLAlchemy has no row sentinel there to
+    match the rows of a multi-row INSERT … RETURNING to their objects, so it does not batch them.
+    Here rows are matched on (device, source message id), unique among the alarms of one batch.
+    """
+    table = Alert.__table__  # type: ignore[attr-defined]
+    columns = [c.key for c in table.columns if c.key != "id"]
+    params = [{k: values.get(k) for k in columns} for values in alerts]
+    keys = [(values["device_id"], values["source_message_id"]) for values in alerts]
+    if len(set(keys)) < len(keys) or any(m is None for _, m in keys):  # not matchable: one each
+        return [(await session.exec(insert(table).returning(table.c.id), params=row)).scalar_one()
+                for row in params]
+    rows = await session.exec(
+        insert(table).returning(table.c.id, table.c.device_id, table.c.source_message_id),
+        params=params,
+    )
+    ids = {(r.device_id, r.source_message_id): r.id for r in rows}
+    return [ids[key] for key in keys]
 
 
 async def attach(session: AsyncSession, alert: Alert, *, alarm_type: AlarmType, now: datetime,

@@ -16,7 +16,14 @@ from devices.contract import AlarmMessage, AlarmType, CancelMessage, Channel
 from ..alerts import rules
 from ..alerts.cancel import apply_cancel
 from ..alerts.opening import alert_key as _alert_key
-from ..alerts.opening import attach, close_restored, load_active, open_alert
+from ..alerts.opening import (
+    attach,
+    close_restored,
+    load_active,
+    new_alert_values,
+    note_test_signal,
+    open_alert,
+)
 from ..alerts.opening import event as _event
 from ..db.models import (
     Alert,
@@ -26,6 +33,7 @@ from ..db.models import (
     InboundMessage,
     RejectedMessage,
 )
+from .bulk import BatchRows, NewAlert, NewInbound, Opened
 from .parse import Incoming, Rejection
 
 RAW_PAYLOAD_ON_TIMELINE = 1000  # characters of an unreadable alarm shown to the operator
@@ -46,7 +54,7 @@ class BatchResult:
 
     receipts: list[Receipt] = field(default_factory=list)
     cancelled: list[Receipt] = field(default_factory=list)
-    opened: list[Alert] = field(default_factory=list)
+    opened: list[Opened] = field(default_factory=list)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, result)
     escalations_changed: bool = False
 
@@ -59,11 +67,20 @@ class BatchResult:
 
 @dataclass
 class _Context:
-    """Rows loaded once for the whole batch."""
+    """Rows loaded once for the whole batch, and the rows it adds (written together)."""
 
     devices: dict[str, Device]
-    seen: dict[tuple[str, str, str], InboundMessage]
-    active_by_key: dict[str, Alert]  # resident id, or "device:<id>" for unregistered devices
+    seen: dict[tuple[str, str, str], InboundMessage | NewInbound]
+    active_by_key: dict[str, Alert | NewAlert]  # resident id, or "device:<id>" for unregistered devices
+    rows: BatchRows
+    told: list[tuple[str, str, InboundMessage | NewInbound]] = field(default_factory=list)
+
+    async def active(self, key: str) -> Alert | None:
+        """The key's active alert as a session object (one this batch opened is written first)."""
+        alert = self.active_by_key.get(key)
+        if isinstance(alert, NewAlert):
+            alert = self.active_by_key[key] = await self.rows.load(alert)
+        return alert
 
 
 async def store_batch(
@@ -77,7 +94,7 @@ async def store_batch(
 ) -> BatchResult:
     """Persist alarms, cancels and rejections; the caller commits, then acknowledges to the broker."""
     result = BatchResult()
-    ctx = await _load(session, items)
+    ctx = await _load(session, items, now=now)
     for item in items:
         if isinstance(item, Rejection):
             await _reject(session, ctx, item, now=now, result=result)
@@ -94,10 +111,20 @@ async def store_batch(
                 min_seconds=cancel_min_seconds,
                 grace_seconds=cancel_grace_seconds,
             )
+    await _write(ctx, result)
+    result.receipts = [Receipt(device, msg_id, inbound.alert_id) for device, msg_id, inbound in ctx.told]
     return result
 
 
-async def _load(session: AsyncSession, items: Sequence[Incoming | Rejection]) -> _Context:
+async def _write(ctx: _Context, result: BatchResult) -> None:
+    """Write the rows added so far; alerts opened by them join `result.opened` in order."""
+    await ctx.rows.write()
+    result.opened += ctx.rows.opened
+    ctx.rows.opened.clear()
+    result.escalations_changed |= ctx.rows.escalations_started
+
+
+async def _load(session: AsyncSession, items: Sequence[Incoming | Rejection], *, now: datetime) -> _Context:
     device_ids = {i.device_id for i in items if i.device_id is not None}
     devices = {}
     if device_ids:
@@ -108,7 +135,7 @@ async def _load(session: AsyncSession, items: Sequence[Incoming | Rejection]) ->
         for i in items
         if isinstance(i, Incoming) and isinstance(i.message, AlarmMessage | CancelMessage)
     ]
-    seen: dict[tuple[str, str, str], InboundMessage] = {}
+    seen: dict[tuple[str, str, str], InboundMessage | NewInbound] = {}
     if keys:
         rows2 = await session.exec(
             select(InboundMessage).where(
@@ -118,8 +145,10 @@ async def _load(session: AsyncSession, items: Sequence[Incoming | Rejection]) ->
         seen = {(m.device_id, m.channel, m.message_id): m for m in rows2.all()}
     resident_ids = {d.resident_id for d in devices.values() if d.resident_id}
     lone = {d for d in device_ids if d not in devices or not devices[d].resident_id}
-    active = await load_active(session, resident_ids=resident_ids, lone_device_ids=lone)
-    return _Context(devices, seen, active)
+    active: dict[str, Alert | NewAlert] = dict(
+        await load_active(session, resident_ids=resident_ids, lone_device_ids=lone)
+    )
+    return _Context(devices, seen, active, BatchRows(session, now))
 
 
 async def _alarm(
@@ -134,7 +163,7 @@ async def _alarm(
 ) -> None:
     key = (item.device_id, Channel.ALARM.value, msg.id)
     if key in ctx.seen:  # a repeat of an alarm we hold: tell the device again, change nothing
-        result.receipts.append(Receipt(item.device_id, msg.id, ctx.seen[key].alert_id))
+        ctx.told.append((item.device_id, msg.id, ctx.seen[key]))
         result.outcomes[("alarm", "duplicate")] += 1
         return
     device = ctx.devices.get(item.device_id)
@@ -144,18 +173,18 @@ async def _alarm(
     alert = await _route_alarm(
         session, ctx, item, msg, alarm_type, device, now=now, skew_limit=skew_limit, result=result
     )
-    inbound = InboundMessage(
+    inbound = NewInbound(
         device_id=item.device_id,
         channel=Channel.ALARM.value,
         message_id=msg.id,
+        alarm_type=alarm_type.value,
         received_at=now,
         device_ts=msg.ts,
-        alert_id=alert.id if alert else None,
-        alarm_type=alarm_type.value,
+        alert=alert,
     )
-    session.add(inbound)
+    ctx.rows.inbound.append(inbound)
     ctx.seen[key] = inbound
-    result.receipts.append(Receipt(item.device_id, msg.id, inbound.alert_id))
+    ctx.told.append((item.device_id, msg.id, inbound))
     result.outcomes[("alarm", "accepted")] += 1
 
 
@@ -170,24 +199,27 @@ async def _route_alarm(
     now: datetime,
     skew_limit: int,
     result: BatchResult,
-) -> Alert | None:
+) -> Alert | NewAlert | None:
     """Open a new alert, attach to the resident's active one, or close a P3 on restore."""
     resident_id = device.resident_id if device else None
     actor = f"device:{item.device_id}"
-    active = ctx.active_by_key.get(_alert_key(resident_id, item.device_id))
+    key = _alert_key(resident_id, item.device_id)
     if rules.is_restore(msg.qualifier):
+        active = await ctx.active(key)
         return await _restore(session, active, msg, alarm_type, actor, now=now, result=result)
-    if active is not None and not rules.is_logged_only(alarm_type):
+    if key in ctx.active_by_key and not rules.is_logged_only(alarm_type):
+        active = await ctx.active(key)
+        assert active is not None
         await _attach(session, active, msg, alarm_type, actor, now=now, result=result)
         return active
-    alert = await _open(session, item, msg, alarm_type, device, now=now, skew_limit=skew_limit, result=result)
-    if alert.status != AlertStatus.RESOLVED.value:
-        ctx.active_by_key[_alert_key(resident_id, item.device_id)] = alert
+    alert = _open(item, msg, alarm_type, device, now=now, skew_limit=skew_limit)
+    ctx.rows.alerts.append(alert)
+    if alert.values["status"] != AlertStatus.RESOLVED.value:
+        ctx.active_by_key[key] = alert
     return alert
 
 
-async def _open(
-    session: AsyncSession,
+def _open(
     item: Incoming,
     msg: AlarmMessage,
     alarm_type: AlarmType,
@@ -195,17 +227,25 @@ async def _open(
     *,
     now: datetime,
     skew_limit: int,
-    result: BatchResult,
-) -> Alert:
+) -> NewAlert:
+    """`open_alert` for a batch: the alert is written with the batch's others."""
     unregistered = device is None
     note = " from an unregistered device" if unregistered else ""
-    routed = await open_alert(
-        session,
+    note_test_signal(device, alarm_type, now=now)
+    values = new_alert_values(
         resident_id=device.resident_id if device else None,
         device_id=item.device_id,
         alarm_type=alarm_type,
         unregistered=unregistered,
         now=now,
+        raw_type=None if alarm_type is not AlarmType.UNKNOWN else msg.type,
+        source_message_id=msg.id,
+        device_ts=msg.ts,
+        skew=rules.clock_skew_seconds(msg.ts, now, skew_limit),
+    )
+    return NewAlert(
+        values,
+        alarm_type,
         actor=f"device:{item.device_id}",
         message=f"{alarm_type.value} alarm received{note}",
         data={
@@ -216,15 +256,7 @@ async def _open(
             "battery": msg.battery,
             "data": msg.data,
         },
-        raw_type=None if alarm_type is not AlarmType.UNKNOWN else msg.type,
-        source_message_id=msg.id,
-        device_ts=msg.ts,
-        skew=rules.clock_skew_seconds(msg.ts, now, skew_limit),
-        device=device,
     )
-    result.escalations_changed |= routed.escalations_changed
-    result.opened.append(routed.alert)
-    return routed.alert
 
 
 async def _attach(
@@ -295,7 +327,10 @@ async def _cancel(
     if key in ctx.seen:
         result.outcomes[("cancel", "duplicate")] += 1
         return
-    alarm = ctx.seen.get((item.device_id, Channel.ALARM.value, msg.alarm_id))
+    await _write(ctx, result)  # the alarm it cancels may be in this batch
+    alarm: InboundMessage | NewInbound | None = ctx.seen.get(
+        (item.device_id, Channel.ALARM.value, msg.alarm_id)
+    )
     if alarm is None:
         rows = await session.exec(
             select(InboundMessage).where(
@@ -306,15 +341,16 @@ async def _cancel(
         )
         alarm = rows.first()
     alert = await session.get(Alert, alarm.alert_id) if alarm and alarm.alert_id else None
-    inbound = InboundMessage(
+    inbound = NewInbound(
         device_id=item.device_id,
         channel=Channel.CANCEL.value,
         message_id=msg.id,
+        alarm_type=None,
         received_at=now,
         device_ts=msg.ts,
-        alert_id=alert.id if alert else None,
+        alert=alert,
     )
-    session.add(inbound)
+    ctx.rows.inbound.append(inbound)
     ctx.seen[key] = inbound
     if alert is None or alarm is None:
         result.outcomes[("cancel", "unmatched")] += 1
@@ -352,10 +388,11 @@ async def _reject(
     if not item.is_unreadable_alarm:
         return
     assert item.device_id is not None
+    await _write(ctx, result)  # alerts opened earlier in this batch get their entries first
     device = ctx.devices.get(item.device_id)
     resident_id = device.resident_id if device else None
     actor = f"device:{item.device_id}"
-    alert = ctx.active_by_key.get(_alert_key(resident_id, item.device_id))
+    alert = await ctx.active(_alert_key(resident_id, item.device_id))
     if alert is None:  # if in doubt, go out: an unreadable alarm is a P1
         routed = await open_alert(
             session,
@@ -370,7 +407,8 @@ async def _reject(
         )
         alert = routed.alert
         ctx.active_by_key[_alert_key(resident_id, item.device_id)] = alert
-        result.opened.append(alert)
+        assert alert.id is not None
+        result.opened.append(Opened(alert.id, alert.device_id, alert.type, alert.severity))
         result.escalations_changed = True
     await session.flush()
     rejected.alert_id = alert.id
