@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[aiomqtt.Client, aiomqtt.Message], Awaitable[None]]
 PUBLISH_TIMEOUT_SECONDS = 10.0
+PENDING_PUBLISH_WARNING = 1000  # publishes awaiting PUBACK (paho's max_inflight_messages)
 
 
 class MqttConnection:
@@ -71,6 +72,9 @@ class MqttConnection:
             clean_session=None if v5 else False,
             properties=props,
         )
+        # aiomqtt logs a warning on every publish while more than 10 await their PUBACK; the ingest
+        # keeps hundreds of `received` publishes in flight on purpose (pipeline.FEEDBACK_IN_FLIGHT).
+        client.pending_calls_threshold = PENDING_PUBLISH_WARNING
         enable_manual_ack(client)
         tune(client)
         return client

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -37,7 +38,10 @@ log = logging.getLogger(__name__)
 _OWN_FEEDBACK = "/" + Channel.FEEDBACK.value
 BatchListener = Callable[[BatchResult], Awaitable[None]]
 DeviceListener = Callable[[Incoming], None]  # status / activity; in-memory, no I/O
-FEEDBACK_IN_FLIGHT = 5000  # `received` publishes awaiting their PUBACK before the writer waits
+# `received` publishes awaiting their PUBACK at once. aiomqtt scans every pending call on each
+# publish, so thousands in flight cost quadratic time (in a 10,000-alarm storm, more than storing).
+FEEDBACK_IN_FLIGHT = 256
+FEEDBACK_BACKLOG = 50_000  # receipts queued for sending beyond which the writer waits
 
 
 @dataclass(slots=True)
@@ -69,9 +73,10 @@ class IngestPipeline:
         self._batch_lock = asyncio.Lock()  # drain waits for the batch in progress (and its feedback)
         self.batch_listeners: list[BatchListener] = []
         self.device_listeners: list[DeviceListener] = []
-        self._feedback: set[asyncio.Task[bool]] = set()
-        self._feedback_room = asyncio.Event()
-        self._feedback_room.set()
+        self._outbox: deque[tuple[Receipt, FeedbackState]] = deque()
+        self._senders: set[asyncio.Task[None]] = set()
+        self._outbox_room = asyncio.Event()
+        self._outbox_room.set()
         self.connection = MqttConnection(settings, metrics, self.handle, drain=self.drain)
         # the hot path: labelled counters looked up once, PUBACKs of one loop turn sent together
         self._receipt_acks = AckBatch()
@@ -154,8 +159,8 @@ class IngestPipeline:
             pass
         while not self._queue.empty():
             await self._commit_with_retry(self._take_batch(self._queue.get_nowait()))
-        if self._feedback:
-            await asyncio.wait(set(self._feedback))
+        while self._senders:  # they stop when the outbox is empty
+            await asyncio.wait(set(self._senders))
 
     async def wait_idle(self) -> None:
         """Until every message read so far is committed (tests and benchmarks await this)."""
@@ -165,17 +170,23 @@ class IngestPipeline:
         async with self._batch_lock:
             await self._commit_and_tell(batch)
 
-    async def _commit_and_tell(self, batch: list[_Pending]) -> None:
+    async def _commit_and_tell(self, batch: list[_Pending], *, again: bool = True) -> None:
         delay = 0.1
         while True:
             try:
                 result = await self._commit(batch)
                 break
             except IntegrityError:
-                # another replica stored one of these first: go one by one so the rest still land
+                # Another replica stored one of these after we looked. Looking again finds it (a
+                # duplicate, acknowledged); if it still fails, halve the batch until the one
+                # message is alone, so the rest land without a transaction each.
+                if again:
+                    await self._commit_and_tell(batch, again=False)
+                    return
                 if len(batch) > 1:
-                    for pending in batch:
-                        await self._commit_and_tell([pending])
+                    half = len(batch) // 2
+                    await self._commit_and_tell(batch[:half], again=False)
+                    await self._commit_and_tell(batch[half:], again=False)
                     return
                 log.info("message already stored by another replica")
                 result = BatchResult(receipts=[])
@@ -209,38 +220,43 @@ class IngestPipeline:
     async def _after_commit(self, result: BatchResult) -> None:
         for (kind, outcome), count in result.outcomes.items():
             self._metrics.mqtt_messages.labels(kind=kind, result=outcome).inc(count)
-        for alert in result.opened:
-            self._metrics.alerts_opened.labels(type=alert.type, severity=alert.severity).inc()
-            log.info(
-                "alert opened",
-                extra={
-                    "alert_id": alert.id,
-                    "device_id": alert.device_id,
-                    "type": alert.type,
-                    "severity": alert.severity,
-                },
-            )
+        opened = Counter((alert.type, alert.severity) for alert in result.opened)
+        for (alert_type, severity), count in opened.items():
+            self._metrics.alerts_opened.labels(type=alert_type, severity=severity).inc(count)
+        if log.isEnabledFor(logging.INFO):
+            for alert in result.opened:
+                log.info(
+                    "alert opened",
+                    extra={
+                        "alert_id": alert.id,
+                        "device_id": alert.device_id,
+                        "type": alert.type,
+                        "severity": alert.severity,
+                    },
+                )
         for listener in self.batch_listeners:
             await listener(result)
         # The next batch does not wait for these PUBACKs (a round trip each); only a backlog
-        # beyond FEEDBACK_IN_FLIGHT holds the writer back. Each publish has its own timeout.
+        # beyond FEEDBACK_BACKLOG holds the writer back. Each publish has its own timeout.
         for receipts, state in ((result.receipts, FeedbackState.RECEIVED),
                                 (result.cancelled, FeedbackState.CANCELLED)):
-            for receipt in receipts:
-                await self._feedback_room.wait()
-                self._track(asyncio.create_task(self.send_feedback(receipt, state)))
+            if receipts:
+                await self._outbox_room.wait()
+                self._outbox.extend((receipt, state) for receipt in receipts)
+        if len(self._outbox) >= FEEDBACK_BACKLOG:
+            self._outbox_room.clear()
+        while self._outbox and len(self._senders) < min(FEEDBACK_IN_FLIGHT, len(self._outbox)):
+            sender = asyncio.create_task(self._send_outbox())
+            self._senders.add(sender)
+            sender.add_done_callback(self._senders.discard)
 
-    def _track(self, task: asyncio.Task[bool]) -> None:
-        self._feedback.add(task)
-        if len(self._feedback) >= FEEDBACK_IN_FLIGHT:
-            self._feedback_room.clear()
-
-        def done(t: asyncio.Task[bool]) -> None:
-            self._feedback.discard(t)
-            if len(self._feedback) < FEEDBACK_IN_FLIGHT:
-                self._feedback_room.set()
-
-        task.add_done_callback(done)
+    async def _send_outbox(self) -> None:
+        """One of up to FEEDBACK_IN_FLIGHT senders; ends when the outbox is empty."""
+        while self._outbox:
+            receipt, state = self._outbox.popleft()
+            if len(self._outbox) < FEEDBACK_BACKLOG:
+                self._outbox_room.set()
+            await self.send_feedback(receipt, state)
 
     async def send_feedback(self, receipt: Receipt, state: FeedbackState) -> bool:
         """Tell a base unit about its alarm (received, acknowledged, help on the way ...)."""
