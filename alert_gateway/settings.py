@@ -53,8 +53,8 @@ class Settings(BaseSettings):
     """Upper bound of the reconnect backoff."""
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     """Larger payloads are rejected (and kept)."""
-    ingest_batch_size: int = Field(default=500, ge=1)
-    """Messages committed per transaction at most."""
+    ingest_batch_size: int = Field(default=2000, ge=1)
+    """Messages committed per transaction at most (a storm is written in a few large ones)."""
     heartbeat_flush_seconds: float = Field(default=5.0, gt=0)
     """How often batched last-seen times are written."""
     clock_skew_seconds: int = 300
