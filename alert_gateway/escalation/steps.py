@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from string import ascii_uppercase
 
-from sqlalchemy import func
-from sqlmodel import col, select
+from sqlalchemy import func, insert
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..bus import AlertChange
@@ -101,7 +101,7 @@ class Stepper:
                 col(NotificationAttempt.purpose) == Purpose.ALERT.value))).all():
             attempts[a.alert_id or 0].append(a)
         responders: dict[int, dict[int, ResponderState]] = defaultdict(dict)
-        batch = _Responders()
+        batch = _Batch()
         for r in (await session.exec(select(AlertResponder).where(
                 col(AlertResponder.alert_id).in_(ids)))).all():
             responders[r.alert_id][r.contact_id] = ResponderState(r.state)
@@ -121,20 +121,22 @@ class Stepper:
             resident = residents.get(alert.resident_id or "")
             await self._one(session, esc, alert, resident, contacts.get(alert.resident_id or "", []),
                             attempts[esc.alert_id], responders[esc.alert_id], batch, now=now, out=out)
+        await batch.insert_new(session)
         return out
 
     async def _one(self, session: AsyncSession, esc: Escalation, alert: Alert, resident: Resident | None,
                    contacts: list[Contact], attempts: list[NotificationAttempt],
-                   responders: dict[int, ResponderState], batch: _Responders, *, now: datetime,
+                   responders: dict[int, ResponderState], batch: _Batch, *, now: datetime,
                    out: BatchOutcome) -> None:
         assert alert.id is not None
         if esc.policy == UNCHOSEN_POLICY or self.policies.get(esc.policy) is None:
             esc.policy = self.policies.select(alert.type, alert.severity).name
-            session.add(self._event(alert.id, now, "escalation_step",
-                                    f"escalation policy {esc.policy!r}", policy=esc.policy))
+            batch.new.append(self._event(alert.id, now, "escalation_step",
+                                         f"escalation policy {esc.policy!r}", policy=esc.policy))
         policy = self.policies.policies[esc.policy]
         recent = 0
         if policy.resident_cap is not None and alert.resident_id:
+            await batch.insert_new(session)  # the count must see what this batch planned so far
             recent = await self._resident_recent(session, alert.resident_id, esc.policy,
                                                  now - timedelta(hours=policy.resident_cap_hours))
         env = PlanEnv(
@@ -151,7 +153,7 @@ class Stepper:
         self._apply(session, esc, alert, resident, plan, batch, now=now, out=out)
 
     def _apply(self, session: AsyncSession, esc: Escalation, alert: Alert, resident: Resident | None,
-               plan: Plan, batch: _Responders, *, now: datetime, out: BatchOutcome) -> None:
+               plan: Plan, batch: _Batch, *, now: datetime, out: BatchOutcome) -> None:
         assert alert.id is not None
         esc.state, esc.step_index, esc.round = plan.state.value, plan.step_index, plan.round
         esc.step_due_at, esc.next_due_at, esc.reminders = plan.step_due_at, plan.next_due_at, plan.reminders
@@ -161,7 +163,7 @@ class Stepper:
             code = None
             if send.person.contact_id is not None and send.purpose is Purpose.ALERT:
                 code = batch.notified(session, alert, send.person, now)
-            session.add(NotificationAttempt(
+            batch.new.append(NotificationAttempt(
                 alert_id=alert.id, step_index=send.step_index, round=send.round,
                 target=send.person.target.value, contact_id=send.person.contact_id,
                 to_number=send.person.phone, channel=send.channel.value, purpose=send.purpose.value,
@@ -170,7 +172,7 @@ class Stepper:
             ))
             out.queued += 1
         for note in plan.notes:
-            session.add(self._event(alert.id, now, note.kind.value, note.message, **note.data))
+            batch.new.append(self._event(alert.id, now, note.kind.value, note.message, **note.data))
         if plan.notes:
             kind = "reminder" if plan.remind else plan.notes[-1].kind.value
             out.changes.append(AlertChange(alert.id, kind, by_engine=True))
@@ -196,11 +198,23 @@ class Stepper:
 
 
 @dataclass
-class _Responders:
-    """A batch's responder rows and the short codes in use per phone number, loaded once."""
+class _Batch:
+    """A batch's responder rows and the short codes in use per phone number, loaded once; the
+    attempts and timeline entries it plans."""
 
     rows: dict[tuple[int, int], AlertResponder] = field(default_factory=dict)
+    new: list[AlertEvent | NotificationAttempt] = field(default_factory=list)  # inserted at the end
     codes: defaultdict[str, list[tuple[int, str | None]]] = field(default_factory=lambda: defaultdict(list))
+
+    async def insert_new(self, session: AsyncSession) -> None:
+        """One executemany per table: nothing reads their ids back, and on SQLite the ORM would
+        insert row by row to learn them (RETURNING order is not guaranteed there)."""
+        by_model: dict[type[SQLModel], list[dict[str, object]]] = defaultdict(list)
+        for row in self.new:
+            by_model[type(row)].append(row.model_dump(exclude={"id"}))
+        for model, rows in by_model.items():
+            await session.exec(insert(model), params=rows)  # type: ignore[call-overload]
+        self.new.clear()
 
     def notified(self, session: AsyncSession, alert: Alert, person: Person, now: datetime) -> str | None:
         """Mark the contact notified; returns a short code when their number has other open alerts."""
