@@ -63,7 +63,8 @@ class GroupCommit:
     async def _drain(self) -> None:
         # Ends when nothing is queued; `run` starts a new one (no check-then-wait race: single thread).
         while self._pending:
-            await self._urgency.wait_quiet()  # an alarm being stored or escalated goes first
+            if len(self._pending) < self._max_batch:  # a full batch waiting means a backlog: drain it
+                await self._urgency.wait_quiet()  # an alarm being stored or escalated goes first
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             try:
