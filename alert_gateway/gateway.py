@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -108,6 +109,9 @@ async def serve(services: Services) -> None:
     await runner.setup()
     site = web.TCPSite(runner, services.settings.http_host, services.settings.http_port)
     await site.start()
+    # Everything built so far lives as long as the process: keep it out of the collector's full
+    # passes, which otherwise re-walk it while heartbeats churn through 100,000s of objects.
+    gc.freeze()
     await gateway.start()
     log.info(
         "gateway listening",

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 import tracemalloc
 from datetime import UTC, datetime
+
+import psutil
 
 from alert_gateway.ingest.heartbeats import LastSeenBuffer
 
@@ -22,11 +25,27 @@ from .mqttraw import RawMqtt
 METRIC = "alert_gateway_heartbeats_received_total"
 
 
+def broker_pid(port: int) -> int | None:
+    """The process listening on `port` (our dedicated Mosquitto), to report its CPU too."""
+    for conn in psutil.net_connections("tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            return conn.pid
+    return None
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """utime + stime of a process (0 when unknown)."""
+    if pid is None:
+        return 0.0
+    t = psutil.Process(pid).cpu_times()
+    return float(t.user + t.system)
+
+
 async def one_rate(gw: GatewayProcess, pub: RawMqtt, packets: HeartbeatPackets, rate: int,
-                   duration: float) -> dict[str, object]:
+                   duration: float, broker: int | None = None) -> dict[str, object]:
     """Publish at `rate` for `duration` s; sample the gateway's count every second."""
     base = await gw.metric(METRIC)
-    cpu0, gcpu0 = self_cpu_seconds(), gw.cpu_seconds()
+    cpu0, gcpu0, bcpu0 = self_cpu_seconds(), gw.cpu_seconds(), cpu_seconds(broker)
     lags: list[int] = []
     rss_peak = 0
     sent_box = [0]
@@ -48,6 +67,7 @@ async def one_rate(gw: GatewayProcess, pub: RawMqtt, packets: HeartbeatPackets, 
     sampler.cancel()
     seen = await gw.metric(METRIC) - base
     gw_cpu = gw.cpu_seconds() - gcpu0
+    broker_cpu = cpu_seconds(broker) - bcpu0
     lag_end = int(sent - seen)
     caught_up_at = time.perf_counter()
     for _ in range(300):  # how long until the gateway has counted everything (bounded: 30 s)
@@ -62,6 +82,9 @@ async def one_rate(gw: GatewayProcess, pub: RawMqtt, packets: HeartbeatPackets, 
         "falling_behind": lag_end > max(rate * 0.5, 1000) and lag_end > half,
         "drain_after_s": round(drain_s, 2),
         "gateway_cpu_percent": round(100 * gw_cpu / spent, 1),
+        "gateway_cpu_us_per_heartbeat": round(1e6 * gw_cpu / seen, 1) if seen else None,
+        "broker_cpu_percent": round(100 * broker_cpu / spent, 1),
+        "loadavg_1min_after": round(os.getloadavg()[0], 2),
         "loadgen_cpu_percent": round(100 * (self_cpu_seconds() - cpu0) / spent, 1),
         "gateway_rss_mib": round(max(rss_peak, gw.rss_bytes()) / 2**20, 1),
     }
@@ -118,12 +141,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                 packets = HeartbeatPackets(gw.topic_root, ids)
                 rates = []
                 for rate in (int(r) for r in args.rates.split(",")):
-                    r = await one_rate(gw, pub, packets, rate, args.duration)
+                    r = await one_rate(gw, pub, packets, rate, args.duration, broker_pid(port))
                     rates.append(r)
                     say(f"heartbeats db={args.db} target={rate}/s published={r['published_rate']}/s "
                         f"gateway={r['gateway_rate']}/s lag_end={r['lag_end']} "
                         f"behind={r['falling_behind']} gateway_cpu={r['gateway_cpu_percent']}% "
-                        f"rss={r['gateway_rss_mib']}MiB")
+                        f"({r['gateway_cpu_us_per_heartbeat']} µs/heartbeat) "
+                        f"broker_cpu={r['broker_cpu_percent']}% rss={r['gateway_rss_mib']}MiB")
                     await asyncio.sleep(6)  # let a heartbeat flush pass between rates
                 out["rates"] = rates
             finally:

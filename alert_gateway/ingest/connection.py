@@ -18,7 +18,7 @@ from devices.contract import Topics
 from ..metrics import Metrics
 from ..settings import Settings
 from .acks import enable_manual_ack
-from .pahotune import tune
+from .pahotune import take_queued, tune
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,8 @@ class MqttConnection:
         async def read() -> None:
             async for message in client.messages:
                 await self._handler(client, message)
+                for queued in take_queued(client):  # the rest of a burst, in order
+                    await self._handler(client, queued)
 
         reader = asyncio.create_task(read())
         stopper = asyncio.create_task(stop.wait())
