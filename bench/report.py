@@ -31,16 +31,28 @@ def main() -> None:
             if (s := _load(f"{name}-{db}")) is not None:
                 keep = {k: v for k, v in s.items() if k not in ("machine", "argv", "benchmark")}
                 print(f"\n{name}: `{json.dumps(keep)}`")
-        if (h := _load(f"heartbeats-{db}")) is not None:
-            print(f"\nheartbeats ({h['devices']} devices, QoS 1, {h['duration_s']} s per rate):\n")
-            print("| target/s | published/s | gateway/s | lag at end | behind | gw CPU % | RSS MiB |")
-            print("|---|---|---|---|---|---|---|")
-            for r in h.get("rates", []):
-                print(f"| {r['target_rate']} | {r['published_rate']} | {r['gateway_rate']} | "
-                      f"{r['lag_end']} | {r['falling_behind']} | {r['gateway_cpu_percent']} | "
-                      f"{r['gateway_rss_mib']} |")
-            print(f"\nmemory: gateway RSS {h.get('gateway_rss_bytes_per_device')} B per device "
-                  f"heard; LastSeenBuffer {h.get('buffer_bytes_per_device')} B per device")
+        for name in (f"heartbeats-{db}", f"heartbeats-1m-{db}"):
+            if (h := _load(name)) is not None:
+                _heartbeats(h)
+
+
+def _heartbeats(h: dict[str, Any]) -> None:
+    load = h["machine"]["loadavg_at_start"][0]
+    print(f"\nheartbeats ({h['devices']:,} devices, QoS 1, {h['duration_s']} s per rate, {h['at']}, "
+          f"commit {h['machine']['commit']}, load avg at start {load:.1f}):\n")
+    if h.get("rates"):
+        print("| target/s | published/s | gateway/s | lag at end | behind | gw CPU % | gw µs/heartbeat "
+              "| broker CPU % | RSS MiB | load after |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for r in h["rates"]:
+            print(f"| {r['target_rate']} | {r['published_rate']} | {r['gateway_rate']} | "
+                  f"{r['lag_end']} | {r['falling_behind']} | {r['gateway_cpu_percent']} | "
+                  f"{r.get('gateway_cpu_us_per_heartbeat', '')} | {r.get('broker_cpu_percent', '')} | "
+                  f"{r['gateway_rss_mib']} | {r.get('loadavg_1min_after', '')} |")
+    if "gateway_rss_bytes_per_device" in h:
+        print(f"\nmemory: gateway RSS {h['gateway_rss_bytes_per_device']} B per device heard "
+              f"({h['devices']:,} devices, none flushed yet); LastSeenBuffer "
+              f"{h.get('buffer_bytes_per_device')} B per device (tracemalloc)")
 
 
 if __name__ == "__main__":

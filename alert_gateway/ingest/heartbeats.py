@@ -13,8 +13,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, update
-from sqlmodel import col, select
+from sqlalchemy import bindparam, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.models import Device
@@ -126,10 +125,11 @@ async def flush_sightings(session: AsyncSession, sightings: dict[str, Sighting])
         return set()
     known: set[str] = set()
     ids = list(sightings)
+    connection = await session.connection()  # Core statements: no ORM bookkeeping per row
     for start in range(0, len(ids), FLUSH_CHUNK):
         chunk = ids[start : start + FLUSH_CHUNK]
-        rows = await session.exec(select(Device.id).where(col(Device.id).in_(chunk)))
-        known.update(rows.all())
+        rows = await connection.execute(select(_table.c.id).where(_table.c.id.in_(chunk)))
+        known.update(rows.scalars().all())
     groups: dict[tuple[bool, bool], list[dict[str, object]]] = {}
     for device_id in known:
         s = sightings[device_id]
@@ -139,7 +139,6 @@ async def flush_sightings(session: AsyncSession, sightings: dict[str, Sighting])
         if s.firmware is not None:
             row["b_firmware"] = s.firmware
         groups.setdefault((s.battery is not None, s.firmware is not None), []).append(row)
-    connection = await session.connection()
-    for shape, rows_ in groups.items():  # Core executemany: no ORM bulk bookkeeping per row
+    for shape, rows_ in groups.items():  # executemany: one statement per row shape
         await connection.execute(_UPDATES[shape], rows_)
     return known

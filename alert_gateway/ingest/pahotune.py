@@ -6,6 +6,8 @@ Heartbeats are tens of thousands of small PUBLISHes a second, and in paho 2.2 ea
   `loop_read` (one packet) per readable event. `BufferedSocket` makes one `recv` fetch up to
   256 KiB; its `pending()` is what aiomqtt already checks for TLS sockets to keep calling
   `loop_read` until the buffer is empty, so a burst is parsed in one callback.
+* paho's topic-filter tree, walked for every message although aiomqtt registers no filter:
+  `LeanMatcher` answers "none" at once while the tree is empty.
 * aiomqtt's message iterator, one task per message: `take_queued` hands over the rest of a
   burst directly.
 * on MQTT v5, a `Properties` object whose constructor rebuilds two lookup tables (27 names,
@@ -26,6 +28,7 @@ from typing import Any
 
 import aiomqtt
 import paho.mqtt._packet as paho_packet
+from paho.mqtt.matcher import MQTTMatcher
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -95,10 +98,22 @@ class LeanProperties(Properties):  # type: ignore[misc]
                 delattr(self, name)
 
 
+class LeanMatcher(MQTTMatcher):  # type: ignore[misc]
+    """paho's per-topic callback filters; with none registered (aiomqtt adds none), no tree walk."""
+
+    def iter_match(self, topic: str) -> Iterator[Any]:
+        """Filters matching `topic`: nothing at all while the tree is empty."""
+        if not self._root._children:
+            return iter(())
+        return super().iter_match(topic)  # type: ignore[no-any-return]
+
+
 def tune(client: aiomqtt.Client) -> None:
     """Before connecting: buffered reads on plain TCP, lean properties for incoming packets."""
     paho_packet.Properties = LeanProperties  # type: ignore[misc]  # decode_* look it up per call
     paho = client._client
+    if not paho._on_message_filtered._root._children:
+        paho._on_message_filtered = LeanMatcher()
     create = paho._create_socket
 
     def create_buffered() -> Any:

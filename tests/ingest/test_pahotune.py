@@ -9,10 +9,11 @@ import paho.mqtt._packet as paho_packet
 import pytest
 from paho.mqtt._packet import decode_publish
 from paho.mqtt.enums import MQTTProtocolVersion
+from paho.mqtt.matcher import MQTTMatcher
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from alert_gateway.ingest.pahotune import BufferedSocket, LeanProperties
+from alert_gateway.ingest.pahotune import BufferedSocket, LeanMatcher, LeanProperties
 
 
 @pytest.fixture
@@ -82,3 +83,13 @@ def test_lean_properties_decode_like_paho() -> None:
     empty = LeanProperties(PacketTypes.PUBLISH)
     empty.unpack(b"\x00")
     assert empty.isEmpty() and str(empty) == str(Properties(PacketTypes.PUBLISH))
+
+
+def test_lean_matcher_is_empty_until_a_filter_is_added() -> None:
+    """No filters: no matches without a walk; with one, the same matches as paho's matcher."""
+    lean, stock = LeanMatcher(), MQTTMatcher()
+    assert list(lean.iter_match("a/b/c")) == []
+    for matcher in (lean, stock):
+        matcher["a/+/c"] = "cb"
+    assert list(lean.iter_match("a/b/c")) == list(stock.iter_match("a/b/c")) == ["cb"]
+    assert list(lean.iter_match("a/b/d")) == []
