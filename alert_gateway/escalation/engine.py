@@ -42,6 +42,7 @@ class EscalationEngine:
         self.on_queued = on_queued  # pokes the dispatcher when the outbox grew
         self.cycles = 0  # for tests and benchmarks: how often the engine looked
         self._oldest: dict[str, datetime] = {}
+        self._then_dispatch = False
         self._gauges_stale = asyncio.Event()  # the board changed: refresh the gauges soon
         self._lock_rows = not is_sqlite(services.settings.database_url)
         gauge = services.metrics.oldest_unacknowledged_seconds
@@ -54,8 +55,9 @@ class EscalationEngine:
             return 0.0 if oldest is None else (self.services.clock.now() - oldest).total_seconds()
         return age
 
-    def poke(self) -> None:
-        """Look at the database now."""
+    def poke(self, *, then_dispatch: bool = False) -> None:
+        """Look at the database now; `then_dispatch`: poke the dispatcher after that look."""
+        self._then_dispatch |= then_dispatch
         self.wake.set()
 
     async def on_change(self, change: AlertChange) -> None:
@@ -70,14 +72,18 @@ class EscalationEngine:
         try:
             while not stop.is_set():
                 self.wake.clear()
+                then_dispatch, self._then_dispatch = self._then_dispatch, False
                 try:
                     busy = await self.tick(self.services.clock.now())
+                    if then_dispatch:
+                        self.on_queued()
                     self._gauges_stale.set()
                     delay = 0.1
                     if busy:  # a full batch: more may be due at once
                         continue
                     earliest = await self.earliest_due()
                 except (SQLAlchemyError, OSError) as exc:
+                    self._then_dispatch |= then_dispatch  # still owed after the retry
                     log.error("escalation engine: database error, retrying: %s", exc)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), delay)

@@ -28,6 +28,11 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
     async def wake(change: AlertChange) -> None:
         if change.by_engine:  # the engine queued its sends itself (on_queued) and knows its next time
             return
+        if change.kind == "alarm":
+            # A stored alarm: its escalation step runs first; the dispatcher then looks once
+            # (a device cancel may have queued notices) instead of racing the step for the database.
+            engine.poke(then_dispatch=True)
+            return
         engine.poke()
         dispatcher.poke()  # acknowledgements and cancels queue notices
 
