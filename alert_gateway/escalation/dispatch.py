@@ -165,10 +165,13 @@ class Dispatcher:
         def done(t: asyncio.Task[None]) -> None:
             was_full = len(self._inflight) >= self.concurrency
             self._inflight.pop(attempt_id, None)
-            if not t.cancelled() and t.exception() is not None:
+            failed = not t.cancelled() and t.exception() is not None
+            if failed:
                 log.error("dispatcher: send failed unrecorded; its lease will expire",
                           exc_info=t.exception(), extra={"attempt_id": attempt_id})
-            if was_full or self._waiting:  # a freed slot matters only if rows wait for one
+            # A freed slot matters only if rows wait for one; an unrecorded send leaves a lease
+            # the sleeping loop did not count (it was ours): look again so it is recovered.
+            if was_full or self._waiting or failed:
                 self.wake.set()
 
         task.add_done_callback(done)
