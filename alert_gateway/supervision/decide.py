@@ -138,6 +138,13 @@ class OutageRule:
     resolve_fraction: float
 
 
+def outage_may_open(offline_since: Mapping[str, datetime], *, now: datetime,
+                    rule: OutageRule) -> bool:
+    """Whether enough devices dropped within the window for the population to matter at all."""
+    recent = sum(1 for at in offline_since.values() if now - rule.window <= at <= now)
+    return recent >= rule.min_devices
+
+
 def decide_outage(*, population: int, offline_since: Mapping[str, datetime],
                   newly_offline: Collection[str], newly_online: Collection[str],
                   covered: Collection[str] | None, now: datetime,

@@ -14,6 +14,7 @@ from alert_gateway.supervision.decide import (
     decide_inactivity,
     decide_link,
     decide_outage,
+    outage_may_open,
     watch_window,
 )
 
@@ -123,3 +124,17 @@ def test_outage_covers_later_drops_and_resolves_when_most_are_back() -> None:
                              newly_offline=(), newly_online=["d-2"], covered=held, now=T0,
                              rule=RULE)
     assert decision.resolve
+
+
+def test_population_matters_only_once_enough_devices_dropped_recently() -> None:
+    """Below min_devices offline within the window no population can open an outage."""
+    now = T0 + timedelta(minutes=10)
+    few = {f"d-{i}": now for i in range(RULE.min_devices - 1)}
+    assert not outage_may_open(few, now=now, rule=RULE)
+    for population in (0, 1, 10**6):  # whatever the count would have been
+        assert not decide_outage(population=population, offline_since=few, newly_offline=few,
+                                 newly_online=(), covered=None, now=now, rule=RULE).open
+    enough = {f"d-{i}": now for i in range(RULE.min_devices)}
+    old = {f"o-{i}": now - timedelta(hours=1) for i in range(10)}
+    assert outage_may_open(enough, now=now, rule=RULE)
+    assert not outage_may_open(old, now=now, rule=RULE)
