@@ -80,6 +80,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
         "alert_rows": alerts, "inbound_rows": inbound,
         "lost": n - inbound, "doubled_alerts": max(0, alerts - n),
         "gateway_cpu_percent": round(100 * gw_cpu / elapsed, 1),
+        "gateway_cpu_ms_per_alarm": round(1000 * gw_cpu / n, 2),  # whole run, engine included
         "loadgen_cpu_percent": round(100 * (self_cpu_seconds() - cpu0) / elapsed, 1),
         "mode": "first_notification" if engine else "stored_only (no escalation engine wired)",
     }
