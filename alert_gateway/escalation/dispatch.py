@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
@@ -35,6 +36,7 @@ MAX_RETRIES = 5  # transient API errors per attempt, with backoff 2, 4, 8, 16, 3
 STUCK_AFTER = {NotifyChannel.SMS.value: timedelta(minutes=5),
                NotifyChannel.VOICE.value: timedelta(minutes=3)}
 HOUSEKEEPING_EVERY = timedelta(seconds=1)  # lease recovery and stuck-attempt chasing, at most
+FIRST_COUNTED_MAX = 50_000  # alert ids remembered as already first-notified (a storm's worth)
 RECORD_TRIES = 3  # a result we got must be written: a lost write would send the attempt again
 
 
@@ -59,6 +61,7 @@ class Dispatcher:
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._housekeeping_at: datetime | None = None
         self._waiting = False  # the last claim filled every free slot: more rows may be due
+        self._counted: OrderedDict[int, None] = OrderedDict()  # alerts whose first send is known
         self._sleeping_until: datetime | None = None  # None: awake, or asleep until poked
         self._lock_rows = not is_sqlite(self.settings.database_url)
 
@@ -321,8 +324,13 @@ class Dispatcher:
     async def _first(self, session: AsyncSession, row: NotificationAttempt,
                      now: datetime) -> tuple[str, float] | None:
         """(severity, seconds since the alarm) when this is the alert's first notification sent."""
-        if row.alert_id is None or row.purpose != Purpose.ALERT.value:
+        if row.alert_id is None or row.purpose != Purpose.ALERT.value or row.alert_id in self._counted:
             return None
+        # Remembered before commit: if this transaction is rerun, its first send may go uncounted
+        # (a metric, never a send). Bounded: an alert past the oldest remembered one is queried.
+        self._counted[row.alert_id] = None
+        if len(self._counted) > FIRST_COUNTED_MAX:
+            self._counted.popitem(last=False)
         # Sends recorded earlier in this shared transaction are in the session, not yet flushed:
         # look there instead of flushing the whole batch before the query.
         for other in list(session.identity_map.values()):

@@ -138,3 +138,20 @@ async def test_webhooks_with_bad_or_missing_signatures_are_refused(
         await env.reply_sms(DAUGHTER, "STOP")
         [daughter] = await env.rows(Contact, phone=DAUGHTER)
         assert daughter.sms_opt_out is True
+
+
+async def test_the_first_notification_is_timed_once_per_alert(database_url: str, topic_root: str,
+                                                              clock: FakeClock) -> None:
+    """SMS and call both go out at once; ops see one alarm→first-notification observation."""
+    await seed(database_url)
+    async with escalation_env(database_url, topic_root, clock) as env, \
+            device_client(topic_root, clock=clock) as dev:
+        await _started(env, dev)
+        await env.changes.until(lambda: _sends_recorded(env, 2))
+        registry = env.gateway.services.metrics.registry
+        assert registry.get_sample_value(
+            "alert_gateway_alert_first_notification_seconds_count", {"severity": "P1"}) == 1
+
+
+async def _sends_recorded(env: Env, n: int) -> bool:
+    return len([a for a in await env.attempts() if a.sent_at is not None]) >= n
