@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 BATCH = 100  # escalations per transaction
 CONTENDED_PAUSE = 0.05  # due rows all locked by another replica: let it finish (real seconds)
 ERROR_BACKOFF_MAX = 5.0
+INGEST_FIRST_MAX = 1.0  # seconds a step waits at most for alarms being stored (real seconds)
 GAUGE_EVERY = 1.0  # board gauges are scraped, not read per alarm: refresh at most once a second
 
 
@@ -73,6 +74,7 @@ class EscalationEngine:
             while not stop.is_set():
                 self.wake.clear()
                 then_dispatch, self._then_dispatch = self._then_dispatch, False
+                await self._after_ingest()
                 try:
                     busy = await self.tick(self.services.clock.now())
                     if then_dispatch:
@@ -99,6 +101,13 @@ class EscalationEngine:
         finally:
             relay.cancel()
             gauges.cancel()
+
+    async def _after_ingest(self) -> None:
+        """Alarms read from the broker are stored before steps run (bounded): in a storm the
+        broker's queue for us must drain first, and a P1 still unstored must not wait behind
+        P3 steps already due."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.services.ingest.wait_idle(), INGEST_FIRST_MAX)
 
     async def _gauges(self, stop: asyncio.Event) -> None:
         """Board gauges off the alarm path: at once after a quiet spell, then at most once a second."""
