@@ -46,16 +46,21 @@ class GroupCommit:
         self._lock_rows = lock_rows
         self._queries: dict[type[Any], Any] = {}
         self._worker: asyncio.Task[None] | None = None
+        self._urgent = 0  # urgent writes queued (an over-count only costs a deferral skipped)
         self.transactions = 0  # for tests and benchmarks: how many commits served the writes
 
-    async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, preload: Preload = None) -> T:
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, preload: Preload = None,
+                  urgent: bool = False) -> T:
         """Run `work` in a shared transaction; returns its result once that transaction committed.
 
         `preload` names the row `work` starts from: the rows of a whole batch are loaded with one
         SELECT before any write runs, so `session.get` finds them without a round trip each.
+        `urgent`: the alarm path waits for this write (a send's result frees a dispatcher slot),
+        so its batch does not hold back for the alarm path.
         """
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append((work, preload, future))
+        self._urgent += urgent
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain(), name="group-commit")
         return await future
@@ -63,10 +68,13 @@ class GroupCommit:
     async def _drain(self) -> None:
         # Ends when nothing is queued; `run` starts a new one (no check-then-wait race: single thread).
         while self._pending:
-            if len(self._pending) < self._max_batch:  # a full batch waiting means a backlog: drain it
-                await self._urgency.wait_quiet()  # an alarm being stored or escalated goes first
+            # A full batch waiting means a backlog: drain it. Otherwise an alarm being stored or
+            # escalated goes first, unless that alarm path itself waits for one of these writes.
+            if len(self._pending) < self._max_batch and not self._urgent:
+                await self._urgency.wait_quiet()
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
+            self._urgent = 0 if not self._pending else self._urgent
             try:
                 await self._together(batch)
             except Exception:  # any failure: isolate it by running each write alone

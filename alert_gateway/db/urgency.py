@@ -19,7 +19,9 @@ MAX_DEFER = 0.25  # seconds a background batch waits at most for the alarm path 
 class Urgency:
     """Counts alarm-path sections in progress; `wait_quiet` is for work that can wait."""
 
-    def __init__(self, ingest_idle: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(self, ingest_idle: Callable[[], Awaitable[None]] | None = None, *,
+                 max_defer: float = MAX_DEFER) -> None:
+        self._max_defer = max_defer
         self._active = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -37,10 +39,10 @@ class Urgency:
             if not self._active:
                 self._idle.set()
 
-    async def wait_quiet(self, limit: float = MAX_DEFER) -> None:
-        """Until no alarm-path work is in progress, or `limit` seconds."""
+    async def wait_quiet(self, limit: float | None = None) -> None:
+        """Until no alarm-path work is in progress, or `limit` seconds (default: `max_defer`)."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._quiet(), limit)
+            await asyncio.wait_for(self._quiet(), self._max_defer if limit is None else limit)
 
     async def _quiet(self) -> None:
         while True:

@@ -274,7 +274,7 @@ class Dispatcher:
         """Write one send's outcome in a transaction shared with other results and callbacks."""
         first_latency, changes, look_at = await self.services.writes.run(
             lambda session: self._apply_result(session, attempt_id, result),
-            preload=(NotificationAttempt, attempt_id))
+            preload=(NotificationAttempt, attempt_id), urgent=True)
         # The row now has a deadline (or a retry time) the sleeping loop did not know about.
         if look_at is not None and (self._sleeping_until is None or look_at < self._sleeping_until):
             self.wake.set()

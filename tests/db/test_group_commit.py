@@ -113,3 +113,17 @@ async def test_background_writes_are_held_back_only_briefly() -> None:
     urgency = Urgency()
     with urgency.working():  # an alarm-path section that never ends must not starve callbacks
         await urgency.wait_quiet(limit=0.01)
+
+
+@pytest.mark.asyncio
+async def test_a_send_result_is_not_held_back_by_the_alarm_path(sessions: SessionFactory,
+                                                               database_url: str) -> None:
+    """The dispatcher's slot frees only when its result is written: that write goes at once."""
+    urgency = Urgency(max_defer=3600)
+    writes = GroupCommit(sessions, lock_rows=not is_sqlite(database_url), urgency=urgency)
+    with urgency.working():
+        assert await writes.run(_add("sent"), urgent=True) == "sent"
+        callback = asyncio.create_task(writes.run(_add("status")))
+        await writes.run(_add("sent-2"), urgent=True)  # may carry the callback along: never delays it
+    await callback
+    assert set(await _names(sessions)) == {"sent", "status", "sent-2"}
