@@ -39,7 +39,7 @@ def main() -> None:
 def _heartbeats(h: dict[str, Any]) -> None:
     load = h["machine"]["loadavg_at_start"][0]
     print(f"\nheartbeats ({h['devices']:,} devices, QoS 1, {h['duration_s']} s per rate, {h['at']}, "
-          f"commit {h['machine']['commit']}, load avg at start {load:.1f}):\n")
+          f"commit {h['machine']['commit']}, 1-min load avg {load:.1f} when written):\n")
     if h.get("rates"):
         print("| target/s | published/s | gateway/s | lag at end | behind | gw CPU % | gw µs/heartbeat "
               "| broker CPU % | RSS MiB | load after |")
@@ -53,6 +53,7 @@ def _heartbeats(h: dict[str, Any]) -> None:
         print(f"\nmemory: gateway RSS {h['gateway_rss_bytes_per_device']} B per device heard "
               f"({h['devices']:,} devices, none flushed yet); LastSeenBuffer "
               f"{h.get('buffer_bytes_per_device')} B per device (tracemalloc)")
+    print()
 
 
 if __name__ == "__main__":
