@@ -31,7 +31,7 @@ def main() -> None:
             if (s := _load(f"{name}-{db}")) is not None:
                 keep = {k: v for k, v in s.items() if k not in ("machine", "argv", "benchmark")}
                 print(f"\n{name}: `{json.dumps(keep)}`")
-        for name in (f"heartbeats-{db}", f"heartbeats-1m-{db}"):
+        for name in (f"heartbeats-{db}", f"heartbeats-quiet-{db}", f"heartbeats-1m-{db}"):
             if (h := _load(name)) is not None:
                 _heartbeats(h)
 
@@ -53,7 +53,6 @@ def _heartbeats(h: dict[str, Any]) -> None:
         print(f"\nmemory: gateway RSS {h['gateway_rss_bytes_per_device']} B per device heard "
               f"({h['devices']:,} devices, none flushed yet); LastSeenBuffer "
               f"{h.get('buffer_bytes_per_device')} B per device (tracemalloc)")
-    print()
 
 
 if __name__ == "__main__":
