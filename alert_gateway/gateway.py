@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 TaskFactory = Callable[[asyncio.Event], Awaitable[None]]
 SHUTDOWN_SECONDS = 20.0
+LISTEN_BACKLOG = 1024  # pending connections the kernel queues for us (see serve)
 
 
 class Gateway:
@@ -107,7 +108,11 @@ async def serve(services: Services) -> None:
     app = make_app(services, gateway)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, services.settings.http_host, services.settings.http_port)
+    # Twilio posts several callbacks per notification: in a storm hundreds of connections open at
+    # once, and aiohttp's default listen backlog (128) drops the rest's SYNs (retried after 1, 3,
+    # 7 s by the kernel). The kernel caps it at net.core.somaxconn.
+    site = web.TCPSite(runner, services.settings.http_host, services.settings.http_port,
+                       backlog=LISTEN_BACKLOG)
     await site.start()
     # Everything built so far lives as long as the process: keep it out of the collector's full
     # passes, which otherwise re-walk it while heartbeats churn through 100,000s of objects.

@@ -22,7 +22,7 @@ async def fake_twilio(webhook_base: str | None = None) -> AsyncIterator[tuple[st
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()  # a storm opens hundreds at once
     try:
         yield f"http://127.0.0.1:{port}", fake_of(app)
     finally:

@@ -21,6 +21,7 @@ from .transport import BasedTwilioHttpClient
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+CHASE_CONNECTIONS = 8  # beyond send_concurrency: status polls of stuck attempts share the pool
 CALL_EVENTS = ["ringing", "answered", "completed"]  # "initiated" says no more than the API answer
 
 
@@ -63,7 +64,9 @@ class TwilioSender:
         """Build the HTTP client; it opens an aiohttp session, so it must run inside the loop."""
         if self._client is not None:
             return
-        self._http = BasedTwilioHttpClient(self._settings.twilio_api_base)
+        self._http = BasedTwilioHttpClient(
+            self._settings.twilio_api_base,
+            connections=self._settings.send_concurrency + CHASE_CONNECTIONS)
         self._client = Client(
             self._settings.twilio_account_sid,
             self._settings.twilio_auth_token.get_secret_value(),

@@ -289,7 +289,7 @@ async def run_fake_twilio(
     runner = web.AppRunner(app)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, backlog=1024).start()  # drills open hundreds at once
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()

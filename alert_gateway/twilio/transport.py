@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from aiohttp import ClientSession, TCPConnector
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 
@@ -12,8 +13,11 @@ from twilio.http.response import Response
 class BasedTwilioHttpClient(AsyncTwilioHttpClient):
     """Rewrites every URL's scheme and host to `base`, so one setting covers every Twilio domain."""
 
-    def __init__(self, base: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, base: str, *, connections: int = 100, **kwargs: Any) -> None:
+        super().__init__(pool_connections=False, **kwargs)
+        # Our own pool, sized to the requests we allow in flight: aiohttp's default of 100 made the
+        # rest queue for a connection inside the request timeout (a storm's sends timed out).
+        self.session = ClientSession(connector=TCPConnector(limit=connections))
         self.base = base.rstrip("/")
 
     async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
