@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 BATCH = 100  # escalations per transaction
 CONTENDED_PAUSE = 0.05  # due rows all locked by another replica: let it finish (real seconds)
 ERROR_BACKOFF_MAX = 5.0
+STORM_BACKLOG = 500  # alarms waiting to be stored: more than a steady stream ever queues
 INGEST_FIRST_MAX = 1.0  # seconds a step waits at most for alarms being stored (real seconds)
 GAUGE_EVERY = 1.0  # board gauges are scraped, not read per alarm: refresh at most once a second
 
@@ -103,9 +104,11 @@ class EscalationEngine:
             gauges.cancel()
 
     async def _after_ingest(self) -> None:
-        """Alarms read from the broker are stored before steps run (bounded): in a storm the
+        """In a storm, alarms read from the broker are stored before steps run (bounded): the
         broker's queue for us must drain first, and a P1 still unstored must not wait behind
-        P3 steps already due."""
+        P3 steps already due. A steady stream (a batch or less waiting) does not hold steps back."""
+        if self.services.ingest.backlog < STORM_BACKLOG:
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.services.ingest.wait_idle(), INGEST_FIRST_MAX)
 

@@ -162,6 +162,11 @@ class IngestPipeline:
         while self._senders:  # they stop when the outbox is empty
             await asyncio.wait(set(self._senders))
 
+    @property
+    def backlog(self) -> int:
+        """Alarms, cancels and rejections read from the broker and waiting for their batch."""
+        return self._queue.qsize()
+
     async def wait_idle(self) -> None:
         """Until every message read so far is committed (tests and benchmarks await this)."""
         await self._idle.wait()
