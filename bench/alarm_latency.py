@@ -7,12 +7,12 @@ import argparse
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from .broker import dedicated_broker
 from .common import percentiles, poll_until, say, write_results
 from .db import contact_phone, fresh_database, seed
-from .faketwilio import fake_twilio, first_sends
+from .faketwilio import FirstSends, fake_twilio
 from .gatewayproc import GatewayProcess, engine_wired, self_cpu_seconds
 from .loadgen import alarm_packet
 from .mqttraw import RawMqtt
@@ -52,7 +52,7 @@ async def run_rate(gw: GatewayProcess, pub: RawMqtt, rate: int, duration: float,
         sent[msg_id] = time.perf_counter()
         await pub.drain()
     achieved = n / (time.perf_counter() - t0)
-    await poll_until(lambda: all(key[m] in ends() for m in sent), 30, 0.1)
+    await poll_until(lambda: _all_in(ends(), (key[m] for m in sent)), 30, 0.1)
     elapsed = time.perf_counter() - t0
     done = ends()
     lat = [done[key[m]] - t for m, t in sent.items() if key[m] in done]
@@ -87,10 +87,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
             await pub.connect(port)
             await gw.start()
 
+            firsts = FirstSends(fake)
+
             def ends() -> dict[str, float]:
                 if mode == "received":
                     return fb.received
-                return {to: r.at for to, r in first_sends(fake).items()}
+                return {to: r.at for to, r in firsts().items()}
 
             try:
                 first = 0
@@ -105,6 +107,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                 await sub.close()
     return {"mode": mode, "duration_s": args.duration, "send_concurrency": args.send_concurrency,
             "results": results}
+
+
+def _all_in(done: dict[str, float], keys: Iterable[str]) -> bool:
+    return all(k in done for k in keys)
 
 
 async def settle(gw: GatewayProcess, limit: float = 60.0) -> bool:

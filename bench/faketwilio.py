@@ -31,12 +31,30 @@ async def fake_twilio(webhook_base: str | None = None) -> AsyncIterator[tuple[st
 
 def first_sends(fake: FakeTwilio) -> dict[str, Recorded]:
     """The first Messages or Calls request per destination number."""
-    out: dict[str, Recorded] = {}
-    for r in fake.recorded:
-        if r.kind == "api" and r.method == "POST" and ("/Messages" in r.url or "/Calls" in r.url):
-            to = (r.params.get("To") or [""])[0]
-            out.setdefault(to, r)
-    return out
+    return FirstSends(fake)()
+
+
+class FirstSends:
+    """`first_sends`, kept up to date by reading only the requests recorded since the last call.
+
+    Benchmarks poll it while the fake serves the gateway from the same event loop: rescanning
+    every recorded request per poll blocked that loop for seconds at 100 alarms/s (the gateway's
+    requests then timed out).
+    """
+
+    def __init__(self, fake: FakeTwilio) -> None:
+        self.fake = fake
+        self.seen = 0
+        self.by_number: dict[str, Recorded] = {}
+
+    def __call__(self) -> dict[str, Recorded]:
+        """The first request per number so far."""
+        recorded = self.fake.recorded
+        for r in recorded[self.seen:]:
+            if r.kind == "api" and r.method == "POST" and ("/Messages" in r.url or "/Calls" in r.url):
+                self.by_number.setdefault((r.params.get("To") or [""])[0], r)
+        self.seen = len(recorded)
+        return self.by_number
 
 
 def sends_per_number(fake: FakeTwilio) -> dict[tuple[str, str], int]:

@@ -12,7 +12,7 @@ from alert_gateway.twilio.fake_state import FakeTwilio
 from .broker import dedicated_broker
 from .common import poll_until, say, write_results
 from .db import contact_phone, fresh_database, seed
-from .faketwilio import fake_twilio, first_sends, sends_per_number
+from .faketwilio import FirstSends, fake_twilio, sends_per_number
 from .gatewayproc import GatewayProcess, engine_wired
 from .loadgen import alarm_packet
 from .mqttraw import RawMqtt
@@ -31,6 +31,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
     n = args.alerts
     numbers = {contact_phone(i) for i in range(n)}
     async with fresh_database(args.db) as url, fake_twilio() as (base, fake):
+        first_sends = FirstSends(fake)
         await seed(url, [f"dev{i:06d}" for i in range(n)])
         with dedicated_broker() as port:
             gw = GatewayProcess(url, port, twilio_base=base,
@@ -41,11 +42,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
             pub.write(b"".join(alarm_packet(pub, gw.topic_root, f"dev{i:06d}", f"rs{i:06d}", "sos")
                                for i in range(n)))
             await pub.drain()
-            await poll_until(lambda: len(first_sends(fake)) >= args.kill_after, 120, 0.02)
+            await poll_until(lambda: len(first_sends()) >= args.kill_after, 120, 0.02)
             gw.kill()
             killed_at = time.perf_counter()
             before = api_count(fake)
-            notified_before = len(first_sends(fake))
+            notified_before = len(first_sends())
             await asyncio.sleep(args.down)
             gw2 = GatewayProcess(url, port, twilio_base=base, topic_root=gw.topic_root,
                                  client_id=gw.client_id, http_port=gw.http_port,
@@ -58,7 +59,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                 await poll_until(lambda: api_count(fake) > before, 60, 0.005)
                 resumed = [r.at for r in fake.recorded if r.kind == "api" and r.at > killed_at]
                 first_after = min(resumed) - t0 if resumed else None
-                await poll_until(lambda: numbers <= set(first_sends(fake)), args.wait, 0.1)
+                await poll_until(lambda: numbers <= set(first_sends()), args.wait, 0.1)
                 all_done = time.perf_counter() - t0
             finally:
                 gw2.stop()
@@ -69,8 +70,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
             "ready_after_restart_s": round(ready, 3),
             "sending_again_after_restart_s": round(first_after, 3) if first_after else None,
             "all_first_notified_after_restart_s": round(all_done, 3)
-            if numbers <= set(first_sends(fake)) else None,
-            "notified_total": len(numbers & set(first_sends(fake))),
+            if numbers <= set(first_sends()) else None,
+            "notified_total": len(numbers & set(first_sends())),
             "numbers_sent_same_kind_twice": doubles}
 
 

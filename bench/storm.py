@@ -14,7 +14,7 @@ from .alarm_latency import Feedback
 from .broker import dedicated_broker
 from .common import poll_until, say, write_results
 from .db import contact_phone, count, fresh_database, seed
-from .faketwilio import fake_twilio, first_sends, sends_per_number
+from .faketwilio import FirstSends, fake_twilio, first_sends, sends_per_number
 from .gatewayproc import GatewayProcess, engine_wired, self_cpu_seconds
 from .loadgen import alarm_packet
 from .mqttraw import RawMqtt
@@ -61,7 +61,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                 stored = len(fb.received)
                 p1_numbers = {p for p, s in severity.items() if s == "P1"}
                 if engine:
-                    await poll_until(lambda: len(p1_numbers - set(first_sends(fake))) == 0,
+                    polled = FirstSends(fake)
+                    await poll_until(lambda: len(p1_numbers - polled().keys()) == 0,
                                      args.wait, 0.1)
                     await asyncio.sleep(args.settle)
                 gw_cpu = gw.cpu_seconds() - gcpu0
