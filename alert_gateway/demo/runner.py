@@ -164,8 +164,9 @@ async def simulating(options: DemoOptions, traffic: Traffic, settings: Settings,
         yield task
     finally:
         halt.set()
-        # The simulator ends on `stop`; should it not within a short grace, it is cancelled,
-        # which still disconnects every device cleanly (its `finally` closes the fleet).
+        # With random traffic the simulator waits for its traffic task as well as `stop` (it
+        # never ends), so it is cancelled after a short grace; cancelling still disconnects
+        # every device cleanly (its `finally` closes the fleet).
         done, _ = await asyncio.wait({task}, timeout=SIMULATOR_GRACE_SECONDS)
         if not done:
             task.cancel()

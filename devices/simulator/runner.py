@@ -95,13 +95,12 @@ class Simulator:
         ends_by_itself = self.scenario is not None and self.cfg.random_traffic is None
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.cfg.duration):
-                await asyncio.wait({stopped, traffic}, return_when=asyncio.FIRST_COMPLETED)
+                # FIRST_EXCEPTION: a broken step ends the run at once; else wait for both
+                when = asyncio.FIRST_COMPLETED if ends_by_itself else asyncio.FIRST_EXCEPTION
+                await asyncio.wait({stopped, traffic}, return_when=when)
                 if traffic.done() and not traffic.cancelled() and traffic.exception():
-                    await traffic  # a broken step ends the run at once: re-raise its error
+                    await traffic  # re-raise the scenario's error
                 if stop.is_set():
-                    return
-                if not ends_by_itself:  # random traffic goes on until stop or the duration
-                    await stopped
                     return
                 waits = [event.wait() for _, event in self._pending.values()]
                 async with asyncio.timeout(self.cfg.settle):

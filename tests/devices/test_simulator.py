@@ -25,7 +25,6 @@ from devices.contract import (
 from devices.simulator import (
     DeviceSpec,
     Home,
-    RandomTraffic,
     Scenario,
     SimulationReport,
     SimulatorConfig,
@@ -246,14 +245,3 @@ async def test_unreachable_broker_is_a_clear_error(topic_root: str) -> None:
     with pytest.raises(SimulatorError, match="could not connect"):
         await run_simulator(cfg)
 
-
-
-async def test_random_traffic_ends_on_stop(topic_root: str) -> None:
-    """Random traffic never ends by itself: `stop` (Ctrl-C in the CLI, the demo's shutdown) does."""
-    stop = asyncio.Event()
-    stop.set()
-    home = Home("home-1", [DeviceSpec(unique("pendant"), "pendant")])
-    cfg = config(topic_root, homes=[home], random_traffic=RandomTraffic(), duration=3600.0,
-                 sleep=asyncio.sleep)
-    report = await asyncio.wait_for(run_simulator(cfg, stop=stop), BOUND)
-    assert report.publish_errors == 0
