@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +16,9 @@ from alert_gateway.gateway import Gateway
 from alert_gateway.ingest.parse import Incoming
 from devices.contract import Channel
 from tests.conftest import create_schema
-from tests.harness import Changes, DeviceSide
+from tests.harness import Changes, DeviceSide, device_client, gateway_settings, running_gateway
+
+QUIET = {"supervision_check_seconds": 10**6}  # checks run when the test says (or on a last will)
 
 
 async def seed(url: str, clock: FakeClock, count: int, *, interval: int = 60,
@@ -31,6 +35,17 @@ async def seed(url: str, clock: FakeClock, count: int, *, interval: int = 60,
                          last_seen_at=clock.now(), battery=battery))
         await s.commit()
     await engine.dispose()
+
+
+@asynccontextmanager
+async def supervised(url: str, topic_root: str, clock: FakeClock,
+                     count: int) -> AsyncIterator[tuple[Gateway, Changes, DeviceSide]]:
+    """`count` seeded homes, a running gateway whose checks run when the test says, a device side."""
+    await seed(url, clock, count)
+    settings = gateway_settings(url, topic_root, **QUIET)
+    async with running_gateway(settings, clock=clock, schema=False) as (gw, changes), \
+            device_client(topic_root, clock=clock) as dev:
+        yield gw, changes, dev
 
 
 class Heard:

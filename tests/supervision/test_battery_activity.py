@@ -6,9 +6,8 @@ from alert_gateway.clock import FakeClock
 from devices.contract import Channel
 from tests.harness import device_client, gateway_settings, running_gateway
 
-from .helpers import Heard, alerts, heartbeat, resident_activity, seed, timeline
+from .helpers import QUIET, Heard, alerts, heartbeat, resident_activity, seed, timeline
 
-QUIET = {"supervision_check_seconds": 10**6}
 DAY = 86_400
 
 

@@ -8,11 +8,8 @@ from alert_gateway.clock import FakeClock
 from alert_gateway.db.engine import make_engine, make_sessions
 from alert_gateway.db.models import Device
 from alert_gateway.supervision.state import candidate_devices, supervised_count
-from tests.harness import device_client, gateway_settings, running_gateway
 
-from .helpers import Heard, alerts, device, heartbeat, seed
-
-QUIET = {"supervision_check_seconds": 10**6}
+from .helpers import Heard, alerts, device, heartbeat, seed, supervised
 
 
 async def test_only_overdue_offline_low_or_noted_devices_are_loaded(
@@ -42,10 +39,7 @@ async def test_unflushed_heartbeat_keeps_a_device_online_and_the_silent_one_goes
     database_url: str, topic_root: str, clock: FakeClock
 ) -> None:
     """A heartbeat still in memory (not flushed) counts; the device that said nothing is offline."""
-    await seed(database_url, clock, 2)
-    settings = gateway_settings(database_url, topic_root, **QUIET)
-    async with running_gateway(settings, clock=clock, schema=False) as (gw, changes), \
-            device_client(topic_root, clock=clock) as dev:
+    async with supervised(database_url, topic_root, clock, 2) as (gw, changes, dev):
         heard = Heard(gw)
         await clock.advance(100)
         await heartbeat(dev, "p-0", clock)
@@ -61,10 +55,7 @@ async def test_offline_device_comes_back_on_an_unflushed_heartbeat(
     database_url: str, topic_root: str, clock: FakeClock
 ) -> None:
     """Back online as soon as the check runs, without waiting for the last-seen flush."""
-    await seed(database_url, clock, 1)
-    settings = gateway_settings(database_url, topic_root, **QUIET)
-    async with running_gateway(settings, clock=clock, schema=False) as (gw, changes), \
-            device_client(topic_root, clock=clock) as dev:
+    async with supervised(database_url, topic_root, clock, 1) as (gw, changes, dev):
         assert (await gw.supervisor.check(await clock.advance(200))).went_offline == ["p-0"]
         heard = Heard(gw)
         await heartbeat(dev, "p-0", clock)

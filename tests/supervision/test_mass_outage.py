@@ -6,21 +6,15 @@ from sqlmodel import select
 
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.models import Escalation
-from tests.harness import device_client, gateway_settings, running_gateway
 
-from .helpers import Heard, alerts, heartbeat, seed, timeline
-
-QUIET = {"supervision_check_seconds": 10**6}
+from .helpers import Heard, alerts, heartbeat, supervised, timeline
 
 
 async def test_thirty_percent_offline_is_one_mass_outage_without_device_alerts(
     database_url: str, topic_root: str, clock: FakeClock
 ) -> None:
     """6 of 20 pendants fall silent together: one mass_outage, no device_offline, no escalation."""
-    await seed(database_url, clock, 20)
-    settings = gateway_settings(database_url, topic_root, **QUIET)
-    async with running_gateway(settings, clock=clock, schema=False) as (gw, changes), \
-            device_client(topic_root, clock=clock) as dev:
+    async with supervised(database_url, topic_root, clock, 20) as (gw, changes, dev):
         heard = Heard(gw)
         await clock.advance(100)
         for i in range(6, 20):

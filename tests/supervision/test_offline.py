@@ -7,19 +7,14 @@ from alert_gateway.db.models import Alert
 from devices.contract import Channel
 from tests.harness import device_client, gateway_settings, running_gateway
 
-from .helpers import Heard, alerts, device, heartbeat, seed, timeline
-
-QUIET = {"supervision_check_seconds": 10**6}  # checks run when the test says (or on a last will)
+from .helpers import QUIET, Heard, alerts, device, heartbeat, seed, supervised, timeline
 
 
 async def test_silent_device_raises_one_offline_alert_and_a_heartbeat_clears_it(
     database_url: str, topic_root: str, clock: FakeClock
 ) -> None:
     """Three missed minutes raise exactly one P3 device_offline; the next heartbeat resolves it."""
-    await seed(database_url, clock, 1)
-    settings = gateway_settings(database_url, topic_root, **QUIET)
-    async with running_gateway(settings, clock=clock, schema=False) as (gw, changes), \
-            device_client(topic_root, clock=clock) as dev:
+    async with supervised(database_url, topic_root, clock, 1) as (gw, changes, dev):
         await clock.advance(179)
         assert (await gw.supervisor.check(clock.now())).went_offline == []
         await clock.advance(2)
