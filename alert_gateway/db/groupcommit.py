@@ -46,7 +46,7 @@ class GroupCommit:
         self._lock_rows = lock_rows
         self._queries: dict[type[Any], Any] = {}
         self._worker: asyncio.Task[None] | None = None
-        self._urgent = 0  # urgent writes queued (an over-count only costs a deferral skipped)
+        self._hurry = asyncio.Event()  # an urgent write is queued: no holding back
         self.transactions = 0  # for tests and benchmarks: how many commits served the writes
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, preload: Preload = None,
@@ -60,7 +60,8 @@ class GroupCommit:
         """
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append((work, preload, future))
-        self._urgent += urgent
+        if urgent:
+            self._hurry.set()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain(), name="group-commit")
         return await future
@@ -70,11 +71,12 @@ class GroupCommit:
         while self._pending:
             # A full batch waiting means a backlog: drain it. Otherwise an alarm being stored or
             # escalated goes first, unless that alarm path itself waits for one of these writes.
-            if len(self._pending) < self._max_batch and not self._urgent:
-                await self._urgency.wait_quiet()
+            if len(self._pending) < self._max_batch:
+                await self._urgency.wait_quiet(unless=self._hurry)
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
-            self._urgent = 0 if not self._pending else self._urgent
+            if not self._pending:  # what hurried is in this batch (with a tail left, stay hurried)
+                self._hurry.clear()
             try:
                 await self._together(batch)
             except Exception:  # any failure: isolate it by running each write alone

@@ -39,10 +39,20 @@ class Urgency:
             if not self._active:
                 self._idle.set()
 
-    async def wait_quiet(self, limit: float | None = None) -> None:
-        """Until no alarm-path work is in progress, or `limit` seconds (default: `max_defer`)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._quiet(), self._max_defer if limit is None else limit)
+    async def wait_quiet(self, limit: float | None = None, *, unless: asyncio.Event | None = None) -> None:
+        """Until no alarm-path work is in progress, `unless` is set, or `limit` seconds
+        (default: `max_defer`)."""
+        if unless is not None and unless.is_set():
+            return
+        waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._quiet())]
+        if unless is not None:
+            waits.append(asyncio.ensure_future(unless.wait()))
+        try:
+            await asyncio.wait(waits, timeout=self._max_defer if limit is None else limit,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     async def _quiet(self) -> None:
         while True:

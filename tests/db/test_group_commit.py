@@ -127,3 +127,17 @@ async def test_a_send_result_is_not_held_back_by_the_alarm_path(sessions: Sessio
         await writes.run(_add("sent-2"), urgent=True)  # may carry the callback along: never delays it
     await callback
     assert set(await _names(sessions)) == {"sent", "status", "sent-2"}
+
+
+@pytest.mark.asyncio
+async def test_a_send_result_cuts_short_the_wait_of_callbacks_queued_before_it(
+        sessions: SessionFactory, database_url: str) -> None:
+    """A status callback is held back while an alarm is escalated, until a send result comes."""
+    urgency = Urgency(max_defer=3600)
+    writes = GroupCommit(sessions, lock_rows=not is_sqlite(database_url), urgency=urgency)
+    with urgency.working():
+        callback = asyncio.create_task(writes.run(_add("status")))
+        await asyncio.sleep(0)  # the callback's batch is now holding back
+        assert await writes.run(_add("sent"), urgent=True) == "sent"
+        assert await callback == "status"
+    assert set(await _names(sessions)) == {"status", "sent"}
