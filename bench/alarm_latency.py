@@ -16,6 +16,7 @@ from .faketwilio import FirstSends, fake_twilio
 from .gatewayproc import GatewayProcess, engine_wired, self_cpu_seconds
 from .loadgen import alarm_packet
 from .mqttraw import RawMqtt
+from .probe import RoundTrip
 
 
 class Feedback:
@@ -34,9 +35,10 @@ class Feedback:
 Ends = Callable[[], dict[str, float]]
 
 
-async def run_rate(gw: GatewayProcess, pub: RawMqtt, rate: int, duration: float, first: int,
-                   ends: Ends, mode: str) -> dict[str, object]:
-    """Publish rate*duration alarms from devices first.. and collect their latencies."""
+async def run_rate(gw: GatewayProcess, pub: RawMqtt, probe: RoundTrip, rate: int, duration: float,
+                   first: int, ends: Ends, mode: str) -> dict[str, object]:
+    """Publish rate*duration alarms from devices first.. (each with a raw MQTT probe beside it)
+    and collect both latencies."""
     n = int(rate * duration)
     sent: dict[str, float] = {}
     key: dict[str, str] = {}
@@ -50,9 +52,11 @@ async def run_rate(gw: GatewayProcess, pub: RawMqtt, rate: int, duration: float,
         key[msg_id] = msg_id if mode == "received" else contact_phone(i)
         pub.write(alarm_packet(pub, gw.topic_root, f"dev{i:06d}", msg_id, "sos"))
         sent[msg_id] = time.perf_counter()
+        probe.publish(pub, i)
         await pub.drain()
     achieved = n / (time.perf_counter() - t0)
     await poll_until(lambda: _all_in(ends(), (key[m] for m in sent)), 30, 0.1)
+    raw = percentiles(probe.latencies(range(first, first + n)))
     elapsed = time.perf_counter() - t0
     done = ends()
     lat = [done[key[m]] - t for m, t in sent.items() if key[m] in done]
@@ -61,6 +65,7 @@ async def run_rate(gw: GatewayProcess, pub: RawMqtt, rate: int, duration: float,
     settled = await settle(gw)
     return {"rate": rate, "achieved_rate": round(achieved, 1), "published": n,
             "missing": n - len(lat), **percentiles(lat),
+            "mqtt_round_trip": raw,
             "gateway_cpu_percent": round(100 * served_cpu / elapsed, 1),
             "gateway_cpu_ms_per_alarm": round(1000 * (gw.cpu_seconds() - gcpu0) / n, 1)
             if settled else None,
@@ -85,6 +90,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
             await sub.connect(port)
             await sub.subscribe(f"{gw.topic_root}/+/feedback", 0)
             await pub.connect(port)
+            probe = RoundTrip()
+            await probe.start(port)
             await gw.start()
 
             firsts = FirstSends(fake)
@@ -97,7 +104,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
             try:
                 first = 0
                 for rate in rates:
-                    result = await run_rate(gw, pub, rate, args.duration, first, ends, mode)
+                    result = await run_rate(gw, pub, probe, rate, args.duration, first, ends, mode)
                     first += int(rate * args.duration)
                     results.append(result)
                     say(_line(args.db, mode, result))
@@ -105,6 +112,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                 gw.stop()
                 await pub.close()
                 await sub.close()
+                await probe.close()
     return {"mode": mode, "duration_s": args.duration, "send_concurrency": args.send_concurrency,
             "results": results}
 
@@ -127,12 +135,14 @@ async def settle(gw: GatewayProcess, limit: float = 60.0) -> bool:
 
 
 def _line(db: str, mode: str, r: dict[str, object]) -> str:
+    raw: dict[str, object] = r["mqtt_round_trip"]  # type: ignore[assignment]
     what = "alarm→first Twilio request" if mode == "first_notification" else \
         "alarm→received feedback (stored+acked; no escalation engine wired)"
     return (f"alarm_latency db={db} {what} rate={r['rate']}/s (achieved {r['achieved_rate']}) "
             f"n={r['n']} missing={r['missing']} p50={r['p50_ms']}ms p90={r['p90_ms']}ms "
             f"p99={r['p99_ms']}ms max={r['max_ms']}ms gateway_cpu={r['gateway_cpu_percent']}% "
-            f"cpu_per_alarm={r['gateway_cpu_ms_per_alarm']}ms")
+            f"cpu_per_alarm={r['gateway_cpu_ms_per_alarm']}ms | raw MQTT pub→sub same run: "
+            f"p50={raw['p50_ms']}ms p99={raw['p99_ms']}ms")
 
 
 def main() -> None:

@@ -21,12 +21,14 @@ def main() -> None:
             print(f"alarm latency ({a['mode']}, {a['duration_s']} s per rate, {a['at']}, "
                   f"load avg at start {a['machine']['loadavg_at_start'][0]:.1f}):\n")
             print("| alarms/s | achieved | n | missing | p50 ms | p90 ms | p99 ms | max ms | gw CPU % "
-                  "| gw CPU ms/alarm |")
-            print("|---|---|---|---|---|---|---|---|---|---|")
+                  "| gw CPU ms/alarm | raw MQTT p50 / p99 ms |")
+            print("|---|---|---|---|---|---|---|---|---|---|---|")
             for r in a["results"]:
+                raw = r.get("mqtt_round_trip") or {}
                 print(f"| {r['rate']} | {r['achieved_rate']} | {r['n']} | {r['missing']} | "
                       f"{r['p50_ms']} | {r['p90_ms']} | {r['p99_ms']} | {r['max_ms']} | "
-                      f"{r['gateway_cpu_percent']} | {r.get('gateway_cpu_ms_per_alarm', '')} |")
+                      f"{r['gateway_cpu_percent']} | {r.get('gateway_cpu_ms_per_alarm', '')} | "
+                      f"{raw.get('p50_ms', '–')} / {raw.get('p99_ms', '–')} |")
         for name in ("storm", "restart"):
             if (s := _load(f"{name}-{db}")) is not None:
                 keep = {k: v for k, v in s.items() if k not in ("machine", "argv", "benchmark")}

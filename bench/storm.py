@@ -12,12 +12,13 @@ from alert_gateway.db.models import Alert, InboundMessage
 
 from .alarm_latency import Feedback
 from .broker import dedicated_broker
-from .common import poll_until, say, write_results
+from .common import percentiles, poll_until, say, write_results
 from .db import contact_phone, count, fresh_database, seed
 from .faketwilio import FirstSends, fake_twilio, first_sends, sends_per_number
 from .gatewayproc import GatewayProcess, engine_wired, self_cpu_seconds
 from .loadgen import alarm_packet
 from .mqttraw import RawMqtt
+from .probe import RoundTrip
 
 
 def kind_of(i: int, p3_every: int) -> str:
@@ -44,6 +45,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
             await sub.connect(port)
             await sub.subscribe(f"{gw.topic_root}/+/feedback", 0)
             await pub.connect(port)
+            probe = RoundTrip()
+            await probe.start(port)
             await gw.start()
             cpu0, gcpu0 = self_cpu_seconds(), gw.cpu_seconds()
             try:
@@ -54,6 +57,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                     pub.write(b"".join(alarm_packet(pub, gw.topic_root, f"dev{i:06d}", f"st{i:06d}",
                                                     kind_of(i, args.p3_every))
                                        for i in range(k, min(n, k + 100))))
+                    probe.publish(pub, k)  # one raw round trip per 100 alarms, in the same stream
                     await pub.drain()
                 published_in = time.perf_counter() - t0
                 await poll_until(lambda: len(fb.received) >= n, args.wait, 0.02)
@@ -71,6 +75,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                 gw.stop()
                 await pub.close()
                 await sub.close()
+                await probe.close()
         alerts, inbound = await count(url, Alert), await count(url, InboundMessage)
     firsts = sorted(first_sends(fake).items(), key=lambda kv: kv[1].at)
     out: dict[str, object] = {
@@ -83,6 +88,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
         "gateway_cpu_percent": round(100 * gw_cpu / elapsed, 1),
         "gateway_cpu_ms_per_alarm": round(1000 * gw_cpu / n, 2),  # whole run, engine included
         "loadgen_cpu_percent": round(100 * (self_cpu_seconds() - cpu0) / elapsed, 1),
+        "mqtt_round_trip": percentiles(probe.latencies(range(0, n, 100))),
         "mode": "first_notification" if engine else "stored_only (no escalation engine wired)",
     }
     if engine:
@@ -129,12 +135,14 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=2.0, help="watch for doubles after")
     args = parser.parse_args()
     out = asyncio.run(main_async(args))
+    raw: dict[str, object] = out["mqtt_round_trip"]  # type: ignore[assignment]
     say(f"storm db={args.db} devices={out['devices']} published_in={out['published_within_s']}s "
         f"all_stored={out['all_stored_s']}s lost={out['lost']} doubled={out['doubled_alerts']} "
         f"all_P1_first_notified={out.get('all_p1_first_notified_s')}s "
         f"P3_before_last_P1={out.get('p3_sent_before_last_p1')} "
         f"same_kind_twice={out.get('numbers_sent_same_kind_twice')} "
-        f"gateway_cpu={out['gateway_cpu_percent']}% ({out['mode']})")
+        f"gateway_cpu={out['gateway_cpu_percent']}% ({out['mode']}) | raw MQTT pub→sub same run: "
+        f"p50={raw['p50_ms']}ms p99={raw['p99_ms']}ms")
     write_results("storm", args.db, out)
 
 
