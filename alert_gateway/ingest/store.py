@@ -25,6 +25,7 @@ from ..alerts.opening import (
     open_alert,
 )
 from ..alerts.opening import event as _event
+from ..db.messages import RejectReason
 from ..db.models import (
     Alert,
     AlertStatus,
@@ -34,7 +35,7 @@ from ..db.models import (
     RejectedMessage,
 )
 from .bulk import BatchRows, NewAlert, NewInbound, Opened
-from .parse import Incoming, Rejection
+from .parse import Incoming, Rejection, printable
 
 RAW_PAYLOAD_ON_TIMELINE = 1000  # characters of an unreadable alarm shown to the operator
 
@@ -179,7 +180,7 @@ async def _alarm(
         message_id=msg.id,
         alarm_type=alarm_type.value,
         received_at=now,
-        device_ts=msg.ts,
+        device_ts=rules.storable_device_ts(msg.ts, now),
         alert=alert,
     )
     ctx.rows.inbound.append(inbound)
@@ -240,7 +241,7 @@ def _open(
         now=now,
         raw_type=None if alarm_type is not AlarmType.UNKNOWN else msg.type,
         source_message_id=msg.id,
-        device_ts=msg.ts,
+        device_ts=rules.storable_device_ts(msg.ts, now),
         skew=rules.clock_skew_seconds(msg.ts, now, skew_limit),
     )
     return NewAlert(
@@ -347,7 +348,7 @@ async def _cancel(
         message_id=msg.id,
         alarm_type=None,
         received_at=now,
-        device_ts=msg.ts,
+        device_ts=rules.storable_device_ts(msg.ts, now),
         alert=alert,
     )
     ctx.rows.inbound.append(inbound)
@@ -374,12 +375,12 @@ async def _cancel(
 async def _reject(
     session: AsyncSession, ctx: _Context, item: Rejection, *, now: datetime, result: BatchResult
 ) -> None:
-    rejected = RejectedMessage(
+    rejected = RejectedMessage(  # text kept printable: a NUL would make the rejection itself unstorable
         received_at=now,
-        topic=item.topic[:500],
+        topic=printable(item.topic, 500),
         device_id=item.device_id,
         reason=item.reason.value,
-        detail=item.detail,
+        detail=printable(item.detail),
         payload=item.payload,
     )
     session.add(rejected)
@@ -388,6 +389,7 @@ async def _reject(
     if not item.is_unreadable_alarm:
         return
     assert item.device_id is not None
+    what = "unstorable" if item.reason is RejectReason.UNSTORABLE else "unreadable"
     await _write(ctx, result)  # alerts opened earlier in this batch get their entries first
     device = ctx.devices.get(item.device_id)
     resident_id = device.resident_id if device else None
@@ -402,7 +404,7 @@ async def _reject(
             unregistered=device is None,
             now=now,
             actor=actor,
-            message="unreadable alarm received",
+            message=f"{what} alarm received",
             data={},
         )
         alert = routed.alert
@@ -418,8 +420,8 @@ async def _reject(
             EventKind.UNREADABLE,
             now=now,
             actor=actor,
-            message=f"unreadable alarm payload ({item.reason.value}): {item.detail}",
-            raw=item.payload.decode("utf-8", "replace")[:RAW_PAYLOAD_ON_TIMELINE],
+            message=f"{what} alarm payload ({item.reason.value}): {rejected.detail}",
+            raw=printable(item.payload.decode("utf-8", "replace"), RAW_PAYLOAD_ON_TIMELINE),
             rejected_message_id=rejected.id,
         )
     )
