@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,7 +33,7 @@ from ..db.models import (
     InboundMessage,
     RejectedMessage,
 )
-from .bulk import BatchRows, NewAlert, NewInbound, Opened
+from .bulk import BatchRows, InboundKey, NewAlert, NewInbound, Opened, claim_inbound
 from .parse import Incoming, Rejection, printable
 
 RAW_PAYLOAD_ON_TIMELINE = 1000  # characters of an unreadable alarm shown to the operator
@@ -71,7 +70,8 @@ class _Context:
     """Rows loaded once for the whole batch, and the rows it adds (written together)."""
 
     devices: dict[str, Device]
-    seen: dict[tuple[str, str, str], InboundMessage | NewInbound]
+    claimed: dict[InboundKey, int]  # keys this batch holds now: their inbound row ids
+    seen: dict[InboundKey, InboundMessage | NewInbound]  # held before, or decided by this batch
     active_by_key: dict[str, Alert | NewAlert]  # resident id, or "device:<id>" for unregistered devices
     rows: BatchRows
     told: list[tuple[str, str, InboundMessage | NewInbound]] = field(default_factory=list)
@@ -131,25 +131,19 @@ async def _load(session: AsyncSession, items: Sequence[Incoming | Rejection], *,
     if device_ids:
         rows = await session.exec(select(Device).where(col(Device.id).in_(device_ids)))
         devices = {d.id: d for d in rows.all()}
-    keys = [
+    keys = list(dict.fromkeys(
         (i.device_id, i.channel.value, i.message.id)
         for i in items
         if isinstance(i, Incoming) and isinstance(i.message, AlarmMessage | CancelMessage)
-    ]
-    seen: dict[tuple[str, str, str], InboundMessage | NewInbound] = {}
-    if keys:
-        rows2 = await session.exec(
-            select(InboundMessage).where(
-                tuple_(InboundMessage.device_id, InboundMessage.channel, InboundMessage.message_id).in_(keys)
-            )
-        )
-        seen = {(m.device_id, m.channel, m.message_id): m for m in rows2.all()}
+    ))
+    claimed, held = await claim_inbound(session, keys, now=now)
+    seen: dict[InboundKey, InboundMessage | NewInbound] = dict(held)
     resident_ids = {d.resident_id for d in devices.values() if d.resident_id}
     lone = {d for d in device_ids if d not in devices or not devices[d].resident_id}
     active: dict[str, Alert | NewAlert] = dict(
         await load_active(session, resident_ids=resident_ids, lone_device_ids=lone)
     )
-    return _Context(devices, seen, active, BatchRows(session, now))
+    return _Context(devices, claimed, seen, active, BatchRows(session, now))
 
 
 async def _alarm(
@@ -175,6 +169,7 @@ async def _alarm(
         session, ctx, item, msg, alarm_type, device, now=now, skew_limit=skew_limit, result=result
     )
     inbound = NewInbound(
+        id=ctx.claimed[key],
         device_id=item.device_id,
         channel=Channel.ALARM.value,
         message_id=msg.id,
@@ -343,6 +338,7 @@ async def _cancel(
         alarm = rows.first()
     alert = await session.get(Alert, alarm.alert_id) if alarm and alarm.alert_id else None
     inbound = NewInbound(
+        id=ctx.claimed[key],
         device_id=item.device_id,
         channel=Channel.CANCEL.value,
         message_id=msg.id,
