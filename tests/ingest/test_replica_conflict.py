@@ -19,6 +19,8 @@ from alert_gateway.web.app import make_app
 from tests.conftest import create_schema
 from tests.harness import DeviceSide, device_client, gateway_settings, running_gateway
 
+from . import refuse
+
 POISON = "poison"  # the message id the database refuses, as a foreign key violation would
 
 
@@ -30,32 +32,9 @@ async def _seed(url: str, *statements: str) -> None:
         s.add_all([Resident(id=f"r{i}", name=f"resident {i}") for i in range(1, 4)])
         await s.flush()
         s.add_all([Device(id=f"d{i}", resident_id=f"r{i}") for i in range(1, 4)])
-        for statement in statements:
-            await s.exec(text(statement))  # type: ignore[call-overload]
         await s.commit()
     await engine.dispose()
-
-
-def _refuse(url: str, table: str, condition: str) -> list[str]:
-    """DDL for a trigger that makes the database refuse inserts into `table` matching `condition`."""
-    name = f"refuse_{table}"
-    if url.startswith("sqlite"):
-        return [f"CREATE TRIGGER {name} BEFORE INSERT ON {table} WHEN {condition} "
-                "BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END"]
-    return [
-        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        f"IF {condition} THEN RAISE EXCEPTION 'violates foreign key constraint' "
-        "USING ERRCODE = 'foreign_key_violation'; END IF; RETURN NEW; END $$",
-        f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()",
-    ]
-
-
-async def _drop_trigger(url: str, table: str) -> None:
-    engine = make_engine(url)
-    async with engine.begin() as conn:
-        on = "" if url.startswith("sqlite") else f" ON {table}"
-        await conn.execute(text(f"DROP TRIGGER refuse_{table}{on}"))
-    await engine.dispose()
+    await refuse.execute(url, list(statements))
 
 
 @asynccontextmanager
@@ -81,7 +60,7 @@ async def test_an_alarm_the_database_refuses_is_kept_as_rejected_and_reaches_the
     database_url: str, topic_root: str, clock: FakeClock
 ) -> None:
     """A foreign key violation on one alarm: not told `received`, kept as unstorable, a P1; the rest land."""
-    await _seed(database_url, *_refuse(database_url, "inboundmessage", f"NEW.message_id = '{POISON}'"))
+    await _seed(database_url, *refuse.refuse(database_url, "inboundmessage", f"NEW.message_id = '{POISON}'"))
     settings = gateway_settings(database_url, topic_root)
     async with (
         running_gateway(settings, clock=clock, schema=False) as (gateway, changes),
@@ -124,8 +103,8 @@ async def test_an_alarm_whose_rejection_also_fails_is_left_for_the_broker_to_del
 ) -> None:
     """Not stored and not kept: never acknowledged, so after a restart the broker brings it back."""
     await _seed(database_url,
-                *_refuse(database_url, "inboundmessage", f"NEW.message_id = '{POISON}'"),
-                *_refuse(database_url, "rejectedmessage", "NEW.device_id = 'd2'"))
+                *refuse.refuse(database_url, "inboundmessage", f"NEW.message_id = '{POISON}'"),
+                *refuse.refuse(database_url, "rejectedmessage", "NEW.device_id = 'd2'"))
     settings = gateway_settings(database_url, topic_root)
     async with (
         running_gateway(settings, clock=clock, schema=False) as (gateway, changes),
@@ -142,7 +121,7 @@ async def test_an_alarm_whose_rejection_also_fails_is_left_for_the_broker_to_del
                 "alert_gateway_ingest_unacknowledged_total") == 1
 
         await changes.until(given_up)  # the next alarm landed meanwhile
-    await _drop_trigger(database_url, "rejectedmessage")
+    await refuse.allow(database_url, "rejectedmessage")
     async with running_gateway(settings, clock=clock, schema=False) as (gateway, changes):
 
         async def kept() -> list[RejectedMessage]:
