@@ -101,7 +101,7 @@ async def claim_inbound(
 class NewInbound:
     """An accepted alarm or cancel whose key this batch claimed; its alert may be one it opens."""
 
-    id: int  # the claimed row, filled in by `BatchRows.write`
+    id: int  # its claimed inbound row, completed by `BatchRows.write`
     device_id: str
     channel: str
     message_id: str

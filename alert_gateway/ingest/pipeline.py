@@ -225,11 +225,12 @@ class IngestPipeline:
         acknowledge it; if even that cannot be stored, leave it unacknowledged for redelivery."""
         item = pending.item
         payload = pending.message.payload
+        first = f" (first rejected as {item.reason.value})" if isinstance(item, Rejection) else ""
         rejection = Rejection(
             pending.message.topic.value,
             payload if isinstance(payload, bytes) else str(payload).encode(),
             RejectReason.UNSTORABLE,
-            f"the database refused it as it stands: {describe(error)}",
+            f"the database refused it as it stands: {describe(error)}{first}",
             item.received_at,
             item.device_id,
             item.channel,
