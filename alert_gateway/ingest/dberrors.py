@@ -41,7 +41,8 @@ def describe(exc: BaseException) -> str:
     which may be personal data, so only what identifies the kind of failure is kept.
     """
     orig = exc.orig if isinstance(exc, sa.StatementError) and exc.orig is not None else exc
-    parts = [type(orig).__name__]
+    driver = getattr(orig, "orig", None)  # asyncpg's own error, behind SQLAlchemy's emulated DBAPI one
+    parts = [type(driver if isinstance(driver, Exception) else orig).__name__]
     code = _sqlstate(exc)
     if code:
         parts.append(f"SQLSTATE {code}")

@@ -86,7 +86,8 @@ async def test_an_alarm_the_database_refuses_is_kept_as_rejected_and_reaches_the
         resp = await api.get("/api/v1/rejected-messages?reason=unstorable", headers=auth)
         [rejected] = (await resp.json())["items"]
         assert rejected["device_id"] == "d2" and POISON in rejected["payload_text"], rejected
-        expected = "IntegrityError" if database_url.startswith("sqlite") else "SQLSTATE 23503"
+        pg = "ForeignKeyViolationError SQLSTATE 23503 in INSERT INTO inboundmessage"
+        expected = "IntegrityError" if database_url.startswith("sqlite") else pg
         assert expected in rejected["detail"], rejected["detail"]
         resp = await api.get(f"/api/v1/alerts/{alerts['d2']['id']}", headers=auth)
         timeline = " | ".join(e["message"] for e in (await resp.json())["timeline"])
