@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from .escalation.wiring import escalation_tasks
-from .ingest.heartbeats import chunks, flush_sightings
+from .ingest.heartbeats import chunks, store_sightings
 from .services import Services
 from .supervision.service import Supervisor
 from .web.app import make_app
@@ -67,10 +67,9 @@ class Gateway:
         stored = False
         try:
             # one short transaction per chunk: on SQLite's single connection alarms go in between
+            dropped = self.services.metrics.heartbeat_sightings_dropped
             for chunk in chunks(taken):
-                async with self.services.sessions() as session:
-                    known |= await flush_sightings(session, chunk)
-                    await session.commit()
+                known |= await store_sightings(self.services.sessions, chunk, dropped=dropped)
             stored = True
         finally:
             buffer.settle(taken, stored=stored)

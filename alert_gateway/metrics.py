@@ -38,6 +38,23 @@ class Metrics:
         self.heartbeats = Counter(
             PREFIX + "heartbeats_received_total", "Device heartbeats received.", registry=r
         )
+        self.ingest_unacknowledged = Counter(
+            PREFIX + "ingest_unacknowledged_total",
+            "Messages neither stored nor kept as rejected (even the rejection failed): left "
+            "unacknowledged, so the broker delivers them again after a reconnection.",
+            registry=r,
+        )
+        self.ingest_oldest_pending_seconds = Gauge(
+            PREFIX + "ingest_oldest_pending_seconds",
+            "Age of the oldest alarm, cancel or rejection read from the broker and not yet "
+            "committed and acknowledged (0 when none); grows while ingest is stuck.",
+            registry=r,
+        )
+        self.heartbeat_sightings_dropped = Counter(
+            PREFIX + "heartbeat_sightings_dropped_total",
+            "Last-seen updates the database refused as they stand (dropped so the rest flush).",
+            registry=r,
+        )
         self.ingest_batch_seconds = Histogram(
             PREFIX + "ingest_commit_seconds",
             "Time to commit one batch of accepted MQTT messages.",

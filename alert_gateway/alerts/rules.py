@@ -7,6 +7,7 @@ from datetime import datetime
 from devices.contract import ALARM_TYPES, AlarmType, Qualifier, Severity
 
 ALERT_TYPES_THAT_NEVER_ATTACH = frozenset({AlarmType.TEST, AlarmType.CHECKIN})
+SKEW_COLUMN_MAX = 2**31 - 1  # alert.clock_skew_seconds is a 32-bit integer on PostgreSQL
 
 
 def severity_of(alarm_type: AlarmType) -> Severity:
@@ -46,9 +47,26 @@ def is_restore(qualifier: Qualifier) -> bool:
 
 
 def clock_skew_seconds(device_ts: datetime, received_at: datetime, limit: int) -> int | None:
-    """Seconds the device clock is off, when more than `limit`; None when within it."""
-    skew = int((device_ts - received_at).total_seconds())
-    return skew if abs(skew) > limit else None
+    """Seconds the device clock is off, when more than `limit`; None when within it.
+
+    A clock off by more than the column holds (about 68 years: a reset or broken clock) is
+    flagged at the column's bound rather than refused: the alarm itself is still real.
+    """
+    skew = (device_ts - received_at).total_seconds()  # aware minus aware never overflows
+    if abs(skew) <= limit:
+        return None
+    return int(max(-SKEW_COLUMN_MAX, min(SKEW_COLUMN_MAX, skew)))
+
+
+def storable_device_ts(device_ts: datetime, received_at: datetime) -> datetime | None:
+    """The device time worth keeping, or None when it is further off than the skew column measures.
+
+    Such a time says nothing about when the alarm happened, and the extremes (year 1 or 9999 with
+    an offset) cannot even be converted to UTC; the wire value stays in the alert's opening entry.
+    """
+    if abs((device_ts - received_at).total_seconds()) > SKEW_COLUMN_MAX:
+        return None
+    return device_ts
 
 
 def cancel_refusal(

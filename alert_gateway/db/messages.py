@@ -34,6 +34,8 @@ class RejectReason(StrEnum):
     NOT_JSON = "not_json"
     SCHEMA = "schema"
     NOT_UTF8 = "not_utf8"
+    INVALID_VALUE = "invalid_value"  # valid JSON the database cannot hold (NUL, NaN, huge number)
+    UNSTORABLE = "unstorable"  # the database refused it as it stands (kept raw instead)
 
 
 class RejectedMessage(SQLModel, table=True):

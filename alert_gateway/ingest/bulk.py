@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import AlarmType
@@ -51,10 +53,55 @@ class NewAlert:
         return alert_key(self.values["resident_id"], self.values["device_id"])
 
 
+InboundKey = tuple[str, str, str]  # (device id, channel, message id): unique in inboundmessage
+_inbound = InboundMessage.__table__  # type: ignore[attr-defined]
+_KEY_COLUMNS = ["device_id", "channel", "message_id"]
+_FILL_INBOUND = (  # what is known once the claimed message is decided; executemany, one statement
+    update(_inbound)
+    .where(_inbound.c.id == bindparam("b_id"))
+    .values(
+        alarm_type=bindparam("b_alarm_type"),
+        device_ts=bindparam("b_device_ts", type_=_inbound.c.device_ts.type),
+        alert_id=bindparam("b_alert_id"),
+    )
+)
+
+
+async def claim_inbound(
+    session: AsyncSession, keys: list[InboundKey], *, now: datetime
+) -> tuple[dict[InboundKey, int], dict[InboundKey, InboundMessage]]:
+    """Claim each message key with INSERT … ON CONFLICT DO NOTHING RETURNING.
+
+    Returns the claimed keys (their new row ids) and, for the keys already held (by us earlier
+    or by another replica, whose claim PostgreSQL waits on until it commits), their stored rows:
+    a duplicate is known from the database, never guessed from an error.
+    """
+    if not keys:
+        return {}, {}
+    connection = await session.connection()
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    claim = (
+        dialect.insert(_inbound)
+        .on_conflict_do_nothing(index_elements=_KEY_COLUMNS)
+        .returning(_inbound.c.id, _inbound.c.device_id, _inbound.c.channel, _inbound.c.message_id)
+    )
+    rows = await session.exec(claim, params=[  # type: ignore[call-overload]
+        {"device_id": d, "channel": c, "message_id": m, "received_at": now} for d, c, m in keys
+    ])
+    claimed = {(r.device_id, r.channel, r.message_id): r.id for r in rows}
+    held = [k for k in keys if k not in claimed]
+    if not held:
+        return claimed, {}
+    key = tuple_(InboundMessage.device_id, InboundMessage.channel, InboundMessage.message_id)
+    found = await session.exec(select(InboundMessage).where(key.in_(held)))
+    return claimed, {(m.device_id, m.channel, m.message_id): m for m in found.all()}
+
+
 @dataclass(slots=True)
 class NewInbound:
-    """An accepted alarm not yet written; its alert may be one this batch opens."""
+    """An accepted alarm or cancel whose key this batch claimed; its alert may be one it opens."""
 
+    id: int  # its claimed inbound row, completed by `BatchRows.write`
     device_id: str
     channel: str
     message_id: str
@@ -71,7 +118,7 @@ class NewInbound:
 
 @dataclass
 class BatchRows:
-    """New alerts, entries, escalations and inbound rows, written together by `write`."""
+    """New alerts, entries and escalations, and the claimed inbound rows, written together by `write`."""
 
     session: AsyncSession
     now: datetime
@@ -101,10 +148,10 @@ class BatchRows:
         await self._insert(AlertEvent, entries)
         await self._insert(Escalation, escalations)
         self.escalations_started |= bool(escalations)
-        await self._insert(InboundMessage, [
-            {"device_id": i.device_id, "channel": i.channel, "message_id": i.message_id,
-             "alarm_type": i.alarm_type, "received_at": i.received_at, "device_ts": i.device_ts,
-             "alert_id": i.alert_id} for i in self.inbound])
+        if self.inbound:
+            await self.session.exec(_FILL_INBOUND, params=[  # type: ignore[call-overload]
+                {"b_id": i.id, "b_alarm_type": i.alarm_type, "b_device_ts": i.device_ts,
+                 "b_alert_id": i.alert_id} for i in self.inbound])
         self.inbound.clear()
 
     async def load(self, alert: NewAlert) -> Alert:

@@ -8,15 +8,21 @@ was heard but is not in the database yet.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import islice
 from typing import NamedTuple
 
+from prometheus_client import Counter
 from sqlalchemy import bindparam, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..db.engine import SessionFactory
 from ..db.models import Device
+from .dberrors import describe, is_unavailable
+
+log = logging.getLogger(__name__)
 
 FLUSH_CHUNK = 5000  # rows per statement: bounded parameters, and alarms interleave between chunks
 
@@ -142,3 +148,35 @@ async def flush_sightings(session: AsyncSession, sightings: dict[str, Sighting])
     for shape, rows_ in groups.items():  # executemany: one statement per row shape
         await connection.execute(_UPDATES[shape], rows_)
     return known
+
+
+async def store_sightings(
+    sessions: SessionFactory, sightings: dict[str, Sighting], *, dropped: Counter
+) -> set[str]:
+    """Flush `sightings` in one transaction; if the database refuses one, the rest are still written.
+
+    A refused chunk is halved until the refused sighting is alone; that device keeps its last-seen
+    time without the battery and firmware that were refused, or, if even that fails, is dropped
+    (logged, counted). An unavailable database raises: the caller keeps everything for next time.
+    """
+    try:
+        async with sessions() as session:
+            known = await flush_sightings(session, sightings)
+            await session.commit()
+        return known
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise
+        if len(sightings) > 1:
+            items = list(sightings.items())
+            half = len(items) // 2
+            first = await store_sightings(sessions, dict(items[:half]), dropped=dropped)
+            return first | await store_sightings(sessions, dict(items[half:]), dropped=dropped)
+        [(device_id, sighting)] = sightings.items()
+        dropped.inc()
+        extra = {"device_id": device_id}
+        if sighting.battery is None and sighting.firmware is None:
+            log.error("last-seen update refused, dropped: %s", describe(exc), extra=extra)
+            return set()
+        log.error("device update refused, battery and firmware dropped: %s", describe(exc), extra=extra)
+        return await store_sightings(sessions, {device_id: Sighting(sighting.seen)}, dropped=dropped)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,9 @@ _MODELS: dict[Channel, type[AlarmMessage | CancelMessage | HeartbeatMessage | Ac
     Channel.HEARTBEAT: HeartbeatMessage,
     Channel.ACTIVITY: ActivityMessage,
 }
+# What every consumer of a stored JSON number (PostgreSQL, the console's JavaScript) holds exactly
+# enough of: a 64-bit integer. Beyond it a reading is not a reading.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +92,43 @@ def parse_message(
         message = model.model_validate_json(text)
     except ValidationError as exc:
         return reject(*_explain(exc))
+    for name in type(message).model_fields:  # declared fields only: unknown extras are never stored
+        problem = unstorable(getattr(message, name), name)
+        if problem is not None:
+            return reject(RejectReason.INVALID_VALUE, problem)
     return Incoming(parsed.device_id, parsed.channel, message, received_at)
+
+
+def unstorable(value: object, where: str) -> str | None:
+    """Why a value cannot be stored as it stands (a NUL, a non-finite or huge number), or None."""
+    if isinstance(value, str):
+        if "\x00" in value:  # PostgreSQL text cannot hold it (JSON parsing already refuses lone surrogates)
+            return f"{where}: contains a NUL character"
+    elif isinstance(value, bool):
+        return None
+    elif isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            return f"{where}: integer out of the 64-bit range"
+    elif isinstance(value, float):
+        if not math.isfinite(value):  # NaN, Infinity, and 1e400, which Python reads as inf
+            return f"{where}: not a finite number"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problem = unstorable(key, f"{where} key") or unstorable(item, f"{where}.{printable(key)}")
+            if problem is not None:
+                return problem
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            problem = unstorable(item, f"{where}[{index}]")
+            if problem is not None:
+                return problem
+    return None
+
+
+def printable(text: str, limit: int = 2000) -> str:
+    """Text safe for any text column: NUL and unpaired surrogates escaped, length bounded."""
+    text = text[:limit].replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _parse_status(device_id: str, payload: bytes, received_at: datetime, reject: Any) -> Incoming | Rejection:

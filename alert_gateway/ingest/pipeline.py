@@ -8,10 +8,9 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiomqtt
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from devices.contract import (
     ActivityMessage,
@@ -24,10 +23,12 @@ from devices.contract import (
 
 from ..clock import Clock
 from ..db.engine import SessionFactory
+from ..db.messages import RejectReason
 from ..metrics import Metrics
 from ..settings import Settings
 from .acks import AckBatch, ack
 from .connection import MqttConnection
+from .dberrors import describe, is_unavailable
 from .heartbeats import LastSeenBuffer
 from .hotcounts import TurnCounts
 from .parse import Incoming, Rejection, parse_message
@@ -49,6 +50,7 @@ class _Pending:
     client: aiomqtt.Client
     message: aiomqtt.Message
     item: Incoming | Rejection
+    read_at: float = field(default_factory=time.monotonic)
 
 
 class IngestPipeline:
@@ -78,6 +80,9 @@ class IngestPipeline:
         self._outbox_room = asyncio.Event()
         self._outbox_room.set()
         self.connection = MqttConnection(settings, metrics, self.handle, drain=self.drain)
+        # read time of every message not yet acknowledged or given up: a stuck ingest shows
+        self._unsettled: dict[int, float] = {}  # id(_Pending) -> monotonic read time
+        metrics.ingest_oldest_pending_seconds.set_function(self.oldest_pending_seconds)
         # the hot path: labelled counters looked up once, PUBACKs of one loop turn sent together
         self._receipt_acks = AckBatch()
         self._counts = TurnCounts()
@@ -118,7 +123,9 @@ class IngestPipeline:
             )
             self._metrics.mqtt_rejected.labels(reason=item.reason.value).inc()
         self._idle.clear()
-        await self._queue.put(_Pending(client, message, item))
+        pending = _Pending(client, message, item)
+        self._unsettled[id(pending)] = pending.read_at
+        await self._queue.put(pending)
 
     def _note_device(self, item: Incoming) -> None:
         msg = item.message
@@ -167,44 +174,85 @@ class IngestPipeline:
         """Alarms, cancels and rejections read from the broker and waiting for their batch."""
         return self._queue.qsize()
 
+    def oldest_pending_seconds(self) -> float:
+        """Age of the oldest message read and not yet acknowledged (0 when none)."""
+        oldest = min(self._unsettled.values(), default=None)
+        return 0.0 if oldest is None else time.monotonic() - oldest
+
     async def wait_idle(self) -> None:
         """Until every message read so far is committed (tests and benchmarks await this)."""
         await self._idle.wait()
 
     async def _commit_with_retry(self, batch: list[_Pending]) -> None:
         async with self._batch_lock:
-            await self._commit_and_tell(batch)
+            await self._store(batch)
+        if self._queue.empty():
+            self._idle.set()
 
-    async def _commit_and_tell(self, batch: list[_Pending], *, again: bool = True) -> None:
+    async def _store(self, batch: list[_Pending]) -> None:
+        """Commit, then acknowledge; on a data error, halve until each failing message is alone.
+
+        The messages that can be stored land in few transactions (about two per halving level),
+        and only the failing ones are set apart: one bad message never holds back the others.
+        """
+        outcome = await self._commit_while_unavailable(batch)
+        if isinstance(outcome, BatchResult):
+            self._acknowledge(batch)
+            await self._after_commit(outcome)
+        elif len(batch) > 1:
+            half = len(batch) // 2
+            await self._store(batch[:half])
+            await self._store(batch[half:])
+        else:
+            await self._set_apart(batch[0], outcome)
+
+    async def _commit_while_unavailable(self, batch: list[_Pending]) -> BatchResult | Exception:
+        """The committed result, or the data error that refused these rows; an unavailable
+        database is retried with a bounded backoff (the broker keeps the unacknowledged messages)."""
         delay = 0.1
         while True:
             try:
-                result = await self._commit(batch)
-                break
-            except IntegrityError:
-                # Another replica stored one of these after we looked. Looking again finds it (a
-                # duplicate, acknowledged); if it still fails, halve the batch until the one
-                # message is alone, so the rest land without a transaction each.
-                if again:
-                    await self._commit_and_tell(batch, again=False)
-                    return
-                if len(batch) > 1:
-                    half = len(batch) // 2
-                    await self._commit_and_tell(batch[:half], again=False)
-                    await self._commit_and_tell(batch[half:], again=False)
-                    return
-                log.info("message already stored by another replica")
-                result = BatchResult(receipts=[])
-                break
-            except (SQLAlchemyError, OSError) as exc:
-                log.error("database unavailable, batch kept unacknowledged: %s", exc)
-                await asyncio.sleep(delay)  # bounded backoff; the broker keeps the unacked messages
+                return await self._commit(batch)
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    return exc
+                log.error("database unavailable, batch kept unacknowledged: %s", describe(exc))
+                await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _set_apart(self, pending: _Pending, error: Exception) -> None:
+        """Keep a message the database refuses as a rejection (an alarm still raises a P1), then
+        acknowledge it; if even that cannot be stored, leave it unacknowledged for redelivery."""
+        item = pending.item
+        payload = pending.message.payload
+        first = f" (first rejected as {item.reason.value})" if isinstance(item, Rejection) else ""
+        rejection = Rejection(
+            pending.message.topic.value,
+            payload if isinstance(payload, bytes) else str(payload).encode(),
+            RejectReason.UNSTORABLE,
+            f"the database refused it as it stands: {describe(error)}{first}",
+            item.received_at,
+            item.device_id,
+            item.channel,
+        )
+        extra = {"device_id": item.device_id, "reason": RejectReason.UNSTORABLE.value}
+        log.error("message cannot be stored, kept as rejected: %s", describe(error), extra=extra)
+        self._metrics.mqtt_rejected.labels(reason=RejectReason.UNSTORABLE.value).inc()
+        apart = _Pending(pending.client, pending.message, rejection, pending.read_at)
+        outcome = await self._commit_while_unavailable([apart])
+        if isinstance(outcome, BatchResult):
+            self._acknowledge([pending])
+            await self._after_commit(outcome)
+            return
+        log.critical("message neither stored nor kept as rejected, left unacknowledged: %s",
+                     describe(outcome), extra=extra)
+        self._metrics.ingest_unacknowledged.inc()
+        self._unsettled.pop(id(pending), None)  # the broker redelivers it after a reconnection
+
+    def _acknowledge(self, batch: list[_Pending]) -> None:
         for pending in batch:
             ack(pending.client, pending.message)
-        await self._after_commit(result)
-        if self._queue.empty():
-            self._idle.set()
+            self._unsettled.pop(id(pending), None)
 
     async def _commit(self, batch: list[_Pending]) -> BatchResult:
         s = self._settings

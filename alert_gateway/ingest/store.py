@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,6 +24,7 @@ from ..alerts.opening import (
     open_alert,
 )
 from ..alerts.opening import event as _event
+from ..db.messages import RejectReason
 from ..db.models import (
     Alert,
     AlertStatus,
@@ -33,8 +33,8 @@ from ..db.models import (
     InboundMessage,
     RejectedMessage,
 )
-from .bulk import BatchRows, NewAlert, NewInbound, Opened
-from .parse import Incoming, Rejection
+from .bulk import BatchRows, InboundKey, NewAlert, NewInbound, Opened, claim_inbound
+from .parse import Incoming, Rejection, printable
 
 RAW_PAYLOAD_ON_TIMELINE = 1000  # characters of an unreadable alarm shown to the operator
 
@@ -70,7 +70,8 @@ class _Context:
     """Rows loaded once for the whole batch, and the rows it adds (written together)."""
 
     devices: dict[str, Device]
-    seen: dict[tuple[str, str, str], InboundMessage | NewInbound]
+    claimed: dict[InboundKey, int]  # keys this batch holds now: their inbound row ids
+    seen: dict[InboundKey, InboundMessage | NewInbound]  # held before, or decided by this batch
     active_by_key: dict[str, Alert | NewAlert]  # resident id, or "device:<id>" for unregistered devices
     rows: BatchRows
     told: list[tuple[str, str, InboundMessage | NewInbound]] = field(default_factory=list)
@@ -130,25 +131,19 @@ async def _load(session: AsyncSession, items: Sequence[Incoming | Rejection], *,
     if device_ids:
         rows = await session.exec(select(Device).where(col(Device.id).in_(device_ids)))
         devices = {d.id: d for d in rows.all()}
-    keys = [
+    keys = list(dict.fromkeys(
         (i.device_id, i.channel.value, i.message.id)
         for i in items
         if isinstance(i, Incoming) and isinstance(i.message, AlarmMessage | CancelMessage)
-    ]
-    seen: dict[tuple[str, str, str], InboundMessage | NewInbound] = {}
-    if keys:
-        rows2 = await session.exec(
-            select(InboundMessage).where(
-                tuple_(InboundMessage.device_id, InboundMessage.channel, InboundMessage.message_id).in_(keys)
-            )
-        )
-        seen = {(m.device_id, m.channel, m.message_id): m for m in rows2.all()}
+    ))
+    claimed, held = await claim_inbound(session, keys, now=now)
+    seen: dict[InboundKey, InboundMessage | NewInbound] = dict(held)
     resident_ids = {d.resident_id for d in devices.values() if d.resident_id}
     lone = {d for d in device_ids if d not in devices or not devices[d].resident_id}
     active: dict[str, Alert | NewAlert] = dict(
         await load_active(session, resident_ids=resident_ids, lone_device_ids=lone)
     )
-    return _Context(devices, seen, active, BatchRows(session, now))
+    return _Context(devices, claimed, seen, active, BatchRows(session, now))
 
 
 async def _alarm(
@@ -174,12 +169,13 @@ async def _alarm(
         session, ctx, item, msg, alarm_type, device, now=now, skew_limit=skew_limit, result=result
     )
     inbound = NewInbound(
+        id=ctx.claimed[key],
         device_id=item.device_id,
         channel=Channel.ALARM.value,
         message_id=msg.id,
         alarm_type=alarm_type.value,
         received_at=now,
-        device_ts=msg.ts,
+        device_ts=rules.storable_device_ts(msg.ts, now),
         alert=alert,
     )
     ctx.rows.inbound.append(inbound)
@@ -240,7 +236,7 @@ def _open(
         now=now,
         raw_type=None if alarm_type is not AlarmType.UNKNOWN else msg.type,
         source_message_id=msg.id,
-        device_ts=msg.ts,
+        device_ts=rules.storable_device_ts(msg.ts, now),
         skew=rules.clock_skew_seconds(msg.ts, now, skew_limit),
     )
     return NewAlert(
@@ -342,12 +338,13 @@ async def _cancel(
         alarm = rows.first()
     alert = await session.get(Alert, alarm.alert_id) if alarm and alarm.alert_id else None
     inbound = NewInbound(
+        id=ctx.claimed[key],
         device_id=item.device_id,
         channel=Channel.CANCEL.value,
         message_id=msg.id,
         alarm_type=None,
         received_at=now,
-        device_ts=msg.ts,
+        device_ts=rules.storable_device_ts(msg.ts, now),
         alert=alert,
     )
     ctx.rows.inbound.append(inbound)
@@ -374,12 +371,12 @@ async def _cancel(
 async def _reject(
     session: AsyncSession, ctx: _Context, item: Rejection, *, now: datetime, result: BatchResult
 ) -> None:
-    rejected = RejectedMessage(
+    rejected = RejectedMessage(  # text kept printable: a NUL would make the rejection itself unstorable
         received_at=now,
-        topic=item.topic[:500],
+        topic=printable(item.topic, 500),
         device_id=item.device_id,
         reason=item.reason.value,
-        detail=item.detail,
+        detail=printable(item.detail),
         payload=item.payload,
     )
     session.add(rejected)
@@ -388,6 +385,7 @@ async def _reject(
     if not item.is_unreadable_alarm:
         return
     assert item.device_id is not None
+    what = "unstorable" if item.reason is RejectReason.UNSTORABLE else "unreadable"
     await _write(ctx, result)  # alerts opened earlier in this batch get their entries first
     device = ctx.devices.get(item.device_id)
     resident_id = device.resident_id if device else None
@@ -402,7 +400,7 @@ async def _reject(
             unregistered=device is None,
             now=now,
             actor=actor,
-            message="unreadable alarm received",
+            message=f"{what} alarm received",
             data={},
         )
         alert = routed.alert
@@ -418,8 +416,8 @@ async def _reject(
             EventKind.UNREADABLE,
             now=now,
             actor=actor,
-            message=f"unreadable alarm payload ({item.reason.value}): {item.detail}",
-            raw=item.payload.decode("utf-8", "replace")[:RAW_PAYLOAD_ON_TIMELINE],
+            message=f"{what} alarm payload ({item.reason.value}): {rejected.detail}",
+            raw=printable(item.payload.decode("utf-8", "replace"), RAW_PAYLOAD_ON_TIMELINE),
             rejected_message_id=rejected.id,
         )
     )

@@ -10,6 +10,8 @@ from sqlalchemy import text
 
 from .keys import GATEWAY, SERVICES
 
+INGEST_STUCK_SECONDS = 15  # as AlertGatewayIngestStuck (config/prometheus/alert-gateway.rules.yml)
+
 
 async def healthz(request: web.Request) -> web.Response:
     """The process answers."""
@@ -31,7 +33,20 @@ async def readyz(request: web.Request) -> web.Response:
     gateway = request.app.get(GATEWAY)
     checks["gateway"] = "ok" if gateway is not None and gateway.ready else "not running"
     ready = all(v == "ok" for v in checks.values())
-    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+    age = services.ingest.oldest_pending_seconds()
+    checks["ingest"] = _ingest_detail(age)  # informational: not part of `ready`
+    ingest = {"backlog": services.ingest.backlog, "oldest_pending_seconds": round(age, 3)}
+    body = {"ready": ready, "checks": checks, "ingest": ingest}
+    return web.json_response(body, status=200 if ready else 503)
+
+
+def _ingest_detail(age: float) -> str:
+    """'ok', or how long the oldest message read has waited to be stored (a stuck ingest).
+
+    Informational only: a replica whose database refuses writes says so here and in the
+    AlertGatewayIngestStuck alert, without being taken out of the load balancer by it.
+    """
+    return "ok" if age <= INGEST_STUCK_SECONDS else f"stuck: oldest message read {age:.0f} s ago"
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -12,6 +12,8 @@ from devices.contract import Channel
 from tests.conftest import create_schema
 from tests.harness import device_client, gateway_settings, running_gateway
 
+from . import refuse
+
 
 async def test_many_heartbeats_become_one_last_seen_update(
     database_url: str, topic_root: str, clock: FakeClock
@@ -48,3 +50,34 @@ async def test_many_heartbeats_become_one_last_seen_update(
 async def _count(gateway: object, table: type) -> int:
     async with gateway.services.sessions() as s:  # type: ignore[attr-defined]
         return int((await s.exec(select(func.count()).select_from(table))).one())
+
+
+async def test_a_sighting_the_database_refuses_does_not_hold_back_the_others(
+    database_url: str, topic_root: str, clock: FakeClock
+) -> None:
+    """The refused device keeps its last-seen without the refused firmware; the others flush in full."""
+    await create_schema(database_url)
+    engine = make_engine(database_url)
+    async with make_sessions(engine)() as s:
+        s.add(Resident(id="r-1", name="山田 花子"))
+        await s.flush()
+        s.add_all([Device(id=f"hub-{i}", resident_id="r-1", kind="base_unit") for i in range(4)])
+        await s.commit()
+    await engine.dispose()
+    await refuse.execute(database_url, refuse.refuse(database_url, "device", "NEW.firmware = 'refused'",
+                                                     on="UPDATE"))
+    settings = gateway_settings(database_url, topic_root)
+    async with running_gateway(settings, clock=clock, schema=False) as (gateway, _changes):
+        buffer = gateway.services.ingest.heartbeats  # past the edge: the database has the last word
+        for i in range(4):
+            buffer.note(f"hub-{i}", clock.now(), battery=50 + i, firmware="refused" if i == 2 else "2.1")
+        updated = await gateway.flush_heartbeats()
+        async with gateway.services.sessions() as s:
+            devices = {d.id: d for d in (await s.exec(select(Device))).all()}
+        dropped = gateway.services.metrics.registry.get_sample_value(
+            "alert_gateway_heartbeat_sightings_dropped_total")
+    assert updated == {f"hub-{i}" for i in range(4)}
+    assert all(d.last_seen_at == clock.now() for d in devices.values())
+    assert [(devices[f"hub-{i}"].battery, devices[f"hub-{i}"].firmware) for i in range(4)] == [
+        (50, "2.1"), (51, "2.1"), (None, None), (53, "2.1")]
+    assert dropped == 1

@@ -1,120 +1,177 @@
-"""Another replica stored a message of our batch first: the rest of the batch still lands, nothing twice."""
+"""An alarm is acknowledged to the broker only once its row, its duplicate's or its rejection is stored."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from types import SimpleNamespace
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
+from alert_gateway.api import tokens
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.engine import make_engine, make_sessions
-from alert_gateway.db.models import Alert, Device, InboundMessage, Resident
-from alert_gateway.ingest.heartbeats import LastSeenBuffer
-from alert_gateway.ingest.parse import parse_message
-from alert_gateway.ingest.pipeline import IngestPipeline, _Pending
-from alert_gateway.metrics import Metrics
-from alert_gateway.settings import Settings
-from devices.contract import Topics
+from alert_gateway.db.models import Alert, Device, InboundMessage, RejectedMessage, Resident
+from alert_gateway.gateway import Gateway
+from alert_gateway.web.app import make_app
 from tests.conftest import create_schema
+from tests.harness import DeviceSide, device_client, gateway_settings, running_gateway
 
-TOPICS = Topics()
-CONTESTED = "m2"
+from . import refuse
 
-
-class _Conflicts:
-    """Commits that fail as a unique violation while the contested message is in the transaction."""
-
-    def __init__(self, url: str, *, times: int, replica_stores: bool) -> None:
-        self.times = times  # how many commits fail
-        self.replica_stores = replica_stores  # the other replica's row really is there afterwards
-        self.commits = 0
-        self.replica = make_engine(url)  # another process: its own engine and connection
-
-    async def commit(self, session: AsyncSession, now: datetime) -> bool:
-        """False (after a rollback) when this commit must fail."""
-        self.commits += 1
-        query = select(InboundMessage).where(col(InboundMessage.message_id) == CONTESTED)
-        ours = [m for m in (await session.exec(query)).all() if m.device_id == "d2"]
-        if not ours or self.times == 0:
-            return True
-        self.times -= 1
-        await session.rollback()
-        if self.replica_stores:
-            async with make_sessions(self.replica)() as other:
-                other.add(InboundMessage(device_id="d2", channel="alarm", message_id=CONTESTED,
-                                         received_at=now))
-                await other.commit()
-        return False
+POISON = "poison"  # the message id the database refuses, as a foreign key violation would
 
 
-def _factory(engine: AsyncEngine, conflicts: _Conflicts, clock: FakeClock) -> Any:
-    class Session(AsyncSession):
-        async def commit(self) -> None:
-            if not await conflicts.commit(self, clock.now()):
-                raise IntegrityError("INSERT INTO inboundmessage", {}, Exception("unique violation"))
-            await super().commit()
-
-    return async_sessionmaker(engine, class_=Session, expire_on_commit=False)
-
-
-async def _run(url: str, clock: FakeClock, conflicts: _Conflicts) -> tuple[list[int], list[Alert]]:
+async def _seed(url: str, *statements: str) -> None:
+    """Three residents with a pendant each, and the given DDL (triggers that refuse rows)."""
     await create_schema(url)
     engine = make_engine(url)
-    try:
-        return await _store(url, engine, clock, conflicts)
-    finally:
-        await engine.dispose()
-        await conflicts.replica.dispose()
-
-
-async def _store(
-    url: str, engine: AsyncEngine, clock: FakeClock, conflicts: _Conflicts
-) -> tuple[list[int], list[Alert]]:
-    plain = make_sessions(engine)
-    async with plain() as s:
-        s.add_all([Resident(id=f"r{i}", name="r") for i in range(6)])
+    async with make_sessions(engine)() as s:
+        s.add_all([Resident(id=f"r{i}", name=f"resident {i}") for i in range(1, 4)])
         await s.flush()
-        s.add_all([Device(id=f"d{i}", resident_id=f"r{i}") for i in range(6)])
+        s.add_all([Device(id=f"d{i}", resident_id=f"r{i}") for i in range(1, 4)])
         await s.commit()
-    pipeline = IngestPipeline(Settings(database_url=url), _factory(engine, conflicts, clock), clock,
-                              Metrics(), LastSeenBuffer())
-    acked: list[int] = []
-    client = SimpleNamespace(_client=SimpleNamespace(ack=lambda mid, qos: acked.append(mid)))
-    batch = []
-    for i in range(6):
-        body = f'{{"id": "m{i}", "type": "sos", "ts": "{clock.now().isoformat()}"}}'
-        item = parse_message(f"{TOPICS.root}/d{i}/alarm", body.encode(), topics=TOPICS, max_bytes=4096,
-                             received_at=clock.now())
-        batch.append(_Pending(client, SimpleNamespace(qos=1, mid=i), item))  # type: ignore[arg-type]
-    await pipeline._commit_and_tell(batch)
-    await pipeline.drain()
-    async with plain() as s:
-        alerts = list((await s.exec(select(Alert).order_by(col(Alert.id)))).all())
-    return acked, alerts
+    await engine.dispose()
+    await refuse.execute(url, list(statements))
 
 
-async def test_a_batch_looks_again_when_another_replica_stored_one_of_its_messages(
-    database_url: str, clock: FakeClock
+@asynccontextmanager
+async def _api(gateway: Gateway, clock: FakeClock) -> AsyncIterator[tuple[TestClient, dict[str, str]]]:
+    """The gateway's HTTP API, with a live token, as the dispatch console's scripts use it."""
+    async with gateway.services.sessions() as session:
+        _, token = await tokens.create(session, name="tester", now=clock.now())
+        await session.commit()
+    async with TestClient(TestServer(make_app(gateway.services))) as client:
+        yield client, {"Authorization": f"Bearer {token}"}
+
+
+async def _feedback(dev: DeviceSide, count: int) -> dict[str, dict[str, Any]]:
+    """The next `count` feedback messages, by the alarm id they refer to."""
+    got = {}
+    for _ in range(count):
+        _, body = await dev.next_feedback()
+        got[body["ref"]] = body
+    return got
+
+
+async def test_an_alarm_the_database_refuses_is_kept_as_rejected_and_reaches_the_console_as_p1(
+    database_url: str, topic_root: str, clock: FakeClock
 ) -> None:
-    """The second look finds the replica's row (a duplicate): one more transaction, not one per message."""
-    conflicts = _Conflicts(database_url, times=1, replica_stores=True)
-    acked, alerts = await _run(database_url, clock, conflicts)
-    assert sorted(acked) == list(range(6))
-    assert sorted(a.source_message_id or "" for a in alerts) == ["m0", "m1", "m3", "m4", "m5"]
-    assert conflicts.commits == 2
+    """A foreign key violation on one alarm: not told `received`, kept as unstorable, a P1; the rest land."""
+    await _seed(database_url, *refuse.refuse(database_url, "inboundmessage", f"NEW.message_id = '{POISON}'"))
+    settings = gateway_settings(database_url, topic_root)
+    async with (
+        running_gateway(settings, clock=clock, schema=False) as (gateway, changes),
+        device_client(topic_root, clock=clock) as dev,
+        _api(gateway, clock) as (api, auth),
+    ):
+        await dev.watch_feedback()
+        await dev.alarm("d1", "m1")
+        await dev.alarm("d2", POISON)
+        await dev.alarm("d3", "m3")
+        told = await _feedback(dev, 2)
+        assert sorted(told) == ["m1", "m3"], told  # the refused alarm is not reported as held
+
+        async def console() -> list[dict[str, Any]] | None:
+            resp = await api.get("/api/v1/alerts", headers=auth)
+            items: list[dict[str, Any]] = (await resp.json())["items"]
+            return items if len(items) == 3 else None
+
+        alerts = {a["device_id"]: a for a in await changes.until(console)}
+        assert (alerts["d2"]["type"], alerts["d2"]["severity"], alerts["d2"]["status"]) == (
+            "unknown", "P1", "open")
+        assert alerts["d1"]["type"] == alerts["d3"]["type"] == "sos"
+        resp = await api.get("/api/v1/rejected-messages?reason=unstorable", headers=auth)
+        [rejected] = (await resp.json())["items"]
+        assert rejected["device_id"] == "d2" and POISON in rejected["payload_text"], rejected
+        pg = "ForeignKeyViolationError SQLSTATE 23503 in INSERT INTO inboundmessage"
+        expected = "IntegrityError" if database_url.startswith("sqlite") else pg
+        assert expected in rejected["detail"], rejected["detail"]
+        resp = await api.get(f"/api/v1/alerts/{alerts['d2']['id']}", headers=auth)
+        timeline = " | ".join(e["message"] for e in (await resp.json())["timeline"])
+        assert "unstorable alarm" in timeline, timeline
+        async with gateway.services.sessions() as s:
+            stored = (await s.exec(select(InboundMessage.message_id))).all()
+        assert sorted(stored) == ["m1", "m3"]
+        registry = gateway.services.metrics.registry
+        assert registry.get_sample_value("alert_gateway_mqtt_rejected_total", {"reason": "unstorable"}) == 1
 
 
-async def test_a_message_that_keeps_failing_is_set_apart_and_the_rest_land(
-    database_url: str, clock: FakeClock
+async def test_an_alarm_whose_rejection_also_fails_is_left_for_the_broker_to_deliver_again(
+    database_url: str, topic_root: str, clock: FakeClock
 ) -> None:
-    """Halving isolates the one message; the other five are stored and every message is acknowledged."""
-    conflicts = _Conflicts(database_url, times=100, replica_stores=False)
-    acked, alerts = await _run(database_url, clock, conflicts)
-    assert sorted(acked) == list(range(6))
-    assert sorted(a.source_message_id or "" for a in alerts) == ["m0", "m1", "m3", "m4", "m5"]
-    assert conflicts.commits == 8  # whole batch twice, then halves until m2 is alone
+    """Not stored and not kept: never acknowledged, so after a restart the broker brings it back."""
+    await _seed(database_url,
+                *refuse.refuse(database_url, "inboundmessage", f"NEW.message_id = '{POISON}'"),
+                *refuse.refuse(database_url, "rejectedmessage", "NEW.device_id = 'd2'"))
+    settings = gateway_settings(database_url, topic_root)
+    async with (
+        running_gateway(settings, clock=clock, schema=False) as (gateway, changes),
+        device_client(topic_root, clock=clock) as dev,
+    ):
+        await dev.alarm("d2", POISON)
+        await dev.alarm("d1", "m1")
+        registry = gateway.services.metrics.registry
+
+        async def given_up() -> bool:
+            async with gateway.services.sessions() as s:
+                stored = (await s.exec(select(Alert).where(Alert.source_message_id == "m1"))).first()
+            return stored is not None and registry.get_sample_value(
+                "alert_gateway_ingest_unacknowledged_total") == 1
+
+        await changes.until(given_up)  # the next alarm landed meanwhile
+    await refuse.allow(database_url, "rejectedmessage")
+    async with running_gateway(settings, clock=clock, schema=False) as (gateway, changes):
+
+        async def kept() -> list[RejectedMessage]:
+            async with gateway.services.sessions() as s:
+                return list((await s.exec(select(RejectedMessage))).all())
+
+        [rejected] = await changes.until(kept)
+        assert (rejected.device_id, rejected.reason) == ("d2", "unstorable")
+        async with gateway.services.sessions() as s:
+            p1 = (await s.exec(select(Alert).where(col(Alert.device_id) == "d2"))).one()
+        assert (p1.type, p1.severity, p1.id) == ("unknown", "P1", rejected.alert_id)
+
+
+async def test_a_key_another_replica_is_storing_is_waited_for_and_told_as_a_duplicate(
+    pg_url: str, topic_root: str, clock: FakeClock
+) -> None:
+    """The claim waits for the other replica's transaction, then finds its row: one alert, both told."""
+    await _seed(pg_url)
+    replica = make_engine(pg_url)  # another gateway process: its own engine and transaction
+    settings = gateway_settings(pg_url, topic_root)
+    try:
+        async with (
+            running_gateway(settings, clock=clock, schema=False) as (gateway, changes),
+            device_client(topic_root, clock=clock) as dev,
+            make_sessions(replica)() as other,
+        ):
+            alert = Alert(resident_id="r2", device_id="d2", type="sos", severity="P1", status="open",
+                          source_message_id="m2", opened_at=clock.now(), updated_at=clock.now())
+            other.add(alert)
+            await other.flush()
+            other.add(InboundMessage(device_id="d2", channel="alarm", message_id="m2",
+                                     received_at=clock.now(), alert_id=alert.id))
+            await other.flush()  # the key is the replica's, not yet committed
+            await dev.watch_feedback()
+            await dev.alarm("d2", "m2")
+
+            async def waiting() -> bool:  # our claim is blocked on the replica's row lock
+                async with gateway.services.sessions() as s:
+                    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                 " AND query LIKE 'INSERT INTO inboundmessage%'")
+                    return bool((await s.exec(query)).scalar_one())  # type: ignore[call-overload]
+
+            await changes.until(waiting)
+            await other.commit()
+            await dev.alarm("d1", "m1")
+            told = await _feedback(dev, 2)
+            assert told["m2"]["alert_id"] == alert.id and told["m1"]["state"] == "received", told
+            async with gateway.services.sessions() as s:
+                d2_alerts = (await s.exec(select(Alert).where(col(Alert.device_id) == "d2"))).all()
+            assert [a.id for a in d2_alerts] == [alert.id]
+    finally:
+        await replica.dispose()

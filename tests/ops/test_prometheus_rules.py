@@ -23,6 +23,8 @@ EXPECTED_ALERTS = {
     "AlertGatewayNotificationFailures",
     "AlertGatewayUrgentAlertUnacknowledged",
     "AlertGatewayNoHeartbeats",
+    "AlertGatewayIngestStuck",
+    "AlertGatewayMessageNotStored",
 }
 
 
