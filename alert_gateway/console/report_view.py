@@ -17,7 +17,7 @@ from .render import render, translator
 from .report import TARGET_60, TARGET_180, MonthlyReport, monthly_report, previous_month
 from .timefmt import duration, local
 
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"^(19|2[01])[0-9]{2}-(0[1-9]|1[0-2])$")  # ASCII digits, years 1900-2199
 
 
 async def _load(request: web.Request) -> MonthlyReport:
