@@ -83,7 +83,8 @@ async def test_no_api_route_answers_5xx_to_hostile_input(database_url: str, cloc
 
 async def test_nul_and_huge_numbers_get_a_400_that_names_the_field(
         database_url: str, clock: FakeClock) -> None:
-    """A NUL in a query or body value and an id beyond the column are refused with a reason."""
+    """A NUL in a query or body value, an id beyond the column and a loosely typed body field are
+    refused with a reason."""
     async with edge_app(database_url, clock) as edge:
         cases = [
             ("GET", url("/api/v1/residents", {"search": NUL}), None, 400, "search"),
@@ -92,6 +93,11 @@ async def test_nul_and_huge_numbers_get_a_400_that_names_the_field(
              400, "body.text"),
             ("POST", url(f"/api/v1/alerts/{edge.alert_id}/acknowledge"),
              json.dumps({"contact_id": 2**31}), 400, "contact_id"),
+            # As the OpenAPI document says: a boolean is not an id, a number is not a boolean.
+            ("POST", url(f"/api/v1/alerts/{edge.alert_id}/acknowledge"),
+             json.dumps({"contact_id": True}), 400, "contact_id"),
+            ("POST", url(f"/api/v1/alerts/{edge.alert_id}/take"), json.dumps({"force": 0}),
+             400, "force"),
             ("GET", url(f"/api/v1/alerts/{2**31}"), None, 404, "There is no alert"),
             ("GET", url(f"/api/v1/residents/{encoded_path(NUL)}"), None, 400, "resident_id"),
         ]
