@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, Strict
+from pydantic import Field, Strict
 
 from .errors import InvalidInput
 
@@ -75,12 +75,6 @@ def parse_id(raw: str) -> int | None:
     return value if 1 <= value <= MAX_ID else None
 
 
-def _storable(value: str) -> str:
-    if (problem := text_problem(value)) is not None:
-        raise ValueError(f"text {problem}")
-    return value
-
-
-# For request schemas: an id a column can hold (never a bool or a numeric string) and storable text.
+# For request schemas: an id a column can hold (never a bool or a numeric string). Text in JSON
+# bodies is checked by walking the whole document (api/params.body), so no text type is needed.
 RecordId = Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
-StorableText = Annotated[str, AfterValidator(_storable)]
