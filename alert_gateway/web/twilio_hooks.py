@@ -33,6 +33,8 @@ from ..validation import first_bad_text, parse_id
 from .keys import SERVICES
 
 log = logging.getLogger(__name__)
+SID_FIELDS = ("MessageSid", "SmsSid", "CallSid")  # kept in NotificationAttempt.provider_sid
+SID_LENGTH: int = NotificationAttempt.__table__.c.provider_sid.type.length  # type: ignore[attr-defined]
 Apply = Callable[[Any, MultiDictProxy[Any], int | None], Awaitable[HookResult]]
 
 
@@ -100,8 +102,10 @@ async def _checked(request: web.Request) -> tuple[MultiDictProxy[Any], int | Non
     raw = request.query.get("attempt")
     attempt_id = parse_id(raw) if raw is not None else None
     bad = first_bad_text(itertools.chain(request.query.items(), form.items()))
-    if bad is not None or (raw is not None and attempt_id is None):
-        field = bad.field if bad is not None else "attempt"
+    long_sid = next((name for name in SID_FIELDS if len(str(form.get(name) or "")) > SID_LENGTH),
+                    None)
+    if bad is not None or long_sid is not None or (raw is not None and attempt_id is None):
+        field = bad.field if bad is not None else long_sid or "attempt"
         request.app[SERVICES].metrics.webhooks_refused.labels(reason="bad_input").inc()
         log.warning("twilio webhook refused: a value cannot be stored",
                     extra={"path": request.path, "field": field[:40]})

@@ -33,7 +33,8 @@ PUBLIC_URL = "http://gw.example.org"  # http: the console's cookies are not Secu
 NUL = "a\x00b"
 # What a hostile caller tries in place of an id or a number (the databases hold int32 ids).
 HOSTILE_NUMBERS = (2**31, 2**63, -1, 10**30)
-HOSTILE_VALUES = (*(str(n) for n in HOSTILE_NUMBERS), "abc", NUL)
+LONG = "x" * 5000  # beyond every VARCHAR(n) column
+HOSTILE_VALUES = (*(str(n) for n in HOSTILE_NUMBERS), "abc", NUL, LONG)
 ENCODED_SURROGATE = "%ED%A0%80"  # UTF-8 of U+D800, which no database text can hold
 
 
