@@ -50,11 +50,23 @@ def _event(alert_id: int, kind: EventKind, *, now: datetime, actor: str, message
                       data=data)
 
 
-async def _set_responder(session: AsyncSession, alert_id: int, contact_id: int,
-                         state: ResponderState, now: datetime) -> Contact:
+async def _contact_of_resident(session: AsyncSession, alert_id: int, contact_id: int) -> Contact:
+    """The contact, if it is one of the alert's resident's: another resident's contact cannot
+    acknowledge or arrive (a typo must not record the wrong person as on the way)."""
+    alert = await _alert(session, alert_id)
     contact = await session.get(Contact, contact_id)
     if contact is None:
         raise NotFound(f"no contact {contact_id}")
+    if contact.resident_id != alert.resident_id:
+        owner = f"resident {alert.resident_id}" if alert.resident_id else "an unregistered device"
+        raise InvalidInput(f"contact {contact_id} is not a contact of {owner}, whose alert "
+                           f"{alert_id} this is")
+    return contact
+
+
+async def _set_responder(session: AsyncSession, alert_id: int, contact_id: int,
+                         state: ResponderState, now: datetime) -> Contact:
+    contact = await _contact_of_resident(session, alert_id, contact_id)
     row = await session.get(AlertResponder, (alert_id, contact_id))
     if row is None:
         session.add(AlertResponder(alert_id=alert_id, contact_id=contact_id, state=state.value,

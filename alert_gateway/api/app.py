@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from ..services import gateway_version
 from .auth import PREFIX, PUBLIC_PATHS, auth_middleware
 from .errors import error_middleware
 from .openapi import build_document
+from .params import check_request
 from .routes import ROUTES
 
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi_document")
@@ -20,9 +22,16 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
 
+@web.middleware
+async def input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Path and query values of every route are checked here, once (bodies in params.body)."""
+    check_request(request)
+    return await handler(request)
+
+
 def make_api_app() -> web.Application:
     """Build the sub-application; errors wrap auth, so a 401 is JSON like every other error."""
-    api = web.Application(middlewares=[error_middleware, auth_middleware])
+    api = web.Application(middlewares=[error_middleware, auth_middleware, input_middleware])
     for route in ROUTES:
         api.router.add_route(route.method, route.path, route.handler, name=route.handler.__name__)
     api.router.add_get("/openapi.json", openapi_json, name="openapi", allow_head=False)

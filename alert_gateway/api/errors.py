@@ -34,8 +34,10 @@ def describe_validation(exc: ValidationError) -> str:
 
 
 def _code_for(exc: GatewayError) -> str:
-    # NotFound -> not_found: the class name is the stable, documented code.
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+    # NotFound -> not_found: the class name is the stable, documented code; a finer subclass
+    # (validation.BadText) answers with its parent's, so clients see one code per kind.
+    kind = next(c for c in type(exc).__mro__ if c.__module__ == GatewayError.__module__)
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", kind.__name__).lower()
 
 
 @web.middleware

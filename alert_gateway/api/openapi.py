@@ -9,12 +9,13 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from ..validation import MAX_ID
 from .routes import Route
 from .schemas import ErrorRead
 
 REF = "#/components/schemas/{model}"
 PATH_PARAMS: dict[str, dict[str, Any]] = {
-    "alert_id": {"type": "integer", "minimum": 1},
+    "alert_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
     "resident_id": {"type": "string"},
     "device_id": {"type": "string"},
 }

@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from ..errors import InvalidInput, NotFound
+from ..validation import MAX_COUNT, check_texts, parse_id, walk_json
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -18,20 +19,26 @@ E = TypeVar("E", bound=StrEnum)
 M = TypeVar("M", bound=BaseModel)
 
 
+def check_request(request: web.Request) -> None:
+    """Every path and query value is text the databases can store (BadText, a 400, otherwise)."""
+    check_texts(request.match_info.items())
+    check_texts(request.query.items())
+
+
 def int_query(request: web.Request, name: str, *, default: int, minimum: int,
-              maximum: int | None = None) -> int:
-    """An integer query parameter within bounds."""
+              maximum: int = MAX_COUNT) -> int:
+    """An integer query parameter within bounds (never beyond what a query parameter holds)."""
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        message = f"Query parameter {name!r} must be a whole number, not {raw!r}."
-        raise InvalidInput(message) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise InvalidInput(f"Query parameter {name!r} must be {bound}; it was {value}.")
+    digits = raw.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
+        message = f"Query parameter {name!r} must be a whole number, not {raw[:40]!r}."
+        raise InvalidInput(message)
+    value = int(raw) if len(digits) <= 30 else None  # int() of a huge string costs CPU
+    if value is None or not minimum <= value <= maximum:
+        raise InvalidInput(f"Query parameter {name!r} must be between {minimum} and {maximum}; "
+                           f"it was {raw[:40]}.")
     return value
 
 
@@ -70,11 +77,13 @@ def bool_query(request: web.Request, name: str) -> bool | None:
 
 
 def int_path(request: web.Request, name: str, what: str) -> int:
-    """A numeric id from the path; anything else cannot name a record, so it is a 404."""
+    """A numeric id from the path; anything else (letters, beyond the column's range) cannot name
+    a record, so it is a 404."""
     raw = request.match_info[name]
-    if not raw.isdigit():
-        raise NotFound(f"There is no {what} {raw!r}.")
-    return int(raw)
+    value = parse_id(raw)
+    if value is None:
+        raise NotFound(f"There is no {what} {raw[:40]!r}.")
+    return value
 
 
 async def body(request: web.Request, model: type[M]) -> M:
@@ -85,4 +94,5 @@ async def body(request: web.Request, model: type[M]) -> M:
     except json.JSONDecodeError as exc:
         message = f"The request body is not valid JSON ({exc.msg} at character {exc.pos})."
         raise InvalidInput(message) from None
+    check_texts(walk_json(data))
     return model.model_validate(data)  # ValidationError becomes a 400 in errors.py

@@ -9,6 +9,7 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
 from ..residents.schemas import DeviceRead
+from ..validation import MAX_COUNT
 from . import actions, alerts, directory, rejected
 from .params import DEFAULT_LIMIT, MAX_LIMIT
 from .schemas import (
@@ -62,7 +63,8 @@ def _bool(name: str, description: str) -> Param:
 PAGE = (
     Param("limit", f"Page size, at most {MAX_LIMIT}.",
           {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
-    Param("offset", "Rows to skip.", {"type": "integer", "minimum": 0, "default": 0}),
+    Param("offset", "Rows to skip.",
+          {"type": "integer", "minimum": 0, "maximum": MAX_COUNT, "default": 0}),
 )
 
 READ_ROUTES: tuple[Route, ...] = (

@@ -6,12 +6,13 @@ import base64
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from ..db.alerts import AckChannel, AlertStatus, EventKind, Outcome
 from ..db.escalation import AttemptStatus, ResponderState
 from ..db.messages import RejectReason
 from ..residents.schemas import ContactRead, DeviceRead, ResidentRead
+from ..validation import RecordId
 
 T = TypeVar("T")
 
@@ -171,13 +172,14 @@ class _Body(BaseModel):
 class AcknowledgeIn(_Body):
     """Someone has taken responsibility for the alert."""
 
-    contact_id: int | None = Field(default=None, description="The contact who acknowledged.")
+    contact_id: RecordId | None = Field(
+        default=None, description="The contact who acknowledged; one of the alert's resident's.")
 
 
 class TakeIn(_Body):
     """The caller takes the alert over from the escalation (recorded as api:<token name>)."""
 
-    force: bool = Field(default=False, description="Take it even if someone else holds it.")
+    force: StrictBool = Field(default=False, description="Take it even if someone else holds it.")
 
 
 class NoteIn(_Body):
@@ -189,7 +191,8 @@ class NoteIn(_Body):
 class ArrivalIn(_Body):
     """A responder is at the resident's home."""
 
-    contact_id: int | None = None
+    contact_id: RecordId | None = Field(
+        default=None, description="The responder; one of the alert's resident's contacts.")
 
 
 class ResolveIn(_Body):

@@ -22,7 +22,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 def hash_token(token: str) -> str:
     """The stored form of a token."""
     # A fast hash suffices: the token has 256 random bits, so there is nothing to brute-force.
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 async def create(session: AsyncSession, *, name: str, now: datetime) -> tuple[ApiToken, str]:

@@ -18,6 +18,7 @@ from ..errors import GatewayError, InvalidInput
 from ..web.keys import SERVICES
 from .alert_view import alert_id_of, render_alert
 from .auth import current
+from .inputs import checked_form, optional_id
 from .keys import METRICS
 from .render import translator
 
@@ -33,8 +34,7 @@ def _text(form: Form, name: str) -> str:
 
 
 def _contact_id(form: Form) -> int | None:
-    value = _text(form, "contact_id")
-    return int(value) if value.isdigit() else None
+    return optional_id(_text(form, "contact_id"), "contact")
 
 
 async def _take(session: AsyncSession, alert_id: int, name: str, form: Form,
@@ -96,9 +96,9 @@ async def act(request: web.Request) -> web.Response:
     name = request.match_info["action"]
     handler, kind = ACTIONS[name]
     operator = current(request)
-    form = await request.post()
     now = services.clock.now()
     try:
+        form = await checked_form(request)
         async with services.sessions() as session:
             await handler(session, alert_id, operator.name, form, now)
             await session.commit()

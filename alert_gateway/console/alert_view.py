@@ -12,6 +12,7 @@ from ..errors import InvalidInput
 from ..web.keys import SERVICES
 from . import alert_data
 from .auth import current
+from .inputs import path_id
 from .render import render
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def alert_id_of(request: web.Request) -> int:
     """The alert id in the path."""
-    return int(request.match_info["alert_id"])
+    return path_id(request, "alert_id", "alert")
 
 
 async def render_alert(request: web.Request, alert_id: int, *, status: int = 200,

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from ..db.auth import Operator, Role
 from ..errors import Forbidden, GatewayError
 from ..web.keys import SERVICES
+from .inputs import check_form, check_request, displayable
 from .keys import CSRF, METRICS, OPERATOR, THROTTLE
 from .passwords import verify_password_async
 from .render import render, translator
@@ -75,7 +76,9 @@ def require_supervisor(request: web.Request) -> Operator:
 
 
 def _csrf_ok(expected: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
+    # surrogatepass: a garbled token is simply wrong, not an encoding error.
+    return bool(given) and hmac.compare_digest(expected.encode(),
+                                               (given or "").encode("utf-8", "surrogatepass"))
 
 
 async def _given_csrf(request: web.Request) -> str | None:
@@ -99,6 +102,7 @@ async def console_guard(request: web.Request, handler: Handler) -> web.StreamRes
             refused = await _authenticate(request)
             if refused is not None:
                 return refused
+        check_request(request)
         response = await handler(request)
     except GatewayError as exc:
         response = _error_page(request, exc)
@@ -169,6 +173,10 @@ async def login(request: web.Request) -> web.Response:
     form = await request.post()
     name = str(form.get("name", "")).strip()
     password = str(form.get("password", ""))
+    try:
+        check_form(request, form)
+    except GatewayError as exc:
+        return _login_page(request, status=exc.http_status, error=str(exc), name=displayable(name))
     cookie_token = request.cookies.get(LOGIN_COOKIE, "")
     if not cookie_token or not _csrf_ok(cookie_token, str(form.get(CSRF_FIELD, ""))):
         return _login_page(request, status=403, error=_("login.expired"), name=name)

@@ -18,15 +18,20 @@ from ..web.keys import SERVICES
 from .render import render
 
 LIMIT = 300
+FIRST_YEAR, LAST_YEAR = 1900, 2199
 
 
 def _day(value: str, zone: str) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.combine(date.fromisoformat(value), time(), tzinfo=ZoneInfo(zone))
+        day = date.fromisoformat(value)
     except ValueError as exc:
         raise InvalidInput("dates look like 2026-11-27") from exc
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        # Year 1 or 9999 overflows once shifted to UTC or by a day: not a date anyone searches.
+        raise InvalidInput(f"dates lie between {FIRST_YEAR} and {LAST_YEAR}")
+    return datetime.combine(day, time(), tzinfo=ZoneInfo(zone))
 
 
 async def history_page(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ from ..errors import InvalidInput
 from ..residents.importer import import_file
 from ..web.keys import SERVICES
 from .auth import require_supervisor
+from .inputs import checked_form
 from .render import render
 
 SUFFIXES = (".csv", ".yaml", ".yml")
@@ -26,7 +27,7 @@ async def import_upload(request: web.Request) -> web.Response:
     """POST /console/residents/import: all or nothing; every row error is listed."""
     require_supervisor(request)
     services = request.app[SERVICES]
-    form = await request.post()
+    form = await checked_form(request)
     upload = form.get("file")
     if not isinstance(upload, web.FileField):
         raise InvalidInput("choose a .csv or .yaml file")

@@ -10,12 +10,13 @@ from ..web.keys import SERVICES
 from . import accounts
 from .auth import current, require_supervisor
 from .i18n import LANGUAGES
+from .inputs import checked_form, path_id
 from .render import render
 
 
 async def set_language(request: web.Request) -> web.Response:
     """POST /console/me/language: the console language follows the operator, not the browser."""
-    form = await request.post()
+    form = await checked_form(request)
     language = str(form.get("language", ""))
     if language not in LANGUAGES:
         raise InvalidInput(f"unknown language {language!r}")
@@ -41,10 +42,10 @@ async def create_operator(request: web.Request) -> web.Response:
     """POST /console/operators (supervisors): a new account."""
     require_supervisor(request)
     services = request.app[SERVICES]
-    form = await request.post()
-    role = str(form.get("role", Role.OPERATOR.value))
     async with services.sessions() as session:
         try:
+            form = await checked_form(request)
+            role = str(form.get("role", Role.OPERATOR.value))
             await accounts.create(
                 session, name=str(form.get("name", "")).strip(),
                 role=Role(role) if role in Role._value2member_map_ else Role.OPERATOR,
@@ -63,10 +64,10 @@ async def create_operator(request: web.Request) -> web.Response:
 async def toggle_operator(request: web.Request) -> web.Response:
     """POST /console/operators/{id}/active (supervisors): (de)activate an account."""
     supervisor = require_supervisor(request)
-    operator_id = int(request.match_info["operator_id"])
+    operator_id = path_id(request, "operator_id", "operator")
     if operator_id == supervisor.id:
         raise InvalidInput("you cannot deactivate your own account")
-    form = await request.post()
+    form = await checked_form(request)
     async with request.app[SERVICES].sessions() as session:
         await accounts.set_active(session, operator_id=operator_id,
                                   active=form.get("active") == "1")

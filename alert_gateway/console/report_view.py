@@ -17,7 +17,7 @@ from .render import render, translator
 from .report import TARGET_60, TARGET_180, MonthlyReport, monthly_report, previous_month
 from .timefmt import duration, local
 
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"(19|2[01])[0-9]{2}-(0[1-9]|1[0-2])")  # ASCII digits, years 1900-2199
 
 
 async def _load(request: web.Request) -> MonthlyReport:
@@ -26,7 +26,7 @@ async def _load(request: web.Request) -> MonthlyReport:
     now = services.clock.now()
     zone = services.settings.timezone
     month = request.query.get("month") or previous_month(now.astimezone(ZoneInfo(zone)).date())
-    if not _MONTH.match(month):
+    if not _MONTH.fullmatch(month):
         raise InvalidInput("month must look like 2026-11")
     async with services.sessions() as session:
         return await monthly_report(session, month=month, zone=zone, now=now)

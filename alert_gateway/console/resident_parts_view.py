@@ -8,6 +8,7 @@ from ..errors import GatewayError
 from ..residents import service
 from ..web.keys import SERVICES
 from .auth import require_supervisor
+from .inputs import checked_form, path_id
 from .render import render
 from .resident_forms import contact_in, contact_update, device_in
 from .residents_view import RELATIONS, resident_page
@@ -19,7 +20,7 @@ async def add_contact(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     resident_id = request.match_info["resident_id"]
     try:
-        data = contact_in(await request.post())
+        data = contact_in(await checked_form(request))
         async with services.sessions() as session:
             await service.create_contact(session, resident_id=resident_id, data=data,
                                          now=services.clock.now())
@@ -34,7 +35,7 @@ async def edit_contact(request: web.Request, *, status: int = 200,
     """GET /console/contacts/{id}/edit."""
     require_supervisor(request)
     async with request.app[SERVICES].sessions() as session:
-        contact = await service.get_contact(session, contact_id=int(request.match_info["contact_id"]))
+        contact = await service.get_contact(session, contact_id=path_id(request, "contact_id", "contact"))
     return render(request, "contact_form.html", status=status, c=contact, relations=RELATIONS,
                   error=error)
 
@@ -43,8 +44,8 @@ async def update_contact(request: web.Request) -> web.Response:
     """POST /console/contacts/{id}: change fields, or (de)activate with `active`."""
     require_supervisor(request)
     services = request.app[SERVICES]
-    contact_id = int(request.match_info["contact_id"])
-    form = await request.post()
+    contact_id = path_id(request, "contact_id", "contact")
+    form = await checked_form(request)
     now = services.clock.now()
     try:
         async with services.sessions() as session:
@@ -70,7 +71,7 @@ async def save_device(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     resident_id = request.match_info["resident_id"]
     try:
-        data = device_in(await request.post())
+        data = device_in(await checked_form(request))
         async with services.sessions() as session:
             await service.upsert_device(session, resident_id=resident_id, data=data,
                                         now=services.clock.now())

@@ -12,6 +12,7 @@ from ..residents import service
 from ..residents.schemas import DeviceKind
 from ..web.keys import SERVICES
 from .auth import require_supervisor
+from .inputs import check_form, shown_again
 from .render import render
 from .resident_forms import resident_in, resident_update
 
@@ -68,12 +69,13 @@ async def create_resident(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     form = await request.post()
     try:
+        check_form(request, form)
         data = resident_in(form)
         async with services.sessions() as session:
             await service.create(session, data=data, now=services.clock.now())
             await session.commit()
     except GatewayError as exc:
-        return _form_page(request, r=dict(form), creating=True, status=exc.http_status,
+        return _form_page(request, r=shown_again(form), creating=True, status=exc.http_status,
                           error=str(exc))
     raise web.HTTPSeeOther(f"/console/residents/{data.id}?done=created")
 
@@ -93,13 +95,14 @@ async def update_resident(request: web.Request) -> web.Response:
     resident_id = request.match_info["resident_id"]
     form = await request.post()
     try:
+        check_form(request, form)
         data = resident_update(form)
         async with services.sessions() as session:
             await service.update(session, resident_id=resident_id, data=data,
                                  now=services.clock.now())
             await session.commit()
     except GatewayError as exc:
-        values = dict(form) | {"id": resident_id}
+        values = shown_again(form) | {"id": resident_id}
         return _form_page(request, r=values, creating=False, status=exc.http_status,
                           error=str(exc))
     raise web.HTTPSeeOther(f"/console/residents/{resident_id}?done=saved")

@@ -18,7 +18,7 @@ SESSION_LIFETIME = timedelta(hours=14)
 
 def token_hash(token: str) -> str:
     """The stored form of a cookie token (a stolen database row cannot be replayed)."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 async def open_session(session: AsyncSession, *, operator: Operator, now: datetime) -> str:

@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from ..db.residents import PhoneType, Relation
 from ..errors import InvalidInput
+from ..validation import text_problem
 from .phones import normalize_phone
 
 
@@ -72,6 +73,8 @@ class _Input(BaseModel):
             return data
         out = {}
         for key, value in data.items():
+            if isinstance(value, str) and (problem := text_problem(value)) is not None:
+                raise ValueError(f"{key}: text {problem}")  # files and forms alike (validation.py)
             if isinstance(value, str) and not value.strip():
                 value = None
             field = cls.model_fields.get(key)

@@ -11,6 +11,7 @@ Paths (all POST, form-encoded, every one signed with X-Twilio-Signature over pub
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -28,21 +29,53 @@ from ..escalation.dispatch import callback_url
 from ..services import Services
 from ..twilio.signature import check_signature
 from ..twilio.twiml import alert_call_twiml, messaging_reply, reply_twiml
+from ..validation import first_bad_text, parse_id
 from .keys import SERVICES
 
 log = logging.getLogger(__name__)
+SID_FIELDS = ("MessageSid", "SmsSid", "CallSid")  # kept in NotificationAttempt.provider_sid
+SID_LENGTH: int = NotificationAttempt.__table__.c.provider_sid.type.length  # type: ignore[attr-defined]
 Apply = Callable[[Any, MultiDictProxy[Any], int | None], Awaitable[HookResult]]
 
 
+class _Refused(Exception):
+    """A signed request carrying a value no attempt or column can hold (see `_checked`)."""
+
+
+def _refusable(handler: Callable[[web.Request], Awaitable[web.Response]],
+               answer: Callable[[], web.Response]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except _Refused:
+            return answer()
+    return wrapped
+
+
+def _bad_request() -> web.Response:
+    # Status callbacks: nobody is waiting on the line; Twilio logs the 400 in its debugger.
+    return web.Response(status=400, text="a parameter holds a value the gateway cannot store")
+
+
+def _silent_call() -> web.Response:
+    # TwiML hooks: a person is on the line, and an HTTP error makes Twilio say "an application
+    # error has occurred"; an empty reply ends the call quietly, as for an unknown attempt.
+    return _xml(reply_twiml("", "ja-JP"))
+
+
+def _no_sms_reply() -> web.Response:
+    return _xml(messaging_reply(None))
+
+
 def add_routes(app: web.Application) -> None:
-    """Register every Twilio webhook on the app."""
+    """Register every Twilio webhook on the app, each with its answer to a refused value."""
     r = app.router
-    r.add_post("/twilio/sms/inbound", _sms_inbound)
-    r.add_post("/twilio/sms/status", _sms_status)
-    r.add_post("/twilio/voice/status", _voice_status)
-    r.add_post("/twilio/voice/amd", _voice_amd)
-    r.add_post("/twilio/voice/gather", _voice_gather)
-    r.add_post("/twilio/voice/twiml", _voice_twiml)
+    r.add_post("/twilio/sms/inbound", _refusable(_sms_inbound, _no_sms_reply))
+    r.add_post("/twilio/sms/status", _refusable(_sms_status, _bad_request))
+    r.add_post("/twilio/voice/status", _refusable(_voice_status, _bad_request))
+    r.add_post("/twilio/voice/amd", _refusable(_voice_amd, _bad_request))
+    r.add_post("/twilio/voice/gather", _refusable(_voice_gather, _silent_call))
+    r.add_post("/twilio/voice/twiml", _refusable(_voice_twiml, _silent_call))
 
 
 async def _verified(request: web.Request) -> MultiDictProxy[Any]:
@@ -58,9 +91,26 @@ async def _verified(request: web.Request) -> MultiDictProxy[Any]:
     return form
 
 
-def _attempt_id(request: web.Request) -> int | None:
-    raw = request.query.get("attempt", "")
-    return int(raw) if raw.isdigit() else None
+async def _checked(request: web.Request) -> tuple[MultiDictProxy[Any], int | None]:
+    """The verified form and the attempt id; _Refused for values the database cannot hold.
+
+    Checked after the signature, so an unsigned request learns nothing. Our callback URLs always
+    carry an id within the column's range, so anything else is garbled or forged: refused, logged
+    and counted, never looked up (an id beyond int32 is a database error on PostgreSQL).
+    """
+    form = await _verified(request)
+    raw = request.query.get("attempt")
+    attempt_id = parse_id(raw) if raw is not None else None
+    bad = first_bad_text(itertools.chain(request.query.items(), form.items()))
+    long_sid = next((name for name in SID_FIELDS if len(str(form.get(name) or "")) > SID_LENGTH),
+                    None)
+    if bad is not None or long_sid is not None or (raw is not None and attempt_id is None):
+        field = bad.field if bad is not None else long_sid or "attempt"
+        request.app[SERVICES].metrics.webhooks_refused.labels(reason="bad_input").inc()
+        log.warning("twilio webhook refused: a value cannot be stored",
+                    extra={"path": request.path, "field": field[:40]})
+        raise _Refused
+    return form, attempt_id
 
 
 async def _run(request: web.Request, apply: Apply,
@@ -70,9 +120,8 @@ async def _run(request: web.Request, apply: Apply,
     `idle(form)`: the callback carries nothing new (a status the API answer already gave), so
     after its signature is checked it costs no transaction.
     """
-    form = await _verified(request)
+    form, attempt_id = await _checked(request)
     services = request.app[SERVICES]
-    attempt_id = _attempt_id(request)
     if idle(form):
         return HookResult()
     result: HookResult = await services.writes.run(
@@ -168,8 +217,7 @@ async def _sms_inbound(request: web.Request) -> web.Response:
 
 async def _voice_twiml(request: web.Request) -> web.Response:
     s = _services(request)
-    await _verified(request)
-    attempt_id = _attempt_id(request)
+    _, attempt_id = await _checked(request)
     async with s.sessions() as session:
         row = await session.get(NotificationAttempt, attempt_id) if attempt_id else None
     if row is None:
