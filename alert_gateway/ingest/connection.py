@@ -6,15 +6,17 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import aiomqtt
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
-from devices.contract import Topics
+from devices.contract import Channel, Topics
 
+from ..errors import GatewayError
 from ..metrics import Metrics
 from ..settings import Settings
 from .acks import enable_manual_ack
@@ -25,6 +27,44 @@ log = logging.getLogger(__name__)
 MessageHandler = Callable[[aiomqtt.Client, aiomqtt.Message], Awaitable[None]]
 PUBLISH_TIMEOUT_SECONDS = 10.0
 PENDING_PUBLISH_WARNING = 1000  # publishes awaiting PUBACK (paho's max_inflight_messages)
+
+# The QoS the gateway subscribes each device channel at. Alarms, cancels and status are PUBACKed
+# only once handled, so the broker keeps them until then: QoS 1. A heartbeat or an activity is
+# superseded by the next one: at QoS 0 the broker downgrades them, no PUBACK goes back, and they
+# are not queued while the gateway is away, where they would crowd out the alarms queued with them.
+# Feedback is the gateway's own output and is not subscribed.
+CHANNEL_QOS: dict[Channel, int] = {
+    Channel.ALARM: 1,
+    Channel.CANCEL: 1,
+    Channel.STATUS: 1,
+    Channel.HEARTBEAT: 0,
+    Channel.ACTIVITY: 0,
+}
+
+
+class SubscriptionRefused(GatewayError):
+    """The broker refused a topic filter or granted it a lower QoS than asked."""
+
+
+def subscriptions(topics: Topics, share_group: str | None) -> list[tuple[str, int]]:
+    """The gateway's topic filters with their QoS, under the root and in the share group if any.
+
+    No two filters match one topic: with overlapping filters a broker sends a copy per filter or
+    picks one QoS its own way (mosquitto 2.0 does each, depending on the protocol version).
+    """
+    filters = [(topics.for_device("+", channel), qos) for channel, qos in CHANNEL_QOS.items()]
+    # Topics of the wrong shape, so they are kept as rejected: the root alone, one level below
+    # it, three or more. (An unknown channel two levels down cannot be told from a heartbeat by
+    # a filter: see devices/README.md.)
+    filters += [(topics.root, 1), (f"{topics.root}/+", 1), (f"{topics.root}/+/+/+/#", 1)]
+    prefix = f"$share/{share_group}/" if share_group else ""
+    return [(prefix + topic_filter, qos) for topic_filter, qos in filters]
+
+
+def refused(wanted: Sequence[tuple[str, int]], granted: Sequence[int | ReasonCode]) -> list[str]:
+    """Filters whose SUBACK code (one per filter, in order) is not the QoS asked for."""
+    codes = [code.value if isinstance(code, ReasonCode) else code for code in granted]
+    return [topic_filter for (topic_filter, qos), code in zip(wanted, codes, strict=True) if code != qos]
 
 
 class MqttConnection:
@@ -86,7 +126,7 @@ class MqttConnection:
             client = self.make_client()
             try:
                 async with client:
-                    await client.subscribe(self.topics.subscription(self._settings.mqtt_share_group), qos=1)
+                    await self._subscribe(client)
                     self._client = client
                     self.disconnected.clear()
                     self.connected.set()
@@ -96,6 +136,8 @@ class MqttConnection:
                     await self._consume(client, stop)
             except aiomqtt.MqttError as exc:
                 log.warning("mqtt connection lost: %s", exc)
+            except SubscriptionRefused as exc:  # nothing would be safe to read: retry as a loss
+                log.error("mqtt subscription refused: %s", exc)
             finally:
                 self._client = None
                 self.connected.clear()
@@ -107,6 +149,16 @@ class MqttConnection:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), backoff)
             backoff = min(backoff * 2, self._settings.mqtt_reconnect_max_seconds)
+
+    async def _subscribe(self, client: aiomqtt.Client) -> None:
+        share_group = self._settings.mqtt_share_group
+        wanted = subscriptions(self.topics, share_group)
+        bad = refused(wanted, await client.subscribe(wanted))
+        if bad:
+            raise SubscriptionRefused(", ".join(bad))
+        # Before these filters the gateway took the whole tree at QoS 1, and a persistent session
+        # keeps that subscription; left there, it would deliver every heartbeat twice, once at QoS 1.
+        await client.unsubscribe(self.topics.subscription(share_group))
 
     async def _consume(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         async def read() -> None:
