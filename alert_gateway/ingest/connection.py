@@ -20,7 +20,7 @@ from ..errors import GatewayError
 from ..metrics import Metrics
 from ..settings import Settings
 from .acks import enable_manual_ack
-from .pahotune import take_queued, tune
+from .pahotune import missing_internals, take_queued, tune
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class MqttConnection:
         self._drain = drain  # commits and acks what was read, before a clean disconnect
         self._client: aiomqtt.Client | None = None
         self.topics = Topics(settings.mqtt_topic_root)
+        self.reader_tuned: bool | None = None  # decided on the first client (pahotune.py)
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()  # set while not connected (readiness, tests)
         self.disconnected.set()
@@ -116,7 +117,18 @@ class MqttConnection:
         # keeps hundreds of `received` publishes in flight on purpose (pipeline.FEEDBACK_IN_FLIGHT).
         client.pending_calls_threshold = PENDING_PUBLISH_WARNING
         enable_manual_ack(client)
-        tune(client)
+        if self.reader_tuned is None:  # the libraries do not change while we run: check once
+            missing = missing_internals(client)
+            self.reader_tuned = not missing
+            self._metrics.mqtt_reader_tuned.set(int(self.reader_tuned))
+            if missing:
+                log.warning(
+                    "mqtt: aiomqtt's own reader, not the tuned one (paho-mqtt/aiomqtt outside the "
+                    "pinned versions?): missing %s",
+                    ", ".join(missing),
+                )
+        if self.reader_tuned:
+            tune(client)
         return client
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -164,8 +176,9 @@ class MqttConnection:
         async def read() -> None:
             async for message in client.messages:
                 await self._handler(client, message)
-                for queued in take_queued(client):  # the rest of a burst, in order
-                    await self._handler(client, queued)
+                if self.reader_tuned:
+                    for queued in take_queued(client):  # the rest of a burst, in order
+                        await self._handler(client, queued)
 
         reader = asyncio.create_task(read())
         stopper = asyncio.create_task(stop.wait())
