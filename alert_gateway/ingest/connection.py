@@ -57,14 +57,22 @@ def subscriptions(topics: Topics, share_group: str | None) -> list[tuple[str, in
     # it, three or more. (An unknown channel two levels down cannot be told from a heartbeat by
     # a filter: see devices/README.md.)
     filters += [(topics.root, 1), (f"{topics.root}/+", 1), (f"{topics.root}/+/+/+/#", 1)]
-    prefix = f"$share/{share_group}/" if share_group else ""
-    return [(prefix + topic_filter, qos) for topic_filter, qos in filters]
+    return [(_shared(topic_filter, share_group), qos) for topic_filter, qos in filters]
+
+
+def former_subscription(topics: Topics, share_group: str | None) -> str:
+    """The one filter earlier versions subscribed: the whole tree, at QoS 1."""
+    return _shared(f"{topics.root}/#", share_group)
+
+
+def _shared(topic_filter: str, share_group: str | None) -> str:
+    return f"$share/{share_group}/{topic_filter}" if share_group else topic_filter
 
 
 def refused(wanted: Sequence[tuple[str, int]], granted: Sequence[int | ReasonCode]) -> list[str]:
-    """Filters whose SUBACK code (one per filter, in order) is not the QoS asked for."""
+    """Filters whose SUBACK code (one per filter, in order) is missing or not the QoS asked for."""
     codes = [code.value if isinstance(code, ReasonCode) else code for code in granted]
-    return [topic_filter for (topic_filter, qos), code in zip(wanted, codes, strict=True) if code != qos]
+    return [f for i, (f, qos) in enumerate(wanted) if i >= len(codes) or codes[i] != qos]
 
 
 class MqttConnection:
@@ -168,9 +176,9 @@ class MqttConnection:
         bad = refused(wanted, await client.subscribe(wanted))
         if bad:
             raise SubscriptionRefused(", ".join(bad))
-        # Before these filters the gateway took the whole tree at QoS 1, and a persistent session
-        # keeps that subscription; left there, it would deliver every heartbeat twice, once at QoS 1.
-        await client.unsubscribe(self.topics.subscription(share_group))
+        # A persistent session made by an earlier version keeps its subscription; left there, it
+        # would deliver every heartbeat twice, once at QoS 1. (Unsubscribing nothing is harmless.)
+        await client.unsubscribe(former_subscription(self.topics, share_group))
 
     async def _consume(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         async def read() -> None:

@@ -92,3 +92,4 @@ def test_a_filter_granted_less_than_asked_is_refused() -> None:
                ReasonCode(PacketTypes.SUBACK, identifier=0x80)]
     assert refused(wanted, granted) == ["r/+/alarm", "r/+/cancel"]
     assert refused(wanted, [1, 0, 1]) == []
+    assert refused(wanted, [1, 0]) == ["r/+/cancel"]  # no code at all for it
