@@ -13,6 +13,7 @@ import aiomqtt
 
 def enable_manual_ack(client: aiomqtt.Client) -> None:
     """Stop paho from sending PUBACK/PUBCOMP on receipt; must run before connecting."""
+    # No fallback, unlike pahotune: without this, alarms would be acked before their commit.
     client._client.manual_ack_set(True)
 
 

@@ -15,8 +15,8 @@ Heartbeats are tens of thousands of small PUBLISHes a second, and in paho 2.2 ea
   `LeanProperties` shares the tables (paho only reads them) and skips clearing a fresh object.
 
 Like acks.py, this reaches into private parts (pyproject.toml pins aiomqtt 2.5.x and paho 2.2.x);
-`missing_internals` checks before each start that they are still there, and the connection falls
-back to aiomqtt's own reader if not. TLS, unix and websocket transports keep paho's own socket.
+`missing_internals` checks at start that they are still there, and the connection falls back to
+aiomqtt's own reader if not. TLS, unix and websocket transports keep paho's own socket.
 Behaviour is unchanged: tests decode the same packets both ways.
 """
 
