@@ -7,6 +7,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 
 import aiomqtt
 import paho.mqtt.client as mqtt
@@ -16,6 +17,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from devices.contract import Channel, Topics
 
+from ..clock import Clock, SystemClock
 from ..errors import GatewayError
 from ..metrics import Metrics
 from ..settings import Settings
@@ -84,8 +86,11 @@ class MqttConnection:
         metrics: Metrics,
         handler: MessageHandler,
         drain: Callable[[], Awaitable[None]] | None = None,
+        *,
+        clock: Clock | None = None,
     ) -> None:
         self._settings = settings
+        self._clock = clock or SystemClock()
         self._metrics = metrics
         self._handler = handler
         self._drain = drain  # commits and acks what was read, before a clean disconnect
@@ -95,6 +100,10 @@ class MqttConnection:
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()  # set while not connected (readiness, tests)
         self.disconnected.set()
+        # When the broker began forwarding to this process, this connection; None while not
+        # subscribed. Heartbeats come at QoS 0 and are not queued for us while we are away, so
+        # supervision measures a device's silence from here at the earliest.
+        self.listening_since: datetime | None = None
 
     def make_client(self) -> aiomqtt.Client:
         """A client with our persistent session and manual acknowledgement (not yet connected)."""
@@ -147,6 +156,7 @@ class MqttConnection:
             try:
                 async with client:
                     await self._subscribe(client)
+                    self.listening_since = self._clock.now()
                     self._client = client
                     self.disconnected.clear()
                     self.connected.set()
@@ -160,6 +170,7 @@ class MqttConnection:
                 log.error("mqtt subscription refused: %s", exc)
             finally:
                 self._client = None
+                self.listening_since = None
                 self.connected.clear()
                 self.disconnected.set()
                 self._metrics.mqtt_connected.set(0)

@@ -76,7 +76,7 @@ class IngestPipeline:
         self._senders: set[asyncio.Task[None]] = set()
         self._outbox_room = asyncio.Event()
         self._outbox_room.set()
-        self.connection = MqttConnection(settings, metrics, self.handle, drain=self.drain)
+        self.connection = MqttConnection(settings, metrics, self.handle, drain=self.drain, clock=clock)
         # the hot path: labelled counters looked up once
         self._counts = TurnCounts()
         accepted = metrics.mqtt_messages.labels
