@@ -52,7 +52,7 @@ async def test_silence_loads_no_device_until_the_gateway_has_listened_long_enoug
             return sorted(d.id for d in views)
 
         not_listening = await loaded(None)
-        just_subscribed = await loaded(clock.now() - timedelta(seconds=100))
+        just_subscribed = await loaded(clock.now() - timedelta(seconds=100.25))
         listened_enough = await loaded(clock.now() - timedelta(seconds=180))
     await engine.dispose()
     assert (not_listening, just_subscribed) == ([], [])
