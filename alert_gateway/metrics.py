@@ -35,6 +35,11 @@ class Metrics:
         self.mqtt_reconnects = Counter(
             PREFIX + "mqtt_reconnects_total", "Connection attempts after a loss.", registry=r
         )
+        self.mqtt_reader_tuned = Gauge(
+            PREFIX + "mqtt_reader_tuned",
+            "1 with the tuned MQTT reader, 0 with aiomqtt's own (paho/aiomqtt lacked its internals).",
+            registry=r,
+        )
         self.heartbeats = Counter(
             PREFIX + "heartbeats_received_total", "Device heartbeats received.", registry=r
         )

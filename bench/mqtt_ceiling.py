@@ -11,7 +11,8 @@ heartbeat bench (the broker then works for both).
   message in the `async for`), MQTT v5 or 3.1.1.
 * `buffered-v5` / `buffered-v311`: the same with the gateway's read buffer and lean v5
   properties, the rest of a burst taken without a task per message
-  (ingest/pahotune.py) and PUBACKs sent together once per loop turn (ingest/acks.py AckBatch).
+  (ingest/pahotune.py). The gateway itself now takes heartbeats at QoS 0 (no PUBACK); they are
+  QoS 1 here so that the broker queues them for the drain, and each is acked as above.
 * `paho-v5` / `paho-v311`: paho's own loop (`loop_forever`, auto-ack in `on_message`), no asyncio.
 """
 
@@ -30,7 +31,6 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from alert_gateway.ingest.acks import AckBatch
 from alert_gateway.ingest.pahotune import take_queued, tune
 
 from .broker import dedicated_broker
@@ -62,7 +62,6 @@ async def _aiomqtt_sub(port: int, v5: bool, expect: int, ident: str,
         clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
         clean_session=None if v5 else False, properties=_connect_props() if v5 else None)
     client._client.manual_ack_set(True)
-    acks = AckBatch()
     if buffered:
         tune(client)
     # from before connecting: queued messages are parsed while connect/subscribe still await
@@ -72,9 +71,7 @@ async def _aiomqtt_sub(port: int, v5: bool, expect: int, ident: str,
         print("ready", flush=True)
         async for m in client.messages:
             for one in (m, *take_queued(client)) if buffered else (m,):
-                if buffered:
-                    acks.add(client, one)
-                elif one.qos:
+                if one.qos:
                     client._client.ack(one.mid, one.qos)
                 n += 1
             if n >= expect:

@@ -243,11 +243,6 @@ class Topics:
         """The topic for one device and message kind."""
         return f"{self.root}/{device_id}/{channel.value}"
 
-    def subscription(self, share_group: str | None = None) -> str:
-        """The gateway's subscription: the whole tree, so malformed topics are seen and kept too."""
-        wildcard = f"{self.root}/#"
-        return f"$share/{share_group}/{wildcard}" if share_group else wildcard
-
     def parse(self, value: str) -> ParsedTopic | None:
         """Split `{root}/{device_id}/{channel}`; None when the shape is wrong."""
         prefix = self.root + "/"

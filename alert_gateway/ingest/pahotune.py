@@ -14,9 +14,10 @@ Heartbeats are tens of thousands of small PUBLISHes a second, and in paho 2.2 ea
   27 property kinds) and whose `clear()` runs 27 string replaces, about 10-15 µs per PUBLISH.
   `LeanProperties` shares the tables (paho only reads them) and skips clearing a fresh object.
 
-Like acks.py, this reaches into paho's private parts (pin aiomqtt <3 / paho <3); TLS, unix and
-websocket transports keep paho's own socket. Behaviour is unchanged: tests decode the same
-packets both ways.
+Like acks.py, this reaches into private parts (pyproject.toml pins aiomqtt 2.5.x and paho 2.2.x);
+`missing_internals` checks at start that they are still there, and the connection falls back to
+aiomqtt's own reader if not. TLS, unix and websocket transports keep paho's own socket.
+Behaviour is unchanged: tests decode the same packets both ways.
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import aiomqtt
-import paho.mqtt._packet as paho_packet
 from paho.mqtt.matcher import MQTTMatcher
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+try:
+    from paho.mqtt import _packet as paho_packet
+except ImportError:  # a paho outside the pin: missing_internals says so, tune() is not used
+    paho_packet = None  # type: ignore[assignment]
 
 RECV_BYTES = 256 * 1024
 
@@ -108,8 +113,43 @@ class LeanMatcher(MQTTMatcher):  # type: ignore[misc]
         return super().iter_match(topic)  # type: ignore[no-any-return]
 
 
+# The private names `tune` and `take_queued` use, as paths from an aiomqtt.Client ...
+CLIENT_INTERNALS = (
+    "_client._create_socket",
+    "_client._on_message_filtered._root._children",
+    "_queue.get_nowait",
+)
+# ... from paho's packet module, whose decoders look `Properties` up there per call ...
+PACKET_INTERNALS = ("Properties",)
+# ... and from a paho Properties object, whose tables LeanProperties shares.
+PROPERTIES_INTERNALS = ("types", "names", "properties")
+
+
+def missing_internals(
+    client: object, packet_module: object | None = paho_packet, properties: object = _TABLES
+) -> list[str]:
+    """Those private names that are missing; any at all means: use aiomqtt's own reader."""
+    places = (
+        ("aiomqtt.Client", client, CLIENT_INTERNALS),
+        ("paho.mqtt._packet", packet_module, PACKET_INTERNALS),
+        ("paho Properties", properties, PROPERTIES_INTERNALS),
+    )
+    return [f"{name}.{path}" for name, obj, paths in places for path in paths if not _has(obj, path)]
+
+
+def _has(obj: object, path: str) -> bool:
+    for name in path.split("."):
+        if not hasattr(obj, name):
+            return False
+        obj = getattr(obj, name)
+    return True
+
+
 def tune(client: aiomqtt.Client) -> None:
-    """Before connecting: buffered reads on plain TCP, lean properties for incoming packets."""
+    """Before connecting: buffered reads on plain TCP, lean properties for incoming packets.
+
+    Only for a client with nothing in `missing_internals`.
+    """
     paho_packet.Properties = LeanProperties  # type: ignore[misc]  # decode_* look it up per call
     paho = client._client
     if not paho._on_message_filtered._root._children:

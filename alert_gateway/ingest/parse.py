@@ -79,7 +79,9 @@ def parse_message(
 
     if len(payload) > max_bytes:
         return reject(RejectReason.OVERSIZED, f"payload is {len(payload)} bytes; the limit is {max_bytes}")
-    if parsed.channel is Channel.FEEDBACK:  # our own output, echoed back by the broker
+    # Kept although feedback is no longer subscribed: after an upgrade, echoes of our own output
+    # queued in the old whole-tree session still arrive, and `_MODELS` has no entry for them.
+    if parsed.channel is Channel.FEEDBACK:
         return reject(RejectReason.BAD_TOPIC, "feedback topics are written by the gateway only")
     if parsed.channel is Channel.STATUS:
         return _parse_status(parsed.device_id, payload, received_at, reject)

@@ -26,7 +26,7 @@ from ..db.engine import SessionFactory
 from ..db.messages import RejectReason
 from ..metrics import Metrics
 from ..settings import Settings
-from .acks import AckBatch, ack
+from .acks import ack
 from .connection import MqttConnection
 from .dberrors import describe, is_unavailable
 from .heartbeats import LastSeenBuffer
@@ -36,7 +36,6 @@ from .store import BatchResult, Receipt, store_batch
 
 log = logging.getLogger(__name__)
 
-_OWN_FEEDBACK = "/" + Channel.FEEDBACK.value
 BatchListener = Callable[[BatchResult], Awaitable[None]]
 DeviceListener = Callable[[Incoming], None]  # status / activity; in-memory, no I/O
 # `received` publishes awaiting their PUBACK at once. aiomqtt scans every pending call on each
@@ -79,12 +78,11 @@ class IngestPipeline:
         self._senders: set[asyncio.Task[None]] = set()
         self._outbox_room = asyncio.Event()
         self._outbox_room.set()
-        self.connection = MqttConnection(settings, metrics, self.handle, drain=self.drain)
+        self.connection = MqttConnection(settings, metrics, self.handle, drain=self.drain, clock=clock)
         # read time of every message not yet acknowledged or given up: a stuck ingest shows
         self._unsettled: dict[int, float] = {}  # id(_Pending) -> monotonic read time
         metrics.ingest_oldest_pending_seconds.set_function(self.oldest_pending_seconds)
-        # the hot path: labelled counters looked up once, PUBACKs of one loop turn sent together
-        self._receipt_acks = AckBatch()
+        # the hot path: labelled counters looked up once
         self._counts = TurnCounts()
         accepted = metrics.mqtt_messages.labels
         self._accepted = {
@@ -95,9 +93,6 @@ class IngestPipeline:
 
     async def handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         """Called for every message, in order; keep it cheap (heartbeats are the bulk)."""
-        if message.topic.value.endswith(_OWN_FEEDBACK):  # our own output, echoed by the broker
-            self._receipt_acks.add(client, message)
-            return
         payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
         item = parse_message(
             message.topic.value,
@@ -112,8 +107,10 @@ class IngestPipeline:
             Channel.STATUS,
         ):
             self._note_device(item)
-            # not an emergency: last-seen is flushed in batches by design, so acked on receipt
-            self._receipt_acks.add(client, message)
+            # Not an emergency, so acked on receipt: last-seen is flushed in batches by design and
+            # the broker retains the status. Heartbeats and activity come at QoS 0 (connection.py),
+            # so this acks only a status, or a heartbeat an older session still delivers at QoS 1.
+            ack(client, message)
             return
         if isinstance(item, Rejection):
             log.warning(

@@ -182,6 +182,7 @@ def render(credentials: DeviceCredentials) -> str:
             f"  {use.direction:<9} {use.topic:<{width}}  QoS {use.qos:<6}  {use.note}"
             for use in credentials.topics
         ),
+        "  (the broker drops a publish on any other topic; an MQTT v5 client gets PUBACK reason 0x87)",
         "",
         f"rule: {credentials.rule}",
     ]

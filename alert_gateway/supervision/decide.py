@@ -53,33 +53,43 @@ class GoOnline:
     at: datetime
 
 
-def silent_deadline(device: DeviceView, tolerance: int) -> datetime | None:
-    """When a device that says nothing more counts as offline."""
-    if device.last_seen_at is None:
+def silent_deadline(device: DeviceView, tolerance: int, *,
+                    listening_since: datetime | None) -> datetime | None:
+    """When a device that says nothing more counts as offline; None while nobody listens.
+
+    Silence counts only while the gateway listens (`listening_since`: when it last subscribed):
+    heartbeats published while it was away are not replayed to it, so a long outage of the
+    gateway must not read as every device being silent.
+    """
+    if device.last_seen_at is None or listening_since is None:
         return None
-    return device.last_seen_at + timedelta(seconds=device.heartbeat_interval * tolerance)
+    return max(device.last_seen_at, listening_since) + _tolerated(device, tolerance)
+
+
+def _tolerated(device: DeviceView, tolerance: int) -> timedelta:
+    return timedelta(seconds=device.heartbeat_interval * tolerance)
 
 
 def decide_link(device: DeviceView, *, now: datetime, tolerance: int,
-                status_offline_at: datetime | None) -> GoOffline | GoOnline | None:
+                status_offline_at: datetime | None,
+                listening_since: datetime | None) -> GoOffline | GoOnline | None:
     """Only transitions are decided; a device never heard from is not supervised yet."""
     seen = device.last_seen_at
     if device.online:
         # a last will counts only if nothing newer was heard (the device may have reconnected)
         if status_offline_at is not None and (seen is None or seen <= status_offline_at):
             return GoOffline(status_offline_at, "status")
-        deadline = silent_deadline(device, tolerance)
+        deadline = silent_deadline(device, tolerance, listening_since=listening_since)
         if deadline is not None and deadline <= now:
             return GoOffline(deadline, "silent")
         return None
     if status_offline_at is not None and (seen is None or seen <= status_offline_at):
         return None
     since = device.offline_since
-    if seen is not None and (since is None or seen > since):
-        deadline = silent_deadline(device, tolerance)
-        if deadline is not None and deadline > now:
-            return GoOnline(seen)
-    return None
+    if seen is None or (since is not None and seen <= since):
+        return None
+    # back only on a recent sighting of its own: the gateway starting to listen proves nothing
+    return GoOnline(seen) if seen + _tolerated(device, tolerance) > now else None
 
 
 def decide_battery(battery: int | None, *, raised: bool, threshold: int,

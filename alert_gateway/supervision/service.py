@@ -116,10 +116,14 @@ class Supervisor:
         report = SupervisionReport()
         threshold, hyst = s.low_battery_percent, s.low_battery_hysteresis_percent
         with_alerts = await _residents_with_active_alerts(session)
+        # Read once per check. A replica that is not listening right now (its broker link is
+        # down) decides no silence at all: it cannot tell a silent device from a lost heartbeat.
+        listening_since = self._services.ingest.connection.listening_since
         # load only devices a rule could decide about, never every row (100,000s of devices)
         loaded = await candidate_devices(
             session, now=now, tolerance=s.offline_tolerance_intervals,
-            battery_below=threshold + hyst, resident_ids=with_alerts,
+            listening_since=listening_since, battery_below=threshold + hyst,
+            resident_ids=with_alerts,
             device_ids=taken.offline.keys() | taken.activity.keys())
         devices = [self._with_unflushed(d) for d in loaded]
         by_id = {d.id: d for d in devices}
@@ -129,7 +133,8 @@ class Supervisor:
         back: dict[str, GoOnline] = {}
         for device in devices:
             change = decide_link(device, now=now, tolerance=s.offline_tolerance_intervals,
-                                 status_offline_at=taken.offline.get(device.id))
+                                 status_offline_at=taken.offline.get(device.id),
+                                 listening_since=listening_since)
             if isinstance(change, GoOffline):
                 went[device.id] = change
             elif isinstance(change, GoOnline):

@@ -88,23 +88,29 @@ async def supervised_count(session: AsyncSession) -> int:
 
 
 async def candidate_devices(session: AsyncSession, *, now: datetime, tolerance: int,
-                            battery_below: int, resident_ids: Collection[str],
+                            listening_since: datetime | None, battery_below: int,
+                            resident_ids: Collection[str],
                             device_ids: Collection[str]) -> list[DeviceView]:
     """Only the supervised devices a rule could decide something about this check, as columns.
 
-    Those are: offline ones (they may come back), online ones whose last stored sighting is past
-    their deadline, batteries below threshold + hysteresis, devices of residents with an active
-    alert (a battery mark may clear), and `device_ids` (a last will or activity was noted).
+    Those are: offline ones (they may come back), online ones past their silence deadline (by
+    their last stored sighting, and only while the gateway listens: decide.silent_deadline),
+    batteries below threshold + hysteresis, devices of residents with an active alert (a battery
+    mark may clear), and `device_ids` (a last will or activity was noted).
     A device that is online, on time and charged is never loaded.
     """
     base = (core_select(*_DEVICE_COLUMNS)
             .join(Resident, col(Resident.id) == col(Device.resident_id)).where(_supervised()))
-    deadline = (_epoch(session, col(Device.last_seen_at))
-                + col(Device.heartbeat_interval) * tolerance)
-    wanted = [col(Device.online).is_(False),
-              and_(col(Device.last_seen_at).is_not(None),
-                   deadline <= now.timestamp() + PREFILTER_SLACK_SECONDS),
-              col(Device.battery) < battery_below]
+    wanted = [col(Device.online).is_(False), col(Device.battery) < battery_below]
+    if listening_since is not None:
+        tolerated = col(Device.heartbeat_interval) * tolerance
+        listened = (now - listening_since).total_seconds()
+        # so the first check after the gateway was away loads no one, not every device at once
+        wanted.append(and_(
+            col(Device.last_seen_at).is_not(None),
+            _epoch(session, col(Device.last_seen_at)) + tolerated
+            <= now.timestamp() + PREFILTER_SLACK_SECONDS,
+            tolerated <= listened + PREFILTER_SLACK_SECONDS))
     if resident_ids:
         wanted.append(col(Device.resident_id).in_(sorted(resident_ids)))
     connection = await session.connection()  # plain rows, no ORM instances

@@ -1,7 +1,11 @@
-"""Heartbeats update last-seen in batches: no row per heartbeat, the latest values win."""
+"""Heartbeats update last-seen in batches: no row per heartbeat, the latest values win.
+
+The gateway subscribes them at QoS 0, so a device's QoS 0 or QoS 1 heartbeat needs no PUBACK.
+"""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
@@ -15,10 +19,11 @@ from tests.harness import device_client, gateway_settings, running_gateway
 from . import refuse
 
 
+@pytest.mark.parametrize("qos", [0, 1])
 async def test_many_heartbeats_become_one_last_seen_update(
-    database_url: str, topic_root: str, clock: FakeClock
+    database_url: str, topic_root: str, clock: FakeClock, qos: int
 ) -> None:
-    """Ten heartbeats from a device write its latest battery and last-seen once, and nothing else."""
+    """Ten heartbeats from a device, at QoS 0 or 1, write its latest battery and last-seen once, no row."""
     await create_schema(database_url)
     engine = make_engine(database_url)
     async with make_sessions(engine)() as s:
@@ -33,7 +38,8 @@ async def test_many_heartbeats_become_one_last_seen_update(
         device_client(topic_root, clock=clock) as dev,
     ):
         for battery in range(90, 80, -1):
-            await dev.publish("hub-1", Channel.HEARTBEAT, {"ts": clock.now().isoformat(), "battery": battery})
+            beat = {"ts": clock.now().isoformat(), "battery": battery}
+            await dev.publish("hub-1", Channel.HEARTBEAT, beat, qos=qos)
         await dev.alarm("hub-1", "marker", "test")  # ordered after the heartbeats on one connection
         await changes.until(lambda: _count(gateway, Alert))
         updated = await gateway.flush_heartbeats()

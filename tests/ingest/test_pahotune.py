@@ -1,10 +1,17 @@
-"""paho tuning: buffered reads and shared v5 property tables decode exactly what paho decodes."""
+"""paho tuning: buffered reads and shared v5 property tables decode exactly what paho decodes.
+
+And it is used only where paho and aiomqtt still have the private parts it relies on.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import uuid
 from collections.abc import Iterator
+from types import SimpleNamespace
 
+import aiomqtt
 import paho.mqtt._packet as paho_packet
 import pytest
 from paho.mqtt._packet import decode_publish
@@ -13,7 +20,12 @@ from paho.mqtt.matcher import MQTTMatcher
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from alert_gateway.ingest.pahotune import BufferedSocket, LeanMatcher, LeanProperties
+from alert_gateway.ingest.acks import ack
+from alert_gateway.ingest.connection import MqttConnection
+from alert_gateway.ingest.pahotune import BufferedSocket, LeanMatcher, LeanProperties, missing_internals
+from alert_gateway.metrics import Metrics
+from alert_gateway.settings import Settings
+from tests.conftest import MQTT_URL
 
 
 @pytest.fixture
@@ -93,3 +105,57 @@ def test_lean_matcher_is_empty_until_a_filter_is_added() -> None:
         matcher["a/+/c"] = "cb"
     assert list(lean.iter_match("a/b/c")) == list(stock.iter_match("a/b/c")) == ["cb"]
     assert list(lean.iter_match("a/b/d")) == []
+
+
+async def test_the_pinned_libraries_have_every_internal_the_tuning_uses() -> None:
+    """A real aiomqtt client, paho's packet module and Properties lack nothing: the tuned reader is used."""
+    assert missing_internals(aiomqtt.Client("127.0.0.1"), paho_packet, Properties(PacketTypes.PUBLISH)) == []
+
+
+def test_anything_missing_means_the_stock_reader() -> None:
+    """Each private name that is gone is named, from an object lacking all to one lacking a single one."""
+    assert missing_internals(object(), None, object()) == [
+        "aiomqtt.Client._client._create_socket",
+        "aiomqtt.Client._client._on_message_filtered._root._children",
+        "aiomqtt.Client._queue.get_nowait",
+        "paho.mqtt._packet.Properties",
+        "paho Properties.types",
+        "paho Properties.names",
+        "paho Properties.properties",
+    ]
+    paho = SimpleNamespace(_create_socket=None, _on_message_filtered=SimpleNamespace(_root=object()))
+    client = SimpleNamespace(_client=paho, _queue=asyncio.Queue[object]())
+    assert missing_internals(client, paho_packet, Properties(PacketTypes.PUBLISH)) == [
+        "aiomqtt.Client._client._on_message_filtered._root._children"
+    ]
+
+
+async def test_the_stock_reader_takes_a_whole_burst_in_order(topic_root: str) -> None:
+    """A connection on aiomqtt's own reader (the fallback) hands over every message of a burst, in order."""
+    settings = Settings(mqtt_url=MQTT_URL, mqtt_topic_root=topic_root,
+                        mqtt_client_id=f"agtest-stock-{uuid.uuid4().hex[:8]}")
+    received: list[bytes] = []
+    done = asyncio.Event()
+
+    async def handler(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        ack(client, message)
+        received.append(bytes(message.payload))  # type: ignore[arg-type]
+        if len(received) == 200:
+            done.set()
+
+    metrics = Metrics()
+    connection = MqttConnection(settings, metrics, handler)
+    connection.reader_tuned = False  # what the start-up check decides when an internal is gone
+    stop = asyncio.Event()
+    runner = asyncio.create_task(connection.run(stop))
+    try:
+        async with asyncio.timeout(10):
+            await connection.connected.wait()
+            async with aiomqtt.Client("127.0.0.1", 1883) as device:
+                for i in range(200):
+                    await device.publish(f"{topic_root}/p-1/alarm", str(i).encode(), qos=1)
+            await done.wait()
+    finally:
+        stop.set()
+        await runner
+    assert received == [str(i).encode() for i in range(200)]

@@ -13,6 +13,7 @@ from alert_gateway.ops import broker_accounts
 from devices.contract import Channel, Topics
 
 TOPICS = Topics("test/root")
+SHIPPED_ACL = Path(__file__).resolve().parents[2] / "config" / "mosquitto" / "acl"
 
 
 def usernames(password_file: Path) -> list[str]:
@@ -56,6 +57,16 @@ def test_credentials_list_the_contract_topics_with_qos() -> None:
     assert len(by_topic) == len(Channel)
     text = broker_accounts.render(creds)
     assert "mqtts://broker:8883" in text and "state=received" in text
+    assert "drops a publish on any other topic" in text
+
+
+def test_shipped_acl_grants_a_device_exactly_the_topics_it_is_told() -> None:
+    """The ACL's `pattern` lines are the provisioned topics: publish is write, subscribe is read."""
+    lines = SHIPPED_ACL.read_text(encoding="utf-8").splitlines()
+    granted = {tuple(line.split()[1:]) for line in lines if line.startswith("pattern ")}
+    told = {("write" if use.direction == "publish" else "read", use.topic)
+            for use in broker_accounts.device_topics("%u", Topics())}
+    assert granted == told
 
 
 def test_set_password_creates_then_updates_the_file(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
-"""The shipped Mosquitto configuration on a real broker: logins required, devices kept apart."""
+"""The shipped Mosquitto configuration on a real broker: logins required, devices kept apart and
+confined to the contract's channels."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import shutil
 import socket
@@ -14,6 +16,7 @@ import aiomqtt
 import pytest
 import pytest_asyncio
 
+from alert_gateway.ingest.connection import refused, subscriptions
 from alert_gateway.ops.broker_accounts import (
     GATEWAY_USERNAME,
     DeviceCredentials,
@@ -40,10 +43,30 @@ class Accounts:
 
 @dataclass(frozen=True)
 class Broker:
-    """A running broker and the accounts it knows."""
+    """A running broker, the accounts it knows, and its log so far."""
 
     port: int
     accounts: Accounts
+    log: list[str]
+    new_line: asyncio.Event  # set when the log grows
+
+    async def not_denied(self, topics: list[str]) -> list[str]:
+        """Those of `topics` the broker has not logged refusing a PUBLISH on, within TIMEOUT."""
+
+        def missing() -> list[str]:
+            return [t for t in topics
+                    if not any("Denied PUBLISH" in line and f"'{t}'" in line for line in self.log)]
+
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(TIMEOUT):
+                while missing():
+                    self.new_line.clear()
+                    await self.new_line.wait()
+        return missing()
+
+    def dump(self) -> str:
+        """The log, for an assertion message."""
+        return "mosquitto log:\n" + "".join(self.log)
 
 
 def free_port() -> int:
@@ -89,7 +112,8 @@ def local_config(accounts: Accounts, tmp_path: Path, port: int) -> Path:
         assert old in text, f"mosquitto.conf no longer contains {old.strip()!r}"
         text = text.replace(old, new)
     # Run as ourselves: as root, mosquitto would switch to user `mosquitto`, who cannot read tmp.
-    text += f"\nuser {getpass.getuser()}\n"
+    # Mosquitto 2.0 logs a refused PUBLISH ("Denied PUBLISH from ...") only at debug level.
+    text += f"\nuser {getpass.getuser()}\nlog_type debug\n"
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(text, encoding="utf-8")
     return conf
@@ -109,17 +133,18 @@ async def broker(accounts: Accounts, tmp_path: Path) -> AsyncIterator[Broker]:
     )
     assert proc.stdout is not None
     log: list[str] = []
+    new_line = asyncio.Event()
     drain: asyncio.Task[None] | None = None
     try:
-        # The broker logs this line once its socket is bound; wait for it rather than sleep.
+        # "Opening ... listen socket" comes before the bind; "running" once every listener is open.
         async with asyncio.timeout(10):
-            while not any(f"listen socket on port {port}" in line for line in log):
+            while not any(line.rstrip().endswith(" running") for line in log):
                 line = await proc.stdout.readline()
                 assert line, "mosquitto exited:\n" + "".join(log)
                 log.append(line.decode(errors="replace"))
-        drain = asyncio.create_task(_drain(proc.stdout, log))  # a full pipe would stall it
+        drain = asyncio.create_task(_drain(proc.stdout, log, new_line))  # a full pipe would stall it
         await _wait_accepting(port, accounts)
-        yield Broker(port, accounts)
+        yield Broker(port, accounts, log, new_line)
     finally:
         if proc.returncode is None:
             proc.terminate()
@@ -129,9 +154,10 @@ async def broker(accounts: Accounts, tmp_path: Path) -> AsyncIterator[Broker]:
             await drain
 
 
-async def _drain(stream: asyncio.StreamReader, log: list[str]) -> None:
+async def _drain(stream: asyncio.StreamReader, log: list[str], new_line: asyncio.Event) -> None:
     while line := await stream.readline():
         log.append(line.decode(errors="replace"))
+        new_line.set()
 
 
 async def _wait_accepting(port: int, accounts: Accounts) -> None:
@@ -159,7 +185,7 @@ def gateway_client(port: int, accounts: Accounts, identifier: str) -> aiomqtt.Cl
     )
 
 
-def device_client(port: int, device: DeviceCredentials) -> aiomqtt.Client:
+def device_client(port: int, device: DeviceCredentials, will: aiomqtt.Will | None = None) -> aiomqtt.Client:
     """A device connection (MQTT 3.1.1, what most home hubs speak) with its own login."""
     return aiomqtt.Client(
         "127.0.0.1",
@@ -167,6 +193,7 @@ def device_client(port: int, device: DeviceCredentials) -> aiomqtt.Client:
         username=device.username,
         password=device.password,
         identifier=device.client_id,
+        will=will,
         timeout=TIMEOUT,
     )
 
@@ -179,17 +206,60 @@ async def next_message(client: aiomqtt.Client) -> aiomqtt.Message:
     raise AssertionError("message iterator ended")
 
 
-async def test_device_alarm_reaches_gateway_shared_subscription(broker: Broker) -> None:
-    """Device A's alarm on its own topic reaches the gateway's $share subscription."""
-    a = broker.accounts.device_a
-    topic = TOPICS.for_device(a.device_id, Channel.ALARM)
+async def test_gateways_own_subscriptions_are_granted(broker: Broker) -> None:
+    """Every filter the gateway subscribes, in its share group, is granted at the QoS it asks."""
+    wanted = subscriptions(TOPICS, "gateways")
     async with gateway_client(broker.port, broker.accounts, "1") as gateway:
-        await gateway.subscribe(TOPICS.subscription("gateways"), qos=1)
+        granted = await gateway.subscribe(wanted)
+    assert refused(wanted, granted) == [], broker.dump()
+
+
+async def test_device_may_publish_on_each_of_its_contract_channels(broker: Broker) -> None:
+    """Alarm, cancel, heartbeat, activity and status from device A all reach the gateway's $share filters."""
+    a = broker.accounts.device_a
+    channels = [Channel.ALARM, Channel.CANCEL, Channel.HEARTBEAT, Channel.ACTIVITY, Channel.STATUS]
+    async with gateway_client(broker.port, broker.accounts, "1") as gateway:
+        await gateway.subscribe(subscriptions(TOPICS, "gateways"))
         async with device_client(broker.port, a) as device:
-            await device.publish(topic, b'{"id":"a1"}', qos=1)
+            for channel in channels:
+                await device.publish(TOPICS.for_device(a.device_id, channel), b"{}", qos=1)
+        topics = [(await next_message(gateway)).topic.value for _ in channels]
+    assert sorted(topics) == sorted(TOPICS.for_device(a.device_id, c) for c in channels), broker.dump()
+
+
+async def test_device_publish_outside_its_contract_channels_is_refused(broker: Broker) -> None:
+    """Device A on its own feedback, an unknown channel or a deeper topic: the broker logs and drops each."""
+    a = broker.accounts.device_a
+    refused_topics = [TOPICS.for_device(a.device_id, Channel.FEEDBACK),
+                      f"{TOPICS.root}/{a.device_id}/whatever",
+                      f"{TOPICS.for_device(a.device_id, Channel.ALARM)}/extra"]
+    sentinel = TOPICS.for_device(a.device_id, Channel.ALARM)
+    async with gateway_client(broker.port, broker.accounts, "1") as gateway:
+        await gateway.subscribe(f"{TOPICS.root}/#", qos=1)
+        async with device_client(broker.port, a) as device:
+            for topic in refused_topics:
+                await device.publish(topic, b"{}", qos=1)
+            # one connection, handled in order: a publish that got through would arrive first
+            await device.publish(sentinel, b'{"id":"sentinel"}', qos=1)
         message = await next_message(gateway)
-    assert message.topic.value == topic
-    assert message.payload == b'{"id":"a1"}'
+    assert message.topic.value == sentinel, broker.dump()
+    assert await broker.not_denied(refused_topics) == [], broker.dump()
+
+
+async def test_device_last_will_reaches_the_gateway_only_on_its_own_status(broker: Broker) -> None:
+    """Device A's retained QoS 1 will on its own status fires; a will it set on B's status is dropped."""
+    a, b = broker.accounts.device_a, broker.accounts.device_b
+    own = TOPICS.for_device(a.device_id, Channel.STATUS)
+    forged = TOPICS.for_device(b.device_id, Channel.STATUS)
+    async with gateway_client(broker.port, broker.accounts, "1") as gateway:
+        await gateway.subscribe(f"{TOPICS.root}/#", qos=1)
+        # Each connection with A's client id takes over the one before, which fires its will:
+        # first the forged one, then A's own, in that order.
+        async with device_client(broker.port, a, will=aiomqtt.Will(forged, b"offline", qos=1, retain=True)):
+            async with device_client(broker.port, a, will=aiomqtt.Will(own, b"offline", qos=1, retain=True)):
+                async with device_client(broker.port, a):
+                    message = await next_message(gateway)
+    assert (message.topic.value, message.payload) == (own, b"offline"), broker.dump()
 
 
 async def test_device_cannot_publish_as_another_device(broker: Broker) -> None:

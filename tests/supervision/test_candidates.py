@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.engine import make_engine, make_sessions
@@ -27,12 +27,36 @@ async def test_only_overdue_offline_low_or_noted_devices_are_loaded(
             for key, value in change.items():
                 setattr(row, key, value)
         await s.commit()
-        loaded = await candidate_devices(s, now=clock.now(), tolerance=3, battery_below=25,
-                                         resident_ids=(), device_ids={"p-4"})
+        loaded = await candidate_devices(s, now=clock.now(), tolerance=3,
+                                         listening_since=clock.now() - timedelta(hours=1),
+                                         battery_below=25, resident_ids=(), device_ids={"p-4"})
         population = await supervised_count(s)
     await engine.dispose()
     assert sorted(d.id for d in loaded) == ["p-1", "p-2", "p-3", "p-4"]
     assert population == 5  # p-5 is stock in a drawer
+
+
+async def test_silence_loads_no_device_until_the_gateway_has_listened_long_enough(
+    database_url: str, clock: FakeClock
+) -> None:
+    """Every device long silent: none is loaded while not listening or just subscribed, all after 180 s."""
+    await seed(database_url, clock, 3, battery=90)
+    await clock.advance(hours=5)
+    engine = make_engine(database_url)
+    async with make_sessions(engine)() as s:
+
+        async def loaded(listening_since: datetime | None) -> list[str]:
+            views = await candidate_devices(s, now=clock.now(), tolerance=3,
+                                            listening_since=listening_since, battery_below=25,
+                                            resident_ids=(), device_ids=())
+            return sorted(d.id for d in views)
+
+        not_listening = await loaded(None)
+        just_subscribed = await loaded(clock.now() - timedelta(seconds=100.25))
+        listened_enough = await loaded(clock.now() - timedelta(seconds=180))
+    await engine.dispose()
+    assert (not_listening, just_subscribed) == ([], [])
+    assert listened_enough == ["p-0", "p-1", "p-2"]
 
 
 async def test_unflushed_heartbeat_keeps_a_device_online_and_the_silent_one_goes_offline(

@@ -30,19 +30,20 @@ def _device(*, online: bool = True, seen: datetime | None = T0,
 def test_silent_device_goes_offline_at_its_deadline_not_before() -> None:
     """Offline after interval × tolerance of silence, stamped with the deadline itself."""
     assert decide_link(_device(), now=T0 + timedelta(seconds=179), tolerance=3,
-                       status_offline_at=None) is None
+                       status_offline_at=None, listening_since=T0) is None
     change = decide_link(_device(), now=T0 + timedelta(seconds=200), tolerance=3,
-                         status_offline_at=None)
+                         status_offline_at=None, listening_since=T0)
     assert change == GoOffline(T0 + timedelta(seconds=180), "silent")
 
 
 def test_last_will_is_offline_at_once_unless_heard_from_since() -> None:
     """A last will counts at once; a heartbeat after it means the device reconnected."""
     will = T0 + timedelta(seconds=5)
-    assert decide_link(_device(), now=will, tolerance=3, status_offline_at=will) == GoOffline(
-        will, "status")
+    assert decide_link(_device(), now=will, tolerance=3, status_offline_at=will,
+                       listening_since=T0) == GoOffline(will, "status")
     later = _device(seen=will + timedelta(seconds=1))
-    assert decide_link(later, now=will, tolerance=3, status_offline_at=will) is None
+    assert decide_link(later, now=will, tolerance=3, status_offline_at=will,
+                       listening_since=T0) is None
 
 
 def test_offline_device_is_back_only_when_heard_after_going_offline() -> None:
@@ -50,16 +51,37 @@ def test_offline_device_is_back_only_when_heard_after_going_offline() -> None:
     since = T0 + timedelta(seconds=180)
     stale = _device(online=False, seen=T0, since=since)
     assert decide_link(stale, now=since + timedelta(seconds=60), tolerance=3,
-                       status_offline_at=None) is None
+                       status_offline_at=None, listening_since=T0) is None
     fresh = _device(online=False, seen=since + timedelta(seconds=30), since=since)
     assert decide_link(fresh, now=since + timedelta(seconds=60), tolerance=3,
-                       status_offline_at=None) == GoOnline(since + timedelta(seconds=30))
+                       status_offline_at=None, listening_since=T0) == GoOnline(since + timedelta(seconds=30))
 
 
 def test_never_seen_device_is_not_supervised_yet() -> None:
     """A device that never checked in has no deadline."""
     assert decide_link(_device(seen=None), now=T0 + timedelta(days=9), tolerance=3,
-                       status_offline_at=None) is None
+                       status_offline_at=None, listening_since=T0) is None
+
+
+def test_silence_counts_only_from_when_the_gateway_started_listening() -> None:
+    """Seen a day before the gateway subscribed: offline at listening_since + tolerance, not at once."""
+    listening = T0 + timedelta(days=1)
+    assert decide_link(_device(), now=listening, tolerance=3, status_offline_at=None,
+                       listening_since=listening) is None
+    assert decide_link(_device(), now=listening + timedelta(seconds=179), tolerance=3,
+                       status_offline_at=None, listening_since=listening) is None
+    change = decide_link(_device(), now=listening + timedelta(seconds=180), tolerance=3,
+                         status_offline_at=None, listening_since=listening)
+    assert change == GoOffline(listening + timedelta(seconds=180), "silent")
+
+
+def test_no_silence_is_decided_while_the_gateway_is_not_listening() -> None:
+    """Disconnected from the broker, a week of silence decides nothing; a last will still does."""
+    week = T0 + timedelta(days=7)
+    assert decide_link(_device(), now=week, tolerance=3, status_offline_at=None,
+                       listening_since=None) is None
+    assert decide_link(_device(), now=week, tolerance=3, status_offline_at=week,
+                       listening_since=None) == GoOffline(week, "status")
 
 
 def test_battery_raises_once_and_clears_above_hysteresis() -> None:
