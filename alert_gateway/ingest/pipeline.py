@@ -106,7 +106,7 @@ class IngestPipeline:
             Channel.ACTIVITY,
             Channel.STATUS,
         ):
-            self._note_device(item)
+            self._note_device(item, retained=bool(message.retain))
             # Not an emergency, so acked on receipt: last-seen is flushed in batches by design and
             # the broker retains the status. Heartbeats and activity come at QoS 0 (connection.py),
             # so this acks only a status, or a heartbeat an older session still delivers at QoS 1.
@@ -124,7 +124,7 @@ class IngestPipeline:
         self._unsettled[id(pending)] = pending.read_at
         await self._queue.put(pending)
 
-    def _note_device(self, item: Incoming) -> None:
+    def _note_device(self, item: Incoming, *, retained: bool) -> None:
         msg = item.message
         self._counts.inc(self._accepted[item.channel])
         if isinstance(msg, HeartbeatMessage):
@@ -132,7 +132,9 @@ class IngestPipeline:
             self.heartbeats.note(item.device_id, item.received_at, battery=msg.battery, firmware=msg.firmware)
         elif isinstance(msg, ActivityMessage):
             self.heartbeats.note(item.device_id, item.received_at)
-        elif msg is DeviceState.ONLINE:
+        elif msg is DeviceState.ONLINE and not retained:
+            # a retained "online" is the broker replaying old news on (re)subscribe, not a sighting:
+            # counted, it would bring a silent device back online after every restart
             self.heartbeats.note(item.device_id, item.received_at)
         for listener in self.device_listeners:
             listener(item)

@@ -88,3 +88,28 @@ async def test_silence_counts_again_only_from_the_reconnect(
             assert (await gw.supervisor.check(await clock.advance(1))).went_offline == ["p-0"]
     finally:
         await broker.kill()
+
+
+async def test_retained_online_status_is_not_a_sighting(
+    sqlite_url: str, topic_root: str, clock: FakeClock
+) -> None:
+    """A hub gone silent whose stale retained `online` the broker replays on restart stays offline."""
+    await seed(sqlite_url, clock, 2)
+    settings = gateway_settings(sqlite_url, topic_root, **QUIET)
+    async with device_client(topic_root, clock=clock) as dev:
+        await dev.publish("p-0", Channel.STATUS, b"online", qos=1, retain=True)  # from long ago
+        try:
+            async with running_gateway(settings, clock=clock, schema=False) as (gw, _):
+                report = await gw.supervisor.check(await clock.advance(hours=1))
+                assert sorted(report.went_offline) == ["p-0", "p-1"]
+            async with running_gateway(settings, clock=clock, schema=False) as (gw, changes):
+                heard = Heard(gw)
+                await heartbeat(dev, "p-1", clock)  # published after the replay: heard after it
+                await heard.wait(changes, 1)
+                assert [i.device_id for i in heard.items][-1] == "p-1"
+                report = await gw.supervisor.check(clock.now())
+                assert report.came_back == ["p-1"], report
+                assert [a.device_id for a in await alerts(gw, "device_offline")
+                        if a.resolved_at is None] == ["p-0"]
+        finally:
+            await dev.publish("p-0", Channel.STATUS, b"", retain=True)  # clear it
