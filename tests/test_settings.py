@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from alert_gateway.errors import ConfigError
 from alert_gateway.settings import Settings, reference_table
 
 
@@ -32,7 +33,7 @@ def test_unknown_key_in_the_file_is_a_clear_error(tmp_path: Path) -> None:
     """A typo in gateway.toml fails at start-up instead of being ignored."""
     config = tmp_path / "gateway.toml"
     config.write_text("htp_port = 9000\n")
-    with pytest.raises(ValueError, match="htp_port"):
+    with pytest.raises(ConfigError, match="htp_port"):
         Settings.load(config)
 
 

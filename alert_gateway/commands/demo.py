@@ -55,4 +55,5 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         residents=args.residents, verbose=args.verbose,
     )
     configure_logging("INFO" if args.verbose else "WARNING", json=False)
-    return asyncio.run(run_demo(options, settings))
+    drill = settings.model_copy(update={"drill_mode": True})  # the demo is a drill: fake Twilio only
+    return asyncio.run(run_demo(options, drill))
