@@ -35,13 +35,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     refuse_unsafe(settings)
     ensure_port_free(settings.http_host, settings.http_port)
+    if not args.migrate:
+        require_migrated(settings.database_url)
     configure_logging(settings.log_level, settings.log_json)
     for warning in start_warnings(settings):
         log.warning(warning)
     if args.migrate:
         upgrade_sync(settings.database_url)
-    else:
-        require_migrated(settings.database_url)
 
     async def main() -> None:
         await serve(build_services(settings))
