@@ -73,8 +73,8 @@ def reachable_from_outside(url: str) -> bool:
     return not (address.is_loopback or address.is_unspecified)
 
 
-def ensure_port_free(host: str, port: int) -> None:
-    """Bind the HTTP address once, as aiohttp will, so a busy port fails before anything starts."""
+def ensure_port_free(host: str, port: int, *, setting: str = f"{ENV_PREFIX}HTTP_PORT") -> None:
+    """Bind the address once, as aiohttp will, so a busy port fails before anything starts."""
     where = f"{host}:{port}"
     try:
         addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
@@ -84,10 +84,9 @@ def ensure_port_free(host: str, port: int) -> None:
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp does
                 probe.bind(address)
     except socket.gaierror as exc:
-        raise ConfigError(f"{ENV_PREFIX}HTTP_HOST {host!r} does not resolve ({exc.strerror})") from None
+        raise ConfigError(f"cannot listen on {where}: the host does not resolve ({exc.strerror})") from None
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise PortInUse(f"cannot listen on {where}: another process uses the port "
-                            f"({ENV_PREFIX}HTTP_PORT)") from None
-        raise ConfigError(f"cannot listen on {where} ({exc.strerror}): check "
-                          f"{ENV_PREFIX}HTTP_HOST and {ENV_PREFIX}HTTP_PORT") from None
+                            f"({setting})") from None
+        raise ConfigError(f"cannot listen on {where} ({exc.strerror}): check {setting}") from None

@@ -195,6 +195,21 @@ def test_serve_on_a_busy_port_exits_5(
                                "process uses the port (ALERT_GATEWAY_HTTP_PORT)"])
 
 
+@pytest.mark.parametrize("argv", [["fake-twilio", "--port"],
+                                  ["demo", "--port", str(free_port()), "--twilio-port"]])
+def test_other_servers_on_a_busy_port_exit_5(
+    fresh_dir: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """The fake Twilio and the demo name their busy port option, with the same exit code."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        code, _, err = run(capsys, *argv, str(port))
+    assert (code, err) == (5, [f"alert-gateway: cannot listen on 127.0.0.1:{port}: another "
+                               f"process uses the port ({argv[-1]})"])
+
+
 async def gateway_env(tmp_path: Path) -> dict[str, str]:
     """A migrated SQLite file, the test broker, unique topics and a free port."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"

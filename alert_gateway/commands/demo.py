@@ -48,7 +48,10 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from ..demo.data import DemoOptions
     from ..demo.runner import run_demo
     from ..logs import configure_logging
+    from ..preflight import ensure_port_free
 
+    ensure_port_free("127.0.0.1", args.port, setting="--port")
+    ensure_port_free("127.0.0.1", args.twilio_port, setting="--twilio-port")
     options = DemoOptions(
         data_dir=args.data_dir, port=args.port, twilio_port=args.twilio_port,
         scenario=args.scenario, mqtt_url=args.mqtt_url, embedded_broker=args.embedded_broker,
