@@ -137,7 +137,8 @@ def test_an_unreachable_database_is_one_line(
 
 
 def test_serve_refuses_the_placeholder_token_in_one_line(fresh_dir: Path) -> None:
-    """With no Twilio token set, `serve` names the variable and exits 3 without a traceback."""
+    """No Twilio token set: `serve` (which would take webhooks signed with change-me) names the
+    variable and exits 3 without a traceback."""
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("ALERT_GATEWAY_")}
     env |= {k: v for k, v in REAL_LOOKING.items() if "TOKEN" not in k}
     done = subprocess.run([sys.executable, "-m", "alert_gateway", "--config", empty(fresh_dir), "serve"],
