@@ -17,6 +17,7 @@ from .settings import Settings
 from .settings_sources import ENV_PREFIX
 
 PLACEHOLDER_TOKENS = frozenset({"", "change-me", "changeme"})
+PLACEHOLDER_FROM_NUMBER = Settings.model_fields["twilio_from_number"].default
 # RFC 2606 / 6761 names, plus the one .env.example uses: never a gateway Twilio can reach
 PLACEHOLDER_DOMAINS = ("example", "example.com", "example.net", "example.org", "example.jp",
                        "test", "invalid", "localhost")
@@ -40,6 +41,9 @@ def unsafe_settings(settings: Settings) -> list[str]:
     sid = settings.twilio_account_sid.strip()
     if len(set(sid.removeprefix("AC"))) <= 1 or "..." in sid or "change-me" in sid.lower():
         problems.append(f"{ENV_PREFIX}TWILIO_ACCOUNT_SID is not set (placeholder {sid!r})")
+    if settings.twilio_from_number == PLACEHOLDER_FROM_NUMBER:
+        problems.append(f"{ENV_PREFIX}TWILIO_FROM_NUMBER is not set (placeholder "
+                        f"{PLACEHOLDER_FROM_NUMBER}: no SMS or call would go out)")
     if not reachable_from_outside(settings.public_url):
         problems.append(f"{ENV_PREFIX}PUBLIC_URL {settings.public_url} is not an address "
                         "Twilio can reach")

@@ -25,6 +25,7 @@ START_SECONDS = 30
 REAL_LOOKING = {
     "ALERT_GATEWAY_TWILIO_ACCOUNT_SID": "AC" + "3f1c" * 8,
     "ALERT_GATEWAY_TWILIO_AUTH_TOKEN": "9be2" * 8,
+    "ALERT_GATEWAY_TWILIO_FROM_NUMBER": "+81762001234",
     "ALERT_GATEWAY_PUBLIC_URL": "https://gateway.city-kanazawa.jp",
     "ALERT_GATEWAY_TWILIO_API_BASE": "http://127.0.0.1:9",  # nothing is ever sent for real
 }
@@ -155,6 +156,7 @@ def test_serve_refuses_the_placeholder_token_in_one_line(fresh_dir: Path) -> Non
 @pytest.mark.parametrize(("variable", "placeholder"), [
     ("ALERT_GATEWAY_TWILIO_AUTH_TOKEN", "change-me"),
     ("ALERT_GATEWAY_TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+    ("ALERT_GATEWAY_TWILIO_FROM_NUMBER", "+815000000000"),
     ("ALERT_GATEWAY_PUBLIC_URL", "http://127.0.0.1:8080"),
     ("ALERT_GATEWAY_PUBLIC_URL", "https://gateway.example.jp"),
 ])
@@ -162,7 +164,7 @@ def test_serve_refuses_each_placeholder(
     fresh_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
     variable: str, placeholder: str,
 ) -> None:
-    """Any one placeholder among the Twilio credentials and public URL stops the start (exit 3)."""
+    """Any one placeholder among the Twilio settings and public URL stops the start (exit 3)."""
     for name, value in (REAL_LOOKING | {variable: placeholder}).items():
         monkeypatch.setenv(name, value)
     code, _, err = run(capsys, "serve")

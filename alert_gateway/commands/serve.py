@@ -19,8 +19,8 @@ def register(subparsers: Any) -> None:
         help="Run the gateway: take alarms from MQTT, escalate, serve the API and console.",
         description="Run the gateway until SIGINT or SIGTERM. Apply migrations first "
         "(alert-gateway db upgrade) or pass --migrate. Refuses to start while the Twilio auth "
-        "token, account SID or public URL are placeholders, unless ALERT_GATEWAY_DRILL_MODE=true "
-        "(the project's fake Twilio).",
+        "token, account SID, sending number or public URL are placeholders, unless "
+        "ALERT_GATEWAY_DRILL_MODE=true (the project's fake Twilio).",
     )
     parser.add_argument("--migrate", action="store_true", help="Apply database migrations first.")
     parser.set_defaults(handler=_serve)
