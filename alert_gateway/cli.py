@@ -22,7 +22,7 @@ EXIT_CODES = """exit codes:
   3  configuration: a setting, the --config file, a secret file, or placeholder credentials
   4  database not migrated (or migrated by a newer version): run `alert-gateway db upgrade`
   5  the HTTP port is in use
-  6  the database does not answer
+  6  the database does not answer (serve warns and starts anyway)
   130 interrupted (Ctrl-C)"""
 
 

@@ -265,3 +265,13 @@ async def test_a_real_configuration_starts_and_warns_about_http_and_no_dispatch_
     assert "ALERT_GATEWAY_PUBLIC_URL is not https" in text
     assert "ALERT_GATEWAY_DISPATCH_PHONE is not set" in text
     assert "drill mode" not in text
+
+
+async def test_serve_starts_while_the_database_does_not_answer(tmp_path: Path) -> None:
+    """A database still booting is a warning, not an exit: the gateway retries it and takes MQTT."""
+    env = await gateway_env(tmp_path) | {
+        "ALERT_GATEWAY_DRILL_MODE": "true",
+        "ALERT_GATEWAY_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/gw",
+    }
+    async with gateway_process(env) as proc:
+        assert proc.returncode is None

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
+from ..errors import Unreachable
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     refuse_unsafe(settings)
     ensure_port_free(settings.http_host, settings.http_port)
+    unchecked: Unreachable | None = None
     if not args.migrate:
-        require_migrated(settings.database_url)
+        try:
+            require_migrated(settings.database_url)
+        except Unreachable as exc:
+            # A database still booting must not keep the gateway down: it retries the database
+            # itself, and a restart loop's back-off would only add minutes to the first alarm.
+            unchecked = exc
     configure_logging(settings.log_level, settings.log_json)
     for warning in start_warnings(settings):
         log.warning(warning)
+    if unchecked is not None:
+        log.warning(f"{unchecked}; starting anyway, the schema is not checked")
     if args.migrate:
         upgrade_sync(settings.database_url)
 
