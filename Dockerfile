@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # alert-gateway image: `docker build -t alert-gateway .`, then `docker run alert-gateway serve`.
-# Configuration comes from ALERT_GATEWAY_* environment variables; no secret is baked in.
+# Configuration comes from ALERT_GATEWAY_* environment variables (secrets also as mounted files:
+# ALERT_GATEWAY_<NAME>_FILE); no secret is baked in. `serve` refuses placeholder Twilio credentials.
 
 # ---- builder: wheels for the app and every dependency, installed into a venv ----------------
 FROM python:3.11-slim-bookworm AS builder

@@ -3,28 +3,39 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
 from devices.contract import MAX_PAYLOAD_BYTES, TOPIC_ROOT
 
+from .errors import ConfigError
+from .settings_sources import ENV_PREFIX, Origins, check_names, read_toml, secret_files
+
 DEFAULT_CONFIG = Path("config/gateway.toml")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DATABASE_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
 class Settings(BaseSettings):
     """Every setting the gateway reads. Environment variables override the TOML file."""
 
     model_config = SettingsConfigDict(
-        env_prefix="ALERT_GATEWAY_", extra="forbid", use_attribute_docstrings=True
+        env_prefix=ENV_PREFIX, extra="forbid", use_attribute_docstrings=True
     )
+
+    drill_mode: bool = False
+    """Demo or drill with the project's fake Twilio: placeholder credentials allowed. Never with
+    real residents: `serve` refuses placeholder Twilio credentials and public URL without it."""
 
     # storage
     database_url: str = "sqlite+aiosqlite:///data/alert-gateway.db"
@@ -45,25 +56,25 @@ class Settings(BaseSettings):
     """MQTT v5 shared-subscription group, so replicas share the load."""
     mqtt_topic_root: str = TOPIC_ROOT
     """Topic root of the device contract."""
-    mqtt_session_expiry_seconds: int = 7 * 24 * 3600
+    mqtt_session_expiry_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=2**32 - 1)
     """How long the broker keeps our session (and queued alarms) while we are away (v5)."""
     mqtt_receive_maximum: int = Field(default=1000, ge=1, le=65535)
     """Unacknowledged QoS 1 messages the broker may send us at once (v5)."""
-    mqtt_reconnect_max_seconds: float = 30.0
+    mqtt_reconnect_max_seconds: float = Field(default=30.0, ge=0.1, le=600)
     """Upper bound of the reconnect backoff."""
-    max_payload_bytes: int = MAX_PAYLOAD_BYTES
+    max_payload_bytes: int = Field(default=MAX_PAYLOAD_BYTES, ge=64, le=1024 * 1024)
     """Larger payloads are rejected (and kept)."""
-    ingest_batch_size: int = Field(default=2000, ge=1)
+    ingest_batch_size: int = Field(default=2000, ge=1, le=100_000)
     """Messages committed per transaction at most (a storm is written in a few large ones)."""
-    heartbeat_flush_seconds: float = Field(default=5.0, gt=0)
+    heartbeat_flush_seconds: float = Field(default=5.0, ge=0.1, le=3600)
     """How often batched last-seen times are written."""
-    clock_skew_seconds: int = 300
+    clock_skew_seconds: int = Field(default=300, ge=1, le=86_400)
     """A device clock further off than this is flagged on the alert."""
 
     # HTTP
     http_host: str = "127.0.0.1"
     """Address the HTTP server binds (0.0.0.0 in a container)."""
-    http_port: int = 8080
+    http_port: int = Field(default=8080, ge=1, le=65535)
     """HTTP port for the console, API, webhooks, health and metrics."""
     public_url: str = "http://127.0.0.1:8080"
     """The URL Twilio reaches the gateway at; callbacks and signature checks use it."""
@@ -79,7 +90,7 @@ class Settings(BaseSettings):
     """Twilio auth token (never logged); also the webhook signing key."""
     twilio_from_number: str = "+815000000000"
     """The number SMS and calls come from (E.164)."""
-    twilio_timeout_seconds: float = 10.0
+    twilio_timeout_seconds: float = Field(default=10.0, ge=0.1, le=120)
     """Bound on every Twilio API request (the SDK ignores its own)."""
 
     # escalation
@@ -91,9 +102,9 @@ class Settings(BaseSettings):
     """How messages name the dispatch centre."""
     timezone: str = "Asia/Tokyo"
     """Local time zone for night hours and message times."""
-    send_rate_per_second: float = Field(default=50.0, gt=0)
+    send_rate_per_second: float = Field(default=50.0, ge=0.1, le=100_000)
     """Account-wide Twilio send rate of this process (divide by replicas)."""
-    send_concurrency: int = Field(default=16, ge=1)
+    send_concurrency: int = Field(default=16, ge=1, le=1000)
     """Twilio requests in flight at once. Each attempt is marked sending just before its own
     request, so after a crash (SIGKILL) at most this many attempts can be sent twice; 1 makes it
     exactly the single attempt in flight, at the cost of one request's round trip per send."""
@@ -101,39 +112,39 @@ class Settings(BaseSettings):
     """Night begins (local hour): technical alarms wait, neighbours are not woken."""
     night_end_hour: int = Field(default=7, ge=0, le=23)
     """Night ends (local hour)."""
-    cancel_min_seconds: int = 5
+    cancel_min_seconds: int = Field(default=5, ge=0, le=300)
     """A resident's cancel counts only this long after the alarm."""
-    cancel_grace_seconds: int = 300
+    cancel_grace_seconds: int = Field(default=300, ge=1, le=3600)
     """... and only within this window."""
-    fall_guard_seconds: int = 30
+    fall_guard_seconds: int = Field(default=30, ge=0, le=600)
     """Wait for the resident to get up before escalating a fall (a pendant press ends it)."""
-    ack_resolve_reminder_minutes: int = 30
+    ack_resolve_reminder_minutes: int = Field(default=30, ge=1, le=24 * 60)
     """Remind the console when an acknowledged alert is not resolved in this time."""
-    contact_cap_per_window: int = Field(default=6, ge=1)
+    contact_cap_per_window: int = Field(default=6, ge=1, le=100)
     """Escalation sends to one number per window at most; more wait."""
-    contact_cap_window_seconds: int = Field(default=600, ge=1)
+    contact_cap_window_seconds: int = Field(default=600, ge=1, le=86_400)
     """The window of the per-contact cap."""
-    sms_auto_replies_per_hour: int = Field(default=3, ge=0)
+    sms_auto_replies_per_hour: int = Field(default=3, ge=0, le=60)
     """Automatic SMS replies per number per hour (no loops with robots)."""
 
     # device supervision
-    offline_tolerance_intervals: int = 3
+    offline_tolerance_intervals: int = Field(default=3, ge=1, le=100)
     """Missed heartbeat intervals before a device is offline."""
-    low_battery_percent: int = 20
+    low_battery_percent: int = Field(default=20, ge=1, le=99)
     """Battery below this raises one low-battery alert."""
-    low_battery_hysteresis_percent: int = Field(default=5, ge=0)
+    low_battery_hysteresis_percent: int = Field(default=5, ge=0, le=50)
     """The low-battery alert clears at threshold + this."""
-    supervision_check_seconds: float = Field(default=30.0, gt=0)
+    supervision_check_seconds: float = Field(default=30.0, ge=1, le=86_400)
     """How often supervision looks for silent devices and quiet homes."""
-    activity_watch_default_hours: int = Field(default=24, ge=1)
+    activity_watch_default_hours: int = Field(default=24, ge=1, le=7 * 24)
     """Inactivity window for a resident with the watch on and no value of their own."""
-    activity_watch_min_hours: int = Field(default=5, ge=1)
+    activity_watch_min_hours: int = Field(default=5, ge=1, le=7 * 24)
     """Shortest inactivity window allowed."""
     mass_outage_fraction: float = Field(default=0.2, gt=0, le=1)
     """Share of devices offline within the window that makes one mass-outage incident."""
-    mass_outage_window_seconds: int = Field(default=300, gt=0)
+    mass_outage_window_seconds: int = Field(default=300, ge=10, le=86_400)
     """Window of the mass-outage rule."""
-    mass_outage_min_devices: int = Field(default=5, ge=1)
+    mass_outage_min_devices: int = Field(default=5, ge=1, le=1_000_000)
     """A handful of homes is never a mass outage."""
     mass_outage_resolve_fraction: float = Field(default=0.8, gt=0, le=1)
     """Share of devices back that resolves the incident."""
@@ -144,12 +155,77 @@ class Settings(BaseSettings):
     log_json: bool = True
     """One JSON object per line (no names, phone numbers or medical notes)."""
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        if urlsplit(url).scheme not in DATABASE_SCHEMES:
+            raise ValueError(f"must start with {' or '.join(s + '://' for s in DATABASE_SCHEMES)}")
+        return url
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("must look like mqtt://host:1883 or mqtts://host:8883")
+        return url
+
+    @field_validator("public_url", "twilio_api_base")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+        return url
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone such as Asia/Tokyo") from None
+        return zone
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        if level.upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level.upper()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        """Pairs of settings that only make sense one way round."""
+        if self.cancel_min_seconds >= self.cancel_grace_seconds:
+            raise ValueError(f"{ENV_PREFIX}CANCEL_MIN_SECONDS ({self.cancel_min_seconds}) must be "
+                             f"less than {ENV_PREFIX}CANCEL_GRACE_SECONDS ({self.cancel_grace_seconds})")
+        if self.activity_watch_min_hours > self.activity_watch_default_hours:
+            raise ValueError(
+                f"{ENV_PREFIX}ACTIVITY_WATCH_MIN_HOURS ({self.activity_watch_min_hours}) must not "
+                f"exceed {ENV_PREFIX}ACTIVITY_WATCH_DEFAULT_HOURS ({self.activity_watch_default_hours})")
+        return self
+
     @classmethod
     def load(cls, config_file: Path | None = None, **overrides: object) -> Settings:
-        """Read the TOML file (if it exists), then the environment, then explicit overrides."""
+        """Read the TOML file, the environment (and *_FILE secrets), then explicit overrides.
+
+        Any mistake is a ConfigError with one line naming the variable (or file key) at fault.
+        """
+        if config_file is not None and not config_file.is_file():
+            raise ConfigError(f"--config {config_file}: no such file")
         path = config_file if config_file is not None else DEFAULT_CONFIG
-        _TomlFile.path = path if path.exists() else None
-        return cls(**overrides)  # type: ignore[arg-type]
+        _TomlFile.path = path if path.is_file() else None
+        check_names(cls.model_fields)
+        origins = Origins(fields=set(cls.model_fields), toml_path=_TomlFile.path,
+                          toml_keys=set(read_toml(_TomlFile.path)), overrides=set(overrides))
+        from_files = secret_files(cls.model_fields, origins)
+        try:
+            return cls(**{**from_files, **overrides})  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise ConfigError(origins.describe(exc, secret=_SECRET_FIELDS)) from None
+        except SettingsError as exc:
+            raise ConfigError(str(exc)) from None
 
     @classmethod
     def settings_customise_sources(
@@ -183,14 +259,32 @@ class Settings(BaseSettings):
         return urlsplit(self.mqtt_url).scheme == "mqtts"
 
 
+# Values never echoed in an error message: they are, or may contain, credentials.
+_SECRET_FIELDS = frozenset(
+    {"database_url", "mqtt_url", "mqtt_password", "twilio_auth_token", "twilio_account_sid"}
+)
+
+
 def reference_table() -> str:
     """The configuration reference as a Markdown table (README.md's generated section)."""
-    rows = ["| environment variable | default | meaning |", "|---|---|---|"]
+    rows = ["| environment variable | default | allowed | meaning |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
         default = field.default
         shown = "(secret)" if isinstance(default, SecretStr) else ("—" if default is None else default)
-        rows.append(f"| `ALERT_GATEWAY_{name.upper()}` | `{shown}` | {field.description or ''} |")
+        description = " ".join((field.description or "").split())
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | `{shown}` | {allowed_range(name)} "
+                    f"| {description} |")
     return "\n".join(rows)
+
+
+def allowed_range(name: str) -> str:
+    """The bounds of a numeric setting, e.g. `≥ 1, ≤ 1440`; empty for the others."""
+    bounds = []
+    for rule in Settings.model_fields[name].metadata:
+        for attribute, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
+            if (value := getattr(rule, attribute, None)) is not None:
+                bounds.append(f"{sign} {value}")
+    return ", ".join(bounds)
 
 
 class _TomlFile:

@@ -9,17 +9,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 READY_LINE = b"mqtt connected"
+DRILL_MODE = "ALERT_GATEWAY_DRILL_MODE"
 
 
 @asynccontextmanager
 async def gateway_process(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`alert-gateway serve` as a real process; yields once it is connected to the broker."""
+    """`alert-gateway serve` as a real process; yields once it is connected to the broker.
+
+    A drill (ALERT_GATEWAY_DRILL_MODE=true unless `env` says otherwise): the tests talk to the
+    project's fake Twilio, or to none, with placeholder credentials.
+    """
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "alert_gateway",
         "serve",
-        env={**os.environ, **env},
+        env={**os.environ, DRILL_MODE: "true", **env},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )

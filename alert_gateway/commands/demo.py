@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError, InvalidInput
 from ..settings import Settings
 
 
@@ -47,12 +48,21 @@ def register(subparsers: Any) -> None:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from ..demo.data import DemoOptions
     from ..demo.runner import run_demo
+    from ..demo.traffic import resolve_traffic
     from ..logs import configure_logging
+    from ..preflight import ensure_port_free
 
+    try:
+        resolve_traffic(args.scenario, args.residents)
+    except ConfigError as exc:  # a mistyped --scenario or --residents is a usage error
+        raise InvalidInput(str(exc)) from None
+    ensure_port_free("127.0.0.1", args.port, setting="--port")
+    ensure_port_free("127.0.0.1", args.twilio_port, setting="--twilio-port")
     options = DemoOptions(
         data_dir=args.data_dir, port=args.port, twilio_port=args.twilio_port,
         scenario=args.scenario, mqtt_url=args.mqtt_url, embedded_broker=args.embedded_broker,
         residents=args.residents, verbose=args.verbose,
     )
     configure_logging("INFO" if args.verbose else "WARNING", json=False)
-    return asyncio.run(run_demo(options, settings))
+    drill = settings.model_copy(update={"drill_mode": True})  # the demo is a drill: fake Twilio only
+    return asyncio.run(run_demo(options, drill))

@@ -30,8 +30,10 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from ..preflight import ensure_port_free
     from ..twilio.fake_server import run_fake_twilio
 
+    ensure_port_free(args.host, args.port, setting="--port")
     print(f"fake Twilio on http://{args.host}:{args.port} (phones page at /, control API /_fake/)")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_fake_twilio(

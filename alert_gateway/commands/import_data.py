@@ -28,13 +28,15 @@ def register(subparsers: Any) -> None:
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     from ..clock import SystemClock
     from ..db.engine import make_engine, make_sessions
-    from ..db.migrate import upgrade_sync
+    from ..db.migrate import require_migrated, upgrade_sync
     from ..logs import configure_logging
     from ..residents.importer import ImportReport, import_file
 
     configure_logging("ERROR", json=False)  # the report below says it all; no log lines on top
     if args.migrate:
         upgrade_sync(settings.database_url)
+    else:
+        require_migrated(settings.database_url)
 
     async def main() -> ImportReport:
         engine = make_engine(settings.database_url)

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..api import tokens
 from ..db.engine import make_engine, make_sessions
+from ..db.migrate import require_migrated
 from ..settings import Settings
 
 T = TypeVar("T")
@@ -37,6 +38,8 @@ def register(subparsers: Any) -> None:
 
 
 def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    require_migrated(settings.database_url)  # before the engine, which would create the file
+
     async def main() -> T:
         engine = make_engine(settings.database_url)
         try:

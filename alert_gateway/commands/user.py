@@ -43,7 +43,9 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
     from ..clock import SystemClock
     from ..console import accounts
     from ..db.engine import make_engine, make_sessions
+    from ..db.migrate import require_migrated
 
+    require_migrated(settings.database_url)  # before the password is typed, and the file created
     password = read_password()
 
     async def main() -> None:

@@ -156,7 +156,7 @@ async def test_a_second_run_picks_up_the_same_data(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("port_flag", ["--port", "--twilio-port"])
 async def test_a_busy_port_is_a_clear_error(tmp_path: Path, port_flag: str) -> None:
-    """A port already in use ends the demo with exit code 2 and names the flag to change."""
+    """A port already in use ends the demo with exit code 5 and names the flag to change."""
     server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
     busy = server.sockets[0].getsockname()[1]
     try:
@@ -170,7 +170,7 @@ async def test_a_busy_port_is_a_clear_error(tmp_path: Path, port_flag: str) -> N
             _, err = await proc.communicate()
     finally:
         server.close()
-    assert proc.returncode == 2
+    assert proc.returncode == 5
     assert port_flag in err.decode()
 
 

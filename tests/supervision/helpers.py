@@ -18,7 +18,7 @@ from devices.contract import Channel
 from tests.conftest import create_schema
 from tests.harness import Changes, DeviceSide, device_client, gateway_settings, running_gateway
 
-QUIET = {"supervision_check_seconds": 10**6}  # checks run when the test says (or on a last will)
+QUIET = {"supervision_check_seconds": 86_400}  # checks run when the test says (or on a last will)
 
 
 async def seed(url: str, clock: FakeClock, count: int, *, interval: int = 60,

@@ -27,9 +27,11 @@ async def _run_async() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
     assert url
     engine = create_async_engine(url)
-    async with engine.connect() as connection:
-        await connection.run_sync(_run)
-    await engine.dispose()
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+    finally:
+        await engine.dispose()  # also when a revision is unknown: no connection left open
 
 
 if context.is_offline_mode():
