@@ -45,8 +45,10 @@ _Key = tuple[int, str, bool]
 class _Subscription:
     """One listener: its queue of notices and the task that hands them over, one at a time, in order."""
 
-    def __init__(self, listener: Listener, *, remote: bool, dropped: Counter | None) -> None:
+    def __init__(self, listener: Listener, *, remote: bool, limit: int,
+                 dropped: Counter | None) -> None:
         self.listener = listener
+        self.limit = limit
         self.remote = remote  # also wants changes made by other replicas
         self.name = getattr(listener, "__qualname__", type(listener).__name__)
         self._dropped = dropped
@@ -58,7 +60,7 @@ class _Subscription:
         key = (change.alert_id, change.kind, change.by_engine)
         if key in self._queue:
             return  # the queued one still tells the listener to look
-        if len(self._queue) >= QUEUE_MAX:
+        if len(self._queue) >= self.limit:
             if self._dropped is not None:
                 self._dropped.labels(listener=self.name).inc()
             log.error("alert listener too slow, change dropped",
@@ -84,13 +86,15 @@ class _Subscription:
 class AlertBus:
     """Fan-out of committed alert changes to listeners, each through its own queue and task."""
 
-    def __init__(self, dropped: Counter | None = None) -> None:
+    def __init__(self, dropped: Counter | None = None, *, limit: int = QUEUE_MAX) -> None:
         self._subscriptions: list[_Subscription] = []
         self._dropped = dropped
+        self._limit = limit
 
     def subscribe(self, listener: Listener, *, remote: bool = True) -> Callable[[], None]:
         """Add a listener; `remote=False`: only changes made in this process. Returns an unsubscribe."""
-        subscription = _Subscription(listener, remote=remote, dropped=self._dropped)
+        subscription = _Subscription(listener, remote=remote, limit=self._limit,
+                                     dropped=self._dropped)
         self._subscriptions.append(subscription)
         return lambda: self._subscriptions.remove(subscription)
 

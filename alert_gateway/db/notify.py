@@ -26,7 +26,7 @@ from ..metrics import Metrics
 
 log = logging.getLogger(__name__)
 CHANNEL = "alert_gateway_changes"
-APPLICATION_NAME = "alert-gateway-listen"  # shows in pg_stat_activity
+APPLICATION_NAME = "alert-gateway-listen"  # in pg_stat_activity, followed by the replica id
 CONNECT_TIMEOUT = 10.0
 SEND_TIMEOUT = 10.0
 PING_SECONDS = 15.0  # a connection cut without a FIN is only noticed when we use it
@@ -48,6 +48,7 @@ class ReplicaLink:
 
     def __init__(self, database_url: str, bus: AlertBus, metrics: Metrics) -> None:
         self.replica_id = uuid.uuid4().hex[:12]  # a replica ignores its own notices
+        self.application_name = f"{APPLICATION_NAME}-{self.replica_id}"
         self.connected = asyncio.Event()  # set while listening (tests, logs)
         self._dsn = listen_dsn(database_url)
         self._bus = bus
@@ -70,7 +71,7 @@ class ReplicaLink:
             try:
                 conn = await asyncpg.connect(
                     self._dsn, timeout=CONNECT_TIMEOUT,
-                    server_settings={"application_name": APPLICATION_NAME})
+                    server_settings={"application_name": self.application_name})
             except _ConnectionErrors as exc:
                 log.warning("replica listener: cannot connect, retrying: %s", exc)
             else:
