@@ -66,7 +66,7 @@ class ReplicaLink:
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: listen and send; on a lost connection reconnect with backoff."""
         backoff = 0.2
-        first = True
+        connected_before = False
         while not stop.is_set():
             try:
                 conn = await asyncpg.connect(
@@ -76,12 +76,12 @@ class ReplicaLink:
                 log.warning("replica listener: cannot connect, retrying: %s", exc)
             else:
                 try:
-                    await self._listen(conn, stop, reconnect=not first)
-                    first = False
-                    backoff = 0.2
+                    await self._listen(conn, stop, reconnect=connected_before)
                 except _ConnectionErrors as exc:
                     log.warning("replica listener: connection lost, reconnecting: %s", exc)
                 finally:
+                    if self.connected.is_set():  # it was listening: start the backoff afresh
+                        connected_before, backoff = True, 0.2
                     self.connected.clear()
                     self._metrics.replica_listener_connected.set(0)
                     conn.terminate()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+
+import pytest
 
 from alert_gateway.bus import RESYNC, AlertChange
 from alert_gateway.clock import FakeClock
@@ -36,7 +39,7 @@ async def test_a_change_reaches_the_other_replica_once_and_never_echoes(
 
 
 async def test_a_lost_listen_connection_reconnects_and_everything_is_looked_at_once(
-    pg_url: str, clock: FakeClock
+    pg_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The listen session is killed: B reconnects, its listeners look at everything, notices flow again."""
     await create_schema(pg_url)
@@ -44,10 +47,13 @@ async def test_a_lost_listen_connection_reconnects_and_everything_is_looked_at_o
         link = b.services.replicas
         assert link is not None
         heard_on_b = Heard(b)
+        caplog.set_level(logging.INFO, logger="alert_gateway.db.notify")
         assert await terminate_listen_backend(pg_url, link.application_name) == 1
         await heard_on_b.until(lambda seen: AlertChange(0, RESYNC) in seen)
         sample = b.services.metrics.registry.get_sample_value
         assert (sample("alert_gateway_replica_listener_reconnects_total") or 0) >= 1.0
         assert sample("alert_gateway_replica_listener_connected") == 1.0
+        said = [r.getMessage() for r in caplog.records if r.name == "alert_gateway.db.notify"]
+        assert "replica listener reconnected" in said, said
         await a.services.bus.publish(AlertChange(3, "resolved"))
         await heard_on_b.until(lambda seen: AlertChange(3, "resolved") in seen)
