@@ -9,6 +9,8 @@ import pytest
 
 from alert_gateway.bus import RESYNC, AlertChange
 from alert_gateway.clock import FakeClock
+from alert_gateway.services import build_services
+from alert_gateway.settings import Settings
 from tests.conftest import create_schema
 
 from .env import Heard, replica, terminate_listen_backend
@@ -57,3 +59,12 @@ async def test_a_lost_listen_connection_reconnects_and_everything_is_looked_at_o
         assert "replica listener reconnected" in said, said
         await a.services.bus.publish(AlertChange(3, "resolved"))
         await heard_on_b.until(lambda seen: AlertChange(3, "resolved") in seen)
+
+
+async def test_sqlite_keeps_the_in_process_path_only(sqlite_url: str, clock: FakeClock) -> None:
+    """One SQLite instance has no replica link: nothing listens or notifies."""
+    services = build_services(Settings(database_url=sqlite_url), clock=clock)
+    try:
+        assert services.replicas is None
+    finally:
+        await services.close()
