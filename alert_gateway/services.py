@@ -66,7 +66,7 @@ def build_services(
     services = Services(settings, clock, engine, sessions, metrics, ingest,
                         bus=AlertBus(metrics.bus_dropped))
     if not is_sqlite(settings.database_url):  # SQLite is one instance: in-process notices only
-        services.replicas = ReplicaLink(settings.database_url, services.bus, metrics)
+        services.replicas = ReplicaLink(engine, services.bus, metrics)
         services.bus.subscribe(services.replicas.send, remote=False)
 
     async def announce(result: BatchResult) -> None:

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import uuid
 from collections import OrderedDict
+from typing import Any
 
 import asyncpg
-from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..bus import RESYNC, AlertBus, AlertChange
 from ..metrics import Metrics
@@ -37,20 +39,22 @@ _Key = tuple[int, str]
 _ConnectionErrors = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
-def listen_dsn(database_url: str) -> str:
-    """The plain asyncpg DSN of a SQLAlchemy `postgresql+asyncpg://` URL."""
-    url = make_url(database_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
+def connect_kwargs(engine: AsyncEngine) -> dict[str, Any]:
+    """asyncpg.connect arguments for the engine's database, read the way SQLAlchemy reads its URL
+    (host, port, user, password, database, ssl ...), without SQLAlchemy's own options."""
+    _args, kwargs = engine.dialect.create_connect_args(engine.url)
+    accepted = inspect.signature(asyncpg.connect).parameters
+    return {key: value for key, value in kwargs.items() if key in accepted}
 
 
 class ReplicaLink:
     """Sends this replica's changes to the others and delivers theirs to the local bus."""
 
-    def __init__(self, database_url: str, bus: AlertBus, metrics: Metrics) -> None:
+    def __init__(self, engine: AsyncEngine, bus: AlertBus, metrics: Metrics) -> None:
         self.replica_id = uuid.uuid4().hex[:12]  # a replica ignores its own notices
         self.application_name = f"{APPLICATION_NAME}-{self.replica_id}"
         self.connected = asyncio.Event()  # set while listening (tests, logs)
-        self._dsn = listen_dsn(database_url)
+        self._connect = connect_kwargs(engine)
         self._bus = bus
         self._metrics = metrics
         self._outbox: OrderedDict[_Key, AlertChange] = OrderedDict()
@@ -70,7 +74,7 @@ class ReplicaLink:
         while not stop.is_set():
             try:
                 conn = await asyncpg.connect(
-                    self._dsn, timeout=CONNECT_TIMEOUT,
+                    **self._connect, timeout=CONNECT_TIMEOUT,
                     server_settings={"application_name": self.application_name})
             except _ConnectionErrors as exc:
                 log.warning("replica listener: cannot connect, retrying: %s", exc)

@@ -11,8 +11,8 @@ import asyncpg
 
 from alert_gateway.bus import AlertChange
 from alert_gateway.clock import FakeClock
-from alert_gateway.db.notify import listen_dsn
 from alert_gateway.gateway import Gateway
+from tests.conftest import PG_ADMIN_DSN
 from tests.harness import WAIT_SECONDS, Changes, gateway_settings, running_gateway
 
 T = TypeVar("T")
@@ -60,9 +60,9 @@ class Heard:
         return check(self.changes)  # type: ignore[return-value]
 
 
-async def terminate_listen_backend(url: str, application_name: str) -> int:
+async def terminate_listen_backend(application_name: str) -> int:
     """Kill the server session of a replica's listen connection (as a network cut or a DBA would)."""
-    conn = await asyncpg.connect(listen_dsn(url))
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:
         killed = await conn.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "

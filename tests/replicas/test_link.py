@@ -9,6 +9,8 @@ import pytest
 
 from alert_gateway.bus import RESYNC, AlertChange
 from alert_gateway.clock import FakeClock
+from alert_gateway.db.engine import make_engine
+from alert_gateway.db.notify import connect_kwargs
 from alert_gateway.services import build_services
 from alert_gateway.settings import Settings
 from tests.conftest import create_schema
@@ -50,7 +52,7 @@ async def test_a_lost_listen_connection_reconnects_and_everything_is_looked_at_o
         assert link is not None
         heard_on_b = Heard(b)
         caplog.set_level(logging.INFO, logger="alert_gateway.db.notify")
-        assert await terminate_listen_backend(pg_url, link.application_name) == 1
+        assert await terminate_listen_backend(link.application_name) == 1
         await heard_on_b.until(lambda seen: AlertChange(0, RESYNC) in seen)
         sample = b.services.metrics.registry.get_sample_value
         assert (sample("alert_gateway_replica_listener_reconnects_total") or 0) >= 1.0
@@ -68,3 +70,15 @@ async def test_sqlite_keeps_the_in_process_path_only(sqlite_url: str, clock: Fak
         assert services.replicas is None
     finally:
         await services.close()
+
+
+async def test_the_listen_connection_reads_the_database_url_as_sqlalchemy_does() -> None:
+    """Host, credentials and ssl come from the URL; SQLAlchemy-only options stay out of asyncpg."""
+    engine = make_engine("postgresql+asyncpg://gw:p%40ss@db.example:6543/alerts"
+                         "?ssl=require&prepared_statement_cache_size=0")
+    try:
+        assert connect_kwargs(engine) == {"host": "db.example", "port": 6543, "user": "gw",
+                                          "password": "p@ss", "database": "alerts",
+                                          "ssl": "require"}
+    finally:
+        await engine.dispose()
