@@ -57,6 +57,8 @@ class _Subscription:
 
     def offer(self, change: AlertChange) -> None:
         """Queue `change` and make sure a task delivers it; never waits."""
+        # by_engine is in the key: a step's own note, which the engine skips, must not swallow a
+        # wake-up of the same kind (a failed delivery's "notification").
         key = (change.alert_id, change.kind, change.by_engine)
         if key in self._queue:
             return  # the queued one still tells the listener to look
