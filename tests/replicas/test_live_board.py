@@ -27,7 +27,7 @@ from tests.console.test_browser import CHROMIUM, LAUNCH_ARGS, serve, sign_in
 from tests.escalation.env import ACCOUNT_SID, AUTH_TOKEN
 from tests.harness import WAIT_SECONDS, device_client
 
-from .env import replica
+from .env import replica, terminate_listen_backend
 
 ANSWER_SECONDS = 1.0  # the target: a board learns of another replica's alarm within a second
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -38,7 +38,8 @@ def _root() -> str:
 
 
 @asynccontextmanager
-async def two_replicas(pg_url: str, clock: FakeClock) -> AsyncIterator[tuple[Gateway, str, str]]:
+async def two_replicas(pg_url: str,
+                       clock: FakeClock) -> AsyncIterator[tuple[Gateway, Gateway, str, str]]:
     """A takes alarms from the broker (its own topic root); B, on another root, serves the console."""
     await create_schema(pg_url)
     root_a = _root()
@@ -50,7 +51,7 @@ async def two_replicas(pg_url: str, clock: FakeClock) -> AsyncIterator[tuple[Gat
                 replica(pg_url, _root(), clock, **fake) as (b, _):
             await add_accounts(b.services)
             async with serve(make_app(b.services, b)) as base_b:
-                yield a, root_a, base_b
+                yield a, b, root_a, base_b
 
 
 async def _events(http: aiohttp.ClientSession, base: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
@@ -78,7 +79,7 @@ async def _events(http: aiohttp.ClientSession, base: str) -> AsyncIterator[tuple
 async def test_b_event_stream_tells_of_an_alarm_stored_by_a(pg_url: str) -> None:
     """B's event stream carries the alert that A stored from the broker, within a second."""
     clock = FakeClock(datetime.now(UTC))
-    async with two_replicas(pg_url, clock) as (a, root_a, base_b), \
+    async with two_replicas(pg_url, clock) as (a, _b, root_a, base_b), \
             aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         device_id = f"pendant-{uuid.uuid4().hex[:6]}"
         await add_resident(a.services, device_id=device_id)
@@ -106,7 +107,7 @@ async def test_b_event_stream_tells_of_an_alarm_stored_by_a(pg_url: str) -> None
 async def test_b_board_in_a_browser_shows_an_alarm_stored_by_a(pg_url: str) -> None:
     """Chromium signed in on B: a pendant press taken in by A appears on the board within a second."""
     clock = FakeClock(datetime.now(UTC))  # near real time: the page's elapsed counters stay sane
-    async with two_replicas(pg_url, clock) as (a, root_a, base_b), async_playwright() as pw:
+    async with two_replicas(pg_url, clock) as (a, _b, root_a, base_b), async_playwright() as pw:
         device_id = f"pendant-{uuid.uuid4().hex[:6]}"
         await add_resident(a.services, device_id=device_id)
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
@@ -120,3 +121,17 @@ async def test_b_board_in_a_browser_shows_an_alarm_stored_by_a(pg_url: str) -> N
                 await expect(row).to_be_visible(timeout=ANSWER_SECONDS * 1000)
         finally:
             await browser.close()
+
+
+async def test_b_pages_re_read_the_board_after_b_lost_its_listen_connection(pg_url: str) -> None:
+    """Notices may have been missed while B's listen session was down: its pages are told to re-read."""
+    clock = FakeClock(datetime.now(UTC))
+    async with two_replicas(pg_url, clock) as (_a, b, _root_a, base_b), \
+            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        stream = _events(http, base_b)
+        async with asyncio.timeout(WAIT_SECONDS):
+            assert (await anext(stream))[0] == "refresh"  # the stream is open
+            assert b.services.replicas is not None
+            assert await terminate_listen_backend(b.services.replicas.application_name) == 1
+            assert await anext(stream) == ("refresh", {"missed": True})
+        await stream.aclose()
