@@ -46,6 +46,11 @@ class FakeClock:
         """The fake current time."""
         return self._now
 
+    @property
+    def sleepers(self) -> int:
+        """Waiters asleep right now, poked by nothing yet (tests: wait until a gateway is idle)."""
+        return len(self._ticks)
+
     async def advance(self, seconds: float = 0.0, **kwargs: float) -> datetime:
         """Move time forward and wake every waiter so it can compare against its deadline."""
         self._now += timedelta(seconds=seconds, **kwargs)

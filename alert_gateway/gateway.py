@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 TaskFactory = Callable[[asyncio.Event], Awaitable[None]]
 SHUTDOWN_SECONDS = 20.0
+BUS_DRAIN_SECONDS = 5.0  # device feedback and replica notices queued at shutdown still go out
 LISTEN_BACKLOG = 1024  # pending connections the kernel queues for us (see serve)
 
 
@@ -31,6 +32,9 @@ class Gateway:
         self.stop_event = asyncio.Event()
         self.ready = False
         self._tasks: list[asyncio.Task[None]] = []
+        # The replica link stops after everything else: the last changes still reach the others.
+        self._link_stop = asyncio.Event()
+        self._link: asyncio.Task[None] | None = None
         self.supervisor = Supervisor(services)
         self.task_factories: list[tuple[str, TaskFactory]] = [
             ("mqtt", services.ingest.connection.run),
@@ -44,18 +48,24 @@ class Gateway:
         """Start every task; readiness turns true once they run."""
         for name, factory in self.task_factories:
             self._tasks.append(asyncio.create_task(self._supervise(name, factory), name=name))
+        if self.services.replicas is not None:
+            self._link = asyncio.create_task(
+                self._supervise("replica-link", self.services.replicas.run, self._link_stop),
+                name="replica-link")
         self.ready = True
 
-    async def _supervise(self, name: str, factory: TaskFactory) -> None:
+    async def _supervise(self, name: str, factory: TaskFactory,
+                         stop: asyncio.Event | None = None) -> None:
         """A crashed task is logged and restarted: the gateway must not go quietly deaf."""
-        while not self.stop_event.is_set():
+        stop = stop or self.stop_event
+        while not stop.is_set():
             try:
-                await factory(self.stop_event)
+                await factory(stop)
                 return
             except Exception:
                 log.exception("task crashed, restarting", extra={"task": name})
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop_event.wait(), 1.0)
+                    await asyncio.wait_for(stop.wait(), 1.0)
 
     async def flush_heartbeats(self) -> set[str]:
         """Write batched last-seen times now; returns the device ids updated."""
@@ -88,6 +98,7 @@ class Gateway:
     async def stop(self) -> None:
         """Readiness false first, stop taking messages, drain, flush, close; bounded in time."""
         self.ready = False
+        await self.services.bus.drain(BUS_DRAIN_SECONDS)  # device feedback while MQTT is still up
         self.stop_event.set()
         _done, pending = (
             await asyncio.wait(self._tasks, timeout=SHUTDOWN_SECONDS) if self._tasks else (set(), set())
@@ -96,7 +107,20 @@ class Gateway:
             task.cancel()
         with contextlib.suppress(Exception):
             await self.flush_heartbeats()
+        await self.services.bus.drain(BUS_DRAIN_SECONDS)  # what the tasks published while stopping
+        if self._link is not None:
+            self._link_stop.set()
+            await asyncio.wait([self._link], timeout=BUS_DRAIN_SECONDS)
+            self._link.cancel()
         await self.services.close()
+
+    async def abort(self) -> None:
+        """Stop every task at once, as a crash would: nothing drained, flushed or told (crash tests)."""
+        self.ready = False
+        tasks = [*self._tasks, *([self._link] if self._link else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
 
 
 async def serve(services: Services) -> None:

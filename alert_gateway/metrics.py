@@ -127,6 +127,24 @@ class Metrics:
             "Age of the oldest open alert nobody has acknowledged yet, by severity.",
             ["severity"], registry=r,
         )
+        self.replica_notices = Counter(
+            PREFIX + "replica_notices_total",
+            "Alert change notices exchanged with other replicas (PostgreSQL NOTIFY), by direction.",
+            ["direction"], registry=r,
+        )
+        self.replica_listener_connected = Gauge(
+            PREFIX + "replica_listener_connected",
+            "1 while listening for other replicas' notices (PostgreSQL only).", registry=r,
+        )
+        self.replica_listener_reconnects = Counter(
+            PREFIX + "replica_listener_reconnects_total",
+            "Connection attempts of the replica listener after a loss.", registry=r,
+        )
+        self.bus_dropped = Counter(
+            PREFIX + "bus_dropped_total",
+            "Alert change notices dropped because a listener's queue was full, by listener.",
+            ["listener"], registry=r,
+        )
         self.devices_offline = Gauge(
             PREFIX + "devices_offline", "Registered devices currently offline.", registry=r
         )

@@ -11,6 +11,7 @@ from .bus import AlertBus, AlertChange
 from .clock import Clock, SystemClock
 from .db.engine import SessionFactory, is_sqlite, make_engine, make_sessions
 from .db.groupcommit import GroupCommit
+from .db.notify import ReplicaLink
 from .db.urgency import Urgency
 from .ingest.heartbeats import LastSeenBuffer
 from .ingest.pipeline import IngestPipeline
@@ -41,6 +42,7 @@ class Services:
     urgency: Urgency = field(init=False)  # the alarm path goes before background writes
     writes: GroupCommit = field(init=False)  # callbacks and send results share transactions
     extras: dict[str, object] = field(default_factory=dict)
+    replicas: ReplicaLink | None = None  # PostgreSQL: LISTEN/NOTIFY with the other replicas
 
     def __post_init__(self) -> None:
         self.urgency = Urgency(self.ingest.wait_idle)
@@ -61,7 +63,11 @@ def build_services(
     engine = make_engine(settings.database_url)
     sessions = make_sessions(engine)
     ingest = IngestPipeline(settings, sessions, clock, metrics, LastSeenBuffer())
-    services = Services(settings, clock, engine, sessions, metrics, ingest)
+    services = Services(settings, clock, engine, sessions, metrics, ingest,
+                        bus=AlertBus(metrics.bus_dropped))
+    if not is_sqlite(settings.database_url):  # SQLite is one instance: in-process notices only
+        services.replicas = ReplicaLink(engine, services.bus, metrics)
+        services.bus.subscribe(services.replicas.send, remote=False)
 
     async def announce(result: BatchResult) -> None:
         for alert_id in result.changed_alert_ids:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 from pathlib import Path
 
@@ -52,3 +53,13 @@ class PrivateBroker:
         if self.proc and self.proc.returncode is None:
             self.proc.kill()
             await self.proc.wait()
+
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open but nothing is answered (a broker stuck or far away)."""
+        assert self.proc is not None and self.proc.returncode is None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after `pause`: the broker answers what queued up meanwhile."""
+        assert self.proc is not None and self.proc.returncode is None
+        self.proc.send_signal(signal.SIGCONT)

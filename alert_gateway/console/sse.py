@@ -1,5 +1,8 @@
 """Server-sent events for the live board: every committed AlertChange goes to every open page.
 
+Changes committed by other replicas arrive too (PostgreSQL NOTIFY, see db/notify.py); when some
+may have been missed (the listen connection was down), every page is told to re-read.
+
 The browser's EventSource reconnects by itself; the page re-reads the whole board whenever the
 stream (re)opens, so nothing missed while disconnected is lost (the database is the truth).
 """
@@ -14,7 +17,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ..bus import AlertChange
+from ..bus import RESYNC, AlertChange
 from ..web.keys import SERVICES
 from .keys import HUB, METRICS
 
@@ -101,6 +104,9 @@ async def events(request: web.Request) -> web.StreamResponse:
                 continue
             if change is None:
                 break
+            if change.kind == RESYNC:
+                await response.write(_frame("refresh", {"missed": True}, hub.last_id))
+                continue
             await response.write(
                 _frame("alert", {"alert_id": change.alert_id, "kind": change.kind}, hub.last_id)
             )

@@ -36,8 +36,9 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
         engine.poke()
         dispatcher.poke()  # acknowledgements and cancels queue notices
 
-    services.bus.subscribe(wake)
-    services.bus.subscribe(feedback.on_change)
+    services.bus.subscribe(wake)  # also other replicas' changes: their due times are ours too
+    # The replica that made the change holds the device's MQTT session and tells it (once).
+    services.bus.subscribe(feedback.on_change, remote=False)
     services.extras[ENGINE_KEY] = engine
     services.extras[DISPATCHER_KEY] = dispatcher
     return [("escalation", engine.run), ("dispatch", dispatcher.run)]

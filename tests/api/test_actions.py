@@ -34,6 +34,7 @@ async def test_acknowledge_records_the_token_and_api_channel(api: Api) -> None:
     body = await post(api, f"/api/v1/alerts/{alert_id}/acknowledge", {})
     assert (body["status"], body["ack_channel"]) == ("acknowledged", "api")
     assert body["acknowledged_by"] == "api:tester"
+    assert await api.services.bus.drain(5)  # delivery runs beside the request, not inside it
     assert seen == [AlertChange(alert_id, "acknowledged")]
 
 

@@ -165,6 +165,7 @@ async def test_an_acknowledged_alert_left_open_reminds_the_console_every_30_minu
         await env.changes.until(lambda: _reminders(env, alert_id, 1))
         [reminder] = [e for e in await env.timeline(alert_id) if e.kind == "reminder"]
         assert reminder.message.startswith("acknowledged 30 min ago and still not resolved")
+        assert await env.gateway.services.bus.drain(5)  # the reminder's notice is on its way
         assert AlertChange(alert_id, "reminder") in heard
         await clock.advance(minutes=30)
         await env.changes.until(lambda: _reminders(env, alert_id, 2))

@@ -1,0 +1,97 @@
+"""The in-process bus: publishing never waits for a listener; each listener gets its changes in order."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alert_gateway.bus import RESYNC, AlertBus, AlertChange
+from alert_gateway.metrics import Metrics
+
+
+async def test_publish_returns_before_a_slow_listener_finishes() -> None:
+    """A listener stuck on I/O (like an MQTT PUBACK) holds neither the publisher nor a fast listener."""
+    bus = AlertBus()
+    release = asyncio.Event()
+    slow_done: list[AlertChange] = []
+    fast_seen = asyncio.Event()
+
+    async def slow(change: AlertChange) -> None:
+        await release.wait()
+        slow_done.append(change)
+
+    async def fast(change: AlertChange) -> None:
+        fast_seen.set()
+
+    bus.subscribe(slow)
+    bus.subscribe(fast)
+    await bus.publish(AlertChange(1, "acknowledged"))
+    assert slow_done == []  # the publisher is back while the slow listener still waits
+    async with asyncio.timeout(5):
+        await fast_seen.wait()
+    assert slow_done == []
+    release.set()
+    assert await bus.drain(5)
+    assert slow_done == [AlertChange(1, "acknowledged")]
+
+
+async def test_each_listener_gets_changes_in_order_and_repeats_merge() -> None:
+    """Changes reach a listener in publishing order; one identical to a queued one is merged into it."""
+    bus = AlertBus()
+    seen: list[tuple[int, str]] = []
+
+    async def listen(change: AlertChange) -> None:
+        seen.append((change.alert_id, change.kind))
+
+    bus.subscribe(listen)
+    for change in [AlertChange(1, "acknowledged"), AlertChange(1, "resolved"),
+                   AlertChange(1, "acknowledged"), AlertChange(2, "opened")]:
+        await bus.publish(change)
+    assert await bus.drain(5)
+    assert seen == [(1, "acknowledged"), (1, "resolved"), (2, "opened")]
+
+
+async def test_a_full_queue_drops_and_counts_and_a_failing_listener_does_not_stop_delivery() -> None:
+    """Past its bound a listener's queue drops new changes (counted); an exception is only logged."""
+    metrics = Metrics()
+    bus = AlertBus(metrics.bus_dropped, limit=2)
+    seen: list[int] = []
+
+    async def fragile(change: AlertChange) -> None:
+        seen.append(change.alert_id)
+        if change.alert_id == 1:
+            raise RuntimeError("boom")
+
+    bus.subscribe(fragile)
+    for alert_id in (1, 2, 3):  # nothing runs in between: the queue holds 1 and 2
+        await bus.publish(AlertChange(alert_id, "opened"))
+    assert await bus.drain(5)
+    assert seen == [1, 2]
+    dropped = metrics.registry.get_sample_value("alert_gateway_bus_dropped_total",
+                                                {"listener": fragile.__qualname__})
+    assert dropped == 1.0
+    await bus.publish(AlertChange(4, "opened"))
+    assert await bus.drain(5)
+    assert seen == [1, 2, 4]
+
+
+async def test_remote_changes_reach_only_listeners_that_want_them() -> None:
+    """Another replica's change and a resync skip a local-only listener (device feedback)."""
+    bus = AlertBus()
+    everywhere: list[AlertChange] = []
+    local: list[AlertChange] = []
+
+    async def board(change: AlertChange) -> None:
+        everywhere.append(change)
+
+    async def feedback(change: AlertChange) -> None:
+        local.append(change)
+
+    bus.subscribe(board)
+    bus.subscribe(feedback, remote=False)
+    bus.deliver_remote(AlertChange(7, "acknowledged"))
+    bus.resync()
+    await bus.publish(AlertChange(8, "resolved"))
+    assert await bus.drain(5)
+    assert everywhere == [AlertChange(7, "acknowledged"), AlertChange(0, RESYNC),
+                          AlertChange(8, "resolved")]
+    assert local == [AlertChange(8, "resolved")]
