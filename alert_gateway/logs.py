@@ -209,6 +209,13 @@ class TextFormatter(logging.Formatter):
         return redact_text(f"{line} {extras}" if extras else line)
 
 
+# Libraries whose DEBUG lines repeat the data they carry: aiosqlite logs every call with its
+# statement's parameters (`executing functools.partial(…, ('山田 花子', …))`). Their INFO and
+# above stay; a debug run of the gateway must not hold residents' data. (SQLAlchemy, which logs
+# result rows at DEBUG, sets its own logger to WARN on import; left alone here.)
+_QUIET_LOGGERS = {"aiosqlite": logging.INFO}
+
+
 def configure_logging(level: str, json: bool, *, stream: TextIO | None = None) -> logging.Handler:
     """Send every log record to one stream handler (stderr by default), JSON or text, redacted."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
@@ -222,4 +229,6 @@ def configure_logging(level: str, json: bool, *, stream: TextIO | None = None) -
         old.close()
     root.addHandler(handler)
     root.setLevel(level.upper())
+    for name, floor in _QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(floor, root.level))
     return handler
