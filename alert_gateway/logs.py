@@ -69,9 +69,9 @@ def redact_text(text: str) -> str:
     return _PHONE_CANDIDATE.sub(_replace_phone, text)
 
 
-def exception_summary(exc: BaseException) -> str:
+def exception_summary(exc: BaseException, *, quotes_data: bool = False) -> str:
     """What an exception may say in a log: its message, or only its kind if it can quote data."""
-    if _quotes_data(exc):
+    if quotes_data or _quotes_data(exc):
         from .ingest.dberrors import describe  # class, SQLSTATE, statement's first words
 
         return describe(exc)
@@ -81,19 +81,22 @@ def exception_summary(exc: BaseException) -> str:
 def safe_traceback(exc: BaseException) -> str:
     """A traceback like `traceback.format_exception`, each message passed through exception_summary.
 
-    Frames show code, never values; the chained causes are where a driver's message hides.
+    Frames show code, never values; the chained causes are where a driver's message hides, so
+    the cause of a database or validation error is summarised too, whatever its class (a driver
+    raises plain ValueErrors that quote the parameter).
     """
     parts: list[str] = []
     seen: set[int] = set()
 
-    def add(current: BaseException) -> None:
+    def add(current: BaseException, tainted: bool) -> None:
         seen.add(id(current))
+        tainted = tainted or _quotes_data(current)
         cause, context = current.__cause__, current.__context__
         if cause is not None and id(cause) not in seen:
-            add(cause)
+            add(cause, tainted)
             parts.append("\nThe above exception was the direct cause of the following exception:\n\n")
         elif context is not None and not current.__suppress_context__ and id(context) not in seen:
-            add(context)
+            add(context, tainted)
             parts.append("\nDuring handling of the above exception, another exception occurred:\n\n")
         if current.__traceback__ is not None:
             parts.append("Traceback (most recent call last):\n")
@@ -102,9 +105,9 @@ def safe_traceback(exc: BaseException) -> str:
         name = kind.__qualname__
         if kind.__module__ not in ("builtins", "__main__"):
             name = f"{kind.__module__}.{name}"
-        parts.append(f"{name}: {exception_summary(current)}\n")
+        parts.append(f"{name}: {exception_summary(current, quotes_data=tainted)}\n")
 
-    add(exc)
+    add(exc, False)
     return redact_text("".join(parts).rstrip("\n"))  # source lines may hold literals too
 
 

@@ -50,13 +50,14 @@ def safe_path_ids(request: BaseRequest) -> dict[str, str]:
     return {key: identifier_or_redacted(value) for key, value in match_info.items()}
 
 
-def safe_query(request: BaseRequest) -> str:
-    """The query string, decoded, with every value not known to be an identifier redacted."""
-    pairs = []
-    for key, value in request.query.items():
-        shown = identifier_or_redacted(value) if key in SAFE_QUERY_KEYS else REDACTED
-        pairs.append(f"{identifier_or_redacted(key)}={shown}")
-    return "&".join(pairs)
+def safe_query(request: BaseRequest) -> dict[str, str]:
+    """The query, decoded, as key → value, every value not known to be an identifier redacted."""
+    return {
+        identifier_or_redacted(key): (
+            identifier_or_redacted(value) if key in SAFE_QUERY_KEYS else REDACTED
+        )
+        for key, value in request.query.items()
+    }
 
 
 class AccessLog(AbstractAccessLogger):

@@ -173,7 +173,9 @@ async def escalation_env(database_url: str, topic_root: str, clock: FakeClock, *
     port = unused_port()
     public = f"http://127.0.0.1:{port}"
     app = make_fake_twilio_app(auth_token=AUTH_TOKEN, account_sid=ACCOUNT_SID, webhook_base=public)
-    async with TestServer(app, access_log_class=AccessLog) as fake_server:
+    fake_server = TestServer(app)
+    await fake_server.start_server(access_log_class=AccessLog)  # its constructor drops runner options
+    async with fake_server:
         fake_url = str(fake_server.make_url("")).rstrip("/")
         values: dict[str, Any] = {
             "twilio_api_base": fake_url, "twilio_account_sid": ACCOUNT_SID,
