@@ -45,9 +45,11 @@ USER 10001:10001
 
 EXPOSE 8080
 
-# slim has no curl: ask /healthz with the standard library. urlopen raises on non-2xx -> exit 1.
+# slim has no curl: ask /livez with the standard library. urlopen raises on non-2xx -> exit 1.
+# Liveness only: an orchestrator that restarts unhealthy containers must not restart every
+# replica because the database or the broker is away (see docs/deployment.md, "Health checks").
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/livez', timeout=4)"]
 
 ENTRYPOINT ["alert-gateway"]
 CMD ["serve"]

@@ -14,7 +14,7 @@ from .escalation.wiring import escalation_tasks
 from .ingest.heartbeats import chunks, store_sightings
 from .services import Services
 from .supervision.service import Supervisor
-from .web.app import make_app
+from .web.app import make_app, make_runner
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ async def serve(services: Services) -> None:
 
     gateway = Gateway(services)
     app = make_app(services, gateway)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = make_runner(app, handle_signals=False)
     await runner.setup()
     # Twilio posts several callbacks per notification: in a storm hundreds of connections open at
     # once, and aiohttp's default listen backlog (128) drops the rest's SYNs (retried after 1, 3,

@@ -6,8 +6,10 @@ import json as jsonlib
 import logging
 import re
 import sys
+import traceback
 from datetime import UTC, datetime
 from typing import Any, TextIO
+from urllib.parse import unquote
 
 REDACTED = "[redacted]"
 
@@ -34,6 +36,19 @@ _PHONE_CANDIDATE = re.compile(
 )
 
 
+# A query-string value in any text (a URL in an exception, a request line): the key stays, the
+# value may be a search for a name or phone, a `?access_token=`, a sign-in `next` URL ...
+_QUERY_VALUE = re.compile(r"(?<=[?&])([\w.\-\[\]]{1,40})=[^&#\s\"'<>]*")
+
+# Exceptions from these packages can quote the values they choke on: SQL parameters (hidden by
+# `hide_parameters`, but a driver's own message says `invalid input for query argument $1: '…'`),
+# or pydantic's `input_value=…`. Only their class and SQLSTATE are logged.
+_DATA_QUOTING_PACKAGES = frozenset(
+    {"sqlalchemy", "asyncpg", "sqlite3", "aiosqlite", "psycopg", "psycopg2", "pydantic",
+     "pydantic_core"}
+)
+
+
 def _replace_phone(match: re.Match[str]) -> str:
     text = match.group(0)
     digits = sum(ch.isdigit() for ch in text)
@@ -43,8 +58,63 @@ def _replace_phone(match: re.Match[str]) -> str:
 
 
 def redact_text(text: str) -> str:
-    """Replace every phone number in free text with "[redacted]"."""
+    """Replace query-string values and every phone number in free text with "[redacted]".
+
+    Percent-decoded first, so that `%2B8190…` is seen as the phone number it is.
+    """
+    if "%" in text:
+        text = unquote(text)
+    if "=" in text:
+        text = _QUERY_VALUE.sub(rf"\1={REDACTED}", text)
     return _PHONE_CANDIDATE.sub(_replace_phone, text)
+
+
+def exception_summary(exc: BaseException, *, quotes_data: bool = False) -> str:
+    """What an exception may say in a log: its message, or only its kind if it can quote data."""
+    if quotes_data or _quotes_data(exc):
+        from .ingest.dberrors import describe  # class, SQLSTATE, statement's first words
+
+        return describe(exc)
+    return redact_text(str(exc))
+
+
+def safe_traceback(exc: BaseException) -> str:
+    """A traceback like `traceback.format_exception`, each message passed through exception_summary.
+
+    Frames show code, never values; the chained causes are where a driver's message hides, so
+    the cause of a database or validation error is summarised too, whatever its class (a driver
+    raises plain ValueErrors that quote the parameter).
+    """
+    parts: list[str] = []
+    seen: set[int] = set()
+
+    def add(current: BaseException, tainted: bool) -> None:
+        seen.add(id(current))
+        tainted = tainted or _quotes_data(current)
+        cause, context = current.__cause__, current.__context__
+        if cause is not None and id(cause) not in seen:
+            add(cause, tainted)
+            parts.append("\nThe above exception was the direct cause of the following exception:\n\n")
+        elif context is not None and not current.__suppress_context__ and id(context) not in seen:
+            add(context, tainted)
+            parts.append("\nDuring handling of the above exception, another exception occurred:\n\n")
+        if current.__traceback__ is not None:
+            parts.append("Traceback (most recent call last):\n")
+            parts.extend(traceback.format_tb(current.__traceback__))
+        kind = type(current)
+        name = kind.__qualname__
+        if kind.__module__ not in ("builtins", "__main__"):
+            name = f"{kind.__module__}.{name}"
+        parts.append(f"{name}: {exception_summary(current, quotes_data=tainted)}\n")
+
+    add(exc, False)
+    return redact_text("".join(parts).rstrip("\n"))  # source lines may hold literals too
+
+
+def _quotes_data(exc: BaseException) -> bool:
+    return any(
+        kind.__module__.split(".", 1)[0] in _DATA_QUOTING_PACKAGES for kind in type(exc).__mro__
+    )
 
 
 def is_sensitive_key(key: str) -> bool:
@@ -56,6 +126,8 @@ def redact_value(key: str, value: Any) -> Any:
     """A copy of one extra field that is safe to log: sensitive keys and phone numbers masked."""
     if is_sensitive_key(key):
         return REDACTED
+    if isinstance(value, BaseException):
+        return exception_summary(value)
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
@@ -79,6 +151,7 @@ class RedactingFilter(logging.Filter):
         """Redact the message (args merged first) and every extra field; never drops a record."""
         if getattr(record, "_redacted", False):
             return True
+        record.args = _safe_args(record.args)
         try:
             message = record.getMessage()
         except (TypeError, ValueError):  # bad %-args: keep the template rather than lose the event
@@ -87,8 +160,20 @@ class RedactingFilter(logging.Filter):
         record.args = None
         for key, value in record_extras(record).items():
             setattr(record, key, redact_value(key, value))
+        if record.exc_info and record.exc_info[1] is not None:
+            # formatters use exc_text as it stands: the raw traceback is never formatted
+            record.exc_text = safe_traceback(record.exc_info[1])
         setattr(record, "_redacted", True)  # noqa: B010  (LogRecord has no such attribute)
         return True
+
+
+def _safe_args(args: Any) -> Any:
+    """`%s` arguments with exceptions replaced by their safe summary (`log.error("…: %s", exc)`)."""
+    if isinstance(args, tuple):
+        return tuple(exception_summary(a) if isinstance(a, BaseException) else a for a in args)
+    if isinstance(args, dict):
+        return {k: exception_summary(v) if isinstance(v, BaseException) else v for k, v in args.items()}
+    return args
 
 
 class JsonFormatter(logging.Formatter):
@@ -105,7 +190,9 @@ class JsonFormatter(logging.Formatter):
         for key, value in record_extras(record).items():
             # A field that would overwrite a core key is kept under another name, not lost.
             entry[f"extra_{key}" if key in _CORE_KEYS else key] = value
-        if record.exc_info:
+        if record.exc_text:  # set by RedactingFilter from the exception, summarised
+            entry["exc"] = record.exc_text
+        elif record.exc_info:
             entry["exc"] = redact_text(self.formatException(record.exc_info))
         if record.stack_info:
             entry["stack"] = redact_text(self.formatStack(record.stack_info))
@@ -125,6 +212,13 @@ class TextFormatter(logging.Formatter):
         return redact_text(f"{line} {extras}" if extras else line)
 
 
+# Libraries whose DEBUG lines repeat the data they carry: aiosqlite logs every call with its
+# statement's parameters (`executing functools.partial(…, ('山田 花子', …))`). Their INFO and
+# above stay; a debug run of the gateway must not hold residents' data. (SQLAlchemy, which logs
+# result rows at DEBUG, sets its own logger to WARN on import; left alone here.)
+_QUIET_LOGGERS = {"aiosqlite": logging.INFO}
+
+
 def configure_logging(level: str, json: bool, *, stream: TextIO | None = None) -> logging.Handler:
     """Send every log record to one stream handler (stderr by default), JSON or text, redacted."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
@@ -138,4 +232,6 @@ def configure_logging(level: str, json: bool, *, stream: TextIO | None = None) -
         old.close()
     root.addHandler(handler)
     root.setLevel(level.upper())
+    for name, floor in _QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(floor, root.level))
     return handler

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 PREFIX = "alert_gateway_"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -15,6 +23,10 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None, *, version: str = "0") -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # process_* (memory, CPU, open fds, start time; read from /proc) and python_info, as
+        # every Prometheus client exports them: a leak or an fd exhaustion shows before it hurts
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
         self.build_info = Info(PREFIX + "build", "Version of the running gateway.", registry=r)
         self.build_info.info({"version": version})
         self.mqtt_messages = Counter(

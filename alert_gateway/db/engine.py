@@ -17,7 +17,11 @@ def is_sqlite(url: str) -> bool:
 
 
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """Build the engine; SQLite gets WAL and a busy timeout, PostgreSQL a sized pool."""
+    """Build the engine; SQLite gets WAL and a busy timeout, PostgreSQL a sized pool.
+
+    Statement parameters are residents' names, addresses, notes and message texts: they are
+    hidden from SQLAlchemy's error messages and echo, so no log line can carry them.
+    """
     if is_sqlite(url):
         _ensure_sqlite_dir(url)
         # One connection, handed out in asyncio FIFO order: SQLite has one write lock per file,
@@ -25,13 +29,16 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         # up to 100 ms per try while the event loop idles. Queued here, the next writer starts
         # the moment the previous transaction ends. (A single instance per file is the supported
         # mode anyway; PostgreSQL is the one for concurrency.)
-        engine = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0)
+        engine = create_async_engine(
+            url, echo=echo, hide_parameters=True, pool_size=1, max_overflow=0
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # jit off: short OLTP queries pay JIT compile time for nothing (PEERS.md: goalert's 1.4 s idle cycle)
     return create_async_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         pool_size=10,
         max_overflow=10,
         pool_pre_ping=True,

@@ -17,7 +17,7 @@ from ..gateway import Gateway
 from ..services import Services, build_services
 from ..settings import Settings
 from ..twilio.fake_server import fake_of, make_fake_twilio_app
-from ..web.app import make_app
+from ..web.app import make_app, make_runner
 from .accounts import ensure_demo_account
 from .announce import AlertPrinter, banner, say
 from .broker import DemoBroker, demo_broker
@@ -103,7 +103,7 @@ async def _until_stopped(stop: asyncio.Event, simulator: asyncio.Task[object]) -
 
 async def _serve(app: web.Application, port: int, what: str) -> web.AppRunner:
     """Start an aiohttp app on 127.0.0.1:port; a busy port is a clear ConfigError."""
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=HTTP_SHUTDOWN_SECONDS)
+    runner = make_runner(app, handle_signals=False, shutdown_timeout=HTTP_SHUTDOWN_SECONDS)
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", port).start()

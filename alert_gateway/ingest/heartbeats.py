@@ -25,6 +25,9 @@ from .dberrors import describe, is_unavailable
 log = logging.getLogger(__name__)
 
 FLUSH_CHUNK = 5000  # rows per statement: bounded parameters, and alarms interleave between chunks
+# Distinct firmware strings shared between devices. A fleet runs a handful of versions; a device
+# reporting a new string on every heartbeat must not grow the table forever, so it starts over.
+FIRMWARE_INTERN_LIMIT = 256
 
 
 class Sighting(NamedTuple):
@@ -63,13 +66,23 @@ class LastSeenBuffer:
         """Record that a device was heard from; O(1), no I/O (this is the hot path)."""
         seen = seen_at.timestamp()
         if firmware is not None:
-            firmware = self._firmware.setdefault(firmware, firmware)
+            firmware = self._intern_firmware(firmware)
         current = self._pending.get(device_id)
         if current is not None:
             seen = max(seen, current.seen)
             battery = current.battery if battery is None else battery
             firmware = current.firmware if firmware is None else firmware
         self._pending[device_id] = Sighting(seen, battery, firmware)
+
+    def _intern_firmware(self, firmware: str) -> str:
+        """The shared copy of this firmware string; the table is bounded by FIRMWARE_INTERN_LIMIT."""
+        shared = self._firmware.get(firmware)
+        if shared is not None:
+            return shared
+        if len(self._firmware) >= FIRMWARE_INTERN_LIMIT:
+            self._firmware.clear()  # strings still held by sightings stay alive through them
+        self._firmware[firmware] = firmware
+        return firmware
 
     def __len__(self) -> int:
         return len(self._pending)

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..web.access_log import AccessLog
 from .fake_lifecycle import Network
 from .fake_state import FailRule, FakeCall, FakeMessage, FakeTwilio, Recorded, new_sid
 
@@ -286,7 +287,7 @@ async def run_fake_twilio(
     """Serve the fake until cancelled (`alert-gateway fake-twilio`)."""
     app = make_fake_twilio_app(auth_token=auth_token, account_sid=account_sid,
                                webhook_base=webhook_base, step_delay=step_delay)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log_class=AccessLog)  # its paths hold phone numbers
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port, backlog=1024).start()  # drills open hundreds at once

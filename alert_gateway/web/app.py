@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from .. import console
 from ..api import app as api_app
 from . import health, twilio_hooks
+from .access_log import AccessLog
 from .keys import GATEWAY, SERVICES
 
 if TYPE_CHECKING:
@@ -27,3 +28,8 @@ def make_app(services: Services, gateway: Gateway | None = None) -> web.Applicat
     console.add_routes(app)
     api_app.mount(app)
     return app
+
+
+def make_runner(app: web.Application, **options: Any) -> web.AppRunner:
+    """An AppRunner writing the one access-log format (web/access_log.py), not aiohttp's own."""
+    return web.AppRunner(app, access_log_class=AccessLog, **options)

@@ -13,7 +13,7 @@ from .conftest import SUPERVISOR, Console
 
 # Served without a session on purpose (issue 4): health, metrics, sign-in, static assets, the
 # redirect from "/" (it only points at the sign-in-guarded board).
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/console/login", "/", "/console/static/alarm.wav",
+PUBLIC = {"/livez", "/healthz", "/readyz", "/metrics", "/console/login", "/", "/console/static/alarm.wav",
           # The API's schema carries no data; the API module serves it openly (its choice).
           "/api/v1/openapi.json"}
 XSS = "<script>alert(1)</script>"

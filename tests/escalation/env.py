@@ -29,7 +29,8 @@ from alert_gateway.gateway import Gateway
 from alert_gateway.settings import Settings
 from alert_gateway.twilio.fake_server import fake_of, make_fake_twilio_app
 from alert_gateway.twilio.fake_state import FakeTwilio
-from alert_gateway.web.app import make_app
+from alert_gateway.web.access_log import AccessLog
+from alert_gateway.web.app import make_app, make_runner
 from tests.conftest import create_schema
 from tests.harness import WAIT_SECONDS, Changes, gateway_settings, running_gateway
 
@@ -172,7 +173,9 @@ async def escalation_env(database_url: str, topic_root: str, clock: FakeClock, *
     port = unused_port()
     public = f"http://127.0.0.1:{port}"
     app = make_fake_twilio_app(auth_token=AUTH_TOKEN, account_sid=ACCOUNT_SID, webhook_base=public)
-    async with TestServer(app) as fake_server:
+    fake_server = TestServer(app)
+    await fake_server.start_server(access_log_class=AccessLog)  # its constructor drops runner options
+    async with fake_server:
         fake_url = str(fake_server.make_url("")).rstrip("/")
         values: dict[str, Any] = {
             "twilio_api_base": fake_url, "twilio_account_sid": ACCOUNT_SID,
@@ -183,7 +186,7 @@ async def escalation_env(database_url: str, topic_root: str, clock: FakeClock, *
         values.update(overrides)
         settings = gateway_settings(database_url, topic_root, **values)
         async with running_gateway(settings, clock=clock, schema=schema) as (gateway, changes):
-            runner = web.AppRunner(make_app(gateway.services, gateway))
+            runner = make_runner(make_app(gateway.services, gateway))  # as `serve` runs it
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", port).start()
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 from alert_gateway.ingest.heartbeats import LastSeenBuffer, chunks
@@ -53,3 +54,20 @@ def test_firmware_strings_are_shared_and_chunks_cover_everything() -> None:
     parts = list(chunks(taken, 5))
     assert [len(p) for p in parts] == [5, 5, 2]
     assert set().union(*parts) == set(taken)
+
+
+def test_memory_stays_bounded_when_a_device_reports_ever_new_firmware() -> None:
+    """150,000 distinct firmware strings from one device keep the buffer's memory flat."""
+    buf = LastSeenBuffer()
+    buf.note("p-1", T0, firmware="warm-up")  # the dict slot and the first tuple, allocated once
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for i in range(150_000):
+            buf.note("p-1", T0, firmware=f"1.0.{i}")
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    grown = after - before
+    assert grown < 100_000, f"{grown} bytes kept after 150,000 firmware strings (limit 100,000)"
+    assert buf.take()["p-1"].firmware == "1.0.149999"

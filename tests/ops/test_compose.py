@@ -64,6 +64,14 @@ def test_migrate_runs_once_before_the_gateways(services: dict[str, Any]) -> None
         assert condition == "service_completed_successfully"
 
 
+def test_gateway_health_is_readiness_without_the_broker(services: dict[str, Any]) -> None:
+    """Each replica's health check asks /readyz (database, not broker); the one-shot has none."""
+    for name in GATEWAYS:
+        check = " ".join(services[name]["healthcheck"]["test"])
+        assert "http://127.0.0.1:8080/readyz" in check, check
+    assert services["migrate"]["healthcheck"] == {"disable": True}
+
+
 def test_gateway_replicas_share_the_load(services: dict[str, Any]) -> None:
     """Distinct client ids, one MQTT v5 share group, PostgreSQL, and HTTP on all interfaces."""
     envs = [services[name]["environment"] for name in GATEWAYS]

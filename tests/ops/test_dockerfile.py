@@ -56,9 +56,9 @@ def test_runs_as_non_root() -> None:
 
 
 def test_healthcheck_entrypoint_and_port() -> None:
-    """HEALTHCHECK asks /healthz with urllib, port 8080 is exposed, `alert-gateway serve` runs."""
+    """HEALTHCHECK asks /livez with urllib, port 8080 is exposed, `alert-gateway serve` runs."""
     stage = dict(final_stage())
-    assert "http://127.0.0.1:8080/healthz" in stage["HEALTHCHECK"]
+    assert "http://127.0.0.1:8080/livez" in stage["HEALTHCHECK"]
     assert "urllib" in stage["HEALTHCHECK"]
     assert stage["EXPOSE"] == "8080"
     assert stage["ENTRYPOINT"] == '["alert-gateway"]'

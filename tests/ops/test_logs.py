@@ -8,6 +8,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import StatementError
 
 from alert_gateway.logs import REDACTED, configure_logging, redact_text
 
@@ -149,3 +151,57 @@ def test_configuring_twice_keeps_one_handler() -> None:
     second = configure_logging("INFO", json=True, stream=io.StringIO())
     assert first not in root.handlers
     assert [h for h in root.handlers if h.get_name() == "alert-gateway"] == [second]
+
+
+def test_database_errors_are_logged_by_kind_never_with_the_values(stream: io.StringIO) -> None:
+    """A driver error quoting a name, as %s argument, extra and traceback: the statement's kind only."""
+    driver = ValueError("invalid input for query argument $1: '山田 花子' (expected str)")
+    error = StatementError(str(driver), "INSERT INTO resident (name, phone) VALUES ($1, $2)",
+                           ("山田 花子", "+819012345678"), driver)
+    log = logging.getLogger("alert_gateway.escalation.engine")
+    log.error("database error, retrying: %s", error, extra={"cause": error})
+    try:
+        raise error from driver
+    except StatementError:
+        log.exception("unhandled error in API handler")
+    raw = stream.getvalue()
+    first, second = lines(stream)
+    assert first["event"] == "database error, retrying: ValueError in INSERT INTO resident"
+    assert first["cause"] == "ValueError in INSERT INTO resident"
+    assert "sqlalchemy.exc.StatementError: ValueError in INSERT INTO resident" in str(second["exc"])
+    assert "山田" not in raw and "9012345678" not in raw, raw
+
+
+def test_validation_errors_do_not_quote_their_input(stream: io.StringIO) -> None:
+    """pydantic's `input_value=` (a medical note, a name) stays out of the log."""
+    class Card(BaseModel):
+        age: int
+
+    try:
+        Card.model_validate({"age": "心房細動"})
+    except ValidationError as exc:
+        logging.getLogger("x").warning("card refused: %s", exc)
+    assert "心房細動" not in stream.getvalue()
+    assert lines(stream)[0]["event"] == "card refused: ValidationError"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("GET /console/residents?q=%E5%B1%B1%E7%94%B0&page=2",
+         f"GET /console/residents?q={REDACTED}&page={REDACTED}"),
+        ("POST https://api.example/x?access_token=abc123 failed",
+         f"POST https://api.example/x?access_token={REDACTED} failed"),
+        ("phone /_fake/phones/%2B819012345678/sms", f"phone /_fake/phones/{REDACTED}/sms"),
+    ],
+)
+def test_query_values_and_encoded_phones_are_redacted_after_decoding(text: str, expected: str) -> None:
+    """Percent-encoding hides nothing: values after `?`/`&` and `%2B81…` numbers are masked."""
+    assert redact_text(text) == expected
+
+
+def test_debug_runs_keep_aiosqlite_quiet() -> None:
+    """aiosqlite's DEBUG lines carry every statement's parameters: held at INFO even at DEBUG."""
+    configure_logging("debug", json=True, stream=io.StringIO())
+    assert not logging.getLogger("aiosqlite").isEnabledFor(logging.DEBUG)
+    assert logging.getLogger("alert_gateway").isEnabledFor(logging.DEBUG)

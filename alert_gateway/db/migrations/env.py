@@ -26,7 +26,7 @@ def _run(connection: Connection) -> None:
 async def _run_async() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
     assert url
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, hide_parameters=True)  # no row data in an error line
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)
