@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 want_apt=()
 command -v promtool >/dev/null || want_apt+=(prometheus)          # rule tests: promtool check/test rules
+command -v amtool >/dev/null || want_apt+=(prometheus-alertmanager)  # amtool check-config, routes test
 [ -x /usr/bin/chromium ] || want_apt+=(chromium chromium-driver)  # console tests drive Debian's Chromium
 fc-list 2>/dev/null | grep -qi "IPAGothic" || want_apt+=(fonts-ipafont-gothic)  # readable Japanese in screenshots
 command -v mosquitto_passwd >/dev/null || want_apt+=(mosquitto)   # broker ACL tests run their own broker

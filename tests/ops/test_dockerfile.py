@@ -92,7 +92,7 @@ def runs(stage: list[tuple[str, str]]) -> list[str]:
 def locked_pins() -> dict[str, tuple[Version, list[str]]]:
     """requirements.lock as canonical name -> (pinned version, the line's markers and hashes)."""
     text = LOCK.read_text(encoding="utf-8").replace("\\\n", " ")
-    pins = {}
+    pins: dict[str, tuple[Version, list[str]]] = {}
     for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             requirement, *options = line.split()
@@ -125,8 +125,8 @@ def test_lock_satisfies_every_dependency_with_hashes() -> None:
         assert name in pins, f"{name} is not in requirements.lock: run scripts/lock.sh"
         version = pins[name][0]
         assert requirement.specifier.contains(version), f"lock has {name} {version}, want {spec}"
-    for name, (_, options) in pins.items():
-        assert any(o.startswith("--hash=sha256:") for o in options), f"{name} has no hash"
+    for pinned, (_, options) in pins.items():
+        assert any(o.startswith("--hash=sha256:") for o in options), f"{pinned} has no hash"
 
 
 def test_lock_pins_the_tested_mqtt_versions() -> None:
