@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import shutil
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,9 @@ from alert_gateway.ops.broker_accounts import (
     provision_gateway,
 )
 from devices.contract import Channel, Topics
-from tests.brokers import MosquittoProcess, free_port
 
 MOSQUITTO_DIR = Path(__file__).resolve().parents[2] / "config" / "mosquitto"
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 TOPICS = Topics()  # the ACL names the contract's root, so these tests use it too
 TIMEOUT = 5.0
 
@@ -43,6 +44,14 @@ class Broker:
 
     port: int
     accounts: Accounts
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @pytest.fixture
@@ -90,21 +99,51 @@ def local_config(accounts: Accounts, tmp_path: Path, port: int) -> Path:
 async def broker(accounts: Accounts, tmp_path: Path) -> AsyncIterator[Broker]:
     """Mosquitto with the shipped configuration on a free port, stopped afterwards."""
     port = free_port()
-    mosquitto = await MosquittoProcess.start(local_config(accounts, tmp_path, port))
+    conf = local_config(accounts, tmp_path, port)
+    proc = await asyncio.create_subprocess_exec(
+        MOSQUITTO,
+        "-c",
+        str(conf),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    log: list[str] = []
+    drain: asyncio.Task[None] | None = None
     try:
-        await _wait_accepting(port, accounts, mosquitto)
+        # The broker logs this line once its socket is bound; wait for it rather than sleep.
+        async with asyncio.timeout(10):
+            while not any(f"listen socket on port {port}" in line for line in log):
+                line = await proc.stdout.readline()
+                assert line, "mosquitto exited:\n" + "".join(log)
+                log.append(line.decode(errors="replace"))
+        drain = asyncio.create_task(_drain(proc.stdout, log))  # a full pipe would stall it
+        await _wait_accepting(port, accounts)
         yield Broker(port, accounts)
     finally:
-        await mosquitto.stop()
+        if proc.returncode is None:
+            proc.terminate()
+        async with asyncio.timeout(10):
+            await proc.wait()
+        if drain is not None:
+            await drain
 
 
-async def _wait_accepting(port: int, accounts: Accounts, mosquitto: MosquittoProcess) -> None:
-    """Log in once as the gateway: the broker listens, so a refusal is a real failure."""
-    try:
-        async with asyncio.timeout(TIMEOUT), gateway_client(port, accounts, "probe"):
-            return
-    except (aiomqtt.MqttError, TimeoutError) as exc:
-        raise mosquitto.failure(f"broker on port {port} refused the gateway: {exc!r}") from None
+async def _drain(stream: asyncio.StreamReader, log: list[str]) -> None:
+    while line := await stream.readline():
+        log.append(line.decode(errors="replace"))
+
+
+async def _wait_accepting(port: int, accounts: Accounts) -> None:
+    """Connect as the gateway, a bounded number of times, until the broker takes logins."""
+    last: Exception | None = None
+    for _ in range(20):
+        try:
+            async with asyncio.timeout(TIMEOUT), gateway_client(port, accounts, "probe"):
+                return
+        except (aiomqtt.MqttError, TimeoutError) as exc:
+            last = exc
+    raise AssertionError(f"broker on port {port} never accepted the gateway: {last!r}")
 
 
 def gateway_client(port: int, accounts: Accounts, identifier: str) -> aiomqtt.Client:
