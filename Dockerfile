@@ -3,21 +3,29 @@
 # Configuration comes from ALERT_GATEWAY_* environment variables (secrets also as mounted files:
 # ALERT_GATEWAY_<NAME>_FILE); no secret is baked in. `serve` refuses placeholder Twilio credentials.
 
-# ---- builder: wheels for the app and every dependency, installed into a venv ----------------
+# ---- builder: the locked dependencies and the app, installed into a venv --------------------
 FROM python:3.11-slim-bookworm AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 WORKDIR /src
-COPY pyproject.toml ./
+# The lock first: its layer (the slow part) is rebuilt only when the pins change.
+# --require-hashes: every file must match requirements.lock (scripts/lock.sh), or the build stops.
+COPY requirements.lock ./
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary :all: \
+       -r requirements.lock
+
+# README.md: pyproject's `readme` names it, so the build fails without it.
+COPY pyproject.toml README.md ./
 COPY devices ./devices
 COPY alert_gateway ./alert_gateway
 
-# Wheels first, then an offline install from them: the venv gets exactly what was built here.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels . \
-    && python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels /wheels/*.whl
+# The app alone (--no-deps): nothing outside the lock enters the venv; pip check proves it suffices.
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
+    && /opt/venv/bin/pip install --no-cache-dir --no-deps --no-index /wheels/*.whl \
+    && /opt/venv/bin/pip check
 
 # ---- runtime: the same base image (the venv's python symlinks resolve), no build tools ------
 FROM python:3.11-slim-bookworm

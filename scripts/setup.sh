@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 
 want_apt=()
 command -v promtool >/dev/null || want_apt+=(prometheus)          # rule tests: promtool check/test rules
+command -v amtool >/dev/null || want_apt+=(prometheus-alertmanager)  # amtool check-config, routes test
 [ -x /usr/bin/chromium ] || want_apt+=(chromium chromium-driver)  # console tests drive Debian's Chromium
 fc-list 2>/dev/null | grep -qi "IPAGothic" || want_apt+=(fonts-ipafont-gothic)  # readable Japanese in screenshots
 command -v mosquitto_passwd >/dev/null || want_apt+=(mosquitto)   # broker ACL tests run their own broker
+command -v pg_dump >/dev/null || want_apt+=(postgresql-client)   # restore drill: pg_dump / pg_restore
 if [ "${#want_apt[@]}" -gt 0 ] && [ "${SKIP_APT:-0}" != 1 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${want_apt[*]}"

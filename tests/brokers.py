@@ -7,7 +7,7 @@ import signal
 import socket
 from pathlib import Path
 
-import aiomqtt
+from tests.mosquitto import MosquittoProcess
 
 
 def free_port() -> int:
@@ -32,21 +32,9 @@ class PrivateBroker:
         return f"mqtt://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        """Start and wait until it accepts MQTT connections (bounded)."""
-        self.proc = await asyncio.create_subprocess_exec(
-            "/usr/sbin/mosquitto",
-            "-c",
-            str(self.conf),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        async with asyncio.timeout(10):
-            while True:
-                try:
-                    async with aiomqtt.Client("127.0.0.1", self.port, timeout=1):
-                        return
-                except aiomqtt.MqttError:
-                    await asyncio.sleep(0.05)  # the process is starting; nothing to await but the port
+        """Start and wait until it listens (bounded; its log is in the error if it does not)."""
+        self.mosquitto = await MosquittoProcess.start(self.conf)  # held: its task drains the log
+        self.proc = self.mosquitto.proc
 
     async def kill(self) -> None:
         """SIGKILL the broker (a crash or a network cut, as the gateway sees it)."""

@@ -27,9 +27,12 @@ def mounts(service: dict[str, Any]) -> dict[str, str]:
     return {v.split(":")[0]: v.split(":")[1] for v in service.get("volumes", [])}
 
 
+MONITORING = ("prometheus", "alertmanager", "blackbox", "grafana")
+
+
 def test_all_services_present(services: dict[str, Any]) -> None:
-    """Broker, database, migration, two gateways and Prometheus."""
-    assert set(services) == {"mosquitto", "postgres", "migrate", *GATEWAYS, "prometheus"}
+    """Broker, database, migration, two gateways, and the monitoring that pages people."""
+    assert set(services) == {"mosquitto", "postgres", "migrate", *GATEWAYS, *MONITORING}
 
 
 def test_mosquitto_uses_the_shipped_configuration(services: dict[str, Any]) -> None:
@@ -129,3 +132,64 @@ def test_prometheus_scrapes_both_replicas(services: dict[str, Any]) -> None:
     job = next(j for j in config["scrape_configs"] if j["job_name"] == "alert-gateway")
     targets = {t for group in job["static_configs"] for t in group["targets"]}
     assert targets == {f"{name}:8080" for name in GATEWAYS}
+
+
+def load(path: str) -> Any:
+    """A YAML file of the repository, parsed."""
+    return yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
+
+
+def test_monitoring_is_reachable_only_from_the_host(services: dict[str, Any]) -> None:
+    """Prometheus, Alertmanager and Grafana publish their ports on 127.0.0.1 only."""
+    for name in MONITORING:
+        for port in services[name].get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} to the network"
+
+
+def test_alertmanager_runs_the_shipped_configuration(services: dict[str, Any]) -> None:
+    """Alertmanager mounts config/alertmanager, keeps its state in a volume, Prometheus waits."""
+    alertmanager = services["alertmanager"]
+    assert mounts(alertmanager)["./config/alertmanager"] == "/etc/alertmanager"
+    assert mounts(alertmanager)["alertmanager-data"] == "/alertmanager"
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in alertmanager["command"]
+    assert (ROOT / "config/alertmanager/alertmanager.yml").is_file()
+    assert "alertmanager" in services["prometheus"]["depends_on"]
+
+
+def test_blackbox_probes_each_replica_readiness(services: dict[str, Any]) -> None:
+    """The alert-gateway-ready job probes /readyz of both gateways through the blackbox service."""
+    blackbox = services["blackbox"]
+    assert mounts(blackbox)["./config/blackbox"] == "/etc/blackbox"
+    assert "--config.file=/etc/blackbox/blackbox.yml" in blackbox["command"]
+    job = next(
+        j for j in load("config/prometheus/prometheus.yml")["scrape_configs"]
+        if j["job_name"] == "alert-gateway-ready"
+    )
+    targets = {t for group in job["static_configs"] for t in group["targets"]}
+    assert targets == {f"{name}:8080" for name in GATEWAYS}
+    relabel = {r.get("target_label"): r.get("replacement") for r in job["relabel_configs"]}
+    assert relabel["__param_target"] == "http://${1}/readyz"
+    assert relabel["__address__"] == "blackbox:9115"
+    [module] = job["params"]["module"]
+    probe = load("config/blackbox/blackbox.yml")["modules"][module]
+    assert probe["prober"] == "http"
+    assert probe["http"]["valid_status_codes"] == [200]  # /readyz answers 503 when not ready
+
+
+def test_grafana_provisions_prometheus_and_the_dashboard(services: dict[str, Any]) -> None:
+    """Grafana gets the compose Prometheus as default data source and the repository's dashboard."""
+    grafana = services["grafana"]
+    volumes = mounts(grafana)
+    assert volumes["./config/grafana/provisioning"] == "/etc/grafana/provisioning"
+    dashboard_path = volumes["./config/grafana/alert-gateway-dashboard.json"]
+    [source] = load("config/grafana/provisioning/datasources/prometheus.yml")["datasources"]
+    assert (source["type"], source["url"], source["isDefault"]) == (
+        "prometheus", "http://prometheus:9090", True
+    )
+    [provider] = load("config/grafana/provisioning/dashboards/alert-gateway.yml")["providers"]
+    assert provider["options"]["path"] == str(Path(dashboard_path).parent)
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith(
+        "${GRAFANA_ADMIN_PASSWORD:?"
+    )
+    assert env_example()["GRAFANA_ADMIN_PASSWORD"] == "change-me"
+    assert grafana["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"

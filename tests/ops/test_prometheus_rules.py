@@ -1,7 +1,9 @@
-"""Prometheus configuration: promtool accepts it, the rule unit tests pass, and names are real."""
+"""Prometheus configuration: promtool accepts it, the rule unit tests pass, names are real, and
+every alert links to its section of docs/runbook.md."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,9 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
-from .promql import PENDING, exported_names, metric_names
+from .promql import EXTERNAL, PENDING, exported_names, metric_names
 
-PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "config" / "prometheus"
+ROOT = Path(__file__).resolve().parents[2]
+PROMETHEUS_DIR = ROOT / "config" / "prometheus"
+RUNBOOK = ROOT / "docs" / "runbook.md"
 RULES = PROMETHEUS_DIR / "alert-gateway.rules.yml"
 RULE_TESTS = PROMETHEUS_DIR / "tests" / "alert-gateway.rules.test.yml"
 CONFIG = PROMETHEUS_DIR / "prometheus.yml"
@@ -25,7 +29,15 @@ EXPECTED_ALERTS = {
     "AlertGatewayNoHeartbeats",
     "AlertGatewayIngestStuck",
     "AlertGatewayMessageNotStored",
+    "AlertGatewayAlarmsNotStored",
+    "AlertGatewayTwilioErrors",
+    "AlertGatewayWebhookSignatureRefused",
+    "AlertGatewayManyDevicesOffline",
+    "AlertGatewayNotReady",
+    "Watchdog",
 }
+# Always firing by design (the dead-man's switch): it has no silent case and reads no metric.
+WATCHDOG = "Watchdog"
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -64,7 +76,8 @@ def test_every_alert_is_defined_and_documented() -> None:
     by_name = {rule["alert"]: rule for rule in rules()}
     assert set(by_name) == EXPECTED_ALERTS
     for name, rule in by_name.items():
-        assert rule["labels"]["severity"] in {"critical", "warning"}, name
+        expected = {"none"} if name == WATCHDOG else {"critical", "warning"}
+        assert rule["labels"]["severity"] in expected, name
         for key in ("summary", "summary_ja", "description"):
             assert rule["annotations"].get(key, "").strip(), f"{name} lacks {key}"
 
@@ -76,16 +89,52 @@ def test_every_alert_has_firing_and_silent_unit_tests() -> None:
     firing = {case["alertname"] for case in cases if case["exp_alerts"]}
     silent = {case["alertname"] for case in cases if not case["exp_alerts"]}
     assert firing == EXPECTED_ALERTS
-    assert silent == EXPECTED_ALERTS
+    assert silent == EXPECTED_ALERTS - {WATCHDOG}
 
 
 def test_rules_use_only_exported_metric_names() -> None:
     """Every metric in a rule exists in Metrics() (or is a requested one listed in PENDING)."""
-    known = exported_names() | {"up"} | PENDING
+    known = exported_names() | EXTERNAL | PENDING
     for rule in rules():
+        if rule["alert"] == WATCHDOG:
+            continue
         names = metric_names(rule["expr"])
         assert names, rule["alert"]
         assert names <= known, f"{rule['alert']}: unknown {sorted(names - known)}"
+
+
+def github_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives the headings of a Markdown document (lower case, no punctuation)."""
+    anchors = set()
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*$", markdown, flags=re.MULTILINE):
+        anchors.add(re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-"))
+    return anchors
+
+
+def test_every_alert_links_to_its_runbook_section() -> None:
+    """runbook_url is <one base>/docs/runbook.md#<alert in lower case>, and that heading exists."""
+    anchors = github_anchors(RUNBOOK.read_text(encoding="utf-8"))
+    bases = set()
+    for rule in rules():
+        url = rule["annotations"].get("runbook_url", "")
+        match = re.fullmatch(r"(https://\S+)/docs/runbook\.md#([\w-]+)", url)
+        assert match, f"{rule['alert']}: runbook_url {url!r} is not <base>/docs/runbook.md#anchor"
+        bases.add(match[1])
+        assert match[2] == rule["alert"].lower(), rule["alert"]
+        assert match[2] in anchors, f"docs/runbook.md has no heading for #{match[2]}"
+    assert len(bases) == 1, f"one base for every link, so one sed changes them all: {bases}"
+
+
+def test_prometheus_sends_alerts_to_the_alertmanager() -> None:
+    """prometheus.yml routes its alerts to the compose project's Alertmanager."""
+    config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    targets = {
+        target
+        for manager in config["alerting"]["alertmanagers"]
+        for group in manager["static_configs"]
+        for target in group["targets"]
+    }
+    assert targets == {"alertmanager:9093"}
 
 
 @pytest.mark.parametrize(
