@@ -23,6 +23,7 @@ class MosquittoProcess:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
         self.lines: list[str] = []
+        self.new_line = asyncio.Event()  # set whenever the log grows (a test clears it to wait)
         self._running = asyncio.Event()
         self._reader = asyncio.create_task(self._read_log())  # always drained: a full pipe stalls it
 
@@ -61,6 +62,7 @@ class MosquittoProcess:
         while line := await self.proc.stdout.readline():
             text = line.decode(errors="replace")
             self.lines.append(text)
+            self.new_line.set()
             if text.rstrip().endswith(RUNNING):
                 self._running.set()
         await self.proc.wait()

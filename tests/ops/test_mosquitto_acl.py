@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import getpass
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +23,11 @@ from alert_gateway.ops.broker_accounts import (
     provision_gateway,
 )
 from devices.contract import Channel, Topics
+from tests.brokers import free_port
+from tests.mosquitto import MosquittoProcess
 
 MOSQUITTO_DIR = Path(__file__).resolve().parents[2] / "config" / "mosquitto"
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
 TOPICS = Topics()  # the ACL names the contract's root, so these tests use it too
 TIMEOUT = 5.0
 
@@ -67,14 +68,6 @@ class Broker:
     def dump(self) -> str:
         """The log, for an assertion message."""
         return "mosquitto log:\n" + "".join(self.log)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -123,53 +116,17 @@ def local_config(accounts: Accounts, tmp_path: Path, port: int) -> Path:
 async def broker(accounts: Accounts, tmp_path: Path) -> AsyncIterator[Broker]:
     """Mosquitto with the shipped configuration on a free port, stopped afterwards."""
     port = free_port()
-    conf = local_config(accounts, tmp_path, port)
-    proc = await asyncio.create_subprocess_exec(
-        MOSQUITTO,
-        "-c",
-        str(conf),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    assert proc.stdout is not None
-    log: list[str] = []
-    new_line = asyncio.Event()
-    drain: asyncio.Task[None] | None = None
+    mosquitto = await MosquittoProcess.start(local_config(accounts, tmp_path, port))
     try:
-        # "Opening ... listen socket" comes before the bind; "running" once every listener is open.
-        async with asyncio.timeout(10):
-            while not any(line.rstrip().endswith(" running") for line in log):
-                line = await proc.stdout.readline()
-                assert line, "mosquitto exited:\n" + "".join(log)
-                log.append(line.decode(errors="replace"))
-        drain = asyncio.create_task(_drain(proc.stdout, log, new_line))  # a full pipe would stall it
-        await _wait_accepting(port, accounts)
-        yield Broker(port, accounts, log, new_line)
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-        async with asyncio.timeout(10):
-            await proc.wait()
-        if drain is not None:
-            await drain
-
-
-async def _drain(stream: asyncio.StreamReader, log: list[str], new_line: asyncio.Event) -> None:
-    while line := await stream.readline():
-        log.append(line.decode(errors="replace"))
-        new_line.set()
-
-
-async def _wait_accepting(port: int, accounts: Accounts) -> None:
-    """Connect as the gateway, a bounded number of times, until the broker takes logins."""
-    last: Exception | None = None
-    for _ in range(20):
+        # it logged "running": a refused login is a real failure, told with the broker's log
         try:
             async with asyncio.timeout(TIMEOUT), gateway_client(port, accounts, "probe"):
-                return
+                pass
         except (aiomqtt.MqttError, TimeoutError) as exc:
-            last = exc
-    raise AssertionError(f"broker on port {port} never accepted the gateway: {last!r}")
+            raise mosquitto.failure(f"broker on port {port} refused the gateway: {exc!r}") from None
+        yield Broker(port, accounts, mosquitto.lines, mosquitto.new_line)
+    finally:
+        await mosquitto.stop()
 
 
 def gateway_client(port: int, accounts: Accounts, identifier: str) -> aiomqtt.Client:
