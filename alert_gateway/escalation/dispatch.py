@@ -28,8 +28,10 @@ from ..twilio.client import PermanentSendError, ProviderResult, TransientSendErr
 from ..twilio.twiml import alert_call_twiml
 from . import hooks
 from .attempts import advance, map_status
+from .closing import of_closed_alert, void_stragglers
+from .hangup import voided_result
 from .ratelimit import TokenBucket
-from .stuck import IN_FLIGHT, chase
+from .stuck import WATCHED, chase
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 5  # transient API errors per attempt, with backoff 2, 4, 8, 16, 32 s
@@ -180,8 +182,10 @@ class Dispatcher:
         task.add_done_callback(done)
 
     async def _recover(self, now: datetime) -> None:
-        """A SENDING row whose lease ran out was in flight when a gateway died: send it again."""
+        """A SENDING row whose lease ran out was in flight when a gateway died: send it again,
+        unless its alert closed meanwhile (nobody is called about a closed alert)."""
         async with self.services.sessions() as session:
+            await void_stragglers(session, now=now)  # first, so the UPDATE below never sees them
             await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
                                .where(col(NotificationAttempt.status) == AttemptStatus.SENDING.value,
                                       col(NotificationAttempt.deadline_at) < now,
@@ -197,7 +201,8 @@ class Dispatcher:
         """
         query = (select(NotificationAttempt)
                  .where(col(NotificationAttempt.status) == AttemptStatus.PENDING.value,
-                        col(NotificationAttempt.not_before) <= now)
+                        col(NotificationAttempt.not_before) <= now,
+                        ~of_closed_alert())  # housekeeping voids those
                  .order_by(col(NotificationAttempt.priority), col(NotificationAttempt.created_at),
                            col(NotificationAttempt.id))
                  .limit(limit))
@@ -293,6 +298,8 @@ class Dispatcher:
         row = await session.get(NotificationAttempt, attempt_id)
         if row is None:
             return None, changes, None
+        if row.status == AttemptStatus.CANCELED.value:  # its alert closed while we were sending
+            return None, changes, voided_result(row, result, now=now)
         if isinstance(result, ProviderResult):
             row.provider_sid = row.provider_sid or result.sid
             row.sent_at = now
@@ -360,9 +367,10 @@ class Dispatcher:
         """The next time the outbox needs a look: a deferred send, a lease or a deadline."""
         async with self.services.sessions() as session:
             pending = (await session.exec(select(func.min(NotificationAttempt.not_before)).where(
-                NotificationAttempt.status == AttemptStatus.PENDING.value))).one()
+                NotificationAttempt.status == AttemptStatus.PENDING.value,
+                ~of_closed_alert()))).one()  # never claimed: housekeeping voids them
             deadline = (await session.exec(select(func.min(NotificationAttempt.deadline_at)).where(
-                col(NotificationAttempt.status).in_([*IN_FLIGHT, AttemptStatus.SENDING.value]),
+                col(NotificationAttempt.status).in_([*WATCHED, AttemptStatus.SENDING.value]),
                 col(NotificationAttempt.id).not_in(list(self._inflight))))).one()  # ours: renewed
         tz = self.services.clock.now().tzinfo
         times = [t if t.tzinfo else t.replace(tzinfo=tz) for t in (pending, deadline) if t is not None]
