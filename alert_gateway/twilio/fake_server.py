@@ -57,6 +57,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     record = Recorded(time.perf_counter(), "api", request.method, request.path_qs,
                       {k: form.getall(k) for k in form}, None)  # type: ignore[misc]
     fake.recorded.append(record)
+    await fake.changed()  # a held request (an injected delay) is seen as soon as it arrives
     response = await _api_response(request, handler, fake)
     record.status = response.status
     await fake.changed()
