@@ -7,6 +7,9 @@ from datetime import timedelta
 from alert_gateway.bus import AlertChange
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.models import Alert, Escalation, NotificationAttempt, Purpose
+from alert_gateway.metrics import Metrics
+from alert_gateway.twilio.client import TwilioSender
+from alert_gateway.twilio.twiml import alert_call_twiml
 from tests.harness import device_client
 
 from .env import DAUGHTER, SON, Env, escalation_env, seed
@@ -40,23 +43,12 @@ async def test_the_dispatcher_never_sends_or_recovers_attempts_of_a_closed_alert
     await seed(database_url)
     async with escalation_env(database_url, topic_root, clock) as env:
         now = clock.now()
-        async with env.gateway.services.sessions() as s:
-            alert = Alert(resident_id="r-1", device_id="pendant-1", type="sos", severity="P1",
-                          status="resolved", outcome="accidental", opened_at=now, updated_at=now,
-                          resolved_at=now)
-            s.add(alert)
-            await s.flush()
-            assert alert.id is not None
-            alert_id = alert.id
-            s.add(Escalation(alert_id=alert_id, policy="default", severity_rank=1,
-                             state="stopped", started_at=now, updated_at=now))
-            pending = attempt(alert_id, now, to=SON, channel="voice", status="pending")
-            leased = attempt(alert_id, now, to=SON, channel="sms", status="sending")
-            leased.deadline_at = now - timedelta(seconds=1)  # a dead gateway's lease, run out
-            summary = attempt(alert_id, now, to=DAUGHTER, channel="sms", status="pending",
-                              purpose=Purpose.SUMMARY)
-            s.add_all([pending, leased, summary])
-            await s.commit()
+        pending = attempt(0, now, to=SON, channel="voice", status="pending")
+        leased = attempt(0, now, to=SON, channel="sms", status="sending")
+        leased.deadline_at = now - timedelta(seconds=1)  # a dead gateway's lease, run out
+        summary = attempt(0, now, to=DAUGHTER, channel="sms", status="pending",
+                          purpose=Purpose.SUMMARY)
+        alert_id = await _closed_alert(env, pending, leased, summary)
         await env.gateway.services.bus.publish(AlertChange(alert_id, "note"))  # pokes the dispatcher
         await env.until_fake(lambda f: env.sent(DAUGHTER, "Messages"))
         await clock.advance(1)  # housekeeping (lease recovery) runs at most once a second
@@ -64,6 +56,55 @@ async def test_the_dispatcher_never_sends_or_recovers_attempts_of_a_closed_alert
         assert await _attempt_status(env, pending.id, "canceled")
         assert await _timeline_says(env, alert_id, "was not sent")
         assert env.sent(SON, "Calls") == [] and env.sent(SON, "Messages") == []
+
+
+async def _closed_alert(env: Env, *rows: NotificationAttempt) -> int:
+    """A resolved alert of r-1 with the given outbox rows (alert_id filled in)."""
+    now = env.clock.now()
+    async with env.gateway.services.sessions() as s:
+        alert = Alert(resident_id="r-1", device_id="pendant-1", type="sos", severity="P1",
+                      status="resolved", outcome="accidental", opened_at=now, updated_at=now,
+                      resolved_at=now)
+        s.add(alert)
+        await s.flush()
+        assert alert.id is not None
+        s.add(Escalation(alert_id=alert.id, policy="default", severity_rank=1, state="stopped",
+                         started_at=now, updated_at=now))
+        for row in rows:
+            row.alert_id = alert.id
+        s.add_all(rows)
+        await s.commit()
+        return alert.id
+
+
+async def test_a_call_left_to_hang_up_by_a_previous_process_is_hung_up(
+    database_url: str, topic_root: str, clock: FakeClock
+) -> None:
+    """The database says a call about a closed alert is still to be hung up (its gateway died):
+    this gateway's housekeeping hangs it up, with nothing about it in memory."""
+    await seed(database_url)
+    async with escalation_env(database_url, topic_root, clock) as env:
+        await env.control(f"/_fake/phones/{DAUGHTER}", {"call": "ring"})
+        sender = TwilioSender(env.settings, Metrics())
+        await sender.start()
+        try:
+            placed = await sender.place_call(
+                to=DAUGHTER, twiml=alert_call_twiml(text="緊急", language="ja-JP", action_url="/x",
+                                                    repeat_text="", goodbye_text=""),
+                status_callback=env.settings.public_url + "/twilio/voice/status?attempt=1",
+                amd_callback=env.settings.public_url + "/twilio/voice/amd?attempt=1")
+        finally:
+            await sender.close()
+        await env.until_fake(lambda f: f.calls[placed.sid].status == "ringing")
+        ringing = attempt(0, clock.now(), to=DAUGHTER, channel="voice", status="hanging_up",
+                          sid=placed.sid)
+        ringing.deadline_at = clock.now()
+        alert_id = await _closed_alert(env, ringing)
+        await clock.advance(1)  # the dispatcher's housekeeping second
+        await env.until_fake(lambda f: f.calls[placed.sid].finished)
+        assert env.fake.calls[placed.sid].hung_up == "canceled"
+        await env.changes.until(lambda: _timeline_says(env, alert_id, "call hung up: alert closed"))
+        assert await _attempt_status(env, ringing.id, "canceled")
 
 
 async def test_a_ringing_call_is_hung_up_when_the_operator_resolves(
