@@ -29,7 +29,7 @@ from ..twilio.twiml import alert_call_twiml
 from . import hooks
 from .attempts import advance, map_status
 from .closing import of_closed_alert, void_stragglers
-from .hangup import voided_result
+from .hangup import hang_up_closed, voided_result
 from .ratelimit import TokenBucket
 from .stuck import WATCHED, chase
 
@@ -65,10 +65,13 @@ class Dispatcher:
         self._waiting = False  # the last claim filled every free slot: more rows may be due
         self._counted: OrderedDict[int, None] = OrderedDict()  # alerts whose first send is known
         self._sleeping_until: datetime | None = None  # None: awake, or asleep until poked
+        self._hang_ups_due = False  # poked about a close: look for calls to hang up this cycle
         self._lock_rows = not is_sqlite(self.settings.database_url)
 
-    def poke(self) -> None:
-        """Look at the outbox now."""
+    def poke(self, *, closed: bool = False) -> None:
+        """Look at the outbox now; `closed`: an alert may have closed, so end its live calls now
+        rather than at the next housekeeping."""
+        self._hang_ups_due = self._hang_ups_due or closed
         self.wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -139,8 +142,12 @@ class Dispatcher:
             # after the sends, every second at most: on SQLite even an UPDATE that matches nothing
             # takes the write lock
             self._housekeeping_at = now + HOUSEKEEPING_EVERY
+            self._hang_ups_due = False  # chase() hangs them up
             await self._recover(now)
             await self._chase_stuck(now)
+        elif self._hang_ups_due:
+            self._hang_ups_due = False
+            await hang_up_closed(self.services, self.sender, now=now)
         return more
 
     async def _send_due(self, now: datetime) -> bool:

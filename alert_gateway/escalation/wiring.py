@@ -34,7 +34,8 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
             engine.poke(then_dispatch=True)
             return
         engine.poke()
-        dispatcher.poke()  # acknowledgements and cancels queue notices
+        # acknowledgements and cancels queue notices, and calls about a closed alert end at once
+        dispatcher.poke(closed=True)
 
     services.bus.subscribe(wake)
     services.bus.subscribe(feedback.on_change)
