@@ -71,6 +71,8 @@ async def _record(services: Services, attempt_id: int, outcome: str | SendError,
             await session.commit()
             return
         row.status, row.deadline_at, row.finished_at = AttemptStatus.CANCELED.value, None, now
+        services.metrics.calls_hung_up.labels(
+            result="failed" if isinstance(outcome, SendError) else "hung_up").inc()
         if isinstance(outcome, SendError):
             row.error = f"could not hang up: {outcome}"[:500]
             message = "call not hung up (Twilio refused or kept failing): alert closed"

@@ -130,6 +130,9 @@ async def test_a_ringing_call_is_hung_up_when_the_operator_resolves(
         assert [r.params["Status"] for r in hang_ups] == [["canceled"]]
         await env.changes.until(lambda: _timeline_says(env, alert.id or 0, "call hung up: alert closed"))
         assert await _attempt_status(env, call.id, "canceled")
+        metrics = env.gateway.services.metrics.registry
+        assert metrics.get_sample_value("alert_gateway_calls_hung_up_total",
+                                        {"result": "hung_up"}) == 1
         await env.until_fake(lambda f: len(env.sent(DAUGHTER, "Messages")) == 2)  # the summary
         assert len(env.sent(DAUGHTER, "Calls")) == 1 and env.sent(SON, "Calls") == []
 

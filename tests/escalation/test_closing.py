@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import col, select
@@ -22,9 +22,11 @@ from alert_gateway.db.models import (
     Outcome,
     Purpose,
 )
+from alert_gateway.escalation import callbacks
+from alert_gateway.metrics import Metrics
 from devices.contract import AlarmType
 
-from .env import DAUGHTER, SON, seed
+from .env import DAUGHTER, RESIDENT_PHONE, SON, seed
 
 Close = Callable[[AsyncSession, Alert, datetime], Awaitable[object]]
 
@@ -47,10 +49,24 @@ async def _device_cancel(s: AsyncSession, alert: Alert, now: datetime) -> object
                                      min_seconds=5, grace_seconds=300)
 
 
+async def _resident_presses_1(s: AsyncSession, alert: Alert, now: datetime) -> object:
+    """The resident's own call (answered) hears her press 1: "I am fine"."""
+    assert alert.id is not None
+    call = NotificationAttempt(alert_id=alert.id, target="resident", to_number=RESIDENT_PHONE,
+                               channel="voice", status="in_progress", provider_sid="CA" + "9" * 32,
+                               created_at=now, not_before=now)
+    s.add(call)
+    await s.flush()
+    assert call.id is not None
+    return await callbacks.keypress(s, attempt_id=call.id, sid=call.provider_sid, digits="1",
+                                    now=now, tz=UTC, metrics=Metrics())
+
+
 CLOSERS: dict[str, tuple[Close, Purpose]] = {
     "resolve": (_resolve, Purpose.SUMMARY),
     "acknowledge": (_acknowledge, Purpose.TAKEN_NOTICE),
-    "resident cancel": (_device_cancel, Purpose.CANCEL_NOTICE),
+    "device cancel": (_device_cancel, Purpose.CANCEL_NOTICE),
+    "resident presses 1": (_resident_presses_1, Purpose.CANCEL_NOTICE),
 }
 
 
@@ -117,7 +133,10 @@ async def test_closing_voids_pending_and_leased_alert_attempts_but_not_notices(
             status = {name: (await s.get(NotificationAttempt, ids[name])).status  # type: ignore[union-attr]
                       for name in rows}
             new = (await s.exec(select(NotificationAttempt).where(
-                col(NotificationAttempt.id).not_in(ids.values())))).all()
+                col(NotificationAttempt.id).not_in(ids.values()),
+                NotificationAttempt.target != "resident"))).all()
+            resident_calls = [a.status for a in (await s.exec(select(NotificationAttempt).where(
+                NotificationAttempt.target == "resident"))).all()]
             events = [e.message for e in (await s.exec(
                 select(AlertEvent).where(AlertEvent.alert_id == alert_id))).all()]
     finally:
@@ -125,6 +144,7 @@ async def test_closing_voids_pending_and_leased_alert_attempts_but_not_notices(
     assert status == {"pending call": "canceled", "leased sms": "canceled",
                       "ringing call": "hanging_up", "queued sms": "queued",
                       "old notice": "pending"}, status
+    assert resident_calls in ([], ["accepted"]), resident_calls  # she is on it: never hung up
     assert [(a.purpose, a.status, a.to_number) for a in new] == [
         (notice.value, "pending", DAUGHTER)], new
     assert ("alert closed: 2 escalation message(s) not sent, 1 call(s) in progress to be hung up"
