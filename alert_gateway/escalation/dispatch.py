@@ -192,11 +192,12 @@ class Dispatcher:
         """A SENDING row whose lease ran out was in flight when a gateway died: send it again,
         unless its alert closed meanwhile (nobody is called about a closed alert)."""
         async with self.services.sessions() as session:
-            await void_stragglers(session, now=now)  # first, so the UPDATE below never sees them
+            await void_stragglers(session, now=now)  # else their expired leases wake us forever
             await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
                                .where(col(NotificationAttempt.status) == AttemptStatus.SENDING.value,
                                       col(NotificationAttempt.deadline_at) < now,
-                                      col(NotificationAttempt.id).not_in(list(self._inflight)))
+                                      col(NotificationAttempt.id).not_in(list(self._inflight)),
+                                      ~of_closed_alert())
                                .values(status=AttemptStatus.PENDING.value, deadline_at=None,
                                        retries=NotificationAttempt.retries + 1))
             await session.commit()
