@@ -42,6 +42,12 @@ FIRST_COUNTED_MAX = 50_000  # alert ids remembered as already first-notified (a 
 RECORD_TRIES = 3  # a result we got must be written: a lost write would send the attempt again
 
 
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("dispatcher: hanging up calls about closed alerts failed; housekeeping retries",
+                  exc_info=task.exception())
+
+
 def callback_url(base: str, path: str, attempt_id: int) -> str:
     """A webhook URL on our public base, naming the attempt (callbacks may beat the API answer)."""
     return f"{base.rstrip('/')}/twilio/{path}?attempt={attempt_id}"
@@ -66,6 +72,7 @@ class Dispatcher:
         self._counted: OrderedDict[int, None] = OrderedDict()  # alerts whose first send is known
         self._sleeping_until: datetime | None = None  # None: awake, or asleep until poked
         self._hang_ups_due = False  # poked about a close: look for calls to hang up this cycle
+        self._hanging_up: asyncio.Task[None] | None = None  # beside the sends, never in their way
         self._lock_rows = not is_sqlite(self.settings.database_url)
 
     def poke(self, *, closed: bool = False) -> None:
@@ -103,6 +110,8 @@ class Dispatcher:
         finally:
             relay.cancel()
             renewer.cancel()
+            if self._hanging_up is not None:
+                self._hanging_up.cancel()  # rows say what is left: the next start hangs them up
             await self._finish_in_flight()
             await self.sender.close()
 
@@ -142,13 +151,22 @@ class Dispatcher:
             # after the sends, every second at most: on SQLite even an UPDATE that matches nothing
             # takes the write lock
             self._housekeeping_at = now + HOUSEKEEPING_EVERY
-            self._hang_ups_due = False  # chase() hangs them up
+            self._hang_up_closed(now)
             await self._recover(now)
             await self._chase_stuck(now)
         elif self._hang_ups_due:
-            self._hang_ups_due = False
-            await hang_up_closed(self.services, self.sender, now=now)
+            self._hang_up_closed(now)
         return more
+
+    def _hang_up_closed(self, now: datetime) -> None:
+        """End live calls about closed alerts in a task of its own: a slow Twilio (two requests
+        per call, each up to the timeout) must not hold up the sends of other alarms."""
+        self._hang_ups_due = False
+        if self._hanging_up is not None and not self._hanging_up.done():
+            return  # the next housekeeping looks again
+        self._hanging_up = asyncio.create_task(
+            hang_up_closed(self.services, self.sender, now=now), name="hang-ups")
+        self._hanging_up.add_done_callback(_log_failure)
 
     async def _send_due(self, now: datetime) -> bool:
         """Claim due rows for the free slots and start their requests. True if more may wait."""

@@ -40,7 +40,8 @@ def voided_result(row: NotificationAttempt, result: ProviderResult | Exception, 
 
 
 async def hang_up_closed(services: Services, sender: TwilioSender, *, now: datetime) -> None:
-    """End each live call about a closed alert that is due (housekeeping, once a second at most)."""
+    """End each live call about a closed alert that is due (the dispatcher runs this beside its
+    sends at each housekeeping, and at once when poked about a close)."""
     async with services.sessions() as session:
         rows = (await session.exec(
             select(NotificationAttempt.id, NotificationAttempt.provider_sid)

@@ -1,5 +1,4 @@
-"""Attempts past their deadline: calls about closed alerts are hung up; attempts stuck in
-queued/ringing are polled, else counted as failed."""
+"""Attempts stuck in queued/ringing past their deadline: ask Twilio, else count them as failed."""
 
 from __future__ import annotations
 
@@ -14,21 +13,18 @@ from ..services import Services
 from ..twilio.client import SendError, TwilioSender
 from . import hooks
 from .attempts import advance, map_status
-from .hangup import hang_up_closed
 
 log = logging.getLogger(__name__)
 IN_FLIGHT = (AttemptStatus.QUEUED.value, AttemptStatus.SENT.value, AttemptStatus.RINGING.value,
              AttemptStatus.IN_PROGRESS.value)
-WATCHED = (*IN_FLIGHT, AttemptStatus.HANGING_UP.value)  # rows whose deadline_at the dispatcher keeps
+WATCHED = (*IN_FLIGHT, AttemptStatus.HANGING_UP.value)  # rows whose deadline_at wakes the dispatcher
 CHASE_BATCH = 20
 POLL_RETRY = timedelta(minutes=1)
 MAX_POLLS = 3
 
 
 async def chase(services: Services, sender: TwilioSender, *, now: datetime) -> None:
-    """Hang up calls about closed alerts; poll each overdue attempt once, giving up (not reached /
-    failed) after MAX_POLLS."""
-    await hang_up_closed(services, sender, now=now)
+    """Poll each overdue attempt once; give up (not reached / failed) after MAX_POLLS."""
     async with services.sessions() as session:
         rows = list((await session.exec(
             select(NotificationAttempt)
