@@ -77,6 +77,32 @@ async def _closed_alert(env: Env, *rows: NotificationAttempt) -> int:
         return alert.id
 
 
+async def _left_ringing(env: Env) -> tuple[str, NotificationAttempt, int]:
+    """A call ringing at the daughter's phone whose row a dead gateway left HANGING_UP, due now:
+    (its sid, the row, the closed alert's id)."""
+    await env.control(f"/_fake/phones/{DAUGHTER}", {"call": "ring"})
+    sender = TwilioSender(env.settings, Metrics())
+    await sender.start()
+    try:
+        placed = await sender.place_call(
+            to=DAUGHTER, twiml=alert_call_twiml(text="緊急", language="ja-JP", action_url="/x",
+                                                repeat_text="", goodbye_text=""),
+            status_callback=env.settings.public_url + "/twilio/voice/status?attempt=1",
+            amd_callback=env.settings.public_url + "/twilio/voice/amd?attempt=1")
+    finally:
+        await sender.close()
+    await env.until_fake(lambda f: f.calls[placed.sid].status == "ringing")
+    row = attempt(0, env.clock.now(), to=DAUGHTER, channel="voice", status="hanging_up",
+                  sid=placed.sid)
+    row.deadline_at = env.clock.now()
+    return placed.sid, row, await _closed_alert(env, row)
+
+
+def _hang_ups(env: Env, sid: str) -> list[tuple[list[str], int | None]]:
+    return [(r.params["Status"], r.status) for r in env.fake.api_requests("Calls")
+            if r.url.endswith(f"/Calls/{sid}.json") and r.method == "POST"]
+
+
 async def test_a_call_left_to_hang_up_by_a_previous_process_is_hung_up(
     database_url: str, topic_root: str, clock: FakeClock
 ) -> None:
@@ -84,27 +110,36 @@ async def test_a_call_left_to_hang_up_by_a_previous_process_is_hung_up(
     this gateway's housekeeping hangs it up, with nothing about it in memory."""
     await seed(database_url)
     async with escalation_env(database_url, topic_root, clock) as env:
-        await env.control(f"/_fake/phones/{DAUGHTER}", {"call": "ring"})
-        sender = TwilioSender(env.settings, Metrics())
-        await sender.start()
-        try:
-            placed = await sender.place_call(
-                to=DAUGHTER, twiml=alert_call_twiml(text="緊急", language="ja-JP", action_url="/x",
-                                                    repeat_text="", goodbye_text=""),
-                status_callback=env.settings.public_url + "/twilio/voice/status?attempt=1",
-                amd_callback=env.settings.public_url + "/twilio/voice/amd?attempt=1")
-        finally:
-            await sender.close()
-        await env.until_fake(lambda f: f.calls[placed.sid].status == "ringing")
-        ringing = attempt(0, clock.now(), to=DAUGHTER, channel="voice", status="hanging_up",
-                          sid=placed.sid)
-        ringing.deadline_at = clock.now()
-        alert_id = await _closed_alert(env, ringing)
+        sid, row, alert_id = await _left_ringing(env)
         await clock.advance(1)  # the dispatcher's housekeeping second
-        await env.until_fake(lambda f: f.calls[placed.sid].finished)
-        assert env.fake.calls[placed.sid].hung_up == "canceled"
+        await env.until_fake(lambda f: f.calls[sid].finished)
+        assert env.fake.calls[sid].hung_up == "canceled"
         await env.changes.until(lambda: _timeline_says(env, alert_id, "call hung up: alert closed"))
-        assert await _attempt_status(env, ringing.id, "canceled")
+        assert await _attempt_status(env, row.id, "canceled")
+
+
+async def test_a_hang_up_twilio_fails_is_tried_again_after_a_backoff(
+    database_url: str, topic_root: str, clock: FakeClock
+) -> None:
+    """Twilio answers the first hang-up with 503: the row stays to be hung up, and two seconds
+    later the next try ends the call."""
+    await seed(database_url)
+    async with escalation_env(database_url, topic_root, clock) as env:
+        sid, row, alert_id = await _left_ringing(env)
+        await env.control("/_fake/fail", {"status": 503, "count": 1})
+        await clock.advance(1)  # the dispatcher's housekeeping second
+        await env.until_fake(lambda f: _hang_ups(env, sid) == [(["canceled"], 503)])
+        await env.changes.until(lambda: _retried(env, row.id))
+        assert not env.fake.calls[sid].finished
+        await clock.advance(2)  # the backoff after one failure
+        await env.until_fake(lambda f: f.calls[sid].finished)
+        assert _hang_ups(env, sid) == [(["canceled"], 503), (["canceled"], 200)]
+        await env.changes.until(lambda: _timeline_says(env, alert_id, "call hung up: alert closed"))
+
+
+async def _retried(env: Env, attempt_id: int | None) -> bool:
+    [row] = await env.attempts(id=attempt_id)
+    return row.status == "hanging_up" and row.retries == 1
 
 
 async def test_a_ringing_call_is_hung_up_when_the_operator_resolves(
