@@ -110,6 +110,13 @@ class Metrics:
             ["channel", "status"],
             registry=r,
         )
+        self.calls_hung_up = Counter(
+            PREFIX + "calls_hung_up_total",
+            "Live calls about a closed alert ended through the Twilio API, by result "
+            "(hung_up, failed).",
+            ["result"],
+            registry=r,
+        )
         self.twilio_request_seconds = Histogram(
             PREFIX + "twilio_request_seconds",
             "Twilio API request time, by operation.",

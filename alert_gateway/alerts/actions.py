@@ -95,11 +95,7 @@ async def acknowledge(session: AsyncSession, *, alert_id: int, actor: str, chann
     session.add(_event(alert_id, EventKind.ACKNOWLEDGED, now=now, actor=actor,
                        message=f"acknowledged by {taker or actor} via {channel.value}",
                        channel=channel.value, contact_id=contact_id))
-    if escalation is not None and escalation.state in hooks.OPEN_STATES:
-        # Watching: the engine reminds the console if nobody resolves it in time.
-        escalation.state = EscalationState.WATCHING.value
-        escalation.step_due_at, escalation.next_due_at, escalation.updated_at = None, now, now
-    await notices.cancel_pending(session, alert_id=alert_id, now=now)
+    await hooks.watch(session, escalation, alert_id, now=now)
     told = await notices.tell_notified(session, alert=alert, purpose=Purpose.TAKEN_NOTICE, now=now,
                                        exclude=[contact_id] if contact_id else [], taker=taker)
     if told:
@@ -172,7 +168,7 @@ async def escalate_now(session: AsyncSession, *, alert_id: int, actor: str, now:
     elif escalation.step_due_at is not None:
         escalation.step_due_at = now  # the planner sees the step's wait as over
         # A queued re-dial would hold the step open until it is tried: the operator said go on.
-        await notices.cancel_pending(session, alert_id=alert_id, now=now, redials_only=True)
+        await notices.cancel_queued_redials(session, alert_id=alert_id, now=now)
     escalation.next_due_at, escalation.updated_at = now, now
     session.add(_event(alert_id, EventKind.ESCALATION_STEP, now=now, actor=actor,
                        message=f"{actor} asked for the next step now"))

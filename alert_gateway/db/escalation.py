@@ -80,7 +80,8 @@ class AttemptStatus(StrEnum):
     NOT_REACHED = "not_reached"  # voicemail, machine, no keypress, busy, no answer
     FAILED = "failed"
     UNDELIVERED = "undelivered"
-    CANCELED = "canceled"  # the escalation stopped before it was sent
+    CANCELED = "canceled"  # the escalation stopped before it was sent (or its call was hung up)
+    HANGING_UP = "hanging_up"  # voided: its call is still live, the dispatcher ends it via the API
     SKIPPED = "skipped"  # rate cap, landline for SMS, opted out
 
     @property
@@ -115,6 +116,7 @@ FINAL_ATTEMPT_STATUSES = FAILED_ATTEMPT_STATUSES | {
     AttemptStatus.ACCEPTED,
     AttemptStatus.DECLINED,
     AttemptStatus.CANCELED,
+    AttemptStatus.HANGING_UP,  # provider updates no longer matter: the call is being ended
     AttemptStatus.SKIPPED,
 }
 

@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import ALARM_TYPES, resolve_alarm_type
 
-from ..alerts import actions
+from ..alerts import actions, cancel
 from ..bus import AlertChange
 from ..db.models import (
     AckChannel,
@@ -194,13 +194,15 @@ async def _resident_key(session: AsyncSession, row: NotificationAttempt, alert: 
         settle(row, AttemptStatus.ACCEPTED, now=now, metrics=metrics)
         result.say = t(lang, "voice.resident_ok")
         fire = ALARM_TYPES[resolve_alarm_type(alert.type)].fire
-        session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CONTACT_STATE.value,
-                               actor="resident", message="resident pressed 1: says they are fine"
-                               + ("; fire alarms are still confirmed" if fire else "")))
+        said = "resident pressed 1: says they are fine"
         if not fire and alert.status == AlertStatus.OPEN.value:
-            alert.status, alert.updated_at = AlertStatus.CANCELLED.value, now  # operator still checks
-            await hooks.cancelled(session, alert, now=now)
+            await cancel.cancel(session, alert, actor="resident", now=now,
+                                message=said + "; an operator still checks on them")
             result.queued = True
+        else:
+            session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CONTACT_STATE.value,
+                                   actor="resident", message=said + (
+                                       "; fire alarms are still confirmed" if fire else "")))
         result.changes.append(AlertChange(alert.id, EventKind.CONTACT_STATE.value))
     elif key == "9":
         settle(row, AttemptStatus.DECLINED, now=now, metrics=metrics)

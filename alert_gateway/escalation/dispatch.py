@@ -28,8 +28,10 @@ from ..twilio.client import PermanentSendError, ProviderResult, TransientSendErr
 from ..twilio.twiml import alert_call_twiml
 from . import hooks
 from .attempts import advance, map_status
+from .closing import of_closed_alert, void_stragglers
+from .hangup import hang_up_closed, voided_result
 from .ratelimit import TokenBucket
-from .stuck import IN_FLIGHT, chase
+from .stuck import WATCHED, chase
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 5  # transient API errors per attempt, with backoff 2, 4, 8, 16, 32 s
@@ -38,6 +40,12 @@ STUCK_AFTER = {NotifyChannel.SMS.value: timedelta(minutes=5),
 HOUSEKEEPING_EVERY = timedelta(seconds=1)  # lease recovery and stuck-attempt chasing, at most
 FIRST_COUNTED_MAX = 50_000  # alert ids remembered as already first-notified (a storm's worth)
 RECORD_TRIES = 3  # a result we got must be written: a lost write would send the attempt again
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("dispatcher: hanging up calls about closed alerts failed; housekeeping retries",
+                  exc_info=task.exception())
 
 
 def callback_url(base: str, path: str, attempt_id: int) -> str:
@@ -63,10 +71,14 @@ class Dispatcher:
         self._waiting = False  # the last claim filled every free slot: more rows may be due
         self._counted: OrderedDict[int, None] = OrderedDict()  # alerts whose first send is known
         self._sleeping_until: datetime | None = None  # None: awake, or asleep until poked
+        self._hang_ups_due = False  # poked about a close: look for calls to hang up this cycle
+        self._hanging_up: asyncio.Task[None] | None = None  # beside the sends, never in their way
         self._lock_rows = not is_sqlite(self.settings.database_url)
 
-    def poke(self) -> None:
-        """Look at the outbox now."""
+    def poke(self, *, closed: bool = False) -> None:
+        """Look at the outbox now; `closed`: an alert may have closed, so end its live calls now
+        rather than at the next housekeeping."""
+        self._hang_ups_due = self._hang_ups_due or closed
         self.wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -98,6 +110,8 @@ class Dispatcher:
         finally:
             relay.cancel()
             renewer.cancel()
+            if self._hanging_up is not None:
+                self._hanging_up.cancel()  # rows say what is left: the next start hangs them up
             await self._finish_in_flight()
             await self.sender.close()
 
@@ -137,9 +151,22 @@ class Dispatcher:
             # after the sends, every second at most: on SQLite even an UPDATE that matches nothing
             # takes the write lock
             self._housekeeping_at = now + HOUSEKEEPING_EVERY
+            self._hang_up_closed(now)
             await self._recover(now)
             await self._chase_stuck(now)
+        elif self._hang_ups_due:
+            self._hang_up_closed(now)
         return more
+
+    def _hang_up_closed(self, now: datetime) -> None:
+        """End live calls about closed alerts in a task of its own: a slow Twilio (two requests
+        per call, each up to the timeout) must not hold up the sends of other alarms."""
+        self._hang_ups_due = False
+        if self._hanging_up is not None and not self._hanging_up.done():
+            return  # the next housekeeping looks again
+        self._hanging_up = asyncio.create_task(
+            hang_up_closed(self.services, self.sender, now=now), name="hang-ups")
+        self._hanging_up.add_done_callback(_log_failure)
 
     async def _send_due(self, now: datetime) -> bool:
         """Claim due rows for the free slots and start their requests. True if more may wait."""
@@ -180,12 +207,15 @@ class Dispatcher:
         task.add_done_callback(done)
 
     async def _recover(self, now: datetime) -> None:
-        """A SENDING row whose lease ran out was in flight when a gateway died: send it again."""
+        """A SENDING row whose lease ran out was in flight when a gateway died: send it again,
+        unless its alert closed meanwhile (nobody is called about a closed alert)."""
         async with self.services.sessions() as session:
+            await void_stragglers(session, now=now)  # else their expired leases wake us forever
             await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
                                .where(col(NotificationAttempt.status) == AttemptStatus.SENDING.value,
                                       col(NotificationAttempt.deadline_at) < now,
-                                      col(NotificationAttempt.id).not_in(list(self._inflight)))
+                                      col(NotificationAttempt.id).not_in(list(self._inflight)),
+                                      ~of_closed_alert())
                                .values(status=AttemptStatus.PENDING.value, deadline_at=None,
                                        retries=NotificationAttempt.retries + 1))
             await session.commit()
@@ -197,7 +227,8 @@ class Dispatcher:
         """
         query = (select(NotificationAttempt)
                  .where(col(NotificationAttempt.status) == AttemptStatus.PENDING.value,
-                        col(NotificationAttempt.not_before) <= now)
+                        col(NotificationAttempt.not_before) <= now,
+                        ~of_closed_alert())  # housekeeping voids those
                  .order_by(col(NotificationAttempt.priority), col(NotificationAttempt.created_at),
                            col(NotificationAttempt.id))
                  .limit(limit))
@@ -293,6 +324,8 @@ class Dispatcher:
         row = await session.get(NotificationAttempt, attempt_id)
         if row is None:
             return None, changes, None
+        if row.status == AttemptStatus.CANCELED.value:  # its alert closed while we were sending
+            return None, changes, voided_result(row, result, now=now)
         if isinstance(result, ProviderResult):
             row.provider_sid = row.provider_sid or result.sid
             row.sent_at = now
@@ -360,9 +393,10 @@ class Dispatcher:
         """The next time the outbox needs a look: a deferred send, a lease or a deadline."""
         async with self.services.sessions() as session:
             pending = (await session.exec(select(func.min(NotificationAttempt.not_before)).where(
-                NotificationAttempt.status == AttemptStatus.PENDING.value))).one()
+                NotificationAttempt.status == AttemptStatus.PENDING.value,
+                ~of_closed_alert()))).one()  # never claimed: housekeeping voids them
             deadline = (await session.exec(select(func.min(NotificationAttempt.deadline_at)).where(
-                col(NotificationAttempt.status).in_([*IN_FLIGHT, AttemptStatus.SENDING.value]),
+                col(NotificationAttempt.status).in_([*WATCHED, AttemptStatus.SENDING.value]),
                 col(NotificationAttempt.id).not_in(list(self._inflight))))).one()  # ours: renewed
         tz = self.services.clock.now().tzinfo
         times = [t if t.tzinfo else t.replace(tzinfo=tz) for t in (pending, deadline) if t is not None]

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from devices.contract import ALARM_TYPES, AlarmType, Severity
 
 from ..db.models import Alert, Escalation, EscalationState, Purpose
-from . import notices
+from . import closing, notices
 
 UNCHOSEN_POLICY = ""  # the engine chooses the policy when it first picks the escalation up
 LIVE_STATES = (EscalationState.RUNNING.value, EscalationState.GUARD.value)
@@ -71,14 +71,24 @@ async def alarm_attached(
 
 
 async def stop(session: AsyncSession, alert_id: int, *, now: datetime) -> Escalation | None:
-    """Stop sending further steps and reminders (cancelled or resolved)."""
+    """Stop sending further steps and reminders (cancelled or resolved); nobody is called now."""
     escalation = await session.get(Escalation, alert_id)
     if escalation is not None and escalation.state in OPEN_STATES:
         escalation.state = EscalationState.STOPPED.value
         escalation.next_due_at = None
         escalation.updated_at = now
-    await notices.cancel_pending(session, alert_id=alert_id, now=now)
+    await closing.void_escalation(session, alert_id=alert_id, now=now)
     return escalation
+
+
+async def watch(session: AsyncSession, escalation: Escalation | None, alert_id: int, *,
+                now: datetime) -> None:
+    """Acknowledged: no further steps, nobody else is called; the engine reminds the console if
+    nobody resolves it in time. `escalation` is the caller's locked row (None: it has none)."""
+    if escalation is not None and escalation.state in OPEN_STATES:
+        escalation.state = EscalationState.WATCHING.value
+        escalation.step_due_at, escalation.next_due_at, escalation.updated_at = None, now, now
+    await closing.void_escalation(session, alert_id=alert_id, now=now)
 
 
 async def poke(session: AsyncSession, alert_id: int, *, now: datetime) -> None:

@@ -23,6 +23,7 @@ from ..db.models import (
     Target,
 )
 from ..i18n import t
+from .closing import ESCALATION_PURPOSES
 from .texts import AlertFacts, notice_sms
 
 NOTICE_PRIORITY = 2  # after the escalation steps of P1 alarms, before everything else
@@ -89,21 +90,14 @@ async def tell_notified(session: AsyncSession, *, alert: Alert, purpose: Purpose
     return len(phones)
 
 
-async def cancel_pending(session: AsyncSession, *, alert_id: int, now: datetime,
-                         redials_only: bool = False) -> None:
-    """Escalation attempts not yet handed to Twilio are not sent once the alert is taken.
-
-    `redials_only`: just the queued re-dials, which would otherwise hold the step open.
-    """
-    query = (update(NotificationAttempt)
-             .where(col(NotificationAttempt.alert_id) == alert_id,
-                    col(NotificationAttempt.status) == AttemptStatus.PENDING.value,
-                    col(NotificationAttempt.purpose).in_([Purpose.ALERT.value,
-                                                          Purpose.EXHAUSTED.value])))
-    if redials_only:
-        query = query.where(col(NotificationAttempt.dial_no) > 1)
-    await session.exec(query.values(status=AttemptStatus.CANCELED.value,  # type: ignore[call-overload]
-                                    finished_at=now))
+async def cancel_queued_redials(session: AsyncSession, *, alert_id: int, now: datetime) -> None:
+    """Re-dials not yet handed to Twilio are dropped: the operator asked for the next step now."""
+    await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
+                       .where(col(NotificationAttempt.alert_id) == alert_id,
+                              col(NotificationAttempt.status) == AttemptStatus.PENDING.value,
+                              col(NotificationAttempt.purpose).in_(ESCALATION_PURPOSES),
+                              col(NotificationAttempt.dial_no) > 1)
+                       .values(status=AttemptStatus.CANCELED.value, finished_at=now))
 
 
 def _outcome(lang: str, outcome: str) -> str:

@@ -17,6 +17,7 @@ from .attempts import advance, map_status
 log = logging.getLogger(__name__)
 IN_FLIGHT = (AttemptStatus.QUEUED.value, AttemptStatus.SENT.value, AttemptStatus.RINGING.value,
              AttemptStatus.IN_PROGRESS.value)
+WATCHED = (*IN_FLIGHT, AttemptStatus.HANGING_UP.value)  # rows whose deadline_at wakes the dispatcher
 CHASE_BATCH = 20
 POLL_RETRY = timedelta(minutes=1)
 MAX_POLLS = 3

@@ -34,7 +34,8 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
             engine.poke(then_dispatch=True)
             return
         engine.poke()
-        dispatcher.poke()  # acknowledgements and cancels queue notices
+        # acknowledgements and cancels queue notices, and calls about a closed alert end at once
+        dispatcher.poke(closed=True)
 
     services.bus.subscribe(wake)  # also other replicas' changes: their due times are ours too
     # The replica that made the change holds the device's MQTT session and tells it (once).

@@ -131,6 +131,21 @@ class TwilioSender:
         msg = await self._call("fetch_sms", lambda: client.messages(sid).fetch_async())
         return str(msg.status)
 
+    async def hang_up(self, *, sid: str) -> str:
+        """End a call; returns Twilio's status for it afterwards.
+
+        `canceled` ends a call that is queued or ringing but leaves an answered one alone, so an
+        answered call is then `completed` (twilio.com/docs/voice/api/call-resource#update-a-call-resource).
+        Asking Twilio, not our last callback, decides which: the call may have been answered since.
+        """
+        client = self._require()
+        call = await self._call("hang_up",
+                                lambda: client.calls(sid).update_async(status="canceled"))
+        if str(call.status) == "in-progress":
+            call = await self._call("hang_up",
+                                    lambda: client.calls(sid).update_async(status="completed"))
+        return str(call.status)
+
     def _require(self) -> Client:
         if self._client is None:
             raise RuntimeError("TwilioSender.start() was not awaited")

@@ -138,12 +138,28 @@ class Network:
     # --- calls ---
 
     async def run_call(self, call: FakeCall) -> None:
-        """initiated → ringing → the scripted outcome; an answered call plays its TwiML."""
+        """initiated → ringing → the scripted outcome; an answered call plays its TwiML.
+
+        Hung up through the API (`hang_up`), it stops wherever it was and reports how it ended.
+        """
         try:
-            await self._call_lifecycle(call)
+            try:
+                await self._call_lifecycle(call)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if call.hung_up is None or task is None:
+                    raise  # shutdown or reset
+                task.uncancel()
+                await self._call_status(call, "completed", call.hung_up)
         finally:
             call.finished = True
             await self.fake.changed()
+
+    def hang_up(self, call: FakeCall, status: str) -> None:
+        """End a live call now, as the REST API's Status=canceled|completed does."""
+        call.hung_up = call.status = status
+        if call.lifecycle is not None:
+            call.lifecycle.cancel()
 
     async def _call_lifecycle(self, call: FakeCall) -> None:
         mode = self.fake.phone(call.to).call
@@ -151,6 +167,10 @@ class Network:
         for status in ("initiated", "ringing"):
             await self.step()
             await self._call_status(call, status, status)
+        if mode == "ring":  # nobody picks up: it rings until hung up, or until Twilio gives up
+            await asyncio.sleep(self.fake.wait_timeout)
+            await self._call_status(call, "completed", "no-answer")
+            return
         await self.step()
         if mode in SIP_CODES:
             await self._call_status(call, "completed", mode)

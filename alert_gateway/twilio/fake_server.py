@@ -23,6 +23,7 @@ FAKE_KEY = web.AppKey("fake_twilio", FakeTwilio)
 NETWORK_KEY = web.AppKey("fake_twilio_network", Network)
 API_PREFIX = "/2010-04-01/Accounts/{account}"
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+NOT_ANSWERED = ("queued", "initiated", "ringing")
 DEFAULT_CODES = {400: 21211, 401: 20003, 404: 20404, 429: 20429, 500: 20500, 503: 20503}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -57,6 +58,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     record = Recorded(time.perf_counter(), "api", request.method, request.path_qs,
                       {k: form.getall(k) for k in form}, None)  # type: ignore[misc]
     fake.recorded.append(record)
+    await fake.changed()  # a held request (an injected delay) is seen as soon as it arrives
     response = await _api_response(request, handler, fake)
     record.status = response.status
     await fake.changed()
@@ -111,9 +113,26 @@ async def create_call(request: web.Request) -> web.Response:
     params = {k: [str(v) for v in form.getall(k)] for k in set(form.keys())}
     call = FakeCall(new_sid("CA"), str(form.get("From", "")), to, "queued", params)
     fake.calls[call.sid] = call
-    fake.spawn(request.app[NETWORK_KEY].run_call(call))
+    call.lifecycle = fake.spawn(request.app[NETWORK_KEY].run_call(call))
     await fake.changed()
     return web.json_response(call.api_json(fake.account_sid), status=201)
+
+
+async def update_call(request: web.Request) -> web.Response:
+    """POST Calls/{sid}.json with Status: `canceled` ends a queued or ringing call, `completed`
+    any live call; the status callback follows, and the answer is the call as it is now."""
+    fake, form = request.app[FAKE_KEY], await request.post()
+    call = fake.calls.get(request.match_info["sid"])
+    if call is None:
+        return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
+    status = str(form.get("Status", ""))
+    if status not in ("canceled", "completed"):
+        return twilio_error(400, 21218, "Status must be canceled or completed.")
+    ends = NOT_ANSWERED if status == "canceled" else (*NOT_ANSWERED, "in-progress")
+    if call.status in ends and call.hung_up is None:
+        request.app[NETWORK_KEY].hang_up(call, status)
+        await fake.changed()
+    return web.json_response(call.api_json(fake.account_sid))
 
 
 async def fetch_resource(request: web.Request) -> web.Response:
@@ -262,6 +281,7 @@ def make_fake_twilio_app(
     r.add_post(API_PREFIX + "/Calls.json", create_call)
     r.add_get(API_PREFIX + "/Messages/{sid}.json", fetch_resource)
     r.add_get(API_PREFIX + "/Calls/{sid}.json", fetch_resource)
+    r.add_post(API_PREFIX + "/Calls/{sid}.json", update_call)
     r.add_get("/_fake/messages", list_messages)
     r.add_get("/_fake/calls", list_calls)
     r.add_get("/_fake/phones", list_phones)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-CALL_MODES = ("answer", "no-answer", "busy", "machine", "failed")
+CALL_MODES = ("answer", "no-answer", "busy", "machine", "failed", "ring")  # ring: until hung up
 PRESS_MODES = (None, "wait", *"0123456789*#")
 SMS_MODES = ("deliver", "undelivered", "failed")
 
@@ -99,12 +99,14 @@ class FakeCall:
     replies: list[str] = field(default_factory=list)  # TwiML returned by Gather actions
     statuses: list[str] = field(default_factory=list)
     waiting: bool = False  # at a Gather, waiting for a manual press
+    hung_up: str | None = None  # ended through the API: "canceled" or "completed"
     sequence: int = 0  # SequenceNumber of the next status callback
     finished: bool = False  # the last callback has been delivered
     duration: int = 0
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     received_at: float = field(default_factory=time.perf_counter)
     press_queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue, repr=False)
+    lifecycle: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def param(self, name: str) -> str | None:
         """First value of a form field of the create request."""
@@ -127,7 +129,7 @@ class FakeCall:
     def view(self) -> dict[str, Any]:
         """The record as the control API and the phones page show it."""
         keep = ("sid", "to", "status", "answered_by", "spoken", "digits", "replies",
-                "statuses", "waiting", "duration", "received_at", "finished")
+                "statuses", "waiting", "hung_up", "duration", "received_at", "finished")
         data = {k: getattr(self, k) for k in keep}
         data["from"] = self.from_
         data["created"] = self.created.isoformat()
@@ -226,11 +228,12 @@ class FakeTwilio:
         async with asyncio.timeout(timeout), self._cond:
             return await self._cond.wait_for(lambda: predicate(self))
 
-    def spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run a lifecycle task, keeping a reference so it is not garbage-collected."""
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         # A bug in a lifecycle must show up in the log, not vanish with the task.

@@ -1,4 +1,5 @@
-"""A gateway process killed with SIGKILL mid-escalation resumes it: every step once, none repeated.
+"""A gateway process killed with SIGKILL mid-escalation resumes it: every step once, none repeated,
+and nothing about an alert closed after the restart.
 
 The gateway runs as a real process on the real clock, with short policy waits; the fake Twilio runs
 here, so the test sees every API request the gateway made, across both lives.
@@ -11,6 +12,7 @@ import signal
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -18,9 +20,10 @@ from aiohttp import web
 from sqlalchemy import func
 from sqlmodel import select
 
+from alert_gateway.api import tokens
 from alert_gateway.db.engine import make_engine, make_sessions
 from alert_gateway.db.migrate import upgrade
-from alert_gateway.db.models import AlertEvent
+from alert_gateway.db.models import Alert, AlertEvent, NotificationAttempt
 from alert_gateway.twilio.fake_server import fake_of, make_fake_twilio_app
 from alert_gateway.twilio.fake_state import FakeTwilio
 from tests.brokers import free_port
@@ -29,6 +32,8 @@ from tests.harness import WAIT_SECONDS, device_client
 from tests.processes import gateway_process
 
 from .env import ACCOUNT_SID, AUTH_TOKEN, DAUGHTER, GATEWAY_NUMBER, SON, seed
+
+FIRST_DAUGHTER, SECOND_DAUGHTER = "+81902220001", "+81902220002"  # seed(n=2)
 
 TWO_QUICK_STEPS = """
 [[policy]]
@@ -44,12 +49,24 @@ on_exhausted = "console"
   channels = ["sms"]
   wait_seconds = 1
 """
+ONE_CALL = """
+[[policy]]
+name = "default"
+redial = false
+on_exhausted = "console"
+  [[policy.step]]
+  targets = ["family:1"]
+  channels = ["voice"]
+  wait_seconds = 60
+"""
 
 
 @asynccontextmanager
-async def _fake_and_env(database_url: str, topic_root: str,
-                        tmp_path: Path) -> AsyncIterator[tuple[FakeTwilio, dict[str, str], str]]:
-    """The fake Twilio on a free loopback port, and the gateway process environment for it."""
+async def _fake_and_env(database_url: str, topic_root: str, tmp_path: Path, *,
+                        policies: str = TWO_QUICK_STEPS, twilio_timeout: str = "1",
+                        ) -> AsyncIterator[tuple[FakeTwilio, dict[str, str], str]]:
+    """The fake Twilio on a free loopback port, and the gateway process environment for it;
+    its SENDING lease is three times `twilio_timeout` seconds."""
     http_port = free_port()
     public = f"http://127.0.0.1:{http_port}"
     app = make_fake_twilio_app(auth_token=AUTH_TOKEN, account_sid=ACCOUNT_SID, webhook_base=public)
@@ -57,8 +74,8 @@ async def _fake_and_env(database_url: str, topic_root: str,
     await runner.setup()
     fake_port = free_port()
     await web.TCPSite(runner, "127.0.0.1", fake_port).start()
-    policies = tmp_path / "policies.toml"
-    policies.write_text(TWO_QUICK_STEPS, encoding="utf-8")
+    policies_file = tmp_path / "policies.toml"
+    policies_file.write_text(policies, encoding="utf-8")
     fake_url = f"http://127.0.0.1:{fake_port}"
     env = {
         "ALERT_GATEWAY_DATABASE_URL": database_url,
@@ -71,8 +88,8 @@ async def _fake_and_env(database_url: str, topic_root: str,
         "ALERT_GATEWAY_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "ALERT_GATEWAY_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "ALERT_GATEWAY_TWILIO_FROM_NUMBER": GATEWAY_NUMBER,
-        "ALERT_GATEWAY_TWILIO_TIMEOUT_SECONDS": "1",  # a SENDING lease of 3 s
-        "ALERT_GATEWAY_POLICIES_FILE": str(policies),
+        "ALERT_GATEWAY_TWILIO_TIMEOUT_SECONDS": twilio_timeout,
+        "ALERT_GATEWAY_POLICIES_FILE": str(policies_file),
     }
     try:
         yield fake_of(app), env, fake_url
@@ -133,7 +150,10 @@ async def test_sigkill_during_a_send_repeats_only_that_attempt(
     await seed(pg_url)
     async with _fake_and_env(pg_url, topic_root, tmp_path) as (fake, env, fake_url):
         async with aiohttp.ClientSession() as http:
-            async with http.post(fake_url + "/_fake/fail", json={"delay": 2, "count": 1}) as resp:
+            # Refused in the end: had it gone through, its delivery callbacks might reach the
+            # restarted gateway (then rightly nothing is repeated) or not, depending on timing.
+            async with http.post(fake_url + "/_fake/fail",
+                                 json={"delay": 2, "status": 503, "count": 1}) as resp:
                 assert resp.status == 200
         async with gateway_process(env) as first, device_client(topic_root) as dev:
             await dev.alarm("pendant-1", "m-1", "sos")
@@ -144,5 +164,69 @@ async def test_sigkill_during_a_send_repeats_only_that_attempt(
             await fake.wait_for(lambda f: _texts_to(f, DAUGHTER) == 2 and _texts_to(f, SON) == 1,
                                 timeout=WAIT_SECONDS)
             await _escalation_ended(pg_url)
-        # The slow request also went through, so she may see it twice; nothing else is repeated.
+        # Two requests for her SMS (the held one and the one after the lease), nothing else repeated.
         assert (_texts_to(fake, DAUGHTER), _texts_to(fake, SON)) == (2, 1)
+
+
+def _calls_to(fake: FakeTwilio, number: str) -> int:
+    return len([r for r in fake.creates("Calls") if r.params.get("To") == [number]])
+
+
+async def _resolve_through_the_api(url: str, env: dict[str, str], resident_id: str) -> int:
+    """The operator resolves the resident's alert through the REST API; returns the alert id."""
+    engine = make_engine(url)
+    try:
+        async with make_sessions(engine)() as s:
+            [alert_id] = (await s.exec(select(Alert.id).where(Alert.resident_id == resident_id))).all()
+            _, token = await tokens.create(s, name="operator", now=datetime.now(UTC))
+            await s.commit()
+    finally:
+        await engine.dispose()
+    assert alert_id is not None
+    api = env["ALERT_GATEWAY_PUBLIC_URL"] + f"/api/v1/alerts/{alert_id}/resolve"
+    async with aiohttp.ClientSession() as http, http.post(
+            api, json={"outcome": "accidental"}, headers={"Authorization": f"Bearer {token}"}) as resp:
+        assert resp.status == 200, await resp.text()
+    return alert_id
+
+
+async def _attempts_of(url: str, alert_id: int) -> list[NotificationAttempt]:
+    engine = make_engine(url)
+    try:
+        async with make_sessions(engine)() as s:
+            return list((await s.exec(select(NotificationAttempt)
+                                      .where(NotificationAttempt.alert_id == alert_id))).all())
+    finally:
+        await engine.dispose()
+
+
+async def test_sigkill_with_a_call_in_flight_then_resolve_never_calls_again(
+    database_url: str, topic_root: str, tmp_path: Path
+) -> None:
+    """Killed while Twilio holds two alerts' calls; one is resolved after the restart: when the
+    12 s leases run out, only the other alert's call is placed again."""
+    await upgrade(database_url)
+    await seed(database_url, n=2)
+    async with _fake_and_env(database_url, topic_root, tmp_path, policies=ONE_CALL,
+                             twilio_timeout="4") as (fake, env, fake_url):
+        async with aiohttp.ClientSession() as http:
+            # held until the fake stops, then refused: neither call is ever placed
+            async with http.post(fake_url + "/_fake/fail",
+                                 json={"delay": 120, "status": 503, "count": 2}) as resp:
+                assert resp.status == 200
+        async with gateway_process(env) as first, device_client(topic_root) as dev:
+            await dev.alarm("pendant-1", "m-1", "sos")
+            await fake.wait_for(lambda f: _calls_to(f, FIRST_DAUGHTER) == 1, timeout=WAIT_SECONDS)
+            await dev.alarm("pendant-2", "m-2", "sos")  # claimed later: its lease ends later
+            await fake.wait_for(lambda f: _calls_to(f, SECOND_DAUGHTER) == 1, timeout=WAIT_SECONDS)
+            first.send_signal(signal.SIGKILL)  # both rows are SENDING with a lease
+            await first.wait()
+        async with gateway_process(env):
+            alert_id = await _resolve_through_the_api(database_url, env, "r-1")
+            # The control: lease recovery re-sends the open alert's call, so it has run past the
+            # resolved alert's (earlier) lease too.
+            await fake.wait_for(lambda f: _calls_to(f, SECOND_DAUGHTER) == 2,
+                                timeout=WAIT_SECONDS + 12)
+        assert _calls_to(fake, FIRST_DAUGHTER) == 1, [r.params for r in fake.creates("Calls")]
+        [call] = [a for a in await _attempts_of(database_url, alert_id) if a.channel == "voice"]
+        assert call.status == "canceled" and call.provider_sid is None, call

@@ -1,0 +1,204 @@
+"""Stories: once an alert is closed nobody is called about it, and a call still ringing is hung up."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from alert_gateway.bus import AlertChange
+from alert_gateway.clock import FakeClock
+from alert_gateway.db.models import Alert, Escalation, NotificationAttempt, Purpose
+from alert_gateway.metrics import Metrics
+from alert_gateway.twilio.client import TwilioSender
+from alert_gateway.twilio.twiml import alert_call_twiml
+from tests.harness import device_client
+
+from .env import DAUGHTER, SON, Env, escalation_env, seed
+from .test_closing import attempt
+
+
+async def _timeline_says(env: Env, alert_id: int, text: str) -> bool:
+    return any(text in e.message for e in await env.timeline(alert_id))
+
+
+async def _attempt_status(env: Env, attempt_id: int | None, status: str) -> bool:
+    [row] = await env.attempts(id=attempt_id)
+    return row.status == status
+
+
+async def _resolve(env: Env, alert_id: int) -> None:
+    """The operator resolves the alert through the REST API."""
+    token = await env.api_token()
+    await env.api_post(token, f"/alerts/{alert_id}/resolve", {"outcome": "accidental"})
+
+
+async def _call_to(env: Env, number: str) -> NotificationAttempt | None:
+    calls = [a for a in await env.attempts(to_number=number, channel="voice") if a.provider_sid]
+    return calls[0] if calls else None
+
+
+async def test_the_dispatcher_never_sends_or_recovers_attempts_of_a_closed_alert(
+    database_url: str, topic_root: str, clock: FakeClock
+) -> None:
+    """A pending call and an expired lease of a resolved alert are voided; its summary still goes."""
+    await seed(database_url)
+    async with escalation_env(database_url, topic_root, clock) as env:
+        now = clock.now()
+        pending = attempt(0, now, to=SON, channel="voice", status="pending")
+        leased = attempt(0, now, to=SON, channel="sms", status="sending")
+        leased.deadline_at = now - timedelta(seconds=1)  # a dead gateway's lease, run out
+        summary = attempt(0, now, to=DAUGHTER, channel="sms", status="pending",
+                          purpose=Purpose.SUMMARY)
+        alert_id = await _closed_alert(env, pending, leased, summary)
+        await env.gateway.services.bus.publish(AlertChange(alert_id, "note"))  # pokes the dispatcher
+        await env.until_fake(lambda f: env.sent(DAUGHTER, "Messages"))
+        await clock.advance(1)  # housekeeping (lease recovery) runs at most once a second
+        await env.changes.until(lambda: _attempt_status(env, leased.id, "canceled"))
+        assert await _attempt_status(env, pending.id, "canceled")
+        assert await _timeline_says(env, alert_id, "was not sent")
+        assert env.sent(SON, "Calls") == [] and env.sent(SON, "Messages") == []
+
+
+async def _closed_alert(env: Env, *rows: NotificationAttempt) -> int:
+    """A resolved alert of r-1 with the given outbox rows (alert_id filled in)."""
+    now = env.clock.now()
+    async with env.gateway.services.sessions() as s:
+        alert = Alert(resident_id="r-1", device_id="pendant-1", type="sos", severity="P1",
+                      status="resolved", outcome="accidental", opened_at=now, updated_at=now,
+                      resolved_at=now)
+        s.add(alert)
+        await s.flush()
+        assert alert.id is not None
+        s.add(Escalation(alert_id=alert.id, policy="default", severity_rank=1, state="stopped",
+                         started_at=now, updated_at=now))
+        for row in rows:
+            row.alert_id = alert.id
+        s.add_all(rows)
+        await s.commit()
+        return alert.id
+
+
+async def _left_ringing(env: Env) -> tuple[str, NotificationAttempt, int]:
+    """A call ringing at the daughter's phone whose row a dead gateway left HANGING_UP, due now:
+    (its sid, the row, the closed alert's id)."""
+    await env.control(f"/_fake/phones/{DAUGHTER}", {"call": "ring"})
+    sender = TwilioSender(env.settings, Metrics())
+    await sender.start()
+    try:
+        placed = await sender.place_call(
+            to=DAUGHTER, twiml=alert_call_twiml(text="緊急", language="ja-JP", action_url="/x",
+                                                repeat_text="", goodbye_text=""),
+            status_callback=env.settings.public_url + "/twilio/voice/status?attempt=1",
+            amd_callback=env.settings.public_url + "/twilio/voice/amd?attempt=1")
+    finally:
+        await sender.close()
+    await env.until_fake(lambda f: f.calls[placed.sid].status == "ringing")
+    row = attempt(0, env.clock.now(), to=DAUGHTER, channel="voice", status="hanging_up",
+                  sid=placed.sid)
+    row.deadline_at = env.clock.now()
+    return placed.sid, row, await _closed_alert(env, row)
+
+
+def _hang_ups(env: Env, sid: str) -> list[tuple[list[str], int | None]]:
+    return [(r.params["Status"], r.status) for r in env.fake.api_requests("Calls")
+            if r.url.endswith(f"/Calls/{sid}.json") and r.method == "POST"]
+
+
+async def test_a_call_left_to_hang_up_by_a_previous_process_is_hung_up(
+    database_url: str, topic_root: str, clock: FakeClock
+) -> None:
+    """The database says a call about a closed alert is still to be hung up (its gateway died):
+    this gateway's housekeeping hangs it up, with nothing about it in memory."""
+    await seed(database_url)
+    async with escalation_env(database_url, topic_root, clock) as env:
+        sid, row, alert_id = await _left_ringing(env)
+        await clock.advance(1)  # the dispatcher's housekeeping second
+        await env.until_fake(lambda f: f.calls[sid].finished)
+        assert env.fake.calls[sid].hung_up == "canceled"
+        await env.changes.until(lambda: _timeline_says(env, alert_id, "call hung up: alert closed"))
+        assert await _attempt_status(env, row.id, "canceled")
+
+
+async def test_a_hang_up_twilio_fails_is_tried_again_after_a_backoff(
+    database_url: str, topic_root: str, clock: FakeClock
+) -> None:
+    """Twilio answers the first hang-up with 503: the row stays to be hung up, and two seconds
+    later the next try ends the call."""
+    await seed(database_url)
+    async with escalation_env(database_url, topic_root, clock) as env:
+        sid, row, alert_id = await _left_ringing(env)
+        await env.control("/_fake/fail", {"status": 503, "count": 1})
+        await clock.advance(1)  # the dispatcher's housekeeping second
+        await env.until_fake(lambda f: _hang_ups(env, sid) == [(["canceled"], 503)])
+        await env.changes.until(lambda: _retried(env, row.id))
+        assert not env.fake.calls[sid].finished
+        await clock.advance(2)  # the backoff after one failure
+        await env.until_fake(lambda f: f.calls[sid].finished)
+        assert _hang_ups(env, sid) == [(["canceled"], 503), (["canceled"], 200)]
+        await env.changes.until(lambda: _timeline_says(env, alert_id, "call hung up: alert closed"))
+
+
+async def _retried(env: Env, attempt_id: int | None) -> bool:
+    [row] = await env.attempts(id=attempt_id)
+    return row.status == "hanging_up" and row.retries == 1
+
+
+async def test_a_ringing_call_is_hung_up_when_the_operator_resolves(
+    database_url: str, topic_root: str, clock: FakeClock
+) -> None:
+    """The daughter's phone rings on; the alert is resolved: Twilio is asked to cancel the call,
+    the call ends, the timeline says so, and her summary SMS still goes out."""
+    await seed(database_url)
+    async with escalation_env(database_url, topic_root, clock) as env, \
+            device_client(topic_root, clock=clock) as dev:
+        await env.control(f"/_fake/phones/{DAUGHTER}", {"call": "ring"})
+        await dev.alarm("pendant-1", "m-1", "sos")
+        await env.until_fake(lambda f: any(c.status == "ringing" for c in f.calls.values()))
+        call = await env.changes.until(lambda: _call_to(env, DAUGHTER))
+        alert = await env.changes.until(env.alert)
+        assert alert is not None and alert.id is not None
+        await _resolve(env, alert.id)  # at once: the fake clock stands still from here on
+        fake_call = env.fake.calls[str(call.provider_sid)]
+        await env.until_fake(lambda f: fake_call.finished)
+        assert (fake_call.hung_up, fake_call.status) == ("canceled", "canceled")
+        hang_ups = [r for r in env.fake.api_requests("Calls")
+                    if r.url.endswith(f"/Calls/{call.provider_sid}.json") and r.method == "POST"]
+        assert [r.params["Status"] for r in hang_ups] == [["canceled"]]
+        await env.changes.until(lambda: _timeline_says(env, alert.id or 0, "call hung up: alert closed"))
+        assert await _attempt_status(env, call.id, "canceled")
+        metrics = env.gateway.services.metrics.registry
+        assert metrics.get_sample_value("alert_gateway_calls_hung_up_total",
+                                        {"result": "hung_up"}) == 1
+        await env.until_fake(lambda f: len(env.sent(DAUGHTER, "Messages")) == 2)  # the summary
+        assert len(env.sent(DAUGHTER, "Calls")) == 1 and env.sent(SON, "Calls") == []
+
+
+async def test_a_call_placed_while_the_alert_was_closing_is_hung_up(
+    database_url: str, topic_root: str, clock: FakeClock
+) -> None:
+    """Twilio holds the call and SMS requests; the alert is resolved meanwhile: when the answers
+    come both attempts stay voided with their sids, and the call placed is hung up."""
+    await seed(database_url)
+    # the held requests must outlast the resolve, and the sender must outwait them
+    async with escalation_env(database_url, topic_root, clock, twilio_timeout_seconds=10.0) as env, \
+            device_client(topic_root, clock=clock) as dev:
+        token = await env.api_token()
+        await env.control(f"/_fake/phones/{DAUGHTER}", {"call": "ring"})
+        await env.control("/_fake/fail", {"delay": 5, "count": 2})  # the call and the SMS
+        await dev.alarm("pendant-1", "m-1", "sos")
+        await env.until_fake(lambda f: len(f.api_requests()) == 2)
+        alert = await env.changes.until(env.alert)
+        assert alert is not None and alert.id is not None
+        await env.api_post(token, f"/alerts/{alert.id}/resolve", {"outcome": "accidental"})
+        timeline = [e.message for e in await env.timeline(alert.id)]
+        assert "alert closed: 2 escalation message(s) not sent" in timeline, "\n".join(timeline)
+        call = await env.changes.until(lambda: _call_to(env, DAUGHTER))
+        await env.changes.until(lambda: _attempt_status(env, call.id, "hanging_up"))
+        await clock.advance(1)  # the dispatcher's housekeeping second
+        fake_call = env.fake.calls[str(call.provider_sid)]
+        await env.until_fake(lambda f: fake_call.finished)
+        assert fake_call.hung_up == "canceled"
+        await env.changes.until(lambda: _attempt_status(env, call.id, "canceled"))
+        [sms] = [a for a in await env.attempts(to_number=DAUGHTER, channel="sms")
+                 if a.purpose == Purpose.ALERT.value]
+        assert sms.status == "canceled" and sms.provider_sid is not None  # sent, cannot be recalled
+        assert len(env.sent(DAUGHTER, "Calls")) == 1 and env.sent(SON, "Calls") == []
