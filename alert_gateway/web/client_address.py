@@ -58,7 +58,7 @@ def middleware(proxies: Sequence[Network]) -> Middleware:
         if proxies:
             found = client_address(request.remote, request.headers.getall(hdrs.X_FORWARDED_FOR, []),
                                    proxies)
-            if found != request.remote:
+            if found is not None and found != request.remote:
                 request = request.clone(remote=found)
         return await handler(request)
 
