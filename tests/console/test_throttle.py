@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections import Counter
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -135,3 +137,27 @@ async def test_supervisor_sees_and_clears_a_throttle(proxied: Console) -> None:
     status, _ = await attempt(proxied, token, name=OPERATOR, password=PASSWORD,
                               address=OPERATOR_DESK)
     assert status == 303
+
+
+async def test_forwarded_address_from_an_untrusted_peer_is_ignored(
+        console: Console, caplog: pytest.LogCaptureFixture) -> None:
+    """Without trusted proxies a client's X-Forwarded-For neither dodges the throttle nor shows."""
+    token = await console.csrf_of("/console/login")
+    with caplog.at_level(logging.INFO, logger="alert_gateway.console.auth"):
+        statuses = [(await attempt(console, token, name=OPERATOR, password=WRONG,
+                                   address=f"192.0.2.{i}"))[0] for i in range(4)]
+    assert statuses == [401, 401, 401, 429]  # one pair counter: the header changed nothing
+    remotes = {getattr(record, "remote", None) for record in caplog.records}
+    assert remotes == {"127.0.0.1"}, remotes
+
+
+async def test_forwarded_address_from_a_trusted_proxy_is_the_client(
+        proxied: Console, caplog: pytest.LogCaptureFixture) -> None:
+    """Behind the trusted proxy each client has its own counter and the log names the client."""
+    token = await proxied.csrf_of("/console/login")
+    with caplog.at_level(logging.INFO, logger="alert_gateway.console.auth"):
+        statuses = [(await attempt(proxied, token, name=OPERATOR, password=WRONG,
+                                   address=f"192.0.2.{i}"))[0] for i in range(4)]
+    assert statuses == [401, 401, 401, 401]
+    remotes = {getattr(record, "remote", None) for record in caplog.records}
+    assert remotes == {f"192.0.2.{i}" for i in range(4)}, remotes
