@@ -6,14 +6,14 @@ from datetime import timedelta
 
 from alert_gateway.clock import FakeClock
 from alert_gateway.console import throttle_store
-from alert_gateway.console.throttle import Scope, ThrottlePolicy
+from alert_gateway.console.throttle import Scope, ThrottlePolicy, Wait
 from alert_gateway.db.engine import SessionFactory
 
 POLICY = ThrottlePolicy()
 
 
 async def reserve(sessions: SessionFactory, clock: FakeClock, account: str,
-                  address: str = "192.0.2.1") -> throttle_store.Wait | None:
+                  address: str = "192.0.2.1") -> Wait | None:
     """One reservation in its own committed transaction, as the sign-in handler makes it."""
     async with sessions() as session:
         wait = await throttle_store.reserve(session, account=account, address=address,
