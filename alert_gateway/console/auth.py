@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from ..db.auth import Operator, Role
 from ..errors import Forbidden, GatewayError
+from ..web import client_address
 from ..web.keys import SERVICES
 from . import throttle_store
 from .inputs import check_form, check_request, displayable
@@ -182,7 +183,7 @@ async def login(request: web.Request) -> web.Response:
     if not cookie_token or not _csrf_ok(cookie_token, str(form.get(CSRF_FIELD, ""))):
         return _login_page(request, status=403, error=_("login.expired"), name=name)
     now = services.clock.now()
-    address = request.remote or "unknown"  # the client's, behind trusted proxies (client_address)
+    address = client_address.of(request)  # the client's, behind trusted proxies too
     policy = request.app[THROTTLE]
     async with services.sessions() as session:  # committed before the slow hash: see throttle.py
         wait = await throttle_store.reserve(session, account=name, address=address, now=now,

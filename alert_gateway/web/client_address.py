@@ -19,6 +19,15 @@ from aiohttp.typedefs import Handler, Middleware
 Network = IPv4Network | IPv6Network
 Address = IPv4Address | IPv6Address
 
+# Also set on the request aiohttp itself keeps (its access logger is handed that one, not our
+# clone), so a logger can name the client too.
+CLIENT_ADDRESS: web.RequestKey[str] = web.RequestKey("client_address")
+
+
+def of(request: web.BaseRequest) -> str:
+    """The client's address as the middleware found it ("unknown" for a socket without one)."""
+    return request.get(CLIENT_ADDRESS) or request.remote or "unknown"
+
 
 def _parse(text: str) -> Address | None:
     try:
@@ -55,10 +64,13 @@ def middleware(proxies: Sequence[Network]) -> Middleware:
 
     @web.middleware
     async def use_client_address(request: web.Request, handler: Handler) -> web.StreamResponse:
+        found = request.remote
         if proxies:
             found = client_address(request.remote, request.headers.getall(hdrs.X_FORWARDED_FOR, []),
                                    proxies)
-            if found is not None and found != request.remote:
+        if found:
+            request[CLIENT_ADDRESS] = found  # before clone(): the clone copies the state
+            if found != request.remote:
                 request = request.clone(remote=found)
         return await handler(request)
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from ipaddress import ip_network
+from typing import ClassVar
 
 import pytest
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.test_utils import TestClient, TestServer
 
-from alert_gateway.web.client_address import client_address
+from alert_gateway.web.client_address import client_address, middleware, of
 
 PROXIES = (ip_network("10.0.0.0/8"), ip_network("127.0.0.1"))
 
@@ -35,3 +40,31 @@ def test_client_address(peer: str, headers: list[str], expected: str) -> None:
 def test_without_trusted_proxies_the_peer_is_the_client() -> None:
     """With no proxies configured nothing a client sends changes its address."""
     assert client_address("127.0.0.1", ["203.0.113.9"], ()) == "127.0.0.1"
+
+
+class _Recorder(AbstractAccessLogger):
+    """An access logger that keeps the client address it is given."""
+
+    seen: ClassVar[list[str]] = []
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        """Record what an access log line would name as the client."""
+        self.seen.append(of(request))
+
+
+async def test_access_logger_sees_the_client_behind_the_proxy() -> None:
+    """aiohttp hands its access logger the original request; it still names the client."""
+    app = web.Application()
+    app.middlewares.append(middleware(PROXIES))
+    app.router.add_get("/", _answer)
+    _Recorder.seen = []
+    server = TestServer(app)
+    await server.start_server(access_log_class=_Recorder, access_log=logging.getLogger("test"))
+    async with TestClient(server) as client:
+        response = await client.get("/", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert await response.text() == "203.0.113.9"
+    assert _Recorder.seen == ["203.0.113.9"]
+
+
+async def _answer(request: web.Request) -> web.Response:
+    return web.Response(text=request.remote or "")
