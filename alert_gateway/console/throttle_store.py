@@ -30,6 +30,7 @@ async def reserve(session: AsyncSession, *, account: str, address: str, now: dat
                 for key, (scope, name, where) in keys_for(account, address).items()]
     wait = decide(counters, now=now, policy=policy)
     if wait is not None:
+        await session.rollback()  # not even the rows just made: refusals must not fill the table
         return wait
     for counter in counters:
         failures = live_failures(counter, now=now, policy=policy) + 1

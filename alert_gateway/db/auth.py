@@ -64,4 +64,4 @@ class SignInThrottle(SQLModel, table=True):
     account: str | None = Field(default=None, max_length=64)
     address: str | None = Field(default=None, max_length=64)
     failures: int = 0
-    last_failure_at: datetime
+    last_failure_at: datetime = Field(index=True)  # quiet rows are swept by it

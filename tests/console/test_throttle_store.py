@@ -46,3 +46,15 @@ async def test_quiet_counters_leave_the_table(sessions: SessionFactory, clock: F
             session, now=clock.now(), policy=ThrottlePolicy(forget_after=timedelta(days=1)))
     assert {t.account for t in shown} == {"hanako", None}
     assert len(everything) == 3, everything  # hanako's pair, address and account only
+
+
+async def test_a_refused_attempt_leaves_no_rows(sessions: SessionFactory, clock: FakeClock) -> None:
+    """Refused guesses under new names add nothing: a spray of names cannot fill the table."""
+    for i in range(10):
+        assert await reserve(sessions, clock, f"guess{i}") is None
+    for i in range(20):  # the address counter refuses from here on
+        assert await reserve(sessions, clock, f"invented{i}") is not None
+    async with sessions() as session:
+        shown = await throttle_store.get_all(session, now=clock.now(), policy=POLICY)
+    assert len(shown) == 21, shown  # each guess's pair and account, and the address
+    assert not any((t.account or "").startswith("invented") for t in shown), shown

@@ -27,6 +27,8 @@ def upgrade() -> None:
     sa.Column('last_failure_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('key')
     )
+    with op.batch_alter_table('signinthrottle', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_signinthrottle_last_failure_at'), ['last_failure_at'], unique=False)
     with op.batch_alter_table('apitoken', schema=None) as batch_op:
         batch_op.add_column(sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
 
@@ -34,5 +36,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('apitoken', schema=None) as batch_op:
         batch_op.drop_column('expires_at')
+
+    with op.batch_alter_table('signinthrottle', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_signinthrottle_last_failure_at'))
 
     op.drop_table('signinthrottle')
