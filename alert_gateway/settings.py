@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
@@ -148,6 +150,16 @@ class Settings(BaseSettings):
     """A handful of homes is never a mass outage."""
     mass_outage_resolve_fraction: float = Field(default=0.8, gt=0, le=1)
     """Share of devices back that resolves the incident."""
+
+    # client address behind a reverse proxy (issue 12)
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+    """Our reverse proxies (comma-separated networks), whose X-Forwarded-For names the client."""
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        return [part.strip() for part in value.split(",") if part.strip()] \
+            if isinstance(value, str) else value
 
     # logging
     log_level: str = "INFO"

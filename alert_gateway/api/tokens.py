@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, update
 from sqlmodel import col, select
@@ -25,8 +25,10 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-async def create(session: AsyncSession, *, name: str, now: datetime) -> tuple[ApiToken, str]:
-    """A new token named `name`; returns the row and the token, which is never stored."""
+async def create(session: AsyncSession, *, name: str, now: datetime,
+                 expires_in: timedelta | None = None) -> tuple[ApiToken, str]:
+    """A new token named `name`, valid for `expires_in` (None: until revoked); returns the row
+    and the token, which is never stored."""
     if not _NAME.match(name):
         raise InvalidInput(
             f"Token name {name!r} must be 1-64 letters, digits, '.', '_' or '-' "
@@ -37,7 +39,8 @@ async def create(session: AsyncSession, *, name: str, now: datetime) -> tuple[Ap
         state = "revoked" if existing.revoked else "in use"
         raise Conflict(f"A token named {name!r} already exists ({state}); choose another name.")
     token = secrets.token_urlsafe(32)
-    row = ApiToken(name=name, token_hash=hash_token(token), created_at=now)
+    expires_at = now + expires_in if expires_in is not None else None
+    row = ApiToken(name=name, token_hash=hash_token(token), created_at=now, expires_at=expires_at)
     session.add(row)
     await session.flush()
     return row, token
@@ -59,15 +62,28 @@ async def revoke(session: AsyncSession, *, name: str) -> ApiToken:
 
 
 async def authenticate(session: AsyncSession, *, token: str, now: datetime) -> ApiToken:
-    """The live token row for a presented token; Unauthorized if unknown or revoked."""
+    """The live token row for a presented token; Unauthorized if unknown, revoked or expired."""
     query = select(ApiToken).where(col(ApiToken.token_hash) == hash_token(token))
     row = (await session.exec(query)).first()
     if row is None or row.revoked:
         # One message for both: which tokens exist is not the caller's business.
         raise Unauthorized("The bearer token is not valid or has been revoked.")
+    if is_expired(row, now=now):
+        # The caller holds this token, so saying why it stopped working reveals nothing new.
+        raise Unauthorized(f"The bearer token {row.name!r} expired at {_when(row.expires_at)}; "
+                           "ask for a new one (`alert-gateway token create NAME --expires-in 90d`).")
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
         await _touch(session, token_id=row.id, now=now)
     return row
+
+
+def is_expired(row: ApiToken, *, now: datetime) -> bool:
+    """True once a token with an expiry has reached it."""
+    return row.expires_at is not None and now >= row.expires_at
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
 async def _touch(session: AsyncSession, *, token_id: int | None, now: datetime) -> None:

@@ -24,7 +24,7 @@ from . import (
 from .keys import JINJA, METRICS, THROTTLE
 from .metrics import for_registry
 from .render import make_env
-from .throttle import SignInThrottle
+from .throttle import ThrottlePolicy
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -32,7 +32,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 def add_routes(app: web.Application) -> None:
     """Mount every console route, its guard middleware and its shared state on `app`."""
     app[JINJA] = make_env()
-    app[THROTTLE] = SignInThrottle()
+    app[THROTTLE] = ThrottlePolicy()
     services = app[SERVICES]
     app[METRICS] = for_registry(services.extras, services.metrics.registry)
     app.middlewares.append(auth.console_guard)

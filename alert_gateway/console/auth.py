@@ -12,7 +12,9 @@ from sqlmodel import col, select
 
 from ..db.auth import Operator, Role
 from ..errors import Forbidden, GatewayError
+from ..web import client_address
 from ..web.keys import SERVICES
+from . import throttle_store
 from .inputs import check_form, check_request, displayable
 from .keys import CSRF, METRICS, OPERATOR, THROTTLE
 from .passwords import verify_password_async
@@ -181,23 +183,32 @@ async def login(request: web.Request) -> web.Response:
     if not cookie_token or not _csrf_ok(cookie_token, str(form.get(CSRF_FIELD, ""))):
         return _login_page(request, status=403, error=_("login.expired"), name=name)
     now = services.clock.now()
-    address = request.remote or "unknown"
-    throttle = request.app[THROTTLE]
-    if throttle.blocked(account=name, address=address, now=now):
-        log.warning("sign-in throttled", extra={"remote": address})
+    address = client_address.of(request)  # the client's, behind trusted proxies too
+    policy = request.app[THROTTLE]
+    async with services.sessions() as session:  # committed before the slow hash: see throttle.py
+        wait = await throttle_store.reserve(session, account=name, address=address, now=now,
+                                            policy=policy)
+        await session.commit()
+    if wait is not None:
+        seconds = wait.seconds(now)
+        log.warning("sign-in throttled", extra={"remote": address, "limit": wait.scope.value,
+                                                "retry_after_seconds": seconds})
         request.app[METRICS].sign_ins.labels("throttled").inc()
-        return _login_page(request, status=429, error=_("login.throttled"), name=name)
+        request.app[METRICS].sign_ins_throttled.labels(wait.scope.value).inc()
+        page = _login_page(request, status=429, name=name,
+                           error=_("login.throttled", seconds=seconds))
+        page.headers["Retry-After"] = str(seconds)
+        return page
     async with services.sessions() as session:
         operator = (await session.exec(
             select(Operator).where(col(Operator.name) == name, col(Operator.active).is_(True))
         )).first()
         ok = await verify_password_async(operator.password_hash if operator else None, password)
         if operator is None or not ok:
-            throttle.failed(account=name, address=address, now=now)
             log.info("sign-in failed", extra={"remote": address})
             request.app[METRICS].sign_ins.labels("failed").inc()
             return _login_page(request, status=401, error=_("login.failed"), name=name)
-        throttle.succeeded(account=name)
+        await throttle_store.give_back(session, account=name, address=address)
         token = await open_session(session, operator=operator, now=now)
         await session.commit()
     log.info("signed in", extra={"operator_id": operator.id})

@@ -12,10 +12,10 @@ if TYPE_CHECKING:
     from ..db.auth import Operator
     from .metrics import ConsoleMetrics
     from .sse import LiveHub
-    from .throttle import SignInThrottle
+    from .throttle import ThrottlePolicy
 
 JINJA: web.AppKey[Environment] = web.AppKey("console_jinja")
-THROTTLE: web.AppKey[SignInThrottle] = web.AppKey("console_throttle")
+THROTTLE: web.AppKey[ThrottlePolicy] = web.AppKey("console_throttle")
 HUB: web.AppKey[LiveHub] = web.AppKey("console_hub")
 METRICS: web.AppKey[ConsoleMetrics] = web.AppKey("console_metrics")
 OPERATOR: web.RequestKey[Operator] = web.RequestKey("console_operator")

@@ -14,6 +14,11 @@ class ConsoleMetrics:
         self.sign_ins = Counter(PREFIX + "console_sign_ins_total",
                                 "Console sign-in attempts, by result (ok, failed, throttled).",
                                 ["result"], registry=registry)
+        self.sign_ins_throttled = Counter(
+            PREFIX + "console_sign_ins_throttled_total",
+            "Sign-ins refused before the password check, by the counter that refused them "
+            "(pair: one address guessing one account; address; account).",
+            ["limit"], registry=registry)
         self.live_streams = Gauge(PREFIX + "console_live_streams",
                                   "Open live-board event streams (screens watching the board).",
                                   registry=registry)

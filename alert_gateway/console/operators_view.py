@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.auth import Operator, Role
 from ..errors import InvalidInput
 from ..web.keys import SERVICES
-from . import accounts
+from . import accounts, throttle_store
 from .auth import current, require_supervisor
 from .i18n import LANGUAGES
 from .inputs import checked_form, path_id
+from .keys import THROTTLE
 from .render import render
+
+log = logging.getLogger(__name__)
 
 
 async def set_language(request: web.Request) -> web.Response:
@@ -29,13 +35,20 @@ async def set_language(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(back if back.startswith("/console/") else "/console/")
 
 
+async def _page(request: web.Request, session: AsyncSession, *, status: int = 200,
+                error: str | None = None, notice: str | None = None) -> web.Response:
+    operators = await accounts.get_all(session)
+    throttles = await throttle_store.get_all(session, now=request.app[SERVICES].clock.now(),
+                                             policy=request.app[THROTTLE])
+    return render(request, "operators.html", status=status, operators=operators,
+                  roles=list(Role), throttles=throttles, error=error, notice=notice)
+
+
 async def operators_page(request: web.Request) -> web.Response:
-    """GET /console/operators (supervisors)."""
+    """GET /console/operators (supervisors): accounts and sign-in throttling."""
     require_supervisor(request)
     async with request.app[SERVICES].sessions() as session:
-        operators = await accounts.get_all(session)
-    return render(request, "operators.html", operators=operators, roles=list(Role),
-                  error=None, notice=request.query.get("done"))
+        return await _page(request, session, notice=request.query.get("done"))
 
 
 async def create_operator(request: web.Request) -> web.Response:
@@ -55,9 +68,7 @@ async def create_operator(request: web.Request) -> web.Response:
             )
             await session.commit()
         except InvalidInput as exc:
-            operators = await accounts.get_all(session)
-            return render(request, "operators.html", status=400, operators=operators,
-                          roles=list(Role), error=str(exc), notice=None)
+            return await _page(request, session, status=400, error=str(exc))
     raise web.HTTPSeeOther("/console/operators?done=created")
 
 
@@ -75,9 +86,21 @@ async def toggle_operator(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/console/operators?done=saved")
 
 
+async def clear_throttle(request: web.Request) -> web.Response:
+    """POST /console/operators/throttles/clear (supervisors): forget one throttle counter."""
+    supervisor = require_supervisor(request)
+    form = await checked_form(request)
+    async with request.app[SERVICES].sessions() as session:
+        await throttle_store.clear(session, key=str(form.get("key", "")))
+        await session.commit()
+    log.info("sign-in throttle cleared", extra={"operator_id": supervisor.id})
+    raise web.HTTPSeeOther("/console/operators?done=cleared")
+
+
 def add_routes(app: web.Application) -> None:
     """Register the account routes."""
     app.router.add_post("/console/me/language", set_language)
     app.router.add_get("/console/operators", operators_page)
     app.router.add_post("/console/operators", create_operator)
     app.router.add_post(r"/console/operators/{operator_id:\d+}/active", toggle_operator)
+    app.router.add_post("/console/operators/throttles/clear", clear_throttle)

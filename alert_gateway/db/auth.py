@@ -18,6 +18,7 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(unique=True, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
+    expires_at: datetime | None = None  # None: until revoked
     revoked: bool = False
 
 
@@ -49,3 +50,18 @@ class WebSession(SQLModel, table=True):
     csrf_token: str
     created_at: datetime
     expires_at: datetime
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Recent failed sign-ins for one key: an account, a client address, or the pair of both.
+
+    In the database, not in memory, so that replicas behind a load balancer share one count (an
+    attacker gains nothing by spreading guesses over them) and a supervisor's clearing reaches all.
+    """
+
+    key: str = Field(primary_key=True, max_length=200)  # "<scope>:<account>|<address>"
+    scope: str = Field(max_length=16)
+    account: str | None = Field(default=None, max_length=64)
+    address: str | None = Field(default=None, max_length=64)
+    failures: int = 0
+    last_failure_at: datetime = Field(index=True)  # quiet rows are swept by it

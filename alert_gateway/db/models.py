@@ -9,7 +9,7 @@ from .alerts import (
     EventKind,
     Outcome,
 )
-from .auth import ApiToken, Operator, Role, WebSession
+from .auth import ApiToken, Operator, Role, SignInThrottle, WebSession
 from .escalation import (
     AlertResponder,
     AttemptStatus,
@@ -51,6 +51,7 @@ __all__ = [
     "Resident",
     "ResponderState",
     "Role",
+    "SignInThrottle",
     "Target",
     "WebSession",
 ]

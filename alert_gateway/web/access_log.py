@@ -18,6 +18,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 
 from ..logs import REDACTED, redact_text
+from . import client_address
 
 # Query parameters whose values are ids, enums, counts or flags (see api/params.py and the
 # Twilio callbacks' `attempt`); the value is still logged only if it looks like one.
@@ -72,7 +73,7 @@ class AccessLog(AbstractAccessLogger):
             "status": response.status,
             "bytes": response.body_length,
             "duration_ms": round(time * 1000, 1),
-            "remote": request.remote or "-",
+            "remote": client_address.of(request),  # behind a trusted proxy: the client, not the proxy
         }
         if ids := safe_path_ids(request):
             extra["path_ids"] = ids

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from .. import console
 from ..api import app as api_app
-from . import health, twilio_hooks
+from . import client_address, health, twilio_hooks
 from .access_log import AccessLog
 from .keys import GATEWAY, SERVICES
 
@@ -21,6 +21,8 @@ def make_app(services: Services, gateway: Gateway | None = None) -> web.Applicat
     """Build the HTTP app on explicit services (tests pass their own)."""
     app = web.Application(client_max_size=2 * 1024 * 1024)
     app[SERVICES] = services
+    # First, so that the sign-in throttle and every handler see the client, not the proxy.
+    app.middlewares.append(client_address.middleware(services.settings.trusted_proxies))
     if gateway is not None:
         app[GATEWAY] = gateway
     health.add_routes(app)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -100,3 +100,22 @@ async def test_last_used_is_written_at_most_once_a_minute(api_sqlite: Api) -> No
     later = await api_sqlite.clock.advance(31)
     await api_sqlite.client.get("/api/v1/alerts", headers=api_sqlite.auth)
     assert await last_used(api_sqlite) == later
+
+
+async def test_an_expired_token_is_refused_with_a_clear_message(api: Api) -> None:
+    """A token made to last a day works for a day, then gets 401 saying it expired."""
+    async with api.services.sessions() as s:
+        _, token = await tokens.create(s, name="short-lived", now=api.clock.now(),
+                                       expires_in=timedelta(days=1))
+        await s.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await api.client.get("/api/v1/alerts", headers=headers)).status == 200
+    await api.clock.advance(hours=23, minutes=59)
+    assert (await api.client.get("/api/v1/alerts", headers=headers)).status == 200
+    await api.clock.advance(minutes=1)
+    resp = await api.client.get("/api/v1/alerts", headers=headers)
+    body = await resp.json()
+    assert resp.status == 401 and body["error"] == "unauthorized", body
+    assert "expired at 2026-11-27 18:00 UTC" in body["message"], body
+    assert token not in body["message"]
+    assert (await api.client.get("/api/v1/alerts", headers=api.auth)).status == 200

@@ -56,6 +56,7 @@ def _forms(edge: Edge) -> dict[str, dict[str, str]]:
         "/console/operators": {"name": "yoru", "role": "operator", "display_name": "夜勤",
                                "password": "a-long-enough-password", "language": "ja"},
         "/console/operators/1/active": {"active": "1"},
+        "/console/operators/throttles/clear": {"key": "pair:nobody|127.0.0.1"},
         "/console/residents": {"id": "r-0100"} | resident,
         "/console/residents/r-0001": resident | {"clear_key_safe_code": "0"},
         "/console/residents/r-0001/contacts": contact,
