@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import re
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -91,9 +92,10 @@ class Broker:
     """Mosquitto from config/mosquitto on a free port, with its accounts and log."""
 
     port: int
-    device: DeviceCredentials
+    device: DeviceCredentials  # its broker_url is the TLS listener when there is one
     gateway_password: str
     log: Output
+    cafile: Path | None = None  # the CA the device trusts, for the TLS listener
 
     def settings(self, database_url: str) -> Settings:
         """Gateway settings for this broker, logged in as the gateway account."""
@@ -106,8 +108,12 @@ class Broker:
         )
 
 
-def broker_config(tmp_path: Path, password_file: Path, port: int) -> Path:
-    """The shipped mosquitto.conf with this run's paths and port; fails if the file has drifted."""
+def broker_config(tmp_path: Path, password_file: Path, port: int, tls_port: int | None) -> Path:
+    """The shipped mosquitto.conf with this run's paths and ports; fails if the file has drifted.
+
+    With `tls_port`, the shipped commented TLS listener block is switched on as its comment says,
+    with this run's certificates, bound to loopback.
+    """
     data = tmp_path / "data"
     data.mkdir()
     text = (MOSQUITTO_DIR / "mosquitto.conf").read_text(encoding="utf-8")
@@ -120,6 +126,12 @@ def broker_config(tmp_path: Path, password_file: Path, port: int) -> Path:
     }.items():
         assert old in text, f"config/mosquitto/mosquitto.conf no longer contains {old.strip()!r}"
         text = text.replace(old, new)
+    if tls_port is not None:
+        block = re.search(r"^# listener 8883\n(?:# .*\n)*", text, re.MULTILINE)
+        assert block, "config/mosquitto/mosquitto.conf no longer has the commented TLS listener"
+        enabled = block.group(0).replace("# ", "").replace("/mosquitto/certs/", f"{tmp_path}/")
+        enabled = enabled.replace("listener 8883", f"listener {tls_port} 127.0.0.1")
+        text = text.replace(block.group(0), enabled)
     # As root, mosquitto would switch to user `mosquitto`, who cannot read the temp dir.
     # log_type debug logs each PUBLISH and each ACL refusal: what a failing run needs to show.
     text += f"\nuser {getpass.getuser()}\nlog_type debug\n"
@@ -134,17 +146,36 @@ def require_mosquitto() -> None:
         pytest.fail("mosquitto not found; scripts/setup.sh installs it (apt-get install mosquitto)")
 
 
-@pytest_asyncio.fixture
-async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
-    """A private broker with one provisioned hub and the gateway account, stopped afterwards."""
+def make_certificates(directory: Path) -> Path:
+    """A throw-away CA and a broker certificate for 127.0.0.1 (ca.crt, server.crt, server.key)."""
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl not found; scripts/setup.sh installs it (apt-get install openssl)")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for command in (
+        ["req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test CA"],
+        ["req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+         "-out", "server.crt", "-days", "2", "-extfile", "san.ext"],
+    ):
+        result = subprocess.run(["openssl", *command], cwd=directory, capture_output=True, text=True,
+                                timeout=60, check=False)
+        assert result.returncode == 0, f"openssl {command[0]} failed: {result.stderr}"
+    return directory / "ca.crt"
+
+
+@contextlib.asynccontextmanager
+async def private_broker(tmp_path: Path, *, tls: bool) -> AsyncIterator[Broker]:
+    """A broker from config/mosquitto with one provisioned hub and the gateway account."""
     require_mosquitto()
     password_file = tmp_path / "passwd"
     port = free_port()
-    device = provision_device(
-        "hub-0042", password_file=password_file, broker_url=f"mqtt://127.0.0.1:{port}", topics=Topics()
-    )
+    tls_port = free_port() if tls else None
+    cafile = make_certificates(tmp_path) if tls else None
+    device_url = f"mqtts://127.0.0.1:{tls_port}" if tls else f"mqtt://127.0.0.1:{port}"
+    device = provision_device("hub-0042", password_file=password_file, broker_url=device_url, topics=Topics())
     gateway_password = provision_gateway(password_file)
-    conf = broker_config(tmp_path, password_file, port)
+    conf = broker_config(tmp_path, password_file, port, tls_port)
     proc = await asyncio.create_subprocess_exec(
         MOSQUITTO, "-c", str(conf), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
@@ -156,13 +187,27 @@ async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
             await log.until(" running", within=10)  # logged once every listener is open
         except TimeoutError:
             pytest.fail("mosquitto did not start:\n" + "".join(log.lines))
-        yield Broker(port, device, gateway_password, log)
+        yield Broker(port, device, gateway_password, log, cafile)
     finally:
         if proc.returncode is None:
             proc.terminate()
         async with asyncio.timeout(10):
             await proc.wait()
         await drain
+
+
+@pytest_asyncio.fixture
+async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
+    """A private broker on a plain loopback listener, stopped afterwards."""
+    async with private_broker(tmp_path, tls=False) as running:
+        yield running
+
+
+@pytest_asyncio.fixture
+async def tls_broker(tmp_path: Path) -> AsyncIterator[Broker]:
+    """A private broker whose device listener is the shipped TLS block, stopped afterwards."""
+    async with private_broker(tmp_path, tls=True) as running:
+        yield running
 
 
 @dataclass
@@ -182,12 +227,14 @@ class Hub:
 async def running_hub(binary: Path, broker: Broker, alarm_id: str) -> AsyncIterator[Hub]:
     """Start the example with the provisioned login; kill it afterwards if still running."""
     device = broker.device
+    tls = ["--cafile", str(broker.cafile)] if broker.cafile else []
     proc = await asyncio.create_subprocess_exec(
         str(binary),
         "--url", device.broker_url,
         "--device-id", device.device_id,
         "--alarm-id", alarm_id,
         "--heartbeat", "60",
+        *tls,
         env={"DEVICE_PASSWORD": device.password, "PATH": "/usr/bin:/bin"},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -270,4 +317,18 @@ async def test_example_repeats_the_alarm_until_a_late_gateway_stores_it_once(
             assert hub.out.count("alarm c-test-2 received by the gateway") == 1
             assert hub.out.count("alarm c-test-2 published") >= 2
             alerts, inbound = await stored(settings, broker.device.device_id, "c-test-2")
+            assert (len(alerts), inbound) == (1, 1)
+
+
+async def test_example_over_tls_with_the_shipped_listener_block(
+    hub_binary: Path, tls_broker: Broker, pg_url: str
+) -> None:
+    """Over mqtts:// with --cafile (the shipped TLS listener block switched on), the alarm is stored once."""
+    settings = tls_broker.settings(pg_url)  # the gateway stays on the loopback plain listener
+    async with running_gateway(settings), running_hub(hub_binary, tls_broker, "c-test-3") as hub:
+        with explained(hub, tls_broker):
+            assert await hub.exit_code() == 0
+            assert hub.out.count("connected to mqtts://127.0.0.1:") == 1
+            assert hub.out.count("alarm c-test-3 received by the gateway") == 1
+            alerts, inbound = await stored(settings, tls_broker.device.device_id, "c-test-3")
             assert (len(alerts), inbound) == (1, 1)
