@@ -224,10 +224,13 @@ class Hub:
 
 
 @contextlib.asynccontextmanager
-async def running_hub(binary: Path, broker: Broker, alarm_id: str) -> AsyncIterator[Hub]:
+async def running_hub(
+    binary: Path, broker: Broker, alarm_id: str, *, cafile: Path | None = None
+) -> AsyncIterator[Hub]:
     """Start the example with the provisioned login; kill it afterwards if still running."""
     device = broker.device
-    tls = ["--cafile", str(broker.cafile)] if broker.cafile else []
+    trusted = cafile or broker.cafile
+    tls = ["--cafile", str(trusted)] if trusted else []
     proc = await asyncio.create_subprocess_exec(
         str(binary),
         "--url", device.broker_url,
@@ -332,3 +335,17 @@ async def test_example_over_tls_with_the_shipped_listener_block(
             assert hub.out.count("alarm c-test-3 received by the gateway") == 1
             alerts, inbound = await stored(settings, tls_broker.device.device_id, "c-test-3")
             assert (len(alerts), inbound) == (1, 1)
+
+
+async def test_example_refuses_a_broker_its_ca_did_not_sign(hub_binary: Path, tls_broker: Broker) -> None:
+    """With --cafile naming another CA, the example never logs in and says why (certificate verify failed)."""
+    other_ca = tls_broker.cafile.parent / "other-ca" if tls_broker.cafile else None
+    assert other_ca is not None
+    other_ca.mkdir()
+    stranger = make_certificates(other_ca)
+    async with running_hub(hub_binary, tls_broker, "c-test-4", cafile=stranger) as hub:
+        with explained(hub, tls_broker):
+            await hub.out.until("certificate verify failed")
+            await hub.out.until("retrying in 2 s")  # keeps trying, with its back-off
+            assert hub.out.count("connected to") == 0
+            assert not any("as hub-0042" in line for line in tls_broker.log.lines)

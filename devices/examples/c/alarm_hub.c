@@ -55,6 +55,17 @@ static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig) { (void)sig; stop_requested = 1; }
 
+/* OpenSSL's reason for a failed TLS connect ("certificate verify failed" ...); without it a bad
+ * CA file or host name shows only as "Failure". */
+static int on_tls_error(const char *str, size_t len, void *context)
+{
+    (void)context;
+    while (len > 0 && (str[len - 1] == '\n' || str[len - 1] == '\r'))
+        len--;
+    fprintf(stderr, "TLS: %.*s\n", (int)len, str);
+    return 0;
+}
+
 static double now_s(void)
 {
     /* Monotonic: a clock set by NTP after boot must not delay or rush a re-publish. */
@@ -183,6 +194,7 @@ static int connect_hub(MQTTClient c, const struct options *o)
         ssl.enableServerCertAuth = 1;    /* refuse a broker we cannot verify */
         ssl.verify = 1;                  /* and check its host name, not only its chain */
         ssl.sslVersion = MQTT_SSL_VERSION_TLS_1_2;
+        ssl.ssl_error_cb = on_tls_error;
         conn.ssl = &ssl;
     }
 
