@@ -75,10 +75,10 @@ class Output:
             self.lines.append(line.decode(errors="replace"))
             self.grew.set()
 
-    async def until(self, text: str, within: float = BOUND) -> None:
-        """Return once a line contains `text`; TimeoutError after `within` seconds."""
+    async def until(self, text: str, within: float = BOUND, *, times: int = 1) -> None:
+        """Return once `times` lines contain `text`; TimeoutError after `within` seconds."""
         async with asyncio.timeout(within):
-            while not any(text in line for line in self.lines):
+            while self.count(text) < times:
                 self.grew.clear()
                 await self.grew.wait()
 
@@ -94,8 +94,33 @@ class Broker:
     port: int
     device: DeviceCredentials  # its broker_url is the TLS listener when there is one
     gateway_password: str
-    log: Output
+    conf: Path
     cafile: Path | None = None  # the CA the device trusts, for the TLS listener
+    log: Output = field(default_factory=Output)
+    proc: asyncio.subprocess.Process | None = None
+    drain: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start mosquitto and wait (bounded) until every listener is open."""
+        started = self.log.count(" running")  # logged once every listener is open
+        self.proc = await asyncio.create_subprocess_exec(
+            MOSQUITTO, "-c", str(self.conf), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        assert self.proc.stdout is not None
+        self.drain = asyncio.create_task(self.log.drain(self.proc.stdout))
+        try:
+            await self.log.until(" running", within=10, times=started + 1)
+        except TimeoutError:
+            pytest.fail("mosquitto did not start:\n" + "".join(self.log.lines))
+
+    async def stop(self) -> None:
+        """Terminate mosquitto (it saves its persistent state) and wait for it."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            async with asyncio.timeout(10):
+                await self.proc.wait()
+        if self.drain is not None:
+            await self.drain
 
     def settings(self, database_url: str) -> Settings:
         """Gateway settings for this broker, logged in as the gateway account."""
@@ -176,24 +201,12 @@ async def private_broker(tmp_path: Path, *, tls: bool) -> AsyncIterator[Broker]:
     device = provision_device("hub-0042", password_file=password_file, broker_url=device_url, topics=Topics())
     gateway_password = provision_gateway(password_file)
     conf = broker_config(tmp_path, password_file, port, tls_port)
-    proc = await asyncio.create_subprocess_exec(
-        MOSQUITTO, "-c", str(conf), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    assert proc.stdout is not None
-    log = Output()
-    drain = asyncio.create_task(log.drain(proc.stdout))
+    broker = Broker(port, device, gateway_password, conf, cafile)
     try:
-        try:
-            await log.until(" running", within=10)  # logged once every listener is open
-        except TimeoutError:
-            pytest.fail("mosquitto did not start:\n" + "".join(log.lines))
-        yield Broker(port, device, gateway_password, log, cafile)
+        await broker.start()
+        yield broker
     finally:
-        if proc.returncode is None:
-            proc.terminate()
-        async with asyncio.timeout(10):
-            await proc.wait()
-        await drain
+        await broker.stop()
 
 
 @pytest_asyncio.fixture
@@ -349,3 +362,22 @@ async def test_example_refuses_a_broker_its_ca_did_not_sign(hub_binary: Path, tl
             await hub.out.until("retrying in 2 s")  # keeps trying, with its back-off
             assert hub.out.count("connected to") == 0
             assert not any("as hub-0042" in line for line in tls_broker.log.lines)
+
+
+async def test_example_reconnects_after_a_broker_restart_and_its_alarm_is_stored_once(
+    hub_binary: Path, broker: Broker, pg_url: str
+) -> None:
+    """After a broker restart the waiting example reconnects, publishes again, and is stored once."""
+    settings = broker.settings(pg_url)
+    async with running_hub(hub_binary, broker, "c-test-5") as hub:
+        with explained(hub, broker):
+            await hub.out.until("alarm c-test-5 published (attempt 1)")
+            await broker.stop()
+            await hub.out.until("connection lost")
+            await broker.start()
+            await hub.out.until("connected to", times=2)  # its back-off is 1, 2, 4 ... 30 s
+            await hub.out.until("alarm c-test-5 published (attempt 2)")  # at once on a new link
+            async with running_gateway(settings):
+                assert await hub.exit_code(within=BOUND + 60) == 0
+            alerts, inbound = await stored(settings, broker.device.device_id, "c-test-5")
+            assert (len(alerts), inbound) == (1, 1)
