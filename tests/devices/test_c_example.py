@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiomqtt
 import pytest
 import pytest_asyncio
 from sqlmodel import select
@@ -32,7 +33,7 @@ from alert_gateway.ops.broker_accounts import (
     provision_gateway,
 )
 from alert_gateway.settings import Settings
-from devices.contract import TOPIC_ROOT, Topics
+from devices.contract import TOPIC_ROOT, Channel, Topics
 from tests.brokers import free_port
 from tests.harness import gateway_settings, running_gateway
 
@@ -238,7 +239,7 @@ class Hub:
 
 @contextlib.asynccontextmanager
 async def running_hub(
-    binary: Path, broker: Broker, alarm_id: str, *, cafile: Path | None = None
+    binary: Path, broker: Broker, alarm_id: str, *, cafile: Path | None = None, keep_running: bool = False
 ) -> AsyncIterator[Hub]:
     """Start the example with the provisioned login; kill it afterwards if still running."""
     device = broker.device
@@ -251,6 +252,7 @@ async def running_hub(
         "--alarm-id", alarm_id,
         "--heartbeat", "60",
         *tls,
+        *(["--keep-running"] if keep_running else []),
         env={"DEVICE_PASSWORD": device.password, "PATH": "/usr/bin:/bin"},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -381,3 +383,27 @@ async def test_example_reconnects_after_a_broker_restart_and_its_alarm_is_stored
                 assert await hub.exit_code(within=BOUND + 60) == 0
             alerts, inbound = await stored(settings, broker.device.device_id, "c-test-5")
             assert (len(alerts), inbound) == (1, 1)
+
+
+async def test_example_that_dies_is_announced_offline_by_its_retained_will(
+    hub_binary: Path, broker: Broker, pg_url: str
+) -> None:
+    """Killed while running on, the example's last will leaves a retained `offline` on its status topic."""
+    status = Topics().for_device(broker.device.device_id, Channel.STATUS)
+    async with running_gateway(broker.settings(pg_url)):
+        async with running_hub(hub_binary, broker, "c-test-6", keep_running=True) as hub:
+            with explained(hub, broker):
+                await hub.out.until("alarm c-test-6 received by the gateway")
+                assert hub.proc.returncode is None  # --keep-running: still connected
+                hub.proc.kill()  # no clean disconnect, as in a power cut
+                await hub.proc.wait()
+                await broker.log.until("hub-0042 closed its connection")
+    async with aiomqtt.Client(
+        "127.0.0.1", broker.port, username=GATEWAY_USERNAME, password=broker.gateway_password,
+        identifier="agtest-status-reader", timeout=BOUND,
+    ) as reader:
+        await reader.subscribe(status, qos=1)
+        with explained(hub, broker):
+            async with asyncio.timeout(BOUND):
+                message = await anext(aiter(reader.messages))
+            assert (message.payload, message.retain) == (b"offline", True)
