@@ -201,29 +201,28 @@ static int connect_hub(MQTTClient c, const struct options *o)
     int wait_s = 1;
     while (!stop_requested) {
         int rc = MQTTClient_connect(c, &conn);
-        if (rc == MQTTCLIENT_SUCCESS)
-            break;
-        /* 4 and 5 are "bad user name or password" / "not authorised": check the provisioning. */
-        fprintf(stderr, "connect to %s failed (%d: %s); retrying in %d s\n", o->url, rc,
-                MQTTClient_strerror(rc), wait_s);
+        if (rc == MQTTCLIENT_SUCCESS) {
+            /* Subscribe before publishing anything: a `received` must not arrive unheard. */
+            rc = MQTTClient_subscribe(c, feedback, 1);
+            if (rc == MQTTCLIENT_SUCCESS) {
+                printf("connected to %s as %s\n", o->url, o->device_id);
+                /* Retained, so whoever subscribes later (a restarted gateway) sees we are up. */
+                publish(c, status, "online", 1, 1);
+                return 0;
+            }
+            /* Without our feedback we could never stop repeating: try the whole thing again. */
+            fprintf(stderr, "subscribe to %s failed: %s\n", feedback, MQTTClient_strerror(rc));
+            MQTTClient_disconnect(c, 1000);
+        } else {
+            /* 4 and 5 are "bad user name or password" / "not authorised": check the provisioning. */
+            fprintf(stderr, "connect to %s failed (%d: %s)\n", o->url, rc, MQTTClient_strerror(rc));
+        }
+        fprintf(stderr, "retrying in %d s\n", wait_s);
         struct timespec pause = {wait_s, 0};
         nanosleep(&pause, NULL);
         wait_s = wait_s * 2 > MAX_RECONNECT_S ? MAX_RECONNECT_S : wait_s * 2;
     }
-    if (stop_requested)
-        return -1;
-    printf("connected to %s as %s\n", o->url, o->device_id);
-    /* Subscribe before publishing anything: a `received` must not arrive before we listen. */
-    int rc = MQTTClient_subscribe(c, feedback, 1);
-    if (rc != MQTTCLIENT_SUCCESS) {
-        fprintf(stderr, "subscribe to %s failed: %s\n", feedback, MQTTClient_strerror(rc));
-        MQTTClient_disconnect(c, 1000);
-        return -1;
-    }
-    /* Retained, so whoever subscribes later (a restarted gateway) sees we are up. */
-    publish(c, status, "online", 1, 1);
-    fflush(stdout);
-    return 0;
+    return -1; /* asked to stop */
 }
 
 /* True when this feedback message says the gateway has stored alarm `a`. */
