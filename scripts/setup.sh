@@ -11,6 +11,9 @@ command -v amtool >/dev/null || want_apt+=(prometheus-alertmanager)  # amtool ch
 fc-list 2>/dev/null | grep -qi "IPAGothic" || want_apt+=(fonts-ipafont-gothic)  # readable Japanese in screenshots
 command -v mosquitto_passwd >/dev/null || want_apt+=(mosquitto)   # broker ACL tests run their own broker
 command -v pg_dump >/dev/null || want_apt+=(postgresql-client)   # restore drill: pg_dump / pg_restore
+command -v make >/dev/null && command -v cc >/dev/null || want_apt+=(build-essential)  # the C device example is compiled
+[ -f /usr/include/MQTTClient.h ] || want_apt+=(libpaho-mqtt-dev)  # ... against Eclipse Paho C
+command -v openssl >/dev/null || want_apt+=(openssl)              # a test CA for the C example over TLS
 if [ "${#want_apt[@]}" -gt 0 ] && [ "${SKIP_APT:-0}" != 1 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${want_apt[*]}"
