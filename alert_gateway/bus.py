@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +18,6 @@ class AlertChange:
 
     alert_id: int
     kind: str
-    # an escalation step's own change: the engine need not look again (not part of equality)
-    by_engine: bool = field(default=False, compare=False)
 
 
 Listener = Callable[[AlertChange], Awaitable[None]]

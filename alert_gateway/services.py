@@ -11,7 +11,6 @@ from .bus import AlertBus, AlertChange
 from .clock import Clock, SystemClock
 from .db.engine import SessionFactory, is_sqlite, make_engine, make_sessions
 from .db.groupcommit import GroupCommit
-from .db.urgency import Urgency
 from .ingest.heartbeats import LastSeenBuffer
 from .ingest.pipeline import IngestPipeline
 from .ingest.store import BatchResult
@@ -38,14 +37,11 @@ class Services:
     metrics: Metrics
     ingest: IngestPipeline
     bus: AlertBus = field(default_factory=AlertBus)
-    urgency: Urgency = field(init=False)  # the alarm path goes before background writes
     writes: GroupCommit = field(init=False)  # callbacks and send results share transactions
     extras: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.urgency = Urgency(self.ingest.wait_idle)
-        self.writes = GroupCommit(self.sessions, lock_rows=not is_sqlite(self.settings.database_url),
-                                  urgency=self.urgency)
+        self.writes = GroupCommit(self.sessions, lock_rows=not is_sqlite(self.settings.database_url))
 
     async def close(self) -> None:
         """Release the database pool."""

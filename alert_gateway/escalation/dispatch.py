@@ -150,8 +150,7 @@ class Dispatcher:
         if tokens == 0:  # the account rate is spent: wait for the next token (real time)
             await asyncio.sleep(self.bucket.delay())
             tokens = self.bucket.take_now(free)
-        with self.services.urgency.working():  # status callbacks wait for this
-            batch, looked_at = await self._claim(now, tokens)
+        batch, looked_at = await self._claim(now, tokens)
         self.bucket.give_back(tokens - len(batch))
         for attempt in batch:
             self._start(attempt)
@@ -274,7 +273,7 @@ class Dispatcher:
         """Write one send's outcome in a transaction shared with other results and callbacks."""
         first_latency, changes, look_at = await self.services.writes.run(
             lambda session: self._apply_result(session, attempt_id, result),
-            preload=(NotificationAttempt, attempt_id), urgent=True)
+            preload=(NotificationAttempt, attempt_id))
         # The row now has a deadline (or a retry time) the sleeping loop did not know about.
         if look_at is not None and (self._sleeping_until is None or look_at < self._sleeping_until):
             self.wake.set()

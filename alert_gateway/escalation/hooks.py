@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import col, select, update
+from sqlmodel import col, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import ALARM_TYPES, AlarmType, Severity
@@ -94,16 +94,6 @@ async def poke(session: AsyncSession, alert_id: int, *, now: datetime) -> None:
                    col(Escalation.state) == EscalationState.RUNNING.value)
             .values(next_due_at=now, updated_at=now)
         )
-
-
-async def due_count(session: AsyncSession, *, now: datetime) -> int:
-    """How many escalations are due (for readiness and tests)."""
-    rows = await session.exec(
-        select(Escalation.alert_id).where(
-            col(Escalation.state).in_(OPEN_STATES), col(Escalation.next_due_at) <= now
-        )
-    )
-    return len(rows.all())
 
 
 async def cancelled(session: AsyncSession, alert: Alert, *, now: datetime) -> None:

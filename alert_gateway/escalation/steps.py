@@ -175,7 +175,7 @@ class Stepper:
             batch.new.append(self._event(alert.id, now, note.kind.value, note.message, **note.data))
         if plan.notes:
             kind = "reminder" if plan.remind else plan.notes[-1].kind.value
-            out.changes.append(AlertChange(alert.id, kind, by_engine=True))
+            out.changes.append(AlertChange(alert.id, kind))
 
     async def _resident_recent(self, session: AsyncSession, resident_id: str, policy: str,
                                since: datetime) -> int:

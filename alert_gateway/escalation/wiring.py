@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from ..bus import AlertChange
+from ..db.models import EventKind
 from ..services import Services
 from ..twilio.client import TwilioSender
 from .dispatch import Dispatcher
@@ -13,9 +14,11 @@ from .engine import EscalationEngine
 from .feedback import DeviceFeedback
 from .policy import load_policies
 
-ENGINE_KEY = "escalation_engine"
-DISPATCHER_KEY = "escalation_dispatcher"
 TaskFactory = Callable[[asyncio.Event], Awaitable[None]]
+# Notes an escalation step writes about itself: the engine already knows its next time and has
+# handed its sends to the dispatcher, so these wake neither.
+STEP_NOTES = frozenset({EventKind.ESCALATION_STEP.value, EventKind.REMINDER.value,
+                        EventKind.EXHAUSTED.value})
 
 
 def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
@@ -26,18 +29,11 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
     feedback = DeviceFeedback(services)
 
     async def wake(change: AlertChange) -> None:
-        if change.by_engine:  # the engine queued its sends itself (on_queued) and knows its next time
-            return
-        if change.kind == "alarm":
-            # A stored alarm: its escalation step runs first; the dispatcher then looks once
-            # (a device cancel may have queued notices) instead of racing the step for the database.
-            engine.poke(then_dispatch=True)
+        if change.kind in STEP_NOTES:
             return
         engine.poke()
         dispatcher.poke()  # acknowledgements and cancels queue notices
 
     services.bus.subscribe(wake)
     services.bus.subscribe(feedback.on_change)
-    services.extras[ENGINE_KEY] = engine
-    services.extras[DISPATCHER_KEY] = dispatcher
     return [("escalation", engine.run), ("dispatch", dispatcher.run)]

@@ -78,7 +78,6 @@ class BatchRows:
     alerts: list[NewAlert] = field(default_factory=list)
     inbound: list[NewInbound] = field(default_factory=list)
     opened: list[Opened] = field(default_factory=list)
-    escalations_started: bool = False
     _escalation_templates: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     async def write(self) -> None:
@@ -100,7 +99,6 @@ class BatchRows:
             self.alerts.clear()
         await self._insert(AlertEvent, entries)
         await self._insert(Escalation, escalations)
-        self.escalations_started |= bool(escalations)
         await self._insert(InboundMessage, [
             {"device_id": i.device_id, "channel": i.channel, "message_id": i.message_id,
              "alarm_type": i.alarm_type, "received_at": i.received_at, "device_ts": i.device_ts,

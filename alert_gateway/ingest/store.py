@@ -50,13 +50,12 @@ class Receipt:
 
 @dataclass
 class BatchResult:
-    """What the batch changed, for feedback, metrics and waking the engine."""
+    """What the batch changed, for feedback and metrics."""
 
     receipts: list[Receipt] = field(default_factory=list)
     cancelled: list[Receipt] = field(default_factory=list)
     opened: list[Opened] = field(default_factory=list)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, result)
-    escalations_changed: bool = False
 
     @property
     def changed_alert_ids(self) -> list[int]:
@@ -121,7 +120,6 @@ async def _write(ctx: _Context, result: BatchResult) -> None:
     await ctx.rows.write()
     result.opened += ctx.rows.opened
     ctx.rows.opened.clear()
-    result.escalations_changed |= ctx.rows.escalations_started
 
 
 async def _load(session: AsyncSession, items: Sequence[Incoming | Rejection], *, now: datetime) -> _Context:
@@ -269,7 +267,7 @@ async def _attach(
     now: datetime,
     result: BatchResult,
 ) -> None:
-    routed = await attach(
+    await attach(
         session,
         alert,
         alarm_type=alarm_type,
@@ -278,7 +276,6 @@ async def _attach(
         message=f"further {alarm_type.value} alarm",
         data={"message_id": msg.id, "raw_type": msg.type, "qualifier": msg.qualifier.value},
     )
-    result.escalations_changed |= routed.escalations_changed
 
 
 async def _restore(
@@ -308,7 +305,6 @@ async def _restore(
     )
     if closes:
         await close_restored(session, active, now=now)
-        result.escalations_changed = True
     return active
 
 
@@ -368,7 +364,6 @@ async def _cancel(
     result.outcomes[("cancel", "accepted" if accepted else "refused")] += 1
     if accepted:
         result.cancelled.append(Receipt(item.device_id, msg.alarm_id, alert.id))
-        result.escalations_changed = True
 
 
 async def _reject(
@@ -409,7 +404,6 @@ async def _reject(
         ctx.active_by_key[_alert_key(resident_id, item.device_id)] = alert
         assert alert.id is not None
         result.opened.append(Opened(alert.id, alert.device_id, alert.type, alert.severity))
-        result.escalations_changed = True
     await session.flush()
     rejected.alert_id = alert.id
     session.add(
