@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
@@ -36,7 +35,6 @@ MAX_RETRIES = 5  # transient API errors per attempt, with backoff 2, 4, 8, 16, 3
 STUCK_AFTER = {NotifyChannel.SMS.value: timedelta(minutes=5),
                NotifyChannel.VOICE.value: timedelta(minutes=3)}
 HOUSEKEEPING_EVERY = timedelta(seconds=1)  # lease recovery and stuck-attempt chasing, at most
-FIRST_COUNTED_MAX = 50_000  # alert ids remembered as already first-notified (a storm's worth)
 RECORD_TRIES = 3  # a result we got must be written: a lost write would send the attempt again
 
 
@@ -61,7 +59,6 @@ class Dispatcher:
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._housekeeping_at: datetime | None = None
         self._waiting = False  # the last claim filled every free slot: more rows may be due
-        self._counted: OrderedDict[int, None] = OrderedDict()  # alerts whose first send is known
         self._sleeping_until: datetime | None = None  # None: awake, or asleep until poked
         self._lock_rows = not is_sqlite(self.settings.database_url)
 
@@ -322,31 +319,23 @@ class Dispatcher:
 
     async def _first(self, session: AsyncSession, row: NotificationAttempt,
                      now: datetime) -> tuple[str, float] | None:
-        """(severity, seconds since the alarm) when this is the alert's first notification sent."""
-        if row.alert_id is None or row.purpose != Purpose.ALERT.value or row.alert_id in self._counted:
+        """(severity, seconds since the alarm) when this is the alert's first notification sent.
+
+        The fact is the row's `first_notified_at`, set once by a conditional UPDATE: a second send
+        recorded in the same shared transaction, a rerun or another replica finds it set.
+        """
+        if row.alert_id is None or row.purpose != Purpose.ALERT.value:
             return None
-        # Remembered before commit: if this transaction is rerun, its first send may go uncounted
-        # (a metric, never a send). Bounded: an alert past the oldest remembered one is queried.
-        self._counted[row.alert_id] = None
-        if len(self._counted) > FIRST_COUNTED_MAX:
-            self._counted.popitem(last=False)
-        # Sends recorded earlier in this shared transaction are in the session, not yet flushed:
-        # look there instead of flushing the whole batch before the query.
-        for other in list(session.identity_map.values()):
-            if (isinstance(other, NotificationAttempt) and other.alert_id == row.alert_id
-                    and other.id != row.id and other.sent_at is not None
-                    and other.purpose == Purpose.ALERT.value):
-                return None
-        earlier = select(NotificationAttempt.id).where(
-            NotificationAttempt.alert_id == row.alert_id, col(NotificationAttempt.id) != row.id,
-            col(NotificationAttempt.sent_at).is_not(None),
-            col(NotificationAttempt.purpose) == Purpose.ALERT.value).exists()
-        with session.no_autoflush:
-            alert = (await session.exec(select(Alert.severity, Alert.opened_at)
-                                        .where(Alert.id == row.alert_id, ~earlier))).first()
-        if alert is None:
+        alert = Alert.__table__  # type: ignore[attr-defined]
+        with session.no_autoflush:  # nothing pending in a shared session bears on this column
+            first = (await session.exec(  # type: ignore[call-overload]
+                update(alert)
+                .where(alert.c.id == row.alert_id, alert.c.first_notified_at.is_(None))
+                .values(first_notified_at=now)
+                .returning(alert.c.severity, alert.c.opened_at))).first()
+        if first is None:
             return None
-        severity, opened_at = alert
+        severity, opened_at = first
         if opened_at.tzinfo is None:
             opened_at = opened_at.replace(tzinfo=now.tzinfo)
         return severity, max(0.0, (now - opened_at).total_seconds())
