@@ -11,11 +11,14 @@ from .bus import AlertBus, AlertChange
 from .clock import Clock, SystemClock
 from .db.engine import SessionFactory, is_sqlite, make_engine, make_sessions
 from .db.groupcommit import GroupCommit
+from .db.models import EventKind
 from .ingest.heartbeats import LastSeenBuffer
 from .ingest.pipeline import IngestPipeline
 from .ingest.store import BatchResult
 from .metrics import Metrics
 from .settings import Settings
+
+STORED = "stored"  # change kind: an ingest batch stored it and planned its first step at once
 
 
 def gateway_version() -> str:
@@ -60,8 +63,11 @@ def build_services(
     services = Services(settings, clock, engine, sessions, metrics, ingest)
 
     async def announce(result: BatchResult) -> None:
+        cancelled = {r.alert_id for r in result.cancelled}
         for alert_id in result.changed_alert_ids:
-            await services.bus.publish(AlertChange(alert_id, "alarm"))
+            # a cancel queued notices for the dispatcher; the rest intake already handed over
+            kind = EventKind.CANCEL.value if alert_id in cancelled else STORED
+            await services.bus.publish(AlertChange(alert_id, kind))
 
     ingest.batch_listeners.append(announce)
     return services

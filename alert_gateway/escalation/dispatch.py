@@ -1,15 +1,18 @@
-"""The outbox dispatcher: sends pending attempts by priority then age, under the account send rate.
+"""The outbox dispatcher: sends attempts by priority then age, under the account send rate.
 
-An attempt is marked SENDING (with a lease) and committed immediately before its own API call, and
-at most `send_concurrency` requests are in flight, so a crash repeats at most that many attempts
-(exactly the one in flight with 1): an expired lease puts a dead process's attempt back in the
-outbox. A live process renews the leases of its requests and never takes its own back.
+Attempts reach it two ways, both already SENDING under a lease (committed): intake hands over the
+first sends of a stored alarm in memory (`submit`), and the dispatcher claims PENDING rows itself.
+At most `send_concurrency` requests are in flight. A crash leaves claimed rows whose lease
+expires and puts them back in the outbox, so lease recovery sends what was claimed and not
+recorded. A live process renews the leases of everything it holds (submitted and not started yet,
+or in flight) on the injected clock, and never takes its own back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import logging
 from datetime import datetime, timedelta
@@ -21,12 +24,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..bus import AlertChange
 from ..db.engine import is_sqlite
-from ..db.models import Alert, AttemptStatus, NotificationAttempt, NotifyChannel, Purpose, Target
+from ..db.models import Alert, AttemptStatus, NotificationAttempt, NotifyChannel, Purpose
 from ..services import Services
 from ..twilio.client import PermanentSendError, ProviderResult, TransientSendError, TwilioSender
 from ..twilio.twiml import alert_call_twiml
 from . import hooks
 from .attempts import advance, map_status
+from .claiming import claim, lease_of
 from .ratelimit import TokenBucket
 from .stuck import IN_FLIGHT, chase
 
@@ -52,11 +56,12 @@ class Dispatcher:
         self.settings = services.settings
         self.bucket = TokenBucket(self.settings.send_rate_per_second)
         self.wake = asyncio.Event()
-        # Comfortably longer than one request (bounded by the timeout) plus writing its result;
-        # renewed every third of it while the request runs, so only a dead process's lease expires.
-        self.lease = timedelta(seconds=self.settings.twilio_timeout_seconds * 3)
+        self.lease = lease_of(self.settings)
         self.concurrency = self.settings.send_concurrency
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        # claimed elsewhere (intake) and handed over, not started yet: most urgent, then oldest first
+        self._held: dict[int, NotificationAttempt] = {}
+        self._order: list[tuple[int, datetime, int]] = []
         self._housekeeping_at: datetime | None = None
         self._waiting = False  # the last claim filled every free slot: more rows may be due
         self._sleeping_until: datetime | None = None  # None: awake, or asleep until poked
@@ -65,6 +70,19 @@ class Dispatcher:
     def poke(self) -> None:
         """Look at the outbox now."""
         self.wake.set()
+
+    def submit(self, claimed: list[NotificationAttempt]) -> None:
+        """Send these committed, already claimed attempts as slots and the send rate allow."""
+        for attempt in claimed:
+            assert attempt.id is not None
+            self._held[attempt.id] = attempt
+            heapq.heappush(self._order, (attempt.priority, attempt.created_at, attempt.id))
+        if claimed:
+            self.wake.set()
+
+    def _ours(self) -> list[int]:
+        """Attempts this process holds a lease on: renewed here, never recovered from ourselves."""
+        return [*self._inflight, *self._held]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: send what is due, then sleep until the next not_before/deadline or a poke."""
@@ -96,6 +114,7 @@ class Dispatcher:
             relay.cancel()
             renewer.cancel()
             await self._finish_in_flight()
+            await self._release_held()
             await self.sender.close()
 
     async def _finish_in_flight(self) -> None:
@@ -104,13 +123,29 @@ class Dispatcher:
         if tasks:
             await asyncio.wait(tasks, timeout=self.settings.twilio_timeout_seconds + 5)
 
+    async def _release_held(self) -> None:
+        """On a clean stop, attempts handed over but not started go back to the outbox at once
+        (rather than waiting out their lease after the restart)."""
+        ids = list(self._held)
+        if not ids:
+            return
+        try:
+            async with self.services.sessions() as session:
+                await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
+                                   .where(col(NotificationAttempt.id).in_(ids),
+                                          col(NotificationAttempt.status) == AttemptStatus.SENDING.value)
+                                   .values(status=AttemptStatus.PENDING.value, deadline_at=None))
+                await session.commit()
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("dispatcher: held sends left to lease recovery: %s", exc)
+
     async def _renew_leases(self, stop: asyncio.Event) -> None:
-        """Keep the leases of this process's running requests from expiring (real time)."""
-        every = self.lease.total_seconds() / 3
+        """Keep the leases of what this process holds from expiring, on the injected clock (a
+        lease is measured on it: a test that moves the clock moves renewal with it)."""
+        every = self.lease / 3
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
-            ids = list(self._inflight)
+            await self.services.clock.wait(self.services.clock.now() + every, stop)
+            ids = self._ours()
             if not ids:
                 continue
             try:
@@ -139,7 +174,7 @@ class Dispatcher:
         return more
 
     async def _send_due(self, now: datetime) -> bool:
-        """Claim due rows for the free slots and start their requests. True if more may wait."""
+        """Start handed-over attempts, then claim due rows, for the free slots. True if more may wait."""
         free = self.concurrency - len(self._inflight)
         if free <= 0:
             return False
@@ -147,7 +182,14 @@ class Dispatcher:
         if tokens == 0:  # the account rate is spent: wait for the next token (real time)
             await asyncio.sleep(self.bucket.delay())
             tokens = self.bucket.take_now(free)
-        batch, looked_at = await self._claim(now, tokens)
+        while self._order and tokens:  # already claimed and committed: no transaction needed
+            attempt = self._held.pop(heapq.heappop(self._order)[2])
+            self._start(attempt)
+            tokens -= 1
+        if self._order:  # the rate or the slots ran out first
+            self._waiting = True
+            return True
+        batch, looked_at = await self._claim(now, tokens) if tokens else ([], 0)
         self.bucket.give_back(tokens - len(batch))
         for attempt in batch:
             self._start(attempt)
@@ -181,7 +223,7 @@ class Dispatcher:
             await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
                                .where(col(NotificationAttempt.status) == AttemptStatus.SENDING.value,
                                       col(NotificationAttempt.deadline_at) < now,
-                                      col(NotificationAttempt.id).not_in(list(self._inflight)))
+                                      col(NotificationAttempt.id).not_in(self._ours()))
                                .values(status=AttemptStatus.PENDING.value, deadline_at=None,
                                        retries=NotificationAttempt.retries + 1))
             await session.commit()
@@ -201,39 +243,11 @@ class Dispatcher:
             query = query.with_for_update(skip_locked=True)
         async with self.services.sessions() as session:
             rows = list((await session.exec(query)).all())
-            capped = await self._over_cap(session, rows, now)
-            for row in rows:
-                if row.id in capped:
-                    row.not_before = now + timedelta(seconds=self.settings.contact_cap_window_seconds)
-                else:
-                    row.status = AttemptStatus.SENDING.value
-                    row.deadline_at = now + self.lease
+            if not rows:  # nothing to write: no commit (on SQLite it would take the write lock)
+                return [], 0
+            claimed = await claim(session, rows, now=now, settings=self.settings)
             await session.commit()
-        return [r for r in rows if r.id not in capped], len(rows)
-
-    async def _over_cap(self, session: AsyncSession, rows: list[NotificationAttempt],
-                        now: datetime) -> set[int | None]:
-        """Rows to a contact who already got `contact_cap_per_window` alerts in the window."""
-        numbers = {r.to_number for r in rows
-                   if r.target == Target.CONTACT.value and r.purpose == Purpose.ALERT.value}
-        if not numbers:
-            return set()
-        since = now - timedelta(seconds=self.settings.contact_cap_window_seconds)
-        counts = dict((await session.exec(
-            select(NotificationAttempt.to_number, func.count())
-            .where(col(NotificationAttempt.to_number).in_(numbers),
-                   col(NotificationAttempt.purpose) == Purpose.ALERT.value,
-                   # a request in flight has no sent_at yet, but it counts
-                   (col(NotificationAttempt.sent_at) >= since)
-                   | (col(NotificationAttempt.status) == AttemptStatus.SENDING.value))
-            .group_by(NotificationAttempt.to_number))).all())
-        capped: set[int | None] = set()
-        for row in rows:
-            if row.to_number in numbers:
-                counts[row.to_number] = counts.get(row.to_number, 0) + 1
-                if counts[row.to_number] > self.settings.contact_cap_per_window:
-                    capped.add(row.id)
-        return capped
+        return claimed, len(rows)
 
     async def _send(self, attempt: NotificationAttempt) -> None:
         """One API call under the send rate; the outcome is written in its own transaction."""
@@ -351,7 +365,7 @@ class Dispatcher:
                 NotificationAttempt.status == AttemptStatus.PENDING.value))).one()
             deadline = (await session.exec(select(func.min(NotificationAttempt.deadline_at)).where(
                 col(NotificationAttempt.status).in_([*IN_FLIGHT, AttemptStatus.SENDING.value]),
-                col(NotificationAttempt.id).not_in(list(self._inflight))))).one()  # ours: renewed
+                col(NotificationAttempt.id).not_in(self._ours())))).one()  # ours: renewed
         tz = self.services.clock.now().tzinfo
         times = [t if t.tzinfo else t.replace(tzinfo=tz) for t in (pending, deadline) if t is not None]
         if not times:

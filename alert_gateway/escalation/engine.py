@@ -41,6 +41,8 @@ class EscalationEngine:
         self.on_queued = on_queued  # pokes the dispatcher when the outbox grew
         self.cycles = 0  # for tests and benchmarks: how often the engine looked
         self._oldest: dict[str, datetime] = {}
+        self._asleep = False  # in the wait below, until `_sleeping_until` (None: until poked)
+        self._sleeping_until: datetime | None = None
         self._gauges_stale = asyncio.Event()  # the board changed: refresh the gauges soon
         self._lock_rows = not is_sqlite(services.settings.database_url)
         gauge = services.metrics.oldest_unacknowledged_seconds
@@ -55,6 +57,15 @@ class EscalationEngine:
 
     def poke(self) -> None:
         """Look at the database now."""
+        self.wake.set()
+
+    def note_due(self, at: datetime | None) -> None:
+        """An escalation (planned elsewhere, e.g. by intake) next needs a look at `at`: wake only
+        if the engine sleeps past that, or is awake and may have read its next time already."""
+        if at is None:
+            return
+        if self._asleep and self._sleeping_until is not None and self._sleeping_until <= at:
+            return
         self.wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -84,7 +95,11 @@ class EscalationEngine:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), CONTENDED_PAUSE)
                     continue
-                await self.services.clock.wait(earliest, self.wake)
+                self._asleep, self._sleeping_until = True, earliest
+                try:
+                    await self.services.clock.wait(earliest, self.wake)
+                finally:
+                    self._asleep = False
         finally:
             relay.cancel()
             gauges.cancel()

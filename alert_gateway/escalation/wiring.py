@@ -6,19 +6,16 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from ..bus import AlertChange
-from ..db.models import EventKind
-from ..services import Services
+from ..db.engine import is_sqlite
+from ..services import STORED, Services
 from ..twilio.client import TwilioSender
 from .dispatch import Dispatcher
 from .engine import EscalationEngine
 from .feedback import DeviceFeedback
+from .intake import Intake
 from .policy import load_policies
 
 TaskFactory = Callable[[asyncio.Event], Awaitable[None]]
-# Notes an escalation step writes about itself: the engine already knows its next time and has
-# handed its sends to the dispatcher, so these wake neither.
-STEP_NOTES = frozenset({EventKind.ESCALATION_STEP.value, EventKind.REMINDER.value,
-                        EventKind.EXHAUSTED.value})
 
 
 def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
@@ -27,9 +24,11 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
     dispatcher = Dispatcher(services, TwilioSender(services.settings, services.metrics))
     engine = EscalationEngine(services, policies, on_queued=dispatcher.poke)
     feedback = DeviceFeedback(services)
+    services.ingest.intake = Intake(services.settings, engine.stepper, dispatcher, engine,
+                                    lock_rows=not is_sqlite(services.settings.database_url))
 
     async def wake(change: AlertChange) -> None:
-        if change.kind in STEP_NOTES:
+        if change.kind == STORED:  # intake planned it and handed its sends over itself
             return
         engine.poke()
         dispatcher.poke()  # acknowledgements and cancels queue notices

@@ -33,6 +33,7 @@ from ..db.models import (
     InboundMessage,
     RejectedMessage,
 )
+from ..escalation.intake import FirstSteps, Intake
 from .bulk import BatchRows, NewAlert, NewInbound, Opened
 from .parse import Incoming, Rejection
 
@@ -50,12 +51,13 @@ class Receipt:
 
 @dataclass
 class BatchResult:
-    """What the batch changed, for feedback and metrics."""
+    """What the batch changed, for feedback and metrics, and the first steps it planned."""
 
     receipts: list[Receipt] = field(default_factory=list)
     cancelled: list[Receipt] = field(default_factory=list)
     opened: list[Opened] = field(default_factory=list)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, result)
+    first_steps: FirstSteps = field(default_factory=FirstSteps)
 
     @property
     def changed_alert_ids(self) -> list[int]:
@@ -90,8 +92,10 @@ async def store_batch(
     skew_limit: int,
     cancel_min_seconds: int,
     cancel_grace_seconds: int,
+    intake: Intake | None = None,
 ) -> BatchResult:
-    """Persist alarms, cancels and rejections; the caller commits, then acknowledges to the broker."""
+    """Persist alarms, cancels and rejections, and with `intake` plan the escalations they started
+    or changed and claim their urgent sends; the caller commits, then acknowledges to the broker."""
     result = BatchResult()
     ctx = await _load(session, items, now=now)
     for item in items:
@@ -112,6 +116,8 @@ async def store_batch(
             )
     await _write(ctx, result)
     result.receipts = [Receipt(device, msg_id, inbound.alert_id) for device, msg_id, inbound in ctx.told]
+    if intake is not None:
+        result.first_steps = await intake.plan(session, result.changed_alert_ids, now=now)
     return result
 
 

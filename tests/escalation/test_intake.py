@@ -1,0 +1,70 @@
+"""One intake transaction: an alarm is stored, planned and its first sends claimed in one commit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from alert_gateway.clock import FakeClock
+from alert_gateway.db.models import Alert
+from tests.harness import device_client
+
+from .env import DAUGHTER, escalation_env, seed
+
+
+class Commits:
+    """Commits that wrote something (a statement changed rows), with the time each one ended."""
+
+    def __init__(self) -> None:
+        self.at: list[float] = []
+        self._wrote: dict[int, bool] = {}
+
+    def executed(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        """after_cursor_execute: note a statement that changed rows on this connection."""
+        if not statement.lstrip().upper().startswith("SELECT") and cursor.rowcount != 0:
+            self._wrote[id(conn)] = True
+
+    def committed(self, conn: Any) -> None:
+        """commit: count it if its transaction wrote."""
+        if self._wrote.pop(id(conn), False):
+            self.at.append(time.perf_counter())
+
+    def before(self, moment: float) -> int:
+        """How many writing commits ended before `moment` (perf_counter)."""
+        return len([t for t in self.at if t < moment])
+
+
+@contextmanager
+def counting_commits(engine: AsyncEngine) -> Iterator[Commits]:
+    """Listen to the gateway's engine for writing commits while the block runs."""
+    commits = Commits()
+    sync = engine.sync_engine
+    event.listen(sync, "after_cursor_execute", commits.executed)
+    event.listen(sync, "commit", commits.committed)
+    try:
+        yield commits
+    finally:
+        event.remove(sync, "after_cursor_execute", commits.executed)
+        event.remove(sync, "commit", commits.committed)
+
+
+async def test_the_first_requests_follow_one_commit(database_url: str, topic_root: str,
+                                                    clock: FakeClock) -> None:
+    """The daughter's first SMS and call reach Twilio after a single commit that stored the alarm."""
+    await seed(database_url)
+    async with escalation_env(database_url, topic_root, clock) as env, \
+            device_client(topic_root, clock=clock) as dev:
+        with counting_commits(env.gateway.services.engine) as commits:
+            await dev.alarm("pendant-1", "m-1", "sos")
+            await env.until_fake(lambda f: env.sent(DAUGHTER, "Calls") and env.sent(DAUGHTER, "Messages"))
+        first = min(r.at for r in env.sent(DAUGHTER, "Calls") + env.sent(DAUGHTER, "Messages"))
+        assert commits.before(first) == 1, f"writing commits before the first request: {commits.at}, {first}"
+        [alert] = await env.rows(Alert)
+        sends = await env.attempts(alert_id=alert.id)
+        assert {a.channel for a in sends if a.to_number == DAUGHTER} == {"sms", "voice"}
+
