@@ -13,8 +13,12 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from devices.contract import Severity
+
 from ..db.models import AttemptStatus, NotificationAttempt, Purpose, Target
 from ..settings import Settings
+
+URGENT_RANK = Severity.P2.rank  # this priority and more urgent: claimed by intake, first in a storm
 
 
 def lease_of(settings: Settings) -> timedelta:

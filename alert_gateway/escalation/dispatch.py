@@ -30,7 +30,7 @@ from ..twilio.client import PermanentSendError, ProviderResult, TransientSendErr
 from ..twilio.twiml import alert_call_twiml
 from . import hooks
 from .attempts import advance, map_status
-from .claiming import claim, lease_of
+from .claiming import URGENT_RANK, claim, lease_of
 from .ratelimit import TokenBucket
 from .stuck import IN_FLIGHT, chase
 
@@ -62,6 +62,7 @@ class Dispatcher:
         # claimed elsewhere (intake) and handed over, not started yet: most urgent, then oldest first
         self._held: dict[int, NotificationAttempt] = {}
         self._order: list[tuple[int, datetime, int]] = []
+        self._urgent_only = False  # a storm is being stored: claim only P1/P2 rows meanwhile
         self._housekeeping_at: datetime | None = None
         self._waiting = False  # the last claim filled every free slot: more rows may be due
         self._sleeping_until: datetime | None = None  # None: awake, or asleep until poked
@@ -71,13 +72,19 @@ class Dispatcher:
         """Look at the outbox now."""
         self.wake.set()
 
-    def submit(self, claimed: list[NotificationAttempt]) -> None:
-        """Send these committed, already claimed attempts as slots and the send rate allow."""
+    def submit(self, claimed: list[NotificationAttempt], *, storm: bool = False) -> None:
+        """Send these committed, already claimed attempts as slots and the send rate allow.
+
+        `storm`: more alarms wait to be stored. Until a batch says otherwise, the outbox claim
+        takes only P1/P2 rows: a P1 about to be stored must not wait behind P3s claimed now.
+        """
+        released = self._urgent_only and not storm
+        self._urgent_only = storm
         for attempt in claimed:
             assert attempt.id is not None
             self._held[attempt.id] = attempt
             heapq.heappush(self._order, (attempt.priority, attempt.created_at, attempt.id))
-        if claimed:
+        if claimed or released:
             self.wake.set()
 
     def _ours(self) -> list[int]:
@@ -239,6 +246,8 @@ class Dispatcher:
                  .order_by(col(NotificationAttempt.priority), col(NotificationAttempt.created_at),
                            col(NotificationAttempt.id))
                  .limit(limit))
+        if self._urgent_only:
+            query = query.where(col(NotificationAttempt.priority) <= URGENT_RANK)
         if self._lock_rows:
             query = query.with_for_update(skip_locked=True)
         async with self.services.sessions() as session:
@@ -361,8 +370,11 @@ class Dispatcher:
     async def next_wake(self) -> datetime | None:
         """The next time the outbox needs a look: a deferred send, a lease or a deadline."""
         async with self.services.sessions() as session:
-            pending = (await session.exec(select(func.min(NotificationAttempt.not_before)).where(
-                NotificationAttempt.status == AttemptStatus.PENDING.value))).one()
+            due = select(func.min(NotificationAttempt.not_before)).where(
+                NotificationAttempt.status == AttemptStatus.PENDING.value)
+            if self._urgent_only:  # the rest waits for the storm's last batch (which wakes us)
+                due = due.where(col(NotificationAttempt.priority) <= URGENT_RANK)
+            pending = (await session.exec(due)).one()
             deadline = (await session.exec(select(func.min(NotificationAttempt.deadline_at)).where(
                 col(NotificationAttempt.status).in_([*IN_FLIGHT, AttemptStatus.SENDING.value]),
                 col(NotificationAttempt.id).not_in(self._ours())))).one()  # ours: renewed

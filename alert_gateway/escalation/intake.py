@@ -6,9 +6,9 @@ claimed attempts go straight to the dispatcher in memory. The database stays the
 crash, lease recovery sends what was claimed and not recorded.
 
 Only P1 and P2 sends are claimed here. Lower priorities are left PENDING for the dispatcher's
-ordinary claim, which serves the outbox most urgent first: in a storm the P3s of an early batch
-then wait behind the P1s stored after them instead of holding a send slot and the account rate
-from the start.
+ordinary claim, which serves the outbox most urgent first, and while alarms already read wait to
+be stored (a storm) takes only P1/P2 rows: the P3s of an early batch wait behind the P1s stored
+after them instead of taking send slots and the account rate first.
 """
 
 from __future__ import annotations
@@ -21,19 +21,15 @@ from typing import TYPE_CHECKING
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from devices.contract import Severity
-
 from ..db.models import Escalation, NotificationAttempt
 from ..settings import Settings
-from .claiming import claim
+from .claiming import URGENT_RANK, claim
 from .hooks import OPEN_STATES
 from .steps import Stepper
 
 if TYPE_CHECKING:
     from .dispatch import Dispatcher
     from .engine import EscalationEngine
-
-CLAIMED_AT_ONCE = Severity.P2.rank  # this priority and more urgent are claimed by intake
 
 
 @dataclass
@@ -77,13 +73,14 @@ class Intake:
 
     async def _claim_urgent(self, session: AsyncSession, planned: list[NotificationAttempt], *,
                             now: datetime) -> list[NotificationAttempt]:
-        due = sorted((a for a in planned if a.priority <= CLAIMED_AT_ONCE and a.not_before <= now),
+        due = sorted((a for a in planned if a.priority <= URGENT_RANK and a.not_before <= now),
                      key=lambda a: a.priority)
         return await claim(session, due, now=now, settings=self.settings)
 
-    def hand_over(self, first: FirstSteps) -> None:
-        """After commit: the claimed sends to the dispatcher, the next look to the engine."""
-        self.dispatcher.submit(first.claimed)
+    def hand_over(self, first: FirstSteps, *, more_waiting: bool) -> None:
+        """After commit: the claimed sends to the dispatcher, the next look to the engine.
+        `more_waiting`: alarms already read wait to be stored (a storm)."""
+        self.dispatcher.submit(first.claimed, storm=more_waiting)
         if first.left_pending:
             self.dispatcher.poke()
         self.engine.note_due(first.next_due_at)

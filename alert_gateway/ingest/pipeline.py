@@ -228,7 +228,7 @@ class IngestPipeline:
 
     async def _after_commit(self, result: BatchResult) -> None:
         if self.intake is not None:  # first: the claimed sends wait for nothing else
-            self.intake.hand_over(result.first_steps)
+            self.intake.hand_over(result.first_steps, more_waiting=not self._queue.empty())
         for (kind, outcome), count in result.outcomes.items():
             self._metrics.mqtt_messages.labels(kind=kind, result=outcome).inc(count)
         opened = Counter((alert.type, alert.severity) for alert in result.opened)

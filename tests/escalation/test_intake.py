@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -14,7 +16,7 @@ from alert_gateway.clock import FakeClock
 from alert_gateway.db.models import Alert
 from tests.harness import device_client
 
-from .env import DAUGHTER, escalation_env, seed
+from .env import DAUGHTER, escalation_env, policies_file, seed
 
 
 class Commits:
@@ -68,3 +70,46 @@ async def test_the_first_requests_follow_one_commit(database_url: str, topic_roo
         sends = await env.attempts(alert_id=alert.id)
         assert {a.channel for a in sends if a.to_number == DAUGHTER} == {"sms", "voice"}
 
+
+
+FIRST_CONTACT_BY_SMS = """
+[[policy]]
+name = "default"
+redial = false
+on_exhausted = "console"
+  [[policy.step]]
+  targets = ["family:1"]
+  channels = ["sms"]
+  wait_seconds = 600
+
+[[policy]]
+name = "technical"
+severities = ["P3"]
+redial = false
+on_exhausted = "console"
+  [[policy.step]]
+  targets = ["family:1"]
+  channels = ["sms"]
+  wait_seconds = 600
+"""
+HOMES = 10  # residents 1-5 send a P3 (tamper) first, then residents 6-10 a P1 (sos)
+
+
+async def test_a_burst_texts_every_p1_family_before_any_p3(database_url: str, topic_root: str,
+                                                           clock: FakeClock, tmp_path: Path) -> None:
+    """P3 alarms queued ahead of P1s in one burst: every P1 daughter is texted before any P3 one."""
+    await seed(database_url, n=HOMES)
+    options: dict[str, Any] = {"policies_file": policies_file(tmp_path, FIRST_CONTACT_BY_SMS),
+                               "send_concurrency": 1,  # one request at a time: the order is observable
+                               "ingest_batch_size": 2,  # the burst is stored over several commits
+                               "mqtt_client_id": f"agtest-burst-{uuid.uuid4().hex[:8]}"}
+    async with escalation_env(database_url, topic_root, clock, **options):
+        pass  # the broker now keeps our session: the burst below waits for the next start
+    async with device_client(topic_root, clock=clock) as dev:
+        for i in range(1, HOMES + 1):
+            await dev.alarm(f"pendant-{i}", f"burst-{i}", "tamper" if i <= HOMES // 2 else "sos")
+    async with escalation_env(database_url, topic_root, clock, **options) as env:
+        await env.until_fake(lambda f: len(f.creates("Messages")) >= HOMES)
+        severity = {f"+8190222{i:04d}": "P3" if i <= HOMES // 2 else "P1" for i in range(1, HOMES + 1)}
+        order = [severity[r.params["To"][0]] for r in env.fake.creates("Messages")]
+        assert order == ["P1"] * (HOMES // 2) + ["P3"] * (HOMES // 2), order
