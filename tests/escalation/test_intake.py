@@ -13,7 +13,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alert_gateway.clock import FakeClock
-from alert_gateway.db.models import Alert
+from alert_gateway.db.models import Alert, AttemptStatus, NotificationAttempt
+from alert_gateway.escalation.claiming import lease_of
 from tests.harness import device_client
 
 from .env import DAUGHTER, escalation_env, policies_file, seed
@@ -113,3 +114,40 @@ async def test_a_burst_texts_every_p1_family_before_any_p3(database_url: str, to
         severity = {f"+8190222{i:04d}": "P3" if i <= HOMES // 2 else "P1" for i in range(1, HOMES + 1)}
         order = [severity[r.params["To"][0]] for r in env.fake.creates("Messages")]
         assert order == ["P1"] * (HOMES // 2) + ["P3"] * (HOMES // 2), order
+
+
+async def test_a_send_in_flight_keeps_its_lease_as_the_clock_moves(database_url: str, topic_root: str,
+                                                                    clock: FakeClock) -> None:
+    """Twilio stalls the first request while the clock moves on: its lease follows the clock, and the
+    request is made once."""
+    await seed(database_url)
+    async with escalation_env(database_url, topic_root, clock, twilio_timeout_seconds=20) as env, \
+            device_client(topic_root, clock=clock) as dev:
+        await env.control("/_fake/fail", {"delay": 8, "count": 1})  # stalls 8 s (real), then answers
+        lease = lease_of(env.settings)
+
+        async def stalled() -> NotificationAttempt | None:
+            if not env.fake.creates("Messages") or not env.fake.creates("Calls"):
+                return None  # both requests made: one of them is the stalled one
+            sending = [a for a in await env.attempts() if a.status == AttemptStatus.SENDING.value]
+            return sending[0] if len(sending) == 1 else None
+
+        await dev.alarm("pendant-1", "m-1", "sos")
+        held = await env.changes.until(stalled)
+        assert held.deadline_at == clock.now() + lease
+        moved = await clock.advance(lease.total_seconds() / 3 + 1)
+
+        async def renewed() -> bool:
+            [row] = await env.attempts(id=held.id)
+            return row.status != AttemptStatus.SENDING.value or row.deadline_at == moved + lease
+
+        await env.changes.until(renewed)
+        [row] = await env.attempts(id=held.id)
+        assert row.status == AttemptStatus.SENDING.value, "renewal must come while the request is held"
+        await env.changes.until(lambda: _recorded(env, held.id))
+        assert len(env.sent(DAUGHTER, "Messages")) == 1 and len(env.sent(DAUGHTER, "Calls")) == 1
+
+
+async def _recorded(env: Any, attempt_id: int | None) -> bool:
+    [row] = await env.attempts(id=attempt_id)
+    return row.sent_at is not None
