@@ -131,8 +131,8 @@ class Dispatcher:
             await asyncio.wait(tasks, timeout=self.settings.twilio_timeout_seconds + 5)
 
     async def _release_held(self) -> None:
-        """On a clean stop, attempts handed over but not started go back to the outbox at once
-        (rather than waiting out their lease after the restart)."""
+        """On a stop, attempts handed over but not started go back to the outbox at once (rather
+        than waiting out their lease after the restart)."""
         ids = list(self._held)
         if not ids:
             return
@@ -143,8 +143,11 @@ class Dispatcher:
                                           col(NotificationAttempt.status) == AttemptStatus.SENDING.value)
                                    .values(status=AttemptStatus.PENDING.value, deadline_at=None))
                 await session.commit()
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("dispatcher: held sends left to lease recovery: %s", exc)
+        except (SQLAlchemyError, OSError) as exc:  # still ours: a restarted loop sends them
+            log.warning("dispatcher: held sends not released: %s", exc)
+            return
+        self._held.clear()  # back in the outbox: only a claim may send them now
+        self._order.clear()
 
     async def _renew_leases(self, stop: asyncio.Event) -> None:
         """Keep the leases of what this process holds from expiring, on the injected clock (a
