@@ -59,6 +59,10 @@ class EscalationEngine:
         """Look at the database now."""
         self.wake.set()
 
+    def board_changed(self) -> None:
+        """An alert opened or changed without a step of ours: refresh the board gauges soon."""
+        self._gauges_stale.set()
+
     def note_due(self, at: datetime | None) -> None:
         """An escalation (planned elsewhere, e.g. by intake) next needs a look at `at`: wake only
         if the engine sleeps past that, or is awake and may have read its next time already."""

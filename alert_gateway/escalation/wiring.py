@@ -29,6 +29,7 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
 
     async def wake(change: AlertChange) -> None:
         if change.kind == STORED:  # intake planned it and handed its sends over itself
+            engine.board_changed()
             return
         engine.poke()
         dispatcher.poke()  # acknowledgements and cancels queue notices
