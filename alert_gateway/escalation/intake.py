@@ -5,10 +5,11 @@ planner, and claiming its urgent sends is one commit. After that commit (and the
 claimed attempts go straight to the dispatcher in memory. The database stays the truth: after a
 crash, lease recovery sends what was claimed and not recorded.
 
-Only P1 and P2 sends are claimed here. Lower priorities are left PENDING for the dispatcher's
-ordinary claim, which serves the outbox most urgent first, and while alarms already read wait to
-be stored (a storm) takes only P1/P2 rows: the P3s of an early batch wait behind the P1s stored
-after them instead of taking send slots and the account rate first.
+Only P1 and P2 escalations are planned and claimed here. P3/P4 ones are left due for the engine
+(woken at once), whose sends go to the outbox PENDING: storing a storm does not pay for their
+planning (a P3 policy's per-resident cap is a query per alert), and while alarms already read
+wait to be stored the dispatcher's claim takes only P1/P2 rows, so the P3s of an early batch wait
+behind the P1s stored after them instead of taking send slots and the account rate first.
 """
 
 from __future__ import annotations
@@ -63,18 +64,19 @@ class Intake:
         if self._lock_rows:  # one another replica's engine holds is due anyway: it runs it
             query = query.with_for_update(skip_locked=True)
         rows = list((await session.exec(query)).all())
-        if not rows:
-            return FirstSteps()
-        outcome = await self.stepper.run(session, rows, now=now,
+        urgent = [e for e in rows if e.severity_rank <= URGENT_RANK]
+        if not urgent:
+            return FirstSteps(next_due_at=now if rows else None)
+        outcome = await self.stepper.run(session, urgent, now=now,
                                          claim=lambda s, planned: self._claim_urgent(s, planned, now=now))
+        next_due = now if len(urgent) < len(rows) else outcome.next_due_at  # the rest: the engine
         # The step's timeline notes need no bus notice of their own: the batch's `stored` notice
         # for the same alerts follows, and it must not wake the engine again.
-        return FirstSteps(outcome.claimed, outcome.queued - len(outcome.claimed), outcome.next_due_at)
+        return FirstSteps(outcome.claimed, outcome.queued - len(outcome.claimed), next_due)
 
     async def _claim_urgent(self, session: AsyncSession, planned: list[NotificationAttempt], *,
                             now: datetime) -> list[NotificationAttempt]:
-        due = sorted((a for a in planned if a.priority <= URGENT_RANK and a.not_before <= now),
-                     key=lambda a: a.priority)
+        due = sorted((a for a in planned if a.not_before <= now), key=lambda a: a.priority)
         return await claim(session, due, now=now, settings=self.settings)
 
     def hand_over(self, first: FirstSteps, *, more_waiting: bool) -> None:
