@@ -1,7 +1,7 @@
 """alert.first_notified_at: when the first alert SMS or call was accepted by Twilio
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003_first_notified_at
+Revises: 0001 (on merge with main: 0002_auth_throttle)
 Create Date: 2026-12-06 02:50:00
 """
 from collections.abc import Sequence
@@ -11,7 +11,8 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = '0002'
+revision: str = '0003_first_notified_at'
+# main has 0002_auth_throttle (merged after this branch started): chain after it when merging
 down_revision: str | None = '0001'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
