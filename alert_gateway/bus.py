@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client import Counter
 
@@ -34,12 +34,11 @@ class AlertChange:
 
     alert_id: int
     kind: str
-    # an escalation step's own change: the engine need not look again (not part of equality)
-    by_engine: bool = field(default=False, compare=False)
+    remote: bool = False  # committed by another replica (its own work is not ours to skip)
 
 
 Listener = Callable[[AlertChange], Awaitable[None]]
-_Key = tuple[int, str, bool]
+_Key = tuple[int, str, bool]  # (alert, kind, remote)
 
 
 class _Subscription:
@@ -57,9 +56,7 @@ class _Subscription:
 
     def offer(self, change: AlertChange) -> None:
         """Queue `change` and make sure a task delivers it; never waits."""
-        # by_engine is in the key: a step's own note, which the engine skips, must not swallow a
-        # wake-up of the same kind (a failed delivery's "notification").
-        key = (change.alert_id, change.kind, change.by_engine)
+        key = (change.alert_id, change.kind, change.remote)
         if key in self._queue:
             return  # the queued one still tells the listener to look
         if len(self._queue) >= self.limit:
@@ -107,6 +104,7 @@ class AlertBus:
 
     def deliver_remote(self, change: AlertChange) -> None:
         """A change committed by another replica: queue it for the listeners that want those."""
+        change = AlertChange(change.alert_id, change.kind, remote=True)
         for subscription in list(self._subscriptions):
             if subscription.remote:
                 subscription.offer(change)

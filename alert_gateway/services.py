@@ -11,13 +11,15 @@ from .bus import AlertBus, AlertChange
 from .clock import Clock, SystemClock
 from .db.engine import SessionFactory, is_sqlite, make_engine, make_sessions
 from .db.groupcommit import GroupCommit
+from .db.models import EventKind
 from .db.notify import ReplicaLink
-from .db.urgency import Urgency
 from .ingest.heartbeats import LastSeenBuffer
 from .ingest.pipeline import IngestPipeline
 from .ingest.store import BatchResult
 from .metrics import Metrics
 from .settings import Settings
+
+STORED = "stored"  # change kind: an ingest batch stored it and planned its first step at once
 
 
 def gateway_version() -> str:
@@ -39,15 +41,12 @@ class Services:
     metrics: Metrics
     ingest: IngestPipeline
     bus: AlertBus = field(default_factory=AlertBus)
-    urgency: Urgency = field(init=False)  # the alarm path goes before background writes
     writes: GroupCommit = field(init=False)  # callbacks and send results share transactions
     extras: dict[str, object] = field(default_factory=dict)
     replicas: ReplicaLink | None = None  # PostgreSQL: LISTEN/NOTIFY with the other replicas
 
     def __post_init__(self) -> None:
-        self.urgency = Urgency(self.ingest.wait_idle)
-        self.writes = GroupCommit(self.sessions, lock_rows=not is_sqlite(self.settings.database_url),
-                                  urgency=self.urgency)
+        self.writes = GroupCommit(self.sessions, lock_rows=not is_sqlite(self.settings.database_url))
 
     async def close(self) -> None:
         """Release the database pool."""
@@ -70,8 +69,11 @@ def build_services(
         services.bus.subscribe(services.replicas.send, remote=False)
 
     async def announce(result: BatchResult) -> None:
+        cancelled = {r.alert_id for r in result.cancelled}
         for alert_id in result.changed_alert_ids:
-            await services.bus.publish(AlertChange(alert_id, "alarm"))
+            # a cancel queued notices for the dispatcher; the rest intake already handed over
+            kind = EventKind.CANCEL.value if alert_id in cancelled else STORED
+            await services.bus.publish(AlertChange(alert_id, kind))
 
     ingest.batch_listeners.append(announce)
     return services

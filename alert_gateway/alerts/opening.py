@@ -33,11 +33,10 @@ from . import rules
 
 @dataclass(frozen=True, slots=True)
 class Routed:
-    """Where an alarm went: the alert, whether it is new, whether an escalation row changed."""
+    """Where an alarm went: the alert, and whether it is new."""
 
     alert: Alert
     opened: bool
-    escalations_changed: bool
 
 
 def alert_key(resident_id: str | None, device_id: str | None) -> str:
@@ -92,10 +91,9 @@ async def open_alert(
     assert alert.id is not None
     session.add_all([AlertEvent(**e) for e in opened_entries(
         alert.id, alarm_type, now=now, actor=actor, message=message, data=data, skew=skew)])
-    escalating = starts_escalation(alarm_type)
-    if escalating:
+    if starts_escalation(alarm_type):
         session.add(hooks.new_escalation(alert, now=now))
-    return Routed(alert, opened=True, escalations_changed=escalating)
+    return Routed(alert, opened=True)
 
 
 def new_alert_values(
@@ -174,7 +172,6 @@ async def attach(session: AsyncSession, alert: Alert, *, alarm_type: AlarmType, 
     new_severity = rules.severity_of(alarm_type).value
     raised = rules.is_more_urgent(alarm_type, AlarmType(alert.type))
     reopened = alert.status == AlertStatus.CANCELLED.value and rules.escalates(alarm_type)
-    changed = False
     if raised or reopened:
         if raised:
             session.add(event(alert, EventKind.SEVERITY_RAISED, now=now, actor=actor,
@@ -184,12 +181,10 @@ async def attach(session: AsyncSession, alert: Alert, *, alarm_type: AlarmType, 
         alert.status = AlertStatus.OPEN.value
         if rules.escalates(AlarmType(alert.type)):
             await hooks.restart(session, alert, now=now)
-            changed = True
     else:
         await hooks.alarm_attached(session, alert, alarm_type, now=now)
-        changed = True
     alert.updated_at = now
-    return Routed(alert, opened=False, escalations_changed=changed)
+    return Routed(alert, opened=False)
 
 
 async def open_or_attach(

@@ -51,6 +51,7 @@ class AlertRead(_Read):
     clock_skew_seconds: int | None
     opened_at: datetime
     device_ts: datetime | None
+    first_notified_at: datetime | None  # first alert SMS or call accepted by Twilio
     acknowledged_at: datetime | None
     acknowledged_by: str | None
     ack_channel: AckChannel | None

@@ -105,6 +105,7 @@ class Alert(SQLModel, table=True):
     source_message_id: str | None = None
     opened_at: datetime  # receipt time: the response-time clock starts here
     device_ts: datetime | None = None
+    first_notified_at: datetime | None = None  # the first alert SMS or call accepted by Twilio
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     ack_channel: str | None = enum_field(None)

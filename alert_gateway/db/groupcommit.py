@@ -23,7 +23,6 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .engine import SessionFactory
-from .urgency import Urgency
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,32 +35,24 @@ ALONE_TRIES = 3  # a deadlock victim on PostgreSQL simply runs again
 class GroupCommit:
     """`await writes.run(work)`: `work(session)` runs in a transaction shared with its neighbours."""
 
-    def __init__(self, sessions: SessionFactory, *, lock_rows: bool, max_batch: int = MAX_BATCH,
-                 urgency: Urgency | None = None) -> None:
+    def __init__(self, sessions: SessionFactory, *, lock_rows: bool, max_batch: int = MAX_BATCH) -> None:
         self._sessions = sessions
-        self._urgency = urgency or Urgency()
         self._max_batch = max_batch
         self._pending: list[tuple[Work, Preload, asyncio.Future[Any]]] = []
         # PostgreSQL: preloaded rows are locked, so a write sees the row as it is at commit time.
         self._lock_rows = lock_rows
         self._queries: dict[type[Any], Any] = {}
         self._worker: asyncio.Task[None] | None = None
-        self._hurry = asyncio.Event()  # an urgent write is queued: no holding back
         self.transactions = 0  # for tests and benchmarks: how many commits served the writes
 
-    async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, preload: Preload = None,
-                  urgent: bool = False) -> T:
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, preload: Preload = None) -> T:
         """Run `work` in a shared transaction; returns its result once that transaction committed.
 
         `preload` names the row `work` starts from: the rows of a whole batch are loaded with one
         SELECT before any write runs, so `session.get` finds them without a round trip each.
-        `urgent`: the alarm path waits for this write (a send's result frees a dispatcher slot),
-        so its batch does not hold back for the alarm path.
         """
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append((work, preload, future))
-        if urgent:
-            self._hurry.set()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain(), name="group-commit")
         return await future
@@ -69,14 +60,8 @@ class GroupCommit:
     async def _drain(self) -> None:
         # Ends when nothing is queued; `run` starts a new one (no check-then-wait race: single thread).
         while self._pending:
-            # A full batch waiting means a backlog: drain it. Otherwise an alarm being stored or
-            # escalated goes first, unless that alarm path itself waits for one of these writes.
-            if len(self._pending) < self._max_batch:
-                await self._urgency.wait_quiet(unless=self._hurry)
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
-            if not self._pending:  # what hurried is in this batch (with a tail left, stay hurried)
-                self._hurry.clear()
             try:
                 await self._together(batch)
             except Exception:  # any failure: isolate it by running each write alone

@@ -39,7 +39,6 @@ class HookResult:
     changes: list[AlertChange] = field(default_factory=list)
     say: str | None = None
     language: str = "ja"
-    queued: bool = False
 
 
 async def _attempt(session: AsyncSession, attempt_id: int, sid: str | None) -> NotificationAttempt | None:
@@ -163,7 +162,6 @@ async def accept(session: AsyncSession, alert: Alert, contact_id: int | None, *,
     await actions.acknowledge(session, alert_id=alert.id, actor=actor, channel=channel, now=now,
                               contact_id=contact_id)
     result.changes.append(AlertChange(alert.id, EventKind.ACKNOWLEDGED.value))
-    result.queued = True
     return t(lang, f"{prefix}.thanks", name=await _resident_name(session, alert))
 
 
@@ -198,7 +196,6 @@ async def _resident_key(session: AsyncSession, row: NotificationAttempt, alert: 
         if not fire and alert.status == AlertStatus.OPEN.value:
             await cancel.cancel(session, alert, actor="resident", now=now,
                                 message=said + "; an operator still checks on them")
-            result.queued = True
         else:
             session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CONTACT_STATE.value,
                                    actor="resident", message=said + (

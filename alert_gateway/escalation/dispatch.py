@@ -1,18 +1,20 @@
-"""The outbox dispatcher: sends pending attempts by priority then age, under the account send rate.
+"""The outbox dispatcher: sends attempts by priority then age, under the account send rate.
 
-An attempt is marked SENDING (with a lease) and committed immediately before its own API call, and
-at most `send_concurrency` requests are in flight, so a crash repeats at most that many attempts
-(exactly the one in flight with 1): an expired lease puts a dead process's attempt back in the
-outbox. A live process renews the leases of its requests and never takes its own back.
+Attempts reach it two ways, both already SENDING under a lease (committed): intake hands over the
+first sends of a stored alarm in memory (`submit`), and the dispatcher claims PENDING rows itself.
+At most `send_concurrency` requests are in flight. A crash leaves claimed rows whose lease
+expires and puts them back in the outbox, so lease recovery sends what was claimed and not
+recorded. A live process renews the leases of everything it holds (submitted and not started yet,
+or in flight) on the injected clock, and never takes its own back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import logging
-from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
@@ -22,12 +24,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..bus import AlertChange
 from ..db.engine import is_sqlite
-from ..db.models import Alert, AttemptStatus, NotificationAttempt, NotifyChannel, Purpose, Target
+from ..db.models import Alert, AttemptStatus, NotificationAttempt, NotifyChannel, Purpose
 from ..services import Services
 from ..twilio.client import PermanentSendError, ProviderResult, TransientSendError, TwilioSender
 from ..twilio.twiml import alert_call_twiml
 from . import hooks
 from .attempts import advance, map_status
+from .claiming import URGENT_RANK, claim, lease_of
 from .closing import of_closed_alert, void_stragglers
 from .hangup import hang_up_closed, voided_result
 from .ratelimit import TokenBucket
@@ -38,7 +41,6 @@ MAX_RETRIES = 5  # transient API errors per attempt, with backoff 2, 4, 8, 16, 3
 STUCK_AFTER = {NotifyChannel.SMS.value: timedelta(minutes=5),
                NotifyChannel.VOICE.value: timedelta(minutes=3)}
 HOUSEKEEPING_EVERY = timedelta(seconds=1)  # lease recovery and stuck-attempt chasing, at most
-FIRST_COUNTED_MAX = 50_000  # alert ids remembered as already first-notified (a storm's worth)
 RECORD_TRIES = 3  # a result we got must be written: a lost write would send the attempt again
 
 
@@ -62,16 +64,18 @@ class Dispatcher:
         self.settings = services.settings
         self.bucket = TokenBucket(self.settings.send_rate_per_second)
         self.wake = asyncio.Event()
-        # Comfortably longer than one request (bounded by the timeout) plus writing its result;
-        # renewed every third of it while the request runs, so only a dead process's lease expires.
-        self.lease = timedelta(seconds=self.settings.twilio_timeout_seconds * 3)
+        self.lease = lease_of(self.settings)
         self.concurrency = self.settings.send_concurrency
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        # claimed elsewhere (intake) and handed over, not started yet: most urgent, then oldest first
+        self._held: dict[int, NotificationAttempt] = {}
+        self._order: list[tuple[int, datetime, int]] = []
+        self._urgent_only = False  # a storm is being stored: claim only P1/P2 rows meanwhile
         self._housekeeping_at: datetime | None = None
         self._waiting = False  # the last claim filled every free slot: more rows may be due
-        self._counted: OrderedDict[int, None] = OrderedDict()  # alerts whose first send is known
         self._sleeping_until: datetime | None = None  # None: awake, or asleep until poked
         self._hang_ups_due = False  # poked about a close: look for calls to hang up this cycle
+        self._held_may_be_void = False  # an alert closed since sends were handed over: check them
         self._hanging_up: asyncio.Task[None] | None = None  # beside the sends, never in their way
         self._lock_rows = not is_sqlite(self.settings.database_url)
 
@@ -79,7 +83,27 @@ class Dispatcher:
         """Look at the outbox now; `closed`: an alert may have closed, so end its live calls now
         rather than at the next housekeeping."""
         self._hang_ups_due = self._hang_ups_due or closed
+        self._held_may_be_void = self._held_may_be_void or (closed and bool(self._held))
         self.wake.set()
+
+    def submit(self, claimed: list[NotificationAttempt], *, storm: bool = False) -> None:
+        """Send these committed, already claimed attempts as slots and the send rate allow.
+
+        `storm`: more alarms wait to be stored. Until a batch says otherwise, the outbox claim
+        takes only P1/P2 rows: a P1 about to be stored must not wait behind P3s claimed now.
+        """
+        released = self._urgent_only and not storm
+        self._urgent_only = storm
+        for attempt in claimed:
+            assert attempt.id is not None
+            self._held[attempt.id] = attempt
+            heapq.heappush(self._order, (attempt.priority, attempt.created_at, attempt.id))
+        if claimed or released:
+            self.wake.set()
+
+    def _ours(self) -> list[int]:
+        """Attempts this process holds a lease on: renewed here, never recovered from ourselves."""
+        return [*self._inflight, *self._held]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: send what is due, then sleep until the next not_before/deadline or a poke."""
@@ -113,6 +137,7 @@ class Dispatcher:
             if self._hanging_up is not None:
                 self._hanging_up.cancel()  # rows say what is left: the next start hangs them up
             await self._finish_in_flight()
+            await self._release_held()
             await self.sender.close()
 
     async def _finish_in_flight(self) -> None:
@@ -121,13 +146,32 @@ class Dispatcher:
         if tasks:
             await asyncio.wait(tasks, timeout=self.settings.twilio_timeout_seconds + 5)
 
+    async def _release_held(self) -> None:
+        """On a stop, attempts handed over but not started go back to the outbox at once (rather
+        than waiting out their lease after the restart)."""
+        ids = list(self._held)
+        if not ids:
+            return
+        try:
+            async with self.services.sessions() as session:
+                await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
+                                   .where(col(NotificationAttempt.id).in_(ids),
+                                          col(NotificationAttempt.status) == AttemptStatus.SENDING.value)
+                                   .values(status=AttemptStatus.PENDING.value, deadline_at=None))
+                await session.commit()
+        except (SQLAlchemyError, OSError) as exc:  # still ours: a restarted loop sends them
+            log.warning("dispatcher: held sends not released: %s", exc)
+            return
+        self._held.clear()  # back in the outbox: only a claim may send them now
+        self._order.clear()
+
     async def _renew_leases(self, stop: asyncio.Event) -> None:
-        """Keep the leases of this process's running requests from expiring (real time)."""
-        every = self.lease.total_seconds() / 3
+        """Keep the leases of what this process holds from expiring, on the injected clock (a
+        lease is measured on it: a test that moves the clock moves renewal with it)."""
+        every = self.lease / 3
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
-            ids = list(self._inflight)
+            await self.services.clock.wait(self.services.clock.now() + every, stop)
+            ids = self._ours()
             if not ids:
                 continue
             try:
@@ -169,7 +213,7 @@ class Dispatcher:
         self._hanging_up.add_done_callback(_log_failure)
 
     async def _send_due(self, now: datetime) -> bool:
-        """Claim due rows for the free slots and start their requests. True if more may wait."""
+        """Start handed-over attempts, then claim due rows, for the free slots. True if more may wait."""
         free = self.concurrency - len(self._inflight)
         if free <= 0:
             return False
@@ -177,13 +221,37 @@ class Dispatcher:
         if tokens == 0:  # the account rate is spent: wait for the next token (real time)
             await asyncio.sleep(self.bucket.delay())
             tokens = self.bucket.take_now(free)
-        with self.services.urgency.working():  # status callbacks wait for this
-            batch, looked_at = await self._claim(now, tokens)
+        if self._held_may_be_void:
+            await self._drop_voided_held()
+        while self._order and tokens:  # already claimed and committed: no transaction needed
+            attempt = self._held.pop(heapq.heappop(self._order)[2])
+            self._start(attempt)
+            tokens -= 1
+        if self._order:  # the rate or the slots ran out first
+            self._waiting = True
+            return True
+        batch, looked_at = await self._claim(now, tokens) if tokens else ([], 0)
         self.bucket.give_back(tokens - len(batch))
         for attempt in batch:
             self._start(attempt)
         self._waiting = looked_at == tokens > 0
         return self._waiting
+
+    async def _drop_voided_held(self) -> None:
+        """Forget handed-over sends whose alert closed meanwhile (the close voided their rows):
+        one SELECT, only after a close, so the usual hand-over stays free of queries."""
+        self._held_may_be_void = False
+        asked = list(self._held)  # more may be handed over while we wait: those are not asked about
+        async with self.services.sessions() as session:
+            still = set((await session.exec(
+                select(NotificationAttempt.id).where(
+                    col(NotificationAttempt.id).in_(asked),
+                    col(NotificationAttempt.status) == AttemptStatus.SENDING.value))).all())
+        for attempt_id in asked:
+            if attempt_id not in still:
+                self._held.pop(attempt_id, None)
+        self._order = [entry for entry in self._order if entry[2] in self._held]
+        heapq.heapify(self._order)
 
     def _start(self, attempt: NotificationAttempt) -> None:
         """Run one claimed attempt's request; its slot frees (and pokes) when it is recorded."""
@@ -214,7 +282,7 @@ class Dispatcher:
             await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
                                .where(col(NotificationAttempt.status) == AttemptStatus.SENDING.value,
                                       col(NotificationAttempt.deadline_at) < now,
-                                      col(NotificationAttempt.id).not_in(list(self._inflight)),
+                                      col(NotificationAttempt.id).not_in(self._ours()),
                                       ~of_closed_alert())
                                .values(status=AttemptStatus.PENDING.value, deadline_at=None,
                                        retries=NotificationAttempt.retries + 1))
@@ -232,43 +300,17 @@ class Dispatcher:
                  .order_by(col(NotificationAttempt.priority), col(NotificationAttempt.created_at),
                            col(NotificationAttempt.id))
                  .limit(limit))
+        if self._urgent_only:
+            query = query.where(col(NotificationAttempt.priority) <= URGENT_RANK)
         if self._lock_rows:
             query = query.with_for_update(skip_locked=True)
         async with self.services.sessions() as session:
             rows = list((await session.exec(query)).all())
-            capped = await self._over_cap(session, rows, now)
-            for row in rows:
-                if row.id in capped:
-                    row.not_before = now + timedelta(seconds=self.settings.contact_cap_window_seconds)
-                else:
-                    row.status = AttemptStatus.SENDING.value
-                    row.deadline_at = now + self.lease
+            if not rows:  # nothing to write: no commit (on SQLite it would take the write lock)
+                return [], 0
+            claimed = await claim(session, rows, now=now, settings=self.settings)
             await session.commit()
-        return [r for r in rows if r.id not in capped], len(rows)
-
-    async def _over_cap(self, session: AsyncSession, rows: list[NotificationAttempt],
-                        now: datetime) -> set[int | None]:
-        """Rows to a contact who already got `contact_cap_per_window` alerts in the window."""
-        numbers = {r.to_number for r in rows
-                   if r.target == Target.CONTACT.value and r.purpose == Purpose.ALERT.value}
-        if not numbers:
-            return set()
-        since = now - timedelta(seconds=self.settings.contact_cap_window_seconds)
-        counts = dict((await session.exec(
-            select(NotificationAttempt.to_number, func.count())
-            .where(col(NotificationAttempt.to_number).in_(numbers),
-                   col(NotificationAttempt.purpose) == Purpose.ALERT.value,
-                   # a request in flight has no sent_at yet, but it counts
-                   (col(NotificationAttempt.sent_at) >= since)
-                   | (col(NotificationAttempt.status) == AttemptStatus.SENDING.value))
-            .group_by(NotificationAttempt.to_number))).all())
-        capped: set[int | None] = set()
-        for row in rows:
-            if row.to_number in numbers:
-                counts[row.to_number] = counts.get(row.to_number, 0) + 1
-                if counts[row.to_number] > self.settings.contact_cap_per_window:
-                    capped.add(row.id)
-        return capped
+        return claimed, len(rows)
 
     async def _send(self, attempt: NotificationAttempt) -> None:
         """One API call under the send rate; the outcome is written in its own transaction."""
@@ -305,7 +347,7 @@ class Dispatcher:
         """Write one send's outcome in a transaction shared with other results and callbacks."""
         first_latency, changes, look_at = await self.services.writes.run(
             lambda session: self._apply_result(session, attempt_id, result),
-            preload=(NotificationAttempt, attempt_id), urgent=True)
+            preload=(NotificationAttempt, attempt_id))
         # The row now has a deadline (or a retry time) the sleeping loop did not know about.
         if look_at is not None and (self._sleeping_until is None or look_at < self._sleeping_until):
             self.wake.set()
@@ -356,31 +398,23 @@ class Dispatcher:
 
     async def _first(self, session: AsyncSession, row: NotificationAttempt,
                      now: datetime) -> tuple[str, float] | None:
-        """(severity, seconds since the alarm) when this is the alert's first notification sent."""
-        if row.alert_id is None or row.purpose != Purpose.ALERT.value or row.alert_id in self._counted:
+        """(severity, seconds since the alarm) when this is the alert's first notification sent.
+
+        The fact is the row's `first_notified_at`, set once by a conditional UPDATE: a second send
+        recorded in the same shared transaction, a rerun or another replica finds it set.
+        """
+        if row.alert_id is None or row.purpose != Purpose.ALERT.value:
             return None
-        # Remembered before commit: if this transaction is rerun, its first send may go uncounted
-        # (a metric, never a send). Bounded: an alert past the oldest remembered one is queried.
-        self._counted[row.alert_id] = None
-        if len(self._counted) > FIRST_COUNTED_MAX:
-            self._counted.popitem(last=False)
-        # Sends recorded earlier in this shared transaction are in the session, not yet flushed:
-        # look there instead of flushing the whole batch before the query.
-        for other in list(session.identity_map.values()):
-            if (isinstance(other, NotificationAttempt) and other.alert_id == row.alert_id
-                    and other.id != row.id and other.sent_at is not None
-                    and other.purpose == Purpose.ALERT.value):
-                return None
-        earlier = select(NotificationAttempt.id).where(
-            NotificationAttempt.alert_id == row.alert_id, col(NotificationAttempt.id) != row.id,
-            col(NotificationAttempt.sent_at).is_not(None),
-            col(NotificationAttempt.purpose) == Purpose.ALERT.value).exists()
-        with session.no_autoflush:
-            alert = (await session.exec(select(Alert.severity, Alert.opened_at)
-                                        .where(Alert.id == row.alert_id, ~earlier))).first()
-        if alert is None:
+        alert = Alert.__table__  # type: ignore[attr-defined]
+        with session.no_autoflush:  # nothing pending in a shared session bears on this column
+            first = (await session.exec(  # type: ignore[call-overload]
+                update(alert)
+                .where(alert.c.id == row.alert_id, alert.c.first_notified_at.is_(None))
+                .values(first_notified_at=now)
+                .returning(alert.c.severity, alert.c.opened_at))).first()
+        if first is None:
             return None
-        severity, opened_at = alert
+        severity, opened_at = first
         if opened_at.tzinfo is None:
             opened_at = opened_at.replace(tzinfo=now.tzinfo)
         return severity, max(0.0, (now - opened_at).total_seconds())
@@ -392,12 +426,15 @@ class Dispatcher:
     async def next_wake(self) -> datetime | None:
         """The next time the outbox needs a look: a deferred send, a lease or a deadline."""
         async with self.services.sessions() as session:
-            pending = (await session.exec(select(func.min(NotificationAttempt.not_before)).where(
+            due = select(func.min(NotificationAttempt.not_before)).where(
                 NotificationAttempt.status == AttemptStatus.PENDING.value,
-                ~of_closed_alert()))).one()  # never claimed: housekeeping voids them
+                ~of_closed_alert())  # never claimed: housekeeping voids them
+            if self._urgent_only:  # the rest waits for the storm's last batch (which wakes us)
+                due = due.where(col(NotificationAttempt.priority) <= URGENT_RANK)
+            pending = (await session.exec(due)).one()
             deadline = (await session.exec(select(func.min(NotificationAttempt.deadline_at)).where(
                 col(NotificationAttempt.status).in_([*WATCHED, AttemptStatus.SENDING.value]),
-                col(NotificationAttempt.id).not_in(list(self._inflight))))).one()  # ours: renewed
+                col(NotificationAttempt.id).not_in(self._ours())))).one()  # ours: renewed
         tz = self.services.clock.now().tzinfo
         times = [t if t.tzinfo else t.replace(tzinfo=tz) for t in (pending, deadline) if t is not None]
         if not times:

@@ -16,7 +16,6 @@ from sqlalchemy import func
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import col, select
 
-from ..bus import AlertChange
 from ..db.engine import is_sqlite
 from ..db.models import ACTIVE_STATUSES, Alert, AlertStatus, Escalation
 from ..services import Services
@@ -28,8 +27,6 @@ log = logging.getLogger(__name__)
 BATCH = 100  # escalations per transaction
 CONTENDED_PAUSE = 0.05  # due rows all locked by another replica: let it finish (real seconds)
 ERROR_BACKOFF_MAX = 5.0
-STORM_BACKLOG = 500  # alarms waiting to be stored: more than a steady stream ever queues
-INGEST_FIRST_MAX = 1.0  # seconds a step waits at most for alarms being stored (real seconds)
 GAUGE_EVERY = 1.0  # board gauges are scraped, not read per alarm: refresh at most once a second
 
 
@@ -44,7 +41,8 @@ class EscalationEngine:
         self.on_queued = on_queued  # pokes the dispatcher when the outbox grew
         self.cycles = 0  # for tests and benchmarks: how often the engine looked
         self._oldest: dict[str, datetime] = {}
-        self._then_dispatch = False
+        self._asleep = False  # in the wait below, until `_sleeping_until` (None: until poked)
+        self._sleeping_until: datetime | None = None
         self._gauges_stale = asyncio.Event()  # the board changed: refresh the gauges soon
         self._lock_rows = not is_sqlite(services.settings.database_url)
         gauge = services.metrics.oldest_unacknowledged_seconds
@@ -57,14 +55,22 @@ class EscalationEngine:
             return 0.0 if oldest is None else (self.services.clock.now() - oldest).total_seconds()
         return age
 
-    def poke(self, *, then_dispatch: bool = False) -> None:
-        """Look at the database now; `then_dispatch`: poke the dispatcher after that look."""
-        self._then_dispatch |= then_dispatch
+    def poke(self) -> None:
+        """Look at the database now."""
         self.wake.set()
 
-    async def on_change(self, change: AlertChange) -> None:
-        """Bus listener: any committed alert change may make an escalation due."""
-        self.poke()
+    def board_changed(self) -> None:
+        """An alert opened or changed without a step of ours: refresh the board gauges soon."""
+        self._gauges_stale.set()
+
+    def note_due(self, at: datetime | None) -> None:
+        """An escalation (planned elsewhere, e.g. by intake) next needs a look at `at`: wake only
+        if the engine sleeps past that, or is awake and may have read its next time already."""
+        if at is None:
+            return
+        if self._asleep and self._sleeping_until is not None and self._sleeping_until <= at:
+            return
+        self.wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: run what is due, then sleep until the earliest due time or a poke."""
@@ -74,19 +80,14 @@ class EscalationEngine:
         try:
             while not stop.is_set():
                 self.wake.clear()
-                then_dispatch, self._then_dispatch = self._then_dispatch, False
-                await self._after_ingest()
                 try:
                     busy = await self.tick(self.services.clock.now())
-                    if then_dispatch:
-                        self.on_queued()
                     self._gauges_stale.set()
                     delay = 0.1
                     if busy:  # a full batch: more may be due at once
                         continue
                     earliest = await self.earliest_due()
                 except (SQLAlchemyError, OSError) as exc:
-                    self._then_dispatch |= then_dispatch  # still owed after the retry
                     log.error("escalation engine: database error, retrying: %s", exc)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), delay)
@@ -98,19 +99,14 @@ class EscalationEngine:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), CONTENDED_PAUSE)
                     continue
-                await self.services.clock.wait(earliest, self.wake)
+                self._asleep, self._sleeping_until = True, earliest
+                try:
+                    await self.services.clock.wait(earliest, self.wake)
+                finally:
+                    self._asleep = False
         finally:
             relay.cancel()
             gauges.cancel()
-
-    async def _after_ingest(self) -> None:
-        """In a storm, alarms read from the broker are stored before steps run (bounded): the
-        broker's queue for us must drain first, and a P1 still unstored must not wait behind
-        P3 steps already due. A steady stream (a batch or less waiting) does not hold steps back."""
-        if self.services.ingest.backlog < STORM_BACKLOG:
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.services.ingest.wait_idle(), INGEST_FIRST_MAX)
 
     async def _gauges(self, stop: asyncio.Event) -> None:
         """Board gauges off the alarm path: at once after a quiet spell, then at most once a second."""
@@ -139,13 +135,12 @@ class EscalationEngine:
             query = query.with_for_update(skip_locked=True)
         for attempt in range(3):  # a deadlock victim on PostgreSQL simply runs again
             try:
-                with self.services.urgency.working():  # status callbacks wait for this
-                    async with self.services.sessions() as session:
-                        rows = list((await session.exec(query)).all())
-                        if not rows:
-                            return False
-                        outcome = await self.stepper.run(session, rows, now=now)
-                        await session.commit()
+                async with self.services.sessions() as session:
+                    rows = list((await session.exec(query)).all())
+                    if not rows:
+                        return False
+                    outcome = await self.stepper.run(session, rows, now=now)
+                    await session.commit()
                 break
             except DBAPIError as exc:
                 if attempt == 2 or "deadlock" not in str(exc).lower():

@@ -6,8 +6,9 @@ Rows only: the engine reads them after commit (and after a restart); nothing liv
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlmodel import col, select, update
+from sqlmodel import col, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import ALARM_TYPES, AlarmType, Severity
@@ -15,26 +16,38 @@ from devices.contract import ALARM_TYPES, AlarmType, Severity
 from ..db.models import Alert, Escalation, EscalationState, Purpose
 from . import closing, notices
 
-UNCHOSEN_POLICY = ""  # the engine chooses the policy when it first picks the escalation up
+# The Stepper chooses the policy when it first plans the escalation: for a stored alarm that is
+# intake, in the same transaction; for a supervision alert or a restart, the engine.
+UNCHOSEN_POLICY = ""
 LIVE_STATES = (EscalationState.RUNNING.value, EscalationState.GUARD.value)
 OPEN_STATES = (*LIVE_STATES, EscalationState.WATCHING.value, EscalationState.EXHAUSTED.value)
 
 
 def new_escalation(alert: Alert, *, now: datetime) -> Escalation:
-    """A fresh escalation that the engine runs at once; a fall starts in its guard."""
+    """A fresh escalation that runs at once; a fall starts in its guard."""
     assert alert.id is not None
+    return Escalation(**escalation_values(alert.id, alert_type=alert.type, severity=alert.severity,
+                                          now=now))
+
+
+def escalation_values(alert_id: int, *, alert_type: str, severity: str, now: datetime) -> dict[str, Any]:
+    """The columns of a fresh escalation (a batch inserts many in one statement)."""
     # The guard state is written here, in the alarm's own transaction, so a pendant press that
     # follows (alarm_attached) always finds it, however soon after the fall it arrives.
-    guarded = alert.type == AlarmType.FALL.value
-    return Escalation(
-        alert_id=alert.id,
-        policy=UNCHOSEN_POLICY,
-        severity_rank=Severity(alert.severity).rank,
-        state=(EscalationState.GUARD if guarded else EscalationState.RUNNING).value,
-        next_due_at=now,
-        started_at=now,
-        updated_at=now,
-    )
+    guarded = alert_type == AlarmType.FALL.value
+    return {
+        "alert_id": alert_id,
+        "policy": UNCHOSEN_POLICY,
+        "severity_rank": Severity(severity).rank,
+        "state": (EscalationState.GUARD if guarded else EscalationState.RUNNING).value,
+        "step_index": 0,
+        "round": 0,
+        "reminders": 0,
+        "step_due_at": None,
+        "next_due_at": now,
+        "started_at": now,
+        "updated_at": now,
+    }
 
 
 async def restart(session: AsyncSession, alert: Alert, *, now: datetime) -> None:
@@ -104,16 +117,6 @@ async def poke(session: AsyncSession, alert_id: int, *, now: datetime) -> None:
                    col(Escalation.state) == EscalationState.RUNNING.value)
             .values(next_due_at=now, updated_at=now)
         )
-
-
-async def due_count(session: AsyncSession, *, now: datetime) -> int:
-    """How many escalations are due (for readiness and tests)."""
-    rows = await session.exec(
-        select(Escalation.alert_id).where(
-            col(Escalation.state).in_(OPEN_STATES), col(Escalation.next_due_at) <= now
-        )
-    )
-    return len(rows.all())
 
 
 async def cancelled(session: AsyncSession, alert: Alert, *, now: datetime) -> None:

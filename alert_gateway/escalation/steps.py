@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from string import ascii_uppercase
@@ -40,13 +40,19 @@ from .planner import AttemptView, EscalationView, Person, Plan, PlanEnv, Send, p
 from .policy import PolicySet
 from .texts import AlertFacts, alert_sms, alert_voice, exhausted_sms, resident_voice
 
+# Marks some of the attempts just planned SENDING under a lease (intake); returns those.
+Claim = Callable[[AsyncSession, list[NotificationAttempt]], Awaitable[list[NotificationAttempt]]]
+
 
 @dataclass
 class BatchOutcome:
-    """What a batch changed: bus notices to publish after commit, and whether the outbox grew."""
+    """What a batch changed: bus notices to publish after commit, how the outbox grew (and which
+    of its new rows were claimed, with their ids), and the earliest next look it planned."""
 
     changes: list[AlertChange] = field(default_factory=list)
     queued: int = 0
+    claimed: list[NotificationAttempt] = field(default_factory=list)
+    next_due_at: datetime | None = None
 
 
 def _phone_type(value: str) -> PhoneType:
@@ -83,8 +89,8 @@ class Stepper:
         self.hours = NightHours.of(settings.timezone, settings.night_start_hour, settings.night_end_hour)
 
     async def run(self, session: AsyncSession, escalations: Sequence[Escalation], *,
-                  now: datetime) -> BatchOutcome:
-        """Plan and apply every escalation of the batch; the caller commits."""
+                  now: datetime, claim: Claim | None = None) -> BatchOutcome:
+        """Plan and apply every escalation of the batch; `claim` takes sends at once. The caller commits."""
         out = BatchOutcome()
         ids = [e.alert_id for e in escalations]
         alerts = {a.id: a for a in (await session.exec(select(Alert).where(col(Alert.id).in_(ids)))).all()}
@@ -101,7 +107,7 @@ class Stepper:
                 col(NotificationAttempt.purpose) == Purpose.ALERT.value))).all():
             attempts[a.alert_id or 0].append(a)
         responders: dict[int, dict[int, ResponderState]] = defaultdict(dict)
-        batch = _Batch()
+        batch = _Batch(claim=claim, claimed=out.claimed)
         for r in (await session.exec(select(AlertResponder).where(
                 col(AlertResponder.alert_id).in_(ids)))).all():
             responders[r.alert_id][r.contact_id] = ResponderState(r.state)
@@ -158,6 +164,8 @@ class Stepper:
         esc.state, esc.step_index, esc.round = plan.state.value, plan.step_index, plan.round
         esc.step_due_at, esc.next_due_at, esc.reminders = plan.step_due_at, plan.next_due_at, plan.reminders
         esc.updated_at = now
+        if plan.next_due_at is not None and (out.next_due_at is None or plan.next_due_at < out.next_due_at):
+            out.next_due_at = plan.next_due_at
         facts = facts_of(alert, resident)
         for send in plan.sends:
             code = None
@@ -175,7 +183,7 @@ class Stepper:
             batch.new.append(self._event(alert.id, now, note.kind.value, note.message, **note.data))
         if plan.notes:
             kind = "reminder" if plan.remind else plan.notes[-1].kind.value
-            out.changes.append(AlertChange(alert.id, kind, by_engine=True))
+            out.changes.append(AlertChange(alert.id, kind))
 
     async def _resident_recent(self, session: AsyncSession, resident_id: str, policy: str,
                                since: datetime) -> int:
@@ -205,15 +213,24 @@ class _Batch:
     rows: dict[tuple[int, int], AlertResponder] = field(default_factory=dict)
     new: list[AlertEvent | NotificationAttempt] = field(default_factory=list)  # inserted at the end
     codes: defaultdict[str, list[tuple[int, str | None]]] = field(default_factory=lambda: defaultdict(list))
+    claim: Claim | None = None
+    claimed: list[NotificationAttempt] = field(default_factory=list)  # inserted, with their ids
 
     async def insert_new(self, session: AsyncSession) -> None:
-        """One executemany per table: nothing reads their ids back, and on SQLite the ORM would
-        insert row by row to learn them (RETURNING order is not guaranteed there)."""
+        """One executemany per table: the ORM would insert row by row on SQLite to learn ids
+        (RETURNING order is not guaranteed there). Only claimed attempts need theirs."""
+        taken: list[NotificationAttempt] = []
+        if self.claim is not None:
+            taken = await self.claim(session, [r for r in self.new if isinstance(r, NotificationAttempt)])
+        taken_rows = {id(t) for t in taken}
         by_model: dict[type[SQLModel], list[dict[str, object]]] = defaultdict(list)
         for row in self.new:
-            by_model[type(row)].append(row.model_dump(exclude={"id"}))
+            if id(row) not in taken_rows:
+                by_model[type(row)].append(row.model_dump(exclude={"id"}))
         for model, rows in by_model.items():
             await session.exec(insert(model), params=rows)  # type: ignore[call-overload]
+        await _insert_with_ids(session, taken)
+        self.claimed += taken
         self.new.clear()
 
     def notified(self, session: AsyncSession, alert: Alert, person: Person, now: datetime) -> str | None:
@@ -232,6 +249,32 @@ class _Batch:
             if alert.status in ACTIVE_STATUSES:
                 codes.append((alert.id, code))
         return row.short_code if others else None
+
+
+def _send_key(a: NotificationAttempt) -> tuple[object, ...]:
+    return (a.alert_id, a.channel, a.to_number, a.purpose, a.step_index, a.round, a.dial_no)
+
+
+async def _insert_with_ids(session: AsyncSession, attempts: list[NotificationAttempt]) -> None:
+    """Insert attempts with one statement and set their ids, matched on what makes each send
+    distinct in one plan (alert, channel, number, purpose, step, round, dial)."""
+    if not attempts:
+        return
+    table = NotificationAttempt.__table__  # type: ignore[attr-defined]
+    key_columns = [table.c.alert_id, table.c.channel, table.c.to_number, table.c.purpose,
+                   table.c.step_index, table.c.round, table.c.dial_no]
+    keys = [_send_key(a) for a in attempts]
+    params = [a.model_dump(exclude={"id"}) for a in attempts]
+    if len(set(keys)) < len(keys):  # not matchable (never planned so): one statement each
+        for attempt, row in zip(attempts, params, strict=True):
+            attempt.id = (await session.exec(  # type: ignore[call-overload]
+                insert(table).returning(table.c.id), params=row)).scalar_one()
+        return
+    rows = await session.exec(insert(table).returning(table.c.id, *key_columns),  # type: ignore[call-overload]
+                              params=params)
+    ids = {tuple(r[1:]): r[0] for r in rows}
+    for attempt, key in zip(attempts, keys, strict=True):
+        attempt.id = ids[key]
 
 
 def _view(a: NotificationAttempt) -> AttemptView:

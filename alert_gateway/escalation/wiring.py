@@ -6,15 +6,15 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from ..bus import AlertChange
-from ..services import Services
+from ..db.engine import is_sqlite
+from ..services import STORED, Services
 from ..twilio.client import TwilioSender
 from .dispatch import Dispatcher
 from .engine import EscalationEngine
 from .feedback import DeviceFeedback
+from .intake import Intake
 from .policy import load_policies
 
-ENGINE_KEY = "escalation_engine"
-DISPATCHER_KEY = "escalation_dispatcher"
 TaskFactory = Callable[[asyncio.Event], Awaitable[None]]
 
 
@@ -24,15 +24,14 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
     dispatcher = Dispatcher(services, TwilioSender(services.settings, services.metrics))
     engine = EscalationEngine(services, policies, on_queued=dispatcher.poke)
     feedback = DeviceFeedback(services)
+    services.ingest.intake = Intake(services.settings, engine.stepper, dispatcher, engine,
+                                    lock_rows=not is_sqlite(services.settings.database_url))
 
     async def wake(change: AlertChange) -> None:
-        if change.by_engine:  # the engine queued its sends itself (on_queued) and knows its next time
+        if change.kind == STORED and not change.remote:
+            engine.board_changed()  # intake planned it and handed its sends over itself
             return
-        if change.kind == "alarm":
-            # A stored alarm: its escalation step runs first; the dispatcher then looks once
-            # (a device cancel may have queued notices) instead of racing the step for the database.
-            engine.poke(then_dispatch=True)
-            return
+        # another replica's stored alarm: its next step's due time is ours to know (takeover)
         engine.poke()
         # acknowledgements and cancels queue notices, and calls about a closed alert end at once
         dispatcher.poke(closed=True)
@@ -40,6 +39,4 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
     services.bus.subscribe(wake)  # also other replicas' changes: their due times are ours too
     # The replica that made the change holds the device's MQTT session and tells it (once).
     services.bus.subscribe(feedback.on_change, remote=False)
-    services.extras[ENGINE_KEY] = engine
-    services.extras[DISPATCHER_KEY] = dispatcher
     return [("escalation", engine.run), ("dispatch", dispatcher.run)]

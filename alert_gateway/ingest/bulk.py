@@ -125,8 +125,6 @@ class BatchRows:
     alerts: list[NewAlert] = field(default_factory=list)
     inbound: list[NewInbound] = field(default_factory=list)
     opened: list[Opened] = field(default_factory=list)
-    escalations_started: bool = False
-    _escalation_templates: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     async def write(self) -> None:
         """Write what is pending: the alerts first (for their ids), then what refers to them."""
@@ -143,11 +141,11 @@ class BatchRows:
                                           actor=alert.actor, message=alert.message,
                                           data=alert.data, skew=values["clock_skew_seconds"])
                 if starts_escalation(alert.alarm_type):
-                    escalations.append(self._escalation(alert))
+                    escalations.append(hooks.escalation_values(
+                        alert_id, alert_type=values["type"], severity=values["severity"], now=self.now))
             self.alerts.clear()
         await self._insert(AlertEvent, entries)
         await self._insert(Escalation, escalations)
-        self.escalations_started |= bool(escalations)
         if self.inbound:
             await self.session.exec(_FILL_INBOUND, params=[  # type: ignore[call-overload]
                 {"b_id": i.id, "b_alarm_type": i.alarm_type, "b_device_ts": i.device_ts,
@@ -160,17 +158,6 @@ class BatchRows:
         loaded = await self.session.get(Alert, alert.id)
         assert loaded is not None
         return loaded
-
-    def _escalation(self, alert: NewAlert) -> dict[str, Any]:
-        # The escalation rule stays in hooks.new_escalation, which reads the alert's type and
-        # severity: asked once per pair with a stand-in alert rather than once per alarm.
-        pair = (alert.values["type"], alert.values["severity"])
-        template = self._escalation_templates.get(pair)
-        if template is None:
-            row = hooks.new_escalation(Alert(**alert.values, id=0), now=self.now)
-            template = row.model_dump()
-            self._escalation_templates[pair] = template
-        return {**template, "alert_id": alert.id}
 
     async def _insert(self, model: Any, rows: list[dict[str, Any]]) -> None:
         if rows:

@@ -24,6 +24,7 @@ from devices.contract import (
 from ..clock import Clock
 from ..db.engine import SessionFactory
 from ..db.messages import RejectReason
+from ..escalation.intake import Intake
 from ..metrics import Metrics
 from ..settings import Settings
 from .acks import ack
@@ -73,6 +74,8 @@ class IngestPipeline:
         self._idle.set()
         self._batch_lock = asyncio.Lock()  # drain waits for the batch in progress (and its feedback)
         self.batch_listeners: list[BatchListener] = []
+        # plans and claims stored alarms' first sends in the storing transaction (escalation wiring)
+        self.intake: Intake | None = None
         self.device_listeners: list[DeviceListener] = []
         self._outbox: deque[tuple[Receipt, FeedbackState]] = deque()
         self._senders: set[asyncio.Task[None]] = set()
@@ -264,12 +267,15 @@ class IngestPipeline:
                 skew_limit=s.clock_skew_seconds,
                 cancel_min_seconds=s.cancel_min_seconds,
                 cancel_grace_seconds=s.cancel_grace_seconds,
+                intake=self.intake,
             )
             await session.commit()
         self._metrics.ingest_batch_seconds.observe(time.perf_counter() - started)
         return result
 
     async def _after_commit(self, result: BatchResult) -> None:
+        if self.intake is not None:  # first: the claimed sends wait for nothing else
+            self.intake.hand_over(result.first_steps, more_waiting=not self._queue.empty())
         for (kind, outcome), count in result.outcomes.items():
             self._metrics.mqtt_messages.labels(kind=kind, result=outcome).inc(count)
         opened = Counter((alert.type, alert.severity) for alert in result.opened)

@@ -33,6 +33,7 @@ from ..db.models import (
     InboundMessage,
     RejectedMessage,
 )
+from ..escalation.intake import FirstSteps, Intake
 from .bulk import BatchRows, InboundKey, NewAlert, NewInbound, Opened, claim_inbound
 from .parse import Incoming, Rejection, printable
 
@@ -50,13 +51,13 @@ class Receipt:
 
 @dataclass
 class BatchResult:
-    """What the batch changed, for feedback, metrics and waking the engine."""
+    """What the batch changed, for feedback and metrics, and the first steps it planned."""
 
     receipts: list[Receipt] = field(default_factory=list)
     cancelled: list[Receipt] = field(default_factory=list)
     opened: list[Opened] = field(default_factory=list)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, result)
-    escalations_changed: bool = False
+    first_steps: FirstSteps = field(default_factory=FirstSteps)
 
     @property
     def changed_alert_ids(self) -> list[int]:
@@ -92,8 +93,10 @@ async def store_batch(
     skew_limit: int,
     cancel_min_seconds: int,
     cancel_grace_seconds: int,
+    intake: Intake | None = None,
 ) -> BatchResult:
-    """Persist alarms, cancels and rejections; the caller commits, then acknowledges to the broker."""
+    """Persist alarms, cancels and rejections, and with `intake` plan the escalations they started
+    or changed and claim their urgent sends; the caller commits, then acknowledges to the broker."""
     result = BatchResult()
     ctx = await _load(session, items, now=now)
     for item in items:
@@ -114,6 +117,8 @@ async def store_batch(
             )
     await _write(ctx, result)
     result.receipts = [Receipt(device, msg_id, inbound.alert_id) for device, msg_id, inbound in ctx.told]
+    if intake is not None:
+        result.first_steps = await intake.plan(session, result.changed_alert_ids, now=now)
     return result
 
 
@@ -122,7 +127,6 @@ async def _write(ctx: _Context, result: BatchResult) -> None:
     await ctx.rows.write()
     result.opened += ctx.rows.opened
     ctx.rows.opened.clear()
-    result.escalations_changed |= ctx.rows.escalations_started
 
 
 async def _load(session: AsyncSession, items: Sequence[Incoming | Rejection], *, now: datetime) -> _Context:
@@ -265,7 +269,7 @@ async def _attach(
     now: datetime,
     result: BatchResult,
 ) -> None:
-    routed = await attach(
+    await attach(
         session,
         alert,
         alarm_type=alarm_type,
@@ -274,7 +278,6 @@ async def _attach(
         message=f"further {alarm_type.value} alarm",
         data={"message_id": msg.id, "raw_type": msg.type, "qualifier": msg.qualifier.value},
     )
-    result.escalations_changed |= routed.escalations_changed
 
 
 async def _restore(
@@ -304,7 +307,6 @@ async def _restore(
     )
     if closes:
         await close_restored(session, active, now=now)
-        result.escalations_changed = True
     return active
 
 
@@ -365,7 +367,6 @@ async def _cancel(
     result.outcomes[("cancel", "accepted" if accepted else "refused")] += 1
     if accepted:
         result.cancelled.append(Receipt(item.device_id, msg.alarm_id, alert.id))
-        result.escalations_changed = True
 
 
 async def _reject(
@@ -407,7 +408,6 @@ async def _reject(
         ctx.active_by_key[_alert_key(resident_id, item.device_id)] = alert
         assert alert.id is not None
         result.opened.append(Opened(alert.id, alert.device_id, alert.type, alert.severity))
-        result.escalations_changed = True
     await session.flush()
     rejected.alert_id = alert.id
     session.add(

@@ -14,7 +14,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from alert_gateway.db.engine import SessionFactory, is_sqlite
 from alert_gateway.db.groupcommit import GroupCommit
 from alert_gateway.db.models import Resident
-from alert_gateway.db.urgency import Urgency
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
@@ -37,6 +36,7 @@ async def _names(sessions: SessionFactory) -> dict[str, str]:
 
 @pytest.mark.asyncio
 async def test_writes_queued_together_share_one_commit(sessions: SessionFactory, database_url: str) -> None:
+    """Twenty writes queued together are committed by one transaction, each caller getting its own result."""
     writes = _writes(sessions, database_url)
     done = await asyncio.gather(*(writes.run(_add(f"r{i:02d}")) for i in range(20)))
     assert done == [f"r{i:02d}" for i in range(20)]  # each caller gets its own result
@@ -47,6 +47,7 @@ async def test_writes_queued_together_share_one_commit(sessions: SessionFactory,
 @pytest.mark.asyncio
 async def test_one_failing_write_spoils_none_of_its_neighbours(sessions: SessionFactory,
                                                                database_url: str) -> None:
+    """A write that raises gets its error back while the writes beside it are stored."""
     writes = _writes(sessions, database_url)
 
     async def broken(session: AsyncSession) -> None:
@@ -63,6 +64,7 @@ async def test_one_failing_write_spoils_none_of_its_neighbours(sessions: Session
 @pytest.mark.asyncio
 async def test_preloaded_rows_cost_one_select_for_the_whole_batch(sessions: SessionFactory,
                                                                   database_url: str) -> None:
+    """The rows a batch of writes starts from are loaded with one SELECT."""
     writes = _writes(sessions, database_url)
     await asyncio.gather(*(writes.run(_add(f"r{i}")) for i in range(10)))
     selects: list[str] = []
@@ -89,55 +91,13 @@ async def test_preloaded_rows_cost_one_select_for_the_whole_batch(sessions: Sess
 
 
 @pytest.mark.asyncio
-async def test_callbacks_wait_while_an_alarm_is_being_escalated(sessions: SessionFactory,
-                                                               database_url: str) -> None:
-    urgency = Urgency()
-    writes = GroupCommit(sessions, lock_rows=not is_sqlite(database_url), urgency=urgency)
-    order: list[str] = []
-
-    async def callback(session: AsyncSession) -> None:
-        order.append("callback")
-
-    with urgency.working():
-        queued = asyncio.create_task(writes.run(callback))
-        async with sessions() as session:  # the escalation step's own transaction
-            session.add(Resident(id="r1", name="住人", created_at=NOW, updated_at=NOW))
-            await session.commit()
-        order.append("escalation step")
-    await queued
-    assert order == ["escalation step", "callback"]
-
-
-@pytest.mark.asyncio
-async def test_background_writes_are_held_back_only_briefly() -> None:
-    urgency = Urgency()
-    with urgency.working():  # an alarm-path section that never ends must not starve callbacks
-        await urgency.wait_quiet(limit=0.01)
-
-
-@pytest.mark.asyncio
-async def test_a_send_result_is_not_held_back_by_the_alarm_path(sessions: SessionFactory,
-                                                               database_url: str) -> None:
-    """The dispatcher's slot frees only when its result is written: that write goes at once."""
-    urgency = Urgency(max_defer=3600)
-    writes = GroupCommit(sessions, lock_rows=not is_sqlite(database_url), urgency=urgency)
-    with urgency.working():
-        assert await writes.run(_add("sent"), urgent=True) == "sent"
-        callback = asyncio.create_task(writes.run(_add("status")))
-        await writes.run(_add("sent-2"), urgent=True)  # may carry the callback along: never delays it
-    await callback
-    assert set(await _names(sessions)) == {"sent", "status", "sent-2"}
-
-
-@pytest.mark.asyncio
-async def test_a_send_result_cuts_short_the_wait_of_callbacks_queued_before_it(
-        sessions: SessionFactory, database_url: str) -> None:
-    """A status callback is held back while an alarm is escalated, until a send result comes."""
-    urgency = Urgency(max_defer=3600)
-    writes = GroupCommit(sessions, lock_rows=not is_sqlite(database_url), urgency=urgency)
-    with urgency.working():
-        callback = asyncio.create_task(writes.run(_add("status")))
-        await asyncio.sleep(0)  # the callback's batch is now holding back
-        assert await writes.run(_add("sent"), urgent=True) == "sent"
-        assert await callback == "status"
-    assert set(await _names(sessions)) == {"status", "sent"}
+async def test_writes_arriving_during_a_commit_share_the_next_one(sessions: SessionFactory,
+                                                                  database_url: str) -> None:
+    """A write starts at once (no batching delay); those queued meanwhile share the next commit."""
+    writes = _writes(sessions, database_url)
+    first = asyncio.create_task(writes.run(_add("first")))
+    await asyncio.sleep(0)  # the first write's transaction is under way
+    rest = await asyncio.gather(*(writes.run(_add(f"later-{i}")) for i in range(5)))
+    assert await first == "first" and rest == [f"later-{i}" for i in range(5)]
+    assert writes.transactions == 2, f"{writes.transactions} commits for a write and the 5 queued behind it"
+    assert len(await _names(sessions)) == 6

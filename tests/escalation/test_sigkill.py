@@ -200,6 +200,22 @@ async def _attempts_of(url: str, alert_id: int) -> list[NotificationAttempt]:
         await engine.dispose()
 
 
+async def _first_send_claimed(url: str) -> None:
+    """Wait (bounded) until intake has committed the alarm with its first send claimed."""
+    engine = make_engine(url)
+    try:
+        async with asyncio.timeout(WAIT_SECONDS):
+            while True:
+                async with make_sessions(engine)() as s:
+                    claimed = (await s.exec(select(func.count()).select_from(NotificationAttempt)
+                                            .where(NotificationAttempt.status == "sending"))).one()
+                if claimed:
+                    return
+                await asyncio.sleep(0.02)  # another process writes the row: nothing to await on
+    finally:
+        await engine.dispose()
+
+
 async def test_sigkill_with_a_call_in_flight_then_resolve_never_calls_again(
     database_url: str, topic_root: str, tmp_path: Path
 ) -> None:
@@ -230,3 +246,47 @@ async def test_sigkill_with_a_call_in_flight_then_resolve_never_calls_again(
         assert _calls_to(fake, FIRST_DAUGHTER) == 1, [r.params for r in fake.creates("Calls")]
         [call] = [a for a in await _attempts_of(database_url, alert_id) if a.channel == "voice"]
         assert call.status == "canceled" and call.provider_sid is None, call
+
+
+@asynccontextmanager
+async def _unanswering_twilio() -> AsyncIterator[str]:
+    """A base URL that accepts connections and never answers: a request sent there never lands."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_sigkill_after_the_alarm_is_stored_sends_its_claimed_first_sms_once(
+    database_url: str, topic_root: str, tmp_path: Path
+) -> None:
+    """Killed right after the alarm and its claimed SMS are committed, before Twilio has it: the
+    restarted process sends it by lease recovery, once, then the next step."""
+    await upgrade(database_url)
+    await seed(database_url)
+    async with _fake_and_env(database_url, topic_root, tmp_path) as (fake, env, _), \
+            _unanswering_twilio() as nowhere:
+        env["ALERT_GATEWAY_TWILIO_TIMEOUT_SECONDS"] = "2"  # a lease of 6 s, longer than the kill takes
+        async with gateway_process({**env, "ALERT_GATEWAY_TWILIO_API_BASE": nowhere}) as first, \
+                device_client(topic_root) as dev:
+            await dev.alarm("pendant-1", "m-1", "sos")
+            await _first_send_claimed(database_url)
+            first.send_signal(signal.SIGKILL)
+            await first.wait()
+        assert fake.api_requests() == []
+        async with gateway_process(env):
+            # the son's step is due before the dead process's lease runs out: either may go first
+            await fake.wait_for(lambda f: _texts_to(f, DAUGHTER) >= 1 and _texts_to(f, SON) >= 1,
+                                timeout=WAIT_SECONDS)
+            await _escalation_ended(database_url)
+        assert (_texts_to(fake, DAUGHTER), _texts_to(fake, SON)) == (1, 1)

@@ -7,7 +7,7 @@ from typing import Any
 from alert_gateway.alerts import actions
 from alert_gateway.bus import AlertChange
 from alert_gateway.clock import FakeClock
-from alert_gateway.db.models import AckChannel, Contact, EscalationState
+from alert_gateway.db.models import AckChannel, Alert, Contact, EscalationState
 from devices.contract import Channel
 from tests.harness import device_client
 
@@ -142,12 +142,16 @@ async def test_webhooks_with_bad_or_missing_signatures_are_refused(
 
 async def test_the_first_notification_is_timed_once_per_alert(database_url: str, topic_root: str,
                                                               clock: FakeClock) -> None:
-    """SMS and call both go out at once; ops see one alarm→first-notification observation."""
+    """SMS and call both go out at once; the alert keeps one first-notified time, ops see one observation."""
     await seed(database_url)
     async with escalation_env(database_url, topic_root, clock) as env, \
             device_client(topic_root, clock=clock) as dev:
         await _started(env, dev)
         await env.changes.until(lambda: _sends_recorded(env, 2))
+        sent = [a.sent_at for a in await env.attempts()]
+        [alert] = await env.rows(Alert)
+        assert alert.first_notified_at is not None and alert.first_notified_at == min(sent), (
+            alert.first_notified_at, sent)
         registry = env.gateway.services.metrics.registry
         assert registry.get_sample_value(
             "alert_gateway_alert_first_notification_seconds_count", {"severity": "P1"}) == 1

@@ -137,7 +137,6 @@ async def _snapshot(sessions: SessionFactory, p: str, result: BatchResult) -> di
         "opened": [names[a.id] for a in result.opened],
         "changed": [names[i] for i in result.changed_alert_ids],
         "outcomes": dict(result.outcomes),
-        "escalations_changed": result.escalations_changed,
     }
 
 
@@ -155,7 +154,6 @@ async def test_a_storm_batch_stores_the_same_rows_as_one_message_at_a_time(
         merged.cancelled += one.cancelled
         merged.opened += one.opened
         merged.outcomes.update(one.outcomes)
-        merged.escalations_changed |= one.escalations_changed
     batch = await _store(sessions, clock, _storm(clock, "b-"))
     one_by_one, together = await _snapshot(sessions, "a-", merged), await _snapshot(sessions, "b-", batch)
     for part in one_by_one:

@@ -1,0 +1,79 @@
+"""Claiming outbox rows for sending: the lease, and the per-contact cap that may defer a row.
+
+One rule for both claimers: the dispatcher claiming PENDING rows, and intake claiming the first
+sends of an alarm in the very transaction that stores it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from devices.contract import Severity
+
+from ..db.models import AttemptStatus, NotificationAttempt, Purpose, Target
+from ..settings import Settings
+
+URGENT_RANK = Severity.P2.rank  # this priority and more urgent: claimed by intake, first in a storm
+
+
+def lease_of(settings: Settings) -> timedelta:
+    """How long a claimed attempt stays ours without renewal.
+
+    Comfortably longer than one request (bounded by the timeout) plus writing its result; the
+    holder renews it every third of it, so only a dead process's lease expires.
+    """
+    return timedelta(seconds=settings.twilio_timeout_seconds * 3)
+
+
+async def claim(session: AsyncSession, rows: Sequence[NotificationAttempt], *, now: datetime,
+                settings: Settings) -> list[NotificationAttempt]:
+    """Mark `rows` (most urgent first) SENDING under a lease, except those over a contact's cap,
+    which wait for the cap window; returns the claimed rows. The caller commits."""
+    capped = await over_cap(session, rows, now=now, settings=settings)
+    claimed: list[NotificationAttempt] = []
+    for row, over in zip(rows, capped, strict=True):
+        if over:
+            row.not_before = now + timedelta(seconds=settings.contact_cap_window_seconds)
+        else:
+            row.status = AttemptStatus.SENDING.value
+            row.deadline_at = now + lease_of(settings)
+            claimed.append(row)
+    return claimed
+
+
+async def over_cap(session: AsyncSession, rows: Sequence[NotificationAttempt], *, now: datetime,
+                   settings: Settings) -> list[bool]:
+    """For each row: would it give a contact more than `contact_cap_per_window` alerts in the window?
+
+    Rows need not be written yet: those of `rows` count as they come, in order.
+    """
+    numbers = {r.to_number for r in rows if _capped_kind(r)}
+    if not numbers:
+        return [False] * len(rows)
+    since = now - timedelta(seconds=settings.contact_cap_window_seconds)
+    with session.no_autoflush:  # rows being planned are not in the count: counted below instead
+        counts = dict((await session.exec(
+            select(NotificationAttempt.to_number, func.count())
+            .where(col(NotificationAttempt.to_number).in_(numbers),
+                   col(NotificationAttempt.purpose) == Purpose.ALERT.value,
+                   # a request in flight has no sent_at yet, but it counts
+                   (col(NotificationAttempt.sent_at) >= since)
+                   | (col(NotificationAttempt.status) == AttemptStatus.SENDING.value))
+            .group_by(NotificationAttempt.to_number))).all())
+    capped: list[bool] = []
+    for row in rows:
+        over = False
+        if _capped_kind(row):
+            counts[row.to_number] = counts.get(row.to_number, 0) + 1
+            over = counts[row.to_number] > settings.contact_cap_per_window
+        capped.append(over)
+    return capped
+
+
+def _capped_kind(row: NotificationAttempt) -> bool:
+    return row.target == Target.CONTACT.value and row.purpose == Purpose.ALERT.value

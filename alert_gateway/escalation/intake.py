@@ -1,0 +1,88 @@
+"""The first escalation step of stored alarms, planned in the transaction that stores them.
+
+Storing a batch, planning each new (or restarted) escalation's first step with the engine's own
+planner, and claiming its urgent sends is one commit. After that commit (and the PUBACK) the
+claimed attempts go straight to the dispatcher in memory. The database stays the truth: after a
+crash, lease recovery sends what was claimed and not recorded.
+
+Only P1 and P2 escalations are planned and claimed here. P3/P4 ones are left due for the engine
+(woken at once), whose sends go to the outbox PENDING: storing a storm does not pay for their
+planning (a P3 policy's per-resident cap is a query per alert), and while alarms already read
+wait to be stored the dispatcher's claim takes only P1/P2 rows, so the P3s of an early batch wait
+behind the P1s stored after them instead of taking send slots and the account rate first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..db.models import Escalation, NotificationAttempt
+from ..settings import Settings
+from .claiming import URGENT_RANK, claim
+from .hooks import OPEN_STATES
+from .steps import Stepper
+
+if TYPE_CHECKING:
+    from .dispatch import Dispatcher
+    from .engine import EscalationEngine
+
+
+@dataclass
+class FirstSteps:
+    """What intake planned inside a batch's transaction, to hand over after its commit."""
+
+    claimed: list[NotificationAttempt] = field(default_factory=list)
+    left_pending: int = 0
+    next_due_at: datetime | None = None
+
+
+class Intake:
+    """Plans and claims inside the storing transaction; hands over to the dispatcher after commit."""
+
+    def __init__(self, settings: Settings, stepper: Stepper, dispatcher: Dispatcher,
+                 engine: EscalationEngine, *, lock_rows: bool) -> None:
+        self.settings = settings
+        self.stepper = stepper
+        self.dispatcher = dispatcher
+        self.engine = engine
+        self._lock_rows = lock_rows
+
+    async def plan(self, session: AsyncSession, alert_ids: Sequence[int], *, now: datetime) -> FirstSteps:
+        """Run the due step of these alerts' escalations (new, restarted, out of their guard)."""
+        if not alert_ids:
+            return FirstSteps()
+        query = (select(Escalation)
+                 .where(col(Escalation.alert_id).in_(alert_ids), col(Escalation.state).in_(OPEN_STATES),
+                        col(Escalation.next_due_at) <= now)
+                 .order_by(col(Escalation.alert_id)))
+        if self._lock_rows:  # one another replica's engine holds is due anyway: it runs it
+            query = query.with_for_update(skip_locked=True)
+        rows = list((await session.exec(query)).all())
+        urgent = [e for e in rows if e.severity_rank <= URGENT_RANK]
+        if not urgent:
+            return FirstSteps(next_due_at=now if rows else None)
+        outcome = await self.stepper.run(session, urgent, now=now,
+                                         claim=lambda s, planned: self._claim_urgent(s, planned, now=now))
+        next_due = now if len(urgent) < len(rows) else outcome.next_due_at  # the rest: the engine
+        # The step's timeline notes need no bus notice of their own: the batch's `stored` notice
+        # for the same alerts follows, and it must not wake the engine again.
+        return FirstSteps(outcome.claimed, outcome.queued - len(outcome.claimed), next_due)
+
+    async def _claim_urgent(self, session: AsyncSession, planned: list[NotificationAttempt], *,
+                            now: datetime) -> list[NotificationAttempt]:
+        due = sorted((a for a in planned if a.not_before <= now), key=lambda a: a.priority)
+        return await claim(session, due, now=now, settings=self.settings)
+
+    def hand_over(self, first: FirstSteps, *, more_waiting: bool) -> None:
+        """After commit: the claimed sends to the dispatcher, the next look to the engine.
+        `more_waiting`: alarms already read wait to be stored (a storm)."""
+        self.dispatcher.submit(first.claimed, storm=more_waiting)
+        if first.left_pending:
+            self.dispatcher.poke()
+        self.engine.note_due(first.next_due_at)
