@@ -101,13 +101,14 @@ class ContractOutbox:
 
     @staticmethod
     async def add(db: aiosqlite.Connection, messages: Sequence[OutboxMessage]) -> None:
-        """Queue messages inside a `transaction()`; call `poke()` after it commits."""
+        """Queue messages inside a `transaction()`; await `queued()` after it commits."""
         await db.executemany(
             "INSERT INTO outbox (topic, payload, retain, device_id, message_id) VALUES (?, ?, ?, ?, ?)",
             [(m.topic, m.payload, int(m.retain), m.device_id, m.message_id) for m in messages])
 
-    def poke(self) -> None:
-        """Something was queued: send it now."""
+    async def queued(self) -> None:
+        """Rows were committed: count them and send them now."""
+        await self._count()
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -167,8 +168,8 @@ class ContractOutbox:
                     delay = min(FIRST_RETRY_SECONDS * 2 ** attempts, self._retry_max)
                     await db.execute("UPDATE outbox SET attempts = ?, next_at = ? WHERE seq = ?",
                                      (attempts + 1, now + delay, seq))
-            self.publishes += 1
             await self._count()
+            self.publishes += 1  # after the count: `pending` is never older than `publishes`
 
     async def _next_due(self) -> datetime | None:
         async with self.transaction() as db:
@@ -196,6 +197,6 @@ class ContractOutbox:
     async def _count(self) -> None:
         async with self.transaction() as db:
             rows = list(await db.execute_fetchall("SELECT count(*) FROM outbox"))
-        self.pending = int(rows[0][0])
+            self.pending = int(rows[0][0])  # set under the lock: counts land in commit order
         async with self.changed:
             self.changed.notify_all()

@@ -166,7 +166,7 @@ class Zigbee2MqttBridge:
             await _save_state(db, topic, decision.state)
             rows = [self._row(item, topic, payload, friendly_name, now) for item in decision.items]
             await ContractOutbox.add(db, rows)
-        self.outbox.poke()
+        await self.outbox.queued()
         self._count(decision, friendly_name)
         return decision
 
