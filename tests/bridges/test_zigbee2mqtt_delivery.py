@@ -87,7 +87,7 @@ async def test_outbox_resends_until_the_gateway_says_received(
 async def test_unknown_payload_and_device_are_kept_as_rejected_with_their_reason(
     sqlite_url: str, topic_root: str, clock: FakeClock, tmp_path: Path
 ) -> None:
-    """A payload with nothing the map knows, and a device not in the map, land in the gateway's rejected store."""
+    """A payload the map does not know, and an unmapped device, land in the gateway's rejected store."""
     await seed(sqlite_url)
     base = z2m_base()
     settings = bridge_settings(gateway_settings(sqlite_url, topic_root), tmp_path, base)

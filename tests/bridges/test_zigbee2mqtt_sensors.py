@@ -18,7 +18,7 @@ LIVE = {"battery": 97, "linkquality": 120, "voltage": 3042, "device_temperature"
 async def test_five_sensors_become_the_right_alerts_and_activity(
     database_url: str, topic_root: str, clock: FakeClock, tmp_path: Path
 ) -> None:
-    """Button → sos, leak → flood then restore, smoke → smoke, motion and door → activity, each for its resident."""
+    """Button → sos, leak → flood then restore, smoke → smoke, motion and door → activity, per resident."""
     await seed(database_url)
     base = z2m_base()
     settings = bridge_settings(gateway_settings(database_url, topic_root), tmp_path, base)

@@ -100,7 +100,8 @@ class Z2MSide:
     def __init__(self, client: aiomqtt.Client, base_topic: str) -> None:
         self.client, self.base, self.retained = client, base_topic, set[str]()
 
-    async def state(self, friendly_name: str, payload: dict[str, Any] | bytes, *, retain: bool = True) -> None:
+    async def state(self, friendly_name: str, payload: dict[str, Any] | bytes, *,
+                    retain: bool = True) -> None:
         """`{base}/{friendly_name}`: the device's state (retained, as Zigbee2MQTT's `retain` option)."""
         await self._publish(f"{self.base}/{friendly_name}", payload, retain)
 
