@@ -123,8 +123,8 @@ class ContractOutbox:
                         self.connected.set()
                         backoff = 0.2
                         await self._serve(client, stop)
-                except aiomqtt.MqttError as exc:
-                    log.warning("outbox: gateway broker connection lost: %s", exc)
+                except (aiomqtt.MqttError, TimeoutError) as exc:
+                    log.warning("outbox: gateway broker connection lost: %r", exc)
                 finally:
                     self.connected.clear()
                 if not stop.is_set():

@@ -97,11 +97,16 @@ class Zigbee2MqttBridge:
             async with self.outbox.transaction() as db:
                 await db.executescript(STATE_SCHEMA)
                 self._instance = await _instance(db)
-            sender = asyncio.create_task(self.outbox.run(stop), name="z2m-outbox")
+            tasks = {asyncio.create_task(self.outbox.run(stop), name="z2m-outbox"),
+                     asyncio.create_task(self._listen(stop), name="z2m-listen")}
             try:
-                await self._listen(stop)
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()  # a crash of either half ends both: the caller restarts the bridge
             finally:
-                await sender
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             await self.outbox.close()
 
@@ -144,9 +149,12 @@ class Zigbee2MqttBridge:
             await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopper.cancel()
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            if not reader.done():
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+            elif reader.exception() is not None:
+                raise reader.exception()  # type: ignore[misc]  # MqttError: reconnect; else a crash
 
     async def handle(self, topic: str, payload: bytes, *, retained: bool) -> Decision | None:
         """Turn one Zigbee2MQTT message into outbox rows, committed with the topic's new state."""
@@ -160,9 +168,13 @@ class Zigbee2MqttBridge:
         now = self._clock.now()
         async with self.outbox.transaction() as db:
             state = await _load_state(db, topic)
-            decision = translate(self._devices.get(friendly_name), friendly_name, payload,
-                                 availability=availability, retained=retained, state=state,
-                                 instance=self._instance, now=now)
+            try:
+                decision = translate(self._devices.get(friendly_name), friendly_name, payload,
+                                     availability=availability, retained=retained, state=state,
+                                     instance=self._instance, now=now)
+            except Exception as exc:  # a bug must not make this message a poison pill: keep it
+                log.exception("zigbee2mqtt message not translated", extra={"topic": topic})
+                decision = Decision([Rejected("bridge_error", f"the bridge failed on it: {exc!r}")], state)
             await _save_state(db, topic, decision.state)
             rows = [self._row(item, topic, payload, friendly_name, now) for item in decision.items]
             await ContractOutbox.add(db, rows)

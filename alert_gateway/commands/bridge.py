@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 from pathlib import Path
@@ -13,6 +14,7 @@ from ..errors import ConfigError
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
+RESTART_SECONDS = 1.0
 
 
 def register(subparsers: Any) -> None:
@@ -56,7 +58,14 @@ def _zigbee2mqtt(args: argparse.Namespace, settings: Settings) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         log.info("zigbee2mqtt bridge starting", extra={"devices": len(bridge_map.devices)})
-        await Zigbee2MqttBridge(settings, bridge_map, clock=SystemClock()).run(stop)
+        bridge = Zigbee2MqttBridge(settings, bridge_map, clock=SystemClock())
+        while not stop.is_set():  # as serve's task supervisor: a crash is logged, then restarted
+            try:
+                await bridge.run(stop)
+            except Exception:
+                log.exception("zigbee2mqtt bridge crashed, restarting")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RESTART_SECONDS)
 
     asyncio.run(main())
     return 0
