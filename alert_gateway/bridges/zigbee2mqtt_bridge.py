@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 import aiosqlite
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import SecretStr
 
 from devices.contract import Topics
@@ -86,9 +86,13 @@ class Zigbee2MqttBridge:
                 username=settings.mqtt_username,
                 password=_reveal(settings.mqtt_password), clean_session=True))
         self.subscribed = asyncio.Event()
+        registry = registry or CollectorRegistry()
         self.messages = Counter(PREFIX + "zigbee2mqtt_messages_total",
                                 "Zigbee2MQTT messages read by the bridge, by result.", ["result"],
-                                registry=registry or CollectorRegistry())
+                                registry=registry)
+        Gauge(PREFIX + "zigbee2mqtt_outbox_pending",
+              "Bridge messages not yet published, or alarms the gateway has not confirmed.",
+              registry=registry).set_function(lambda: self.outbox.pending)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop`: the outbox sender and the Zigbee2MQTT reader."""

@@ -84,6 +84,34 @@ async def test_outbox_resends_until_the_gateway_says_received(
             assert inbound.message_id.startswith("z2m-")
 
 
+async def test_an_alarm_left_unconfirmed_by_a_stopped_bridge_is_sent_by_the_next(
+    sqlite_url: str, topic_root: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    """The outbox file outlives the bridge: a press queued before a restart reaches a later gateway."""
+    await seed(sqlite_url)
+    base = z2m_base()
+    settings = bridge_settings(gateway_settings(sqlite_url, topic_root), tmp_path, base)
+    changes = Changes()
+    async with zigbee2mqtt(base) as z2m:
+        async with running_bridge(settings, clock) as bridge:
+            await z2m.state("hall/pendant", {"action": "hold"}, retain=False)
+
+            async def unconfirmed() -> bool:
+                return bridge.outbox.publishes >= 1 and bridge.outbox.pending == 1
+
+            await changes.until(unconfirmed)
+        async with running_gateway(settings.model_copy(update={"zigbee2mqtt_map": None}), clock=clock,
+                                   schema=False) as (gw, gw_changes), \
+                running_bridge(settings, clock) as again:
+
+            async def stored() -> bool:
+                return bool(await alerts_of(gw, "r-btn")) and again.outbox.pending == 0
+
+            await gw_changes.until(stored)  # sent at once on connecting: no clock advance needed
+            assert [(a.type, a.device_id) for a in await alerts_of(gw, "r-btn")] == [("sos", "btn-1")]
+            assert again.messages.labels(result="alarm")._value.get() == 0  # re-sent, not re-decided
+
+
 async def test_unknown_payload_and_device_are_kept_as_rejected_with_their_reason(
     sqlite_url: str, topic_root: str, clock: FakeClock, tmp_path: Path
 ) -> None:
