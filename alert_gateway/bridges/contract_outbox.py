@@ -58,10 +58,12 @@ class OutboxMessage:
 class ContractOutbox:
     """Publishes queued rows in order, re-sends alarms until received; reconnects with backoff."""
 
-    def __init__(self, path: Path, topics: Topics, *, clock: Clock,
+    def __init__(self, path: Path, topics: Topics, devices: Sequence[str], *, clock: Clock,
                  make_client: Callable[[], aiomqtt.Client], retry_max_seconds: float) -> None:
         self._path = path
         self._topics = topics
+        # Only these devices' feedback: the whole tree's would bring every other device's too.
+        self._feedback = [(topics.for_device(d, Channel.FEEDBACK), 1) for d in devices]
         self._clock = clock
         self._make_client = make_client
         self._retry_max = retry_max_seconds
@@ -119,7 +121,8 @@ class ContractOutbox:
             while not stop.is_set():
                 try:
                     async with self._make_client() as client:
-                        await client.subscribe(self._topics.for_device("+", Channel.FEEDBACK), qos=1)
+                        if self._feedback:
+                            await client.subscribe(self._feedback)
                         self.connected.set()
                         backoff = 0.2
                         await self._serve(client, stop)

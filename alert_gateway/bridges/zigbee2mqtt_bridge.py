@@ -79,7 +79,8 @@ class Zigbee2MqttBridge:
         self._topics = Topics(settings.mqtt_topic_root)
         self._instance = ""
         self.outbox = ContractOutbox(
-            settings.zigbee2mqtt_outbox, self._topics, clock=clock,
+            settings.zigbee2mqtt_outbox, self._topics, [d.device_id for d in bridge_map.devices],
+            clock=clock,
             retry_max_seconds=settings.zigbee2mqtt_retry_max_seconds,
             make_client=lambda: mqtt_client(
                 settings.mqtt_url, identifier=settings.zigbee2mqtt_client_id + "-out",
