@@ -8,6 +8,11 @@ from pathlib import Path
 import pytest
 
 from alert_gateway.cli import main
+from alert_gateway.clock import FakeClock
+from alert_gateway.errors import ConfigError
+from alert_gateway.gateway import Gateway
+from alert_gateway.services import build_services
+from tests.harness import gateway_settings
 
 EXAMPLE = Path(__file__).parents[2] / "config/examples/zigbee2mqtt-map.yaml"
 
@@ -43,3 +48,16 @@ def test_a_broken_map_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["bridge", "zigbee2mqtt", "--check"]) == 3
     err = capsys.readouterr().err
     assert "map.yaml: devices.0.device_id: Field required" in err and len(err.splitlines()) == 1
+
+
+async def test_serve_refuses_to_start_with_a_broken_map(sqlite_url: str, tmp_path: Path) -> None:
+    """With ALERT_GATEWAY_ZIGBEE2MQTT_MAP set to a bad file the gateway is not built (exit 3 in serve)."""
+    broken = tmp_path / "map.yaml"
+    broken.write_text("devices: [{friendly_name: a, device_id: 'not an id'}]\n")
+    services = build_services(gateway_settings(sqlite_url, "agtest-unused", zigbee2mqtt_map=broken),
+                              clock=FakeClock())
+    try:
+        with pytest.raises(ConfigError, match=r"map\.yaml: devices\.0\.device_id"):
+            Gateway(services)
+    finally:
+        await services.close()
