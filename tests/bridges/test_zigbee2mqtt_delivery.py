@@ -15,7 +15,7 @@ from devices.contract import Channel, DeviceState
 from tests.harness import Changes, gateway_settings, running_gateway
 from tests.supervision.helpers import QUIET
 
-from .z2m_env import alerts_of, bridge_settings, rejected, running_bridge, seed, z2m_base, zigbee2mqtt
+from .z2m_env import alerts_of, bridge_settings, rejected, running_bridge, seed, until, z2m_base, zigbee2mqtt
 
 LEAK = {"water_leak": True, "battery": 90, "linkquality": 87, "voltage": 3055}
 
@@ -40,14 +40,14 @@ async def test_retained_state_replayed_after_a_bridge_restart_opens_no_second_al
             async def received() -> bool:
                 return bridge.outbox.publishes > 0 and bridge.outbox.pending == 0
 
-            await changes.until(received)
+            await until(changes, received, bridge=bridge, gateway=gw)
         async with running_bridge(settings, clock) as again:
             replayed = again.messages.labels(result="unchanged")
 
             async def replay_seen() -> bool:
                 return replayed._value.get() >= 1
 
-            await changes.until(replay_seen)
+            await until(changes, replay_seen, bridge=again, gateway=gw)
             assert again.outbox.publishes == 0 and again.outbox.pending == 0
         [alert] = await alerts_of(gw, "r-leak")
         assert (alert.type, alert.status) == ("flood", "open")
@@ -68,7 +68,7 @@ async def test_outbox_resends_until_the_gateway_says_received(
         async def first_try_lost() -> bool:
             return bridge.outbox.publishes >= 2 and bridge.outbox.pending == 1  # the heartbeat went
 
-        await changes.until(first_try_lost)
+        await until(changes, first_try_lost, bridge=bridge)
         async with running_gateway(settings.model_copy(update={"zigbee2mqtt_map": None}), clock=clock,
                                    schema=False) as (gw, gw_changes):
             assert await alerts_of(gw, "r-btn") == []
@@ -77,7 +77,7 @@ async def test_outbox_resends_until_the_gateway_says_received(
             async def stored() -> bool:
                 return bool(await alerts_of(gw, "r-btn")) and bridge.outbox.pending == 0
 
-            await gw_changes.until(stored)
+            await until(gw_changes, stored, bridge=bridge, gateway=gw)
             [alert] = await alerts_of(gw, "r-btn")
             assert (alert.type, alert.device_id) == ("sos", "btn-1")
             [inbound] = await _inbound(gw, "btn-1")
@@ -99,7 +99,7 @@ async def test_an_alarm_left_unconfirmed_by_a_stopped_bridge_is_sent_by_the_next
             async def unconfirmed() -> bool:
                 return bridge.outbox.publishes >= 1 and bridge.outbox.pending == 1
 
-            await changes.until(unconfirmed)
+            await until(changes, unconfirmed, bridge=bridge)
         async with running_gateway(settings.model_copy(update={"zigbee2mqtt_map": None}), clock=clock,
                                    schema=False) as (gw, gw_changes), \
                 running_bridge(settings, clock) as again:
@@ -107,7 +107,8 @@ async def test_an_alarm_left_unconfirmed_by_a_stopped_bridge_is_sent_by_the_next
             async def stored() -> bool:
                 return bool(await alerts_of(gw, "r-btn")) and again.outbox.pending == 0
 
-            await gw_changes.until(stored)  # sent at once on connecting: no clock advance needed
+            # sent at once on connecting: no clock advance needed
+            await until(gw_changes, stored, bridge=again, gateway=gw)
             assert [(a.type, a.device_id) for a in await alerts_of(gw, "r-btn")] == [("sos", "btn-1")]
             assert again.messages.labels(result="alarm")._value.get() == 0  # re-sent, not re-decided
 
@@ -130,7 +131,7 @@ async def test_unknown_payload_and_device_are_kept_as_rejected_with_their_reason
             rows = await rejected(gw)
             return [json.loads(r.payload) for r in rows] if len(rows) == 2 else None
 
-        kept = sorted(await changes.until(two_kept), key=lambda k: k["reason"])
+        kept = sorted(await until(changes, two_kept, bridge=bridge, gateway=gw), key=lambda k: k["reason"])
         assert [(k["reason"], k["device_id"], k["friendly_name"]) for k in kept] == [
             ("unknown_device", None, "garage/new-sensor"),
             ("unknown_payload", "leak-1", "bath/leak"),
@@ -150,21 +151,21 @@ async def test_availability_offline_raises_device_offline_and_online_brings_it_b
     heard: list[Incoming] = []
     async with running_gateway(settings.model_copy(update={"zigbee2mqtt_map": None}), clock=clock,
                                schema=False) as (gw, changes), \
-            running_bridge(settings, clock), zigbee2mqtt(base) as z2m:
+            running_bridge(settings, clock) as bridge, zigbee2mqtt(base) as z2m:
         gw.services.ingest.device_listeners.append(heard.append)
         await z2m.availability("kitchen/smoke", {"state": "offline"})
 
         async def offline_alert() -> list[str] | None:
             return [a.type for a in await alerts_of(gw, "r-smoke")] or None
 
-        assert await changes.until(offline_alert) == ["device_offline"]
+        assert await until(changes, offline_alert, bridge=bridge, gateway=gw) == ["device_offline"]
         await clock.advance(1)  # back after it went away
         await z2m.availability("kitchen/smoke", b"online")  # the legacy plain payload
 
         async def online() -> bool:
             return any(i.channel is Channel.STATUS and i.message is DeviceState.ONLINE for i in heard)
 
-        await changes.until(online)
+        await until(changes, online, bridge=bridge, gateway=gw)
         await gw.flush_heartbeats()
         assert (await gw.supervisor.check(clock.now())).came_back == ["smoke-1"]
         [alert] = await alerts_of(gw, "r-smoke")
@@ -186,4 +187,4 @@ async def test_serve_runs_the_bridge_when_a_map_is_set(
         async def sos() -> list[tuple[str, str | None]] | None:
             return [(a.type, a.device_id) for a in await alerts_of(gw, "r-btn")] or None
 
-        assert await changes.until(sos) == [("sos", "btn-1")]
+        assert await until(changes, sos, gateway=gw) == [("sos", "btn-1")]

@@ -10,7 +10,16 @@ from alert_gateway.ingest.parse import Incoming
 from devices.contract import Channel
 from tests.harness import gateway_settings, running_gateway
 
-from .z2m_env import alerts_of, bridge_settings, events_of, running_bridge, seed, z2m_base, zigbee2mqtt
+from .z2m_env import (
+    alerts_of,
+    bridge_settings,
+    events_of,
+    running_bridge,
+    seed,
+    until,
+    z2m_base,
+    zigbee2mqtt,
+)
 
 LIVE = {"battery": 97, "linkquality": 120, "voltage": 3042, "device_temperature": 25, "power_outage_count": 3}
 
@@ -37,7 +46,7 @@ async def test_five_sensors_become_the_right_alerts_and_activity(
             found = {r: await alerts_of(gw, r) for r in ("r-btn", "r-leak", "r-smoke")}
             return {r: a[0] for r, a in found.items()} if all(found.values()) else None
 
-        opened = await changes.until(one_alert_each)
+        opened = await until(changes, one_alert_each, bridge=bridge, gateway=gw)
         assert {r: (a.type, a.severity, a.device_id) for r, a in opened.items()} == {
             "r-btn": ("sos", "P1", "btn-1"),
             "r-leak": ("flood", "P2", "leak-1"),
@@ -49,7 +58,8 @@ async def test_five_sensors_become_the_right_alerts_and_activity(
                      if i.channel is Channel.ACTIVITY}
             return kinds if len(kinds) == 2 else None
 
-        assert await changes.until(activity) == {("motion-1", "motion"), ("door-1", "door_open")}
+        assert await until(changes, activity, bridge=bridge, gateway=gw) == {
+            ("motion-1", "motion"), ("door-1", "door_open")}
         assert await alerts_of(gw, "r-motion") == [] and await alerts_of(gw, "r-door") == []
 
         await z2m.state("bath/leak", {"water_leak": False, "battery_low": False, "tamper": False, **LIVE})
@@ -59,12 +69,13 @@ async def test_five_sensors_become_the_right_alerts_and_activity(
             kinds = [e.kind for e in await events_of(gw, leak.id)]
             return kinds if "restored" in kinds else None
 
-        assert "restored" in await changes.until(restored)
+        assert "restored" in await until(changes, restored, bridge=bridge, gateway=gw)
         assert len(await alerts_of(gw, "r-leak")) == 1  # the restore opened nothing new
 
         async def all_received() -> bool:
             return bridge.outbox.pending == 0
 
-        await changes.until(all_received)  # every alarm got its `received`; nothing is re-sent
+        # every alarm got its `received`: nothing is left to re-send
+        await until(changes, all_received, bridge=bridge, gateway=gw)
         assert gw.services.metrics.registry.get_sample_value(
             "alert_gateway_mqtt_rejected_total", {"reason": "bad_topic"}) is None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiomqtt
 from sqlmodel import col, select
@@ -21,7 +21,9 @@ from alert_gateway.db.models import Alert, AlertEvent, Device, RejectedMessage, 
 from alert_gateway.gateway import Gateway
 from alert_gateway.settings import Settings
 from tests.conftest import create_schema
-from tests.harness import WAIT_SECONDS
+from tests.harness import WAIT_SECONDS, Changes
+
+T = TypeVar("T")
 
 # friendly name → (device id, resident id, model): the five sensors of docs/devices/zigbee2mqtt.md
 HOMES = {
@@ -135,6 +137,27 @@ async def rejected(gateway: Gateway) -> list[RejectedMessage]:
     """The gateway's kept rejected messages."""
     async with gateway.services.sessions() as s:
         return list((await s.exec(select(RejectedMessage))).all())
+
+
+async def until(changes: Changes, check: Callable[[], Awaitable[T | None]], *,
+                bridge: Zigbee2MqttBridge | None = None, gateway: Gateway | None = None) -> T:
+    """`changes.until`, but a timeout says what the bridge and the gateway had done by then."""
+    try:
+        return await changes.until(check)
+    except TimeoutError:
+        seen: list[str] = []
+        if bridge is not None:
+            counts = {s.labels["result"]: s.value for m in bridge.messages.collect() for s in m.samples
+                      if s.name.endswith("_total")}
+            seen.append(f"bridge results {counts}, outbox publishes={bridge.outbox.publishes} "
+                        f"pending={bridge.outbox.pending}")
+        if gateway is not None:
+            async with gateway.services.sessions() as s:
+                alerts = [(a.resident_id, a.device_id, a.type, a.status)
+                          for a in (await s.exec(select(Alert))).all()]
+            kept = [(r.topic, r.reason, r.detail) for r in await rejected(gateway)]
+            seen.append(f"gateway alerts {alerts}, rejected {kept}")
+        raise AssertionError("condition not met in time; " + "; ".join(seen)) from None
 
 
 def z2m_base() -> str:
