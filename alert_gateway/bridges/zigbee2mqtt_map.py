@@ -70,6 +70,10 @@ class DeviceEntry(BaseModel):
 
     @model_validator(mode="after")
     def _known_types(self) -> DeviceEntry:
+        not_binary = sorted({"action", *Activity} & set(self.features))
+        if not_binary:
+            raise ValueError(f"features: {', '.join(not_binary)} cannot be mapped here "
+                             "(action values go under actions; occupancy and contact are activity)")
         for key, value in {**self.actions, **self.features}.items():
             if value != IGNORE and value not in AlarmType.__members__.values():
                 raise ValueError(f"{key!r}: {value!r} is not an alarm type or {IGNORE!r}")

@@ -114,7 +114,7 @@ def test_bridge_topics_and_commands_are_not_device_messages() -> None:
 
 
 def test_a_map_with_a_mistake_is_one_config_error_naming_the_file(tmp_path: Path) -> None:
-    """A wrong alarm type or a device listed twice is refused when the map is loaded."""
+    """A wrong alarm type, a device listed twice or a feature that is not binary is refused at load."""
     path = tmp_path / "map.yaml"
     path.write_text("devices:\n  - {friendly_name: a, device_id: d-1, actions: {single: panic}}\n")
     with pytest.raises(ConfigError, match=r"map\.yaml: .*'panic' is not an alarm type"):
@@ -122,6 +122,9 @@ def test_a_map_with_a_mistake_is_one_config_error_naming_the_file(tmp_path: Path
     path.write_text("devices:\n  - {friendly_name: a, device_id: d-1}\n"
                     "  - {friendly_name: b, device_id: d-1}\n")
     with pytest.raises(ConfigError, match="device_id listed twice: d-1"):
+        load_map(path)
+    path.write_text("devices: [{friendly_name: a, device_id: d-1, features: {contact: door_exit}}]\n")
+    with pytest.raises(ConfigError, match="contact cannot be mapped here"):
         load_map(path)
 
 
