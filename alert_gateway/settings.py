@@ -149,6 +149,12 @@ class Settings(BaseSettings):
     mass_outage_resolve_fraction: float = Field(default=0.8, gt=0, le=1)
     """Share of devices back that resolves the incident."""
 
+    # logging
+    log_level: str = "INFO"
+    """DEBUG, INFO, WARNING or ERROR."""
+    log_json: bool = True
+    """One JSON object per line (no names, phone numbers or medical notes)."""
+
     # Zigbee2MQTT bridge (docs/devices/zigbee2mqtt.md)
     zigbee2mqtt_map: Path | None = None
     """Zigbee devices to bridge (YAML map); when set, `serve` runs the bridge as well."""
@@ -166,12 +172,6 @@ class Settings(BaseSettings):
     """The bridge's SQLite file: messages not yet received by the gateway, and the last states."""
     zigbee2mqtt_retry_max_seconds: float = Field(default=60.0, ge=1, le=3600)
     """Longest wait between two sends of an alarm the gateway has not confirmed."""
-
-    # logging
-    log_level: str = "INFO"
-    """DEBUG, INFO, WARNING or ERROR."""
-    log_json: bool = True
-    """One JSON object per line (no names, phone numbers or medical notes)."""
 
     @field_validator("database_url")
     @classmethod
