@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from .bridges.zigbee2mqtt_bridge import zigbee2mqtt_bridge
 from .escalation.wiring import escalation_tasks
 from .ingest.heartbeats import chunks, store_sightings
 from .services import Services
@@ -43,6 +44,8 @@ class Gateway:
             ("supervision", self.supervisor.run),
         ]
         self.task_factories += escalation_tasks(services)  # policies validated here: ConfigError
+        if services.settings.zigbee2mqtt_map is not None:  # the map is validated here: ConfigError
+            self.task_factories.append(("zigbee2mqtt", zigbee2mqtt_bridge(services).run))
 
     async def start(self) -> None:
         """Start every task; readiness turns true once they run."""

@@ -167,6 +167,24 @@ class Settings(BaseSettings):
     log_json: bool = True
     """One JSON object per line (no names, phone numbers or medical notes)."""
 
+    # Zigbee2MQTT bridge (docs/devices/zigbee2mqtt.md)
+    zigbee2mqtt_map: Path | None = None
+    """Zigbee devices to bridge (YAML map); when set, `serve` runs the bridge as well."""
+    zigbee2mqtt_mqtt_url: str | None = None
+    """Broker Zigbee2MQTT publishes to; unset: the gateway's own (mqtt_url)."""
+    zigbee2mqtt_mqtt_username: str | None = None
+    """Bridge account on the Zigbee2MQTT broker (read-only on the base topic is enough)."""
+    zigbee2mqtt_mqtt_password: SecretStr | None = None
+    """Password of that account; set it in the environment, never in the file."""
+    zigbee2mqtt_base_topic: str = "zigbee2mqtt"
+    """Zigbee2MQTT's base_topic."""
+    zigbee2mqtt_client_id: str = "alert-gateway-z2m-1"
+    """Stable client id of the bridge; its connections to the two brokers add -in and -out."""
+    zigbee2mqtt_outbox: Path = Path("data/zigbee2mqtt-outbox.db")
+    """The bridge's SQLite file: messages not yet received by the gateway, and the last states."""
+    zigbee2mqtt_retry_max_seconds: float = Field(default=60.0, ge=1, le=3600)
+    """Longest wait between two sends of an alarm the gateway has not confirmed."""
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, url: str) -> str:
@@ -174,9 +192,11 @@ class Settings(BaseSettings):
             raise ValueError(f"must start with {' or '.join(s + '://' for s in DATABASE_SCHEMES)}")
         return url
 
-    @field_validator("mqtt_url")
+    @field_validator("mqtt_url", "zigbee2mqtt_mqtt_url")
     @classmethod
-    def _mqtt_url(cls, url: str) -> str:
+    def _mqtt_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return url
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ValueError("must look like mqtt://host:1883 or mqtts://host:8883")
@@ -273,7 +293,8 @@ class Settings(BaseSettings):
 
 # Values never echoed in an error message: they are, or may contain, credentials.
 _SECRET_FIELDS = frozenset(
-    {"database_url", "mqtt_url", "mqtt_password", "twilio_auth_token", "twilio_account_sid"}
+    {"database_url", "mqtt_url", "mqtt_password", "twilio_auth_token", "twilio_account_sid",
+     "zigbee2mqtt_mqtt_url", "zigbee2mqtt_mqtt_password"}
 )
 
 
