@@ -56,6 +56,7 @@ class Resident(SQLModel, table=True):
     away: bool = False  # pauses the activity watch
     last_activity_at: datetime | None = None
     active: bool = True
+    erased_at: datetime | None = None  # left the service: personal fields gone, alerts still counted
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
