@@ -12,6 +12,7 @@ from aiohttp import web
 
 from .escalation.wiring import escalation_tasks
 from .ingest.heartbeats import chunks, store_sightings
+from .privacy.purge_task import RetentionPurge
 from .services import Services
 from .supervision.service import Supervisor
 from .web.app import make_app, make_runner
@@ -41,6 +42,7 @@ class Gateway:
             ("ingest-writer", services.ingest.run_writer),
             ("heartbeat-flush", self._flush_loop),
             ("supervision", self.supervisor.run),
+            ("retention", RetentionPurge(services).run),  # personal data past its period
         ]
         self.task_factories += escalation_tasks(services)  # policies validated here: ConfigError
 
