@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,36 @@ def test_rotate_key_without_a_key_says_how_to_make_one(
     assert code == 3 and len(err) == 1 and "alert-gateway data new-key" in err[0]
 
 
+
+
+def test_erase_needs_confirmation_then_says_what_it_did(
+    fresh_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --yes nothing happens (exit 2); with it, one summary line; an unknown id is one line."""
+    monkeypatch.setenv("ALERT_GATEWAY_DATA_KEY", sealed.new_key())
+    asyncio.run(add_resident(f"sqlite+aiosqlite:///{fresh_dir}/data/alert-gateway.db"))
+    code, _, err = run(capsys, "residents", "erase", "r-001")
+    assert (code, err) == (2, ["alert-gateway: erasing resident 'r-001' cannot be undone: add "
+                               "--yes to confirm"])
+    code, out, err = run(capsys, "residents", "erase", "r-001", "--yes", "--by", "suzuki")
+    assert (code, err) == (0, []) and out.startswith("Resident 'r-001' erased: personal fields "
+                                                     "cleared, 1 contact(s) anonymised"), out
+    code, _, err = run(capsys, "residents", "erase", "nobody", "--yes")
+    assert (code, err) == (2, ["alert-gateway: no resident 'nobody'"])
+
+
+async def add_resident(url: str) -> None:
+    """One resident with a contact, written as the service writes it."""
+    from alert_gateway.db.engine import make_engine, make_sessions
+    from alert_gateway.residents import service
+    from alert_gateway.residents.schemas import ContactIn, ResidentIn
+
+    engine = make_engine(url)
+    now = datetime.now(UTC)
+    async with make_sessions(engine)() as session:
+        await service.create(session, data=ResidentIn(id="r-001", name="金沢 ハナ",
+                                                      key_safe_code="4721"), now=now)
+        await service.create_contact(session, resident_id="r-001", now=now, data=ContactIn(
+            name="金沢 太郎", relation="family", phone="090-1111-2222"))
+        await session.commit()
+    await engine.dispose()
