@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta
 
+from alert_gateway.clock import FakeClock
 from alert_gateway.console.report import monthly_report
 from alert_gateway.privacy.purge_task import RetentionPurge
 
+from ..harness import Changes
 from .conftest import Centre
 from .seed import NUMBER, RAW, SMS_TEXT, closed_alert, month_of, raw_details
 
@@ -59,3 +62,30 @@ async def test_rejected_payloads_go_after_their_own_period(centre: Centre) -> No
     assert counts.alerts == 0 and counts.rejected_messages == 1, counts
     details = await raw_details(services.engine, alert_id)
     assert details["payload"] == b"" and details["sms"] == SMS_TEXT, details
+
+
+async def test_the_gateway_task_purges_at_start_and_again_when_due(centre: Centre) -> None:
+    """Run as the gateway runs it: the first pass at start; an alert that falls due later is
+    purged at the next scheduled pass after the fake clock moves on."""
+    services = centre.services
+    clock = services.clock
+    assert isinstance(clock, FakeClock)
+    days = services.settings.alert_detail_retention_days
+    alert_id = await closed_alert(services, resolved_days_ago=days - 1)
+    last_run = "alert_gateway_retention_last_run_timestamp_seconds"
+    changes, stop = Changes(), asyncio.Event()
+
+    async def asleep_after_run_at(moment: datetime) -> bool:
+        ran = services.metrics.registry.get_sample_value(last_run) == moment.timestamp()
+        return ran and clock.sleepers > 0
+
+    task = asyncio.create_task(RetentionPurge(services).run(stop))
+    try:
+        await changes.until(lambda: asleep_after_run_at(clock.now()))
+        assert (await raw_details(services.engine, alert_id))["sms"] == SMS_TEXT
+        await clock.advance(days=2)
+        await changes.until(lambda: asleep_after_run_at(clock.now()))
+        assert await raw_details(services.engine, alert_id) == PURGED
+    finally:
+        stop.set()
+        await task
