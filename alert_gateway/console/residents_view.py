@@ -116,11 +116,12 @@ async def update_resident(request: web.Request) -> web.Response:
         check_form(request, form)
         data = resident_update(form)
         async with services.sessions() as session:
-            await service.update(session, resident_id=resident_id, data=data,
-                                 now=services.clock.now())
+            before = (await service.get(session, resident_id=resident_id)).model_dump()
+            after = await service.update(session, resident_id=resident_id, data=data,
+                                         now=services.clock.now())
             audit.record(session, actor=operator_actor(request), action=AuditAction.UPDATE,
                          resident_id=resident_id, now=services.clock.now(),
-                         fields=data.model_fields_set)
+                         fields=audit.changed_fields(before, after.model_dump()))
             await session.commit()
     except GatewayError as exc:
         values = shown_again(form) | {"id": resident_id}

@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
@@ -22,6 +23,12 @@ def record(session: AsyncSession, *, actor: str, action: AuditAction, now: datet
     names = ",".join(sorted(fields))
     session.add(AuditEntry(at=now, actor=actor[:120], action=action.value,
                            resident_id=resident_id, detail=detail or names))
+
+
+def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Names of the fields whose values differ (the bookkeeping `updated_at` aside)."""
+    return [name for name, value in after.items()
+            if name != "updated_at" and before.get(name) != value]
 
 
 async def entries(session: AsyncSession, *, start: datetime, end: datetime,
