@@ -109,3 +109,14 @@ async def add_resident(url: str) -> None:
             name="金沢 太郎", relation="family", phone="090-1111-2222"))
         await session.commit()
     await engine.dispose()
+
+
+def test_the_data_key_may_come_from_a_secret_file(
+    fresh_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ALERT_GATEWAY_DATA_KEY_FILE (a Docker or Kubernetes secret) works like the variable."""
+    secret = fresh_dir / "data-key"
+    secret.write_text(sealed.new_key() + "\n", encoding="utf-8")
+    monkeypatch.setenv("ALERT_GATEWAY_DATA_KEY_FILE", str(secret))
+    code, out, err = run(capsys, "data", "rotate-key")
+    assert (code, err) == (0, []) and out.startswith("Re-sealed 0"), (out, err)
