@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import commands
 from .errors import GatewayError
+from .privacy import keys
 from .settings import Settings
 
 # One line on stderr and a distinct status for each ordinary mistake (README: "Exit codes").
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # usage errors: argparse prints them and exits 2
     try:
         settings = Settings.load(args.config)
+        keys.install(settings)  # sealed columns (db/sealed.py) read and write with it
         return int(args.handler(args, settings) or 0)
     except GatewayError as exc:
         print(f"alert-gateway: {exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ from aiohttp import web
 from .bridges.zigbee2mqtt_bridge import zigbee2mqtt_bridge
 from .escalation.wiring import escalation_tasks
 from .ingest.heartbeats import chunks, store_sightings
+from .privacy.purge_task import RetentionPurge
 from .services import Services
 from .supervision.service import Supervisor
 from .web.app import make_app, make_runner
@@ -42,6 +43,7 @@ class Gateway:
             ("ingest-writer", services.ingest.run_writer),
             ("heartbeat-flush", self._flush_loop),
             ("supervision", self.supervisor.run),
+            ("retention", RetentionPurge(services).run),  # personal data past its period
         ]
         self.task_factories += escalation_tasks(services)  # policies validated here: ConfigError
         if services.settings.zigbee2mqtt_map is not None:  # the map is validated here: ConfigError

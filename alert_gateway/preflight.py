@@ -44,6 +44,9 @@ def unsafe_settings(settings: Settings) -> list[str]:
     if settings.twilio_from_number == PLACEHOLDER_FROM_NUMBER:
         problems.append(f"{ENV_PREFIX}TWILIO_FROM_NUMBER is not set (placeholder "
                         f"{PLACEHOLDER_FROM_NUMBER}: no SMS or call would go out)")
+    if settings.data_key is None:
+        problems.append(f"{ENV_PREFIX}DATA_KEY is not set (key-safe codes and medical notes "
+                        "must be sealed at rest: `alert-gateway data new-key` prints a key)")
     if not reachable_from_outside(settings.public_url):
         problems.append(f"{ENV_PREFIX}PUBLIC_URL {settings.public_url} is not an address "
                         "Twilio can reach")
@@ -56,6 +59,9 @@ def start_warnings(settings: Settings) -> list[str]:
     if settings.drill_mode:
         warnings.append("drill mode: placeholder Twilio credentials are accepted; "
                         "never run it for real residents")
+    if settings.drill_mode and settings.data_key is None:
+        warnings.append(f"drill mode without {ENV_PREFIX}DATA_KEY: an ephemeral key seals "
+                        "key-safe codes and medical notes; after a restart they are unreadable")
     if urlsplit(settings.public_url).scheme != "https":
         warnings.append(f"{ENV_PREFIX}PUBLIC_URL is not https: webhooks (acknowledgements) and "
                         "console sign-ins travel unencrypted")

@@ -161,6 +161,18 @@ class Settings(BaseSettings):
         return [part.strip() for part in value.split(",") if part.strip()] \
             if isinstance(value, str) else value
 
+    # personal data (APPI): docs/personal-data.md
+    data_key: SecretStr | None = None
+    """Fernet key(s) sealing key-safe codes and medical notes, comma-separated, newest first
+    (`alert-gateway data new-key`); required by `serve` outside drill mode."""
+    alert_detail_retention_days: int = Field(default=180, ge=1, le=3650)
+    """Days after an alert is resolved until its raw payloads, timeline texts, SMS bodies and
+    called numbers are purged (the alert, its type, outcome and times stay for statistics)."""
+    rejected_message_retention_days: int = Field(default=30, ge=1, le=3650)
+    """Days a rejected MQTT message keeps its raw payload."""
+    retention_check_hours: float = Field(default=6.0, ge=0.01, le=168)
+    """How often the retention purge runs (it also runs at start)."""
+
     # logging
     log_level: str = "INFO"
     """DEBUG, INFO, WARNING or ERROR."""
@@ -294,7 +306,7 @@ class Settings(BaseSettings):
 # Values never echoed in an error message: they are, or may contain, credentials.
 _SECRET_FIELDS = frozenset(
     {"database_url", "mqtt_url", "mqtt_password", "twilio_auth_token", "twilio_account_sid",
-     "zigbee2mqtt_mqtt_url", "zigbee2mqtt_mqtt_password"}
+     "zigbee2mqtt_mqtt_url", "zigbee2mqtt_mqtt_password", "data_key"}
 )
 
 

@@ -18,10 +18,21 @@ from sqlmodel import SQLModel
 
 import alert_gateway.db.models  # noqa: F401  (registers the tables)
 from alert_gateway.clock import FakeClock
+from alert_gateway.db import sealed
 from alert_gateway.db.engine import SessionFactory, make_engine, make_sessions
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 MQTT_URL = os.environ.get("TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
+# The suite's data key: in-process code gets it below, gateway subprocesses from the environment.
+TEST_DATA_KEY = "dGVzdC1kYXRhLWtleS1mb3ItYWxlcnQtZ2F0ZXdheSE="
+os.environ.setdefault("ALERT_GATEWAY_DATA_KEY", TEST_DATA_KEY)
+
+
+@pytest.fixture(autouse=True)
+def data_key() -> str:
+    """Every test starts with the suite's data key installed (a test may install others)."""
+    sealed.use_keys([os.environ["ALERT_GATEWAY_DATA_KEY"]])
+    return os.environ["ALERT_GATEWAY_DATA_KEY"]
 
 
 async def create_pg_database() -> str:

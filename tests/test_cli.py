@@ -28,6 +28,7 @@ REAL_LOOKING = {
     "ALERT_GATEWAY_TWILIO_FROM_NUMBER": "+81762001234",
     "ALERT_GATEWAY_PUBLIC_URL": "https://gateway.city-kanazawa.jp",
     "ALERT_GATEWAY_TWILIO_API_BASE": "http://127.0.0.1:9",  # nothing is ever sent for real
+    "ALERT_GATEWAY_DATA_KEY": "dGVzdC1kYXRhLWtleS1mb3ItYWxlcnQtZ2F0ZXdheSE=",
 }
 
 

@@ -8,11 +8,14 @@ from aiohttp import web
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from ..db.audit import AuditAction
 from ..db.residents import Device
+from ..privacy import audit
 from ..residents import service as residents
 from ..residents.schemas import ContactRead, DeviceRead, ResidentRead
 from ..web.keys import SERVICES
 from . import params
+from .auth import actor
 from .responses import model_response, page_response
 from .schemas import DevicePage, ResidentDetail, ResidentPage
 
@@ -21,19 +24,28 @@ async def list_residents(request: web.Request) -> web.Response:
     """Residents by id, searched on id, name, kana or address."""
     limit, offset = params.page(request)
     search, active = params.text_query(request, "search"), params.bool_query(request, "active")
-    async with request.config_dict[SERVICES].sessions() as session:
+    services = request.config_dict[SERVICES]
+    async with services.sessions() as session:
         rows = await residents.get_all(session, search=search, active=active, limit=limit, offset=offset)
         total = await residents.count(session, search=search, active=active)
+        # which residents is not recorded (a page of ids per call); that a search ran is
+        audit.record(session, actor=actor(request), action=AuditAction.LIST,
+                     now=services.clock.now(), detail=f"{len(rows)} residents")
+        await session.commit()
     return page_response(ResidentPage, rows, total=total, limit=limit, offset=offset)
 
 
 async def get_resident(request: web.Request) -> web.Response:
     """One resident with contacts (calling order) and devices; never the key-safe code."""
     resident_id = request.match_info["resident_id"]
-    async with request.config_dict[SERVICES].sessions() as session:
+    services = request.config_dict[SERVICES]
+    async with services.sessions() as session:
         resident = await residents.get(session, resident_id=resident_id)
         contacts = await residents.contacts_for(session, resident_id=resident_id)
         devices = await residents.devices_for(session, resident_id=resident_id)
+        audit.record(session, actor=actor(request), action=AuditAction.VIEW,
+                     resident_id=resident_id, now=services.clock.now())
+        await session.commit()
     detail = ResidentDetail.model_validate({
         **ResidentRead.model_validate(resident).model_dump(),
         "contacts": [ContactRead.model_validate(c) for c in contacts],

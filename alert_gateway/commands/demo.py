@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, InvalidInput
+from ..privacy import keys
 from ..settings import Settings
 
 
@@ -65,4 +66,5 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     )
     configure_logging("INFO" if args.verbose else "WARNING", json=False)
     drill = settings.model_copy(update={"drill_mode": True})  # the demo is a drill: fake Twilio only
+    keys.install(drill)  # no data key configured: the demo's own, ephemeral
     return asyncio.run(run_demo(options, drill))

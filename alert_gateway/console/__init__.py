@@ -10,6 +10,7 @@ from ..web.keys import SERVICES
 from . import (
     alert_actions,
     alert_view,
+    audit_view,
     auth,
     board,
     history,
@@ -48,4 +49,5 @@ def add_routes(app: web.Application) -> None:
     resident_parts_view.add_routes(app)
     history.add_routes(app)
     report_view.add_routes(app)
+    audit_view.add_routes(app)
     app.router.add_static("/console/static", STATIC_DIR)

@@ -8,7 +8,9 @@ from aiohttp import web
 
 from ..bus import AlertChange
 from ..db.alerts import AlertEvent, EventKind, Outcome
+from ..db.audit import AuditAction
 from ..errors import InvalidInput
+from ..privacy import audit
 from ..web.keys import SERVICES
 from . import alert_data
 from .auth import current
@@ -63,6 +65,9 @@ async def reveal_key(request: web.Request) -> web.Response:
         session.add(AlertEvent(alert_id=alert_id, at=now, kind=EventKind.KEY_CODE_REVEALED.value,
                                actor=f"operator:{operator.name}",
                                message=f"key-safe code shown to {operator.name}"))
+        audit.record(session, actor=f"operator:{operator.name}",
+                     action=AuditAction.REVEAL_KEY_CODE, resident_id=resident.id, now=now,
+                     detail=f"alert {alert_id}")
         await session.commit()
     log.info("key-safe code revealed", extra={"alert_id": alert_id, "operator_id": operator.id})
     await services.bus.publish(AlertChange(alert_id, EventKind.KEY_CODE_REVEALED.value))

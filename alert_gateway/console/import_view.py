@@ -10,7 +10,7 @@ from aiohttp import web
 from ..errors import InvalidInput
 from ..residents.importer import import_file
 from ..web.keys import SERVICES
-from .auth import require_supervisor
+from .auth import current, require_supervisor
 from .inputs import checked_form
 from .render import render
 
@@ -39,7 +39,8 @@ async def import_upload(request: web.Request) -> web.Response:
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(upload.file.read())
         async with services.sessions() as session:
-            report = await import_file(session, path, now=services.clock.now())
+            report = await import_file(session, path, now=services.clock.now(),
+                                       actor=f"operator:{current(request).name}")
     return render(request, "import.html", status=200 if report.ok else 400, report=report,
                   filename=upload.filename)
 

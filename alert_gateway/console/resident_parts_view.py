@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..db.audit import AuditAction
 from ..errors import GatewayError
+from ..privacy import audit
 from ..residents import service
 from ..web.keys import SERVICES
 from .auth import require_supervisor
 from .inputs import checked_form, path_id
 from .render import render
 from .resident_forms import contact_in, contact_update, device_in
-from .residents_view import RELATIONS, resident_page
+from .residents_view import RELATIONS, operator_actor, resident_page
 
 
 async def add_contact(request: web.Request) -> web.Response:
@@ -24,6 +26,8 @@ async def add_contact(request: web.Request) -> web.Response:
         async with services.sessions() as session:
             await service.create_contact(session, resident_id=resident_id, data=data,
                                          now=services.clock.now())
+            audit.record(session, actor=operator_actor(request), action=AuditAction.CONTACT_CHANGE,
+                         resident_id=resident_id, now=services.clock.now(), detail="added")
             await session.commit()
     except GatewayError as exc:
         return await resident_page(request, status=exc.http_status, error=str(exc))
@@ -59,6 +63,8 @@ async def update_contact(request: web.Request) -> web.Response:
                 contact = await service.update_contact(session, contact_id=contact_id,
                                                        data=contact_update(form), now=now)
             resident_id = contact.resident_id
+            audit.record(session, actor=operator_actor(request), action=AuditAction.CONTACT_CHANGE,
+                         resident_id=resident_id, now=now, detail=f"contact {contact_id}")
             await session.commit()
     except GatewayError as exc:
         return await edit_contact(request, status=exc.http_status, error=str(exc))
@@ -75,6 +81,9 @@ async def save_device(request: web.Request) -> web.Response:
         async with services.sessions() as session:
             await service.upsert_device(session, resident_id=resident_id, data=data,
                                         now=services.clock.now())
+            audit.record(session, actor=operator_actor(request), action=AuditAction.DEVICE_CHANGE,
+                         resident_id=resident_id, now=services.clock.now(),
+                         detail=f"device {data.id}")
             await session.commit()
     except GatewayError as exc:
         return await resident_page(request, status=exc.http_status, error=str(exc))

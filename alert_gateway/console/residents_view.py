@@ -7,11 +7,13 @@ from typing import Any
 from aiohttp import web
 
 from ..alerts import queries
+from ..db.audit import AuditAction
 from ..errors import GatewayError
+from ..privacy import audit
 from ..residents import service
 from ..residents.schemas import DeviceKind
 from ..web.keys import SERVICES
-from .auth import require_supervisor
+from .auth import current, require_supervisor
 from .inputs import check_form, shown_again
 from .render import render
 from .resident_forms import resident_in, resident_update
@@ -34,11 +36,15 @@ async def resident_page(request: web.Request, *, status: int = 200, error: str |
                         ) -> web.Response:
     """GET /console/residents/{id}: card, contacts, devices and recent alerts."""
     resident_id = request.match_info["resident_id"]
-    async with request.app[SERVICES].sessions() as session:
+    services = request.app[SERVICES]
+    async with services.sessions() as session:
         resident = await service.get(session, resident_id=resident_id)
         contacts = await service.contacts_for(session, resident_id=resident_id)
         devices = await service.devices_for(session, resident_id=resident_id)
         alerts = await queries.history_for_resident(session, resident_id=resident_id)
+        audit.record(session, actor=operator_actor(request), action=AuditAction.VIEW,
+                     resident_id=resident_id, now=services.clock.now())
+        await session.commit()
     active = [c for c in contacts if c.active]
     return render(request, "resident.html", status=status, r=resident, contacts=contacts,
                   devices=devices, alerts=alerts, error=error, relations=RELATIONS,
@@ -49,6 +55,11 @@ async def resident_page(request: web.Request, *, status: int = 200, error: str |
 async def resident_view(request: web.Request) -> web.Response:
     """GET /console/residents/{id}."""
     return await resident_page(request)
+
+
+def operator_actor(request: web.Request) -> str:
+    """The signed-in operator as the audit log names them."""
+    return f"operator:{current(request).name}"
 
 
 def _form_page(request: web.Request, *, r: Any, creating: bool, status: int = 200,
@@ -73,6 +84,9 @@ async def create_resident(request: web.Request) -> web.Response:
         data = resident_in(form)
         async with services.sessions() as session:
             await service.create(session, data=data, now=services.clock.now())
+            audit.record(session, actor=operator_actor(request), action=AuditAction.CREATE,
+                         resident_id=data.id, now=services.clock.now(),
+                         fields=data.model_fields_set)
             await session.commit()
     except GatewayError as exc:
         return _form_page(request, r=shown_again(form), creating=True, status=exc.http_status,
@@ -83,8 +97,12 @@ async def create_resident(request: web.Request) -> web.Response:
 async def edit_resident(request: web.Request) -> web.Response:
     """GET /console/residents/{id}/edit (supervisors)."""
     require_supervisor(request)
-    async with request.app[SERVICES].sessions() as session:
+    services = request.app[SERVICES]
+    async with services.sessions() as session:
         resident = await service.get(session, resident_id=request.match_info["resident_id"])
+        audit.record(session, actor=operator_actor(request), action=AuditAction.VIEW,
+                     resident_id=resident.id, now=services.clock.now(), detail="edit form")
+        await session.commit()
     return _form_page(request, r=resident, creating=False)
 
 
@@ -98,8 +116,12 @@ async def update_resident(request: web.Request) -> web.Response:
         check_form(request, form)
         data = resident_update(form)
         async with services.sessions() as session:
-            await service.update(session, resident_id=resident_id, data=data,
-                                 now=services.clock.now())
+            before = (await service.get(session, resident_id=resident_id)).model_dump()
+            after = await service.update(session, resident_id=resident_id, data=data,
+                                         now=services.clock.now())
+            audit.record(session, actor=operator_actor(request), action=AuditAction.UPDATE,
+                         resident_id=resident_id, now=services.clock.now(),
+                         fields=audit.changed_fields(before, after.model_dump()))
             await session.commit()
     except GatewayError as exc:
         values = shown_again(form) | {"id": resident_id}
@@ -115,6 +137,8 @@ async def deactivate_resident(request: web.Request) -> web.Response:
     resident_id = request.match_info["resident_id"]
     async with services.sessions() as session:
         await service.deactivate(session, resident_id=resident_id, now=services.clock.now())
+        audit.record(session, actor=operator_actor(request), action=AuditAction.DEACTIVATE,
+                     resident_id=resident_id, now=services.clock.now())
         await session.commit()
     raise web.HTTPSeeOther(f"/console/residents/{resident_id}?done=saved")
 

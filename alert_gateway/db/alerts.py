@@ -116,6 +116,8 @@ class Alert(SQLModel, table=True):
     outcome: str | None = enum_field(None)
     outcome_note: str | None = Field(default=None, sa_type=Text)
     updated_at: datetime
+    # retention (privacy/retention.py): raw payloads, texts and numbers gone; counts stay
+    details_purged_at: datetime | None = None
 
 
 class AlertEvent(SQLModel, table=True):

@@ -9,6 +9,7 @@ from .alerts import (
     EventKind,
     Outcome,
 )
+from .audit import AuditAction, AuditEntry
 from .auth import ApiToken, Operator, Role, SignInThrottle, WebSession
 from .escalation import (
     AlertResponder,
@@ -33,6 +34,8 @@ __all__ = [
     "AlertStatus",
     "ApiToken",
     "AttemptStatus",
+    "AuditAction",
+    "AuditEntry",
     "Contact",
     "Device",
     "Escalation",

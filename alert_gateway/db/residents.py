@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from .sealed import SealedText
 from .types import enum_field, utcnow
 
 
@@ -40,20 +41,22 @@ class Resident(SQLModel, table=True):
     phone_type: str = enum_field("unknown")
     language: str = "ja"
     date_of_birth: date | None = None
-    medical_notes: str | None = None
+    medical_notes: str | None = Field(default=None, sa_type=SealedText)  # sealed at rest
     gp: str | None = None  # GP / hospital
     oxygen_in_home: bool = False
     home_care: str | None = None
     property_type: str | None = None
-    access_notes: str | None = None
+    access_notes: str | None = Field(default=None, sa_type=SealedText)  # sealed at rest
     key_safe_location: str | None = None
-    key_safe_code: str | None = None  # masked in every view until an operator reveals it (logged)
-    risk_notes: str | None = None
+    # masked in every view until an operator reveals it (audited); sealed at rest
+    key_safe_code: str | None = Field(default=None, sa_type=SealedText)
+    risk_notes: str | None = Field(default=None, sa_type=SealedText)  # sealed at rest
     notes: str | None = None
     activity_watch_hours: int | None = None  # 生活リズム window; None = off
     away: bool = False  # pauses the activity watch
     last_activity_at: datetime | None = None
     active: bool = True
+    erased_at: datetime | None = None  # left the service: personal fields gone, alerts still counted
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -20,7 +20,9 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..db.audit import AuditAction
 from ..errors import InvalidInput
+from ..privacy import audit
 from . import service
 from .phones import normalize_phone
 from .schemas import ResidentImport
@@ -102,8 +104,12 @@ def parse_raw(raw: RawFile) -> list[ResidentImport]:
     return [record for _, record in records]
 
 
-async def import_file(session: AsyncSession, path: Path, *, now: datetime) -> ImportReport:
-    """Import a file in one transaction (commits on success); with any error nothing is written."""
+async def import_file(session: AsyncSession, path: Path, *, now: datetime,
+                      actor: str = "cli") -> ImportReport:
+    """Import a file in one transaction (commits on success); with any error nothing is written.
+
+    Each resident in the file gets an audit entry, committed with the import.
+    """
     try:
         records = parse_file(path)
     except ImportErrors as exc:
@@ -117,6 +123,8 @@ async def import_file(session: AsyncSession, path: Path, *, now: datetime) -> Im
             _, created = await service.upsert(session, data=record.resident(), now=now)
             report.residents_created += created
             report.residents_updated += not created
+            audit.record(session, actor=actor, action=AuditAction.IMPORT, resident_id=record.id,
+                         now=now, detail="created" if created else "updated")
             for device in record.devices:
                 _, created = await service.upsert_device(
                     session, resident_id=record.id, data=device, now=now

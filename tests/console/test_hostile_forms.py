@@ -36,7 +36,8 @@ def _pages(edge: Edge) -> list[str]:
             f"/console/alerts/{a}/live", "/console/residents", "/console/residents/new",
             "/console/residents/r-0001", "/console/residents/r-0001/edit",
             "/console/residents/import", f"/console/contacts/{c}/edit", "/console/operators",
-            "/console/history", "/console/report", "/console/report.csv", "/console/login"]
+            "/console/history", "/console/report", "/console/report.csv", "/console/audit",
+            "/console/audit.csv", "/console/login"]
 
 
 def _forms(edge: Edge) -> dict[str, dict[str, str]]:

@@ -1,0 +1,1 @@
+"""Personal data under APPI: sealing keys, the audit log, retention and erasure."""
