@@ -41,6 +41,13 @@ class BadFrame:
     reason: RejectReason
     detail: str
     account: str | None = None
+    sequence: str | None = None
+    supervision: bool = False  # a NULL frame (link test), not an event
+
+    @property
+    def may_hide_an_alarm(self) -> bool:
+        """Intact but unreadable for want of the key: the event in it could be an alarm."""
+        return self.reason is RejectReason.SIA_NO_KEY and not self.supervision
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,10 @@ class Frame:
     zone: str | None
     panel_time: datetime | None
     cid_event: str | None  # Contact ID event code of an ADM-CID frame
+    # Encrypted, and its timestamp is outside the replay window (or missing): DC-09 wants a NAK
+    # with our time so the panel sets its clock and repeats. The event is still taken, so a panel
+    # with a wrong clock never loses an alarm; its repeat is then a duplicate.
+    clock_off: bool = False
 
     @property
     def supervision(self) -> bool:
@@ -90,25 +101,28 @@ def read_frame(raw: bytes, accounts: dict[str, SIAAccount], *, now: datetime) ->
         return BadFrame(RejectReason.SIA_CRC, f"CRC {line[:4]} sent, {crc16_arc(line[8:])} "
                         "computed", account)
     encrypted = bool(header["encrypted_flag"])
+
+    def sealed(detail: str) -> BadFrame:
+        return BadFrame(RejectReason.SIA_NO_KEY, detail, account, header["sequence"],
+                        header["message_type"] == MessageTypes.NULL.value)
+
     try:
         event = SIAEvent.from_line(line, accounts)
     except NoAccountError:
-        return BadFrame(RejectReason.SIA_NO_KEY, "encrypted, and no key for this account", account)
+        return sealed("encrypted, and no key for this account")
     except (EventFormatError, ValueError) as exc:
         if encrypted:
-            return BadFrame(RejectReason.SIA_NO_KEY, "encrypted content does not decrypt to a "
-                            "DC-09 message with this account's key", account)
+            return sealed("encrypted content does not decrypt to a DC-09 message with this "
+                          "account's key")
         return BadFrame(RejectReason.SIA_FORMAT, f"content not readable: {exc}"[:300], account)
     account = (event.account or "").upper()
     if not account:
         return BadFrame(RejectReason.SIA_FORMAT, "no account number in the frame")
     panel_time = event.timestamp if isinstance(event.timestamp, datetime) else None
-    if encrypted and not _in_window(panel_time, now):
-        return BadFrame(RejectReason.SIA_TIMESTAMP,
-                        f"timestamp {panel_time} outside the replay window around {now}", account)
     return Frame(event=event, account=account, sequence=event.sequence or "0000",
                  code=(event.code or "").upper(), zone=event.ri or None, panel_time=panel_time,
-                 cid_event=event.event_type)
+                 cid_event=event.event_type,
+                 clock_off=encrypted and not _in_window(panel_time, now))
 
 
 def _in_window(panel_time: datetime | None, now: datetime) -> bool:

@@ -41,7 +41,7 @@ def message_id(frame: Frame, *, now: datetime) -> str:
     repeat: a new alarm must never be dropped as a duplicate. A repeat that crosses the hour only
     joins the resident's open alert as a further alarm.
     """
-    return f"{frame.sequence}.{frame.code}.{frame.zone or '0'}.{now:%Y%m%d%H}"
+    return f"{frame.sequence}.{frame.code}.{(frame.zone or '0')[:16]}.{now:%Y%m%d%H}"
 
 
 def alarm_message(frame: Frame, mapping: Mapping, *, now: datetime) -> AlarmMessage:
@@ -123,14 +123,42 @@ class SiaReceiver:
         return None
 
     async def handle(self, raw: bytes, *, peer: str) -> bytes:
-        """Answer one frame (public for the receiver's own tests of odd input)."""
+        """Answer one frame (a bug answers NAK: the panel repeats rather than loses the event)."""
+        try:
+            return await self._handle(raw, peer=peer)
+        except Exception:
+            log.exception("sia frame handling failed, panel NAKed", extra={"peer": peer})
+            return self._answer("error", Answer.NAK, None)
+
+    async def _handle(self, raw: bytes, *, peer: str) -> bytes:
         now = self._clock.now()
         frame = read_frame(raw, self._sia_accounts, now=now)
         if isinstance(frame, BadFrame):
-            device = self._accounts.device_for(frame.account) if frame.account else None
-            await self._reject(peer, frame.reason, frame.detail, raw, device)
-            return self._answer("rejected", Answer.NAK, None)
+            return await self._bad(frame, raw, peer=peer, now=now)
         device_id = self._accounts.device_for(frame.account)
+        reply = await self._take(frame, raw, device_id, peer=peer, now=now)
+        if frame.clock_off:
+            await self._reject(peer, RejectReason.SIA_TIMESTAMP,
+                               f"timestamp {frame.panel_time} outside the replay window around "
+                               f"{now} (event taken; NAK tells the panel our time)", raw, device_id)
+            return self._answer("clock_off", Answer.NAK, None)
+        return reply
+
+    async def _bad(self, frame: BadFrame, raw: bytes, *, peer: str, now: datetime) -> bytes:
+        """Keep it, NAK it; one we cannot decrypt may be an alarm, so it also opens a P1."""
+        device_id = self._accounts.device_for(frame.account) if frame.account else None
+        await self._reject(peer, frame.reason, frame.detail, raw, device_id)
+        if device_id is not None and frame.may_hide_an_alarm:
+            alarm = AlarmMessage(id=f"{frame.sequence or '0000'}.sealed.{now:%Y%m%d%H}",
+                                 type="sia_unreadable", ts=now,
+                                 data={"sia_account": frame.account, "sia_reason": frame.detail})
+            await self._forwarder.alarm_committed(device_id, alarm.id,
+                                                  alarm.model_dump_json().encode(),
+                                                  within=self._ack_timeout)
+        return self._answer("rejected", Answer.NAK, None)
+
+    async def _take(self, frame: Frame, raw: bytes, device_id: str, *, peer: str,
+                    now: datetime) -> bytes:
         if frame.supervision:  # a link test: the panel is alive, nothing to store
             beat = HeartbeatMessage(ts=now).model_dump_json().encode()
             ok = await self._forwarder.publish(device_id, Channel.HEARTBEAT, beat)

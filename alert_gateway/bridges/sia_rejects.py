@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,8 @@ from ..ingest.parse import printable
 from ..metrics import PREFIX
 
 log = logging.getLogger(__name__)
+
+KEEP_SECONDS = 5.0  # the panel waits for its answer: a stuck database must not hold it
 
 
 @dataclass
@@ -47,7 +50,7 @@ async def keep_rejected(
     log.warning("sia frame rejected: %s", detail, extra={"reason": reason.value, "peer": peer,
                                                          "device_id": device_id})
     try:
-        async with sessions() as session:
+        async with asyncio.timeout(KEEP_SECONDS), sessions() as session:
             session.add(RejectedMessage(received_at=now, topic=printable(f"sia-dc09 from {peer}", 500),
                                         device_id=device_id, reason=reason.value,
                                         detail=printable(detail), payload=raw))
