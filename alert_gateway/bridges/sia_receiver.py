@@ -136,13 +136,13 @@ class SiaReceiver:
         if isinstance(frame, BadFrame):
             return await self._bad(frame, raw, peer=peer, now=now)
         device_id = self._accounts.device_for(frame.account)
-        reply = await self._take(frame, raw, device_id, peer=peer, now=now)
+        route, kind = await self._take(frame, raw, device_id, peer=peer, now=now)
         if frame.clock_off:
             await self._reject(peer, RejectReason.SIA_TIMESTAMP,
                                f"timestamp {frame.panel_time} outside the replay window around "
                                f"{now} (event taken; NAK tells the panel our time)", raw, device_id)
-            return self._answer("clock_off", Answer.NAK, None)
-        return reply
+            kind = Answer.NAK
+        return self._answer(route, kind, frame)
 
     async def _bad(self, frame: BadFrame, raw: bytes, *, peer: str, now: datetime) -> bytes:
         """Keep it, NAK it; one we cannot decrypt may be an alarm, so it also opens a P1."""
@@ -158,35 +158,37 @@ class SiaReceiver:
         return self._answer("rejected", Answer.NAK, None)
 
     async def _take(self, frame: Frame, raw: bytes, device_id: str, *, peer: str,
-                    now: datetime) -> bytes:
+                    now: datetime) -> tuple[str, Answer]:
+        """Forward the event by its route: (route, answer) for the metric and the panel."""
         if frame.supervision:  # a link test: the panel is alive, nothing to store
             beat = HeartbeatMessage(ts=now).model_dump_json().encode()
             ok = await self._forwarder.publish(device_id, Channel.HEARTBEAT, beat)
-            return self._answer("supervision", Answer.ACK if ok else Answer.NAK, frame)
+            return "supervision", Answer.ACK if ok else Answer.NAK
         mapping = mapping_for(frame.code, cid_event=frame.cid_event)
         if mapping.route is Route.IGNORED:
             await self._reject(peer, RejectReason.SIA_IGNORED,
                                f"code {frame.code} is panel bookkeeping", raw, device_id)
-            return self._answer("ignored", Answer.DUH, frame)
+            return "ignored", Answer.DUH
         if mapping.route is Route.ACTIVITY:
             assert mapping.activity is not None
             seen = ActivityMessage(ts=frame.panel_time or now, kind=mapping.activity)
             ok = await self._forwarder.publish(device_id, Channel.ACTIVITY,
                                                seen.model_dump_json().encode())
-            return self._answer("activity", Answer.ACK if ok else Answer.NAK, frame)
-        return await self._alarm(frame, mapping, device_id, now=now)
+            return "activity", Answer.ACK if ok else Answer.NAK
+        return "alarm", await self._alarm(frame, mapping, device_id, now=now)
 
-    async def _alarm(self, frame: Frame, mapping: Mapping, device_id: str, *, now: datetime) -> bytes:
+    async def _alarm(self, frame: Frame, mapping: Mapping, device_id: str, *, now: datetime
+                     ) -> Answer:
         alarm = alarm_message(frame, mapping, now=now)
         committed = await self._forwarder.alarm_committed(
             device_id, alarm.id, alarm.model_dump_json().encode(), within=self._ack_timeout)
         extra = {"device_id": device_id, "message_id": alarm.id, "type": alarm.type}
         if committed:
             log.info("sia alarm committed, panel ACKed", extra=extra)
-            return self._answer("alarm", Answer.ACK, frame)
+            return Answer.ACK
         log.warning("sia alarm not confirmed by the gateway in time, panel NAKed (it repeats)",
                     extra=extra)
-        return self._answer("alarm", Answer.NAK, frame)
+        return Answer.NAK
 
     def _answer(self, route: str, kind: Answer, frame: Frame | None) -> bytes:
         self._metrics.frames.labels(route=route, answer=kind.value).inc()
