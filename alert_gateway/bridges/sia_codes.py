@@ -59,7 +59,7 @@ SIA_MAP: dict[str, Mapping] = {
 }
 
 # Panel bookkeeping with no meaning for a resident's safety.
-IGNORED = frozenset({"LB", "LX", "LS", "LF", "RS", "RB", "CA", "CG", "CO", "OA", "OG", "JT"})
+IGNORED = frozenset({"LB", "LX", "LS", "RS", "RB", "CA", "CG", "CO", "OA", "OG", "JT"})
 
 CID_CARBON_MONOXIDE = "162"  # Contact ID event 162; pysiaalarm maps it to GA like a gas leak
 

@@ -2,7 +2,7 @@
 
 A frame is `<LF><crc><0LLL>"<id>"<seq>R<rcvr>L<line>#<acct>[<data>]_<timestamp><CR>`: the CRC is
 CRC-16/ARC over everything from the first quote to the end, `0LLL` that part's length in hex
-(ANSI/SIA DC-09-2013 §5.5). The length is not enforced: the CRC already proves the frame intact,
+(ANSI/SIA DC-09-2013). The length is not enforced: the CRC already proves the frame intact,
 and pysiaalarm (which Home Assistant's panels work with) does not check it either.
 """
 
@@ -19,7 +19,7 @@ from pysiaalarm.utils import MAIN_MATCHER, MessageTypes
 from ..db.messages import RejectReason
 
 # An encrypted frame's timestamp must lie in this window around our time, or it could be a
-# replay (DC-09 §5.5.1.9; pysiaalarm's default band). The NAK carries our time so the panel
+# replay (DC-09; pysiaalarm's default band). The NAK carries our time so the panel
 # can set its clock.
 REPLAY_PAST = timedelta(seconds=40)
 REPLAY_FUTURE = timedelta(seconds=20)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from Crypto.Cipher import AES
 from pysiaalarm import SIAEvent
 
 from alert_gateway.bridges.sia_accounts import Accounts, load_accounts
-from alert_gateway.bridges.sia_codes import Route, mapping_for, wire_type
+from alert_gateway.bridges.sia_codes import IGNORED, SIA_MAP, Route, mapping_for, wire_type
 from alert_gateway.bridges.sia_frames import Answer, BadFrame, Frame, answer, crc16_arc, read_frame
 from alert_gateway.db.messages import RejectReason
 from alert_gateway.errors import ConfigError
@@ -157,3 +158,21 @@ def test_an_unlisted_account_reports_as_a_made_up_device(tmp_path: Path) -> None
     """Listed accounts are their devices (any case); others are sia-<ACCOUNT>."""
     known = accounts(tmp_path)
     assert (known.device_for("aaa1"), known.device_for("beef")) == ("panel-2", "sia-BEEF")
+
+
+def test_the_docs_list_every_code_of_the_table() -> None:
+    """docs/devices/sia-dc09.md's code table names every code the receiver maps or ignores."""
+    doc = (Path(__file__).parents[2] / "docs" / "devices" / "sia-dc09.md").read_text("utf-8")
+    table = doc.split("## SIA codes", 1)[1].split("## Accounts", 1)[0]
+    listed = set(re.findall(r"\b[A-Z]{2}\b", table))
+    assert set(SIA_MAP) | IGNORED <= listed, sorted((set(SIA_MAP) | IGNORED) - listed)
+
+
+def test_the_example_accounts_file_loads(tmp_path: Path) -> None:
+    """config/examples/sia-accounts.yaml is valid once its key file exists."""
+    example = Path(__file__).parents[2] / "config" / "examples" / "sia-accounts.yaml"
+    (tmp_path / "k").write_text(KEY, encoding="ascii")
+    text = example.read_text("utf-8").replace("/run/secrets/sia-a5c9.key", str(tmp_path / "k"))
+    (tmp_path / "a.yaml").write_text(text, encoding="utf-8")
+    loaded = load_accounts(tmp_path / "a.yaml")
+    assert (loaded.device_for("1234"), loaded.by_number["A5C9"].key) == ("panel-0001", KEY)
