@@ -185,8 +185,10 @@ async def test_gateway_down_means_no_ack_and_the_repeat_is_stored_once(
         assert down.kind == "NAK", down
         assert await rows(database_url, Alert) == []
         async with running_gateway(settings, clock=clock, schema=False):
-            back = await panel.send(raw)
-            assert back.kind == "ACK", back
+            answers = [await panel.send(raw)]  # a panel repeats until ACK: allow a slow restart
+            while answers[-1].kind == "NAK" and len(answers) < 10:
+                answers.append(await panel.send(raw))
+            assert answers[-1].kind == "ACK", answers
         [alert] = await rows(database_url, Alert)
         assert alert.type == "sos"
         assert len(await rows(database_url, InboundMessage)) == 1
