@@ -51,3 +51,9 @@ class SiaBridge:
         """Until panels can connect and alarms can be forwarded."""
         await self.receiver.listening.wait()
         await self.forwarder.connected.wait()
+
+    def status(self) -> str:
+        """For /readyz: 'ok', or what keeps panels' alarms from getting through."""
+        if not self.receiver.listening.is_set():
+            return "not listening"
+        return "ok" if self.forwarder.connected.is_set() else "mqtt disconnected"

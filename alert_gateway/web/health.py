@@ -35,6 +35,8 @@ async def readyz(request: web.Request) -> web.Response:
     ready = all(v == "ok" for v in checks.values())
     age = services.ingest.oldest_pending_seconds()
     checks["ingest"] = _ingest_detail(age)  # informational: not part of `ready`
+    if (sia := services.extras.get("sia")) is not None:  # informational too (docs/devices/sia-dc09.md)
+        checks["sia"] = sia.status()  # type: ignore[attr-defined]
     ingest = {"backlog": services.ingest.backlog, "oldest_pending_seconds": round(age, 3)}
     body = {"ready": ready, "checks": checks, "ingest": ingest}
     return web.json_response(body, status=200 if ready else 503)

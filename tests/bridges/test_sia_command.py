@@ -66,6 +66,7 @@ async def test_serve_runs_the_receiver_when_sia_port_is_set(
         assert isinstance(bridge, SiaBridge)
         async with asyncio.timeout(WAIT_SECONDS):
             await bridge.ready()
+        assert bridge.status() == "ok"  # as /readyz reports it
         panel = await Panel.connect(port)
         try:
             reply = await panel.send(frame("1234", 3, "Nri4/GA004", at=clock.now()))
