@@ -49,11 +49,12 @@ def _port(text: str) -> int:
 
 
 def _receive_sia(args: argparse.Namespace, settings: Settings) -> int:
+    from prometheus_client import CollectorRegistry
+
     from ..bridges.sia_bridge import SiaBridge
     from ..clock import SystemClock
     from ..db.engine import make_engine, make_sessions
     from ..logs import configure_logging
-    from ..metrics import Metrics
     from ..preflight import ensure_port_free
 
     port = args.port or settings.sia_port
@@ -67,7 +68,8 @@ def _receive_sia(args: argparse.Namespace, settings: Settings) -> int:
         engine = make_engine(settings.database_url)  # for rejected frames only
         try:
             bridge = SiaBridge(settings, sessions=make_sessions(engine), clock=SystemClock(),
-                               registry=Metrics().registry, port=port, host=host,
+                               registry=CollectorRegistry(),  # not served yet (docs: Limits)
+                               port=port, host=host,
                                accounts_file=args.accounts)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,3 +78,42 @@ async def test_serve_runs_the_receiver_when_sia_port_is_set(
         async with gateway.services.sessions() as s:
             [alert] = (await s.exec(select(Alert))).all()
         assert (alert.resident_id, alert.type) == ("r-1", "gas")
+
+
+async def test_receive_sia_as_a_process_acks_after_the_gateway_stored_and_stops_on_sigterm(
+    sqlite_url: str, topic_root: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    """`alert-gateway receive sia` in its own process forwards a panic to the gateway, ACKs, exits 0."""
+    await seed(sqlite_url)
+    port = free_port()
+    (tmp_path / "empty.toml").touch()
+    env = {**os.environ, "ALERT_GATEWAY_DATABASE_URL": sqlite_url,
+           "ALERT_GATEWAY_MQTT_TOPIC_ROOT": topic_root,
+           "ALERT_GATEWAY_MQTT_CLIENT_ID": f"agtest-sia-{port}", "ALERT_GATEWAY_LOG_JSON": "false"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "alert_gateway", "--config", str(tmp_path / "empty.toml"),
+        "receive", "sia", "--port", str(port), "--accounts", str(accounts_file(tmp_path)),
+        cwd=Path(__file__).parents[2], env=env, stderr=asyncio.subprocess.PIPE)
+    assert proc.stderr is not None
+    seen: list[bytes] = []
+    try:
+        async with asyncio.timeout(WAIT_SECONDS):
+            while not (any(b"listening" in s for s in seen) and any(b"connected" in s for s in seen)):
+                seen.append(await proc.stderr.readline())
+                assert seen[-1], b"".join(seen)  # exited before it was ready
+        async with running_gateway(gateway_settings(sqlite_url, topic_root), clock=clock,
+                                   schema=False):
+            panel = await Panel.connect(port)
+            try:
+                reply = await panel.send(frame("1234", 11, "Nri1/PA501", at=clock.now()))
+            finally:
+                await panel.close()
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(WAIT_SECONDS):
+            code = await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert reply.kind == "ACK", (reply, b"".join(seen))
+    assert code == 0, await proc.stderr.read()
