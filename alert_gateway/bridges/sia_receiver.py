@@ -68,7 +68,7 @@ class SiaReceiver:
         self._clock = clock
         self._metrics = metrics
         self._ack_timeout = ack_timeout
-        self._panels: set[asyncio.StreamWriter] = set()
+        self._panels: set[asyncio.Task[None]] = set()  # one task per panel connection
         self.listening = asyncio.Event()
         self.port: int | None = None  # the bound port (the requested one, or the OS's for 0)
 
@@ -84,14 +84,18 @@ class SiaReceiver:
         finally:
             self.listening.clear()
             server.close()
-            for writer in list(self._panels):
-                writer.close()
+            # A frame still waiting for the gateway gets no answer: the panel repeats it later.
+            for panel in list(self._panels):
+                panel.cancel()
+            await asyncio.gather(*self._panels, return_exceptions=True)
             await server.wait_closed()
 
     async def _serve_panel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         host, port, *_ = writer.get_extra_info("peername") or ("?", 0)
         peer = f"{host}:{port}"
-        self._panels.add(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._panels.add(task)
         try:
             while (raw := await self._next_frame(reader, peer)) is not None:
                 if raw.strip():  # a stray LF between frames is not a frame
@@ -100,7 +104,7 @@ class SiaReceiver:
         except ConnectionError as exc:
             log.info("sia panel connection lost: %s", exc, extra={"peer": peer})
         finally:
-            self._panels.discard(writer)
+            self._panels.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()

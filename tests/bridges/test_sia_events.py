@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import timedelta
 from pathlib import Path
 
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.messages import RejectedMessage
 from alert_gateway.db.models import Alert
-from tests.harness import gateway_settings, running_gateway
+from tests.harness import WAIT_SECONDS, device_client, gateway_settings, running_gateway
 
 from .sia_panel import Panel, frame
 from .test_sia_receiver import KEY, accounts_file, panel_of, rows, running_bridge, seed
@@ -120,3 +122,23 @@ async def test_frames_cut_off_or_endless_are_kept(
             await panel.close()
     kept = await rows(sqlite_url, RejectedMessage)
     assert sorted(k.reason for k in kept) == ["sia_format", "sia_format"], kept
+
+
+async def test_stopping_while_an_alarm_waits_answers_nothing_and_hangs_up_at_once(
+    sqlite_url: str, topic_root: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A receiver stopped while an alarm awaits the gateway closes the connection unanswered, so the
+    panel repeats it later; it does not sit out its 30 s ack timeout."""
+    settings = gateway_settings(sqlite_url, topic_root, sia_ack_timeout_seconds=30)
+    async with device_client(topic_root) as watcher:
+        await watcher.client.subscribe(f"{topic_root}/panel-1/alarm", qos=1)
+        async with running_bridge(settings, clock, accounts_file(tmp_path)) as bridge:
+            assert bridge.receiver.port is not None
+            panel = await Panel.connect(bridge.receiver.port)
+            panel.writer.write(frame("1234", 70, "Nri1/PA501", at=clock.now()))
+            async with asyncio.timeout(WAIT_SECONDS):
+                forwarded = await anext(aiter(watcher.client.messages))
+        async with asyncio.timeout(WAIT_SECONDS):
+            assert await panel.reader.read() == b""  # no ACK, no NAK: hung up
+        await panel.close()
+    assert json.loads(forwarded.payload)["type"] == "sos"  # type: ignore[arg-type]
