@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
         "sia",
         help="SIA DC-09 over TCP (docs/devices/sia-dc09.md).",
         description="SIA DC-09 receiver over TCP. Accounts map to registered devices through the "
-        "accounts file; an account not in it reports as device sia-<ACCOUNT> (a P1 from an "
+        "accounts file; an account not in it reports as device sia-<ACCOUNT> (alerts from an "
         "unregistered device). Uses the gateway's MQTT and database settings.",
     )
     sia.add_argument("--port", type=_port, default=None,
