@@ -1,4 +1,4 @@
-"""The SIA DC-09 receiver: panels connect over TCP; each frame becomes one contract message.
+"""The SIA DC-09 receiver: panels report over TCP or UDP; each frame becomes one contract message.
 
 An alarm is ACKed only when the gateway's `received` for it arrives, which it sends after commit;
 otherwise the panel gets NAK and repeats the frame (same sequence number, so the same message id:
@@ -27,6 +27,7 @@ from .sia_codes import Mapping, Route, mapping_for, wire_type
 from .sia_forward import ContractForwarder
 from .sia_frames import Answer, BadFrame, Frame, answer, read_frame
 from .sia_rejects import SiaMetrics, keep_rejected
+from .sia_udp import DatagramReceiver
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +74,21 @@ class SiaReceiver:
         self.port: int | None = None  # the bound port (the requested one, or the OS's for 0)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Take panel connections until `stop`."""
+        """Take panel connections (TCP) and datagrams (UDP, same port) until `stop`."""
         server = await asyncio.start_server(self._serve_panel, self._host, self._requested_port,
                                             limit=MAX_FRAME_BYTES)
         self.port = server.sockets[0].getsockname()[1]
-        self.listening.set()
-        log.info("sia receiver listening", extra={"host": self._host, "port": self.port})
+        udp = DatagramReceiver(lambda raw, peer: self.handle(raw, peer=peer))
         try:
+            await asyncio.get_running_loop().create_datagram_endpoint(
+                lambda: udp, local_addr=(self._host, self.port))
+            self.listening.set()
+            log.info("sia receiver listening", extra={"host": self._host, "port": self.port})
             await stop.wait()
         finally:
             self.listening.clear()
             server.close()
+            await udp.close()
             # A frame still waiting for the gateway gets no answer: the panel repeats it later.
             for panel in list(self._panels):
                 panel.cancel()
@@ -103,6 +108,10 @@ class SiaReceiver:
                     await writer.drain()
         except ConnectionError as exc:
             log.info("sia panel connection lost: %s", exc, extra={"peer": peer})
+        except asyncio.CancelledError:
+            # The receiver stops: hang up unanswered. Not re-raised, because asyncio's stream
+            # server logs a cancelled connection task as an error ("Exception in callback").
+            log.info("sia receiver stopping, panel hung up", extra={"peer": peer})
         finally:
             self._panels.discard(task)
             writer.close()

@@ -69,3 +69,31 @@ class Panel:
         """Hang up."""
         self.writer.close()
         await self.writer.wait_closed()
+
+
+class _OneDatagram(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.closed = asyncio.Event()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed.set()
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        if not self.answer.done():
+            self.answer.set_result(data)
+
+
+async def send_udp(port: int, raw: bytes) -> Reply:
+    """Send one frame as a UDP datagram and read the answer datagram."""
+    transport, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
+        _OneDatagram, remote_addr=("127.0.0.1", port))
+    try:
+        transport.sendto(raw)
+        async with asyncio.timeout(REPLY_SECONDS):
+            line = (await protocol.answer).decode("ascii").strip("\r\n")
+    finally:
+        transport.close()
+        await protocol.closed.wait()
+    crc, body = line[:4], line[8:]
+    return Reply(body[1:].split('"', 1)[0], body, SIAEvent._crc_calc(body) == crc)

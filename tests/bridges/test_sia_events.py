@@ -12,7 +12,7 @@ from alert_gateway.db.messages import RejectedMessage
 from alert_gateway.db.models import Alert
 from tests.harness import WAIT_SECONDS, device_client, gateway_settings, running_gateway
 
-from .sia_panel import Panel, frame
+from .sia_panel import Panel, frame, send_udp
 from .test_sia_receiver import KEY, accounts_file, panel_of, rows, running_bridge, seed
 
 
@@ -142,3 +142,18 @@ async def test_stopping_while_an_alarm_waits_answers_nothing_and_hangs_up_at_onc
             assert await panel.reader.read() == b""  # no ACK, no NAK: hung up
         await panel.close()
     assert json.loads(forwarded.payload)["type"] == "sos"  # type: ignore[arg-type]
+
+
+async def test_a_panic_over_udp_is_stored_then_acked(
+    sqlite_url: str, topic_root: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A panel on UDP (same port) gets its ACK datagram only after the sos is stored."""
+    await seed(sqlite_url)
+    settings = gateway_settings(sqlite_url, topic_root)
+    async with (running_gateway(settings, clock=clock, schema=False),
+                running_bridge(settings, clock, accounts_file(tmp_path)) as bridge):
+        assert bridge.receiver.port is not None
+        reply = await send_udp(bridge.receiver.port, frame("1234", 80, "Nri1/PA501", at=clock.now()))
+        [alert] = await rows(sqlite_url, Alert)
+    assert (reply.kind, reply.crc_ok) == ("ACK", True), reply
+    assert (alert.resident_id, alert.type) == ("r-1", "sos")
