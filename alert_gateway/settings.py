@@ -151,7 +151,7 @@ class Settings(BaseSettings):
 
     # SIA DC-09 receiver (docs/devices/sia-dc09.md)
     sia_port: int | None = Field(default=None, ge=1, le=65535)
-    """TCP port for alarm panels reporting in SIA DC-09; unset: `serve` runs no receiver."""
+    """TCP and UDP port for alarm panels reporting in SIA DC-09; unset: `serve` runs no receiver."""
     sia_host: str = "127.0.0.1"
     """Address the SIA receiver binds (0.0.0.0 to take panels from the network)."""
     sia_accounts_file: Path | None = None

@@ -24,13 +24,14 @@ def register(subparsers: Any) -> None:
     protocols = parser.add_subparsers(dest="protocol", required=True, metavar="PROTOCOL")
     sia = protocols.add_parser(
         "sia",
-        help="SIA DC-09 over TCP (docs/devices/sia-dc09.md).",
-        description="SIA DC-09 receiver over TCP. Accounts map to registered devices through the "
-        "accounts file; an account not in it reports as device sia-<ACCOUNT> (alerts from an "
-        "unregistered device). Uses the gateway's MQTT and database settings.",
+        help="SIA DC-09 over TCP and UDP (docs/devices/sia-dc09.md).",
+        description="SIA DC-09 receiver over TCP and UDP (same port). Accounts map to registered "
+        "devices through the accounts file; an account not in it reports as device "
+        "sia-<ACCOUNT> (alerts from an unregistered device). Uses the gateway's MQTT and "
+        "database settings.",
     )
     sia.add_argument("--port", type=_port, default=None,
-                     help="TCP port (default: ALERT_GATEWAY_SIA_PORT).")
+                     help="TCP and UDP port (default: ALERT_GATEWAY_SIA_PORT).")
     sia.add_argument("--host", default=None,
                      help="Address to bind (default: ALERT_GATEWAY_SIA_HOST, 127.0.0.1).")
     sia.add_argument("--accounts", type=Path, default=None,
