@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 
 import aiomqtt
@@ -35,6 +35,7 @@ class ContractForwarder:
         self.topics = Topics(settings.mqtt_topic_root)
         self._client: aiomqtt.Client | None = None
         self._waiting: dict[tuple[str, str], list[asyncio.Future[None]]] = defaultdict(list)
+        self._devices_awaited: Counter[str] = Counter()
         self.connected = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -81,7 +82,9 @@ class ContractForwarder:
     async def _read(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             parsed = self.topics.parse(message.topic.value)
-            if parsed is None or parsed.channel is not Channel.FEEDBACK:
+            # every device's feedback passes here (a storm's thousands): read only the awaited
+            if (parsed is None or parsed.channel is not Channel.FEEDBACK
+                    or parsed.device_id not in self._devices_awaited):
                 continue
             try:
                 feedback = FeedbackMessage.model_validate_json(message.payload)  # type: ignore[arg-type]
@@ -123,10 +126,14 @@ class ContractForwarder:
         key = (device_id, message_id)
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting[key].append(waiter)
+        self._devices_awaited[device_id] += 1
         try:
             yield waiter
         finally:
             waiter.cancel()
+            self._devices_awaited[device_id] -= 1
+            if not self._devices_awaited[device_id]:
+                del self._devices_awaited[device_id]
             waiters = self._waiting.get(key)
             if waiters is not None and waiter in waiters:
                 waiters.remove(waiter)
