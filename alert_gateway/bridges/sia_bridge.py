@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
 from ..clock import Clock
 from ..db.engine import SessionFactory
 from ..settings import Settings
-from .sia_accounts import load_accounts
+from .sia_accounts import Accounts, load_accounts
 from .sia_forward import ContractForwarder
 from .sia_receiver import SiaReceiver
 from .sia_rejects import SiaMetrics
@@ -22,9 +21,10 @@ class SiaBridge:
 
     def __init__(self, settings: Settings, *, sessions: SessionFactory, clock: Clock,
                  registry: CollectorRegistry, port: int | None = None, host: str | None = None,
-                 accounts_file: Path | None = None) -> None:
-        """Read the accounts file now, so a mistake in it stops the start (ConfigError)."""
-        accounts = load_accounts(accounts_file or settings.sia_accounts_file)
+                 accounts: Accounts | None = None) -> None:
+        """Without `accounts`, read the settings' file now: a mistake in it stops the start."""
+        if accounts is None:
+            accounts = load_accounts(settings.sia_accounts_file)
         self.forwarder = ContractForwarder(settings, identifier=f"{settings.mqtt_client_id}-sia")
         chosen = port if port is not None else settings.sia_port
         self.receiver = SiaReceiver(

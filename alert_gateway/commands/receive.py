@@ -52,6 +52,7 @@ def _port(text: str) -> int:
 def _receive_sia(args: argparse.Namespace, settings: Settings) -> int:
     from prometheus_client import CollectorRegistry
 
+    from ..bridges.sia_accounts import load_accounts
     from ..bridges.sia_bridge import SiaBridge
     from ..clock import SystemClock
     from ..db.engine import make_engine, make_sessions
@@ -63,6 +64,7 @@ def _receive_sia(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidInput("receive sia: give --port or set ALERT_GATEWAY_SIA_PORT")
     host = args.host or settings.sia_host
     ensure_port_free(host, port, setting="--port")
+    accounts = load_accounts(args.accounts or settings.sia_accounts_file)  # ConfigError: exit 3
     configure_logging(settings.log_level, settings.log_json)
 
     async def main() -> None:
@@ -70,8 +72,7 @@ def _receive_sia(args: argparse.Namespace, settings: Settings) -> int:
         try:
             bridge = SiaBridge(settings, sessions=make_sessions(engine), clock=SystemClock(),
                                registry=CollectorRegistry(),  # not served yet (docs: Limits)
-                               port=port, host=host,
-                               accounts_file=args.accounts)
+                               port=port, host=host, accounts=accounts)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -10,6 +10,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 from sqlmodel import select
 
+from alert_gateway.bridges.sia_accounts import load_accounts
 from alert_gateway.bridges.sia_bridge import SiaBridge
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.engine import make_engine, make_sessions
@@ -53,7 +54,7 @@ async def running_bridge(settings: Settings, clock: FakeClock, accounts: Path
     """The receiver on a free port, ready for panels, stopped afterwards."""
     engine = make_engine(settings.database_url)
     bridge = SiaBridge(settings, sessions=make_sessions(engine), clock=clock,
-                       registry=CollectorRegistry(), port=0, accounts_file=accounts)
+                       registry=CollectorRegistry(), port=0, accounts=load_accounts(accounts))
     stop = asyncio.Event()
     task = asyncio.create_task(bridge.run(stop))
     try:
