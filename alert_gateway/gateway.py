@@ -48,6 +48,13 @@ class Gateway:
         self.task_factories += escalation_tasks(services)  # policies validated here: ConfigError
         if services.settings.zigbee2mqtt_map is not None:  # the map is validated here: ConfigError
             self.task_factories.append(("zigbee2mqtt", zigbee2mqtt_bridge(services).run))
+        if services.settings.sia_port is not None:  # alarm panels (docs/devices/sia-dc09.md)
+            from .bridges.sia_bridge import SiaBridge
+
+            sia = SiaBridge(services.settings, sessions=services.sessions, clock=services.clock,
+                            registry=services.metrics.registry)  # accounts file read: ConfigError
+            services.extras["sia"] = sia
+            self.task_factories.append(("sia-receiver", sia.run))
 
     async def start(self) -> None:
         """Start every task; readiness turns true once they run."""

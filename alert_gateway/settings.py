@@ -173,6 +173,16 @@ class Settings(BaseSettings):
     retention_check_hours: float = Field(default=6.0, ge=0.01, le=168)
     """How often the retention purge runs (it also runs at start)."""
 
+    # SIA DC-09 receiver (docs/devices/sia-dc09.md)
+    sia_port: int | None = Field(default=None, ge=1, le=65535)
+    """TCP and UDP port for alarm panels reporting in SIA DC-09; unset: `serve` runs no receiver."""
+    sia_host: str = "127.0.0.1"
+    """Address the SIA receiver binds (0.0.0.0 to take panels from the network)."""
+    sia_accounts_file: Path | None = None
+    """Panel accounts (YAML): account number to device id, AES key file; see config/examples."""
+    sia_ack_timeout_seconds: float = Field(default=10.0, ge=0.1, le=60)
+    """How long a panel's alarm waits for the gateway's commit before the panel gets NAK."""
+
     # logging
     log_level: str = "INFO"
     """DEBUG, INFO, WARNING or ERROR."""

@@ -36,6 +36,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     refuse_unsafe(settings)
     ensure_port_free(settings.http_host, settings.http_port)
+    if settings.sia_port is not None:
+        ensure_port_free(settings.sia_host, settings.sia_port, setting="ALERT_GATEWAY_SIA_PORT")
     unchecked: Unreachable | None = None
     if not args.migrate:
         try:

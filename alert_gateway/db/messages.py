@@ -36,6 +36,12 @@ class RejectReason(StrEnum):
     NOT_UTF8 = "not_utf8"
     INVALID_VALUE = "invalid_value"  # valid JSON the database cannot hold (NUL, NaN, huge number)
     UNSTORABLE = "unstorable"  # the database refused it as it stands (kept raw instead)
+    # SIA DC-09 receiver (bridges/sia_*.py): the panel is answered NAK, or DUH when ignored
+    SIA_CRC = "sia_crc"  # the frame's CRC-16 does not match: garbled on the line
+    SIA_FORMAT = "sia_format"  # not a DC-09 frame, wrong length, or content we cannot read
+    SIA_NO_KEY = "sia_no_key"  # encrypted, and no key (or the wrong key) for the account
+    SIA_TIMESTAMP = "sia_timestamp"  # encrypted frame outside the replay window (or none)
+    SIA_IGNORED = "sia_ignored"  # well-formed panel bookkeeping we do not act on
 
 
 class RejectedMessage(SQLModel, table=True):

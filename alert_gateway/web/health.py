@@ -32,6 +32,7 @@ async def readyz(request: web.Request) -> web.Response:
     checks = await _serving_checks(request)
     ready = all(v == "ok" for v in checks.values())
     checks["ingest"], ingest = _ingest(request)  # informational: not part of `ready`
+    _sia(request, checks)
     body = {"ready": ready, "checks": checks, "ingest": ingest}
     return web.json_response(body, status=200 if ready else 503)
 
@@ -46,6 +47,7 @@ async def healthz(request: web.Request) -> web.Response:
     ready = all(v == "ok" for v in checks.values())
     checks["mqtt"] = "ok" if _services(request).ingest.connection.connected.is_set() else "disconnected"
     checks["ingest"], ingest = _ingest(request)
+    _sia(request, checks)
     status = "ok" if all(v == "ok" for v in checks.values()) else "degraded"
     return web.json_response({"status": status, "ready": ready, "checks": checks, "ingest": ingest})
 
@@ -74,6 +76,12 @@ def _ingest(request: web.Request) -> tuple[str, dict[str, float]]:
     ingest = _services(request).ingest
     age = ingest.oldest_pending_seconds()
     return _ingest_detail(age), {"backlog": ingest.backlog, "oldest_pending_seconds": round(age, 3)}
+
+
+def _sia(request: web.Request, checks: dict[str, str]) -> None:
+    """The SIA receiver's state when it runs (informational, like ingest: docs/devices/sia-dc09.md)."""
+    if (sia := _services(request).extras.get("sia")) is not None:
+        checks["sia"] = sia.status()  # type: ignore[attr-defined]
 
 
 def _ingest_detail(age: float) -> str:
