@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import aiohttp
-import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import col, select
 
 from alert_gateway.bus import AlertChange
@@ -16,30 +13,10 @@ from alert_gateway.clock import FakeClock
 from alert_gateway.console import accounts
 from alert_gateway.console.sessions import SESSION_LIFETIME
 from alert_gateway.db.auth import Operator
-from alert_gateway.services import build_services
-from alert_gateway.settings import Settings
-from alert_gateway.web.app import make_app
 
-from ..conftest import create_schema
-from .conftest import OPERATOR, SUPERVISOR, Console, add_accounts
+from .conftest import OPERATOR, SUPERVISOR, Console
 
 BOUND = 10.0  # seconds: far above what any step takes; a hang fails with the stream's text
-
-
-@pytest_asyncio.fixture
-async def console_on_both(database_url: str) -> AsyncIterator[Console]:
-    """The whole HTTP app with a fake clock, once on SQLite and once on PostgreSQL."""
-    await create_schema(database_url)
-    services = build_services(Settings(database_url=database_url), clock=FakeClock())
-    await add_accounts(services)
-    app = make_app(services)
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    try:
-        yield Console(client, services, app)
-    finally:
-        await client.close()
-        await services.close()
 
 
 class Stream:
