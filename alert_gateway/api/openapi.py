@@ -15,9 +15,9 @@ from .schemas import NO_NUL, ErrorRead
 
 REF = "#/components/schemas/{model}"
 PATH_PARAMS: dict[str, dict[str, Any]] = {
-    "alert_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-    "resident_id": {"type": "string", "pattern": NO_NUL},
-    "device_id": {"type": "string", "pattern": NO_NUL},
+    "alert_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID, "examples": [1]},
+    "resident_id": {"type": "string", "pattern": NO_NUL, "examples": ["r-0001"]},
+    "device_id": {"type": "string", "pattern": NO_NUL, "examples": ["pendant-r-0001"]},
 }
 _ERRORS = {
     "400": "The request is not valid; the message says why.",

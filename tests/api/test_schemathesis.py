@@ -100,5 +100,10 @@ schema = schemathesis.openapi.from_dict(make_api_app()[OPENAPI])
 def test_api_answers_as_its_document_says(case: schemathesis.Case, live_api: LiveApi) -> None:
     """Every operation with generated valid and invalid input: no 5xx, documented statuses and
     schemas, valid input accepted and invalid input refused."""
+    if isinstance(case.query, dict):
+        # requests drops a query value that is None or [], so such an invalid part would never
+        # reach the server and an answer to what was really sent would count as a failure.
+        case.query = {name: "" if value is None or value == [] else value
+                      for name, value in case.query.items()}
     case.call_and_validate(base_url=live_api.base_url,
                            headers={"Authorization": f"Bearer {live_api.token}"})
