@@ -11,7 +11,6 @@ A stream ends when its session does (see LiveHub); the browser's reconnection th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -47,11 +46,10 @@ class _Stream:
     )
 
     def end(self) -> None:
-        """Ask the stream to end; a full queue is emptied first so the request is seen."""
-        with contextlib.suppress(asyncio.QueueFull, asyncio.QueueEmpty):
-            if self.queue.full():
-                self.queue.get_nowait()
-            self.queue.put_nowait(None)
+        """Ask the stream to end now: whatever is still queued is dropped, not sent first."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
 
 
 class LiveHub:
