@@ -8,10 +8,11 @@ from datetime import timedelta
 import aiohttp
 from sqlmodel import col, select
 
-from alert_gateway.bus import AlertChange
+from alert_gateway.bus import RESYNC, AlertChange
 from alert_gateway.clock import FakeClock
 from alert_gateway.console import accounts
 from alert_gateway.console.sessions import SESSION_LIFETIME
+from alert_gateway.console.sse import LiveHub
 from alert_gateway.db.auth import Operator
 
 from .conftest import OPERATOR, SUPERVISOR, Console
@@ -112,3 +113,33 @@ async def test_another_sessions_sign_out_leaves_the_stream_open(console_on_both:
     assert out.status == 303, await out.text()
     await console.services.bus.publish(AlertChange(2, "opened"))
     assert '"alert_id": 2' in await stream.next_frame()
+
+
+async def test_when_sessions_cannot_be_checked_only_a_refresh_goes_out() -> None:
+    """With the database unreachable a change reaches streams as a bare 'refresh' (no alert id),
+    whose re-read goes through the session guard."""
+    async def unreachable(_hashes: set[str]) -> set[str]:
+        raise ConnectionRefusedError("database down")
+
+    hub = LiveHub(unreachable)
+    stream = hub.connect(session_hash="a-session")
+    await hub.publish(AlertChange(7, "opened"))
+    sent = stream.queue.get_nowait()
+    assert sent is not None and sent.kind == RESYNC and sent.alert_id == 0, sent
+    assert hub.connections == 1
+
+
+async def test_a_stream_ends_without_sending_what_was_queued_before() -> None:
+    """Changes queued while the session lived are dropped when it ends, not sent first."""
+    live = {"a-session"}
+
+    async def check(hashes: set[str]) -> set[str]:
+        return hashes & live
+
+    hub = LiveHub(check)
+    stream = hub.connect(session_hash="a-session")
+    await hub.publish(AlertChange(1, "opened"))
+    live.clear()
+    await hub.publish(AlertChange(2, "opened"))
+    assert stream.queue.get_nowait() is None and stream.queue.empty()
+    assert hub.connections == 0
