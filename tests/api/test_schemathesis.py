@@ -29,7 +29,7 @@ from alert_gateway.web.app import make_app
 from ..conftest import create_schema
 from . import seed
 
-EXAMPLES = 30  # per operation and mode: the whole run stays well under a minute
+EXAMPLES = 20  # per operation and mode: the whole run stays well under a minute
 START_TIMEOUT = 30.0
 
 
