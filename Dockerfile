@@ -17,8 +17,8 @@ RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary :all: \
        -r requirements.lock
 
-# README.md: pyproject's `readme` names it, so the build fails without it.
-COPY pyproject.toml README.md ./
+# README.md: pyproject's `readme` names it, so the build fails without it; LICENSE goes in the wheel.
+COPY pyproject.toml README.md LICENSE ./
 COPY devices ./devices
 COPY alert_gateway ./alert_gateway
 

@@ -12,7 +12,17 @@ from prometheus_client import (
     ProcessCollector,
 )
 
+from .db.escalation import AttemptStatus, NotifyChannel
+from .db.messages import RejectReason
+
 PREFIX = "alert_gateway_"
+# twilio/client.py's operations, as the Twilio alert rules count them
+TWILIO_OPERATIONS = ("send_sms", "place_call", "fetch_call", "fetch_sms")
+TWILIO_ERROR_KINDS = ("transient", "permanent")
+WEBHOOK_REFUSALS = ("bad_signature", "missing_signature", "bad_input")
+# ingest/store.py's outcomes for an alarm; a rejection is "rejected_<reason>"
+ALARM_OUTCOMES = ("accepted", "duplicate", "restore_unmatched",
+                  *(f"rejected_{reason.value}" for reason in RejectReason))
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 ACK_BUCKETS = (10, 30, 60, 120, 180, 300, 600, 1200, 1800, 3600)
 
@@ -167,3 +177,26 @@ class Metrics:
         self.devices_offline = Gauge(
             PREFIX + "devices_offline", "Registered devices currently offline.", registry=r
         )
+        self._start_at_zero()
+
+    def _start_at_zero(self) -> None:
+        """Create the labelled series the alert rules read, at 0.
+
+        A labelled series appears only on its first increment, and `increase()` needs two samples:
+        without this the first rejected alarm, bad signature or Twilio error after a restart would
+        never fire an alert.
+        """
+        for outcome in ALARM_OUTCOMES:
+            self.mqtt_messages.labels(kind="alarm", result=outcome)
+        for reason in RejectReason:
+            self.mqtt_rejected.labels(reason=reason.value)
+        for operation in TWILIO_OPERATIONS:
+            self.twilio_request_seconds.labels(operation=operation)
+            for kind in TWILIO_ERROR_KINDS:
+                self.twilio_errors.labels(operation=operation, kind=kind)
+        for refusal in WEBHOOK_REFUSALS:
+            self.webhooks_refused.labels(reason=refusal)
+        for channel in NotifyChannel:
+            for status in AttemptStatus:
+                if status.is_final:
+                    self.notifications.labels(channel=channel.value, status=status.value)

@@ -66,3 +66,32 @@ async def test_metrics_can_require_an_api_token(sqlite_url: str, clock: FakeCloc
         ok = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
         assert ok.status == 200
     await services.close()
+
+
+async def test_the_series_the_alert_rules_read_start_at_zero(sqlite_url: str, clock: FakeClock) -> None:
+    """Right after start /metrics already shows the rejected-alarm, bad-signature and Twilio-error
+    series at 0, so `increase()` sees the first one after a restart."""
+    from alert_gateway.services import build_services
+    from alert_gateway.settings import Settings
+    from tests.conftest import create_schema
+
+    await create_schema(sqlite_url)
+    services = build_services(Settings(database_url=sqlite_url), clock=clock)
+    try:
+        async with TestClient(TestServer(make_app(services))) as client:
+            text = await (await client.get("/metrics")).text()
+    finally:
+        await services.close()
+    expected = [
+        'alert_gateway_mqtt_messages_total{kind="alarm",result="rejected_schema"} 0.0',
+        'alert_gateway_mqtt_messages_total{kind="alarm",result="accepted"} 0.0',
+        'alert_gateway_mqtt_rejected_total{reason="not_json"} 0.0',
+        'alert_gateway_webhook_refused_total{reason="bad_signature"} 0.0',
+        'alert_gateway_twilio_errors_total{kind="transient",operation="send_sms"} 0.0',
+        'alert_gateway_twilio_errors_total{kind="permanent",operation="place_call"} 0.0',
+        'alert_gateway_twilio_request_seconds_count{operation="send_sms"} 0.0',
+        'alert_gateway_notifications_total{channel="voice",status="not_reached"} 0.0',
+    ]
+    missing = [line for line in expected if line not in text]
+    shown = [line for line in text.splitlines() if line.startswith("alert_gateway_")]
+    assert not missing, f"missing at start: {missing}\n/metrics had:\n" + "\n".join(shown)

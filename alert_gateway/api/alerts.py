@@ -25,23 +25,19 @@ from .schemas import (
 ACTIVE = "active"  # shorthand for every status still on the board
 
 
-def status_filter(raw: str | None) -> list[AlertStatus] | None:
+def status_filter(request: web.Request) -> list[AlertStatus] | None:
     """`status=open,acknowledged` or `status=active`; None means every status."""
-    if raw is None:
-        return None
-    if raw == ACTIVE:
+    if request.query.get("status") == ACTIVE:
         return [AlertStatus(s) for s in ACTIVE_STATUSES]
-    return params.enum_values(AlertStatus, raw, "status")
+    return params.enum_list_query(request, "status", AlertStatus)
 
 
 async def list_alerts(request: web.Request) -> web.Response:
     """Alerts filtered by status, type, resident and severity; active first, most urgent first."""
     limit, offset = params.page(request)
-    status = status_filter(params.text_query(request, "status"))
-    raw_type = params.text_query(request, "type")
-    raw_severity = params.text_query(request, "severity")
-    alarm_type = params.enum_values(AlarmType, raw_type, "type")[0] if raw_type else None
-    severity = params.enum_values(Severity, raw_severity, "severity")[0] if raw_severity else None
+    status = status_filter(request)
+    alarm_type = params.enum_query(request, "type", AlarmType)
+    severity = params.enum_query(request, "severity", Severity)
     async with request.config_dict[SERVICES].sessions() as session:
         rows, total = await queries.get_all(
             session, status=status, type=alarm_type, severity=severity,

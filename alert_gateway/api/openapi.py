@@ -11,13 +11,13 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from ..validation import MAX_ID
 from .routes import Route
-from .schemas import ErrorRead
+from .schemas import NO_NUL, ErrorRead
 
 REF = "#/components/schemas/{model}"
 PATH_PARAMS: dict[str, dict[str, Any]] = {
-    "alert_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-    "resident_id": {"type": "string"},
-    "device_id": {"type": "string"},
+    "alert_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID, "examples": [1]},
+    "resident_id": {"type": "string", "pattern": NO_NUL, "examples": ["r-0001"]},
+    "device_id": {"type": "string", "pattern": NO_NUL, "examples": ["pendant-r-0001"]},
 }
 _ERRORS = {
     "400": "The request is not valid; the message says why.",
@@ -86,7 +86,8 @@ def _operation(route: Route, ref: Any) -> dict[str, Any]:
     }
     if route.body is not None:
         operation["requestBody"] = {
-            "required": False,
+            # no body counts as {}: required only where {} is not enough
+            "required": any(field.is_required() for field in route.body.model_fields.values()),
             "content": {"application/json": {"schema": ref(route.body, "validation")}},
         }
     return operation

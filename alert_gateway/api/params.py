@@ -29,7 +29,7 @@ def int_query(request: web.Request, name: str, *, default: int, minimum: int,
               maximum: int = MAX_COUNT) -> int:
     """An integer query parameter within bounds (never beyond what a query parameter holds)."""
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     digits = raw.removeprefix("-")
     if not (digits.isascii() and digits.isdigit()):
@@ -48,16 +48,25 @@ def page(request: web.Request) -> tuple[int, int]:
     return limit, int_query(request, "offset", default=0, minimum=0)
 
 
-def enum_values(enum: type[E], raw: str, name: str) -> list[E]:
-    """Comma-separated enum values, with the allowed list in the error."""
-    values = []
-    for part in (p.strip() for p in raw.split(",")):
-        try:
-            values.append(enum(part))
-        except ValueError:
-            allowed = ", ".join(e.value for e in enum)
-            raise InvalidInput(f"{name} {part!r} is not known; use one of: {allowed}.") from None
-    return values
+def enum_value(enum: type[E], raw: str, name: str) -> E:
+    """One value of `enum`, spelled exactly; the error lists the allowed ones."""
+    try:
+        return enum(raw)
+    except ValueError:
+        allowed = ", ".join(e.value for e in enum)
+        raise InvalidInput(f"{name} {raw[:40]!r} is not known; use one of: {allowed}.") from None
+
+
+def enum_query(request: web.Request, name: str, enum: type[E]) -> E | None:
+    """A query parameter naming one value of `enum`; absent means any."""
+    raw = request.query.get(name)
+    return None if raw is None else enum_value(enum, raw, name)
+
+
+def enum_list_query(request: web.Request, name: str, enum: type[E]) -> list[E] | None:
+    """Comma-separated values of `enum` (the document's pattern: no blanks, no spaces)."""
+    raw = request.query.get(name)
+    return None if raw is None else [enum_value(enum, part, name) for part in raw.split(",")]
 
 
 def text_query(request: web.Request, name: str) -> str | None:
@@ -68,12 +77,21 @@ def text_query(request: web.Request, name: str) -> str | None:
 
 def bool_query(request: web.Request, name: str) -> bool | None:
     """`true` or `false`; absent means "either"."""
-    raw = text_query(request, name)
+    raw = request.query.get(name)
     if raw is None:
         return None
     if raw not in ("true", "false"):
-        raise InvalidInput(f"Query parameter {name!r} must be true or false, not {raw!r}.")
+        raise InvalidInput(f"Query parameter {name!r} must be true or false, not {raw[:40]!r}.")
     return raw == "true"
+
+
+def check_query_names(request: web.Request, allowed: frozenset[str]) -> None:
+    """Refuse a query parameter the operation does not take (a typo would filter nothing)."""
+    for name in request.query:
+        if name not in allowed:
+            takes = ", ".join(sorted(allowed)) or "none"
+            raise InvalidInput(f"Unknown query parameter {name[:40]!r}; this operation takes: "
+                               f"{takes}.")
 
 
 def int_path(request: web.Request, name: str, what: str) -> int:
@@ -88,7 +106,11 @@ def int_path(request: web.Request, name: str, what: str) -> int:
 
 async def body(request: web.Request, model: type[M]) -> M:
     """The JSON body validated against `model`; an empty body counts as `{}`."""
-    text = await request.text()
+    try:
+        text = (await request.read()).decode("utf-8")  # JSON is UTF-8 (RFC 8259 §8.1)
+    except UnicodeDecodeError as exc:
+        message = f"The request body is not UTF-8 text (a bad byte at position {exc.start})."
+        raise InvalidInput(message) from None
     try:
         data = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:

@@ -19,8 +19,7 @@ async def list_rejected(request: web.Request) -> web.Response:
     filters = []
     if device_id := params.text_query(request, "device_id"):
         filters.append(col(RejectedMessage.device_id) == device_id)
-    if reason := params.text_query(request, "reason"):
-        reasons = params.enum_values(RejectReason, reason, "reason")
+    if (reasons := params.enum_list_query(request, "reason", RejectReason)) is not None:
         filters.append(col(RejectedMessage.reason).in_([r.value for r in reasons]))
     async with request.config_dict[SERVICES].sessions() as session:
         total = (await session.exec(

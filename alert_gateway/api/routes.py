@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
+from devices.contract import AlarmType, Severity
+
+from ..db.alerts import AlertStatus
+from ..db.messages import RejectReason
 from ..residents.schemas import DeviceRead
 from ..validation import MAX_COUNT
 from . import actions, alerts, directory, rejected
+from .alerts import ACTIVE
 from .params import DEFAULT_LIMIT, MAX_LIMIT
 from .schemas import (
+    NO_NUL,
     AcknowledgeIn,
     AlertDetail,
     AlertPage,
@@ -53,7 +61,19 @@ class Route:
 
 
 def _text(name: str, description: str) -> Param:
-    return Param(name, description, {"type": "string"})
+    return Param(name, description, {"type": "string", "pattern": NO_NUL})
+
+
+def _one_of(name: str, description: str, enum: type[StrEnum]) -> Param:
+    return Param(name, description, {"type": "string", "enum": [e.value for e in enum]})
+
+
+def _list_of(name: str, description: str, enum: type[StrEnum], *, alone: str | None = None) -> Param:
+    """Comma-separated values of `enum` (or the single word `alone`), as params.enum_list_query reads."""
+    choice = "|".join(re.escape(e.value) for e in enum)
+    listed = f"({choice})(,({choice}))*"
+    pattern = f"^({re.escape(alone)}|{listed})$" if alone else f"^{listed}$"
+    return Param(name, description, {"type": "string", "pattern": pattern})
 
 
 def _bool(name: str, description: str) -> Param:
@@ -72,11 +92,11 @@ READ_ROUTES: tuple[Route, ...] = (
           "Alerts: active first by severity then age, resolved after them newest first.",
           AlertPage,
           query=(
-              _text("status", "Comma-separated statuses (open, acknowledged, cancelled, "
-                    "resolved), or 'active' for all but resolved."),
-              _text("type", "Alarm type, e.g. sos or fall."),
+              _list_of("status", "Comma-separated statuses (open,acknowledged, no spaces), or "
+                       "'active' for all but resolved.", AlertStatus, alone=ACTIVE),
+              _one_of("type", "Alarm type, e.g. sos or fall.", AlarmType),
               _text("resident_id", "Only this resident's alerts."),
-              _text("severity", "P1 to P4."),
+              _one_of("severity", "P1 to P4.", Severity),
               *PAGE,
           )),
     Route("GET", "/alerts/{alert_id}", alerts.get_alert,
@@ -96,8 +116,8 @@ READ_ROUTES: tuple[Route, ...] = (
           "MQTT messages that were not accepted, newest first, with the raw payload.",
           RejectedMessagePage,
           query=(_text("device_id", "Only messages from this device."),
-                 _text("reason", "Comma-separated reasons (bad_topic, oversized, not_json, "
-                       "schema, not_utf8)."), *PAGE)),
+                 _list_of("reason", "Comma-separated reasons (bad_topic,oversized, no spaces).",
+                          RejectReason), *PAGE)),
 )
 
 _ALERT = "/alerts/{alert_id}"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 from ..db.alerts import AckChannel, AlertStatus, EventKind, Outcome
 from ..db.escalation import AttemptStatus, ResponderState
@@ -167,13 +167,34 @@ class ResidentDetail(ResidentRead):
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Taken exactly as sent, as the document describes it (stripping would accept a value with
+    # spaces the document forbids, and measure lengths the document does not).
+    model_config = ConfigDict(extra="forbid")
+
+
+# No NUL (the databases cannot store it); for a note, at least one character that is not
+# whitespace as Python's str.isspace sees it (spelled out: JSON Schema's \s differs).
+NO_NUL = "^[^\\x00]*$"
+_BLANK = ("\\x00\\t\\n\\x0b\\x0c\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f"
+          "\\u205f\\u3000")
+NOT_BLANK = f"^[^\\x00]*[^{_BLANK}][^\\x00]*$"
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON Schema's "integer" includes 7.0; a bool or a string still fails the strict int below.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# A record id in a JSON body, as the document's "integer" describes it.
+BodyRecordId = Annotated[RecordId, BeforeValidator(_whole_number)]
 
 
 class AcknowledgeIn(_Body):
     """Someone has taken responsibility for the alert."""
 
-    contact_id: RecordId | None = Field(
+    contact_id: BodyRecordId | None = Field(
         default=None, description="The contact who acknowledged; one of the alert's resident's.")
 
 
@@ -186,13 +207,13 @@ class TakeIn(_Body):
 class NoteIn(_Body):
     """A free-text note for the timeline."""
 
-    text: str = Field(min_length=1, max_length=4000)
+    text: str = Field(min_length=1, max_length=4000, pattern=NOT_BLANK)
 
 
 class ArrivalIn(_Body):
     """A responder is at the resident's home."""
 
-    contact_id: RecordId | None = Field(
+    contact_id: BodyRecordId | None = Field(
         default=None, description="The responder; one of the alert's resident's contacts.")
 
 
@@ -200,4 +221,4 @@ class ResolveIn(_Body):
     """Close the alert with its outcome."""
 
     outcome: Outcome
-    note: str | None = Field(default=None, max_length=4000)
+    note: str | None = Field(default=None, max_length=4000, pattern=NO_NUL)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.orm.exc import StaleDataError
 
 from ..alerts import queries
 from ..db.audit import AuditAction
@@ -15,8 +18,10 @@ from ..residents.schemas import DeviceKind
 from ..web.keys import SERVICES
 from .auth import current, require_supervisor
 from .inputs import check_form, shown_again
-from .render import render
+from .render import render, translator
 from .resident_forms import resident_in, resident_update
+
+log = logging.getLogger(__name__)
 
 RELATIONS = ("family", "neighbour", "care_manager", "contractor", "dispatch")
 
@@ -127,7 +132,25 @@ async def update_resident(request: web.Request) -> web.Response:
         values = shown_again(form) | {"id": resident_id}
         return _form_page(request, r=values, creating=False, status=exc.http_status,
                           error=str(exc))
+    except SQLAlchemyError as exc:
+        # What the edge rules let through but the database refused, a record changed meanwhile,
+        # or the database gone: the form again with one line, not a 500. Only ids in the log.
+        log.warning("resident edit refused by the database",
+                    extra={"resident_id": resident_id, "error": type(exc).__name__})
+        status, message = _database_refusal(exc)
+        values = shown_again(form) | {"id": resident_id}
+        return _form_page(request, r=values, creating=False, status=status,
+                          error=translator(request)(message))
     raise web.HTTPSeeOther(f"/console/residents/{resident_id}?done=saved")
+
+
+def _database_refusal(exc: SQLAlchemyError) -> tuple[int, str]:
+    """The HTTP status and message key for an edit the database did not take."""
+    if isinstance(exc, StaleDataError):  # the row was gone (or changed) when the UPDATE ran
+        return 409, "error.changed_meanwhile"
+    if isinstance(exc, IntegrityError | DataError):
+        return 400, "error.database_refused"
+    return 503, "error.database_unavailable"
 
 
 async def deactivate_resident(request: web.Request) -> web.Response:

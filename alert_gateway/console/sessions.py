@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlmodel import col, delete, select
@@ -73,3 +74,17 @@ async def close_all_for(session: AsyncSession, *, operator_id: int) -> None:
     await session.exec(  # type: ignore[call-overload]
         delete(WebSession).where(col(WebSession.operator_id) == operator_id)
     )
+
+
+async def live_among(session: AsyncSession, *, token_hashes: Iterable[str], now: datetime) -> set[str]:
+    """Which of these stored token hashes still belong to a live session of an active operator."""
+    wanted = set(token_hashes)
+    if not wanted:
+        return set()
+    query = (
+        select(WebSession.token_hash, WebSession.expires_at)
+        .join(Operator, col(Operator.id) == col(WebSession.operator_id))
+        .where(col(WebSession.token_hash).in_(wanted), col(Operator.active).is_(True))
+    )
+    rows = (await session.exec(query)).all()
+    return {hashed for hashed, expires_at in rows if aware(expires_at) > now}

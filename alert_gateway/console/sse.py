@@ -5,21 +5,25 @@ may have been missed (the listen connection was down), every page is told to re-
 
 The browser's EventSource reconnects by itself; the page re-reads the whole board whenever the
 stream (re)opens, so nothing missed while disconnected is lost (the database is the truth).
+A stream ends when its session does (see LiveHub); the browser's reconnection then gets 401.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..bus import RESYNC, AlertChange
 from ..web.keys import SERVICES
+from .auth import COOKIE
 from .keys import HUB, METRICS
+from .sessions import live_among, token_hash
 
 log = logging.getLogger(__name__)
 
@@ -28,48 +32,98 @@ QUEUE_SIZE = 256
 RETRY_MS = 2000  # how soon the browser reconnects after a drop
 
 
-class LiveHub:
-    """Fan-out from the alert bus to one bounded queue per open event stream."""
+# Which of these session token hashes are still live (signed in, not expired, operator active).
+SessionCheck = Callable[[set[str]], Awaitable[set[str]]]
 
-    def __init__(self) -> None:
+
+@dataclass(eq=False)
+class _Stream:
+    """One open event stream and the session (its token's hash) it was opened with."""
+
+    session_hash: str
+    queue: asyncio.Queue[AlertChange | None] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
+    )
+
+    def end(self) -> None:
+        """Ask the stream to end now: whatever is still queued is dropped, not sent first."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
+
+class LiveHub:
+    """Fan-out from the alert bus to one bounded queue per open event stream.
+
+    A stream lives only as long as its session: before each change is handed out, one query
+    checks every open stream's session at once (sign-out, expiry and a disabled operator, made on
+    any replica), so a stream whose session ended ends before it sees another event. Idle streams
+    are checked at most once per keepalive interval.
+    """
+
+    def __init__(self, live_sessions: SessionCheck) -> None:
         self.last_id = 0
-        self._queues: set[asyncio.Queue[AlertChange | None]] = set()
+        self._live_sessions = live_sessions
+        self._streams: set[_Stream] = set()
+        self._swept_at = 0.0
         self._unsubscribe: list[Callable[[], None]] = []
 
     @property
     def connections(self) -> int:
         """Open event streams."""
-        return len(self._queues)
+        return len(self._streams)
 
     async def publish(self, change: AlertChange) -> None:
-        """Bus listener: queue the change for every stream; a stuck stream is closed, not waited on."""
+        """Bus listener: queue the change for every live stream; a stuck stream is closed, not waited on."""
         self.last_id += 1
-        for queue in list(self._queues):
+        if not self._streams:
+            return
+        if not await self.sweep():
+            change = AlertChange(0, RESYNC)  # sessions unchecked: say only "re-read" (which checks)
+        for stream in list(self._streams):
             try:
-                queue.put_nowait(change)
+                stream.queue.put_nowait(change)
             except asyncio.QueueFull:
                 # The page will reconnect and re-read the board: better than unbounded memory.
-                self._queues.discard(queue)
-                with contextlib.suppress(asyncio.QueueFull):
-                    queue.get_nowait()
-                    queue.put_nowait(None)
+                self._streams.discard(stream)
+                stream.end()
 
-    def connect(self) -> asyncio.Queue[AlertChange | None]:
-        """A queue for one new stream."""
-        queue: asyncio.Queue[AlertChange | None] = asyncio.Queue(QUEUE_SIZE)
-        self._queues.add(queue)
-        return queue
+    async def sweep(self) -> bool:
+        """End the streams whose session has ended; False if the sessions could not be checked."""
+        checked = list(self._streams)
+        self._swept_at = asyncio.get_running_loop().time()
+        try:
+            live = await self._live_sessions({stream.session_hash for stream in checked})
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("could not check the event streams' sessions",
+                        extra={"error": type(exc).__name__})
+            return False
+        for stream in checked:
+            if stream.session_hash not in live:
+                self._streams.discard(stream)
+                stream.end()
+        return True
 
-    def disconnect(self, queue: asyncio.Queue[AlertChange | None]) -> None:
-        """Forget a stream's queue."""
-        self._queues.discard(queue)
+    async def sweep_if_due(self) -> None:
+        """Sweep if nothing has for a keepalive interval (streams idle, no changes)."""
+        if asyncio.get_running_loop().time() - self._swept_at >= KEEPALIVE_SECONDS:
+            await self.sweep()
+
+    def connect(self, *, session_hash: str) -> _Stream:
+        """A queue for one new stream, opened with the session whose token hashes to `session_hash`."""
+        stream = _Stream(session_hash)
+        self._streams.add(stream)
+        return stream
+
+    def disconnect(self, stream: _Stream) -> None:
+        """Forget a stream."""
+        self._streams.discard(stream)
 
     async def close(self, _app: web.Application | None = None) -> None:
         """Ask every stream to end (shutdown must not wait for browsers to hang up)."""
-        for queue in list(self._queues):
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(None)
-        self._queues.clear()
+        for stream in list(self._streams):
+            stream.end()
+        self._streams.clear()
 
 
 def _frame(event: str, data: dict[str, object], event_id: int) -> bytes:
@@ -87,7 +141,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
-    queue = hub.connect()
+    # The guard has checked this cookie: the stream lives as long as its session.
+    stream = hub.connect(session_hash=token_hash(request.cookies.get(COOKIE, "")))
     gauge = request.app[METRICS].live_streams
     gauge.inc()
     try:
@@ -98,9 +153,10 @@ async def events(request: web.Request) -> web.StreamResponse:
                                     hub.last_id))
         while True:
             try:
-                change = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                change = await asyncio.wait_for(stream.queue.get(), KEEPALIVE_SECONDS)
             except TimeoutError:
                 await response.write(b": keepalive\n\n")
+                await hub.sweep_if_due()
                 continue
             if change is None:
                 break
@@ -113,14 +169,20 @@ async def events(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, ConnectionError):
         pass  # the browser went away; EventSource will come back
     finally:
-        hub.disconnect(queue)
+        hub.disconnect(stream)
         gauge.dec()
     return response
 
 
 def add_routes(app: web.Application) -> None:
     """Register the stream and subscribe the hub to the alert bus for the app's lifetime."""
-    hub = LiveHub()
+    services = app[SERVICES]
+
+    async def live_sessions(hashes: set[str]) -> set[str]:
+        async with services.sessions() as session:
+            return await live_among(session, token_hashes=hashes, now=services.clock.now())
+
+    hub = LiveHub(live_sessions)
     app[HUB] = hub
     app.router.add_get("/console/events", events)
 

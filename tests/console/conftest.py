@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +67,19 @@ class Console:
 @pytest_asyncio.fixture
 async def console(tmp_path: Path) -> AsyncIterator[Console]:
     """The whole HTTP app (console, API, health) on SQLite with a fake clock; nothing started."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'console.db'}"
+    async with _console_on(f"sqlite+aiosqlite:///{tmp_path / 'console.db'}") as made:
+        yield made
+
+
+@pytest_asyncio.fixture
+async def console_on_both(database_url: str) -> AsyncIterator[Console]:
+    """The same app once on SQLite and once on PostgreSQL."""
+    async with _console_on(database_url) as made:
+        yield made
+
+
+@asynccontextmanager
+async def _console_on(url: str) -> AsyncIterator[Console]:
     await create_schema(url)
     services = build_services(Settings(database_url=url), clock=FakeClock())
     await add_accounts(services)

@@ -107,12 +107,13 @@ def test_installs_dependencies_only_from_the_hashed_lock() -> None:
     copies = [args for keyword, args in pairs if keyword == "COPY"]
     assert any("requirements.lock" in args for args in copies)
     assert any("README.md" in args.split() for args in copies), "pyproject's readme is missing"
+    assert any("LICENSE" in args.split() for args in copies), "pyproject's license-files is missing"
     installs = [part for args in runs(pairs) for part in args.split("&&") if "pip install" in part]
     assert any("--require-hashes" in part and "-r requirements.lock" in part for part in installs)
     for part in installs:
         assert "--require-hashes" in part or "--no-deps" in part, f"unlocked install: {part}"
     ignore = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
-    assert {"!requirements.lock", "!README.md"} <= set(ignore)
+    assert {"!requirements.lock", "!README.md", "!LICENSE"} <= set(ignore)
 
 
 def test_lock_satisfies_every_dependency_with_hashes() -> None:
@@ -142,3 +143,11 @@ def test_license_is_one_spdx_expression() -> None:
     assert project["license"] == "Apache-2.0"
     labels = " ".join(args for keyword, args in instructions() if keyword == "LABEL")
     assert 'org.opencontainers.image.licenses="Apache-2.0"' in labels
+
+
+def test_license_text_ships_with_the_package() -> None:
+    """pyproject's license-files names the Apache-2.0 text, which is in the repository."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "Apache License" in text and "Version 2.0, January 2004" in text, text[:200]
