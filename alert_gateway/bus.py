@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import Counter
 
@@ -34,7 +34,9 @@ class AlertChange:
 
     alert_id: int
     kind: str
-    remote: bool = False  # committed by another replica (its own work is not ours to skip)
+    # committed by another replica (its stored alarm's due time is ours to know); not part of
+    # equality: the same change, wherever it was made
+    remote: bool = field(default=False, compare=False)
 
 
 Listener = Callable[[AlertChange], Awaitable[None]]

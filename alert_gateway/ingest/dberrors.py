@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from sqlalchemy import exc as sa
 
-# SQLSTATE classes of errors about the rows themselves: 22 data exception, 23 integrity violation
+# SQLSTATE classes of errors about the rows themselves: 22 data exception, 23 integrity violation,
+# P0 a trigger (PL/pgSQL RAISE) refusing them
 # (https://www.postgresql.org/docs/current/errcodes-appendix.html). asyncpg's own encoding errors
 # (an int out of int32 range, a NUL) arrive as a generic DBAPIError with SQLSTATE 22000.
-DATA_SQLSTATE_CLASSES = ("22", "23")
+DATA_SQLSTATE_CLASSES = ("22", "23", "P0")
 
 
 def is_unavailable(exc: BaseException) -> bool:

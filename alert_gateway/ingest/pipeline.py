@@ -24,7 +24,7 @@ from devices.contract import (
 from ..clock import Clock
 from ..db.engine import SessionFactory
 from ..db.messages import RejectReason
-from ..escalation.intake import Intake
+from ..escalation.intake import FirstSteps, Intake
 from ..metrics import Metrics
 from ..settings import Settings
 from .acks import ack
@@ -198,6 +198,12 @@ class IngestPipeline:
         and only the failing ones are set apart: one bad message never holds back the others.
         """
         outcome = await self._commit_while_unavailable(batch)
+        if not isinstance(outcome, BatchResult) and self.intake is not None:
+            # Planning the first steps must never keep an alarm from being stored: store the
+            # batch alone, its steps left due for the engine (which retries them and says why).
+            log.error("first escalation steps not planned with their batch, left to the engine: %s",
+                      describe(outcome))
+            outcome = await self._commit_while_unavailable(batch, plan=False)
         if isinstance(outcome, BatchResult):
             self._acknowledge(batch)
             await self._after_commit(outcome)
@@ -208,13 +214,14 @@ class IngestPipeline:
         else:
             await self._set_apart(batch[0], outcome)
 
-    async def _commit_while_unavailable(self, batch: list[_Pending]) -> BatchResult | Exception:
+    async def _commit_while_unavailable(self, batch: list[_Pending], *,
+                                        plan: bool = True) -> BatchResult | Exception:
         """The committed result, or the data error that refused these rows; an unavailable
         database is retried with a bounded backoff (the broker keeps the unacknowledged messages)."""
         delay = 0.1
         while True:
             try:
-                return await self._commit(batch)
+                return await self._commit(batch, plan=plan)
             except Exception as exc:
                 if not is_unavailable(exc):
                     return exc
@@ -256,20 +263,23 @@ class IngestPipeline:
             ack(pending.client, pending.message)
             self._unsettled.pop(id(pending), None)
 
-    async def _commit(self, batch: list[_Pending]) -> BatchResult:
+    async def _commit(self, batch: list[_Pending], *, plan: bool = True) -> BatchResult:
         s = self._settings
         started = time.perf_counter()
+        now = self._clock.now()
         async with self._sessions() as session:
             result = await store_batch(
                 session,
                 [p.item for p in batch],
-                now=self._clock.now(),
+                now=now,
                 skew_limit=s.clock_skew_seconds,
                 cancel_min_seconds=s.cancel_min_seconds,
                 cancel_grace_seconds=s.cancel_grace_seconds,
-                intake=self.intake,
+                intake=self.intake if plan else None,
             )
             await session.commit()
+        if not plan:
+            result.first_steps = FirstSteps(next_due_at=now)  # the engine looks at once
         self._metrics.ingest_batch_seconds.observe(time.perf_counter() - started)
         return result
 

@@ -198,8 +198,10 @@ class FakeTwilio:
         ]
 
     def creates(self, resource: str) -> list[Recorded]:
-        """Requests that created a message or call (POST); status polls are not counted."""
-        return [r for r in self.api_requests(resource) if r.method == "POST"]
+        """Requests that created a message or call (POST to the list); status polls and updates of
+        one call (a hang-up posts to `Calls/{sid}.json`) are not counted."""
+        return [r for r in self.api_requests(resource)
+                if r.method == "POST" and r.url.endswith(f"/{resource}.json")]
 
     def callbacks(self, url_part: str = "") -> list[Recorded]:
         """Callbacks and webhooks the fake sent whose URL contains `url_part`."""
