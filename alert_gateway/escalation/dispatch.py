@@ -132,10 +132,12 @@ class Dispatcher:
                     await self.services.clock.wait(wake_at, self.wake)
                     self._sleeping_until = None
         finally:
-            relay.cancel()
-            renewer.cancel()
-            if self._hanging_up is not None:
-                self._hanging_up.cancel()  # rows say what is left: the next start hangs them up
+            # awaited, not only cancelled: a renewal or hang-up cut short mid-query must hand its
+            # connection back before the pool is disposed (a leaked one hangs the loop's close)
+            side = [t for t in (relay, renewer, self._hanging_up) if t is not None]
+            for task in side:
+                task.cancel()  # a hang-up left undone: rows say what is left, the next start does it
+            await asyncio.gather(*side, return_exceptions=True)
             await self._finish_in_flight()
             await self._release_held()
             await self.sender.close()

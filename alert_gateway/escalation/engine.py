@@ -105,8 +105,11 @@ class EscalationEngine:
                 finally:
                     self._asleep = False
         finally:
+            # awaited, not only cancelled: a gauge query cut short must hand its connection back
+            # before the engine (and its pool) is disposed
             relay.cancel()
             gauges.cancel()
+            await asyncio.gather(relay, gauges, return_exceptions=True)
 
     async def _gauges(self, stop: asyncio.Event) -> None:
         """Board gauges off the alarm path: at once after a quiet spell, then at most once a second."""
