@@ -149,8 +149,8 @@ async def fetch_resource(request: web.Request) -> web.Response:
 async def list_resources(request: web.Request) -> web.Response:
     """GET Messages.json or Calls.json[?To=&From=]: one page, newest first, as Twilio lists them."""
     fake, kind = request.app[FAKE_KEY], request.match_info["kind"]
-    items: list[FakeMessage] | list[FakeCall] = list(
-        (fake.messages if kind == "Messages" else fake.calls).values())
+    items: list[FakeMessage | FakeCall] = [
+        *(fake.messages.values() if kind == "Messages" else fake.calls.values())]
     to, from_ = request.query.get("To"), request.query.get("From")
     chosen = [i for i in reversed(items)
               if (to is None or i.to == to) and (from_ is None or i.from_ == from_)]
