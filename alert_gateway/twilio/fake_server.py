@@ -61,29 +61,46 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
                       {k: form.getall(k) for k in form}, None)  # type: ignore[misc]
     fake.recorded.append(record)
     await fake.changed()  # a held request (an injected delay) is seen as soon as it arrives
-    response = await _api_response(request, handler, fake)
-    record.status = response.status
-    await fake.changed()
-    return response
+    return await _api_response(request, handler, fake, record)
 
 
 async def _api_response(
-    request: web.Request, handler: Handler, fake: FakeTwilio
+    request: web.Request, handler: Handler, fake: FakeTwilio, record: Recorded
 ) -> web.StreamResponse:
     if not _authorized(request, fake):
-        return twilio_error(401, 20003, "Authenticate")
+        return await _answered(fake, record, twilio_error(401, 20003, "Authenticate"))
     if request.match_info.get("account") != fake.account_sid:
-        return twilio_error(404, 20404, "The requested resource was not found")
+        return await _answered(fake, record, twilio_error(
+            404, 20404, "The requested resource was not found"))
     rule = fake.take_fail_rule()
-    if rule is not None:
-        if rule.delay:
-            # A slow server on purpose, so the client's timeout fires; shutdown cuts it short.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(rule.delay):
-                    await fake.stopping.wait()
-        if rule.status:
-            return twilio_error(rule.status, rule.code, retry_after=rule.retry_after)
-    return await handler(request)
+    if rule is not None and rule.delay:
+        # Twilio finishes a request it has received even when the client stops waiting (our
+        # timeout): the held request runs on in a task of its own, which the test server's
+        # cancelling of the handler on disconnect does not reach.
+        return await asyncio.shield(fake.spawn(_held(request, handler, fake, record, rule)))
+    if rule is not None and rule.status:
+        return await _answered(fake, record, twilio_error(rule.status, rule.code,
+                                                          retry_after=rule.retry_after))
+    return await _answered(fake, record, await handler(request))
+
+
+async def _held(request: web.Request, handler: Handler, fake: FakeTwilio, record: Recorded,
+                rule: FailRule) -> web.StreamResponse:
+    """A slow server on purpose, so the client's timeout fires; shutdown cuts it short."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(rule.delay):
+            await fake.stopping.wait()
+    if rule.status:
+        return await _answered(fake, record, twilio_error(rule.status, rule.code,
+                                                          retry_after=rule.retry_after))
+    return await _answered(fake, record, await handler(request))
+
+
+async def _answered(fake: FakeTwilio, record: Recorded,
+                    response: web.StreamResponse) -> web.StreamResponse:
+    record.status = response.status
+    await fake.changed()
+    return response
 
 
 async def create_message(request: web.Request) -> web.Response:
@@ -147,7 +164,8 @@ async def fetch_resource(request: web.Request) -> web.Response:
 
 
 async def list_resources(request: web.Request) -> web.Response:
-    """GET Messages.json or Calls.json[?To=&From=]: one page, newest first, as Twilio lists them."""
+    """GET Messages.json or Calls.json[?To=&From=&PageSize=]: newest first, as Twilio lists them;
+    only the first page (the fake does not page)."""
     fake, kind = request.app[FAKE_KEY], request.match_info["kind"]
     items: list[FakeMessage | FakeCall] = [
         *(fake.messages.values() if kind == "Messages" else fake.calls.values())]
