@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import aiohttp
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.rest import Client
 
 from ..errors import GatewayError
@@ -207,7 +207,10 @@ class TwilioSender:
         except RetryAfterResponse as exc:
             raise self._refused(operation, f"{operation}: {exc}", exc.retry_after) from exc
         except (TwilioRestException, TwilioServiceException) as exc:
-            raise self._translate(operation, exc) from exc
+            raise self._translate(operation, int(exc.status), exc.code) from exc
+        except TwilioException as exc:  # a list page refused: the SDK passes the bare response
+            response = exc.args[1] if len(exc.args) > 1 else None
+            raise self._translate(operation, getattr(response, "status_code", 500), None) from exc
         except aiohttp.ClientConnectorError as exc:  # before ClientError: the request never left
             raise self._refused(operation, f"{operation}: {type(exc).__name__}") from exc
         except (aiohttp.ClientError, OSError) as exc:  # a reset or a drop after the request went
@@ -217,10 +220,9 @@ class TwilioSender:
                 time.perf_counter() - started
             )
 
-    def _translate(self, operation: str, exc: Any) -> SendError:
+    def _translate(self, operation: str, status: int, twilio_code: Any) -> SendError:
         """5xx and 429 are Twilio's problem and pass; other 4xx are ours and will not."""
-        status = int(exc.status)
-        code = str(exc.code) if exc.code is not None else None
+        code = str(twilio_code) if twilio_code is not None else None
         message = f"{operation}: HTTP {status}, Twilio code {code}"
         if status >= 500 or status == 429:
             return self._refused(operation, message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import unused_port
 
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.models import Alert, NotificationAttempt, Purpose
@@ -16,6 +17,8 @@ from .test_delivery import BY_SMS, BY_VOICE
 
 TIMEOUT = 0.5  # twilio_timeout_seconds: the fake holds a request longer than this
 RESOURCE = {"sms": "Messages", "voice": "Calls"}
+# where Twilio posts status callbacks: nobody listens, so only the lookup can tell
+NOBODY = f"http://127.0.0.1:{unused_port()}"
 
 
 def seen(fake: FakeTwilio) -> str:
@@ -66,11 +69,11 @@ async def test_two_500s_delay_the_first_text_by_under_a_second(
 async def test_a_request_twilio_took_too_late_is_not_sent_again(
     database_url: str, topic_root: str, clock: FakeClock, tmp_path: Path, channel: str
 ) -> None:
-    """Twilio takes the request after our timeout: at the retry it is found, not sent twice."""
+    """Twilio takes the request after our timeout and its callbacks are lost: the retry finds it."""
     await seed(database_url)
     policy = BY_SMS if channel == "sms" else BY_VOICE
     async with escalation_env(database_url, topic_root, clock, twilio_timeout_seconds=TIMEOUT,
-                              policies_file=policies_file(tmp_path, policy)) as env, \
+                              public_url=NOBODY, policies_file=policies_file(tmp_path, policy)) as env, \
             device_client(topic_root, clock=clock) as dev:
         await env.control("/_fake/fail", {"delay": TIMEOUT * 3, "count": 1})  # then served
         await dev.alarm("pendant-1", "m-1", "sos")
@@ -108,3 +111,46 @@ async def test_a_request_twilio_never_took_is_sent_again(
         assert row.alert_id is not None
         said = [e.message for e in await env.timeline(row.alert_id)]
         assert "request timed out; not received by Twilio, sent again" in said, said
+
+
+async def test_when_twilio_cannot_be_asked_the_text_is_sent_again(
+    database_url: str, topic_root: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    """The lookup itself fails: rather two texts than none, and the timeline says why."""
+    await seed(database_url)
+    async with escalation_env(database_url, topic_root, clock, twilio_timeout_seconds=TIMEOUT,
+                              public_url=NOBODY, policies_file=policies_file(tmp_path, BY_SMS)) as env, \
+            device_client(topic_root, clock=clock) as dev:
+        await env.control("/_fake/fail", {"delay": TIMEOUT * 3, "count": 1})  # then served
+        await env.control("/_fake/fail", {"status": 500, "count": 1})  # the lookup
+        await dev.alarm("pendant-1", "m-1", "sos")
+        await env.changes.until(lambda: _attempt(env, status="pending", retries=1))
+        await env.until_fake(lambda f: made_for(f, "sms", DAUGHTER))
+        await clock.advance(2)
+        await env.until_fake(lambda f: len(made_for(f, "sms", DAUGHTER)) == 2)
+        lookups = [r for r in env.sent(DAUGHTER, "Messages") if r.method == "GET"]
+        assert [r.status for r in lookups] == [500], seen(env.fake)
+        row = await _attempt(env)
+        assert row is not None and row.alert_id is not None
+        said = [e.message for e in await env.timeline(row.alert_id)]
+        assert ("request timed out; Twilio could not be asked whether it had it, sent again"
+                in said), said
+
+
+async def test_a_callback_from_a_request_taken_too_late_stops_the_retry(
+    database_url: str, topic_root: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Twilio takes the request after our timeout and its callback names the attempt: no resend."""
+    await seed(database_url)
+    async with escalation_env(database_url, topic_root, clock, twilio_timeout_seconds=TIMEOUT,
+                              policies_file=policies_file(tmp_path, BY_SMS)) as env, \
+            device_client(topic_root, clock=clock) as dev:
+        await env.control("/_fake/fail", {"delay": TIMEOUT * 3, "count": 1})  # then served
+        await dev.alarm("pendant-1", "m-1", "sos")
+        await env.changes.until(lambda: _attempt(env, retries=1))
+        [sid] = await env.until_fake(lambda f: made_for(f, "sms", DAUGHTER))
+        await env.changes.until(lambda: _attempt(env, provider_sid=sid))
+        await clock.advance(60)
+        await env.until_fake(lambda f: all(m.finished for m in f.messages.values()))
+        assert len(env.sent(DAUGHTER, "Messages")) == 1, seen(env.fake)
+        assert made_for(env.fake, "sms", DAUGHTER) == [sid], seen(env.fake)
