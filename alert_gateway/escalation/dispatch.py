@@ -28,7 +28,7 @@ from ..db.models import Alert, AttemptStatus, NotificationAttempt, NotifyChannel
 from ..services import Services
 from ..twilio.client import PermanentSendError, ProviderResult, TransientSendError, TwilioSender
 from ..twilio.twiml import alert_call_twiml
-from . import hooks
+from . import hooks, timeouts
 from .attempts import advance, map_status
 from .claiming import URGENT_RANK, claim, lease_of
 from .closing import of_closed_alert, void_stragglers
@@ -319,8 +319,11 @@ class Dispatcher:
         assert attempt.id is not None
         base = self.settings.public_url
         try:
-            if attempt.channel == NotifyChannel.SMS.value:
-                result: ProviderResult | Exception = await self.sender.send_sms(
+            # Its last request got no answer? Ask Twilio before sending again (issue 12).
+            if found := await timeouts.sent_already(self.services, self.sender, attempt):
+                result: ProviderResult | Exception = found
+            elif attempt.channel == NotifyChannel.SMS.value:
+                result = await self.sender.send_sms(
                     to=attempt.to_number, body=attempt.body or "",
                     status_callback=callback_url(base, "sms/status", attempt.id))
             else:

@@ -7,22 +7,25 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import aiohttp
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.rest import Client
 
 from ..errors import GatewayError
 from ..metrics import Metrics
 from ..settings import Settings
-from .transport import BasedTwilioHttpClient
+from .quick_retry import NotTakenError, QuickRetry, retry_quickly
+from .transport import BasedTwilioHttpClient, RetryAfterResponse
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CHASE_CONNECTIONS = 8  # beyond send_concurrency: status polls of stuck attempts share the pool
 CALL_EVENTS = ["ringing", "answered", "completed"]  # "initiated" says no more than the API answer
+LOOKUP_LIMIT = 20  # messages or calls looked at when asking whether a request went out
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,20 @@ class TransientSendError(SendError):
     """Worth retrying with backoff: 5xx, 429, timeouts, connection failures."""
 
 
+class RefusedSendError(TransientSendError, NotTakenError):
+    """Twilio answered 5xx or 429, or no connection was made: nothing was created."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UnknownOutcomeError(TransientSendError):
+    """No answer (a timeout, a connection lost mid-request): Twilio may have taken the request."""
+
+    MARK = "outcome unknown"  # kept in the attempt's error, where escalation/timeouts.py looks
+
+
 class PermanentSendError(SendError):
     """Retrying will not help (bad number, bad request): record it and move on."""
 
@@ -54,9 +71,11 @@ class PermanentSendError(SendError):
 class TwilioSender:
     """Sends SMS and places calls through the official SDK's async client."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, *,
+                 quick_retry: QuickRetry | None = None) -> None:
         self._settings = settings
         self._metrics = metrics
+        self._quick_retry = quick_retry or QuickRetry()
         self._http: BasedTwilioHttpClient | None = None
         self._client: Client | None = None
 
@@ -82,7 +101,7 @@ class TwilioSender:
     async def send_sms(self, *, to: str, body: str, status_callback: str) -> ProviderResult:
         """Ask Twilio to send one SMS; status arrives later at `status_callback`."""
         client = self._require()
-        msg = await self._call(
+        msg = await self._create(
             "send_sms",
             lambda: client.messages.create_async(
                 to=to,
@@ -104,7 +123,7 @@ class TwilioSender:
     ) -> ProviderResult:
         """Place one call that plays `twiml`, with async answering-machine detection."""
         client = self._require()
-        call = await self._call(
+        call = await self._create(
             "place_call",
             lambda: client.calls.create_async(
                 to=to,
@@ -131,6 +150,28 @@ class TwilioSender:
         msg = await self._call("fetch_sms", lambda: client.messages(sid).fetch_async())
         return str(msg.status)
 
+    async def find_sent(self, *, voice: bool, to: str, body: str | None,
+                        since: datetime) -> list[ProviderResult]:
+        """Messages (with this body) or calls from our number to `to` created since `since`.
+
+        For a request that got no answer: did Twilio take it? Twilio filters by To and From; the
+        time and body are matched here, because its DateSent/StartTime filters leave out what is
+        still queued (no sent or start time yet), which is exactly what a slow request creates.
+        Newest first, from the first page (LOOKUP_LIMIT): a contact gets a few a minute at most.
+        """
+        client = self._require()
+        sender = self._settings.twilio_from_number
+        if voice:
+            calls = await self._call("find_sent", lambda: client.calls.list_async(
+                to=to, from_=sender, limit=LOOKUP_LIMIT))
+            found = [(c.sid, c.status, c.date_created) for c in calls]
+        else:
+            messages = await self._call("find_sent", lambda: client.messages.list_async(
+                to=to, from_=sender, limit=LOOKUP_LIMIT))
+            found = [(m.sid, m.status, m.date_created) for m in messages if m.body == body]
+        return [ProviderResult(sid=str(sid), status=str(status))
+                for sid, status, created in found if created is not None and created >= since]
+
     async def hang_up(self, *, sid: str) -> str:
         """End a call; returns Twilio's status for it afterwards.
 
@@ -151,6 +192,10 @@ class TwilioSender:
             raise RuntimeError("TwilioSender.start() was not awaited")
         return self._client
 
+    async def _create(self, operation: str, make: Callable[[], Awaitable[T]]) -> T:
+        """A create request, sent again at once (a few times) while Twilio certainly refused it."""
+        return await retry_quickly(self._quick_retry, lambda: self._call(operation, make))
+
     async def _call(self, operation: str, make: Callable[[], Awaitable[T]]) -> T:
         """Run one SDK call under our own timeout (the SDK ignores its own) and translate errors."""
         started = time.perf_counter()
@@ -158,30 +203,40 @@ class TwilioSender:
             async with asyncio.timeout(self._settings.twilio_timeout_seconds):
                 return await make()
         except TimeoutError as exc:
-            raise self._transient(operation, f"{operation}: timed out") from exc
+            raise self._unknown(operation, f"{operation}: timed out") from exc
+        except RetryAfterResponse as exc:
+            raise self._refused(operation, f"{operation}: {exc}", exc.retry_after) from exc
         except (TwilioRestException, TwilioServiceException) as exc:
-            raise self._translate(operation, exc) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise self._transient(operation, f"{operation}: {type(exc).__name__}") from exc
+            raise self._translate(operation, int(exc.status), exc.code) from exc
+        except TwilioException as exc:  # a list page refused: the SDK passes the bare response
+            response = exc.args[1] if len(exc.args) > 1 else None
+            raise self._translate(operation, getattr(response, "status_code", 500), None) from exc
+        except aiohttp.ClientConnectorError as exc:  # before ClientError: the request never left
+            raise self._refused(operation, f"{operation}: {type(exc).__name__}") from exc
+        except (aiohttp.ClientError, OSError) as exc:  # a reset or a drop after the request went
+            raise self._unknown(operation, f"{operation}: {type(exc).__name__}") from exc
         finally:
             self._metrics.twilio_request_seconds.labels(operation=operation).observe(
                 time.perf_counter() - started
             )
 
-    def _translate(self, operation: str, exc: Any) -> SendError:
+    def _translate(self, operation: str, status: int, twilio_code: Any) -> SendError:
         """5xx and 429 are Twilio's problem and pass; other 4xx are ours and will not."""
-        status = int(exc.status)
-        code = str(exc.code) if exc.code is not None else None
+        code = str(twilio_code) if twilio_code is not None else None
         message = f"{operation}: HTTP {status}, Twilio code {code}"
         if status >= 500 or status == 429:
-            return self._transient(operation, message)
+            return self._refused(operation, message)
         err = PermanentSendError(message, code=code)
         self._count(operation, "permanent", message)
         return err
 
-    def _transient(self, operation: str, message: str) -> SendError:
+    def _refused(self, operation: str, message: str, retry_after: float | None = None) -> SendError:
         self._count(operation, "transient", message)
-        return TransientSendError(message)
+        return RefusedSendError(message, retry_after=retry_after)
+
+    def _unknown(self, operation: str, message: str) -> SendError:
+        self._count(operation, "transient", message)
+        return UnknownOutcomeError(f"{message}, {UnknownOutcomeError.MARK}")
 
     def _count(self, operation: str, kind: str, message: str) -> None:
         self._metrics.twilio_errors.labels(operation=operation, kind=kind).inc()

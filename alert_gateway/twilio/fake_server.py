@@ -28,13 +28,15 @@ DEFAULT_CODES = {400: 21211, 401: 20003, 404: 20404, 429: 20429, 500: 20500, 503
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def twilio_error(status: int, code: int | None = None, message: str = "") -> web.Response:
+def twilio_error(status: int, code: int | None = None, message: str = "",
+                 retry_after: float | None = None) -> web.Response:
     """An error body shaped like Twilio's legacy JSON errors, which the SDK parses."""
     code = code or DEFAULT_CODES.get(status, status)
+    headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
     return web.json_response(
         {"code": code, "message": message or f"Fake Twilio error {code}",
          "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status},
-        status=status,
+        status=status, headers=headers,
     )
 
 
@@ -59,29 +61,46 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
                       {k: form.getall(k) for k in form}, None)  # type: ignore[misc]
     fake.recorded.append(record)
     await fake.changed()  # a held request (an injected delay) is seen as soon as it arrives
-    response = await _api_response(request, handler, fake)
-    record.status = response.status
-    await fake.changed()
-    return response
+    return await _api_response(request, handler, fake, record)
 
 
 async def _api_response(
-    request: web.Request, handler: Handler, fake: FakeTwilio
+    request: web.Request, handler: Handler, fake: FakeTwilio, record: Recorded
 ) -> web.StreamResponse:
     if not _authorized(request, fake):
-        return twilio_error(401, 20003, "Authenticate")
+        return await _answered(fake, record, twilio_error(401, 20003, "Authenticate"))
     if request.match_info.get("account") != fake.account_sid:
-        return twilio_error(404, 20404, "The requested resource was not found")
+        return await _answered(fake, record, twilio_error(
+            404, 20404, "The requested resource was not found"))
     rule = fake.take_fail_rule()
-    if rule is not None:
-        if rule.delay:
-            # A slow server on purpose, so the client's timeout fires; shutdown cuts it short.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(rule.delay):
-                    await fake.stopping.wait()
-        if rule.status:
-            return twilio_error(rule.status, rule.code)
-    return await handler(request)
+    if rule is not None and rule.delay:
+        # Twilio finishes a request it has received even when the client stops waiting (our
+        # timeout): the held request runs on in a task of its own, which the test server's
+        # cancelling of the handler on disconnect does not reach.
+        return await asyncio.shield(fake.spawn(_held(request, handler, fake, record, rule)))
+    if rule is not None and rule.status:
+        return await _answered(fake, record, twilio_error(rule.status, rule.code,
+                                                          retry_after=rule.retry_after))
+    return await _answered(fake, record, await handler(request))
+
+
+async def _held(request: web.Request, handler: Handler, fake: FakeTwilio, record: Recorded,
+                rule: FailRule) -> web.StreamResponse:
+    """A slow server on purpose, so the client's timeout fires; shutdown cuts it short."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(rule.delay):
+            await fake.stopping.wait()
+    if rule.status:
+        return await _answered(fake, record, twilio_error(rule.status, rule.code,
+                                                          retry_after=rule.retry_after))
+    return await _answered(fake, record, await handler(request))
+
+
+async def _answered(fake: FakeTwilio, record: Recorded,
+                    response: web.StreamResponse) -> web.StreamResponse:
+    record.status = response.status
+    await fake.changed()
+    return response
 
 
 async def create_message(request: web.Request) -> web.Response:
@@ -142,6 +161,27 @@ async def fetch_resource(request: web.Request) -> web.Response:
     if found is None:
         return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
     return web.json_response(found.api_json(fake.account_sid))
+
+
+async def list_resources(request: web.Request) -> web.Response:
+    """GET Messages.json or Calls.json[?To=&From=&PageSize=]: newest first, as Twilio lists them;
+    only the first page (the fake does not page)."""
+    fake, kind = request.app[FAKE_KEY], request.match_info["kind"]
+    items: list[FakeMessage | FakeCall] = [
+        *(fake.messages.values() if kind == "Messages" else fake.calls.values())]
+    to, from_ = request.query.get("To"), request.query.get("From")
+    chosen = [i for i in reversed(items)
+              if (to is None or i.to == to) and (from_ is None or i.from_ == from_)]
+    try:
+        size = min(1000, int(request.query.get("PageSize", "50")))
+    except ValueError:
+        return twilio_error(400, 20001, "PageSize must be a number")
+    uri = request.path_qs
+    return web.json_response({
+        kind.lower(): [i.api_json(fake.account_sid) for i in chosen[:size]],
+        "page": 0, "page_size": size, "start": 0, "end": max(0, min(size, len(chosen)) - 1),
+        "uri": uri, "first_page_uri": uri, "previous_page_uri": None, "next_page_uri": None,
+    })
 
 
 # --- control API ---
@@ -218,13 +258,15 @@ async def press(request: web.Request) -> web.Response:
 
 
 async def fail(request: web.Request) -> web.Response:
-    """POST /_fake/fail {"status"?, "delay"?, "count"?, "code"?}: break the next API requests."""
+    """POST /_fake/fail {"status"?, "delay"?, "count"?, "code"?, "retry_after"?}: break the next
+    API requests (a delay alone holds each request, then serves it)."""
     fake, data = request.app[FAKE_KEY], await _json(request)
     try:
         rule = FailRule(
             status=int(data["status"]) if data.get("status") else None,
             delay=float(data.get("delay", 0)), count=int(data.get("count", 1)),
             code=int(data["code"]) if data.get("code") else None,
+            retry_after=float(data["retry_after"]) if "retry_after" in data else None,
         )
     except (TypeError, ValueError) as exc:
         raise web.HTTPBadRequest(text=str(exc)) from exc
@@ -279,6 +321,7 @@ def make_fake_twilio_app(
     r = app.router
     r.add_post(API_PREFIX + "/Messages.json", create_message)
     r.add_post(API_PREFIX + "/Calls.json", create_call)
+    r.add_get(API_PREFIX + "/{kind:Messages|Calls}.json", list_resources)
     r.add_get(API_PREFIX + "/Messages/{sid}.json", fetch_resource)
     r.add_get(API_PREFIX + "/Calls/{sid}.json", fetch_resource)
     r.add_post(API_PREFIX + "/Calls/{sid}.json", update_call)

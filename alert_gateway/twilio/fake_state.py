@@ -157,6 +157,7 @@ class FailRule:
     delay: float
     count: int
     code: int | None = None
+    retry_after: float | None = None  # seconds, sent as a Retry-After header with `status`
 
 
 def segments(body: str) -> int:

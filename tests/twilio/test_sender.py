@@ -94,13 +94,13 @@ async def test_wrong_token_is_permanent(env: Env) -> None:
 
 @pytest.mark.parametrize("status", [500, 503, 429])
 async def test_server_errors_are_transient(env: Env, status: int) -> None:
-    """5xx and 429 become TransientSendError; the next request succeeds again."""
-    await control(env, "/_fake/fail", {"status": status, "count": 1})
+    """5xx and 429 that outlast the quick retries become TransientSendError; the next works."""
+    await control(env, "/_fake/fail", {"status": status, "count": 4})  # the first and 3 retries
     with pytest.raises(TransientSendError):
         await env.sender.place_call(to=TO, twiml="<Response/>", status_callback=env.hooks_url,
                                     amd_callback=env.hooks_url)
     labels = {"operation": "place_call", "kind": "transient"}
-    assert env.metrics.registry.get_sample_value("alert_gateway_twilio_errors_total", labels) == 1
+    assert env.metrics.registry.get_sample_value("alert_gateway_twilio_errors_total", labels) == 4
     assert (await env.sender.send_sms(to=TO, body="x", status_callback=env.hooks_url)).sid
 
 

@@ -1,0 +1,95 @@
+"""Before sending again a request that got no answer: did Twilio take it? (issue 12)
+
+A timeout, or a connection lost mid-request, says nothing about Twilio: it may have created the
+message or call and answered too late. Sending again then texted or rang the family twice (40 of
+40 timed-out attempts in a hostile test). So before the outbox's retry of such an attempt we look:
+a status callback may have filled in its sid already (callbacks.py `_attempt`); else Twilio's
+list of messages or calls from our number to that number, made since the attempt was, with its
+body for an SMS, and not recorded on another attempt. Found: the attempt is recorded as sent with
+that sid and nothing goes out again. Not found: it is sent again. The timeline says which. When
+Twilio cannot be asked, it is sent again too: a second text at night is better than none.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..db.models import AlertEvent, EventKind, NotificationAttempt, NotifyChannel
+from ..services import Services
+from ..twilio.client import ProviderResult, SendError, TwilioSender, UnknownOutcomeError
+
+log = logging.getLogger(__name__)
+CLOCK_SKEW = timedelta(minutes=1)  # ours against Twilio's, whose times are to the second
+
+
+def answer_unknown(attempt: NotificationAttempt) -> bool:
+    """The attempt's last request got no answer, so it may have gone out."""
+    return attempt.retries > 0 and UnknownOutcomeError.MARK in (attempt.error or "")
+
+
+async def sent_already(services: Services, sender: TwilioSender,
+                       attempt: NotificationAttempt) -> ProviderResult | None:
+    """Twilio's record of an unanswered request of `attempt`, if it has one (then do not send).
+
+    None also for an attempt whose last request was answered: send it as usual. Writes what was
+    found on the alert's timeline.
+    """
+    if not answer_unknown(attempt):
+        return None
+    what = "request timed out" if "timed out" in (attempt.error or "") else "request cut off"
+    if attempt.provider_sid:  # a status callback beat us to it
+        found: ProviderResult | None = ProviderResult(sid=attempt.provider_sid, status="queued")
+    else:
+        try:
+            found = await _look_up(services, sender, attempt)
+        except SendError:  # counted and logged by the sender
+            await _tell(services, attempt, f"{what}; Twilio could not be asked whether it had it, "
+                                           "sent again")
+            return None
+    if found is None:
+        await _tell(services, attempt, f"{what}; not received by Twilio, sent again")
+    else:
+        await _tell(services, attempt, f"{what}; Twilio had it (sid {found.sid})", sid=found.sid)
+    return found
+
+
+async def _look_up(services: Services, sender: TwilioSender,
+                   attempt: NotificationAttempt) -> ProviderResult | None:
+    """The newest message or call Twilio made for this attempt that no other attempt claims."""
+    created = attempt.created_at
+    if created.tzinfo is None:  # SQLite keeps naive UTC
+        created = created.replace(tzinfo=UTC)
+    voice = attempt.channel == NotifyChannel.VOICE.value
+    candidates = await sender.find_sent(voice=voice, to=attempt.to_number,
+                                        body=None if voice else attempt.body or "",
+                                        since=created - CLOCK_SKEW)
+    if not candidates:
+        return None
+    async with services.sessions() as session:
+        claimed = set((await session.exec(
+            select(NotificationAttempt.provider_sid).where(
+                col(NotificationAttempt.provider_sid).in_([c.sid for c in candidates]),
+                col(NotificationAttempt.id) != attempt.id))).all())
+    return next((c for c in candidates if c.sid not in claimed), None)
+
+
+async def _tell(services: Services, attempt: NotificationAttempt, message: str,
+                sid: str | None = None) -> None:
+    """One timeline entry (an attempt outside any alert is only logged)."""
+    log.info("dispatcher: unanswered request checked", extra={
+        "attempt_id": attempt.id, "found": sid is not None})
+    alert_id = attempt.alert_id
+    if alert_id is None:
+        return
+
+    async def write(session: AsyncSession) -> None:
+        session.add(AlertEvent(alert_id=alert_id, at=services.clock.now(),
+                               kind=EventKind.NOTIFICATION.value, message=message,
+                               data={"attempt_id": attempt.id, "contact_id": attempt.contact_id,
+                                     "provider_sid": sid}))
+
+    await services.writes.run(write)
