@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ..bus import RESYNC, AlertChange
+from ..bus import AlertChange, ChangeKind
 from ..web.keys import SERVICES
 from .keys import HUB, METRICS
 
@@ -104,7 +104,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 continue
             if change is None:
                 break
-            if change.kind == RESYNC:
+            if change.kind is ChangeKind.RESYNC:
                 await response.write(_frame("refresh", {"missed": True}, hub.last_id))
                 continue
             await response.write(

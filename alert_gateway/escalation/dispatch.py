@@ -22,12 +22,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..bus import AlertChange
+from ..bus import AlertChange, ChangeKind
 from ..db.engine import is_sqlite
 from ..db.models import Alert, AttemptStatus, NotificationAttempt, NotifyChannel, Purpose
 from ..services import Services
 from ..twilio.client import PermanentSendError, ProviderResult, TransientSendError, TwilioSender
 from ..twilio.twiml import alert_call_twiml
+from ..unit_of_work import publish
 from . import hooks
 from .attempts import advance, map_status
 from .claiming import URGENT_RANK, claim, lease_of
@@ -354,8 +355,8 @@ class Dispatcher:
         if first_latency is not None:
             severity, seconds = first_latency
             self.services.metrics.first_notification_seconds.labels(severity=severity).observe(seconds)
-        for change in changes:
-            await self.services.bus.publish(change)
+        # Shared with other callers' work in one transaction: publishes after that commit.
+        await publish(self.services.bus, changes)
 
     async def _apply_result(self, session: AsyncSession, attempt_id: int,
                             result: ProviderResult | Exception,
@@ -392,7 +393,7 @@ class Dispatcher:
             row.error_code = getattr(result, "code", None)
             if row.alert_id is not None and row.purpose == Purpose.ALERT.value:
                 await hooks.poke(session, row.alert_id, now=now)
-                changes.append(AlertChange(row.alert_id, "notification"))
+                changes.append(AlertChange(row.alert_id, ChangeKind.NOTIFICATION))
         look_at = row.not_before if row.status == AttemptStatus.PENDING.value else row.deadline_at
         return first_latency, changes, look_at
 

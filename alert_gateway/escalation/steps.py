@@ -13,7 +13,7 @@ from sqlalchemy import func, insert
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..bus import AlertChange
+from ..bus import AlertChange, ChangeKind
 from ..db.models import (
     ACTIVE_STATUSES,
     Alert,
@@ -182,7 +182,7 @@ class Stepper:
         for note in plan.notes:
             batch.new.append(self._event(alert.id, now, note.kind.value, note.message, **note.data))
         if plan.notes:
-            kind = "reminder" if plan.remind else plan.notes[-1].kind.value
+            kind = ChangeKind.REMINDER if plan.remind else ChangeKind(plan.notes[-1].kind)
             out.changes.append(AlertChange(alert.id, kind))
 
     async def _resident_recent(self, session: AsyncSession, resident_id: str, policy: str,
