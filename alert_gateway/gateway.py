@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from .bridges.zigbee2mqtt_bridge import zigbee2mqtt_bridge
-from .escalation.wiring import escalation_tasks
 from .ingest.heartbeats import chunks, store_sightings
 from .services import Services
 from .supervision.service import Supervisor
 from .web.app import make_app, make_runner
+from .wiring import escalation_tasks
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,8 @@ from ..db.models import (
     ResponderState,
 )
 from ..errors import Conflict, InvalidInput, NotFound
-from ..escalation import hooks, notices
+from ..escalation import hooks
+from ..outbox import notices
 
 
 async def _alert(session: AsyncSession, alert_id: int) -> Alert:

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from devices.contract import ALARM_TYPES, AlarmType, Severity
 
 from ..db.models import Alert, Escalation, EscalationState, Purpose
-from . import closing, notices
+from ..outbox import closing, notices
 
 # The Stepper chooses the policy when it first plans the escalation: for a stored alarm that is
 # intake, in the same transaction; for a supervision alert or a restart, the engine.

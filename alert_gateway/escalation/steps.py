@@ -32,13 +32,13 @@ from ..db.models import (
     ResponderState,
     Target,
 )
+from ..outbox.notices import facts_of
+from ..outbox.texts import AlertFacts, alert_sms, alert_voice, exhausted_sms, resident_voice
 from ..settings import Settings
 from .daynight import NightHours
 from .hooks import UNCHOSEN_POLICY
-from .notices import facts_of
 from .planner import AttemptView, EscalationView, Person, Plan, PlanEnv, Send, plan_next
 from .policy import PolicySet
-from .texts import AlertFacts, alert_sms, alert_voice, exhausted_sms, resident_voice
 
 # Marks some of the attempts just planned SENDING under a lease (intake); returns those.
 Claim = Callable[[AsyncSession, list[NotificationAttempt]], Awaitable[list[NotificationAttempt]]]

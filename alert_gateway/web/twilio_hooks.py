@@ -22,10 +22,10 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from ..db.models import NotificationAttempt
-from ..escalation import callbacks, inbound
-from ..escalation.attempts import tells_nothing_new
-from ..escalation.callbacks import HookResult
-from ..escalation.dispatch import callback_url
+from ..outbox.attempts import tells_nothing_new
+from ..outbox.dispatch import callback_url
+from ..responses import callbacks, inbound
+from ..responses.callbacks import HookResult
 from ..services import Services
 from ..twilio.signature import check_signature
 from ..twilio.twiml import alert_call_twiml, messaging_reply, reply_twiml

@@ -8,8 +8,8 @@ from devices.contract import FeedbackState
 
 from ..bus import AlertChange, ChangeKind
 from ..db.models import AckChannel, Alert
-from ..ingest.store import Receipt
 from ..services import Services
+from .store import Receipt
 
 log = logging.getLogger(__name__)
 CONTACT_CHANNELS = (AckChannel.SMS.value, AckChannel.VOICE.value)

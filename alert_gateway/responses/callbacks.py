@@ -26,10 +26,11 @@ from ..db.models import (
     ResponderState,
     Target,
 )
+from ..escalation import hooks
 from ..i18n import language_of, t
 from ..metrics import Metrics
-from . import hooks, notices
-from .attempts import advance, map_status, settle
+from ..outbox import notices
+from ..outbox.attempts import advance, map_status, settle
 
 
 @dataclass

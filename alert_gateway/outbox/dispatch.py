@@ -25,11 +25,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..bus import AlertChange, ChangeKind
 from ..db.engine import is_sqlite
 from ..db.models import Alert, AttemptStatus, NotificationAttempt, NotifyChannel, Purpose
+from ..escalation import hooks
 from ..services import Services
 from ..twilio.client import PermanentSendError, ProviderResult, TransientSendError, TwilioSender
 from ..twilio.twiml import alert_call_twiml
 from ..unit_of_work import publish
-from . import hooks
 from .attempts import advance, map_status
 from .claiming import URGENT_RANK, claim, lease_of
 from .closing import of_closed_alert, void_stragglers

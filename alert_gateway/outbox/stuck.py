@@ -9,10 +9,10 @@ from sqlmodel import col, select
 
 from ..bus import ChangeKind
 from ..db.models import AttemptStatus, NotificationAttempt, NotifyChannel, Purpose
+from ..escalation import hooks
 from ..services import Services
 from ..twilio.client import SendError, TwilioSender
 from ..unit_of_work import unit_of_work
-from . import hooks
 from .attempts import advance, map_status
 
 log = logging.getLogger(__name__)
