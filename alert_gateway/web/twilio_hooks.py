@@ -23,7 +23,7 @@ from multidict import MultiDictProxy
 
 from ..db.models import NotificationAttempt
 from ..outbox.attempts import tells_nothing_new
-from ..outbox.dispatch import callback_url
+from ..outbox.sending import callback_url
 from ..responses import callbacks, inbound
 from ..responses.callbacks import HookResult
 from ..services import Services
