@@ -35,6 +35,7 @@ from ..db.models import (
 from ..outbox.notices import facts_of
 from ..outbox.texts import AlertFacts, alert_sms, alert_voice, exhausted_sms, resident_voice
 from ..settings import Settings
+from . import hooks
 from .daynight import NightHours
 from .hooks import UNCHOSEN_POLICY
 from .planner import AttemptView, EscalationView, Person, Plan, PlanEnv, Send, plan_next
@@ -161,9 +162,7 @@ class Stepper:
     def _apply(self, session: AsyncSession, esc: Escalation, alert: Alert, resident: Resident | None,
                plan: Plan, batch: _Batch, *, now: datetime, out: BatchOutcome) -> None:
         assert alert.id is not None
-        esc.state, esc.step_index, esc.round = plan.state.value, plan.step_index, plan.round
-        esc.step_due_at, esc.next_due_at, esc.reminders = plan.step_due_at, plan.next_due_at, plan.reminders
-        esc.updated_at = now
+        hooks.follow_plan(esc, plan, now=now)
         if plan.next_due_at is not None and (out.next_due_at is None or plan.next_due_at < out.next_due_at):
             out.next_due_at = plan.next_due_at
         facts = facts_of(alert, resident)

@@ -13,11 +13,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from devices.contract import AlarmMessage, AlarmType, CancelMessage, Channel
 
 from ..alerts import rules
+from ..alerts.actions import close_restored
 from ..alerts.cancel import apply_cancel
 from ..alerts.opening import alert_key as _alert_key
 from ..alerts.opening import (
     attach,
-    close_restored,
     load_active,
     new_alert_values,
     note_test_signal,

@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import ALARM_TYPES, resolve_alarm_type
 
-from ..alerts import actions, cancel
+from ..alerts import actions
 from ..bus import AlertChange, ChangeKind
 from ..db.models import (
     AckChannel,
@@ -195,7 +195,7 @@ async def _resident_key(session: AsyncSession, row: NotificationAttempt, alert: 
         fire = ALARM_TYPES[resolve_alarm_type(alert.type)].fire
         said = "resident pressed 1: says they are fine"
         if not fire and alert.status == AlertStatus.OPEN.value:
-            await cancel.cancel(session, alert, actor="resident", now=now,
+            await actions.cancel(session, alert, actor="resident", now=now,
                                 message=said + "; an operator still checks on them")
         else:
             session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CONTACT_STATE.value,

@@ -12,7 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import AlarmType
 
-from ..alerts.opening import alert_key, close_restored, event, open_alert, open_or_attach
+from ..alerts.actions import close_restored
+from ..alerts.opening import alert_key, event, open_alert, open_or_attach
 from ..bus import ChangeKind
 from ..db.models import Alert, AlertStatus, EventKind
 from ..escalation import hooks
