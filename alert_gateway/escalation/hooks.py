@@ -17,7 +17,7 @@ from devices.contract import ALARM_TYPES, AlarmType, Severity
 
 from ..db.models import Alert, Escalation, EscalationState, Purpose
 from ..outbox import closing, notices
-from .planner import Plan
+from .planner_types import Plan
 
 # The Stepper chooses the policy when it first plans the escalation: for a stored alarm that is
 # intake, in the same transaction; for a supervision alert or a restart, the engine.

@@ -38,7 +38,8 @@ from ..settings import Settings
 from . import hooks
 from .daynight import NightHours
 from .hooks import UNCHOSEN_POLICY
-from .planner import AttemptView, EscalationView, Person, Plan, PlanEnv, Send, plan_next
+from .planner import plan_next
+from .planner_types import AttemptView, EscalationView, Person, Plan, PlanEnv, Send
 from .policy import PolicySet
 
 # Marks some of the attempts just planned SENDING under a lease (intake); returns those.
