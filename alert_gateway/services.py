@@ -12,9 +12,9 @@ from .clock import Clock, SystemClock
 from .db.engine import SessionFactory, is_sqlite, make_engine, make_sessions
 from .db.groupcommit import GroupCommit
 from .db.notify import ReplicaLink
+from .ingest.batch import BatchResult
 from .ingest.heartbeats import LastSeenBuffer
 from .ingest.pipeline import IngestPipeline
-from .ingest.store import BatchResult
 from .metrics import Metrics
 from .settings import Settings
 from .unit_of_work import publish

@@ -9,7 +9,7 @@ from devices.contract import FeedbackState
 from ..bus import AlertChange, ChangeKind
 from ..db.models import AckChannel, Alert
 from ..services import Services
-from .store import Receipt
+from .batch import Receipt
 
 log = logging.getLogger(__name__)
 CONTACT_CHANNELS = (AckChannel.SMS.value, AckChannel.VOICE.value)
