@@ -13,10 +13,10 @@ from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..alerts import actions, queries
+from ..appkeys import SERVICES
 from ..bus import ChangeKind
 from ..db.alerts import AckChannel
 from ..unit_of_work import unit_of_work
-from ..web.keys import SERVICES
 from . import params
 from .auth import NOW, actor
 from .responses import model_response

@@ -8,10 +8,10 @@ from aiohttp import web
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from ..appkeys import SERVICES
 from ..db.residents import Device
 from ..residents import service as residents
 from ..residents.schemas import ContactRead, DeviceRead, ResidentRead
-from ..web.keys import SERVICES
 from . import params
 from .responses import model_response, page_response
 from .schemas import DevicePage, ResidentDetail, ResidentPage

@@ -12,11 +12,11 @@ from multidict import MultiDictProxy
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..alerts import actions
+from ..appkeys import SERVICES
 from ..bus import ChangeKind
 from ..db.alerts import AckChannel, Outcome
 from ..errors import GatewayError, InvalidInput
 from ..unit_of_work import unit_of_work
-from ..web.keys import SERVICES
 from .alert_view import alert_id_of, render_alert
 from .auth import current
 from .inputs import checked_form, optional_id

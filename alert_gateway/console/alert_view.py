@@ -6,11 +6,11 @@ import logging
 
 from aiohttp import web
 
+from ..appkeys import SERVICES
 from ..bus import ChangeKind
 from ..db.alerts import AlertEvent, EventKind, Outcome
 from ..errors import InvalidInput
 from ..unit_of_work import unit_of_work
-from ..web.keys import SERVICES
 from . import alert_data
 from .auth import current
 from .inputs import path_id

@@ -7,10 +7,10 @@ from typing import Any
 from aiohttp import web
 
 from ..alerts import queries
+from ..appkeys import SERVICES
 from ..errors import GatewayError
 from ..residents import service
 from ..residents.schemas import DeviceKind
-from ..web.keys import SERVICES
 from .auth import require_supervisor
 from .inputs import check_form, shown_again
 from .render import render

@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from ..appkeys import SERVICES
 from ..bus import AlertChange, ChangeKind
-from ..web.keys import SERVICES
 from .keys import HUB, METRICS
 
 log = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from ..appkeys import SERVICES
 from ..db.models import NotificationAttempt
 from ..outbox.attempts import tells_nothing_new
 from ..outbox.sending import callback_url
@@ -31,7 +32,6 @@ from ..twilio.signature import check_signature
 from ..twilio.twiml import alert_call_twiml, messaging_reply, reply_twiml
 from ..unit_of_work import publish
 from ..validation import first_bad_text, parse_id
-from .keys import SERVICES
 
 log = logging.getLogger(__name__)
 SID_FIELDS = ("MessageSid", "SmsSid", "CallSid")  # kept in NotificationAttempt.provider_sid
