@@ -19,28 +19,58 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from prometheus_client import Counter
 
 log = logging.getLogger(__name__)
 QUEUE_MAX = 10_000  # distinct notices waiting for one listener (a storm of 10,000 alarms fits)
-# Not an alert's change: notices from other replicas may have been missed, look at everything.
-RESYNC = "resync"
+
+
+class ChangeKind(StrEnum):
+    """What happened to an alert. The values travel in PostgreSQL NOTIFY payloads between replicas
+    (db/notify.py), so they never change; a timeline entry's kind has the same value as its
+    EventKind (tests/replicas/test_bus.py checks that every EventKind has one here)."""
+
+    OPENED = "opened"
+    ALARM = "alarm"
+    SEVERITY_RAISED = "severity_raised"
+    UNREADABLE = "unreadable"
+    CLOCK_SKEW = "clock_skew"
+    RESTORED = "restored"
+    CANCEL = "cancel"
+    CANCEL_REFUSED = "cancel_refused"
+    ESCALATION_STEP = "escalation_step"
+    NOTIFICATION = "notification"
+    CONTACT_STATE = "contact_state"
+    ACKNOWLEDGED = "acknowledged"
+    TAKEN = "taken"
+    NOTE = "note"
+    ARRIVED = "arrived"
+    REMINDER = "reminder"
+    EXHAUSTED = "exhausted"
+    KEY_CODE_REVEALED = "key_code_revealed"
+    RESOLVED = "resolved"
+    DEVICE_BACK = "device_back"
+    # Not timeline entries:
+    STORED = "stored"  # an ingest batch stored it and intake planned its first step at once
+    OUTAGE = "outage"  # supervision counted more offline devices into a mass-outage incident
+    RESYNC = "resync"  # not an alert's change: other replicas' notices may be lost, look at all
 
 
 @dataclass(frozen=True, slots=True)
 class AlertChange:
-    """Alert `alert_id` changed; `kind` is an EventKind value or "opened"."""
+    """Alert `alert_id` changed in the way `kind` says."""
 
     alert_id: int
-    kind: str
+    kind: ChangeKind
     # committed by another replica (its stored alarm's due time is ours to know); not part of
     # equality: the same change, wherever it was made
     remote: bool = field(default=False, compare=False)
 
 
 Listener = Callable[[AlertChange], Awaitable[None]]
-_Key = tuple[int, str, bool]  # (alert, kind, remote)
+_Key = tuple[int, ChangeKind, bool]  # (alert, kind, remote)
 
 
 class _Subscription:
@@ -113,7 +143,7 @@ class AlertBus:
 
     def resync(self) -> None:
         """Other replicas' notices may have been missed: every remote listener looks at everything."""
-        self.deliver_remote(AlertChange(0, RESYNC))
+        self.deliver_remote(AlertChange(0, ChangeKind.RESYNC))
 
     async def drain(self, within: float) -> bool:
         """Wait (at most `within` seconds) until every queued change is delivered; True if done."""

@@ -1,29 +1,25 @@
-"""The running gateway: background tasks plus the HTTP server, with an orderly shutdown."""
+"""The running gateway: its background tasks, with an orderly shutdown (commands/serve.py adds
+the HTTP server around it)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
-
 from .bridges.zigbee2mqtt_bridge import zigbee2mqtt_bridge
-from .escalation.wiring import escalation_tasks
 from .ingest.heartbeats import chunks, store_sightings
 from .privacy.purge_task import RetentionPurge
 from .services import Services
 from .supervision.service import Supervisor
-from .web.app import make_app, make_runner
+from .wiring import escalation_tasks
 
 log = logging.getLogger(__name__)
 
 TaskFactory = Callable[[asyncio.Event], Awaitable[None]]
 SHUTDOWN_SECONDS = 20.0
 BUS_DRAIN_SECONDS = 5.0  # device feedback and replica notices queued at shutdown still go out
-LISTEN_BACKLOG = 1024  # pending connections the kernel queues for us (see serve)
 
 
 class Gateway:
@@ -133,35 +129,3 @@ class Gateway:
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks)
-
-
-async def serve(services: Services) -> None:
-    """Run the gateway and its HTTP server until SIGINT/SIGTERM."""
-    import signal
-
-    gateway = Gateway(services)
-    app = make_app(services, gateway)
-    runner = make_runner(app, handle_signals=False)
-    await runner.setup()
-    # Twilio posts several callbacks per notification: in a storm hundreds of connections open at
-    # once, and aiohttp's default listen backlog (128) drops the rest's SYNs (retried after 1, 3,
-    # 7 s by the kernel). The kernel caps it at net.core.somaxconn.
-    site = web.TCPSite(runner, services.settings.http_host, services.settings.http_port,
-                       backlog=LISTEN_BACKLOG)
-    await site.start()
-    # Everything built so far lives as long as the process: keep it out of the collector's full
-    # passes, which otherwise re-walk it while heartbeats churn through 100,000s of objects.
-    gc.freeze()
-    await gateway.start()
-    log.info(
-        "gateway listening",
-        extra={"url": f"http://{services.settings.http_host}:{services.settings.http_port}"},
-    )
-    loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
-    await stopping.wait()
-    log.info("shutting down")
-    await gateway.stop()
-    await runner.cleanup()

@@ -7,19 +7,17 @@ from importlib.metadata import PackageNotFoundError, version
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .bus import AlertBus, AlertChange
+from .bus import AlertBus, AlertChange, ChangeKind
 from .clock import Clock, SystemClock
 from .db.engine import SessionFactory, is_sqlite, make_engine, make_sessions
 from .db.groupcommit import GroupCommit
-from .db.models import EventKind
 from .db.notify import ReplicaLink
+from .ingest.batch import BatchResult
 from .ingest.heartbeats import LastSeenBuffer
 from .ingest.pipeline import IngestPipeline
-from .ingest.store import BatchResult
 from .metrics import Metrics
 from .settings import Settings
-
-STORED = "stored"  # change kind: an ingest batch stored it and planned its first step at once
+from .unit_of_work import publish
 
 
 def gateway_version() -> str:
@@ -69,11 +67,14 @@ def build_services(
         services.bus.subscribe(services.replicas.send, remote=False)
 
     async def announce(result: BatchResult) -> None:
+        # An ingest batch is committed by the pipeline's own batching (one transaction for many
+        # MQTT messages, acknowledged to the broker only after it), not a unit of work: it hands
+        # the committed result here, and this publishes what it changed.
         cancelled = {r.alert_id for r in result.cancelled}
-        for alert_id in result.changed_alert_ids:
-            # a cancel queued notices for the dispatcher; the rest intake already handed over
-            kind = EventKind.CANCEL.value if alert_id in cancelled else STORED
-            await services.bus.publish(AlertChange(alert_id, kind))
+        # a cancel queued notices for the dispatcher; the rest intake already handed over
+        await publish(services.bus, [
+            AlertChange(alert_id, ChangeKind.CANCEL if alert_id in cancelled else ChangeKind.STORED)
+            for alert_id in result.changed_alert_ids])
 
     ingest.batch_listeners.append(announce)
     return services

@@ -14,7 +14,7 @@ import aiomqtt
 
 from alert_gateway.clock import Clock, FakeClock
 from alert_gateway.gateway import Gateway
-from alert_gateway.ingest.store import BatchResult
+from alert_gateway.ingest.batch import BatchResult
 from alert_gateway.services import Services, build_services
 from alert_gateway.settings import Settings
 from devices.contract import Channel, Topics

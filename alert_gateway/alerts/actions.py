@@ -1,7 +1,8 @@
-"""What people do to an alert (acknowledge, take, note, arrive, escalate now, resolve).
+"""What people do to an alert (acknowledge, take, note, arrive, escalate now, resolve, cancel)
+and the status changes alarms and restores make: the one writer of `Alert.status`.
 
-Every verb takes the caller's session and does not commit; the caller commits, then publishes
-`AlertChange(alert_id, kind)` on the bus (device feedback and the engine listen there).
+Every verb takes the caller's session and does not commit; the caller's unit of work commits,
+then publishes the change on the bus (device feedback and the engine listen there).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from ..db.models import (
     AlertStatus,
     Contact,
     Escalation,
-    EscalationState,
     EventKind,
     Outcome,
     Purpose,
@@ -27,7 +27,8 @@ from ..db.models import (
     ResponderState,
 )
 from ..errors import Conflict, InvalidInput, NotFound
-from ..escalation import hooks, notices
+from ..escalation import hooks
+from ..outbox import notices
 
 
 async def _alert(session: AsyncSession, alert_id: int) -> Alert:
@@ -163,13 +164,9 @@ async def escalate_now(session: AsyncSession, *, alert_id: int, actor: str, now:
     if escalation is None or escalation.state not in hooks.LIVE_STATES:
         state = escalation.state if escalation else "none"
         raise Conflict(f"alert {alert_id} is not escalating (escalation {state})")
-    if escalation.state == EscalationState.GUARD.value:
-        escalation.state = EscalationState.RUNNING.value
-    elif escalation.step_due_at is not None:
-        escalation.step_due_at = now  # the planner sees the step's wait as over
+    if hooks.step_now(escalation, now=now):
         # A queued re-dial would hold the step open until it is tried: the operator said go on.
         await notices.cancel_queued_redials(session, alert_id=alert_id, now=now)
-    escalation.next_due_at, escalation.updated_at = now, now
     session.add(_event(alert_id, EventKind.ESCALATION_STEP, now=now, actor=actor,
                        message=f"{actor} asked for the next step now"))
 
@@ -189,3 +186,28 @@ async def resolve(session: AsyncSession, *, alert_id: int, actor: str, outcome: 
     await notices.tell_notified(session, alert=alert, purpose=Purpose.SUMMARY, now=now,
                                 outcome=outcome.value)
     return alert
+
+
+async def cancel(session: AsyncSession, alert: Alert, *, actor: str, message: str,
+                 now: datetime) -> None:
+    """The resident says all is well: the alert stays on the board for an operator, the
+    escalation stops (nobody else is called) and those already notified are told."""
+    assert alert.id is not None
+    alert.status = AlertStatus.CANCELLED.value
+    alert.updated_at = now
+    session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CANCEL.value, actor=actor,
+                           message=message))
+    await hooks.cancelled(session, alert, now=now)
+
+
+def reopen(alert: Alert) -> None:
+    """A further alarm raised the alert or undid the resident's cancel: it is open again."""
+    alert.status = AlertStatus.OPEN.value
+
+
+async def close_restored(session: AsyncSession, alert: Alert, *, now: datetime) -> None:
+    """The technical condition ended by itself: resolved as restored, escalation stopped."""
+    alert.status, alert.outcome = AlertStatus.RESOLVED.value, Outcome.RESTORED.value
+    alert.resolved_at, alert.resolved_by, alert.updated_at = now, "system", now
+    assert alert.id is not None
+    await hooks.stop(session, alert.id, now=now)

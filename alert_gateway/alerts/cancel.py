@@ -9,8 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from devices.contract import AlarmType
 
 from ..db.models import Alert, AlertEvent, AlertStatus, EventKind
-from ..escalation import hooks
-from . import rules
+from . import actions, rules
 
 
 async def apply_cancel(
@@ -39,18 +38,7 @@ async def apply_cancel(
         session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CANCEL_REFUSED.value,
                                actor=actor, message=f"cancel refused: {refusal}"))
         return False
-    await cancel(session, alert, actor=actor, now=now,
+    await actions.cancel(session, alert, actor=actor, now=now,
                  message="resident cancelled the alarm; an operator still checks on them")
     return True
 
-
-async def cancel(session: AsyncSession, alert: Alert, *, actor: str, message: str,
-                 now: datetime) -> None:
-    """The resident says all is well: the alert stays on the board for an operator, the
-    escalation stops (nobody else is called) and those already notified are told."""
-    assert alert.id is not None
-    alert.status = AlertStatus.CANCELLED.value
-    alert.updated_at = now
-    session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CANCEL.value, actor=actor,
-                           message=message))
-    await hooks.cancelled(session, alert, now=now)

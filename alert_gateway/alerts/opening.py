@@ -28,7 +28,7 @@ from ..db.models import (
     Outcome,
 )
 from ..escalation import hooks
-from . import rules
+from . import actions, rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +178,7 @@ async def attach(session: AsyncSession, alert: Alert, *, alarm_type: AlarmType, 
                               message=f"{alert.type} {alert.severity} → {alarm_type.value} {new_severity}",
                               previous=alert.severity, previous_type=alert.type))
             alert.severity, alert.type = new_severity, alarm_type.value
-        alert.status = AlertStatus.OPEN.value
+        actions.reopen(alert)
         if rules.escalates(AlarmType(alert.type)):
             await hooks.restart(session, alert, now=now)
     else:
@@ -200,10 +200,3 @@ async def open_or_attach(
                             alarm_type=alarm_type, unregistered=unregistered, now=now, actor=actor,
                             message=message, data=data, raw_type=None)
 
-
-async def close_restored(session: AsyncSession, alert: Alert, *, now: datetime) -> None:
-    """The technical condition ended by itself: resolved as restored, escalation stopped."""
-    alert.status, alert.outcome = AlertStatus.RESOLVED.value, Outcome.RESTORED.value
-    alert.resolved_at, alert.resolved_by, alert.updated_at = now, "system", now
-    assert alert.id is not None
-    await hooks.stop(session, alert.id, now=now)

@@ -8,9 +8,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from devices.contract import AlarmType, Severity
 
 from ..alerts import queries
+from ..appkeys import SERVICES
 from ..db.alerts import ACTIVE_STATUSES, AlertStatus
 from ..db.escalation import ResponderState
-from ..web.keys import SERVICES
 from . import params
 from .responses import model_response, page_response
 from .schemas import (

@@ -7,8 +7,8 @@ from datetime import datetime
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ..appkeys import SERVICES
 from ..errors import Unauthorized
-from ..web.keys import SERVICES
 from . import tokens
 
 PREFIX = "/api/v1"

@@ -8,12 +8,12 @@ from aiohttp import web
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from ..appkeys import SERVICES
 from ..db.audit import AuditAction
 from ..db.residents import Device
 from ..privacy import audit
 from ..residents import service as residents
 from ..residents.schemas import ContactRead, DeviceRead, ResidentRead
-from ..web.keys import SERVICES
 from . import params
 from .auth import actor
 from .responses import model_response, page_response

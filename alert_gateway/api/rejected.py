@@ -6,8 +6,8 @@ from aiohttp import web
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from ..appkeys import SERVICES
 from ..db.messages import RejectedMessage, RejectReason
-from ..web.keys import SERVICES
 from . import params
 from .responses import page_response
 from .schemas import RejectedMessagePage

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
-from typing import Any
+import signal
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Unreachable
 from ..settings import Settings
 
+if TYPE_CHECKING:
+    from ..services import Services
+
 log = logging.getLogger(__name__)
+LISTEN_BACKLOG = 1024  # pending connections the kernel queues for us (see serve)
 
 
 def register(subparsers: Any) -> None:
@@ -29,7 +35,6 @@ def register(subparsers: Any) -> None:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from ..db.migrate import require_migrated, upgrade_sync
-    from ..gateway import serve
     from ..logs import configure_logging
     from ..preflight import ensure_port_free, refuse_unsafe, start_warnings
     from ..services import build_services
@@ -59,3 +64,39 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     asyncio.run(main())
     return 0
+
+
+async def serve(services: Services) -> None:
+    """Run the gateway and its HTTP server until SIGINT/SIGTERM (the composition root)."""
+    # Imported when run, not when the CLI registers its commands (a quick `token list` stays quick).
+    from aiohttp import web
+
+    from ..gateway import Gateway
+    from ..web.app import make_app, make_runner
+
+    gateway = Gateway(services)
+    app = make_app(services, gateway)
+    runner = make_runner(app, handle_signals=False)
+    await runner.setup()
+    # Twilio posts several callbacks per notification: in a storm hundreds of connections open at
+    # once, and aiohttp's default listen backlog (128) drops the rest's SYNs (retried after 1, 3,
+    # 7 s by the kernel). The kernel caps it at net.core.somaxconn.
+    site = web.TCPSite(runner, services.settings.http_host, services.settings.http_port,
+                       backlog=LISTEN_BACKLOG)
+    await site.start()
+    # Everything built so far lives as long as the process: keep it out of the collector's full
+    # passes, which otherwise re-walk it while heartbeats churn through 100,000s of objects.
+    gc.freeze()
+    await gateway.start()
+    log.info(
+        "gateway listening",
+        extra={"url": f"http://{services.settings.http_host}:{services.settings.http_port}"},
+    )
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("shutting down")
+    await gateway.stop()
+    await runner.cleanup()

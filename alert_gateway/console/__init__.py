@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..web.keys import SERVICES
+from ..appkeys import SERVICES
 from . import (
     alert_actions,
     alert_view,

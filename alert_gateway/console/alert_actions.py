@@ -12,10 +12,11 @@ from multidict import MultiDictProxy
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..alerts import actions
-from ..bus import AlertChange
-from ..db.alerts import AckChannel, EventKind, Outcome
+from ..appkeys import SERVICES
+from ..bus import ChangeKind
+from ..db.alerts import AckChannel, Outcome
 from ..errors import GatewayError, InvalidInput
-from ..web.keys import SERVICES
+from ..unit_of_work import unit_of_work
 from .alert_view import alert_id_of, render_alert
 from .auth import current
 from .inputs import checked_form, optional_id
@@ -79,13 +80,13 @@ async def _resolve(session: AsyncSession, alert_id: int, name: str, form: Form,
                                  outcome=Outcome(raw), now=now, note=note)
 
 
-ACTIONS: dict[str, tuple[Action, EventKind]] = {
-    "take": (_take, EventKind.TAKEN),
-    "acknowledge": (_acknowledge, EventKind.ACKNOWLEDGED),
-    "note": (_note, EventKind.NOTE),
-    "escalate": (_escalate, EventKind.ESCALATION_STEP),
-    "arrival": (_arrival, EventKind.ARRIVED),
-    "resolve": (_resolve, EventKind.RESOLVED),
+ACTIONS: dict[str, tuple[Action, ChangeKind]] = {
+    "take": (_take, ChangeKind.TAKEN),
+    "acknowledge": (_acknowledge, ChangeKind.ACKNOWLEDGED),
+    "note": (_note, ChangeKind.NOTE),
+    "escalate": (_escalate, ChangeKind.ESCALATION_STEP),
+    "arrival": (_arrival, ChangeKind.ARRIVED),
+    "resolve": (_resolve, ChangeKind.RESOLVED),
 }
 
 
@@ -99,9 +100,9 @@ async def act(request: web.Request) -> web.Response:
     now = services.clock.now()
     try:
         form = await checked_form(request)
-        async with services.sessions() as session:
-            await handler(session, alert_id, operator.name, form, now)
-            await session.commit()
+        async with unit_of_work(services.sessions, services.bus) as uow:
+            await handler(uow.session, alert_id, operator.name, form, now)
+            uow.changed(alert_id, kind)
     except GatewayError as exc:
         # Conflicts (taken by someone else, already resolved) are normal on a busy shift.
         _ = translator(request)
@@ -110,7 +111,6 @@ async def act(request: web.Request) -> web.Response:
     log.info("console action", extra={"alert_id": alert_id, "action": name,
                                       "operator_id": operator.id})
     request.app[METRICS].actions.labels(name).inc()
-    await services.bus.publish(AlertChange(alert_id, kind.value))
     raise web.HTTPSeeOther(f"/console/alerts/{alert_id}#actions")
 
 

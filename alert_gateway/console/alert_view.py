@@ -6,12 +6,13 @@ import logging
 
 from aiohttp import web
 
-from ..bus import AlertChange
+from ..appkeys import SERVICES
+from ..bus import ChangeKind
 from ..db.alerts import AlertEvent, EventKind, Outcome
 from ..db.audit import AuditAction
 from ..errors import InvalidInput
 from ..privacy import audit
-from ..web.keys import SERVICES
+from ..unit_of_work import unit_of_work
 from . import alert_data
 from .auth import current
 from .inputs import path_id
@@ -55,22 +56,21 @@ async def reveal_key(request: web.Request) -> web.Response:
     alert_id = alert_id_of(request)
     operator = current(request)
     now = services.clock.now()
-    async with services.sessions() as session:
-        page = await alert_data.load(session, alert_id=alert_id, zone=services.settings.timezone)
+    async with unit_of_work(services.sessions, services.bus) as uow:
+        page = await alert_data.load(uow.session, alert_id=alert_id, zone=services.settings.timezone)
         resident = page.resident
         if resident is None or not resident.key_safe_code:
             raise InvalidInput("this resident has no key-safe code on file")
         code = resident.key_safe_code
         # The timeline says who saw it and when, never the code itself (DOMAIN.md).
-        session.add(AlertEvent(alert_id=alert_id, at=now, kind=EventKind.KEY_CODE_REVEALED.value,
-                               actor=f"operator:{operator.name}",
-                               message=f"key-safe code shown to {operator.name}"))
-        audit.record(session, actor=f"operator:{operator.name}",
+        uow.session.add(AlertEvent(alert_id=alert_id, at=now, kind=EventKind.KEY_CODE_REVEALED.value,
+                                   actor=f"operator:{operator.name}",
+                                   message=f"key-safe code shown to {operator.name}"))
+        audit.record(uow.session, actor=f"operator:{operator.name}",
                      action=AuditAction.REVEAL_KEY_CODE, resident_id=resident.id, now=now,
                      detail=f"alert {alert_id}")
-        await session.commit()
+        uow.changed(alert_id, ChangeKind.KEY_CODE_REVEALED)
     log.info("key-safe code revealed", extra={"alert_id": alert_id, "operator_id": operator.id})
-    await services.bus.publish(AlertChange(alert_id, EventKind.KEY_CODE_REVEALED.value))
     return await render_alert(request, alert_id, revealed=code)
 
 

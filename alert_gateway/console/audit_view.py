@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from ..appkeys import SERVICES
 from ..db.audit import AuditAction, AuditEntry
 from ..errors import InvalidInput
 from ..privacy import audit
-from ..web.keys import SERVICES
 from .auth import require_supervisor
 from .render import render
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..web.keys import SERVICES
+from ..appkeys import SERVICES
 from .board_data import board_rows
 from .render import render
 

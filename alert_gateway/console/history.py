@@ -11,10 +11,10 @@ from sqlmodel import col, select
 
 from devices.contract import AlarmType
 
+from ..appkeys import SERVICES
 from ..db.alerts import Alert, AlertStatus, Outcome
 from ..db.residents import Resident
 from ..errors import InvalidInput
-from ..web.keys import SERVICES
 from .render import render
 
 LIMIT = 300

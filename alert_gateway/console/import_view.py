@@ -7,9 +7,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ..appkeys import SERVICES
 from ..errors import InvalidInput
 from ..residents.importer import import_file
-from ..web.keys import SERVICES
 from .auth import current, require_supervisor
 from .inputs import checked_form
 from .render import render

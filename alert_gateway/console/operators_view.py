@@ -7,9 +7,9 @@ import logging
 from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..appkeys import SERVICES
 from ..db.auth import Operator, Role
 from ..errors import InvalidInput
-from ..web.keys import SERVICES
 from . import accounts, throttle_store
 from .auth import current, require_supervisor
 from .i18n import LANGUAGES

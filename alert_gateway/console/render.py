@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from ..web.keys import SERVICES
+from ..appkeys import SERVICES
 from . import timefmt
 from .i18n import Translator
 from .keys import CSRF, JINJA, OPERATOR

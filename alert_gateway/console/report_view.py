@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from ..appkeys import SERVICES
 from ..errors import InvalidInput
-from ..web.keys import SERVICES
 from .auth import require_supervisor
 from .i18n import Translator
 from .render import render, translator

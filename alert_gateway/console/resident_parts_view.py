@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..appkeys import SERVICES
 from ..db.audit import AuditAction
 from ..errors import GatewayError
 from ..privacy import audit
 from ..residents import service
-from ..web.keys import SERVICES
 from .auth import require_supervisor
 from .inputs import checked_form, path_id
 from .render import render

@@ -10,12 +10,12 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..alerts import queries
+from ..appkeys import SERVICES
 from ..db.audit import AuditAction
 from ..errors import GatewayError
 from ..privacy import audit
 from ..residents import service
 from ..residents.schemas import DeviceKind
-from ..web.keys import SERVICES
 from .auth import current, require_supervisor
 from .inputs import check_form, shown_again
 from .render import render, translator

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..bus import RESYNC, AlertChange
-from ..web.keys import SERVICES
+from ..appkeys import SERVICES
+from ..bus import AlertChange, ChangeKind
 from .auth import COOKIE
 from .keys import HUB, METRICS
 from .sessions import live_among, token_hash
@@ -79,7 +79,8 @@ class LiveHub:
         if not self._streams:
             return
         if not await self.sweep():
-            change = AlertChange(0, RESYNC)  # sessions unchecked: say only "re-read" (which checks)
+            # sessions unchecked: say only "re-read" (which checks them)
+            change = AlertChange(0, ChangeKind.RESYNC)
         for stream in list(self._streams):
             try:
                 stream.queue.put_nowait(change)
@@ -160,7 +161,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 continue
             if change is None:
                 break
-            if change.kind == RESYNC:
+            if change.kind is ChangeKind.RESYNC:
                 await response.write(_frame("refresh", {"missed": True}, hub.last_id))
                 continue
             await response.write(

@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..bus import RESYNC, AlertBus, AlertChange
+from ..bus import AlertBus, AlertChange, ChangeKind
 from ..metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ PING_SECONDS = 15.0  # a connection cut without a FIN is only noticed when we us
 BACKOFF_MAX = 10.0
 OUTBOX_MAX = 10_000  # beyond this, one "look at everything" replaces the individual notices
 
-_Key = tuple[int, str]
+_Key = tuple[int, ChangeKind]
 _ConnectionErrors = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
@@ -63,7 +63,8 @@ class ReplicaLink:
     async def send(self, change: AlertChange) -> None:
         """Bus listener for this process's changes: queue a NOTIFY; never waits for the database."""
         if len(self._outbox) >= OUTBOX_MAX:
-            self._outbox = OrderedDict({(0, RESYNC): AlertChange(0, RESYNC)})
+            resync = AlertChange(0, ChangeKind.RESYNC)
+            self._outbox = OrderedDict({(0, resync.kind): resync})
         self._outbox.setdefault((change.alert_id, change.kind), change)
         self._queued.set()
 
@@ -137,7 +138,11 @@ class ReplicaLink:
         """asyncpg's notification callback: another replica's change goes to the local listeners."""
         try:
             data = json.loads(payload)
-            replica, change = str(data["replica"]), AlertChange(int(data["alert_id"]), str(data["kind"]))
+            replica = str(data["replica"])
+            # An unknown kind (a newer replica during a rolling upgrade, or garbage) is refused
+            # here, never handed on as a string no listener expects; looking at everything
+            # still wakes every listener for whatever it was.
+            change = AlertChange(int(data["alert_id"]), ChangeKind(str(data["kind"])))
         except (ValueError, KeyError, TypeError):
             log.warning("replica listener: unreadable notice, looking at everything")
             self._bus.resync()
@@ -145,7 +150,7 @@ class ReplicaLink:
         if replica == self.replica_id:
             return
         self._metrics.replica_notices.labels(direction="received").inc()
-        if change.kind == RESYNC:
+        if change.kind is ChangeKind.RESYNC:
             self._bus.resync()
         else:
             self._bus.deliver_remote(change)

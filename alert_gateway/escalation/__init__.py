@@ -1,1 +1,1 @@
-"""Escalation: policies, the durable engine, and the outbox of notifications."""
+"""Escalation: policies, the pure planner, the durable engine and intake of first steps."""

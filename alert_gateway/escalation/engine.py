@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from ..db.engine import is_sqlite
 from ..db.models import ACTIVE_STATUSES, Alert, AlertStatus, Escalation
 from ..services import Services
+from ..unit_of_work import unit_of_work
 from .hooks import OPEN_STATES
 from .policy import PolicySet
 from .steps import Stepper
@@ -138,20 +139,18 @@ class EscalationEngine:
             query = query.with_for_update(skip_locked=True)
         for attempt in range(3):  # a deadlock victim on PostgreSQL simply runs again
             try:
-                async with self.services.sessions() as session:
-                    rows = list((await session.exec(query)).all())
+                async with unit_of_work(self.services.sessions, self.services.bus) as uow:
+                    rows = list((await uow.session.exec(query)).all())
                     if not rows:
                         return False
-                    outcome = await self.stepper.run(session, rows, now=now)
-                    await session.commit()
+                    outcome = await self.stepper.run(uow.session, rows, now=now)
+                    uow.extend(outcome.changes)
                 break
             except DBAPIError as exc:
                 if attempt == 2 or "deadlock" not in str(exc).lower():
                     raise
         if outcome.queued:
             self.on_queued()
-        for change in outcome.changes:
-            await self.services.bus.publish(change)
         return len(rows) == BATCH
 
     async def earliest_due(self) -> datetime | None:

@@ -1,5 +1,7 @@
 """What other parts call, inside their own transaction, when an alert's escalation must change.
 
+The one writer of `Escalation.state`: the engine's steps, operators' actions, callbacks, ingest
+and supervision all change it through here, so every transition is in one place.
 Rows only: the engine reads them after commit (and after a restart); nothing lives only in memory.
 """
 
@@ -14,7 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from devices.contract import ALARM_TYPES, AlarmType, Severity
 
 from ..db.models import Alert, Escalation, EscalationState, Purpose
-from . import closing, notices
+from ..outbox import closing, notices
+from .planner_types import Plan
 
 # The Stepper chooses the policy when it first plans the escalation: for a stored alarm that is
 # intake, in the same transaction; for a supervision alert or a restart, the engine.
@@ -102,6 +105,27 @@ async def watch(session: AsyncSession, escalation: Escalation | None, alert_id: 
         escalation.state = EscalationState.WATCHING.value
         escalation.step_due_at, escalation.next_due_at, escalation.updated_at = None, now, now
     await closing.void_escalation(session, alert_id=alert_id, now=now)
+
+
+def follow_plan(escalation: Escalation, plan: Plan, *, now: datetime) -> None:
+    """The engine's step: the escalation takes the state, step and due times the planner chose."""
+    escalation.state, escalation.step_index, escalation.round = (
+        plan.state.value, plan.step_index, plan.round)
+    escalation.step_due_at, escalation.next_due_at = plan.step_due_at, plan.next_due_at
+    escalation.reminders, escalation.updated_at = plan.reminders, now
+
+
+def step_now(escalation: Escalation, *, now: datetime) -> bool:
+    """An operator asked for the next step now: the fall guard ends, or the current step's wait
+    is over. True when a step's wait was cut short (its queued re-dials must go too)."""
+    cut_short = False
+    if escalation.state == EscalationState.GUARD.value:
+        escalation.state = EscalationState.RUNNING.value
+    elif escalation.step_due_at is not None:
+        escalation.step_due_at = now  # the planner sees the step's wait as over
+        cut_short = True
+    escalation.next_due_at, escalation.updated_at = now, now
+    return cut_short
 
 
 async def poke(session: AsyncSession, alert_id: int, *, now: datetime) -> None:

@@ -23,13 +23,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.models import Escalation, NotificationAttempt
+from ..outbox.claiming import URGENT_RANK, claim
 from ..settings import Settings
-from .claiming import URGENT_RANK, claim
 from .hooks import OPEN_STATES
 from .steps import Stepper
 
 if TYPE_CHECKING:
-    from .dispatch import Dispatcher
+    from ..outbox.dispatch import Dispatcher
     from .engine import EscalationEngine
 
 

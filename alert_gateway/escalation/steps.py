@@ -13,7 +13,7 @@ from sqlalchemy import func, insert
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..bus import AlertChange
+from ..bus import AlertChange, ChangeKind
 from ..db.models import (
     ACTIVE_STATUSES,
     Alert,
@@ -32,13 +32,15 @@ from ..db.models import (
     ResponderState,
     Target,
 )
+from ..outbox.notices import facts_of
+from ..outbox.texts import AlertFacts, alert_sms, alert_voice, exhausted_sms, resident_voice
 from ..settings import Settings
+from . import hooks
 from .daynight import NightHours
 from .hooks import UNCHOSEN_POLICY
-from .notices import facts_of
-from .planner import AttemptView, EscalationView, Person, Plan, PlanEnv, Send, plan_next
+from .planner import plan_next
+from .planner_types import AttemptView, EscalationView, Person, Plan, PlanEnv, Send
 from .policy import PolicySet
-from .texts import AlertFacts, alert_sms, alert_voice, exhausted_sms, resident_voice
 
 # Marks some of the attempts just planned SENDING under a lease (intake); returns those.
 Claim = Callable[[AsyncSession, list[NotificationAttempt]], Awaitable[list[NotificationAttempt]]]
@@ -161,9 +163,7 @@ class Stepper:
     def _apply(self, session: AsyncSession, esc: Escalation, alert: Alert, resident: Resident | None,
                plan: Plan, batch: _Batch, *, now: datetime, out: BatchOutcome) -> None:
         assert alert.id is not None
-        esc.state, esc.step_index, esc.round = plan.state.value, plan.step_index, plan.round
-        esc.step_due_at, esc.next_due_at, esc.reminders = plan.step_due_at, plan.next_due_at, plan.reminders
-        esc.updated_at = now
+        hooks.follow_plan(esc, plan, now=now)
         if plan.next_due_at is not None and (out.next_due_at is None or plan.next_due_at < out.next_due_at):
             out.next_due_at = plan.next_due_at
         facts = facts_of(alert, resident)
@@ -182,7 +182,7 @@ class Stepper:
         for note in plan.notes:
             batch.new.append(self._event(alert.id, now, note.kind.value, note.message, **note.data))
         if plan.notes:
-            kind = "reminder" if plan.remind else plan.notes[-1].kind.value
+            kind = ChangeKind.REMINDER if plan.remind else ChangeKind(plan.notes[-1].kind)
             out.changes.append(AlertChange(alert.id, kind))
 
     async def _resident_recent(self, session: AsyncSession, resident_id: str, policy: str,

@@ -28,12 +28,13 @@ from ..escalation.intake import FirstSteps, Intake
 from ..metrics import Metrics
 from ..settings import Settings
 from .acks import ack
+from .batch import BatchResult, Receipt
 from .connection import MqttConnection
 from .dberrors import describe, is_unavailable
 from .heartbeats import LastSeenBuffer
 from .hotcounts import TurnCounts
 from .parse import Incoming, Rejection, parse_message
-from .store import BatchResult, Receipt, store_batch
+from .store import store_batch
 
 log = logging.getLogger(__name__)
 

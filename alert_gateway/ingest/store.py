@@ -1,88 +1,30 @@
-"""Store one batch of accepted and rejected messages in a single transaction (load, decide, apply)."""
+"""Store one batch of accepted and rejected messages in a single transaction (load, decide, apply).
+
+Alarms are routed here; cancels (cancels.py) and rejections (rejections.py) have modules of their
+own, and the batch's shared state is in batch.py.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import AlarmMessage, AlarmType, CancelMessage, Channel
 
 from ..alerts import rules
-from ..alerts.cancel import apply_cancel
+from ..alerts.actions import close_restored
 from ..alerts.opening import alert_key as _alert_key
-from ..alerts.opening import (
-    attach,
-    close_restored,
-    load_active,
-    new_alert_values,
-    note_test_signal,
-    open_alert,
-)
+from ..alerts.opening import attach, new_alert_values, note_test_signal
 from ..alerts.opening import event as _event
-from ..db.messages import RejectReason
-from ..db.models import (
-    Alert,
-    AlertStatus,
-    Device,
-    EventKind,
-    InboundMessage,
-    RejectedMessage,
-)
-from ..escalation.intake import FirstSteps, Intake
-from .bulk import BatchRows, InboundKey, NewAlert, NewInbound, Opened, claim_inbound
-from .parse import Incoming, Rejection, printable
-
-RAW_PAYLOAD_ON_TIMELINE = 1000  # characters of an unreadable alarm shown to the operator
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """An alarm the device must be told we hold (sent as `received` on its feedback topic)."""
-
-    device_id: str
-    message_id: str
-    alert_id: int | None
-
-
-@dataclass
-class BatchResult:
-    """What the batch changed, for feedback and metrics, and the first steps it planned."""
-
-    receipts: list[Receipt] = field(default_factory=list)
-    cancelled: list[Receipt] = field(default_factory=list)
-    opened: list[Opened] = field(default_factory=list)
-    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, result)
-    first_steps: FirstSteps = field(default_factory=FirstSteps)
-
-    @property
-    def changed_alert_ids(self) -> list[int]:
-        """Alerts this batch opened or touched, each once, in order."""
-        ids = [a.id for a in self.opened] + [r.alert_id for r in self.receipts + self.cancelled]
-        return list(dict.fromkeys(i for i in ids if i is not None))
-
-
-@dataclass
-class _Context:
-    """Rows loaded once for the whole batch, and the rows it adds (written together)."""
-
-    devices: dict[str, Device]
-    claimed: dict[InboundKey, int]  # keys this batch holds now: their inbound row ids
-    seen: dict[InboundKey, InboundMessage | NewInbound]  # held before, or decided by this batch
-    active_by_key: dict[str, Alert | NewAlert]  # resident id, or "device:<id>" for unregistered devices
-    rows: BatchRows
-    told: list[tuple[str, str, InboundMessage | NewInbound]] = field(default_factory=list)
-
-    async def active(self, key: str) -> Alert | None:
-        """The key's active alert as a session object (one this batch opened is written first)."""
-        alert = self.active_by_key.get(key)
-        if isinstance(alert, NewAlert):
-            alert = self.active_by_key[key] = await self.rows.load(alert)
-        return alert
+from ..db.models import Alert, AlertStatus, Device, EventKind
+from ..escalation.intake import Intake
+from .batch import BatchContext, BatchResult, Receipt, load_context, write_added
+from .bulk import NewAlert, NewInbound
+from .cancels import store_cancel
+from .parse import Incoming, Rejection
+from .rejections import store_rejection
 
 
 async def store_batch(
@@ -98,14 +40,14 @@ async def store_batch(
     """Persist alarms, cancels and rejections, and with `intake` plan the escalations they started
     or changed and claim their urgent sends; the caller commits, then acknowledges to the broker."""
     result = BatchResult()
-    ctx = await _load(session, items, now=now)
+    ctx = await load_context(session, items, now=now)
     for item in items:
         if isinstance(item, Rejection):
-            await _reject(session, ctx, item, now=now, result=result)
+            await store_rejection(session, ctx, item, now=now, result=result)
         elif isinstance(item.message, AlarmMessage):
             await _alarm(session, ctx, item, item.message, now=now, skew_limit=skew_limit, result=result)
         elif isinstance(item.message, CancelMessage):
-            await _cancel(
+            await store_cancel(
                 session,
                 ctx,
                 item,
@@ -115,44 +57,16 @@ async def store_batch(
                 min_seconds=cancel_min_seconds,
                 grace_seconds=cancel_grace_seconds,
             )
-    await _write(ctx, result)
+    await write_added(ctx, result)
     result.receipts = [Receipt(device, msg_id, inbound.alert_id) for device, msg_id, inbound in ctx.told]
     if intake is not None:
         result.first_steps = await intake.plan(session, result.changed_alert_ids, now=now)
     return result
 
 
-async def _write(ctx: _Context, result: BatchResult) -> None:
-    """Write the rows added so far; alerts opened by them join `result.opened` in order."""
-    await ctx.rows.write()
-    result.opened += ctx.rows.opened
-    ctx.rows.opened.clear()
-
-
-async def _load(session: AsyncSession, items: Sequence[Incoming | Rejection], *, now: datetime) -> _Context:
-    device_ids = {i.device_id for i in items if i.device_id is not None}
-    devices = {}
-    if device_ids:
-        rows = await session.exec(select(Device).where(col(Device.id).in_(device_ids)))
-        devices = {d.id: d for d in rows.all()}
-    keys = list(dict.fromkeys(
-        (i.device_id, i.channel.value, i.message.id)
-        for i in items
-        if isinstance(i, Incoming) and isinstance(i.message, AlarmMessage | CancelMessage)
-    ))
-    claimed, held = await claim_inbound(session, keys, now=now)
-    seen: dict[InboundKey, InboundMessage | NewInbound] = dict(held)
-    resident_ids = {d.resident_id for d in devices.values() if d.resident_id}
-    lone = {d for d in device_ids if d not in devices or not devices[d].resident_id}
-    active: dict[str, Alert | NewAlert] = dict(
-        await load_active(session, resident_ids=resident_ids, lone_device_ids=lone)
-    )
-    return _Context(devices, claimed, seen, active, BatchRows(session, now))
-
-
 async def _alarm(
     session: AsyncSession,
-    ctx: _Context,
+    ctx: BatchContext,
     item: Incoming,
     msg: AlarmMessage,
     *,
@@ -190,7 +104,7 @@ async def _alarm(
 
 async def _route_alarm(
     session: AsyncSession,
-    ctx: _Context,
+    ctx: BatchContext,
     item: Incoming,
     msg: AlarmMessage,
     alarm_type: AlarmType,
@@ -310,114 +224,3 @@ async def _restore(
     return active
 
 
-async def _cancel(
-    session: AsyncSession,
-    ctx: _Context,
-    item: Incoming,
-    msg: CancelMessage,
-    *,
-    now: datetime,
-    result: BatchResult,
-    min_seconds: int,
-    grace_seconds: int,
-) -> None:
-    key = (item.device_id, Channel.CANCEL.value, msg.id)
-    if key in ctx.seen:
-        result.outcomes[("cancel", "duplicate")] += 1
-        return
-    await _write(ctx, result)  # the alarm it cancels may be in this batch
-    alarm: InboundMessage | NewInbound | None = ctx.seen.get(
-        (item.device_id, Channel.ALARM.value, msg.alarm_id)
-    )
-    if alarm is None:
-        rows = await session.exec(
-            select(InboundMessage).where(
-                InboundMessage.device_id == item.device_id,
-                InboundMessage.channel == Channel.ALARM.value,
-                InboundMessage.message_id == msg.alarm_id,
-            )
-        )
-        alarm = rows.first()
-    alert = await session.get(Alert, alarm.alert_id) if alarm and alarm.alert_id else None
-    inbound = NewInbound(
-        id=ctx.claimed[key],
-        device_id=item.device_id,
-        channel=Channel.CANCEL.value,
-        message_id=msg.id,
-        alarm_type=None,
-        received_at=now,
-        device_ts=rules.storable_device_ts(msg.ts, now),
-        alert=alert,
-    )
-    ctx.rows.inbound.append(inbound)
-    ctx.seen[key] = inbound
-    if alert is None or alarm is None:
-        result.outcomes[("cancel", "unmatched")] += 1
-        return
-    accepted = await apply_cancel(
-        session,
-        alert,
-        alarm_received_at=alarm.received_at,
-        alarm_type=AlarmType(alarm.alarm_type or AlarmType.UNKNOWN),
-        actor=f"device:{item.device_id}",
-        now=now,
-        min_seconds=min_seconds,
-        grace_seconds=grace_seconds,
-    )
-    result.outcomes[("cancel", "accepted" if accepted else "refused")] += 1
-    if accepted:
-        result.cancelled.append(Receipt(item.device_id, msg.alarm_id, alert.id))
-
-
-async def _reject(
-    session: AsyncSession, ctx: _Context, item: Rejection, *, now: datetime, result: BatchResult
-) -> None:
-    rejected = RejectedMessage(  # text kept printable: a NUL would make the rejection itself unstorable
-        received_at=now,
-        topic=printable(item.topic, 500),
-        device_id=item.device_id,
-        reason=item.reason.value,
-        detail=printable(item.detail),
-        payload=item.payload,
-    )
-    session.add(rejected)
-    kind = item.channel.value if item.channel else "unknown"
-    result.outcomes[(kind, f"rejected_{item.reason.value}")] += 1
-    if not item.is_unreadable_alarm:
-        return
-    assert item.device_id is not None
-    what = "unstorable" if item.reason is RejectReason.UNSTORABLE else "unreadable"
-    await _write(ctx, result)  # alerts opened earlier in this batch get their entries first
-    device = ctx.devices.get(item.device_id)
-    resident_id = device.resident_id if device else None
-    actor = f"device:{item.device_id}"
-    alert = await ctx.active(_alert_key(resident_id, item.device_id))
-    if alert is None:  # if in doubt, go out: an unreadable alarm is a P1
-        routed = await open_alert(
-            session,
-            resident_id=resident_id,
-            device_id=item.device_id,
-            alarm_type=AlarmType.UNKNOWN,
-            unregistered=device is None,
-            now=now,
-            actor=actor,
-            message=f"{what} alarm received",
-            data={},
-        )
-        alert = routed.alert
-        ctx.active_by_key[_alert_key(resident_id, item.device_id)] = alert
-        assert alert.id is not None
-        result.opened.append(Opened(alert.id, alert.device_id, alert.type, alert.severity))
-    await session.flush()
-    rejected.alert_id = alert.id
-    session.add(
-        _event(
-            alert,
-            EventKind.UNREADABLE,
-            now=now,
-            actor=actor,
-            message=f"{what} alarm payload ({item.reason.value}): {rejected.detail}",
-            raw=printable(item.payload.decode("utf-8", "replace"), RAW_PAYLOAD_ON_TIMELINE),
-            rejected_message_id=rejected.id,
-        )
-    )

@@ -12,7 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import AlarmType
 
-from ..alerts.opening import alert_key, close_restored, event, open_alert, open_or_attach
+from ..alerts.actions import close_restored
+from ..alerts.opening import alert_key, event, open_alert, open_or_attach
+from ..bus import ChangeKind
 from ..db.models import Alert, AlertStatus, EventKind
 from ..escalation import hooks
 from .decide import Condition, DeviceView, MarkState
@@ -36,7 +38,7 @@ class SupervisionReport:
     outage_opened: int | None = None
     outage_resolved: int | None = None
     opened: list[Alert] = field(default_factory=list)
-    changed: dict[int, str] = field(default_factory=dict)  # alert id → change kind
+    changed: dict[int, ChangeKind] = field(default_factory=dict)  # alert id → change kind
     offline_count: int = 0
 
 
@@ -60,7 +62,8 @@ class Applier:
             self.active[key] = routed.alert
             self.report.opened.append(routed.alert)
         assert routed.alert.id is not None
-        self.report.changed.setdefault(routed.alert.id, "opened" if routed.opened else "alarm")
+        kind = ChangeKind.OPENED if routed.opened else ChangeKind.ALARM
+        self.report.changed.setdefault(routed.alert.id, kind)
         return routed.alert
 
     async def device_offline(self, device: DeviceView, reason: str, silent_seconds: int) -> None:
@@ -99,7 +102,7 @@ class Applier:
             await close_restored(self.session, alert, now=self.now)
         alert.updated_at = self.now
         assert alert.id is not None
-        self.report.changed[alert.id] = EventKind.DEVICE_BACK.value
+        self.report.changed[alert.id] = ChangeKind.DEVICE_BACK
 
     async def battery(self, device: DeviceView, state: MarkState, threshold: int) -> None:
         """Raise once below the threshold; note (and close a battery-only alert) when replaced."""
@@ -150,7 +153,7 @@ class Applier:
             await close_restored(self.session, alert, now=self.now)
         alert.updated_at = self.now
         assert alert.id is not None
-        self.report.changed[alert.id] = EventKind.RESTORED.value
+        self.report.changed[alert.id] = ChangeKind.RESTORED
 
     async def open_outage(self, devices: Collection[str], population: int) -> Alert:
         """One incident for ops: no resident, no escalation (mass_outage does not escalate)."""
@@ -163,7 +166,7 @@ class Applier:
         assert routed.alert.id is not None
         self.report.opened.append(routed.alert)
         self.report.outage_opened = routed.alert.id
-        self.report.changed[routed.alert.id] = "opened"
+        self.report.changed[routed.alert.id] = ChangeKind.OPENED
         log.warning("mass outage", extra={"alert_id": routed.alert.id, "devices": len(devices),
                                           "population": population})
         return routed.alert
@@ -181,7 +184,7 @@ class Applier:
         self.session.add(event(alert, EventKind.NOTE, now=self.now, actor=ACTOR,
                                message=f"part of mass outage #{incident.id}: escalation stopped",
                                incident_id=incident.id))
-        self.report.changed[alert.id] = EventKind.NOTE.value
+        self.report.changed[alert.id] = ChangeKind.NOTE
 
     async def outage_update(self, incident: Alert, *, cover: Collection[str],
                             back: Collection[str], resolve: bool) -> None:
@@ -205,4 +208,4 @@ class Applier:
         if cover or back or resolve:
             incident.updated_at = self.now
             assert incident.id is not None
-            self.report.changed.setdefault(incident.id, "outage")
+            self.report.changed.setdefault(incident.id, ChangeKind.OUTAGE)

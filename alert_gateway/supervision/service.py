@@ -17,6 +17,7 @@ from ..bus import AlertChange
 from ..db.models import ACTIVE_STATUSES, Alert, AlertStatus, Resident
 from ..services import Services
 from ..settings import Settings
+from ..unit_of_work import unit_of_work
 from .apply import Applier, SupervisionReport
 from .decide import (
     Condition,
@@ -84,12 +85,12 @@ class Supervisor:
         async with self._lock:
             taken = self.notes.take()
             try:
-                async with self._services.sessions() as session:
-                    if not await self._leader(session):
+                async with unit_of_work(self._services.sessions, self._services.bus) as uow:
+                    if not await self._leader(uow.session):
                         self.notes.give_back(taken)
                         return SupervisionReport()
-                    report = await self._check(session, taken, now)
-                    await session.commit()
+                    report = await self._check(uow.session, taken, now)
+                    uow.extend(AlertChange(alert_id, kind) for alert_id, kind in report.changed.items())
             except Exception:
                 self.notes.give_back(taken)
                 raise
@@ -99,8 +100,6 @@ class Supervisor:
                                                         severity=alert.severity).inc()
             log.info("alert opened", extra={"alert_id": alert.id, "device_id": alert.device_id,
                                             "type": alert.type, "severity": alert.severity})
-        for alert_id, kind in report.changed.items():
-            await self._services.bus.publish(AlertChange(alert_id, kind))
         return report
 
     async def _leader(self, session: AsyncSession) -> bool:

@@ -57,7 +57,7 @@ class RefusedSendError(TransientSendError, NotTakenError):
 class UnknownOutcomeError(TransientSendError):
     """No answer (a timeout, a connection lost mid-request): Twilio may have taken the request."""
 
-    MARK = "outcome unknown"  # kept in the attempt's error, where escalation/timeouts.py looks
+    MARK = "outcome unknown"  # kept in the attempt's error, where outbox/timeouts.py looks
 
 
 class PermanentSendError(SendError):

@@ -5,7 +5,7 @@ refused connection): the first delivery came 20 s late (issue 12). So a create r
 a few times, hundreds of milliseconds apart with jitter, bounded in count and in total time; then
 the error goes back to the outbox, whose backoff takes over. Only failures where Twilio cannot
 have created the resource are retried here: a timeout or a connection lost mid-request may have
-gone out, and resending it blindly is what double-texted families (see escalation/timeouts.py).
+gone out, and resending it blindly is what double-texted families (see outbox/timeouts.py).
 Twilio: "An API Request that receives an error 429 response is never processed and is always safe
 to retry" (twilio.com/docs/api/errors/20429); back off exponentially, with jitter.
 """

@@ -8,16 +8,15 @@ from aiohttp import web
 
 from .. import console
 from ..api import app as api_app
+from ..appkeys import GATEWAY, SERVICES, Readiness
 from . import client_address, health, twilio_hooks
 from .access_log import AccessLog
-from .keys import GATEWAY, SERVICES
 
 if TYPE_CHECKING:
-    from ..gateway import Gateway
     from ..services import Services
 
 
-def make_app(services: Services, gateway: Gateway | None = None) -> web.Application:
+def make_app(services: Services, gateway: Readiness | None = None) -> web.Application:
     """Build the HTTP app on explicit services (tests pass their own)."""
     app = web.Application(client_max_size=2 * 1024 * 1024)
     app[SERVICES] = services

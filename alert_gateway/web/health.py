@@ -9,7 +9,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from .keys import GATEWAY, SERVICES
+from ..appkeys import GATEWAY, SERVICES
 
 if TYPE_CHECKING:
     from ..services import Services

@@ -21,16 +21,17 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from ..appkeys import SERVICES
 from ..db.models import NotificationAttempt
-from ..escalation import callbacks, inbound
-from ..escalation.attempts import tells_nothing_new
-from ..escalation.callbacks import HookResult
-from ..escalation.dispatch import callback_url
+from ..outbox.attempts import tells_nothing_new
+from ..outbox.sending import callback_url
+from ..responses import callbacks, inbound
+from ..responses.callbacks import HookResult
 from ..services import Services
 from ..twilio.signature import check_signature
 from ..twilio.twiml import alert_call_twiml, messaging_reply, reply_twiml
+from ..unit_of_work import publish
 from ..validation import first_bad_text, parse_id
-from .keys import SERVICES
 
 log = logging.getLogger(__name__)
 SID_FIELDS = ("MessageSid", "SmsSid", "CallSid")  # kept in NotificationAttempt.provider_sid
@@ -127,8 +128,9 @@ async def _run(request: web.Request, apply: Apply,
     result: HookResult = await services.writes.run(
         lambda session: apply(session, form, attempt_id),
         preload=(NotificationAttempt, attempt_id) if attempt_id is not None else None)
-    for change in result.changes:
-        await services.bus.publish(change)
+    # Shared with concurrent callbacks and send results in one transaction (the group commit),
+    # so not a unit of work of its own: its changes go out after that shared commit.
+    await publish(services.bus, result.changes)
     return result
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alert_gateway.bus import AlertChange
+from alert_gateway.bus import AlertChange, ChangeKind
 
 from . import seed
 from .conftest import Api
@@ -35,7 +35,7 @@ async def test_acknowledge_records_the_token_and_api_channel(api: Api) -> None:
     assert (body["status"], body["ack_channel"]) == ("acknowledged", "api")
     assert body["acknowledged_by"] == "api:tester"
     assert await api.services.bus.drain(5)  # delivery runs beside the request, not inside it
-    assert seen == [AlertChange(alert_id, "acknowledged")]
+    assert seen == [AlertChange(alert_id, ChangeKind.ACKNOWLEDGED)]
 
 
 async def test_resolve_with_an_unknown_outcome_lists_the_allowed_ones(api_sqlite: Api) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alert_gateway.escalation.attempts import tells_nothing_new
+from alert_gateway.outbox.attempts import tells_nothing_new
 
 
 @pytest.mark.parametrize(("channel", "status"), [

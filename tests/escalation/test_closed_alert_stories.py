@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from alert_gateway.bus import AlertChange
+from alert_gateway.bus import AlertChange, ChangeKind
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.models import Alert, Escalation, NotificationAttempt, Purpose
 from alert_gateway.metrics import Metrics
@@ -49,7 +49,7 @@ async def test_the_dispatcher_never_sends_or_recovers_attempts_of_a_closed_alert
         summary = attempt(0, now, to=DAUGHTER, channel="sms", status="pending",
                           purpose=Purpose.SUMMARY)
         alert_id = await _closed_alert(env, pending, leased, summary)
-        await env.gateway.services.bus.publish(AlertChange(alert_id, "note"))  # pokes the dispatcher
+        await env.gateway.services.bus.publish(AlertChange(alert_id, ChangeKind.NOTE))  # pokes the dispatcher
         await env.until_fake(lambda f: env.sent(DAUGHTER, "Messages"))
         await clock.advance(1)  # housekeeping (lease recovery) runs at most once a second
         await env.changes.until(lambda: _attempt_status(env, leased.id, "canceled"))

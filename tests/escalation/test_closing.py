@@ -22,8 +22,8 @@ from alert_gateway.db.models import (
     Outcome,
     Purpose,
 )
-from alert_gateway.escalation import callbacks
 from alert_gateway.metrics import Metrics
+from alert_gateway.responses import callbacks
 from devices.contract import AlarmType
 
 from .env import DAUGHTER, RESIDENT_PHONE, SON, seed

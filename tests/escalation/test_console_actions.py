@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alert_gateway.alerts import actions
-from alert_gateway.bus import AlertChange
+from alert_gateway.bus import AlertChange, ChangeKind
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.models import Contact, EscalationState, Outcome
 from tests.harness import DeviceSide, device_client
@@ -48,7 +48,7 @@ async def test_resolve_sends_a_summary_and_tells_the_device(
             await actions.resolve(s, alert_id=alert_id, actor="operator:tanaka",
                                   outcome=Outcome.FAMILY_ATTENDED, now=clock.now(), note="娘さん到着")
             await s.commit()
-        await services.bus.publish(AlertChange(alert_id, "resolved"))
+        await services.bus.publish(AlertChange(alert_id, ChangeKind.RESOLVED))
 
         await env.until_fake(lambda f: len(env.sent(DAUGHTER, "Messages")) == 2)
         summary = env.sent(DAUGHTER, "Messages")[1].params["Body"][0]
@@ -166,7 +166,7 @@ async def test_an_acknowledged_alert_left_open_reminds_the_console_every_30_minu
         [reminder] = [e for e in await env.timeline(alert_id) if e.kind == "reminder"]
         assert reminder.message.startswith("acknowledged 30 min ago and still not resolved")
         assert await env.gateway.services.bus.drain(5)  # the reminder's notice is on its way
-        assert AlertChange(alert_id, "reminder") in heard
+        assert AlertChange(alert_id, ChangeKind.REMINDER) in heard
         await clock.advance(minutes=30)
         await env.changes.until(lambda: _reminders(env, alert_id, 2))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestServer
 
-from alert_gateway.bus import AlertChange
+from alert_gateway.bus import AlertChange, ChangeKind
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.models import Alert, AlertEvent, NotificationAttempt, Purpose
 from alert_gateway.escalation import hooks
@@ -96,7 +96,7 @@ async def test_two_replicas_share_200_alerts_and_send_each_step_once(
                 s.add_all([hooks.new_escalation(al, now=now) for al in alerts])
                 await s.commit()
             for gw in (a, b):
-                await gw.services.bus.publish(AlertChange(alerts[0].id or 0, "opened"))
+                await gw.services.bus.publish(AlertChange(alerts[0].id or 0, ChangeKind.OPENED))
             await fake.wait_for(lambda f: len(f.creates("Messages")) >= n, timeout=60)
             # Jumping the clock past a send's lease while its answer is still being recorded
             # would let the other replica take it back and send it again (as after a crash).

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.models import Alert, AttemptStatus, NotificationAttempt
-from alert_gateway.escalation.claiming import lease_of
+from alert_gateway.outbox.claiming import lease_of
 from tests.harness import device_client
 
 from .env import DAUGHTER, escalation_env, policies_file, seed

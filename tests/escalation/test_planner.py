@@ -20,13 +20,13 @@ from alert_gateway.db.escalation import (
 from alert_gateway.db.residents import PhoneType
 from alert_gateway.errors import ConfigError
 from alert_gateway.escalation.daynight import NightHours
-from alert_gateway.escalation.planner import (
+from alert_gateway.escalation.planner import plan_next
+from alert_gateway.escalation.planner_types import (
     AttemptView,
     EscalationView,
     Person,
     Plan,
     PlanEnv,
-    plan_next,
 )
 from alert_gateway.escalation.policy import load_policies, parse_policies
 

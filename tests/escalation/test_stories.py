@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from alert_gateway.alerts import actions
-from alert_gateway.bus import AlertChange
+from alert_gateway.bus import AlertChange, ChangeKind
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.models import AckChannel, Alert, Contact, EscalationState
 from devices.contract import Channel
@@ -62,7 +62,7 @@ async def test_console_acknowledgement_stops_and_tells_the_contacts(
             await actions.acknowledge(s, alert_id=alert_id, actor="operator:tanaka",
                                       channel=AckChannel.CONSOLE, now=clock.now())
             await s.commit()
-        await services.bus.publish(AlertChange(alert_id, "acknowledged"))
+        await services.bus.publish(AlertChange(alert_id, ChangeKind.ACKNOWLEDGED))
         await env.until_fake(lambda f: any("受信センター" in r.params["Body"][0]
                                               for r in env.sent(DAUGHTER, "Messages")))
         states = [(await dev.next_feedback())[1]["state"] for _ in range(2)]

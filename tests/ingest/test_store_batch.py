@@ -19,8 +19,9 @@ from alert_gateway.db.models import (
     RejectedMessage,
     Resident,
 )
+from alert_gateway.ingest.batch import BatchResult
 from alert_gateway.ingest.parse import Incoming, Rejection, parse_message
-from alert_gateway.ingest.store import BatchResult, store_batch
+from alert_gateway.ingest.store import store_batch
 from devices.contract import Topics
 
 TOPICS = Topics()

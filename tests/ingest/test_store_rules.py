@@ -9,8 +9,9 @@ from sqlmodel import select
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.engine import SessionFactory
 from alert_gateway.db.models import Alert, AlertEvent, Device, Escalation, InboundMessage, Resident
+from alert_gateway.ingest.batch import BatchResult
 from alert_gateway.ingest.parse import Incoming, parse_message
-from alert_gateway.ingest.store import BatchResult, store_batch
+from alert_gateway.ingest.store import store_batch
 from devices.contract import Topics
 
 TOPICS = Topics()

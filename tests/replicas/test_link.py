@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from alert_gateway.bus import RESYNC, AlertChange
+from alert_gateway.bus import AlertChange, ChangeKind
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.engine import make_engine
 from alert_gateway.db.notify import connect_kwargs
@@ -29,14 +29,15 @@ async def test_a_change_reaches_the_other_replica_once_and_never_echoes(
     await create_schema(pg_url)
     async with replica(pg_url, _root(), clock) as (a, _), replica(pg_url, _root(), clock) as (b, _):
         heard_on_b = Heard(b)
-        await b.services.bus.publish(AlertChange(1, "note"))
-        await heard_on_b.until(lambda seen: AlertChange(1, "note") in seen)
+        await b.services.bus.publish(AlertChange(1, ChangeKind.NOTE))
+        await heard_on_b.until(lambda seen: AlertChange(1, ChangeKind.NOTE) in seen)
         # B's notice is out once A has it; anything B sent reaches B's listen session before
         # A's later notice does (PostgreSQL delivers in commit order).
-        await Heard(a).until(lambda seen: AlertChange(1, "note") in seen)
-        await a.services.bus.publish(AlertChange(2, "acknowledged"))
-        await heard_on_b.until(lambda seen: AlertChange(2, "acknowledged") in seen)
-        assert heard_on_b.changes.count(AlertChange(1, "note")) == 1, heard_on_b.changes
+        await Heard(a).until(lambda seen: AlertChange(1, ChangeKind.NOTE, remote=True) in seen)
+        await a.services.bus.publish(AlertChange(2, ChangeKind.ACKNOWLEDGED))
+        await heard_on_b.until(
+            lambda seen: AlertChange(2, ChangeKind.ACKNOWLEDGED, remote=True) in seen)
+        assert heard_on_b.changes.count(AlertChange(1, ChangeKind.NOTE)) == 1, heard_on_b.changes
         sample = b.services.metrics.registry.get_sample_value
         assert sample("alert_gateway_replica_notices_total", {"direction": "received"}) == 1.0
         assert (sample("alert_gateway_replica_notices_total", {"direction": "sent"}) or 0) >= 1.0
@@ -53,14 +54,14 @@ async def test_a_lost_listen_connection_reconnects_and_everything_is_looked_at_o
         heard_on_b = Heard(b)
         caplog.set_level(logging.INFO, logger="alert_gateway.db.notify")
         assert await terminate_listen_backend(link.application_name) == 1
-        await heard_on_b.until(lambda seen: AlertChange(0, RESYNC) in seen)
+        await heard_on_b.until(lambda seen: AlertChange(0, ChangeKind.RESYNC, remote=True) in seen)
         sample = b.services.metrics.registry.get_sample_value
         assert (sample("alert_gateway_replica_listener_reconnects_total") or 0) >= 1.0
         assert sample("alert_gateway_replica_listener_connected") == 1.0
         said = [r.getMessage() for r in caplog.records if r.name == "alert_gateway.db.notify"]
         assert "replica listener reconnected" in said, said
-        await a.services.bus.publish(AlertChange(3, "resolved"))
-        await heard_on_b.until(lambda seen: AlertChange(3, "resolved") in seen)
+        await a.services.bus.publish(AlertChange(3, ChangeKind.RESOLVED))
+        await heard_on_b.until(lambda seen: AlertChange(3, ChangeKind.RESOLVED, remote=True) in seen)
 
 
 async def test_sqlite_keeps_the_in_process_path_only(sqlite_url: str, clock: FakeClock) -> None:

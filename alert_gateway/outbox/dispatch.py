@@ -13,33 +13,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import json
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col, select, update
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..bus import AlertChange
 from ..db.engine import is_sqlite
-from ..db.models import Alert, AttemptStatus, NotificationAttempt, NotifyChannel, Purpose
+from ..db.models import NotificationAttempt
 from ..services import Services
-from ..twilio.client import PermanentSendError, ProviderResult, TransientSendError, TwilioSender
-from ..twilio.twiml import alert_call_twiml
-from . import hooks, timeouts
-from .attempts import advance, map_status
-from .claiming import URGENT_RANK, claim, lease_of
-from .closing import of_closed_alert, void_stragglers
-from .hangup import hang_up_closed, voided_result
+from ..twilio.client import ProviderResult, TwilioSender
+from ..unit_of_work import publish
+from . import queue, results, timeouts
+from .claiming import lease_of
+from .hangup import hang_up_closed
 from .ratelimit import TokenBucket
-from .stuck import WATCHED, chase
+from .sending import request
+from .stuck import chase
 
 log = logging.getLogger(__name__)
-MAX_RETRIES = 5  # transient API errors per attempt, with backoff 2, 4, 8, 16, 32 s
-STUCK_AFTER = {NotifyChannel.SMS.value: timedelta(minutes=5),
-               NotifyChannel.VOICE.value: timedelta(minutes=3)}
 HOUSEKEEPING_EVERY = timedelta(seconds=1)  # lease recovery and stuck-attempt chasing, at most
 RECORD_TRIES = 3  # a result we got must be written: a lost write would send the attempt again
 
@@ -48,11 +39,6 @@ def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("dispatcher: hanging up calls about closed alerts failed; housekeeping retries",
                   exc_info=task.exception())
-
-
-def callback_url(base: str, path: str, attempt_id: int) -> str:
-    """A webhook URL on our public base, naming the attempt (callbacks may beat the API answer)."""
-    return f"{base.rstrip('/')}/twilio/{path}?attempt={attempt_id}"
 
 
 class Dispatcher:
@@ -155,12 +141,7 @@ class Dispatcher:
         if not ids:
             return
         try:
-            async with self.services.sessions() as session:
-                await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
-                                   .where(col(NotificationAttempt.id).in_(ids),
-                                          col(NotificationAttempt.status) == AttemptStatus.SENDING.value)
-                                   .values(status=AttemptStatus.PENDING.value, deadline_at=None))
-                await session.commit()
+            await queue.release(self.services.sessions, ids)
         except (SQLAlchemyError, OSError) as exc:  # still ours: a restarted loop sends them
             log.warning("dispatcher: held sends not released: %s", exc)
             return
@@ -177,12 +158,8 @@ class Dispatcher:
             if not ids:
                 continue
             try:
-                async with self.services.sessions() as session:
-                    await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
-                                       .where(col(NotificationAttempt.id).in_(ids),
-                                              col(NotificationAttempt.status) == AttemptStatus.SENDING.value)
-                                       .values(deadline_at=self.services.clock.now() + self.lease))
-                    await session.commit()
+                await queue.renew(self.services.sessions, ids,
+                                  until=self.services.clock.now() + self.lease)
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("dispatcher: could not renew send leases: %s", exc)
 
@@ -198,7 +175,7 @@ class Dispatcher:
             # takes the write lock
             self._housekeeping_at = now + HOUSEKEEPING_EVERY
             self._hang_up_closed(now)
-            await self._recover(now)
+            await queue.recover(self.services.sessions, now=now, ours=self._ours())
             await self._chase_stuck(now)
         elif self._hang_ups_due:
             self._hang_up_closed(now)
@@ -232,7 +209,9 @@ class Dispatcher:
         if self._order:  # the rate or the slots ran out first
             self._waiting = True
             return True
-        batch, looked_at = await self._claim(now, tokens) if tokens else ([], 0)
+        batch, looked_at = (await queue.claim_due(
+            self.services.sessions, now=now, limit=tokens, urgent_only=self._urgent_only,
+            lock_rows=self._lock_rows, settings=self.settings) if tokens else ([], 0))
         self.bucket.give_back(tokens - len(batch))
         for attempt in batch:
             self._start(attempt)
@@ -244,11 +223,7 @@ class Dispatcher:
         one SELECT, only after a close, so the usual hand-over stays free of queries."""
         self._held_may_be_void = False
         asked = list(self._held)  # more may be handed over while we wait: those are not asked about
-        async with self.services.sessions() as session:
-            still = set((await session.exec(
-                select(NotificationAttempt.id).where(
-                    col(NotificationAttempt.id).in_(asked),
-                    col(NotificationAttempt.status) == AttemptStatus.SENDING.value))).all())
+        still = await queue.still_sending(self.services.sessions, asked)
         for attempt_id in asked:
             if attempt_id not in still:
                 self._held.pop(attempt_id, None)
@@ -276,68 +251,12 @@ class Dispatcher:
 
         task.add_done_callback(done)
 
-    async def _recover(self, now: datetime) -> None:
-        """A SENDING row whose lease ran out was in flight when a gateway died: send it again,
-        unless its alert closed meanwhile (nobody is called about a closed alert)."""
-        async with self.services.sessions() as session:
-            await void_stragglers(session, now=now)  # else their expired leases wake us forever
-            await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
-                               .where(col(NotificationAttempt.status) == AttemptStatus.SENDING.value,
-                                      col(NotificationAttempt.deadline_at) < now,
-                                      col(NotificationAttempt.id).not_in(self._ours()),
-                                      ~of_closed_alert())
-                               .values(status=AttemptStatus.PENDING.value, deadline_at=None,
-                                       retries=NotificationAttempt.retries + 1))
-            await session.commit()
-
-    async def _claim(self, now: datetime, limit: int) -> tuple[list[NotificationAttempt], int]:
-        """Take up to `limit` due rows, most urgent first, skipping rows another replica holds.
-
-        Returns the rows to send now and how many rows were looked at (capped ones wait).
-        """
-        query = (select(NotificationAttempt)
-                 .where(col(NotificationAttempt.status) == AttemptStatus.PENDING.value,
-                        col(NotificationAttempt.not_before) <= now,
-                        ~of_closed_alert())  # housekeeping voids those
-                 .order_by(col(NotificationAttempt.priority), col(NotificationAttempt.created_at),
-                           col(NotificationAttempt.id))
-                 .limit(limit))
-        if self._urgent_only:
-            query = query.where(col(NotificationAttempt.priority) <= URGENT_RANK)
-        if self._lock_rows:
-            query = query.with_for_update(skip_locked=True)
-        async with self.services.sessions() as session:
-            rows = list((await session.exec(query)).all())
-            if not rows:  # nothing to write: no commit (on SQLite it would take the write lock)
-                return [], 0
-            claimed = await claim(session, rows, now=now, settings=self.settings)
-            await session.commit()
-        return claimed, len(rows)
-
     async def _send(self, attempt: NotificationAttempt) -> None:
         """One API call under the send rate; the outcome is written in its own transaction."""
         assert attempt.id is not None
-        base = self.settings.public_url
-        try:
-            # Its last request got no answer? Ask Twilio before sending again (issue 12).
-            if found := await timeouts.sent_already(self.services, self.sender, attempt):
-                result: ProviderResult | Exception = found
-            elif attempt.channel == NotifyChannel.SMS.value:
-                result = await self.sender.send_sms(
-                    to=attempt.to_number, body=attempt.body or "",
-                    status_callback=callback_url(base, "sms/status", attempt.id))
-            else:
-                spoken = json.loads(attempt.body or "{}")
-                twiml = alert_call_twiml(
-                    text=spoken.get("text", ""), language=spoken.get("language", "ja-JP"),
-                    action_url=callback_url(base, "voice/gather", attempt.id),
-                    repeat_text=spoken.get("repeat", ""), goodbye_text=spoken.get("goodbye", ""))
-                result = await self.sender.place_call(
-                    to=attempt.to_number, twiml=twiml,
-                    status_callback=callback_url(base, "voice/status", attempt.id),
-                    amd_callback=callback_url(base, "voice/amd", attempt.id))
-        except (TransientSendError, PermanentSendError) as exc:
-            result = exc
+        # Its last request got no answer? Ask Twilio before sending again (issue 12).
+        found = await timeouts.sent_already(self.services, self.sender, attempt)
+        result = found or await request(self.sender, attempt, base=self.settings.public_url)
         for tries in range(RECORD_TRIES):
             try:
                 await self._record(attempt.id, result)
@@ -350,79 +269,21 @@ class Dispatcher:
 
     async def _record(self, attempt_id: int, result: ProviderResult | Exception) -> None:
         """Write one send's outcome in a transaction shared with other results and callbacks."""
-        first_latency, changes, look_at = await self.services.writes.run(
-            lambda session: self._apply_result(session, attempt_id, result),
+        recorded = await self.services.writes.run(
+            lambda session: results.record(session, attempt_id, result,
+                                           now=self.services.clock.now(),
+                                           metrics=self.services.metrics),
             preload=(NotificationAttempt, attempt_id))
+        look_at = recorded.look_at
         # The row now has a deadline (or a retry time) the sleeping loop did not know about.
         if look_at is not None and (self._sleeping_until is None or look_at < self._sleeping_until):
             self.wake.set()
-        if first_latency is not None:
-            severity, seconds = first_latency
+        if recorded.first_latency is not None:
+            severity, seconds = recorded.first_latency
             self.services.metrics.first_notification_seconds.labels(severity=severity).observe(seconds)
-        for change in changes:
-            await self.services.bus.publish(change)
-
-    async def _apply_result(self, session: AsyncSession, attempt_id: int,
-                            result: ProviderResult | Exception,
-                            ) -> tuple[tuple[str, float] | None, list[AlertChange], datetime | None]:
-        now = self.services.clock.now()
-        changes: list[AlertChange] = []
-        first_latency: tuple[str, float] | None = None
-        row = await session.get(NotificationAttempt, attempt_id)
-        if row is None:
-            return None, changes, None
-        if row.status == AttemptStatus.CANCELED.value:  # its alert closed while we were sending
-            return None, changes, voided_result(row, result, now=now)
-        if isinstance(result, ProviderResult):
-            row.provider_sid = row.provider_sid or result.sid
-            row.sent_at = now
-            # A callback may have moved the row on (even to a final status) before this answer came.
-            # The row was read in this transaction (locked on PostgreSQL), so its status is current.
-            if row.status == AttemptStatus.SENDING.value:
-                row.status = AttemptStatus.QUEUED.value
-                row.deadline_at = now + STUCK_AFTER[row.channel]
-            new = map_status(row.channel, result.status)
-            if new is not None and new.rank > AttemptStatus.QUEUED.rank:
-                advance(row, new, now=now, metrics=self.services.metrics)
-            first_latency = await self._first(session, row, now)
-        elif isinstance(result, TransientSendError) and row.retries < MAX_RETRIES:
-            row.retries += 1
-            row.status = AttemptStatus.PENDING.value
-            row.not_before = now + timedelta(seconds=2 ** row.retries)
-            row.error = str(result)[:500]
-        else:
-            row.status = AttemptStatus.SENDING.value  # so advance() accepts the failure
-            advance(row, AttemptStatus.FAILED, now=now, metrics=self.services.metrics)
-            row.error = str(result)[:500]
-            row.error_code = getattr(result, "code", None)
-            if row.alert_id is not None and row.purpose == Purpose.ALERT.value:
-                await hooks.poke(session, row.alert_id, now=now)
-                changes.append(AlertChange(row.alert_id, "notification"))
-        look_at = row.not_before if row.status == AttemptStatus.PENDING.value else row.deadline_at
-        return first_latency, changes, look_at
-
-    async def _first(self, session: AsyncSession, row: NotificationAttempt,
-                     now: datetime) -> tuple[str, float] | None:
-        """(severity, seconds since the alarm) when this is the alert's first notification sent.
-
-        The fact is the row's `first_notified_at`, set once by a conditional UPDATE: a second send
-        recorded in the same shared transaction, a rerun or another replica finds it set.
-        """
-        if row.alert_id is None or row.purpose != Purpose.ALERT.value:
-            return None
-        alert = Alert.__table__  # type: ignore[attr-defined]
-        with session.no_autoflush:  # nothing pending in a shared session bears on this column
-            first = (await session.exec(  # type: ignore[call-overload]
-                update(alert)
-                .where(alert.c.id == row.alert_id, alert.c.first_notified_at.is_(None))
-                .values(first_notified_at=now)
-                .returning(alert.c.severity, alert.c.opened_at))).first()
-        if first is None:
-            return None
-        severity, opened_at = first
-        if opened_at.tzinfo is None:
-            opened_at = opened_at.replace(tzinfo=now.tzinfo)
-        return severity, max(0.0, (now - opened_at).total_seconds())
+        # Shared with other callers' work in one transaction (the group commit), so not a unit of
+        # work of its own: its changes go out after that shared commit.
+        await publish(self.services.bus, recorded.changes)
 
     async def _chase_stuck(self, now: datetime) -> None:
         """Attempts whose final callback never came: ask Twilio, else count them as not reached."""
@@ -430,22 +291,6 @@ class Dispatcher:
 
     async def next_wake(self) -> datetime | None:
         """The next time the outbox needs a look: a deferred send, a lease or a deadline."""
-        async with self.services.sessions() as session:
-            due = select(func.min(NotificationAttempt.not_before)).where(
-                NotificationAttempt.status == AttemptStatus.PENDING.value,
-                ~of_closed_alert())  # never claimed: housekeeping voids them
-            if self._urgent_only:  # the rest waits for the storm's last batch (which wakes us)
-                due = due.where(col(NotificationAttempt.priority) <= URGENT_RANK)
-            pending = (await session.exec(due)).one()
-            deadline = (await session.exec(select(func.min(NotificationAttempt.deadline_at)).where(
-                col(NotificationAttempt.status).in_([*WATCHED, AttemptStatus.SENDING.value]),
-                col(NotificationAttempt.id).not_in(self._ours())))).one()  # ours: renewed
-        tz = self.services.clock.now().tzinfo
-        times = [t if t.tzinfo else t.replace(tzinfo=tz) for t in (pending, deadline) if t is not None]
-        if not times:
-            return None
-        # housekeeping runs at most once a second, so an earlier deadline waits for that
-        earliest = min(times)
-        if pending is None or earliest < times[0]:  # the earliest is a deadline
-            earliest = max(earliest, self._housekeeping_at or earliest)
-        return earliest
+        return await queue.next_wake(self.services.sessions, now=self.services.clock.now(),
+                                     ours=self._ours(), urgent_only=self._urgent_only,
+                                     housekeeping_at=self._housekeeping_at)

@@ -6,10 +6,10 @@ import logging
 
 from devices.contract import FeedbackState
 
-from ..bus import AlertChange
-from ..db.models import AckChannel, Alert, EventKind
-from ..ingest.store import Receipt
+from ..bus import AlertChange, ChangeKind
+from ..db.models import AckChannel, Alert
 from ..services import Services
+from .batch import Receipt
 
 log = logging.getLogger(__name__)
 CONTACT_CHANNELS = (AckChannel.SMS.value, AckChannel.VOICE.value)
@@ -31,7 +31,7 @@ class DeviceFeedback:
             alert = await session.get(Alert, change.alert_id)
         if alert is None:
             return
-        if change.kind == EventKind.ACKNOWLEDGED.value:
+        if change.kind is ChangeKind.ACKNOWLEDGED:
             self._observe_ack(alert)
             if alert.ack_channel in CONTACT_CHANNELS:  # a person said "I'm going"
                 states = [FeedbackState.ACKNOWLEDGED, FeedbackState.HELP_ON_THE_WAY]
@@ -44,11 +44,11 @@ class DeviceFeedback:
                                                                "state": state.value})
 
     @staticmethod
-    def _states(kind: str) -> list[FeedbackState]:
+    def _states(kind: ChangeKind) -> list[FeedbackState]:
         return {
-            EventKind.ACKNOWLEDGED.value: [FeedbackState.ACKNOWLEDGED],
-            EventKind.ARRIVED.value: [FeedbackState.HELP_ON_THE_WAY],
-            EventKind.RESOLVED.value: [FeedbackState.RESOLVED],
+            ChangeKind.ACKNOWLEDGED: [FeedbackState.ACKNOWLEDGED],
+            ChangeKind.ARRIVED: [FeedbackState.HELP_ON_THE_WAY],
+            ChangeKind.RESOLVED: [FeedbackState.RESOLVED],
         }.get(kind, [])
 
     def _observe_ack(self, alert: Alert) -> None:

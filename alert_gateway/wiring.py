@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from ..bus import AlertChange
-from ..db.engine import is_sqlite
-from ..services import STORED, Services
-from ..twilio.client import TwilioSender
-from .dispatch import Dispatcher
-from .engine import EscalationEngine
-from .feedback import DeviceFeedback
-from .intake import Intake
-from .policy import load_policies
+from .bus import AlertChange, ChangeKind
+from .db.engine import is_sqlite
+from .escalation.engine import EscalationEngine
+from .escalation.intake import Intake
+from .escalation.policy import load_policies
+from .ingest.feedback import DeviceFeedback
+from .outbox.dispatch import Dispatcher
+from .services import Services
+from .twilio.client import TwilioSender
 
 TaskFactory = Callable[[asyncio.Event], Awaitable[None]]
 
@@ -28,7 +28,7 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
                                     lock_rows=not is_sqlite(services.settings.database_url))
 
     async def wake(change: AlertChange) -> None:
-        if change.kind == STORED and not change.remote:
+        if change.kind is ChangeKind.STORED and not change.remote:
             engine.board_changed()  # intake planned it and handed its sends over itself
             return
         # another replica's stored alarm: its next step's due time is ours to know (takeover)

@@ -9,8 +9,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import ALARM_TYPES, resolve_alarm_type
 
-from ..alerts import actions, cancel
-from ..bus import AlertChange
+from ..alerts import actions
+from ..bus import AlertChange, ChangeKind
 from ..db.models import (
     AckChannel,
     Alert,
@@ -26,10 +26,11 @@ from ..db.models import (
     ResponderState,
     Target,
 )
+from ..escalation import hooks
 from ..i18n import language_of, t
 from ..metrics import Metrics
-from . import hooks, notices
-from .attempts import advance, map_status, settle
+from ..outbox import notices
+from ..outbox.attempts import advance, map_status, settle
 
 
 @dataclass
@@ -56,7 +57,7 @@ async def _after_failure(session: AsyncSession, row: NotificationAttempt, now: d
     """A failed escalation attempt makes its escalation due now (no waiting out the timer)."""
     if row.alert_id is not None and row.purpose == Purpose.ALERT.value:
         await hooks.poke(session, row.alert_id, now=now)
-        result.changes.append(AlertChange(row.alert_id, "notification"))
+        result.changes.append(AlertChange(row.alert_id, ChangeKind.NOTIFICATION))
 
 
 async def message_status(session: AsyncSession, *, attempt_id: int, sid: str | None, status: str,
@@ -161,7 +162,7 @@ async def accept(session: AsyncSession, alert: Alert, contact_id: int | None, *,
     actor = f"contact:{contact_id}" if contact_id is not None else "dispatch"
     await actions.acknowledge(session, alert_id=alert.id, actor=actor, channel=channel, now=now,
                               contact_id=contact_id)
-    result.changes.append(AlertChange(alert.id, EventKind.ACKNOWLEDGED.value))
+    result.changes.append(AlertChange(alert.id, ChangeKind.ACKNOWLEDGED))
     return t(lang, f"{prefix}.thanks", name=await _resident_name(session, alert))
 
 
@@ -180,7 +181,7 @@ async def decline(session: AsyncSession, alert: Alert, contact_id: int | None, *
                            message=f"declined by {channel}", data={"contact_id": contact_id,
                                                                     "state": "declined"}))
     await hooks.poke(session, alert.id, now=now)
-    result.changes.append(AlertChange(alert.id, EventKind.CONTACT_STATE.value))
+    result.changes.append(AlertChange(alert.id, ChangeKind.CONTACT_STATE))
 
 
 async def _resident_key(session: AsyncSession, row: NotificationAttempt, alert: Alert, key: str, *,
@@ -194,20 +195,20 @@ async def _resident_key(session: AsyncSession, row: NotificationAttempt, alert: 
         fire = ALARM_TYPES[resolve_alarm_type(alert.type)].fire
         said = "resident pressed 1: says they are fine"
         if not fire and alert.status == AlertStatus.OPEN.value:
-            await cancel.cancel(session, alert, actor="resident", now=now,
+            await actions.cancel(session, alert, actor="resident", now=now,
                                 message=said + "; an operator still checks on them")
         else:
             session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CONTACT_STATE.value,
                                    actor="resident", message=said + (
                                        "; fire alarms are still confirmed" if fire else "")))
-        result.changes.append(AlertChange(alert.id, EventKind.CONTACT_STATE.value))
+        result.changes.append(AlertChange(alert.id, ChangeKind.CONTACT_STATE))
     elif key == "9":
         settle(row, AttemptStatus.DECLINED, now=now, metrics=metrics)
         result.say = t(lang, "voice.resident_help")
         session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CONTACT_STATE.value,
                                actor="resident", message="resident pressed 9: needs help"))
         await hooks.poke(session, alert.id, now=now)
-        result.changes.append(AlertChange(alert.id, EventKind.CONTACT_STATE.value))
+        result.changes.append(AlertChange(alert.id, ChangeKind.CONTACT_STATE))
     else:
         result.say = t(lang, "voice.invalid")
 

@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
-from ..bus import AlertChange
+from ..bus import ChangeKind
 from ..db.models import AttemptStatus, NotificationAttempt, NotifyChannel, Purpose
+from ..escalation import hooks
 from ..services import Services
 from ..twilio.client import SendError, TwilioSender
-from . import hooks
+from ..unit_of_work import unit_of_work
 from .attempts import advance, map_status
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,8 @@ async def chase(services: Services, sender: TwilioSender, *, now: datetime) -> N
 
 async def _settle(services: Services, attempt_id: int | None, provider: str | None, *,
                   now: datetime) -> None:
-    change: AlertChange | None = None
-    async with services.sessions() as session:
+    async with unit_of_work(services.sessions, services.bus) as uow:
+        session = uow.session
         row = await session.get(NotificationAttempt, attempt_id)
         if row is None or row.status not in IN_FLIGHT:
             return
@@ -67,7 +68,4 @@ async def _settle(services: Services, attempt_id: int | None, provider: str | No
         if (AttemptStatus(row.status).is_failure and row.alert_id is not None
                 and row.purpose == Purpose.ALERT.value):
             await hooks.poke(session, row.alert_id, now=now)
-            change = AlertChange(row.alert_id, "notification")
-        await session.commit()
-    if change is not None:
-        await services.bus.publish(change)
+            uow.changed(row.alert_id, ChangeKind.NOTIFICATION)

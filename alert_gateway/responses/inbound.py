@@ -23,9 +23,9 @@ from ..db.models import (
     Target,
 )
 from ..i18n import language_of, t
+from ..outbox.notices import facts_of, sms_row
+from ..outbox.texts import fit
 from .callbacks import HookResult, accept, decline
-from .notices import facts_of, sms_row
-from .texts import fit
 
 # Carrier keywords Twilio also honours (https://help.twilio.com/articles/223134027).
 STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "停止"})

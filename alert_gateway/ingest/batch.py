@@ -1,0 +1,93 @@
+"""One ingest batch's shared state: rows loaded once for it, the rows it adds, what it changed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from devices.contract import AlarmMessage, CancelMessage
+
+from ..alerts.opening import load_active
+from ..db.models import Alert, Device, InboundMessage
+from ..escalation.intake import FirstSteps
+from .bulk import BatchRows, InboundKey, NewAlert, NewInbound, Opened, claim_inbound
+from .parse import Incoming, Rejection
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """An alarm the device must be told we hold (sent as `received` on its feedback topic)."""
+
+    device_id: str
+    message_id: str
+    alert_id: int | None
+
+
+@dataclass
+class BatchResult:
+    """What the batch changed, for feedback and metrics, and the first steps it planned."""
+
+    receipts: list[Receipt] = field(default_factory=list)
+    cancelled: list[Receipt] = field(default_factory=list)
+    opened: list[Opened] = field(default_factory=list)
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, result)
+    first_steps: FirstSteps = field(default_factory=FirstSteps)
+
+    @property
+    def changed_alert_ids(self) -> list[int]:
+        """Alerts this batch opened or touched, each once, in order."""
+        ids = [a.id for a in self.opened] + [r.alert_id for r in self.receipts + self.cancelled]
+        return list(dict.fromkeys(i for i in ids if i is not None))
+
+
+@dataclass
+class BatchContext:
+    """Rows loaded once for the whole batch, and the rows it adds (written together)."""
+
+    devices: dict[str, Device]
+    claimed: dict[InboundKey, int]  # keys this batch holds now: their inbound row ids
+    seen: dict[InboundKey, InboundMessage | NewInbound]  # held before, or decided by this batch
+    active_by_key: dict[str, Alert | NewAlert]  # resident id, or "device:<id>" for unregistered devices
+    rows: BatchRows
+    told: list[tuple[str, str, InboundMessage | NewInbound]] = field(default_factory=list)
+
+    async def active(self, key: str) -> Alert | None:
+        """The key's active alert as a session object (one this batch opened is written first)."""
+        alert = self.active_by_key.get(key)
+        if isinstance(alert, NewAlert):
+            alert = self.active_by_key[key] = await self.rows.load(alert)
+        return alert
+
+
+async def write_added(ctx: BatchContext, result: BatchResult) -> None:
+    """Write the rows added so far; alerts opened by them join `result.opened` in order."""
+    await ctx.rows.write()
+    result.opened += ctx.rows.opened
+    ctx.rows.opened.clear()
+
+
+async def load_context(
+    session: AsyncSession, items: Sequence[Incoming | Rejection], *, now: datetime) -> BatchContext:
+    device_ids = {i.device_id for i in items if i.device_id is not None}
+    devices = {}
+    if device_ids:
+        rows = await session.exec(select(Device).where(col(Device.id).in_(device_ids)))
+        devices = {d.id: d for d in rows.all()}
+    keys = list(dict.fromkeys(
+        (i.device_id, i.channel.value, i.message.id)
+        for i in items
+        if isinstance(i, Incoming) and isinstance(i.message, AlarmMessage | CancelMessage)
+    ))
+    claimed, held = await claim_inbound(session, keys, now=now)
+    seen: dict[InboundKey, InboundMessage | NewInbound] = dict(held)
+    resident_ids = {d.resident_id for d in devices.values() if d.resident_id}
+    lone = {d for d in device_ids if d not in devices or not devices[d].resident_id}
+    active: dict[str, Alert | NewAlert] = dict(
+        await load_active(session, resident_ids=resident_ids, lone_device_ids=lone)
+    )
+    return BatchContext(devices, claimed, seen, active, BatchRows(session, now))

@@ -1,0 +1,1 @@
+"""The notification outbox: attempts as rows, claimed, sent to Twilio, recorded, chased."""

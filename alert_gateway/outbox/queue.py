@@ -1,0 +1,114 @@
+"""The outbox queries of the dispatcher: claim due rows, recover lost leases, renew and release
+its own, and find when it next needs to look. Each runs in a transaction of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import col, select, update
+
+from ..db.engine import SessionFactory
+from ..db.models import AttemptStatus, NotificationAttempt
+from ..settings import Settings
+from .claiming import URGENT_RANK, claim
+from .closing import of_closed_alert, void_stragglers
+from .stuck import WATCHED
+
+SENDING = AttemptStatus.SENDING.value
+
+
+async def claim_due(sessions: SessionFactory, *, now: datetime, limit: int, urgent_only: bool,
+                    lock_rows: bool, settings: Settings) -> tuple[list[NotificationAttempt], int]:
+    """Take up to `limit` due rows, most urgent first, skipping rows another replica holds.
+
+    Returns the rows to send now and how many rows were looked at (capped ones wait).
+    """
+    query = (select(NotificationAttempt)
+             .where(col(NotificationAttempt.status) == AttemptStatus.PENDING.value,
+                    col(NotificationAttempt.not_before) <= now,
+                    ~of_closed_alert())  # housekeeping voids those
+             .order_by(col(NotificationAttempt.priority), col(NotificationAttempt.created_at),
+                       col(NotificationAttempt.id))
+             .limit(limit))
+    if urgent_only:
+        query = query.where(col(NotificationAttempt.priority) <= URGENT_RANK)
+    if lock_rows:
+        query = query.with_for_update(skip_locked=True)
+    async with sessions() as session:
+        rows = list((await session.exec(query)).all())
+        if not rows:  # nothing to write: no commit (on SQLite it would take the write lock)
+            return [], 0
+        claimed = await claim(session, rows, now=now, settings=settings)
+        await session.commit()
+    return claimed, len(rows)
+
+
+async def recover(sessions: SessionFactory, *, now: datetime, ours: Sequence[int]) -> None:
+    """A SENDING row whose lease ran out was in flight when a gateway died: send it again,
+    unless its alert closed meanwhile (nobody is called about a closed alert)."""
+    async with sessions() as session:
+        await void_stragglers(session, now=now)  # else their expired leases wake us forever
+        await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
+                           .where(col(NotificationAttempt.status) == SENDING,
+                                  col(NotificationAttempt.deadline_at) < now,
+                                  col(NotificationAttempt.id).not_in(ours),
+                                  ~of_closed_alert())
+                           .values(status=AttemptStatus.PENDING.value, deadline_at=None,
+                                   retries=NotificationAttempt.retries + 1))
+        await session.commit()
+
+
+async def renew(sessions: SessionFactory, ids: Sequence[int], *, until: datetime) -> None:
+    """Extend the leases of the attempts this process holds to `until`."""
+    async with sessions() as session:
+        await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
+                           .where(col(NotificationAttempt.id).in_(ids),
+                                  col(NotificationAttempt.status) == SENDING)
+                           .values(deadline_at=until))
+        await session.commit()
+
+
+async def release(sessions: SessionFactory, ids: Sequence[int]) -> None:
+    """Put attempts this process holds but never started back in the outbox."""
+    async with sessions() as session:
+        await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
+                           .where(col(NotificationAttempt.id).in_(ids),
+                                  col(NotificationAttempt.status) == SENDING)
+                           .values(status=AttemptStatus.PENDING.value, deadline_at=None))
+        await session.commit()
+
+
+async def still_sending(sessions: SessionFactory, ids: Sequence[int]) -> set[int]:
+    """Those of `ids` still SENDING (a close voids the rest)."""
+    async with sessions() as session:
+        rows = (await session.exec(
+            select(NotificationAttempt.id).where(
+                col(NotificationAttempt.id).in_(ids),
+                col(NotificationAttempt.status) == SENDING))).all()
+    return {attempt_id for attempt_id in rows if attempt_id is not None}
+
+
+async def next_wake(sessions: SessionFactory, *, now: datetime, ours: Sequence[int],
+                    urgent_only: bool, housekeeping_at: datetime | None) -> datetime | None:
+    """The next time the outbox needs a look: a deferred send, a lease or a deadline."""
+    async with sessions() as session:
+        due = select(func.min(NotificationAttempt.not_before)).where(
+            NotificationAttempt.status == AttemptStatus.PENDING.value,
+            ~of_closed_alert())  # never claimed: housekeeping voids them
+        if urgent_only:  # the rest waits for the storm's last batch (which wakes us)
+            due = due.where(col(NotificationAttempt.priority) <= URGENT_RANK)
+        pending = (await session.exec(due)).one()
+        deadline = (await session.exec(select(func.min(NotificationAttempt.deadline_at)).where(
+            col(NotificationAttempt.status).in_([*WATCHED, SENDING]),
+            col(NotificationAttempt.id).not_in(ours)))).one()  # ours: renewed
+    times = [t if t.tzinfo else t.replace(tzinfo=now.tzinfo) for t in (pending, deadline)
+             if t is not None]
+    if not times:
+        return None
+    # housekeeping runs at most once a second, so an earlier deadline waits for that
+    earliest = min(times)
+    if pending is None or earliest < times[0]:  # the earliest is a deadline
+        earliest = max(earliest, housekeeping_at or earliest)
+    return earliest

@@ -1,0 +1,119 @@
+"""Recording a send's outcome: a pure decision on what the API answer means, then writing it.
+
+Runs in a transaction shared with other results and callbacks (the group commit), so it returns
+what changed for its caller to publish after that commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlmodel import update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..bus import AlertChange, ChangeKind
+from ..db.models import Alert, AttemptStatus, NotificationAttempt, NotifyChannel, Purpose
+from ..escalation import hooks
+from ..metrics import Metrics
+from ..twilio.client import ProviderResult, TransientSendError
+from .attempts import advance, map_status
+from .hangup import voided_result
+
+MAX_RETRIES = 5  # transient API errors per attempt, with backoff 2, 4, 8, 16, 32 s
+STUCK_AFTER = {NotifyChannel.SMS.value: timedelta(minutes=5),
+               NotifyChannel.VOICE.value: timedelta(minutes=3)}
+
+
+class Verdict(StrEnum):
+    """What an API answer means for its attempt."""
+
+    VOIDED = "voided"  # its alert closed while we were sending
+    ACCEPTED = "accepted"  # Twilio took it: callbacks follow
+    RETRY = "retry"  # a transient error with retries left: back to the outbox after a backoff
+    FAILED = "failed"  # refused, or transient too often
+
+
+def decide(status: str, retries: int, result: ProviderResult | Exception) -> Verdict:
+    """The verdict for an answer to an attempt now in `status` after `retries` retries."""
+    if status == AttemptStatus.CANCELED.value:
+        return Verdict.VOIDED
+    if isinstance(result, ProviderResult):
+        return Verdict.ACCEPTED
+    if isinstance(result, TransientSendError) and retries < MAX_RETRIES:
+        return Verdict.RETRY
+    return Verdict.FAILED
+
+
+@dataclass
+class Recorded:
+    """What recording one result changed, for after the commit."""
+
+    first_latency: tuple[str, float] | None = None  # (severity, seconds): the alert's first send
+    changes: list[AlertChange] = field(default_factory=list)
+    look_at: datetime | None = None  # the row's new retry time or deadline
+
+
+async def record(session: AsyncSession, attempt_id: int, result: ProviderResult | Exception, *,
+                 now: datetime, metrics: Metrics) -> Recorded:
+    """Write one send's outcome on its attempt (read in this transaction: locked on PostgreSQL)."""
+    out = Recorded()
+    row = await session.get(NotificationAttempt, attempt_id)
+    if row is None:
+        return out
+    verdict = decide(row.status, row.retries, result)
+    if verdict is Verdict.VOIDED:
+        out.look_at = voided_result(row, result, now=now)
+        return out
+    if verdict is Verdict.ACCEPTED:
+        assert isinstance(result, ProviderResult)
+        row.provider_sid = row.provider_sid or result.sid
+        row.sent_at = now
+        # A callback may have moved the row on (even to a final status) before this answer came.
+        if row.status == AttemptStatus.SENDING.value:
+            row.status = AttemptStatus.QUEUED.value
+            row.deadline_at = now + STUCK_AFTER[row.channel]
+        new = map_status(row.channel, result.status)
+        if new is not None and new.rank > AttemptStatus.QUEUED.rank:
+            advance(row, new, now=now, metrics=metrics)
+        out.first_latency = await _first(session, row, now)
+    elif verdict is Verdict.RETRY:
+        row.retries += 1
+        row.status = AttemptStatus.PENDING.value
+        row.not_before = now + timedelta(seconds=2 ** row.retries)
+        row.error = str(result)[:500]
+    else:
+        row.status = AttemptStatus.SENDING.value  # so advance() accepts the failure
+        advance(row, AttemptStatus.FAILED, now=now, metrics=metrics)
+        row.error = str(result)[:500]
+        row.error_code = getattr(result, "code", None)
+        if row.alert_id is not None and row.purpose == Purpose.ALERT.value:
+            await hooks.poke(session, row.alert_id, now=now)
+            out.changes.append(AlertChange(row.alert_id, ChangeKind.NOTIFICATION))
+    out.look_at = row.not_before if row.status == AttemptStatus.PENDING.value else row.deadline_at
+    return out
+
+
+async def _first(session: AsyncSession, row: NotificationAttempt,
+                 now: datetime) -> tuple[str, float] | None:
+    """(severity, seconds since the alarm) when this is the alert's first notification sent.
+
+    The fact is the row's `first_notified_at`, set once by a conditional UPDATE: a second send
+    recorded in the same shared transaction, a rerun or another replica finds it set.
+    """
+    if row.alert_id is None or row.purpose != Purpose.ALERT.value:
+        return None
+    alert = Alert.__table__  # type: ignore[attr-defined]
+    with session.no_autoflush:  # nothing pending in a shared session bears on this column
+        first = (await session.exec(  # type: ignore[call-overload]
+            update(alert)
+            .where(alert.c.id == row.alert_id, alert.c.first_notified_at.is_(None))
+            .values(first_notified_at=now)
+            .returning(alert.c.severity, alert.c.opened_at))).first()
+    if first is None:
+        return None
+    severity, opened_at = first
+    if opened_at.tzinfo is None:
+        opened_at = opened_at.replace(tzinfo=now.tzinfo)
+    return severity, max(0.0, (now - opened_at).total_seconds())

@@ -1,0 +1,36 @@
+"""One attempt's request to Twilio, and the callback URLs that name the attempt."""
+
+from __future__ import annotations
+
+import json
+
+from ..db.models import NotificationAttempt, NotifyChannel
+from ..twilio.client import PermanentSendError, ProviderResult, TransientSendError, TwilioSender
+from ..twilio.twiml import alert_call_twiml
+
+
+def callback_url(base: str, path: str, attempt_id: int) -> str:
+    """A webhook URL on our public base, naming the attempt (callbacks may beat the API answer)."""
+    return f"{base.rstrip('/')}/twilio/{path}?attempt={attempt_id}"
+
+
+async def request(sender: TwilioSender, attempt: NotificationAttempt, *,
+                  base: str) -> ProviderResult | Exception:
+    """Send the SMS or place the call; a send error is returned, to be recorded like an answer."""
+    assert attempt.id is not None
+    try:
+        if attempt.channel == NotifyChannel.SMS.value:
+            return await sender.send_sms(
+                to=attempt.to_number, body=attempt.body or "",
+                status_callback=callback_url(base, "sms/status", attempt.id))
+        spoken = json.loads(attempt.body or "{}")
+        twiml = alert_call_twiml(
+            text=spoken.get("text", ""), language=spoken.get("language", "ja-JP"),
+            action_url=callback_url(base, "voice/gather", attempt.id),
+            repeat_text=spoken.get("repeat", ""), goodbye_text=spoken.get("goodbye", ""))
+        return await sender.place_call(
+            to=attempt.to_number, twiml=twiml,
+            status_callback=callback_url(base, "voice/status", attempt.id),
+            amd_callback=callback_url(base, "voice/amd", attempt.id))
+    except (TransientSendError, PermanentSendError) as exc:
+        return exc

@@ -1,0 +1,1 @@
+"""Answers from people: Twilio status callbacks, keypresses and SMS replies applied to attempts."""

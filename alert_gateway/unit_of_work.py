@@ -1,0 +1,54 @@
+"""One transaction and the alert changes it made, published only after it commits.
+
+Listeners (the engine, the dispatcher, device feedback, the live board, the other replicas) act on
+a change as soon as they hear of it, so they must never hear of one that could still roll back:
+`unit_of_work` is the one place that orders "commit, then publish". Work done in the group commit
+(db/groupcommit.py) shares its transaction with other callers' work, so it collects its changes
+in its result and its caller publishes them with `publish` after the shared commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from .bus import AlertBus, AlertChange, ChangeKind
+from .db.engine import SessionFactory
+
+
+@dataclass
+class UnitOfWork:
+    """A session and the changes made in it, to be told once it has committed."""
+
+    session: AsyncSession
+    changes: list[AlertChange] = field(default_factory=list)
+
+    def changed(self, alert_id: int, kind: ChangeKind) -> None:
+        """Alert `alert_id` changed in this transaction: tell the bus after the commit."""
+        self.changes.append(AlertChange(alert_id, kind))
+
+    def extend(self, changes: Iterable[AlertChange]) -> None:
+        """Changes collected by domain code that runs in this session (the stepper, callbacks)."""
+        self.changes.extend(changes)
+
+
+@asynccontextmanager
+async def unit_of_work(sessions: SessionFactory, bus: AlertBus) -> AsyncIterator[UnitOfWork]:
+    """Open a session, run the block, commit, then publish what the block collected.
+
+    An exception in the block (or in the commit) rolls back and publishes nothing.
+    """
+    async with sessions() as session:
+        work = UnitOfWork(session)
+        yield work
+        await session.commit()
+    await publish(bus, work.changes)
+
+
+async def publish(bus: AlertBus, changes: Iterable[AlertChange]) -> None:
+    """Tell the bus about changes whose transaction has committed (queues them; never waits)."""
+    for change in changes:
+        await bus.publish(change)

@@ -1,0 +1,36 @@
+"""Structure the review asked for, kept true: one writer per state."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "alert_gateway"
+
+
+def _writers(attribute: str, names: set[str]) -> set[str]:
+    """Modules that assign `<name>.<attribute>` for a variable named one of `names`."""
+    found: set[str] = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+                targets = [node.target]
+            for target in targets:
+                for part in target.elts if isinstance(target, ast.Tuple) else [target]:
+                    if (isinstance(part, ast.Attribute) and part.attr == attribute
+                            and isinstance(part.value, ast.Name) and part.value.id in names):
+                        found.add(str(path.relative_to(PACKAGE)))
+    return found
+
+
+def test_only_alert_actions_write_an_alert_status() -> None:
+    """Acknowledge, resolve, cancel, re-open and restore all go through alerts/actions.py."""
+    assert _writers("status", {"alert", "active", "incident"}) == {"alerts/actions.py"}
+
+
+def test_only_the_escalation_hooks_write_an_escalation_state() -> None:
+    """Every escalation transition (plan, guard, stop, watch, restart) is in escalation/hooks.py."""
+    assert _writers("state", {"escalation", "esc"}) == {"escalation/hooks.py"}
