@@ -77,7 +77,7 @@ async def record(session: AsyncSession, attempt_id: int, result: ProviderResult 
         new = map_status(row.channel, result.status)
         if new is not None and new.rank > AttemptStatus.QUEUED.rank:
             advance(row, new, now=now, metrics=metrics)
-        out.first_latency = await _first(session, row, now)
+        out.first_latency = await first_notified(session, row, now)
     elif verdict is Verdict.RETRY:
         row.retries += 1
         row.status = AttemptStatus.PENDING.value
@@ -95,7 +95,7 @@ async def record(session: AsyncSession, attempt_id: int, result: ProviderResult 
     return out
 
 
-async def _first(session: AsyncSession, row: NotificationAttempt,
+async def first_notified(session: AsyncSession, row: NotificationAttempt,
                  now: datetime) -> tuple[str, float] | None:
     """(severity, seconds since the alarm) when this is the alert's first notification sent.
 

@@ -13,14 +13,16 @@ Twilio cannot be asked, it is sent again too: a second text at night is better t
 from __future__ import annotations
 
 import logging
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.models import AlertEvent, EventKind, NotificationAttempt, NotifyChannel
+from ..metrics import Metrics
 from ..services import Services
 from ..twilio.client import ProviderResult, SendError, TwilioSender, UnknownOutcomeError
+from .results import STUCK_AFTER, first_notified
 
 log = logging.getLogger(__name__)
 CLOCK_SKEW = timedelta(minutes=1)  # ours against Twilio's, whose times are to the second
@@ -55,6 +57,27 @@ async def sent_already(services: Services, sender: TwilioSender,
     else:
         await _tell(services, attempt, f"{what}; Twilio had it (sid {found.sid})", sid=found.sid)
     return found
+
+
+async def taken_late(session: AsyncSession, row: NotificationAttempt, *, now: datetime,
+                     metrics: Metrics) -> None:
+    """A status callback names an attempt whose request got no answer: Twilio had it after all.
+
+    Said on the timeline as the lookup would say it; the send counts (first notification, the
+    deadline after which a missing final status is chased), and the outbox never sends it again:
+    the callback moves the row on from PENDING in the same transaction.
+    """
+    what = "request timed out" if "timed out" in (row.error or "") else "request cut off"
+    row.sent_at = row.sent_at or now
+    row.deadline_at = now + STUCK_AFTER[row.channel]
+    if row.alert_id is not None:
+        session.add(AlertEvent(alert_id=row.alert_id, at=now, kind=EventKind.NOTIFICATION.value,
+                               message=f"{what}; Twilio had it (sid {row.provider_sid})",
+                               data={"attempt_id": row.id, "contact_id": row.contact_id,
+                                     "provider_sid": row.provider_sid}))
+    if (first := await first_notified(session, row, now)) is not None:
+        severity, seconds = first
+        metrics.first_notification_seconds.labels(severity=severity).observe(seconds)
 
 
 async def _look_up(services: Services, sender: TwilioSender,

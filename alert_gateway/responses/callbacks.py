@@ -31,6 +31,7 @@ from ..i18n import language_of, t
 from ..metrics import Metrics
 from ..outbox import notices
 from ..outbox.attempts import advance, map_status, settle
+from ..outbox.timeouts import answer_unknown, taken_late
 
 
 @dataclass
@@ -42,13 +43,16 @@ class HookResult:
     language: str = "ja"
 
 
-async def _attempt(session: AsyncSession, attempt_id: int, sid: str | None) -> NotificationAttempt | None:
+async def _attempt(session: AsyncSession, attempt_id: int, sid: str | None, *, now: datetime,
+                   metrics: Metrics) -> NotificationAttempt | None:
     """The attempt named in the URL, if the sid agrees (a late callback may fill in the sid)."""
     row = await session.get(NotificationAttempt, attempt_id)
     if row is None or (sid and row.provider_sid and row.provider_sid != sid):
         return None
     if sid and not row.provider_sid:
         row.provider_sid = sid  # the callback beat the API answer
+        if answer_unknown(row):  # ... or the answer never came: Twilio had it after all
+            await taken_late(session, row, now=now, metrics=metrics)
     return row
 
 
@@ -64,7 +68,7 @@ async def message_status(session: AsyncSession, *, attempt_id: int, sid: str | N
                          error_code: str | None, now: datetime, metrics: Metrics) -> HookResult:
     """An SMS status callback (queued, sent, delivered, undelivered, failed)."""
     result = HookResult()
-    row = await _attempt(session, attempt_id, sid)
+    row = await _attempt(session, attempt_id, sid, now=now, metrics=metrics)
     new = map_status("sms", status)
     if row is None or new is None:
         return result
@@ -80,7 +84,7 @@ async def call_status(session: AsyncSession, *, attempt_id: int, sid: str | None
                       answered_by: str | None, now: datetime, metrics: Metrics) -> HookResult:
     """A call progress callback; "completed" without a keypress is not reached."""
     result = HookResult()
-    row = await _attempt(session, attempt_id, sid)
+    row = await _attempt(session, attempt_id, sid, now=now, metrics=metrics)
     new = map_status("voice", status)
     if row is None or new is None:
         return result
@@ -95,7 +99,7 @@ async def amd(session: AsyncSession, *, attempt_id: int, sid: str | None, answer
               now: datetime, metrics: Metrics) -> HookResult:
     """Answering-machine detection: anything but a human is not reached; a human has answered."""
     result = HookResult()
-    row = await _attempt(session, attempt_id, sid)
+    row = await _attempt(session, attempt_id, sid, now=now, metrics=metrics)
     if row is None:
         return result
     row.answered_by = answered_by
@@ -117,7 +121,7 @@ async def _answered(session: AsyncSession, alert_id: int, contact_id: int, now: 
 async def keypress(session: AsyncSession, *, attempt_id: int, sid: str | None, digits: str,
                    now: datetime, tz: tzinfo, metrics: Metrics) -> HookResult:
     """A key pressed at the Gather: 1 accept / 2 decline; the resident's 1 fine / 9 help."""
-    row = await _attempt(session, attempt_id, sid)
+    row = await _attempt(session, attempt_id, sid, now=now, metrics=metrics)
     if row is None or row.alert_id is None:
         return HookResult(say=t("ja", "voice.invalid"))
     alert = await session.get(Alert, row.alert_id)

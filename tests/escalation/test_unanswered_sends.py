@@ -140,7 +140,8 @@ async def test_when_twilio_cannot_be_asked_the_text_is_sent_again(
 async def test_a_callback_from_a_request_taken_too_late_stops_the_retry(
     database_url: str, topic_root: str, clock: FakeClock, tmp_path: Path
 ) -> None:
-    """Twilio takes the request after our timeout and its callback names the attempt: no resend."""
+    """Twilio takes the request after our timeout and its callback names the attempt: no resend,
+    and the timeline says Twilio had it; the alert counts as notified."""
     await seed(database_url)
     async with escalation_env(database_url, topic_root, clock, twilio_timeout_seconds=TIMEOUT,
                               policies_file=policies_file(tmp_path, BY_SMS)) as env, \
@@ -154,3 +155,9 @@ async def test_a_callback_from_a_request_taken_too_late_stops_the_retry(
         await env.until_fake(lambda f: all(m.finished for m in f.messages.values()))
         assert len(env.sent(DAUGHTER, "Messages")) == 1, seen(env.fake)
         assert made_for(env.fake, "sms", DAUGHTER) == [sid], seen(env.fake)
+        row = await _attempt(env, provider_sid=sid)
+        assert row is not None and row.alert_id is not None and row.deadline_at is None, row
+        said = [e.message for e in await env.timeline(row.alert_id)]
+        assert f"request timed out; Twilio had it (sid {sid})" in said, said
+        [alert] = await env.rows(Alert)
+        assert alert.first_notified_at is not None, alert
