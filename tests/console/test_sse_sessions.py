@@ -8,7 +8,7 @@ from datetime import timedelta
 import aiohttp
 from sqlmodel import col, select
 
-from alert_gateway.bus import RESYNC, AlertChange
+from alert_gateway.bus import AlertChange, ChangeKind
 from alert_gateway.clock import FakeClock
 from alert_gateway.console import accounts
 from alert_gateway.console.sessions import SESSION_LIFETIME
@@ -57,7 +57,7 @@ async def open_stream(console: Console) -> Stream:
     assert response.status == 200, await response.text()
     stream = Stream(response)
     assert "event: refresh" in await stream.next_frame()
-    await console.services.bus.publish(AlertChange(1, "opened"))
+    await console.services.bus.publish(AlertChange(1, ChangeKind.OPENED))
     assert "event: alert" in await stream.next_frame(), "a live session must get events"
     return stream
 
@@ -70,7 +70,7 @@ async def test_sign_out_ends_the_stream(console_on_both: Console) -> None:
     out = await console.client.post("/console/logout", headers={"X-CSRF-Token": csrf},
                                     allow_redirects=False)
     assert out.status == 303, await out.text()
-    await console.services.bus.publish(AlertChange(2, "opened"))
+    await console.services.bus.publish(AlertChange(2, ChangeKind.OPENED))
     rest = await stream.rest()
     assert "event: alert" not in rest, rest
     again = await console.client.get("/console/events")
@@ -84,7 +84,7 @@ async def test_an_expired_session_ends_the_stream(console_on_both: Console) -> N
     clock = console.services.clock
     assert isinstance(clock, FakeClock)
     await clock.advance((SESSION_LIFETIME + timedelta(seconds=1)).total_seconds())
-    await console.services.bus.publish(AlertChange(2, "opened"))
+    await console.services.bus.publish(AlertChange(2, ChangeKind.OPENED))
     rest = await stream.rest()
     assert "event: alert" not in rest, rest
 
@@ -98,7 +98,7 @@ async def test_disabling_the_operator_ends_the_stream(console_on_both: Console) 
         assert operator.id is not None
         await accounts.set_active(session, operator_id=operator.id, active=False)
         await session.commit()
-    await console.services.bus.publish(AlertChange(2, "opened"))
+    await console.services.bus.publish(AlertChange(2, ChangeKind.OPENED))
     rest = await stream.rest()
     assert "event: alert" not in rest, rest
 
@@ -111,7 +111,7 @@ async def test_another_sessions_sign_out_leaves_the_stream_open(console_on_both:
     out = await console.client.post("/console/logout", headers={"X-CSRF-Token": csrf},
                                     allow_redirects=False)
     assert out.status == 303, await out.text()
-    await console.services.bus.publish(AlertChange(2, "opened"))
+    await console.services.bus.publish(AlertChange(2, ChangeKind.OPENED))
     assert '"alert_id": 2' in await stream.next_frame()
 
 
@@ -123,9 +123,9 @@ async def test_when_sessions_cannot_be_checked_only_a_refresh_goes_out() -> None
 
     hub = LiveHub(unreachable)
     stream = hub.connect(session_hash="a-session")
-    await hub.publish(AlertChange(7, "opened"))
+    await hub.publish(AlertChange(7, ChangeKind.OPENED))
     sent = stream.queue.get_nowait()
-    assert sent is not None and sent.kind == RESYNC and sent.alert_id == 0, sent
+    assert sent is not None and sent.kind is ChangeKind.RESYNC and sent.alert_id == 0, sent
     assert hub.connections == 1
 
 
@@ -138,8 +138,8 @@ async def test_a_stream_ends_without_sending_what_was_queued_before() -> None:
 
     hub = LiveHub(check)
     stream = hub.connect(session_hash="a-session")
-    await hub.publish(AlertChange(1, "opened"))
+    await hub.publish(AlertChange(1, ChangeKind.OPENED))
     live.clear()
-    await hub.publish(AlertChange(2, "opened"))
+    await hub.publish(AlertChange(2, ChangeKind.OPENED))
     assert stream.queue.get_nowait() is None and stream.queue.empty()
     assert hub.connections == 0
