@@ -58,6 +58,12 @@ class ChangeKind(StrEnum):
     RESYNC = "resync"  # not an alert's change: other replicas' notices may be lost, look at all
 
 
+# Kinds after which an alert may no longer be open (acknowledged, resolved, cancelled by the
+# resident, closed by a restore; a resync may hide any of them): its calls end, its sends are void.
+CLOSING_KINDS = frozenset({ChangeKind.ACKNOWLEDGED, ChangeKind.RESOLVED, ChangeKind.CANCEL,
+                           ChangeKind.CONTACT_STATE, ChangeKind.RESTORED, ChangeKind.RESYNC})
+
+
 @dataclass(frozen=True, slots=True)
 class AlertChange:
     """Alert `alert_id` changed in the way `kind` says."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from .bus import AlertChange, ChangeKind
+from .bus import CLOSING_KINDS, AlertChange, ChangeKind
 from .db.engine import is_sqlite
 from .escalation.engine import EscalationEngine
 from .escalation.intake import Intake
@@ -33,8 +33,9 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
             return
         # another replica's stored alarm: its next step's due time is ours to know (takeover)
         engine.poke()
-        # acknowledgements and cancels queue notices, and calls about a closed alert end at once
-        dispatcher.poke(closed=True)
+        # acknowledgements and cancels queue notices, and calls about a closed alert end at once;
+        # only a closing kind costs the look for calls to hang up (a storm's step notes do not)
+        dispatcher.poke(closed=change.kind in CLOSING_KINDS)
 
     services.bus.subscribe(wake)  # also other replicas' changes: their due times are ours too
     # The replica that made the change holds the device's MQTT session and tells it (once).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from alert_gateway.bus import AlertChange, ChangeKind
 from alert_gateway.clock import FakeClock
@@ -12,8 +13,9 @@ from alert_gateway.twilio.client import TwilioSender
 from alert_gateway.twilio.twiml import alert_call_twiml
 from tests.harness import device_client
 
-from .env import DAUGHTER, SON, Env, escalation_env, seed
+from .env import DAUGHTER, SON, Env, escalation_env, policies_file, seed
 from .test_closing import attempt
+from .test_delivery import BY_SMS
 
 
 async def _timeline_says(env: Env, alert_id: int, text: str) -> bool:
@@ -202,3 +204,35 @@ async def test_a_call_placed_while_the_alert_was_closing_is_hung_up(
                  if a.purpose == Purpose.ALERT.value]
         assert sms.status == "canceled" and sms.provider_sid is not None  # sent, cannot be recalled
         assert len(env.sent(DAUGHTER, "Calls")) == 1 and env.sent(SON, "Calls") == []
+
+
+async def test_a_claimed_send_waiting_for_a_slot_is_dropped_when_its_alert_closes(
+    database_url: str, topic_root: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    """One send slot, held by a stalled request: the second alarm's claimed SMS waits for it, its
+    alert is resolved meanwhile, and only the third alarm's SMS follows the stalled one."""
+    await seed(database_url, n=3)
+    daughter = {i: f"+8190222{i:04d}" for i in (1, 2, 3)}
+    async with escalation_env(database_url, topic_root, clock, send_concurrency=1,
+                              policies_file=policies_file(tmp_path, BY_SMS)) as env, \
+            device_client(topic_root, clock=clock) as dev:
+        await env.control("/_fake/fail", {"delay": 2, "count": 1})  # stalls 2 s (real), then served
+        await dev.alarm("pendant-1", "m-1", "sos")
+        await env.until_fake(lambda f: any(r.params.get("To") == [daughter[1]]
+                                           for r in f.api_requests("Messages")))
+        await dev.alarm("pendant-2", "m-2", "sos")
+
+        async def claimed_for_2() -> NotificationAttempt | None:
+            rows = await env.attempts(to_number=daughter[2], status="sending")
+            return rows[0] if rows else None
+
+        held = await env.changes.until(claimed_for_2)
+        assert held.alert_id is not None
+        await _resolve(env, held.alert_id)
+        await dev.alarm("pendant-3", "m-3", "sos")  # queued behind alert 2's send, if it were kept
+        await env.until_fake(lambda f: any(r.params.get("To") == [daughter[3]]
+                                           for r in f.api_requests("Messages")))
+        to = [r.params.get("To") for r in env.fake.api_requests("Messages")]
+        assert [daughter[2]] not in to, to
+        [row] = await env.attempts(id=held.id)
+        assert row.status == "canceled" and row.provider_sid is None, row
