@@ -14,10 +14,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
 from alert_gateway.api import tokens
@@ -97,20 +99,28 @@ async def _fake_and_env(database_url: str, topic_root: str, tmp_path: Path, *,
         await runner.cleanup()
 
 
-async def _escalation_ended(url: str) -> None:
-    """Wait (bounded) until the alert's escalation has ended: the `exhausted` timeline entry."""
+async def _until_counted(url: str, query: Any) -> None:
+    """Wait (bounded) until `query` (a SELECT count) counts a row another process writes."""
     engine = make_engine(url)
     try:
         async with asyncio.timeout(WAIT_SECONDS):
             while True:
-                async with make_sessions(engine)() as s:
-                    ended = (await s.exec(select(func.count()).select_from(AlertEvent)
-                                          .where(AlertEvent.kind == "exhausted"))).one()
-                if ended:
+                if await _count(engine, query):
                     return
-                await asyncio.sleep(0.1)  # another process writes the row: nothing to await on
+                await asyncio.sleep(0.02)  # written by another process: nothing to await on
     finally:
         await engine.dispose()
+
+
+async def _count(engine: AsyncEngine, query: Any) -> int:
+    async with make_sessions(engine)() as s:
+        return int((await s.exec(query)).one())
+
+
+async def _escalation_ended(url: str) -> None:
+    """Until the alert's escalation has ended: the `exhausted` timeline entry."""
+    await _until_counted(url, select(func.count()).select_from(AlertEvent)
+                         .where(AlertEvent.kind == "exhausted"))
 
 
 def _texts_to(fake: FakeTwilio, number: str) -> int:
@@ -201,19 +211,9 @@ async def _attempts_of(url: str, alert_id: int) -> list[NotificationAttempt]:
 
 
 async def _first_send_claimed(url: str) -> None:
-    """Wait (bounded) until intake has committed the alarm with its first send claimed."""
-    engine = make_engine(url)
-    try:
-        async with asyncio.timeout(WAIT_SECONDS):
-            while True:
-                async with make_sessions(engine)() as s:
-                    claimed = (await s.exec(select(func.count()).select_from(NotificationAttempt)
-                                            .where(NotificationAttempt.status == "sending"))).one()
-                if claimed:
-                    return
-                await asyncio.sleep(0.02)  # another process writes the row: nothing to await on
-    finally:
-        await engine.dispose()
+    """Until intake has committed the alarm with its first send claimed."""
+    await _until_counted(url, select(func.count()).select_from(NotificationAttempt)
+                         .where(NotificationAttempt.status == "sending"))
 
 
 async def test_sigkill_with_a_call_in_flight_then_resolve_never_calls_again(
