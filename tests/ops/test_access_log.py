@@ -4,31 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from alert_gateway.logs import REDACTED, configure_logging
+from alert_gateway.logs import REDACTED
 from alert_gateway.web.access_log import AccessLog
-
-
-@pytest.fixture
-def stream() -> Iterator[io.StringIO]:
-    """Logging routed to a JSON buffer; the root logger restored afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    buffer = io.StringIO()
-    configure_logging("debug", json=True, stream=buffer)
-    try:
-        yield buffer
-    finally:
-        for handler in [h for h in root.handlers if h not in handlers]:
-            root.removeHandler(handler)
-        root.setLevel(level)
 
 
 async def access_lines(buffer: io.StringIO, *paths: str) -> list[dict[str, Any]]:

@@ -27,14 +27,6 @@ def restore_root_logger() -> Iterator[None]:
         root.setLevel(level)
 
 
-@pytest.fixture
-def stream() -> io.StringIO:
-    """Route logging to a buffer with the JSON formatter."""
-    buffer = io.StringIO()
-    configure_logging("debug", json=True, stream=buffer)
-    return buffer
-
-
 def lines(buffer: io.StringIO) -> list[dict[str, object]]:
     """Every line written so far, parsed as JSON (fails if a line is not JSON)."""
     return [json.loads(line) for line in buffer.getvalue().splitlines()]

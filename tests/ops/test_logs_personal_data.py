@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import aiohttp
-import pytest
 from sqlalchemy import text
 
 from alert_gateway.clock import FakeClock
@@ -24,7 +21,6 @@ from alert_gateway.console import accounts
 from alert_gateway.db.auth import Role
 from alert_gateway.db.engine import is_sqlite, make_engine, make_sessions
 from alert_gateway.db.models import Contact, Device, Resident
-from alert_gateway.logs import configure_logging
 from tests.conftest import create_schema
 from tests.escalation.env import Env, escalation_env
 from tests.harness import device_client
@@ -48,21 +44,6 @@ SECRETS = {
     "phones": ["762201234", "076-220-1234", "0762201234", "9011110001",
                "090-1111-0001", "09011110001", "9011110002", "%2B81"],
 }
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    """Everything logged during the test, as the gateway writes it (JSON, DEBUG)."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    buffer = io.StringIO()
-    configure_logging("debug", json=True, stream=buffer)
-    try:
-        yield buffer
-    finally:
-        for handler in [h for h in root.handlers if h not in handlers]:
-            root.removeHandler(handler)
-        root.setLevel(level)
 
 
 async def seed(url: str) -> None:
@@ -152,13 +133,13 @@ def leaks(buffer: io.StringIO) -> list[str]:
 
 
 async def test_a_night_with_failures_logs_no_personal_data(
-    database_url: str, topic_root: str, clock: FakeClock, log_lines: io.StringIO
+    database_url: str, topic_root: str, clock: FakeClock, stream: io.StringIO
 ) -> None:
     """Refused edits, searches, a token in a URL, refused sends, an escalation: no log line leaks."""
     await seed(database_url)
 
     def logged(fragment: str) -> bool:
-        return fragment in log_lines.getvalue()
+        return fragment in stream.getvalue()
 
     async with escalation_env(database_url, topic_root, clock) as env, \
             device_client(topic_root, clock=clock) as dev:
@@ -203,7 +184,7 @@ async def test_a_night_with_failures_logs_no_personal_data(
         assert NAME in sms.params["Body"][0]  # the data did go where it belongs
 
     assert logged("GET /console/residents 200"), "no access-log line for the searches"
-    assert not (found := leaks(log_lines)), "\n".join(found[:20])
-    for line in log_lines.getvalue().splitlines():
+    assert not (found := leaks(stream)), "\n".join(found[:20])
+    for line in stream.getvalue().splitlines():
         json.loads(line)  # one JSON object per line, even for tracebacks
-    assert token not in log_lines.getvalue()
+    assert token not in stream.getvalue()
