@@ -177,6 +177,11 @@ class IngestPipeline:
         """Alarms, cancels and rejections read from the broker and waiting for their batch."""
         return self._queue.qsize()
 
+    @property
+    def unacknowledged(self) -> int:
+        """Messages read from the broker and not yet acknowledged: queued or in a batch."""
+        return len(self._unsettled)
+
     def oldest_pending_seconds(self) -> float:
         """Age of the oldest message read and not yet acknowledged (0 when none)."""
         oldest = min(self._unsettled.values(), default=None)

@@ -41,7 +41,8 @@ async def test_a_refused_message_is_isolated_by_halving_and_the_rest_of_its_batc
                 await dev.alarm(f"d{i}", f"m{i}")
 
             async def queued() -> bool:
-                return ingest.backlog == BATCH
+                # the first batch may have taken a few of the others with it: count all of them
+                return ingest.unacknowledged == BATCH + 1
 
             await changes.until(queued)
             before = registry.get_sample_value("alert_gateway_ingest_commit_seconds_count") or 0
