@@ -51,7 +51,7 @@ async def test_metrics_show_the_alarm_and_pass_promtool(
 
 async def test_metrics_can_require_an_api_token(sqlite_url: str, clock: FakeClock) -> None:
     """With metrics_require_auth, /metrics answers 401 without a token and 200 with one."""
-    from alert_gateway.api import tokens
+    from alert_gateway.access import tokens
     from alert_gateway.services import build_services
     from alert_gateway.settings import Settings
     from tests.conftest import create_schema

@@ -34,3 +34,22 @@ def test_only_alert_actions_write_an_alert_status() -> None:
 def test_only_the_escalation_hooks_write_an_escalation_state() -> None:
     """Every escalation transition (plan, guard, stop, watch, restart) is in escalation/hooks.py."""
     assert _writers("state", {"escalation", "esc"}) == {"escalation/hooks.py"}
+
+
+def _imports(package: str) -> set[str]:
+    """Top-level alert_gateway packages that modules of `package` import from."""
+    found: set[str] = set()
+    for path in (PACKAGE / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 2 and node.module:
+                found.add(node.module.split(".")[0])
+            elif isinstance(node, ast.ImportFrom) and node.level == 2:
+                found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_the_http_faces_do_not_import_each_other() -> None:
+    """api/ and console/ stand side by side on access/; only web/app.py composes them."""
+    assert not _imports("api") & {"console", "web", "gateway", "commands"}
+    assert not _imports("console") & {"api", "web", "gateway", "commands"}
+    assert not _imports("access") & {"api", "console", "web", "gateway", "commands"}

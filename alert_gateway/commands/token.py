@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..api import tokens
+from ..access import tokens
 from ..db.engine import make_engine, make_sessions
 from ..db.migrate import require_migrated
 from ..settings import Settings

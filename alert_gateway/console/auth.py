@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from sqlmodel import col, select
 
+from ..access import client_address
 from ..appkeys import SERVICES
 from ..db.auth import Operator, Role
 from ..errors import Forbidden, GatewayError
-from ..web import client_address
 from . import throttle_store
 from .inputs import check_form, check_request, displayable
 from .keys import CSRF, METRICS, OPERATOR, THROTTLE

@@ -17,8 +17,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 
+from ..access import client_address
 from ..logs import REDACTED, redact_text
-from . import client_address
 
 # Query parameters whose values are ids, enums, counts or flags (see api/params.py and the
 # Twilio callbacks' `attempt`); the value is still logged only if it looks like one.

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .. import console
+from ..access import client_address
 from ..api import app as api_app
 from ..appkeys import GATEWAY, SERVICES, Readiness
-from . import client_address, health, twilio_hooks
+from . import health, twilio_hooks
 from .access_log import AccessLog
 
 if TYPE_CHECKING:

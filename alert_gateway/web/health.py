@@ -9,7 +9,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from ..access.bearer import authenticate
 from ..appkeys import GATEWAY, SERVICES
+from ..errors import Unauthorized
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -104,16 +106,9 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def _require_token(request: web.Request) -> None:
     """The same bearer tokens as the API, for scrapers outside a trusted network."""
-    from ..api import tokens
-    from ..api.auth import bearer_token
-    from ..errors import Unauthorized
-
     services = request.app[SERVICES]
     try:
-        token = bearer_token(request)
-        async with services.sessions() as session:
-            await tokens.authenticate(session, token=token, now=services.clock.now())
-            await session.commit()
+        await authenticate(request, services.sessions, services.clock.now())
     except Unauthorized as exc:
         raise web.HTTPUnauthorized(text=str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
 

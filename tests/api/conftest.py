@@ -9,7 +9,7 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from alert_gateway.api import tokens
+from alert_gateway.access import tokens
 from alert_gateway.clock import FakeClock
 from alert_gateway.services import Services, build_services
 from alert_gateway.settings import Settings

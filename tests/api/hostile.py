@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from twilio.request_validator import RequestValidator
 from yarl import URL
 
-from alert_gateway.api import tokens
+from alert_gateway.access import tokens
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.residents import Contact
 from alert_gateway.services import Services, build_services

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from alert_gateway.api import tokens
+from alert_gateway.access import tokens
 from alert_gateway.api.auth import PUBLIC_PATHS
 from alert_gateway.db.auth import ApiToken
 

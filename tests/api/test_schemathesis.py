@@ -19,7 +19,7 @@ import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, settings
 
-from alert_gateway.api import tokens
+from alert_gateway.access import tokens
 from alert_gateway.api.app import OPENAPI, make_api_app
 from alert_gateway.clock import FakeClock
 from alert_gateway.services import build_services

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from alert_gateway.api import tokens
+from alert_gateway.access import tokens
 from alert_gateway.cli import main
 from alert_gateway.db.auth import ApiToken
 from alert_gateway.db.engine import make_engine, make_sessions

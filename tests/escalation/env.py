@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 from sqlmodel import col, select
 
-from alert_gateway.api import tokens
+from alert_gateway.access import tokens
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.engine import make_engine, make_sessions
 from alert_gateway.db.models import (

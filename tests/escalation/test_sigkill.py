@@ -22,7 +22,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from alert_gateway.api import tokens
+from alert_gateway.access import tokens
 from alert_gateway.db.engine import make_engine, make_sessions
 from alert_gateway.db.migrate import upgrade
 from alert_gateway.db.models import Alert, AlertEvent, NotificationAttempt

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest_asyncio
 
-from alert_gateway.api import tokens
+from alert_gateway.access import tokens
 from alert_gateway.clock import FakeClock
 from alert_gateway.services import build_services
 from alert_gateway.settings import Settings

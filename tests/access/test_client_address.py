@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.test_utils import TestClient, TestServer
 
-from alert_gateway.web.client_address import client_address, middleware, of
+from alert_gateway.access.client_address import client_address, middleware, of
 
 PROXIES = (ip_network("10.0.0.0/8"), ip_network("127.0.0.1"))
 
