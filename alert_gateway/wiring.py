@@ -23,7 +23,7 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
     policies = load_policies(services.settings.policies_file)
     dispatcher = Dispatcher(services, TwilioSender(services.settings, services.metrics))
     engine = EscalationEngine(services, policies, on_queued=dispatcher.poke)
-    feedback = DeviceFeedback(services)
+    feedback = DeviceFeedback(services.sessions, services.ingest.feedback, services.metrics)
     services.ingest.intake = Intake(services.settings, engine.stepper, dispatcher, engine,
                                     lock_rows=not is_sqlite(services.settings.database_url))
 

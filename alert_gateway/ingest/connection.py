@@ -131,7 +131,7 @@ class MqttConnection:
             properties=props,
         )
         # aiomqtt logs a warning on every publish while more than 10 await their PUBACK; the ingest
-        # keeps hundreds of `received` publishes in flight on purpose (pipeline.FEEDBACK_IN_FLIGHT).
+        # keeps hundreds of `received` publishes in flight on purpose (receipts.IN_FLIGHT).
         client.pending_calls_threshold = PENDING_PUBLISH_WARNING
         enable_manual_ack(client)
         if self.reader_tuned is None:  # the libraries do not change while we run: check once

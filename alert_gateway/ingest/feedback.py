@@ -7,9 +7,11 @@ import logging
 from devices.contract import FeedbackState
 
 from ..bus import AlertChange, ChangeKind
+from ..db.engine import SessionFactory
 from ..db.models import AckChannel, Alert
-from ..services import Services
+from ..metrics import Metrics
 from .batch import Receipt
+from .receipts import FeedbackPublisher
 
 log = logging.getLogger(__name__)
 CONTACT_CHANNELS = (AckChannel.SMS.value, AckChannel.VOICE.value)
@@ -18,8 +20,10 @@ CONTACT_CHANNELS = (AckChannel.SMS.value, AckChannel.VOICE.value)
 class DeviceFeedback:
     """Publishes acknowledged / help_on_the_way / resolved on the device's feedback topic."""
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, sessions: SessionFactory, publisher: FeedbackPublisher, metrics: Metrics) -> None:
+        self._sessions = sessions
+        self._publisher = publisher
+        self._metrics = metrics
         self._timed: set[int] = set()  # alerts whose time-to-acknowledge is already observed
 
     async def on_change(self, change: AlertChange) -> None:
@@ -27,7 +31,7 @@ class DeviceFeedback:
         states = self._states(change.kind)
         if not states:
             return
-        async with self.services.sessions() as session:
+        async with self._sessions() as session:
             alert = await session.get(Alert, change.alert_id)
         if alert is None:
             return
@@ -39,7 +43,7 @@ class DeviceFeedback:
             return
         receipt = Receipt(alert.device_id, alert.source_message_id, alert.id)
         for state in states:
-            if not await self.services.ingest.send_feedback(receipt, state):
+            if not await self._publisher.send(receipt, state):
                 log.warning("device feedback not sent", extra={"alert_id": alert.id,
                                                                "state": state.value})
 
@@ -58,5 +62,5 @@ class DeviceFeedback:
             self._timed.clear()
         self._timed.add(alert.id)
         seconds = (alert.acknowledged_at - alert.opened_at).total_seconds()
-        self.services.metrics.time_to_ack_seconds.labels(
+        self._metrics.time_to_ack_seconds.labels(
             severity=alert.severity, channel=alert.ack_channel or "unknown").observe(max(0.0, seconds))

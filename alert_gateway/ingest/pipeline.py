@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -16,7 +16,6 @@ from devices.contract import (
     ActivityMessage,
     Channel,
     DeviceState,
-    FeedbackMessage,
     FeedbackState,
     HeartbeatMessage,
 )
@@ -28,22 +27,20 @@ from ..escalation.intake import FirstSteps, Intake
 from ..metrics import Metrics
 from ..settings import Settings
 from .acks import ack
-from .batch import BatchResult, Receipt
+from .batch import BatchResult
 from .connection import MqttConnection
 from .dberrors import describe, is_unavailable
 from .heartbeats import LastSeenBuffer
 from .hotcounts import TurnCounts
 from .parse import Incoming, Rejection, parse_message
+from .receipts import FeedbackPublisher
 from .store import store_batch
 
 log = logging.getLogger(__name__)
 
 BatchListener = Callable[[BatchResult], Awaitable[None]]
 DeviceListener = Callable[[Incoming], None]  # status / activity; in-memory, no I/O
-# `received` publishes awaiting their PUBACK at once. aiomqtt scans every pending call on each
-# publish, so thousands in flight cost quadratic time (in a 10,000-alarm storm, more than storing).
-FEEDBACK_IN_FLIGHT = 256
-FEEDBACK_BACKLOG = 50_000  # receipts queued for sending beyond which the writer waits
+
 
 
 @dataclass(slots=True)
@@ -78,11 +75,8 @@ class IngestPipeline:
         # plans and claims stored alarms' first sends in the storing transaction (escalation wiring)
         self.intake: Intake | None = None
         self.device_listeners: list[DeviceListener] = []
-        self._outbox: deque[tuple[Receipt, FeedbackState]] = deque()
-        self._senders: set[asyncio.Task[None]] = set()
-        self._outbox_room = asyncio.Event()
-        self._outbox_room.set()
         self.connection = MqttConnection(settings, metrics, self.handle, drain=self.drain, clock=clock)
+        self.feedback = FeedbackPublisher(self.connection, clock)
         # read time of every message not yet acknowledged or given up: a stuck ingest shows
         self._unsettled: dict[int, float] = {}  # id(_Pending) -> monotonic read time
         metrics.ingest_oldest_pending_seconds.set_function(self.oldest_pending_seconds)
@@ -169,8 +163,7 @@ class IngestPipeline:
             pass
         while not self._queue.empty():
             await self._commit_with_retry(self._take_batch(self._queue.get_nowait()))
-        while self._senders:  # they stop when the outbox is empty
-            await asyncio.wait(set(self._senders))
+        await self.feedback.sent()
 
     @property
     def backlog(self) -> int:
@@ -310,32 +303,7 @@ class IngestPipeline:
                 )
         for listener in self.batch_listeners:
             await listener(result)
-        # The next batch does not wait for these PUBACKs (a round trip each); only a backlog
-        # beyond FEEDBACK_BACKLOG holds the writer back. Each publish has its own timeout.
         for receipts, state in ((result.receipts, FeedbackState.RECEIVED),
                                 (result.cancelled, FeedbackState.CANCELLED)):
             if receipts:
-                await self._outbox_room.wait()
-                self._outbox.extend((receipt, state) for receipt in receipts)
-        if len(self._outbox) >= FEEDBACK_BACKLOG:
-            self._outbox_room.clear()
-        while self._outbox and len(self._senders) < min(FEEDBACK_IN_FLIGHT, len(self._outbox)):
-            sender = asyncio.create_task(self._send_outbox())
-            self._senders.add(sender)
-            sender.add_done_callback(self._senders.discard)
-
-    async def _send_outbox(self) -> None:
-        """One of up to FEEDBACK_IN_FLIGHT senders; ends when the outbox is empty."""
-        while self._outbox:
-            receipt, state = self._outbox.popleft()
-            if len(self._outbox) < FEEDBACK_BACKLOG:
-                self._outbox_room.set()
-            await self.send_feedback(receipt, state)
-
-    async def send_feedback(self, receipt: Receipt, state: FeedbackState) -> bool:
-        """Tell a base unit about its alarm (received, acknowledged, help on the way ...)."""
-        message = FeedbackMessage(
-            ref=receipt.message_id, state=state, ts=self._clock.now(), alert_id=receipt.alert_id
-        )
-        topic = self.connection.topics.for_device(receipt.device_id, Channel.FEEDBACK)
-        return await self.connection.publish(topic, message.model_dump_json().encode(), qos=1)
+                await self.feedback.queue(receipts, state)
