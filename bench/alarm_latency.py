@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable
 from .broker import dedicated_broker
 from .common import percentiles, poll_until, say, write_results
 from .db import contact_phone, fresh_database, seed
-from .faketwilio import FirstSends, fake_twilio
-from .gatewayproc import GatewayProcess, engine_wired, self_cpu_seconds
+from .faketwilio import FirstSends, fake_twilio, sends_per_number
+from .gatewayproc import GatewayProcess, Replicas, engine_wired, self_cpu_seconds
 from .loadgen import alarm_packet
 from .mqttraw import RawMqtt
 from .probe import RoundTrip
@@ -35,7 +35,7 @@ class Feedback:
 Ends = Callable[[], dict[str, float]]
 
 
-async def run_rate(gw: GatewayProcess, pub: RawMqtt, probe: RoundTrip, rate: int, duration: float,
+async def run_rate(gw: Replicas, pub: RawMqtt, probe: RoundTrip, rate: int, duration: float,
                    first: int, ends: Ends, mode: str) -> dict[str, object]:
     """Publish rate*duration alarms from devices first.. (each with a raw MQTT probe beside it)
     and collect both latencies."""
@@ -82,9 +82,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
     async with fresh_database(args.db) as url, fake_twilio() as (base, fake):
         await seed(url, [f"dev{i:06d}" for i in range(total)])
         with dedicated_broker() as port:
-            gw = GatewayProcess(url, port, twilio_base=base,
-                                extra_env={"send_rate_per_second": "100000",
-                                           "send_concurrency": str(args.send_concurrency)})
+            gw = Replicas.of(GatewayProcess(url, port, twilio_base=base,
+                                            extra_env={"send_rate_per_second": "100000",
+                                                       "send_concurrency": str(args.send_concurrency)}),
+                             args.replicas)
             fb = Feedback()
             sub, pub = RawMqtt("agbench-fb", fb.on_publish), RawMqtt("agbench-pub")
             await sub.connect(port)
@@ -113,15 +114,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                 await pub.close()
                 await sub.close()
                 await probe.close()
+        doubled = sum(1 for count in sends_per_number(fake).values() if count > 1)
+    say(f"alarm_latency db={args.db} replicas={args.replicas}: "
+        f"{doubled} numbers got the same kind of request twice")
     return {"mode": mode, "duration_s": args.duration, "send_concurrency": args.send_concurrency,
-            "results": results}
+            "replicas": args.replicas, "numbers_sent_same_kind_twice": doubled, "results": results}
 
 
 def _all_in(done: dict[str, float], keys: Iterable[str]) -> bool:
     return all(k in done for k in keys)
 
 
-async def settle(gw: GatewayProcess, limit: float = 60.0) -> bool:
+async def settle(gw: Replicas, limit: float = 60.0) -> bool:
     """Until the gateway used under 2 % CPU for a whole second (bounded); False if it never did."""
     deadline = time.monotonic() + limit
     last = gw.cpu_seconds()
@@ -154,9 +158,14 @@ def main() -> None:
     parser.add_argument("--send-concurrency", type=int, default=256,
                         help="settings.send_concurrency: requests in flight; at 100 alarms/s "
                              "(200 sends/s) and ~0.3 s per request+record, 16 caps it at ~60 sends/s")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="gateways sharing the database and the alarms (PostgreSQL only)")
     args = parser.parse_args()
+    if args.replicas > 1 and args.db != "postgres":
+        parser.error("--replicas needs --db postgres (SQLite is one instance)")
     out = asyncio.run(main_async(args))
-    write_results("alarm_latency", args.db, out)
+    write_results("alarm_latency" if args.replicas == 1 else f"alarm_latency-{args.replicas}replicas",
+                  args.db, out)
 
 
 if __name__ == "__main__":

@@ -166,3 +166,44 @@ def self_cpu_seconds() -> float:
     """CPU seconds of this (load generator) process."""
     t = os.times()
     return t.user + t.system
+
+
+@dataclass
+class Replicas:
+    """Several gateways on one database and topic root, sharing the alarms through an MQTT shared
+    subscription (PostgreSQL only: LISTEN/NOTIFY links them); read as one gateway by the benches."""
+
+    members: list[GatewayProcess]
+
+    @classmethod
+    def of(cls, first: GatewayProcess, count: int) -> Replicas:
+        """`first` and count-1 more like it (own client id and HTTP port)."""
+        if count > 1:
+            first.extra_env["mqtt_share_group"] = "agbench"
+        more = [GatewayProcess(first.database_url, first.mqtt_port, twilio_base=first.twilio_base,
+                               topic_root=first.topic_root, extra_env=dict(first.extra_env))
+                for _ in range(count - 1)]
+        return cls([first, *more])
+
+    @property
+    def topic_root(self) -> str:
+        """The root all of them serve."""
+        return self.members[0].topic_root
+
+    async def start(self) -> None:
+        """Start them one after the other (the first migrates nothing: the bench seeded the schema)."""
+        for member in self.members:
+            await member.start()
+
+    def stop(self) -> None:
+        """SIGTERM each."""
+        for member in self.members:
+            member.stop()
+
+    def cpu_seconds(self) -> float:
+        """Their CPU together: the cost of an alarm is what all replicas spent on it."""
+        return sum(member.cpu_seconds() for member in self.members)
+
+    def rss_bytes(self) -> int:
+        """Their resident memory together."""
+        return sum(member.rss_bytes() for member in self.members)
