@@ -8,6 +8,7 @@ own event loop (a seeded SQLite database, a valid bearer token) while the tests 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -22,6 +23,7 @@ from hypothesis import HealthCheck, settings
 from alert_gateway.access import tokens
 from alert_gateway.api.app import OPENAPI, make_api_app
 from alert_gateway.clock import FakeClock
+from alert_gateway.db import sealed
 from alert_gateway.services import build_services
 from alert_gateway.settings import Settings
 from alert_gateway.web.app import make_app
@@ -73,6 +75,8 @@ async def _serve(db_url: str, ready: Future[LiveApi], stop: asyncio.Event) -> No
 @pytest.fixture(scope="module")
 def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     """The whole app on a seeded SQLite database, served from a thread."""
+    # set up before the first test's autouse `data_key`: the seed stores sealed fields
+    sealed.use_keys([os.environ["ALERT_GATEWAY_DATA_KEY"]])
     db_url = f"sqlite+aiosqlite:///{Path(tmp_path_factory.mktemp('schemathesis')) / 'api.db'}"
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
