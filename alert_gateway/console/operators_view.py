@@ -116,6 +116,7 @@ async def clear_throttle(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Register the account routes."""
     app.router.add_post("/console/me/language", set_language)
+    app.router.add_post("/console/me/sound", set_sound)
     app.router.add_get("/console/operators", operators_page)
     app.router.add_post("/console/operators", create_operator)
     app.router.add_post(r"/console/operators/{operator_id:\d+}/active", toggle_operator)

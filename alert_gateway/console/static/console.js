@@ -56,8 +56,8 @@
     const status = document.getElementById("live-status");
     const source = new EventSource("/console/events");
     const reread = () => listeners.open.forEach((f) => f());
-    source.addEventListener("open", () => { if (status) { status.textContent = status.dataset.online; status.classList.remove("offline"); } reread(); });
-    source.addEventListener("error", () => { if (status) { status.textContent = status.dataset.offline; status.classList.add("offline"); } });
+    source.addEventListener("open", () => { body.dataset.stream = "open"; if (status) { status.textContent = status.dataset.online; status.classList.remove("offline"); } reread(); });
+    source.addEventListener("error", () => { body.dataset.stream = "lost"; if (status) { status.textContent = status.dataset.offline; status.classList.add("offline"); } });
     source.addEventListener("refresh", reread);
     source.addEventListener("alert", (e) => {
       let change;
