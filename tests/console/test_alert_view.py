@@ -94,8 +94,14 @@ async def test_actions_go_on_the_timeline_with_the_operator(console: Console) ->
     kinds = {e.kind: e.actor for e in await _events(console, alert_id)}
     for kind in ("taken", "acknowledged", "note", "resolved"):
         assert kinds[kind] == f"operator:{OPERATOR}", kind
+    clock = console.services.clock
+    assert isinstance(clock, FakeClock)
+    await clock.advance(minutes=5)
     page = await (await console.client.get(f"/console/alerts/{alert_id}")).text()
     assert "山田 花子" in page and "本人と通話、転倒なし" in page
+    # Closed: the elapsed time stops at the resolution (40 s after the alarm), not at now.
+    elapsed = page[page.index('id="alert-elapsed"'):].split("</time>")[0]
+    assert "data-until=" in elapsed and elapsed.endswith(">0:40"), elapsed
 
 
 async def test_resolve_needs_an_outcome(console: Console) -> None:
