@@ -15,7 +15,7 @@ from alert_gateway.db.auth import Operator
 from alert_gateway.db.escalation import AlertResponder
 from alert_gateway.db.residents import Contact, Device
 
-from .browser import Served, own_contexts, served_console, sign_in
+from .browser import ARTIFACTS, Served, own_contexts, served_console, sign_in
 from .conftest import OPERATOR
 from .factories import KEY_CODE, add_alert, add_resident
 
@@ -94,6 +94,8 @@ async def _header_stays_and_reveal_ends_on_a_get(page: Page, served: Served, ale
     await expect(page.locator("#alert-taken-by")).to_have_text("山田 花子")
     await expect(page.locator("#alert-header h1")).to_be_in_viewport()
     await expect(page.locator("#actions")).to_be_in_viewport()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "console-alert-after-take.png"))
 
     await page.click("form[action$='/reveal-key'] button")
     await expect(page.locator("#key-code")).to_have_text(KEY_CODE)
