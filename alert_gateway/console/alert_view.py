@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from aiohttp import web
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..appkeys import SERVICES
 from ..bus import ChangeKind
-from ..db.alerts import AlertEvent, EventKind, Outcome
+from ..db.alerts import Alert, AlertEvent, EventKind, Outcome
 from ..db.audit import AuditAction
+from ..db.residents import Resident
 from ..errors import InvalidInput
 from ..privacy import audit
 from ..unit_of_work import unit_of_work
+from ..validation import parse_id
 from . import alert_data
 from .auth import current
 from .inputs import path_id
 from .render import render
+from .timefmt import aware
 
 log = logging.getLogger(__name__)
+
+# After a reveal the browser is sent to a GET that shows the code (POST-redirect-GET, so a reload
+# never re-posts); that GET shows it only to the operator whose logged reveal it names, and only
+# this long after it, so the address in the history does not show it again later.
+REVEAL_SHOWN_FOR = timedelta(minutes=2)
 
 
 def alert_id_of(request: web.Request) -> int:
@@ -37,8 +47,28 @@ async def render_alert(request: web.Request, alert_id: int, *, status: int = 200
 
 
 async def alert_page(request: web.Request) -> web.Response:
-    """GET /console/alerts/{id}."""
-    return await render_alert(request, alert_id_of(request))
+    """GET /console/alerts/{id}[?revealed=<event id>]: the code only right after one's own reveal."""
+    alert_id = alert_id_of(request)
+    reveal_id = parse_id(request.query.get("revealed", ""))
+    revealed = None
+    if reveal_id is not None:
+        async with request.app[SERVICES].sessions() as session:
+            revealed = await _code_just_revealed(request, session, alert_id, reveal_id)
+    return await render_alert(request, alert_id, revealed=revealed)
+
+
+async def _code_just_revealed(request: web.Request, session: AsyncSession, alert_id: int,
+                              event_id: int) -> str | None:
+    event = await session.get(AlertEvent, event_id)
+    now = request.app[SERVICES].clock.now()
+    if (event is None or event.alert_id != alert_id
+            or event.kind != EventKind.KEY_CODE_REVEALED.value
+            or event.actor != f"operator:{current(request).name}"
+            or now - aware(event.at) > REVEAL_SHOWN_FOR):
+        return None
+    alert = await session.get(Alert, alert_id)
+    resident = await session.get(Resident, alert.resident_id) if alert and alert.resident_id else None
+    return resident.key_safe_code if resident else None
 
 
 async def alert_live(request: web.Request) -> web.Response:
@@ -51,7 +81,7 @@ async def alert_live(request: web.Request) -> web.Response:
 
 
 async def reveal_key(request: web.Request) -> web.Response:
-    """POST /console/alerts/{id}/reveal-key: show the key-safe code once and log who saw it."""
+    """POST /console/alerts/{id}/reveal-key: log who saw the key-safe code, then show it (PRG)."""
     services = request.app[SERVICES]
     alert_id = alert_id_of(request)
     operator = current(request)
@@ -61,17 +91,18 @@ async def reveal_key(request: web.Request) -> web.Response:
         resident = page.resident
         if resident is None or not resident.key_safe_code:
             raise InvalidInput("this resident has no key-safe code on file")
-        code = resident.key_safe_code
         # The timeline says who saw it and when, never the code itself (DOMAIN.md).
-        uow.session.add(AlertEvent(alert_id=alert_id, at=now, kind=EventKind.KEY_CODE_REVEALED.value,
-                                   actor=f"operator:{operator.name}",
-                                   message=f"key-safe code shown to {operator.name}"))
+        event = AlertEvent(alert_id=alert_id, at=now, kind=EventKind.KEY_CODE_REVEALED.value,
+                           actor=f"operator:{operator.name}",
+                           message=f"key-safe code shown to {operator.name}")
+        uow.session.add(event)
         audit.record(uow.session, actor=f"operator:{operator.name}",
                      action=AuditAction.REVEAL_KEY_CODE, resident_id=resident.id, now=now,
                      detail=f"alert {alert_id}")
         uow.changed(alert_id, ChangeKind.KEY_CODE_REVEALED)
+        await uow.session.flush()
     log.info("key-safe code revealed", extra={"alert_id": alert_id, "operator_id": operator.id})
-    return await render_alert(request, alert_id, revealed=code)
+    raise web.HTTPSeeOther(f"/console/alerts/{alert_id}?revealed={event.id}#key-code")
 
 
 def add_routes(app: web.Application) -> None:

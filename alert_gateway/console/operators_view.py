@@ -1,4 +1,4 @@
-"""The operator's own language, and the supervisors' page for operator accounts."""
+"""The operator's own language and alarm sound, and the supervisors' page for operator accounts."""
 
 from __future__ import annotations
 
@@ -31,6 +31,22 @@ async def set_language(request: web.Request) -> web.Response:
         assert operator is not None
         operator.language = language
         await session.commit()
+    back = str(form.get("next", ""))
+    raise web.HTTPSeeOther(back if back.startswith("/console/") else "/console/")
+
+
+async def set_sound(request: web.Request) -> web.Response:
+    """POST /console/me/sound: alarm sound on or off, kept for the operator on every page and desk."""
+    form = await checked_form(request)
+    choice = str(form.get("sound", ""))
+    if choice not in ("on", "off"):
+        raise InvalidInput(f"sound must be on or off, not {choice[:10]!r}")
+    async with request.app[SERVICES].sessions() as session:
+        operator = await session.get(Operator, current(request).id)
+        assert operator is not None
+        operator.sound_on = choice == "on"
+        await session.commit()
+    log.info("alarm sound chosen", extra={"operator_id": operator.id, "sound": choice})
     back = str(form.get("next", ""))
     raise web.HTTPSeeOther(back if back.startswith("/console/") else "/console/")
 
@@ -100,6 +116,7 @@ async def clear_throttle(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Register the account routes."""
     app.router.add_post("/console/me/language", set_language)
+    app.router.add_post("/console/me/sound", set_sound)
     app.router.add_get("/console/operators", operators_page)
     app.router.add_post("/console/operators", create_operator)
     app.router.add_post(r"/console/operators/{operator_id:\d+}/active", toggle_operator)

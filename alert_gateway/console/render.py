@@ -45,6 +45,8 @@ def context(request: web.Request) -> dict[str, Any]:
         "now": now,
         "local": lambda value, fmt="%Y-%m-%d %H:%M:%S": timefmt.local(value, zone, fmt),
         "since": lambda value: timefmt.seconds_between(value, now),
+        # a closed alert's time stops at its closing (`end`); an open one's runs to now
+        "elapsed": lambda start, end=None: timefmt.seconds_between(start, end or now),
         "iso": lambda value: timefmt.aware(value).isoformat() if value else "",
         "path": request.path,
     }

@@ -10,7 +10,7 @@ import math
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
@@ -41,8 +41,10 @@ class MonthlyReport:
     """Everything the report page and CSV show for one month."""
 
     month: str  # YYYY-MM
-    by_type: Counter[str] = field(default_factory=Counter)
+    by_type: Counter[str] = field(default_factory=Counter)  # every alarm but tests
+    accidental_by_type: Counter[str] = field(default_factory=Counter)  # of those, false alarms
     by_outcome: Counter[str] = field(default_factory=Counter)
+    by_hour: list[int] = field(default_factory=lambda: [0] * 24)  # local hour received
     accidental: int = 0
     tests: int = 0
     measured: int = 0
@@ -50,13 +52,15 @@ class MonthlyReport:
     p90_seconds: float | None = None
     within_60: float | None = None
     within_180: float | None = None
+    waits: list[float] = field(default_factory=list)  # seconds to the first human response
+    unanswered: int = 0  # measured alarms nobody answered (past 3 minutes at the month's end)
     late: list[LateAlert] = field(default_factory=list)
     few_responders: list[tuple[Resident, int]] = field(default_factory=list)
     no_recent_test: list[tuple[Resident, datetime | None]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
-        """Alarms counted by type (neither tests nor accidental)."""
+        """Alarms counted by type: every one but tests (false alarms included)."""
         return sum(self.by_type.values())
 
 
@@ -85,33 +89,38 @@ def percentile(values: list[float], share: float) -> float | None:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
-def summarize(month: str, alerts: list[Alert], *, end: datetime) -> MonthlyReport:
-    """Counts and response times from the month's alerts (pure: no I/O)."""
+def summarize(month: str, alerts: list[Alert], *, end: datetime, zone: str) -> MonthlyReport:
+    """Counts and response times from the month's alerts (pure: no I/O).
+
+    A false alarm still counts under its type (the city counts smoke alarms, real or not) and
+    is counted apart as well; tests and check-ins are counted apart only.
+    """
     report = MonthlyReport(month)
-    waits: list[float] = []
-    unanswered = 0
+    waits = report.waits
+    tz = ZoneInfo(zone)
     for alert in alerts:
         if alert.type in TEST_TYPES or alert.outcome == Outcome.TEST.value:
             report.tests += 1
             continue
+        report.by_type[alert.type] += 1
+        report.by_hour[aware(alert.opened_at).astimezone(tz).hour] += 1
+        if alert.outcome:
+            report.by_outcome[alert.outcome] += 1
         if alert.outcome == Outcome.ACCIDENTAL.value:
             report.accidental += 1
-        else:
-            report.by_type[alert.type] += 1
-            if alert.outcome:
-                report.by_outcome[alert.outcome] += 1
+            report.accidental_by_type[alert.type] += 1
         if alert.severity not in MEASURED_SEVERITIES:
             continue
         seconds = seconds_between(alert.opened_at, first_human_response(alert))
         if seconds is None:
             if (seconds_between(alert.opened_at, end) or 0) > 180:
-                unanswered += 1
+                report.unanswered += 1
                 report.late.append(LateAlert(alert, None))
             continue
         waits.append(seconds)
         if seconds > 180:
             report.late.append(LateAlert(alert, seconds))
-    report.measured = len(waits) + unanswered
+    report.measured = len(waits) + report.unanswered
     if report.measured:
         report.median_seconds = statistics.median(waits) if waits else None
         report.p90_seconds = percentile(waits, 0.9)
@@ -127,7 +136,7 @@ async def monthly_report(session: AsyncSession, *, month: str, zone: str,
     start, end = month_bounds(month, zone)
     query = select(Alert).where(col(Alert.opened_at) >= start, col(Alert.opened_at) < end)
     alerts = list((await session.exec(query.order_by(col(Alert.opened_at)))).all())
-    report = summarize(month, alerts, end=min(end, now))
+    report = summarize(month, alerts, end=min(end, now), zone=zone)
     report.few_responders = await residents_with_few_responders(session)
     report.no_recent_test = await residents_without_test(session, now=now)
     return report
@@ -169,7 +178,13 @@ async def residents_without_test(session: AsyncSession, *,
     return late
 
 
-def previous_month(today: date) -> str:
-    """YYYY-MM of the month before `today` (the report is usually made after month end)."""
-    first = today.replace(day=1) - timedelta(days=1)
-    return f"{first.year:04d}-{first.month:02d}"
+def current_month(now: datetime, zone: str) -> str:
+    """YYYY-MM of `now` in the centre's time zone: the month the report opens on."""
+    return now.astimezone(ZoneInfo(zone)).strftime("%Y-%m")
+
+
+def shift_month(month: str, months: int) -> str:
+    """YYYY-MM `months` later (or earlier, when negative) than `month`."""
+    year, number = (int(part) for part in month.split("-"))
+    index = year * 12 + number - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"

@@ -5,38 +5,69 @@ from __future__ import annotations
 import csv
 import io
 import re
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
 
 from aiohttp import web
+from markupsafe import Markup
 
 from ..appkeys import SERVICES
 from ..errors import InvalidInput
 from .auth import require_supervisor
 from .i18n import Translator
 from .render import render, translator
-from .report import TARGET_60, TARGET_180, MonthlyReport, monthly_report, previous_month
+from .report import TARGET_60, TARGET_180, MonthlyReport, current_month, monthly_report, shift_month
+from .report_charts import histogram_svg, hours_svg, trend_svg
+from .report_trend import monthly_trend
 from .timefmt import duration, local
 
 _MONTH = re.compile(r"(19|2[01])[0-9]{2}-(0[1-9]|1[0-2])")  # ASCII digits, years 1900-2199
 
 
-async def _load(request: web.Request) -> MonthlyReport:
+def _month(request: web.Request) -> str:
+    """The month asked for; the current one (in the centre's zone) when none is."""
     require_supervisor(request)
     services = request.app[SERVICES]
-    now = services.clock.now()
-    zone = services.settings.timezone
-    month = request.query.get("month") or previous_month(now.astimezone(ZoneInfo(zone)).date())
+    month = request.query.get("month") or current_month(services.clock.now(),
+                                                        services.settings.timezone)
     if not _MONTH.fullmatch(month):
         raise InvalidInput("month must look like 2026-11")
+    return month
+
+
+async def _load(request: web.Request) -> MonthlyReport:
+    services = request.app[SERVICES]
+    month = _month(request)
     async with services.sessions() as session:
-        return await monthly_report(session, month=month, zone=zone, now=now)
+        return await monthly_report(session, month=month, zone=services.settings.timezone,
+                                    now=services.clock.now())
+
+
+@dataclass(frozen=True)
+class Charts:
+    """The report's three pictures, as SVG markup ready for the page."""
+
+    trend: Markup
+    ack: Markup
+    hours: Markup
 
 
 async def report_page(request: web.Request) -> web.Response:
-    """GET /console/report?month=YYYY-MM."""
+    """GET /console/report?month=YYYY-MM: the current month unless another is asked for."""
+    services = request.app[SERVICES]
     report = await _load(request)
+    async with services.sessions() as session:
+        trend = await monthly_trend(session, month=report.month, zone=services.settings.timezone,
+                                    now=services.clock.now())
+    _ = translator(request)
+    charts = Charts(trend_svg(trend, _, target_60=TARGET_60, target_180=TARGET_180),
+                    histogram_svg(report.waits, report.unanswered, _),
+                    hours_svg(report.by_hour, _))
+    this_month = current_month(services.clock.now(), services.settings.timezone)
+    later = shift_month(report.month, 1)
     return render(request, "report.html", report=report, target_60=TARGET_60,
-                  target_180=TARGET_180)
+                  target_180=TARGET_180, trend=trend, charts=charts,
+                  earlier=shift_month(report.month, -1),
+                  later=later if later <= this_month else None)
 
 
 def _share(value: float | None) -> str:
@@ -47,6 +78,8 @@ def report_rows(report: MonthlyReport, _: Translator, zone: str) -> list[list[st
     """The report as CSV rows: section, item, value, detail."""
     rows = [["section", "item", "value", "detail"], ["month", report.month, "", ""]]
     rows += [["by_type", _.maybe("type", k), str(v), k] for k, v in sorted(report.by_type.items())]
+    rows += [["by_type_accidental", _.maybe("type", k), str(v), k]
+             for k, v in sorted(report.accidental_by_type.items())]
     rows += [["by_outcome", _.maybe("outcome", k), str(v), k]
              for k, v in sorted(report.by_outcome.items())]
     rows += [["apart", "accidental", str(report.accidental), ""],

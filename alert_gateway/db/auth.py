@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from .types import enum_field, utcnow
@@ -38,6 +39,8 @@ class Operator(SQLModel, table=True):
     role: str = enum_field(Role.OPERATOR.value)
     password_hash: str  # argon2
     language: str = "ja"
+    # The alarm sound follows the operator to every page and desk; on unless they turned it off.
+    sound_on: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
 

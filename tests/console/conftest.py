@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Browser, async_playwright
 
 from alert_gateway.clock import FakeClock
 from alert_gateway.console import accounts
@@ -62,6 +63,22 @@ class Console:
         )
         assert response.status == 303, await response.text()
         return await self.csrf_of("/console/")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """One headless Chromium for every browser test (each signs in in its own context).
+
+    Tests that use it run in the session's loop: `pytestmark = pytest.mark.asyncio(loop_scope="session")`.
+    """
+    from .browser import CHROMIUM, LAUNCH_ARGS  # asserts that Debian's chromium is installed
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
 
 
 @pytest_asyncio.fixture

@@ -35,16 +35,16 @@ async def add_resident(services: Services, resident_id: str = "r-001", *,
 
 async def add_alert(services: Services, resident_id: str = "r-001", *, alarm_type: str = "sos",
                     severity: str = "P1", ago: timedelta = timedelta(seconds=40),
-                    **values: Any) -> int:
+                    device_id: str = "pendant-001", **values: Any) -> int:
     """An open alert opened `ago` before the clock's now; returns its id."""
     opened = services.clock.now() - ago
     async with services.sessions() as session:
-        alert = Alert(resident_id=resident_id, device_id="pendant-001", type=alarm_type,
+        alert = Alert(resident_id=resident_id, device_id=device_id, type=alarm_type,
                       severity=severity, opened_at=opened, updated_at=opened, **values)
         session.add(alert)
         await session.flush()
         assert alert.id is not None
         session.add(AlertEvent(alert_id=alert.id, at=opened, kind="opened",
-                               actor="device:pendant-001", message="alarm received"))
+                               actor=f"device:{device_id}", message="alarm received"))
         await session.commit()
         return alert.id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
+from alert_gateway.clock import FakeClock
 from alert_gateway.db.alerts import Alert, AlertEvent
 
 from .conftest import OPERATOR, SUPERVISOR, Console
@@ -36,19 +37,44 @@ async def test_alert_view_shows_the_resident_card_with_the_code_masked(console: 
 
 
 async def test_reveal_shows_the_code_once_and_logs_who_saw_it(console: Console) -> None:
-    """Revealing the key-safe code puts the operator on the timeline, never the code."""
+    """Revealing the key-safe code puts the operator on the timeline, never the code; the code is
+    shown on the GET the post redirects to, to that operator only and only for a short while."""
     await add_resident(console.services)
     alert_id = await add_alert(console.services)
     csrf = await console.sign_in()
     response = await console.client.post(f"/console/alerts/{alert_id}/reveal-key",
-                                         data={"csrf_token": csrf})
-    assert response.status == 200 and KEY_CODE in await response.text()
+                                         data={"csrf_token": csrf}, allow_redirects=False)
+    assert response.status == 303, await response.text()
+    shown_at = response.headers["Location"]
+    assert shown_at.startswith(f"/console/alerts/{alert_id}?revealed="), shown_at
+    assert KEY_CODE in await (await console.client.get(shown_at)).text()
     events = await _events(console, alert_id)
     revealed = [e for e in events if e.kind == "key_code_revealed"]
     assert len(revealed) == 1 and revealed[0].actor == f"operator:{OPERATOR}"
     assert all(KEY_CODE not in e.message for e in events)
     again = await (await console.client.get(f"/console/alerts/{alert_id}")).text()
     assert KEY_CODE not in again
+    clock = console.services.clock
+    assert isinstance(clock, FakeClock)
+    await clock.advance(minutes=3)
+    assert KEY_CODE not in await (await console.client.get(shown_at)).text()
+
+
+async def test_someone_elses_reveal_link_shows_nothing(console: Console) -> None:
+    """The address of another operator's reveal does not show the code to whoever opens it."""
+    await add_resident(console.services)
+    alert_id = await add_alert(console.services)
+    csrf = await console.sign_in()
+    response = await console.client.post(f"/console/alerts/{alert_id}/reveal-key",
+                                         data={"csrf_token": csrf}, allow_redirects=False)
+    shown_at = response.headers["Location"]
+    console.client.session.cookie_jar.clear()
+    await console.sign_in(SUPERVISOR)
+    page = await (await console.client.get(shown_at)).text()
+    assert KEY_CODE not in page and "••••" in page
+    for hostile in ("x", "-1", "99999999999999999999", "１"):
+        page = await (await console.client.get(f"/console/alerts/{alert_id}?revealed={hostile}")).text()
+        assert KEY_CODE not in page
 
 
 async def test_actions_go_on_the_timeline_with_the_operator(console: Console) -> None:
@@ -68,8 +94,14 @@ async def test_actions_go_on_the_timeline_with_the_operator(console: Console) ->
     kinds = {e.kind: e.actor for e in await _events(console, alert_id)}
     for kind in ("taken", "acknowledged", "note", "resolved"):
         assert kinds[kind] == f"operator:{OPERATOR}", kind
+    clock = console.services.clock
+    assert isinstance(clock, FakeClock)
+    await clock.advance(minutes=5)
     page = await (await console.client.get(f"/console/alerts/{alert_id}")).text()
     assert "山田 花子" in page and "本人と通話、転倒なし" in page
+    # Closed: the elapsed time stops at the resolution (40 s after the alarm), not at now.
+    elapsed = page[page.index('id="alert-elapsed"'):].split("</time>")[0]
+    assert "data-until=" in elapsed and elapsed.endswith(">0:40"), elapsed
 
 
 async def test_resolve_needs_an_outcome(console: Console) -> None:

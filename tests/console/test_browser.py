@@ -7,14 +7,13 @@ take, acknowledge, resolve with an outcome; the timeline shows it; a second oper
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from alert_gateway.clock import FakeClock
 from alert_gateway.console.keys import HUB
@@ -22,50 +21,17 @@ from alert_gateway.twilio.fake_server import make_fake_twilio_app
 from alert_gateway.web.app import make_app
 
 from ..harness import device_client, gateway_settings, running_gateway
-from .conftest import OPERATOR, PASSWORD, SUPERVISOR, add_accounts
+from .browser import ARTIFACTS, own_contexts, serve, sign_in
+from .conftest import OPERATOR, SUPERVISOR, add_accounts
 from .factories import add_resident
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run",
-               "--autoplay-policy=no-user-gesture-required"]
-WAIT_MS = 15_000  # a bound for each expectation, not a pause
-
-# No skip: scripts/setup.sh installs Debian's chromium; without it this test must fail, loudly.
-assert CHROMIUM.exists(), "install Debian's chromium (scripts/setup.sh does): apt-get install chromium"
+pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser's loop
 
 
-@asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[str]:
-    """Run `app` on a free loopback port in this loop; yields its base URL."""
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
-
-
-async def sign_in(browser: Browser, base: str, name: str) -> Page:
-    """A new browser context (its own cookies) signed in as `name`, on the board."""
-    context = await browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    await page.goto(f"{base}/console/")
-    await page.fill("#name", name)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    await expect(page.locator("#live-status")).to_have_text("リアルタイム更新中")
-    return page
-
-
-async def test_operator_story(sqlite_url: str, topic_root: str) -> None:
+async def test_operator_story(browser: Browser, tmp_path: Path, topic_root: str) -> None:
     """An alarm from the broker reaches the board live and is worked to resolution by two operators."""
     ARTIFACTS.mkdir(exist_ok=True)
-    expect.set_options(timeout=WAIT_MS)
+    sqlite_url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
     clock = FakeClock(datetime.now(UTC))  # near real time: the page's elapsed counters stay sane
     fake_twilio = make_fake_twilio_app(auth_token="fake-token", account_sid="AC" + "0" * 32)
     async with TestServer(fake_twilio) as twilio_server:
@@ -79,12 +45,8 @@ async def test_operator_story(sqlite_url: str, topic_root: str) -> None:
             await add_resident(services, device_id=device_id)
             await add_resident(services, "r-002", device_id=f"{device_id}-b", name="犀川 タロウ")
             app = make_app(services, gateway)
-            async with serve(app) as base, async_playwright() as pw:
-                browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-                try:
-                    await _story(browser, base, app, device_id, topic_root, clock)
-                finally:
-                    await browser.close()
+            async with serve(app) as base, own_contexts(browser):
+                await _story(browser, base, app, device_id, topic_root, clock)
 
 
 async def _story(browser: Browser, base: str, app: web.Application, device_id: str,

@@ -55,6 +55,7 @@ def _forms(edge: Edge) -> dict[str, dict[str, str]]:
         f"{a}/escalate": {}, f"{a}/arrival": {"contact_id": str(c)},
         f"{a}/resolve": {"outcome": "other", "note": "x"}, f"{a}/reveal-key": {},
         "/console/me/language": {"language": "ja", "next": "/console/"},
+        "/console/me/sound": {"sound": "off", "next": "/console/"},
         "/console/operators": {"name": "yoru", "role": "operator", "display_name": "夜勤",
                                "password": "a-long-enough-password", "language": "ja"},
         "/console/operators/1/active": {"active": "1"},

@@ -1,26 +1,47 @@
-// Dispatch console: live board over server-sent events, alarm sound, live alert panel.
+// Dispatch console: live board over server-sent events, the alarm on every page, live alert panel.
 // No inline scripts (the CSP forbids them); every text shown comes from the server's templates.
 "use strict";
 
 (function () {
   const body = document.body;
   const csrf = () => (document.querySelector('input[name="csrf_token"]') || {}).value || "";
+  const toSignIn = () => window.location.assign("/console/login?next=" + encodeURIComponent(window.location.pathname));
 
-  // Fetch a server-rendered fragment; a lost session sends the operator to sign-in.
-  async function fragment(url) {
+  // Fetch from the console; a lost session sends the operator to sign-in.
+  async function get(url) {
     const response = await fetch(url, { headers: { "X-Fragment": "1" }, credentials: "same-origin" });
-    if (response.status === 401) { window.location.assign("/console/login?next=" + encodeURIComponent(window.location.pathname)); return null; }
+    if (response.status === 401) { toSignIn(); return null; }
     if (!response.ok) { throw new Error("HTTP " + response.status); }
-    return response.text();
+    return response;
+  }
+  async function fragment(url) {
+    const response = await get(url);
+    return response === null ? null : response.text();
   }
 
-  // Elapsed times tick locally; the server renders the first value.
+  // Run `work` once for a burst of calls (a multi-alarm incident): one read, then one more if
+  // anything arrived meanwhile.
+  function coalesced(work) {
+    let running = false;
+    let pending = false;
+    return async function again() {
+      if (running) { pending = true; return; }
+      running = true;
+      try { await work(); } catch (err) { /* the next event or the safety poll retries */ }
+      running = false;
+      if (pending) { pending = false; again(); }
+    };
+  }
+
+  // Elapsed times tick locally; the server renders the first value. A closed alert's timer
+  // carries data-until and stays at its closing time.
   function tick() {
     const now = Date.now();
     document.querySelectorAll("[data-since]").forEach((el) => {
       const start = Date.parse(el.dataset.since);
       if (isNaN(start)) return;
-      let s = Math.max(0, Math.floor((now - start) / 1000));
+      const end = el.dataset.until ? Date.parse(el.dataset.until) : now;
+      let s = Math.max(0, Math.floor((end - start) / 1000));
       const h = Math.floor(s / 3600); s -= h * 3600;
       const m = Math.floor(s / 60); s -= m * 60;
       const pad = (n) => String(n).padStart(2, "0");
@@ -28,77 +49,95 @@
     });
   }
 
-  // One event stream per page; EventSource reconnects by itself and we re-read on every open.
-  function live(onChange, onOpen) {
+  // One event stream per page; the board, the alert panel and the alarm all listen to it.
+  // EventSource reconnects by itself and every listener re-reads on each open.
+  const listeners = { change: [], open: [] };
+  function stream() {
     const status = document.getElementById("live-status");
     const source = new EventSource("/console/events");
-    source.addEventListener("open", () => { if (status) { status.textContent = status.dataset.online; status.classList.remove("offline"); } onOpen(); });
-    source.addEventListener("error", () => { if (status) { status.textContent = status.dataset.offline; status.classList.add("offline"); } });
-    source.addEventListener("refresh", () => onOpen());
-    source.addEventListener("alert", (e) => { try { onChange(JSON.parse(e.data)); } catch (err) { onOpen(); } });
-    return source;
+    const reread = () => listeners.open.forEach((f) => f());
+    source.addEventListener("open", () => { body.dataset.stream = "open"; if (status) { status.textContent = status.dataset.online; status.classList.remove("offline"); } reread(); });
+    source.addEventListener("error", () => { body.dataset.stream = "lost"; if (status) { status.textContent = status.dataset.offline; status.classList.add("offline"); } });
+    source.addEventListener("refresh", reread);
+    source.addEventListener("alert", (e) => {
+      let change;
+      try { change = JSON.parse(e.data); } catch (err) { reread(); return; }
+      listeners.change.forEach((f) => f(change));
+    });
   }
 
-  // --- alarm sound and title flashing, while an urgent alarm is not taken -------------------
-  const alarm = { audio: null, flashing: null, title: document.title };
-  function startAlarm() {
+  // --- the alarm: sound and title flash while an urgent alarm is not taken, on every page -------
+  const alarm = { audio: null, flashing: null, title: document.title, on: false };
+  const soundWanted = body.dataset.soundPref === "on"; // the operator's choice, kept by the server
+  function sound() {
+    const button = document.getElementById("sound-enable");
+    if (!soundWanted) { body.dataset.sound = "off"; return; }
     if (!alarm.audio) { alarm.audio = new Audio("/console/static/alarm.wav"); alarm.audio.loop = true; }
     const played = alarm.audio.play();
-    const button = document.getElementById("sound-enable");
-    if (played && played.catch) {
-      // Browsers refuse sound before the operator has touched the page: offer a button.
+    if (played && played.then) {
+      // A browser refuses sound on a page nobody has touched yet: say so, visibly.
       played.then(() => { if (button) button.hidden = true; body.dataset.sound = "playing"; })
         .catch(() => { if (button) button.hidden = false; body.dataset.sound = "blocked"; });
     }
-    if (!alarm.flashing) {
-      let on = false;
-      alarm.flashing = setInterval(() => { on = !on; document.title = on ? body.dataset.flash + " " + alarm.title : alarm.title; }, 800);
+  }
+  function setAlarm(on) {
+    if (on === alarm.on) return;
+    alarm.on = on;
+    body.dataset.alarm = on ? "on" : "off";
+    if (on) {
+      sound();
+      let lit = false;
+      alarm.flashing = setInterval(() => { lit = !lit; document.title = lit ? body.dataset.flash + " " + alarm.title : alarm.title; }, 800);
+      return;
     }
-    body.dataset.alarm = "on";
-  }
-  function stopAlarm() {
     if (alarm.audio) { alarm.audio.pause(); alarm.audio.currentTime = 0; }
-    if (alarm.flashing) { clearInterval(alarm.flashing); alarm.flashing = null; }
+    clearInterval(alarm.flashing);
+    alarm.flashing = null;
     document.title = alarm.title;
-    body.dataset.alarm = "off";
-    body.dataset.sound = "off";
+    const button = document.getElementById("sound-enable");
+    if (button) button.hidden = true;
+    body.dataset.sound = soundWanted ? "ready" : "off";
   }
-  function checkUrgent() {
-    if (document.querySelector('tr[data-urgent="1"]')) startAlarm(); else stopAlarm();
+  // Any touch of the page is the gesture the browser waits for: a blocked alarm sounds then.
+  const unblock = () => { if (alarm.on && body.dataset.sound === "blocked") sound(); };
+  document.addEventListener("pointerdown", unblock);
+  document.addEventListener("keydown", unblock);
+
+  function watchElsewhere() {
+    // Not on the board: ask the board whether anything urgent is waiting.
+    const check = coalesced(async () => {
+      const response = await get("/console/api/board");
+      if (response === null) return;
+      const board = await response.json();
+      setAlarm(board.alerts.some((a) => a.urgent));
+    });
+    listeners.change.push(check);
+    listeners.open.push(check);
+    setInterval(check, 30000); // safety net if a proxy silently drops the stream
   }
 
   function board() {
     const rows = document.getElementById("board-rows");
-    let pending = null;
-    let running = false;
-    async function refresh() {
-      // Coalesce bursts (a multi-alarm incident) into one read.
-      if (running) { pending = true; return; }
-      running = true;
-      try {
-        const html = await fragment("/console/board/rows");
-        if (html !== null) { rows.innerHTML = html; tick(); checkUrgent(); body.dataset.refreshed = String(Date.now()); }
-      } catch (err) { /* the next event or the safety poll retries */ }
-      running = false;
-      if (pending) { pending = null; refresh(); }
-    }
-    const button = document.getElementById("sound-enable");
-    if (button) button.addEventListener("click", () => { button.hidden = true; checkUrgent(); });
-    live(() => refresh(), () => refresh());
+    const urgentShown = () => setAlarm(Boolean(document.querySelector('tr[data-urgent="1"]')));
+    const refresh = coalesced(async () => {
+      const html = await fragment("/console/board/rows");
+      if (html !== null) { rows.innerHTML = html; tick(); urgentShown(); body.dataset.refreshed = String(Date.now()); }
+    });
+    listeners.change.push(refresh);
+    listeners.open.push(refresh);
     setInterval(refresh, 30000); // safety net if a proxy silently drops the stream
-    checkUrgent();
+    urgentShown();
   }
 
   function alertView() {
     const id = body.dataset.alertId;
     const panel = document.getElementById("alert-live");
-    async function refresh() {
-      try {
-        const html = await fragment("/console/alerts/" + id + "/live");
-        if (html !== null) { panel.innerHTML = html; tick(); }
-      } catch (err) { /* retried on the next event */ }
-    }
-    live((change) => { if (String(change.alert_id) === id) refresh(); }, () => refresh());
+    const refresh = coalesced(async () => {
+      const html = await fragment("/console/alerts/" + id + "/live");
+      if (html !== null) { panel.innerHTML = html; tick(); }
+    });
+    listeners.change.push((change) => { if (String(change.alert_id) === id) refresh(); });
+    listeners.open.push(refresh);
   }
 
   // Ask before resolving without an outcome (the server checks too).
@@ -106,10 +145,17 @@
     const form = e.target;
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) e.preventDefault();
   });
+  const enable = document.getElementById("sound-enable");
+  if (enable) enable.addEventListener("click", () => { if (alarm.on) sound(); });
 
   setInterval(tick, 1000);
   tick();
-  if (body.dataset.live === "board") board();
-  if (body.dataset.live === "alert") alertView();
+  if (body.dataset.watch === "1") {
+    body.dataset.sound = soundWanted ? "ready" : "off";
+    body.dataset.alarm = "off";
+    if (body.dataset.live === "board") board(); else watchElsewhere();
+    if (body.dataset.live === "alert") alertView();
+    stream();
+  }
   window.consoleCsrf = csrf;
 })();
