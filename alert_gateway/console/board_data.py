@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..alerts import queries
 from ..db.alerts import Alert, AlertStatus
 from ..db.auth import Operator
-from ..db.escalation import AlertResponder, NotificationAttempt, Purpose, Target
+from ..db.escalation import AlertResponder, AttemptStatus, NotificationAttempt, Purpose, Target
 from ..db.residents import Contact, Resident
 
 BOARD_LIMIT = 200  # far above a real centre's open alerts; the board must never page
@@ -108,7 +108,8 @@ async def board_rows(session: AsyncSession) -> list[BoardRow]:
         assert attempt.alert_id is not None
         counts[attempt.alert_id] += 1
         if attempt.target == Target.RESIDENT.value:
-            resident_call[attempt.alert_id] = attempt.status  # the latest call to the resident
+            # the latest call to the resident, in the resident's words (1 fine, 9 help)
+            resident_call[attempt.alert_id] = resident_state(attempt.status)
     names = await operator_names(session)
     board = []
     for alert in alerts:
@@ -120,3 +121,10 @@ async def board_rows(session: AsyncSession) -> list[BoardRow]:
         board.append(BoardRow(alert, residents.get(alert.resident_id or ""), counts[alert.id],
                               progress, names.get(alert.taken_by or "", alert.taken_by)))
     return board
+
+
+def resident_state(status: str) -> str:
+    """A resident's call as the board names it: their 1 is "fine" and 9 "needs help", never the
+    contact's "accepted"/"declined" the attempt row records."""
+    return {AttemptStatus.ACCEPTED.value: "resident_fine",
+            AttemptStatus.DECLINED.value: "resident_help"}.get(status, status)

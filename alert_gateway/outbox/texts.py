@@ -40,7 +40,8 @@ class AlertFacts:
     technical: bool = False
 
 
-def _alarm(lang: str, alarm_type: str) -> str:
+def alarm_name(lang: str, alarm_type: str) -> str:
+    """The alarm type as people read it (unknown types read as an unknown alarm)."""
     try:
         return t(lang, f"alarm.{alarm_type}")
     except KeyError:
@@ -63,7 +64,7 @@ def alert_sms(lang: str, facts: AlertFacts, code: str | None = None,
     """The escalation SMS, with the answer link when there is one; the address is shortened so
     the whole text stays within two segments."""
     lang = language_of(lang)
-    alarm = _alarm(lang, facts.alarm_type)
+    alarm = alarm_name(lang, facts.alarm_type)
     if facts.technical:
         return fit(t(lang, "sms.technical", name=facts.resident_name, alarm=alarm))
     suffix = code or ""
@@ -82,7 +83,7 @@ def exhausted_sms(lang: str, facts: AlertFacts, link: str | None = None) -> str:
     """To the dispatch centre: nobody answered."""
     lang = language_of(lang)
     return _with_link(lang, t(lang, "sms.exhausted", name=facts.resident_name,
-                              alarm=_alarm(lang, facts.alarm_type), address=facts.address or ""),
+                              alarm=alarm_name(lang, facts.alarm_type), address=facts.address or ""),
                       link)
 
 
@@ -106,7 +107,7 @@ def alert_voice(lang: str, facts: AlertFacts, *, exhausted: bool = False,
     """A contact's call: who, what, where, then 1 = go, 2 = can't. The dispatch centre has its
     own script (alarm, resident, address, 1 = take it), as has "nobody answered"."""
     lang = language_of(lang)
-    params = {"name": facts.resident_name, "alarm": _alarm(lang, facts.alarm_type),
+    params = {"name": facts.resident_name, "alarm": alarm_name(lang, facts.alarm_type),
               "address": facts.address or t(lang, "sms.address_unknown")}
     key = "voice.exhausted" if exhausted else "voice.dispatch" if dispatch else "voice.alert"
     text = t(lang, key, **params)
