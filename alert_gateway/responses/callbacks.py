@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import ALARM_TYPES, resolve_alarm_type
@@ -233,10 +234,17 @@ async def _resident_key(session: AsyncSession, row: NotificationAttempt, alert: 
 async def taker_name(session: AsyncSession, alert: Alert, lang: str) -> str:
     """Who took the alert, as the listener's language names them (a contact by their name)."""
     by = alert.acknowledged_by or ""
-    if by.startswith("contact:") and by[8:].isdigit():
-        contact = await session.get(Contact, int(by[8:]))
-        if contact is not None:
-            return contact.name
+    contact_id = int(by[8:]) if by.startswith("contact:") and by[8:].isdigit() else None
+    if contact_id is None and alert.id is not None:  # taken for a contact on the console or API
+        contact_id = (await session.exec(
+            select(AlertResponder.contact_id).where(
+                AlertResponder.alert_id == alert.id,
+                col(AlertResponder.state).in_([ResponderState.ACCEPTED.value,
+                                               ResponderState.ARRIVED.value]))
+            .order_by(col(AlertResponder.updated_at)))).first()
+    contact = await session.get(Contact, contact_id) if contact_id is not None else None
+    if contact is not None:
+        return contact.name
     return t(lang, "sms.centre") if not by.startswith("contact:") else by
 
 

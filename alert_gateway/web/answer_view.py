@@ -36,7 +36,9 @@ def shown(alert: Alert, link: AnswerLink, responder: str | None, *, taker: str,
             return Shown("closed_taken", params={"taker": taker})
         return Shown("closed")
     if alert.acknowledged_at is not None:
-        if alert.acknowledged_by != f"contact:{link.contact_id}":
+        mine = alert.acknowledged_by == f"contact:{link.contact_id}" or responder in (
+            ResponderState.ACCEPTED.value, ResponderState.ARRIVED.value)
+        if not mine:
             return Shown("taken", params={"taker": taker, "time": taken_at})
         if responder == ResponderState.ARRIVED.value:
             return Shown("arrived")
