@@ -16,6 +16,10 @@ class SlidingWindow:
         self.max_keys = max_keys
         self._seen: dict[str, deque[datetime]] = {}
 
+    def __len__(self) -> int:
+        """How many clients are remembered."""
+        return len(self._seen)
+
     def allow(self, key: str, now: datetime) -> bool:
         """Count one request of `key` at `now`; False when it is over the limit (not counted)."""
         times = self._seen.get(key)

@@ -107,9 +107,11 @@ async def test_a_tap_on_the_sms_link_accepts_then_records_arrival(
 async def test_a_preview_get_changes_nothing(
     sqlite_url: str, topic_root: str, clock: FakeClock
 ) -> None:
-    """A link preview or mail scanner fetching the link (twice, no cookies) answers nothing."""
+    """A link preview or mail scanner fetching the link (twice, no cookies) answers nothing; a
+    client fetching on and on is slowed down with a plain 429 page."""
     await seed(sqlite_url)
-    async with escalation_env(sqlite_url, topic_root, clock) as env, \
+    async with escalation_env(sqlite_url, topic_root, clock,
+                              answer_page_requests_per_minute=4) as env, \
             device_client(topic_root, clock=clock) as dev, aiohttp.ClientSession() as scanner:
         await env.control(f"/_fake/phones/{DAUGHTER}", {"call": "no-answer"})
         await dev.alarm("pendant-1", "m-1", "sos")
@@ -129,6 +131,13 @@ async def test_a_preview_get_changes_nothing(
         assert await _kinds(env, alert.id) == before
         [row] = await env.rows(AnswerLink)
         assert row.answer is None
+
+        await _get(scanner, url)  # the fourth request this minute: still served
+        limited = await _get(scanner, url)
+        assert limited.status == 429 and "アクセスが集中" in limited.html, limited
+        assert limited.headers["Retry-After"] == "60"
+        await clock.advance(61)
+        assert (await _get(scanner, url)).status == 200
 
 
 async def test_expired_foreign_and_replayed_links_are_refused(
