@@ -14,6 +14,7 @@ from ..db.models import AnswerLink
 TOKEN_BYTES = 16  # 128 bits from the OS's CSPRNG: guessing one is hopeless, even at our rate limit
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")  # token_urlsafe's alphabet; anything else: no lookup
 PATH_PREFIX = "/r/"
+IN_TEXT = re.compile(r"(/r/)[A-Za-z0-9_-]{22,64}")
 
 
 def hash_of(token: str) -> str:
@@ -32,6 +33,12 @@ def issue(*, alert_id: int, contact_id: int, now: datetime,
     token = secrets.token_urlsafe(TOKEN_BYTES)
     return token, AnswerLink(token_hash=hash_of(token), alert_id=alert_id, contact_id=contact_id,
                              created_at=now, expires_at=now + lifetime)
+
+
+def redact(body: str) -> str:
+    """An SMS text with its link's token cut out: once Twilio has the message, the outbox row
+    (kept until the retention purge) need not hold a working link."""
+    return IN_TEXT.sub(r"\1…", body)
 
 
 async def find(session: AsyncSession, token: str) -> AnswerLink | None:

@@ -60,6 +60,12 @@ async def _alert(env: Env) -> Alert:
     return alert
 
 
+async def _sent_without(env: Env, token: str) -> bool:
+    """The daughter's SMS row is recorded as sent, and no longer holds the link's token."""
+    rows = await env.attempts(channel="sms", to_number=DAUGHTER)
+    return bool(rows) and all(r.provider_sid and token not in (r.body or "") for r in rows)
+
+
 async def _kinds(env: Env, alert_id: int) -> list[str]:
     return [e.kind for e in await env.timeline(alert_id)]
 
@@ -78,7 +84,9 @@ async def test_a_tap_on_the_sms_link_accepts_then_records_arrival(
         alert = await _alert(env)
         assert alert.id is not None
         [row] = await env.rows(AnswerLink)
-        assert url.rsplit("/", 1)[1] not in row.token_hash  # only the hash is stored
+        token = url.rsplit("/", 1)[1]
+        assert token not in row.token_hash  # only the hash is stored ...
+        await env.changes.until(lambda: _sent_without(env, token))  # ... once Twilio has the SMS
 
         page = await _get(phone, url)
         assert page.status == 200, page
