@@ -173,7 +173,7 @@ class Stepper:
             code = None
             if send.person.contact_id is not None and send.purpose is Purpose.ALERT:
                 code = batch.notified(session, alert, send.person, now)
-            link = self._answer_link(alert.id, send, batch, now=now)
+            link = None if facts.technical else self._answer_link(alert.id, send, batch, now=now)
             batch.new.append(NotificationAttempt(
                 alert_id=alert.id, step_index=send.step_index, round=send.round,
                 target=send.person.target.value, contact_id=send.person.contact_id,
