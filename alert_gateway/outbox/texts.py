@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from ..i18n import language_of, t
 
 MAX_SEGMENTS = 2  # an alert SMS fits in two segments; the address is shortened first
+# ... three with an answer link (~50 characters of URL): the link is never cut, and a UCS-2 text
+# (any Japanese name) would otherwise lose most of the address to it
+MAX_SEGMENTS_WITH_LINK = 3
 GSM_SINGLE, GSM_MULTI = 160, 153
 UCS2_SINGLE, UCS2_MULTI = 70, 67
 VOICE_LANGUAGES = {"ja": "ja-JP", "en": "en-US"}
@@ -53,7 +56,7 @@ def _with_link(lang: str, body: str, link: str | None) -> str:
     if link is None:
         return fit(body)
     tail = "\n" + t(lang, "sms.link", link=link)
-    limit = max_chars(body + tail, MAX_SEGMENTS)
+    limit = max_chars(body + tail, MAX_SEGMENTS_WITH_LINK)
     if len(body) + len(tail) > limit:
         body = body[: max(limit - len(tail) - 1, 0)] + "…"
     return body + tail
@@ -72,7 +75,8 @@ def alert_sms(lang: str, facts: AlertFacts, code: str | None = None,
     tail = "" if link is None else "\n" + t(lang, "sms.link", link=link)
     body = t(lang, "sms.alert", name=facts.resident_name, alarm=alarm, address=address,
              yes=f"1{suffix}", no=f"2{suffix}")
-    over = len(body) + len(tail) - max_chars(body + tail, MAX_SEGMENTS)
+    over = len(body) + len(tail) - max_chars(
+        body + tail, MAX_SEGMENTS if link is None else MAX_SEGMENTS_WITH_LINK)
     if over > 0 and len(address) > over + 1:
         body = t(lang, "sms.alert", name=facts.resident_name, alarm=alarm,
                  address=address[: len(address) - over - 1] + "…", yes=f"1{suffix}", no=f"2{suffix}")
