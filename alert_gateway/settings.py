@@ -134,9 +134,9 @@ class Settings(BaseSettings):
     answer_page_requests_per_minute: int = Field(default=30, ge=1, le=10_000)
     """Answer-page requests (views and taps) one client address may make a minute."""
     voice_ja: str = Field(default="Polly.Kazuha-Neural", pattern=VOICE_PATTERN)
-    """Twilio <Say> voice for Japanese (an Amazon Polly neural voice: Kazuha, Tomoko, Takumi)."""
+    """Voice that reads Japanese on calls (Twilio Say; Polly neural voices: Kazuha, Tomoko, Takumi)."""
     voice_en: str = Field(default="Polly.Joanna-Neural", pattern=VOICE_PATTERN)
-    """Twilio <Say> voice for English."""
+    """Voice that reads English on calls (Twilio Say, e.g. Polly.Joanna-Neural, Polly.Matthew-Neural)."""
     sms_auto_replies_per_hour: int = Field(default=3, ge=0, le=60)
     """Automatic SMS replies per number per hour (no loops with robots)."""
 
