@@ -71,11 +71,11 @@ async def _kinds(env: Env, alert_id: int) -> list[str]:
 
 
 async def test_a_tap_on_the_sms_link_accepts_then_records_arrival(
-    sqlite_url: str, topic_root: str, clock: FakeClock
+    database_url: str, topic_root: str, clock: FakeClock
 ) -> None:
     """The daughter opens the link, taps 向かいます, then 到着しました: taken via link, device told."""
-    await seed(sqlite_url)
-    async with escalation_env(sqlite_url, topic_root, clock) as env, \
+    await seed(database_url)
+    async with escalation_env(database_url, topic_root, clock) as env, \
             device_client(topic_root, clock=clock) as dev, _phone() as phone:
         await env.control(f"/_fake/phones/{DAUGHTER}", {"call": "no-answer"})
         await dev.watch_feedback()
