@@ -20,6 +20,7 @@ PREFIX = "alert_gateway_"
 TWILIO_OPERATIONS = ("send_sms", "place_call", "fetch_call", "fetch_sms")
 TWILIO_ERROR_KINDS = ("transient", "permanent")
 WEBHOOK_REFUSALS = ("bad_signature", "missing_signature", "bad_input")
+ANSWER_PAGE_OUTCOMES = ("shown", "answered", "replayed", "invalid", "expired", "csrf", "limited")
 # ingest/store.py's outcomes for an alarm; a rejection is "rejected_<reason>"
 ALARM_OUTCOMES = ("accepted", "duplicate", "restore_unmatched",
                   *(f"rejected_{reason.value}" for reason in RejectReason))
@@ -146,6 +147,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.answer_page = Counter(
+            PREFIX + "answer_page_total",
+            "Answer-page requests by outcome (shown, answered, replayed, invalid, expired, csrf, "
+            "limited).",
+            ["outcome"],
+            registry=r,
+        )
         self.engine_lag_seconds = Gauge(
             PREFIX + "engine_lag_seconds",
             "Age of the oldest escalation step that is due but not yet run.",
@@ -196,6 +204,8 @@ class Metrics:
                 self.twilio_errors.labels(operation=operation, kind=kind)
         for refusal in WEBHOOK_REFUSALS:
             self.webhooks_refused.labels(reason=refusal)
+        for outcome in ANSWER_PAGE_OUTCOMES:
+            self.answer_page.labels(outcome=outcome)
         for channel in NotifyChannel:
             for status in AttemptStatus:
                 if status.is_final:

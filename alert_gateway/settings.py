@@ -26,6 +26,9 @@ from .settings_sources import ENV_PREFIX, Origins, check_names, read_toml, secre
 DEFAULT_CONFIG = Path("config/gateway.toml")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DATABASE_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
+# A Twilio <Say> voice: Polly.<Name>[-Neural|-Generative], Google.<locale>-<model>, or man/woman/alice
+# (https://www.twilio.com/docs/voice/twiml/say/text-speech)
+VOICE_PATTERN = r"^(?:(?:Polly|Google)\.[A-Za-z0-9-]{2,40}|man|woman|alice)$"
 
 
 class Settings(BaseSettings):
@@ -126,6 +129,14 @@ class Settings(BaseSettings):
     """Escalation sends to one number per window at most; more wait."""
     contact_cap_window_seconds: int = Field(default=600, ge=1, le=86_400)
     """The window of the per-contact cap."""
+    answer_link_hours: float = Field(default=24.0, ge=0.1, le=7 * 24)
+    """Hours an SMS's one-tap answer link works (it stops earlier when the alert closes)."""
+    answer_page_requests_per_minute: int = Field(default=30, ge=1, le=10_000)
+    """Answer-page requests (views and taps) one client address may make a minute."""
+    voice_ja: str = Field(default="Polly.Kazuha-Neural", pattern=VOICE_PATTERN)
+    """Voice that reads Japanese on calls (Twilio Say; Polly neural voices: Kazuha, Tomoko, Takumi)."""
+    voice_en: str = Field(default="Polly.Joanna-Neural", pattern=VOICE_PATTERN)
+    """Voice that reads English on calls (Twilio Say, e.g. Polly.Joanna-Neural, Polly.Matthew-Neural)."""
     sms_auto_replies_per_hour: int = Field(default=3, ge=0, le=60)
     """Automatic SMS replies per number per hour (no loops with robots)."""
 
@@ -206,6 +217,10 @@ class Settings(BaseSettings):
     """The bridge's SQLite file: messages not yet received by the gateway, and the last states."""
     zigbee2mqtt_retry_max_seconds: float = Field(default=60.0, ge=1, le=3600)
     """Longest wait between two sends of an alarm the gateway has not confirmed."""
+
+    def voice_for(self, language: str) -> str | None:
+        """The configured <Say> voice for a BCP-47 language ("ja-JP", "en-US")."""
+        return {"ja": self.voice_ja, "en": self.voice_en}.get(language.split("-")[0])
 
     @field_validator("database_url")
     @classmethod

@@ -140,13 +140,14 @@ async def add_note(session: AsyncSession, *, alert_id: int, actor: str, text: st
 
 
 async def record_arrival(session: AsyncSession, *, alert_id: int, actor: str, now: datetime,
-                         contact_id: int | None = None) -> Alert:
+                         contact_id: int | None = None,
+                         channel: AckChannel = AckChannel.CONSOLE) -> Alert:
     """A responder is at the home; an alert nobody acknowledged yet counts as taken by them."""
     alert = await _alert(session, alert_id)
     if alert.status == AlertStatus.RESOLVED.value:
         raise Conflict(f"alert {alert_id} is already resolved")
     if alert.acknowledged_at is None:
-        await acknowledge(session, alert_id=alert_id, actor=actor, channel=AckChannel.CONSOLE,
+        await acknowledge(session, alert_id=alert_id, actor=actor, channel=channel,
                           now=now, contact_id=contact_id)
     who = actor
     if contact_id is not None:

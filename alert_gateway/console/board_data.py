@@ -13,7 +13,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..alerts import queries
 from ..db.alerts import Alert, AlertStatus
 from ..db.auth import Operator
-from ..db.escalation import AlertResponder, NotificationAttempt, Purpose, ResponderState, Target
+from ..db.escalation import (
+    AlertResponder,
+    AttemptStatus,
+    NotificationAttempt,
+    Purpose,
+    ResponderState,
+    Target,
+)
 from ..db.residents import Contact, Device, Resident
 from .timefmt import aware
 
@@ -165,7 +172,8 @@ async def board_rows(session: AsyncSession) -> list[BoardRow]:
         assert attempt.alert_id is not None
         counts[attempt.alert_id] += 1
         if attempt.target == Target.RESIDENT.value:
-            resident_call[attempt.alert_id] = attempt.status  # the latest call to the resident
+            # the latest call to the resident, in the resident's words (1 fine, 9 help)
+            resident_call[attempt.alert_id] = resident_state(attempt.status)
     names = await operator_names(session)
     board = []
     for alert in alerts:
@@ -178,3 +186,10 @@ async def board_rows(session: AsyncSession) -> list[BoardRow]:
                               progress, names.get(alert.taken_by or "", alert.taken_by),
                               rooms.get(alert.device_id or ""), on_their_way.get(alert.id, [])))
     return board
+
+
+def resident_state(status: str) -> str:
+    """A resident's call as the board names it: their 1 is "fine" and 9 "needs help", never the
+    contact's "accepted"/"declined" the attempt row records."""
+    return {AttemptStatus.ACCEPTED.value: "resident_fine",
+            AttemptStatus.DECLINED.value: "resident_help"}.get(status, status)

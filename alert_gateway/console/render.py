@@ -10,6 +10,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from ..appkeys import SERVICES
 from . import timefmt
+from .board_data import resident_state
 from .i18n import Translator
 from .keys import CSRF, JINJA, OPERATOR
 
@@ -26,6 +27,7 @@ def make_env() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["duration"] = timefmt.duration
+    env.filters["resident_state"] = resident_state
     return env
 
 

@@ -58,6 +58,7 @@ class AckChannel(StrEnum):
     API = "api"
     SMS = "sms"
     VOICE = "voice"
+    LINK = "link"  # the one-tap answer page of an SMS link
 
 
 class EventKind(StrEnum):
@@ -78,6 +79,8 @@ class EventKind(StrEnum):
     TAKEN = "taken"
     NOTE = "note"
     ARRIVED = "arrived"
+    RESIDENT_FINE = "resident_fine"  # the resident pressed 1 on our call
+    RESIDENT_HELP = "resident_help"  # the resident pressed 9
     REMINDER = "reminder"
     EXHAUSTED = "exhausted"  # nobody answered: the dispatch centre was told
     KEY_CODE_REVEALED = "key_code_revealed"

@@ -9,6 +9,7 @@ from .alerts import (
     EventKind,
     Outcome,
 )
+from .answer_links import AnswerLink
 from .audit import AuditAction, AuditEntry
 from .auth import ApiToken, Operator, Role, SignInThrottle, WebSession
 from .escalation import (
@@ -32,6 +33,7 @@ __all__ = [
     "AlertEvent",
     "AlertResponder",
     "AlertStatus",
+    "AnswerLink",
     "ApiToken",
     "AttemptStatus",
     "AuditAction",

@@ -20,6 +20,7 @@ from ..db.models import (
     AlertEvent,
     AlertResponder,
     AlertStatus,
+    AnswerLink,
     AttemptStatus,
     Contact,
     Escalation,
@@ -34,6 +35,7 @@ from ..db.models import (
 )
 from ..outbox.notices import facts_of
 from ..outbox.texts import AlertFacts, alert_sms, alert_voice, exhausted_sms, resident_voice
+from ..responses import links
 from ..settings import Settings
 from . import hooks
 from .daynight import NightHours
@@ -171,11 +173,13 @@ class Stepper:
             code = None
             if send.person.contact_id is not None and send.purpose is Purpose.ALERT:
                 code = batch.notified(session, alert, send.person, now)
+            link = None if facts.technical else self._answer_link(alert.id, send, batch, now=now)
             batch.new.append(NotificationAttempt(
                 alert_id=alert.id, step_index=send.step_index, round=send.round,
                 target=send.person.target.value, contact_id=send.person.contact_id,
                 to_number=send.person.phone, channel=send.channel.value, purpose=send.purpose.value,
-                priority=esc.severity_rank, dial_no=send.dial_no, body=_body(send, facts, code),
+                priority=esc.severity_rank, dial_no=send.dial_no,
+                body=_body(send, facts, code, link),
                 created_at=now, not_before=send.not_before,
             ))
             out.queued += 1
@@ -184,6 +188,17 @@ class Stepper:
         if plan.notes:
             kind = ChangeKind.REMINDER if plan.remind else ChangeKind(plan.notes[-1].kind)
             out.changes.append(AlertChange(alert.id, kind))
+
+    def _answer_link(self, alert_id: int, send: Send, batch: _Batch, *, now: datetime) -> str | None:
+        """A one-tap answer link for a contact's SMS (replies do not reach us everywhere: Japan
+        has no two-way SMS); its hashed token is stored with the attempt."""
+        contact_id = send.person.contact_id
+        if send.channel is not NotifyChannel.SMS or contact_id is None:
+            return None
+        token, row = links.issue(alert_id=alert_id, contact_id=contact_id, now=now,
+                                 lifetime=timedelta(hours=self.settings.answer_link_hours))
+        batch.new.append(row)
+        return links.url_of(self.settings.public_url, token)
 
     async def _resident_recent(self, session: AsyncSession, resident_id: str, policy: str,
                                since: datetime) -> int:
@@ -211,7 +226,8 @@ class _Batch:
     attempts and timeline entries it plans."""
 
     rows: dict[tuple[int, int], AlertResponder] = field(default_factory=dict)
-    new: list[AlertEvent | NotificationAttempt] = field(default_factory=list)  # inserted at the end
+    # inserted at the end
+    new: list[AlertEvent | NotificationAttempt | AnswerLink] = field(default_factory=list)
     codes: defaultdict[str, list[tuple[int, str | None]]] = field(default_factory=lambda: defaultdict(list))
     claim: Claim | None = None
     claimed: list[NotificationAttempt] = field(default_factory=list)  # inserted, with their ids
@@ -283,13 +299,14 @@ def _view(a: NotificationAttempt) -> AttemptView:
                        has_sid=a.provider_sid is not None)
 
 
-def _body(send: Send, facts: AlertFacts, code: str | None) -> str:
+def _body(send: Send, facts: AlertFacts, code: str | None, link: str | None) -> str:
     """SMS text, or for a call the spoken texts as JSON (TwiML is built at send time)."""
     lang = send.person.language
     exhausted = send.purpose is Purpose.EXHAUSTED
     if send.channel is NotifyChannel.SMS:
-        return exhausted_sms(lang, facts) if exhausted else alert_sms(lang, facts, code)
+        return exhausted_sms(lang, facts, link) if exhausted else alert_sms(lang, facts, code, link)
     spoken = (resident_voice(lang) if send.person.target is Target.RESIDENT
-              else alert_voice(lang, facts, exhausted=exhausted))
+              else alert_voice(lang, facts, exhausted=exhausted,
+                               dispatch=send.person.target is Target.DISPATCH))
     return json.dumps({"language": spoken.language, "text": spoken.text, "repeat": spoken.repeat,
                        "goodbye": spoken.goodbye}, ensure_ascii=False)

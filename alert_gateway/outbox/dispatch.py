@@ -256,7 +256,8 @@ class Dispatcher:
         assert attempt.id is not None
         # Its last request got no answer? Ask Twilio before sending again (issue 12).
         found = await timeouts.sent_already(self.services, self.sender, attempt)
-        result = found or await request(self.sender, attempt, base=self.settings.public_url)
+        result = found or await request(self.sender, attempt, base=self.settings.public_url,
+                                        voice_for=self.settings.voice_for)
         for tries in range(RECORD_TRIES):
             try:
                 await self._record(attempt.id, result)

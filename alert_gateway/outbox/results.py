@@ -17,6 +17,7 @@ from ..bus import AlertChange, ChangeKind
 from ..db.models import Alert, AttemptStatus, NotificationAttempt, NotifyChannel, Purpose
 from ..escalation import hooks
 from ..metrics import Metrics
+from ..responses import links
 from ..twilio.client import ProviderResult, TransientSendError
 from .attempts import advance, map_status
 from .hangup import voided_result
@@ -70,6 +71,8 @@ async def record(session: AsyncSession, attempt_id: int, result: ProviderResult 
         assert isinstance(result, ProviderResult)
         row.provider_sid = row.provider_sid or result.sid
         row.sent_at = now
+        if row.channel == NotifyChannel.SMS.value and row.body:
+            row.body = links.redact(row.body)  # only the hash of an answer link stays stored
         # A callback may have moved the row on (even to a final status) before this answer came.
         if row.status == AttemptStatus.SENDING.value:
             row.status = AttemptStatus.QUEUED.value

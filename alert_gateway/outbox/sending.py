@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from ..db.models import NotificationAttempt, NotifyChannel
 from ..twilio.client import PermanentSendError, ProviderResult, TransientSendError, TwilioSender
@@ -14,8 +15,8 @@ def callback_url(base: str, path: str, attempt_id: int) -> str:
     return f"{base.rstrip('/')}/twilio/{path}?attempt={attempt_id}"
 
 
-async def request(sender: TwilioSender, attempt: NotificationAttempt, *,
-                  base: str) -> ProviderResult | Exception:
+async def request(sender: TwilioSender, attempt: NotificationAttempt, *, base: str,
+                  voice_for: Callable[[str], str | None]) -> ProviderResult | Exception:
     """Send the SMS or place the call; a send error is returned, to be recorded like an answer."""
     assert attempt.id is not None
     try:
@@ -24,10 +25,12 @@ async def request(sender: TwilioSender, attempt: NotificationAttempt, *,
                 to=attempt.to_number, body=attempt.body or "",
                 status_callback=callback_url(base, "sms/status", attempt.id))
         spoken = json.loads(attempt.body or "{}")
+        language = spoken.get("language", "ja-JP")
         twiml = alert_call_twiml(
-            text=spoken.get("text", ""), language=spoken.get("language", "ja-JP"),
+            text=spoken.get("text", ""), language=language,
             action_url=callback_url(base, "voice/gather", attempt.id),
-            repeat_text=spoken.get("repeat", ""), goodbye_text=spoken.get("goodbye", ""))
+            repeat_text=spoken.get("repeat", ""), goodbye_text=spoken.get("goodbye", ""),
+            voice=voice_for(language))
         return await sender.place_call(
             to=attempt.to_number, twiml=twiml,
             status_callback=callback_url(base, "voice/status", attempt.id),

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.alerts import Alert, AlertEvent, AlertStatus
+from ..db.answer_links import AnswerLink
 from ..db.escalation import AlertResponder, NotificationAttempt
 from ..db.messages import RejectedMessage
 
@@ -67,6 +68,9 @@ async def purge_alert_details(session: AsyncSession, alert_ids: Sequence[int], *
         col(AlertEvent.alert_id).in_(ids)).values(message="", data={}))
     await session.exec(update(AlertResponder).where(  # type: ignore[call-overload]
         col(AlertResponder.alert_id).in_(ids)).values(note=None))
+    # Answer links die with their alert anyway; their rows would only say who was asked when.
+    await session.exec(delete(AnswerLink).where(  # type: ignore[call-overload]
+        col(AnswerLink.alert_id).in_(ids)))
     counts.rejected_messages = await _rowcount(session, update(RejectedMessage).where(
         col(RejectedMessage.alert_id).in_(ids)).values(payload=b"", detail=PURGED))
     await session.exec(update(Alert).where(col(Alert.id).in_(ids))  # type: ignore[call-overload]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import ALARM_TYPES, resolve_alarm_type
@@ -125,8 +126,7 @@ async def keypress(session: AsyncSession, *, attempt_id: int, sid: str | None, d
     if row is None or row.alert_id is None:
         return HookResult(say=t("ja", "voice.invalid"))
     alert = await session.get(Alert, row.alert_id)
-    contact = await session.get(Contact, row.contact_id) if row.contact_id else None
-    result = HookResult(language=language_of(contact.language if contact else "ja"))
+    result = HookResult(language=await _callee_language(session, row, alert))
     lang = result.language
     if alert is None:
         result.say = t(lang, "voice.invalid")
@@ -158,7 +158,7 @@ async def accept(session: AsyncSession, alert: Alert, contact_id: int | None, *,
     if alert.status == AlertStatus.RESOLVED.value:
         return t(lang, "sms.closed")
     if alert.acknowledged_at is not None:
-        taker = await _taker(session, alert)
+        taker = await taker_name(session, alert, lang)
         if contact_id is not None and alert.acknowledged_by == f"contact:{contact_id}":
             return t(lang, f"{prefix}.thanks", name=await _resident_name(session, alert))
         local = alert.acknowledged_at.astimezone(tz).strftime("%H:%M")
@@ -188,42 +188,64 @@ async def decline(session: AsyncSession, alert: Alert, contact_id: int | None, *
     result.changes.append(AlertChange(alert.id, ChangeKind.CONTACT_STATE))
 
 
+async def _callee_language(session: AsyncSession, row: NotificationAttempt,
+                           alert: Alert | None) -> str:
+    """The language of whoever is on the line: the contact's, or the resident's on their call."""
+    if row.contact_id is not None:
+        contact = await session.get(Contact, row.contact_id)
+        return language_of(contact.language if contact else None)
+    if row.target == Target.RESIDENT.value and alert is not None and alert.resident_id:
+        resident = await session.get(Resident, alert.resident_id)
+        return language_of(resident.language if resident else None)
+    return language_of(None)
+
+
 async def _resident_key(session: AsyncSession, row: NotificationAttempt, alert: Alert, key: str, *,
                         now: datetime, metrics: Metrics, result: HookResult) -> None:
-    """1 = "I am fine": contacts are not called (fire types still are); 9 = help: go on now."""
+    """1 = "I am fine": contacts are not called (fire types still are); 9 = help: go on now.
+
+    Each has its own timeline entry (and board state), never the contact's "accepted".
+    """
     assert alert.id is not None
     lang = result.language
     if key == "1":
         settle(row, AttemptStatus.ACCEPTED, now=now, metrics=metrics)
         result.say = t(lang, "voice.resident_ok")
         fire = ALARM_TYPES[resolve_alarm_type(alert.type)].fire
-        said = "resident pressed 1: says they are fine"
+        session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.RESIDENT_FINE.value,
+                               actor="resident", message="resident pressed 1: says they are fine"
+                               + ("; fire alarms are still confirmed" if fire else "")))
         if not fire and alert.status == AlertStatus.OPEN.value:
             await actions.cancel(session, alert, actor="resident", now=now,
-                                message=said + "; an operator still checks on them")
-        else:
-            session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CONTACT_STATE.value,
-                                   actor="resident", message=said + (
-                                       "; fire alarms are still confirmed" if fire else "")))
-        result.changes.append(AlertChange(alert.id, ChangeKind.CONTACT_STATE))
+                                message="the resident says they are fine; an operator still "
+                                        "checks on them")
+        result.changes.append(AlertChange(alert.id, ChangeKind.RESIDENT_FINE))
     elif key == "9":
         settle(row, AttemptStatus.DECLINED, now=now, metrics=metrics)
         result.say = t(lang, "voice.resident_help")
-        session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CONTACT_STATE.value,
+        session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.RESIDENT_HELP.value,
                                actor="resident", message="resident pressed 9: needs help"))
         await hooks.poke(session, alert.id, now=now)
-        result.changes.append(AlertChange(alert.id, ChangeKind.CONTACT_STATE))
+        result.changes.append(AlertChange(alert.id, ChangeKind.RESIDENT_HELP))
     else:
         result.say = t(lang, "voice.invalid")
 
 
-async def _taker(session: AsyncSession, alert: Alert) -> str:
+async def taker_name(session: AsyncSession, alert: Alert, lang: str) -> str:
+    """Who took the alert, as the listener's language names them (a contact by their name)."""
     by = alert.acknowledged_by or ""
-    if by.startswith("contact:") and by[8:].isdigit():
-        contact = await session.get(Contact, int(by[8:]))
-        if contact is not None:
-            return contact.name
-    return t("ja", "sms.centre") if not by.startswith("contact:") else by
+    contact_id = int(by[8:]) if by.startswith("contact:") and by[8:].isdigit() else None
+    if contact_id is None and alert.id is not None:  # taken for a contact on the console or API
+        contact_id = (await session.exec(
+            select(AlertResponder.contact_id).where(
+                AlertResponder.alert_id == alert.id,
+                col(AlertResponder.state).in_([ResponderState.ACCEPTED.value,
+                                               ResponderState.ARRIVED.value]))
+            .order_by(col(AlertResponder.updated_at)))).first()
+    contact = await session.get(Contact, contact_id) if contact_id is not None else None
+    if contact is not None:
+        return contact.name
+    return t(lang, "sms.centre") if not by.startswith("contact:") else by
 
 
 async def _resident_name(session: AsyncSession, alert: Alert) -> str:

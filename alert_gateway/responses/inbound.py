@@ -25,7 +25,8 @@ from ..db.models import (
 from ..i18n import language_of, t
 from ..outbox.notices import facts_of, sms_row
 from ..outbox.texts import fit
-from .callbacks import HookResult, accept, decline
+from .answers import Answer, answer
+from .callbacks import HookResult
 
 # Carrier keywords Twilio also honours (https://help.twilio.com/articles/223134027).
 STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "停止"})
@@ -83,12 +84,9 @@ async def inbound_sms(session: AsyncSession, *, from_: str, body: str, now: date
             text = t(lang, "sms.closed")
         return await _reply(session, from_, text, now, replies_per_hour, result)
     responder, alert = chosen[0]
-    if verb == "accept":
-        text = await accept(session, alert, responder.contact_id, channel=AckChannel.SMS, now=now,
-                            tz=tz, result=result, voice=False)
-    else:
-        await decline(session, alert, responder.contact_id, channel="sms", now=now, result=result)
-        text = t(lang, "sms.declined")
+    text = await answer(session, alert, responder.contact_id,
+                        Answer.ACCEPT if verb == "accept" else Answer.DECLINE,
+                        channel=AckChannel.SMS, now=now, tz=tz, result=result)
     return await _reply(session, from_, text, now, replies_per_hour, result)
 
 

@@ -12,7 +12,16 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 from twilio.request_validator import RequestValidator
 
-from .fake_state import FakeCall, FakeMessage, FakeTwilio, Recorded, new_sid, rfc2822, segments
+from .fake_state import (
+    FakeCall,
+    FakeMessage,
+    FakeTwilio,
+    Recorded,
+    keys_mentioned,
+    new_sid,
+    rfc2822,
+    segments,
+)
 
 log = logging.getLogger(__name__)
 API_VERSION = "2010-04-01"
@@ -204,7 +213,9 @@ class Network:
             if verb.tag == "Say":
                 call.spoken.append(verb.text or "")
             elif verb.tag == "Gather":
-                call.spoken.extend(s.text or "" for s in verb.iter("Say"))
+                prompt = [s.text or "" for s in verb.iter("Say")]
+                call.spoken.extend(prompt)
+                call.keys = keys_mentioned(" ".join(prompt))
                 await self.fake.changed()
                 digits = await self._digits(call) if human else None
                 if digits is not None and verb.get("action") and depth < 3:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, TypeVar
+
+KEY_ASKED = re.compile(r"(\d)\s*(?:を|if\b)|[Pp]ress\s+(\d)")  # "1を押して", "9 if", "Press 1"
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -99,6 +103,7 @@ class FakeCall:
     replies: list[str] = field(default_factory=list)  # TwiML returned by Gather actions
     statuses: list[str] = field(default_factory=list)
     waiting: bool = False  # at a Gather, waiting for a manual press
+    keys: list[str] = field(default_factory=list)  # the keys the current Gather's prompt mentions
     hung_up: str | None = None  # ended through the API: "canceled" or "completed"
     sequence: int = 0  # SequenceNumber of the next status callback
     finished: bool = False  # the last callback has been delivered
@@ -129,7 +134,7 @@ class FakeCall:
     def view(self) -> dict[str, Any]:
         """The record as the control API and the phones page show it."""
         keep = ("sid", "to", "status", "answered_by", "spoken", "digits", "replies",
-                "statuses", "waiting", "hung_up", "duration", "received_at", "finished")
+                "statuses", "waiting", "keys", "hung_up", "duration", "received_at", "finished")
         data = {k: getattr(self, k) for k in keep}
         data["from"] = self.from_
         data["created"] = self.created.isoformat()
@@ -260,3 +265,11 @@ class FakeTwilio:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def keys_mentioned(prompt: str) -> list[str]:
+    """The phone keys a spoken prompt asks for ("1を…9を押して", "Press 1 if …, 9 if …"), in
+    order, once each: the phones page offers exactly those (digits of an address are not keys)."""
+    text = unicodedata.normalize("NFKC", prompt)
+    found = [a or b for a, b in KEY_ASKED.findall(text)]
+    return list(dict.fromkeys(found))

@@ -5,13 +5,11 @@ from __future__ import annotations
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-# Neural voices that read Japanese naturally; others fall back to Twilio's default for the language.
-DEFAULT_VOICES = {"ja-JP": "Polly.Mizuki", "en-US": "Polly.Joanna"}
 GATHER_TIMEOUT_SECONDS = 8
 
 
 def _say(target: VoiceResponse | Gather, text: str, language: str, voice: str | None) -> None:
-    voice = voice or DEFAULT_VOICES.get(language)
+    """Say `text`; without a voice, Twilio's default for the language reads it."""
     if voice:
         target.say(text, language=language, voice=voice)
     else:

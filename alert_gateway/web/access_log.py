@@ -26,6 +26,8 @@ SAFE_QUERY_KEYS = frozenset(
     {"attempt", "limit", "offset", "status", "type", "severity", "reason", "resident_id",
      "device_id", "alert_id", "active", "online", "all", "month", "done", "lang"}
 )
+# Placeholders that are credentials: an answer link's token acts for its contact.
+SECRET_PATH_KEYS = frozenset({"token"})
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_.:,\-]{1,40}")
 
 
@@ -48,7 +50,8 @@ def safe_path_ids(request: BaseRequest) -> dict[str, str]:
     match_info = getattr(request, "match_info", None)
     if match_info is None:
         return {}
-    return {key: identifier_or_redacted(value) for key, value in match_info.items()}
+    return {key: REDACTED if key in SECRET_PATH_KEYS else identifier_or_redacted(value)
+            for key, value in match_info.items()}
 
 
 def safe_query(request: BaseRequest) -> dict[str, str]:

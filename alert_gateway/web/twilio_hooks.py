@@ -25,6 +25,7 @@ from ..appkeys import SERVICES
 from ..db.models import NotificationAttempt
 from ..outbox.attempts import tells_nothing_new
 from ..outbox.sending import callback_url
+from ..outbox.texts import VOICE_LANGUAGES
 from ..responses import callbacks, inbound
 from ..responses.callbacks import HookResult
 from ..services import Services
@@ -200,8 +201,8 @@ async def _voice_gather(request: web.Request) -> web.Response:
                                         tz=tz, metrics=s.metrics)
 
     result = await _run(request, apply)
-    lang = {"ja": "ja-JP", "en": "en-US"}.get(result.language, "ja-JP")
-    return _xml(reply_twiml(result.say or "", lang))
+    lang = VOICE_LANGUAGES.get(result.language, "ja-JP")  # the callee's, as the call spoke it
+    return _xml(reply_twiml(result.say or "", lang, voice=s.settings.voice_for(lang)))
 
 
 async def _sms_inbound(request: web.Request) -> web.Response:
@@ -225,7 +226,9 @@ async def _voice_twiml(request: web.Request) -> web.Response:
     if row is None:
         return _xml(reply_twiml("", "ja-JP"))
     spoken = json.loads(row.body or "{}")
+    language = spoken.get("language", "ja-JP")
     return _xml(alert_call_twiml(
-        text=spoken.get("text", ""), language=spoken.get("language", "ja-JP"),
+        text=spoken.get("text", ""), language=language,
         action_url=callback_url(s.settings.public_url, "voice/gather", row.id or 0),
-        repeat_text=spoken.get("repeat", ""), goodbye_text=spoken.get("goodbye", "")))
+        repeat_text=spoken.get("repeat", ""), goodbye_text=spoken.get("goodbye", ""),
+        voice=s.settings.voice_for(language)))

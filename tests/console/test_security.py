@@ -15,7 +15,9 @@ from .conftest import SUPERVISOR, Console
 # redirect from "/" (it only points at the sign-in-guarded board).
 PUBLIC = {"/livez", "/healthz", "/readyz", "/metrics", "/console/login", "/", "/console/static/alarm.wav",
           # The API's schema carries no data; the API module serves it openly (its choice).
-          "/api/v1/openapi.json"}
+          "/api/v1/openapi.json",
+          # The SMS answer page: its link's token is the credential (tests/escalation/test_answer_links.py).
+          "/r/answer.css", "/r/{token}"}
 XSS = "<script>alert(1)</script>"
 
 

@@ -23,14 +23,16 @@ def sign(url: str, params: object) -> str:
 def test_alert_call_gathers_twice_then_hangs_up() -> None:
     """The alert is said in a Gather, repeated in a second Gather, then goodbye and Hangup."""
     xml = alert_call_twiml(text="緊急です", language="ja-JP", action_url="https://gw/a?x=1&y=2",
-                           repeat_text="繰り返します", goodbye_text="失礼します")
+                           repeat_text="繰り返します", goodbye_text="失礼します",
+                           voice="Polly.Kazuha-Neural")
     root = ET.fromstring(xml.encode())
     assert [el.tag for el in root] == ["Gather", "Gather", "Say", "Hangup"]
     for gather, text in zip(root[:2], ["緊急です", "繰り返します"], strict=True):
         assert gather.attrib == {"action": "https://gw/a?x=1&y=2", "method": "POST",
                                  "numDigits": "1", "timeout": "8"}
         (say,) = gather
-        assert (say.text, say.get("language"), say.get("voice")) == (text, "ja-JP", "Polly.Mizuki")
+        assert (say.text, say.get("language"), say.get("voice")) == (text, "ja-JP",
+                                                                   "Polly.Kazuha-Neural")
     assert root[2].text == "失礼します"
 
 

@@ -1,0 +1,48 @@
+"""What the answer page shows for a link: pure decisions over rows already loaded (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..db.models import ACTIVE_STATUSES, Alert, AnswerLink, ResponderState
+from ..responses.answers import Answer
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The page's state: a notice (catalogue key under `page.`) and the buttons offered."""
+
+    notice: str | None
+    choices: tuple[Answer, ...] = ()
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def is_closed(alert: Alert | None) -> bool:
+    """A link dies with its alert: resolved, cancelled, or gone."""
+    return alert is None or alert.status not in ACTIVE_STATUSES
+
+
+def is_expired(link: AnswerLink, now: datetime) -> bool:
+    """Past the link's own lifetime (answer_link_hours)."""
+    return now >= link.expires_at
+
+
+def shown(alert: Alert, link: AnswerLink, responder: str | None, *, taker: str,
+          taken_at: str) -> Shown:
+    """What the contact of an open link sees: their choices follow how far they have come."""
+    if is_closed(alert):
+        if alert.acknowledged_at is not None:
+            return Shown("closed_taken", params={"taker": taker})
+        return Shown("closed")
+    if alert.acknowledged_at is not None:
+        mine = alert.acknowledged_by == f"contact:{link.contact_id}" or responder in (
+            ResponderState.ACCEPTED.value, ResponderState.ARRIVED.value)
+        if not mine:
+            return Shown("taken", params={"taker": taker, "time": taken_at})
+        if responder == ResponderState.ARRIVED.value:
+            return Shown("arrived")
+        return Shown("you_accepted", (Answer.ARRIVE,))
+    if responder == ResponderState.DECLINED.value:
+        return Shown("you_declined", (Answer.ACCEPT,))
+    return Shown(None, (Answer.ACCEPT, Answer.DECLINE))
