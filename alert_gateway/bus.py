@@ -52,6 +52,7 @@ class ChangeKind(StrEnum):
     KEY_CODE_REVEALED = "key_code_revealed"
     RESOLVED = "resolved"
     DEVICE_BACK = "device_back"
+    CALL = "call"
     # Not timeline entries:
     STORED = "stored"  # an ingest batch stored it and intake planned its first step at once
     OUTAGE = "outage"  # supervision counted more offline devices into a mass-outage incident

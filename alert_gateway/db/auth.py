@@ -39,6 +39,9 @@ class Operator(SQLModel, table=True):
     password_hash: str  # argon2
     language: str = "ja"
     active: bool = True
+    # rung first when this operator calls from the console (set by a supervisor), E.164
+    phone: str | None = Field(default=None, max_length=20)
+    last_sign_in_at: datetime | None = None  # the handover note written since is shown at sign-in
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -11,6 +11,7 @@ from .alerts import (
 )
 from .audit import AuditAction, AuditEntry
 from .auth import ApiToken, Operator, Role, SignInThrottle, WebSession
+from .calls import CallState, ConsoleCall, HandoverNote
 from .escalation import (
     AlertResponder,
     AttemptStatus,
@@ -36,11 +37,14 @@ __all__ = [
     "AttemptStatus",
     "AuditAction",
     "AuditEntry",
+    "CallState",
+    "ConsoleCall",
     "Contact",
     "Device",
     "Escalation",
     "EscalationState",
     "EventKind",
+    "HandoverNote",
     "InboundMessage",
     "NotificationAttempt",
     "NotifyChannel",
