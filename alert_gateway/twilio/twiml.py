@@ -62,6 +62,13 @@ def bridge_twiml(*, say: str, language: str, number: str, caller_id: str, action
     return str(vr)
 
 
+def hangup_twiml() -> str:
+    """End the call without a word."""
+    vr = VoiceResponse()
+    vr.hangup()
+    return str(vr)
+
+
 def messaging_reply(text: str | None) -> str:
     """The TwiML answer to an inbound SMS; an empty <Response/> sends nothing back."""
     mr = MessagingResponse()

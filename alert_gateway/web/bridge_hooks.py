@@ -22,7 +22,7 @@ from ..calls import service
 from ..db.auth import Operator
 from ..i18n import t
 from ..twilio.signature import check_signature
-from ..twilio.twiml import bridge_twiml, reply_twiml
+from ..twilio.twiml import bridge_twiml, hangup_twiml, reply_twiml
 from ..unit_of_work import unit_of_work
 from ..validation import first_bad_text, parse_id
 
@@ -71,7 +71,7 @@ async def answer(request: web.Request) -> web.Response:
     """POST /twilio/bridge/answer: the operator is on the line; dial the callee."""
     checked = await _form(request)
     if checked is None:
-        return _xml(reply_twiml("", "ja-JP"))
+        return _xml(hangup_twiml())
     form, call_id = checked
     services = request.app[SERVICES]
     async with unit_of_work(services.sessions, services.bus) as uow:
@@ -106,7 +106,7 @@ async def dialed(request: web.Request) -> web.Response:
             seconds=int(raw) if raw.isdigit() and len(raw) < 7 else None, now=now)
 
     response = await _apply(request, step)
-    return response if response.status != 204 else _xml(reply_twiml("", "ja-JP"))
+    return response if response.status != 204 else _xml(hangup_twiml())
 
 
 async def status(request: web.Request) -> web.Response:

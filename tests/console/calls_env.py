@@ -38,7 +38,8 @@ class Calling:
     console: Console
     fake: FakeTwilio
     alert_id: int
-    base: str
+    base: str  # the console's URL
+    fake_base: str  # the fake Twilio's URL (its phones page is at /)
     signed_in: dict[str, str] = field(default_factory=dict)  # name -> CSRF token
 
     async def csrf(self, name: str = OPERATOR) -> str:
@@ -105,7 +106,8 @@ async def calling(url: str, **overrides: Any) -> AsyncIterator[Calling]:
         client = TestClient(TestServer(app, host="127.0.0.1", port=port))
         await client.start_server()
         try:
-            yield Calling(Console(client, services, app), fake_of(fake_app), alert_id, base)
+            yield Calling(Console(client, services, app), fake_of(fake_app), alert_id, base,
+                          settings.twilio_api_base)
         finally:
             await client.close()
             await services.close()
