@@ -14,6 +14,7 @@ from . import (
     auth,
     board,
     calls_view,
+    handover_view,
     history,
     import_view,
     operators_view,
@@ -46,6 +47,7 @@ def add_routes(app: web.Application) -> None:
     alert_view.add_routes(app)
     alert_actions.add_routes(app)
     calls_view.add_routes(app)
+    handover_view.add_routes(app)
     import_view.add_routes(app)  # before residents_view: /residents/import beats /{id}
     residents_view.add_routes(app)
     resident_parts_view.add_routes(app)
