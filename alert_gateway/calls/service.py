@@ -109,8 +109,9 @@ async def operator_answered(session: AsyncSession, *, call_id: int, sid: str | N
 
 
 async def dial_ended(session: AsyncSession, *, call_id: int, sid: str | None, dial_status: str,
-                     dial_sid: str | None, seconds: int | None, now: datetime) -> int | None:
-    """The <Dial> finished: how the callee answered, and for how long; the alert's id."""
+                     dial_sid: str | None, seconds: int | None,
+                     now: datetime) -> ConsoleCall | None:
+    """The <Dial> finished: how the callee answered, and for how long; the call if it ended."""
     call = await _live(session, call_id, sid)
     outcome = DIAL_OUTCOMES.get(dial_status)
     if call is None or outcome is None:
@@ -124,13 +125,13 @@ async def dial_ended(session: AsyncSession, *, call_id: int, sid: str | None, di
         _note(session, call, "call.talked", now, who=who, minutes=minutes, seconds=rest)
     else:
         _note(session, call, f"call.{outcome.value}", now, who=who)
-    return call.alert_id
+    return call
 
 
 async def leg_status(session: AsyncSession, *, call_id: int, sid: str | None, status: str,
-                     now: datetime) -> int | None:
+                     now: datetime) -> ConsoleCall | None:
     """The operator's own leg: only its not being answered ends the call here (an answered
-    leg ends through the <Dial>'s action); the alert's id when something changed."""
+    leg ends through the <Dial>'s action); the call if it ended."""
     call = await _live(session, call_id, sid)
     if call is None or status not in UNANSWERED or call.state == CallState.CONNECTING.value:
         return None
@@ -138,4 +139,4 @@ async def leg_status(session: AsyncSession, *, call_id: int, sid: str | None, st
     call.state, call.ended_at = CallState.OPERATOR_MISSED.value, now
     _note(session, call, "call.operator_missed", now, who=callee.who if callee else "?",
           operator_phone=call.operator_phone)
-    return call.alert_id
+    return call

@@ -15,6 +15,7 @@ from ..appkeys import SERVICES
 from ..bus import ChangeKind
 from ..calls import service
 from ..calls.numbers import CallRefused, choose, phone_to_ring
+from ..db.calls import CallState
 from ..twilio.client import SendError, TwilioSender
 from ..unit_of_work import unit_of_work
 from ..web.bridge_hooks import bridge_url
@@ -59,6 +60,7 @@ async def call(request: web.Request) -> web.Response:
             await service.not_placed(uow.session, call_id=row.id, who=callee.who,
                                      now=services.clock.now())
             uow.changed(alert_id, ChangeKind.CALL)
+        services.metrics.console_calls.labels(outcome=CallState.NOT_PLACED.value).inc()
         return await render_alert(request, alert_id, status=502, error=_("call.refused.twilio"))
     async with unit_of_work(services.sessions, services.bus) as uow:
         await service.placed(uow.session, call_id=row.id, sid=result.sid,

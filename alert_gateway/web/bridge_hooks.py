@@ -20,6 +20,7 @@ from ..appkeys import SERVICES
 from ..bus import ChangeKind
 from ..calls import service
 from ..db.auth import Operator
+from ..db.calls import ConsoleCall
 from ..i18n import t
 from ..twilio.signature import check_signature
 from ..twilio.twiml import bridge_twiml, hangup_twiml, reply_twiml
@@ -52,18 +53,23 @@ async def _form(request: web.Request) -> tuple[MultiDictProxy[Any], int] | None:
     return form, call_id
 
 
-async def _apply(request: web.Request,
-                 step: Callable[[AsyncSession, MultiDictProxy[Any], int], Awaitable[int | None]],
-                 ) -> web.Response:
+async def _apply(
+    request: web.Request,
+    step: Callable[[AsyncSession, MultiDictProxy[Any], int], Awaitable[ConsoleCall | None]],
+) -> web.Response:
+    """Verify, apply the step in one transaction; a call that ended is counted and announced."""
     checked = await _form(request)
     if checked is None:
         return web.Response(status=400, text="a parameter holds a value the gateway cannot store")
     form, call_id = checked
     services = request.app[SERVICES]
     async with unit_of_work(services.sessions, services.bus) as uow:
-        alert_id = await step(uow.session, form, call_id)
-        if alert_id is not None:
-            uow.changed(alert_id, ChangeKind.CALL)
+        ended = await step(uow.session, form, call_id)
+        if ended is not None:
+            uow.changed(ended.alert_id, ChangeKind.CALL)
+    if ended is not None:
+        services.metrics.console_calls.labels(outcome=ended.state).inc()
+        log.info("console call ended", extra={"call_id": call_id, "outcome": ended.state})
     return web.Response(status=204)
 
 
@@ -98,7 +104,8 @@ async def dialed(request: web.Request) -> web.Response:
     """POST /twilio/bridge/dialed: the <Dial> ended; the call ends with it."""
     now = request.app[SERVICES].clock.now()
 
-    async def step(session: AsyncSession, form: MultiDictProxy[Any], call_id: int) -> int | None:
+    async def step(session: AsyncSession, form: MultiDictProxy[Any],
+                   call_id: int) -> ConsoleCall | None:
         raw = str(form.get("DialCallDuration") or "")
         return await service.dial_ended(
             session, call_id=call_id, sid=form.get("CallSid"),
@@ -113,7 +120,8 @@ async def status(request: web.Request) -> web.Response:
     """POST /twilio/bridge/status: the operator's own leg rang out, was busy or failed."""
     now = request.app[SERVICES].clock.now()
 
-    async def step(session: AsyncSession, form: MultiDictProxy[Any], call_id: int) -> int | None:
+    async def step(session: AsyncSession, form: MultiDictProxy[Any],
+                   call_id: int) -> ConsoleCall | None:
         return await service.leg_status(session, call_id=call_id, sid=form.get("CallSid"),
                                         status=str(form.get("CallStatus") or ""), now=now)
 

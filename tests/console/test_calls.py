@@ -13,6 +13,7 @@ from alert_gateway.db.alerts import AlertEvent
 from alert_gateway.db.auth import Operator
 from alert_gateway.db.residents import Contact, Resident
 from alert_gateway.errors import InvalidInput
+from alert_gateway.twilio.fake_state import FailRule
 
 from .calls_env import CENTRE_NUMBER, OPERATOR_PHONE, Calling, calling
 from .conftest import OPERATOR, SUPERVISOR
@@ -73,11 +74,18 @@ async def test_the_operator_answers_and_is_bridged_to_the_daughter(sqlite_url: s
         assert f"金沢 太郎（{DAUGHTER}）に発信: まず担当者の電話 {OPERATOR_PHONE}" in text, text
         assert "担当者が応答しました。金沢 太郎 を呼び出しています" in text
         assert re.search(r"金沢 太郎 と通話しました（0分\d+秒）", text), text
+        assert _ended(env, "talked") == 1
 
 
-async def test_a_busy_daughter_and_a_missed_operator_phone_are_on_the_timeline(
+def _ended(env: Calling, outcome: str) -> float | None:
+    return env.console.services.metrics.registry.get_sample_value(
+        "alert_gateway_console_calls_total", {"outcome": outcome})
+
+
+async def test_a_busy_daughter_a_missed_operator_phone_and_a_refusal_are_on_the_timeline(
         sqlite_url: str) -> None:
-    """A busy callee ends the call as busy; an operator phone nobody answers dials nobody."""
+    """A busy callee ends the call as busy; an operator phone nobody answers dials nobody; a call
+    Twilio refuses is said so on the page and on the timeline."""
     async with calling(sqlite_url) as env:
         await env.set_phone(OPERATOR, OPERATOR_PHONE)
         env.fake.phone(DAUGHTER).call = "busy"
@@ -93,6 +101,13 @@ async def test_a_busy_daughter_and_a_missed_operator_phone_are_on_the_timeline(
         text = await env.timeline()
         assert (f"担当者の電話 {OPERATOR_PHONE} が応答しなかったため、金沢市民病院 には発信して"
                 "いません") in text, text
+
+        env.fake.fail_rules.append(FailRule(status=400, delay=0, count=1, code=21211))
+        status, body = await _call(env, "resident")
+        assert status == 502 and "発信できませんでした" in body, body
+        assert "金沢 ハナ への発信を Twilio が受け付けませんでした" in await env.timeline()
+        assert [_ended(env, o) for o in ("callee_busy", "operator_missed", "not_placed")] == [
+            1, 1, 1]
 
 
 async def test_english_operator_reads_the_call_in_english(sqlite_url: str) -> None:
