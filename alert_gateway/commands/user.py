@@ -109,5 +109,6 @@ def _passwd(args: argparse.Namespace, settings: Settings) -> int:
         await accounts.set_password(session, operator_id=operator.id, password=password)
 
     _in_session(settings, change)
-    print(f"operator {args.name}: password changed; their console sessions have ended")
+    print(f"{args.name}: パスワードを変更しました。コンソールのセッションは終了しました。\n"
+          f"{args.name}: password changed; their console sessions have ended")
     return 0

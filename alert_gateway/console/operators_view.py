@@ -94,14 +94,15 @@ async def set_phone(request: web.Request) -> web.Response:
     """POST /console/operators/{id}/phone (supervisors): the phone console calls ring first."""
     require_supervisor(request)
     operator_id = path_id(request, "operator_id", "operator")
+    form = await checked_form(request)
     async with request.app[SERVICES].sessions() as session:
         try:
-            form = await checked_form(request)
             await accounts.set_phone(session, operator_id=operator_id,
                                      phone=str(form.get("phone", "")).strip() or None)
             await session.commit()
-        except InvalidInput as exc:
-            return await _page(request, session, status=400, error=str(exc))
+        except InvalidInput:
+            return await _page(request, session, status=400,
+                               error=translator(request)("operators.bad_phone"))
     raise web.HTTPSeeOther("/console/operators?done=saved")
 
 

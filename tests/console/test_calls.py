@@ -54,6 +54,10 @@ async def test_the_operator_answers_and_is_bridged_to_the_daughter(sqlite_url: s
             data=setting | {"csrf_token": await env.csrf(OPERATOR)}, allow_redirects=False)
         assert response.status == 403, await response.text()
         response = await env.console.client.post(
+            f"/console/operators/{operator_id}/phone", headers={"Accept": "text/html"},
+            data={"phone": "119", "csrf_token": await env.csrf(SUPERVISOR)})
+        assert response.status == 400 and "119・110 は設定できません" in await response.text()
+        response = await env.console.client.post(
             f"/console/operators/{operator_id}/phone",
             data=setting | {"csrf_token": await env.csrf(SUPERVISOR)}, allow_redirects=False)
         assert response.status == 303, await response.text()
