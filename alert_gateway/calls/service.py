@@ -17,7 +17,7 @@ from ..db.calls import CallState, ConsoleCall
 from ..db.residents import Resident
 from ..i18n import t
 from ..residents import service as residents
-from .numbers import Callee, callees
+from .numbers import Callee, callees, is_emergency
 
 # Twilio's DialCallStatus (twilio.com/docs/voice/twiml/dial#dialcallstatus) to how the call ended.
 DIAL_OUTCOMES = {
@@ -100,7 +100,7 @@ async def operator_answered(session: AsyncSession, *, call_id: int, sid: str | N
     if call is None:
         return None
     callee = await callee_of(session, call)
-    if callee is None:
+    if callee is None or is_emergency(callee.number):  # the card may have changed since the click
         return None
     if call.state != CallState.CONNECTING.value:
         call.state = CallState.CONNECTING.value
