@@ -54,6 +54,7 @@ class ChangeKind(StrEnum):
     DEVICE_BACK = "device_back"
     RESIDENT_FINE = "resident_fine"
     RESIDENT_HELP = "resident_help"
+    CALL = "call"
     # Not timeline entries:
     STORED = "stored"  # an ingest batch stored it and intake planned its first step at once
     OUTAGE = "outage"  # supervision counted more offline devices into a mass-outage incident

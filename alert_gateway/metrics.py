@@ -12,12 +12,13 @@ from prometheus_client import (
     ProcessCollector,
 )
 
+from .db.calls import CallState
 from .db.escalation import AttemptStatus, NotifyChannel
 from .db.messages import RejectReason
 
 PREFIX = "alert_gateway_"
 # twilio/client.py's operations, as the Twilio alert rules count them
-TWILIO_OPERATIONS = ("send_sms", "place_call", "fetch_call", "fetch_sms")
+TWILIO_OPERATIONS = ("send_sms", "place_call", "place_bridge_call", "fetch_call", "fetch_sms")
 TWILIO_ERROR_KINDS = ("transient", "permanent")
 WEBHOOK_REFUSALS = ("bad_signature", "missing_signature", "bad_input")
 ANSWER_PAGE_OUTCOMES = ("shown", "answered", "replayed", "invalid", "expired", "csrf", "limited")
@@ -121,6 +122,12 @@ class Metrics:
             ["channel", "status"],
             registry=r,
         )
+        self.console_calls = Counter(
+            PREFIX + "console_calls_total",
+            "Calls operators started from the console (click-to-call), by how they ended.",
+            ["outcome"],
+            registry=r,
+        )
         self.calls_hung_up = Counter(
             PREFIX + "calls_hung_up_total",
             "Live calls about a closed alert ended through the Twilio API, by result "
@@ -206,6 +213,9 @@ class Metrics:
             self.webhooks_refused.labels(reason=refusal)
         for outcome in ANSWER_PAGE_OUTCOMES:
             self.answer_page.labels(outcome=outcome)
+        for state in CallState:
+            if state.is_final:
+                self.console_calls.labels(outcome=state.value)
         for channel in NotifyChannel:
             for status in AttemptStatus:
                 if status.is_final:

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     """The dispatch centre's phone (E.164), for policy targets `dispatch`."""
     dispatch_name: str = "受信センター"
     """How messages name the dispatch centre."""
+    desk_phone: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
+    """The centre's desk line (E.164), rung first by click-to-call for an operator whose account
+    has no phone of its own."""
     timezone: str = "Asia/Tokyo"
     """Local time zone for night hours and message times."""
     send_rate_per_second: float = Field(default=50.0, ge=0.1, le=100_000)

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import ConfigError, InvalidInput
 from ..privacy import keys
-from ..settings import Settings
+from ..settings import ENV_PREFIX, Settings
 
 
 def register(subparsers: Any) -> None:
@@ -28,7 +28,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--data-dir", type=Path, default=Path("data/demo"),
                         help="Folder for the SQLite file and the demo password (default data/demo).")
-    parser.add_argument("--port", type=int, default=8080, help="Console and API port (default 8080).")
+    parser.add_argument("--port", type=int, default=None,
+                        help="Console and API port (default: ALERT_GATEWAY_HTTP_PORT, else 8080).")
     parser.add_argument("--twilio-port", type=int, default=8099,
                         help="Fake Twilio port; its phones page is at / (default 8099).")
     parser.add_argument(
@@ -57,10 +58,12 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         resolve_traffic(args.scenario, args.residents)
     except ConfigError as exc:  # a mistyped --scenario or --residents is a usage error
         raise InvalidInput(str(exc)) from None
-    ensure_port_free("127.0.0.1", args.port, setting="--port")
+    port = args.port if args.port is not None else settings.http_port
+    ensure_port_free("127.0.0.1", port,
+                     setting="--port" if args.port is not None else f"{ENV_PREFIX}HTTP_PORT")
     ensure_port_free("127.0.0.1", args.twilio_port, setting="--twilio-port")
     options = DemoOptions(
-        data_dir=args.data_dir, port=args.port, twilio_port=args.twilio_port,
+        data_dir=args.data_dir, port=port, twilio_port=args.twilio_port,
         scenario=args.scenario, mqtt_url=args.mqtt_url, embedded_broker=args.embedded_broker,
         residents=args.residents, verbose=args.verbose,
     )

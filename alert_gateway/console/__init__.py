@@ -13,6 +13,8 @@ from . import (
     audit_view,
     auth,
     board,
+    calls_view,
+    handover_view,
     history,
     import_view,
     operators_view,
@@ -44,6 +46,8 @@ def add_routes(app: web.Application) -> None:
     operators_view.add_routes(app)
     alert_view.add_routes(app)
     alert_actions.add_routes(app)
+    calls_view.add_routes(app)
+    handover_view.add_routes(app)
     import_view.add_routes(app)  # before residents_view: /residents/import beats /{id}
     residents_view.add_routes(app)
     resident_parts_view.add_routes(app)

@@ -8,8 +8,10 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..calls.numbers import is_emergency
 from ..db.auth import Operator, Role
 from ..errors import Conflict, InvalidInput, NotFound
+from ..residents.phones import normalize_phone
 from .i18n import language_of
 from .passwords import check_strength, hash_password
 from .sessions import close_all_for
@@ -51,8 +53,16 @@ async def get(session: AsyncSession, *, operator_id: int) -> Operator:
 
 
 async def set_active(session: AsyncSession, *, operator_id: int, active: bool) -> Operator:
-    """(De)activate an account; deactivating ends its sessions at once. The caller commits."""
+    """(De)activate an account; deactivating ends its sessions at once. The caller commits.
+
+    The last active supervisor stays: without one, nobody could manage accounts from the console.
+    """
     operator = await get(session, operator_id=operator_id)
+    if not active and operator.active and operator.role == Role.SUPERVISOR.value:
+        supervisors = await session.exec(select(Operator.id).where(
+            col(Operator.role) == Role.SUPERVISOR.value, col(Operator.active).is_(True)))
+        if len(supervisors.all()) <= 1:
+            raise Conflict("the last active supervisor cannot be deactivated")
     operator.active = active
     if not active:
         await close_all_for(session, operator_id=operator_id)
@@ -68,5 +78,23 @@ async def set_password(session: AsyncSession, *, operator_id: int, password: str
     operator = await get(session, operator_id=operator_id)
     operator.password_hash = hash_password(password)
     await close_all_for(session, operator_id=operator_id)
+    await session.flush()
+    return operator
+
+
+async def find(session: AsyncSession, *, name: str) -> Operator:
+    """One operator by sign-in name; NotFound if there is none."""
+    operator = (await session.exec(select(Operator).where(col(Operator.name) == name))).first()
+    if operator is None:
+        raise NotFound(f"no operator {name!r}")
+    return operator
+
+
+async def set_phone(session: AsyncSession, *, operator_id: int, phone: str | None) -> Operator:
+    """The phone click-to-call rings first for this operator (blank clears it). Caller commits."""
+    operator = await get(session, operator_id=operator_id)
+    if phone and is_emergency(phone):
+        raise InvalidInput("110/118/119 cannot be an operator's phone")
+    operator.phone = normalize_phone(phone)[0] if phone else None
     await session.flush()
     return operator

@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..alerts import queries
+from ..calls.numbers import Callee, callees, is_emergency
 from ..db.alerts import Alert, AlertEvent
 from ..db.escalation import Escalation, NotificationAttempt, Target
 from ..db.residents import Contact, Device, Resident
+from ..i18n import t
 from ..residents import service as residents
 from .board_data import operator_names
 from .timefmt import age_on, aware
@@ -44,12 +46,20 @@ class AlertPage:
     earlier: list[Alert]
     escalation: Escalation | None
     names: dict[str, str]  # "operator:<name>" and "<name>" -> display name
+    callable: dict[str, Callee] = field(default_factory=dict)  # call buttons, by callee key
 
     def who(self, actor: str | None) -> str:
         """A timeline actor as people read it: operators by display name, others as stored."""
         if not actor:
             return ""
         return self.names.get(actor, actor)
+
+    def text(self, event: AlertEvent, lang: str) -> str:
+        """A timeline entry in the reader's language when it was stored as a message key."""
+        key, params = event.data.get("text_key"), event.data.get("params")
+        if isinstance(key, str) and isinstance(params, dict):
+            return t(lang, key, **params)
+        return event.message
 
 
 def map_link(address: str | None) -> str | None:
@@ -96,5 +106,6 @@ async def load(session: AsyncSession, *, alert_id: int, zone: str, today: date |
         timeline=await queries.timeline(session, alert_id=alert_id), earlier=earlier,
         escalation=await session.get(Escalation, alert_id),
         names=await operator_names(session),
+        callable={c.key: c for c in callees(resident, contacts) if not is_emergency(c.number)},
     )
 

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..appkeys import SERVICES
 from ..bus import ChangeKind
+from ..calls.numbers import phone_to_ring
 from ..db.alerts import Alert, AlertEvent, EventKind, Outcome
 from ..db.audit import AuditAction
 from ..db.residents import Resident
@@ -43,7 +44,13 @@ async def render_alert(request: web.Request, alert_id: int, *, status: int = 200
     async with services.sessions() as session:
         page = await alert_data.load(session, alert_id=alert_id, zone=services.settings.timezone)
     return render(request, "alert.html", status=status, page=page, error=error,
-                  revealed=revealed, outcomes=[o for o in Outcome if o is not Outcome.RESTORED])
+                  revealed=revealed, outcomes=[o for o in Outcome if o is not Outcome.RESTORED],
+                  ring=ring_first(request))
+
+
+def ring_first(request: web.Request) -> str | None:
+    """The phone click-to-call rings first for this operator (None: calls cannot be placed)."""
+    return phone_to_ring(current(request).phone, request.app[SERVICES].settings.desk_phone)
 
 
 async def alert_page(request: web.Request) -> web.Response:
@@ -77,7 +84,7 @@ async def alert_live(request: web.Request) -> web.Response:
     async with services.sessions() as session:
         page = await alert_data.load(session, alert_id=alert_id_of(request),
                                      zone=services.settings.timezone)
-    return render(request, "_alert_live.html", page=page)
+    return render(request, "_alert_live.html", page=page, ring=ring_first(request))
 
 
 async def reveal_key(request: web.Request) -> web.Response:

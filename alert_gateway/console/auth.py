@@ -6,6 +6,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from urllib.parse import quote
 
 from aiohttp import web
 from sqlmodel import col, select
@@ -14,7 +15,7 @@ from ..access import client_address
 from ..appkeys import SERVICES
 from ..db.auth import Operator, Role
 from ..errors import Forbidden, GatewayError
-from . import throttle_store
+from . import handover, throttle_store
 from .inputs import check_form, check_request, displayable
 from .keys import CSRF, METRICS, OPERATOR, THROTTLE
 from .passwords import verify_password_async
@@ -146,13 +147,14 @@ def _login_page(request: web.Request, *, status: int = 200, error: str | None = 
     token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
     request[CSRF] = token
     response = render(request, "login.html", status=status, error=error, name=name,
-                      next=_safe_next(request.query.get("next")))
+                      next=safe_next(request.query.get("next")))
     response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Strict", path=PREFIX,
                         secure=_secure(request))
     return response
 
 
-def _safe_next(value: str | None) -> str:
+def safe_next(value: str | None) -> str:
+    """Where to go after sign-in: one of our own pages, else the board."""
     # Only our own pages: an open redirect after sign-in would help phishing.
     if value and value.startswith(f"{PREFIX}/") and not value.startswith("//"):
         return value
@@ -210,10 +212,17 @@ async def login(request: web.Request) -> web.Response:
             return _login_page(request, status=401, error=_("login.failed"), name=name)
         await throttle_store.give_back(session, account=name, address=address)
         token = await open_session(session, operator=operator, now=now)
+        # the previous shift's handover comes first, then the page asked for
+        unread = await handover.unread_at_sign_in(session, reader=operator.name,
+                                                  last_sign_in=operator.last_sign_in_at)
+        operator.last_sign_in_at = now
         await session.commit()
     log.info("signed in", extra={"operator_id": operator.id})
     request.app[METRICS].sign_ins.labels("ok").inc()
-    response = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))))
+    target = safe_next(str(form.get("next", "")))
+    if unread:
+        target = f"{PREFIX}/handover?signed_in=1&next={quote(target, safe='/')}"
+    response = web.HTTPSeeOther(target)
     response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", path=PREFIX,
                         secure=_secure(request), max_age=int(SESSION_LIFETIME.total_seconds()))
     response.del_cookie(LOGIN_COOKIE, path=PREFIX)

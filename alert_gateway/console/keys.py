@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from jinja2 import Environment
 
     from ..db.auth import Operator
+    from ..twilio.client import TwilioSender
     from .metrics import ConsoleMetrics
     from .sse import LiveHub
     from .throttle import ThrottlePolicy
@@ -18,5 +19,6 @@ JINJA: web.AppKey[Environment] = web.AppKey("console_jinja")
 THROTTLE: web.AppKey[ThrottlePolicy] = web.AppKey("console_throttle")
 HUB: web.AppKey[LiveHub] = web.AppKey("console_hub")
 METRICS: web.AppKey[ConsoleMetrics] = web.AppKey("console_metrics")
+CALLER: web.AppKey[TwilioSender] = web.AppKey("console_caller")  # its own pool: never the alarms'
 OPERATOR: web.RequestKey[Operator] = web.RequestKey("console_operator")
 CSRF: web.RequestKey[str] = web.RequestKey("console_csrf")

@@ -9,13 +9,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..appkeys import SERVICES
 from ..db.auth import Operator, Role
-from ..errors import InvalidInput
+from ..errors import Conflict, InvalidInput
 from . import accounts, throttle_store
 from .auth import current, require_supervisor
 from .i18n import LANGUAGES
 from .inputs import checked_form, path_id
 from .keys import THROTTLE
-from .render import render
+from .render import render, translator
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +96,29 @@ async def toggle_operator(request: web.Request) -> web.Response:
         raise InvalidInput("you cannot deactivate your own account")
     form = await checked_form(request)
     async with request.app[SERVICES].sessions() as session:
-        await accounts.set_active(session, operator_id=operator_id,
-                                  active=form.get("active") == "1")
+        try:
+            await accounts.set_active(session, operator_id=operator_id,
+                                      active=form.get("active") == "1")
+        except Conflict:
+            return await _page(request, session, status=409,
+                               error=translator(request)("operators.last_supervisor"))
         await session.commit()
+    raise web.HTTPSeeOther("/console/operators?done=saved")
+
+
+async def set_phone(request: web.Request) -> web.Response:
+    """POST /console/operators/{id}/phone (supervisors): the phone console calls ring first."""
+    require_supervisor(request)
+    operator_id = path_id(request, "operator_id", "operator")
+    form = await checked_form(request)
+    async with request.app[SERVICES].sessions() as session:
+        try:
+            await accounts.set_phone(session, operator_id=operator_id,
+                                     phone=str(form.get("phone", "")).strip() or None)
+            await session.commit()
+        except InvalidInput:
+            return await _page(request, session, status=400,
+                               error=translator(request)("operators.bad_phone"))
     raise web.HTTPSeeOther("/console/operators?done=saved")
 
 
@@ -120,4 +140,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/console/operators", operators_page)
     app.router.add_post("/console/operators", create_operator)
     app.router.add_post(r"/console/operators/{operator_id:\d+}/active", toggle_operator)
+    app.router.add_post(r"/console/operators/{operator_id:\d+}/phone", set_phone)
     app.router.add_post("/console/operators/throttles/clear", clear_throttle)

@@ -13,8 +13,8 @@ from ..residents.schemas import ContactIn, ContactUpdate, DeviceIn, ResidentIn, 
 Form = MultiDictProxy[Any]
 
 RESIDENT_TEXT = ("name", "kana", "address", "phone", "language", "date_of_birth", "medical_notes",
-                 "gp", "home_care", "property_type", "access_notes", "key_safe_location",
-                 "risk_notes", "notes", "activity_watch_hours")
+                 "gp", "gp_phone", "home_care", "property_type", "access_notes",
+                 "key_safe_location", "risk_notes", "notes", "activity_watch_hours")
 RESIDENT_FLAGS = ("oxygen_in_home", "away")
 CONTACT_TEXT = ("name", "relation", "phone", "priority", "language", "channels", "availability")
 DEVICE_TEXT = ("id", "kind", "location", "heartbeat_interval")

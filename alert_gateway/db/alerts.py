@@ -86,6 +86,7 @@ class EventKind(StrEnum):
     KEY_CODE_REVEALED = "key_code_revealed"
     RESOLVED = "resolved"
     DEVICE_BACK = "device_back"
+    CALL = "call"  # a call the operator started from the console
 
 
 class Alert(SQLModel, table=True):

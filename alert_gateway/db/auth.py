@@ -42,6 +42,9 @@ class Operator(SQLModel, table=True):
     # The alarm sound follows the operator to every page and desk; on unless they turned it off.
     sound_on: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
     active: bool = True
+    # rung first when this operator calls from the console (set by a supervisor), E.164
+    phone: str | None = Field(default=None, max_length=20)
+    last_sign_in_at: datetime | None = None  # the handover note written since is shown at sign-in
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -12,6 +12,7 @@ from .alerts import (
 from .answer_links import AnswerLink
 from .audit import AuditAction, AuditEntry
 from .auth import ApiToken, Operator, Role, SignInThrottle, WebSession
+from .calls import CallState, ConsoleCall, HandoverNote
 from .escalation import (
     AlertResponder,
     AttemptStatus,
@@ -38,11 +39,14 @@ __all__ = [
     "AttemptStatus",
     "AuditAction",
     "AuditEntry",
+    "CallState",
+    "ConsoleCall",
     "Contact",
     "Device",
     "Escalation",
     "EscalationState",
     "EventKind",
+    "HandoverNote",
     "InboundMessage",
     "NotificationAttempt",
     "NotifyChannel",

@@ -43,6 +43,7 @@ class Resident(SQLModel, table=True):
     date_of_birth: date | None = None
     medical_notes: str | None = Field(default=None, sa_type=SealedText)  # sealed at rest
     gp: str | None = None  # GP / hospital
+    gp_phone: str | None = None  # E.164; called from the console
     oxygen_in_home: bool = False
     home_care: str | None = None
     property_type: str | None = None

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from zoneinfo import ZoneInfo
 
+from sqlmodel import col, select
+
 from ..bus import AlertChange
-from ..db.alerts import Alert
+from ..db.alerts import ACTIVE_STATUSES, Alert
 from ..services import Services
 
 log = logging.getLogger(__name__)
@@ -18,7 +20,8 @@ def say(text: str) -> None:
 
 
 def banner(*, console_url: str, phones_url: str, name: str, password: str, broker: str,
-           scenario: str, data_dir: str) -> None:
+           topic_root: str, api_token: str, scenario: str, data_dir: str,
+           font_advice: str | None = None) -> None:
     """The lines a newcomer needs: where to look, how to sign in, how to stop."""
     say("")
     say("alert-gateway demo is running")
@@ -26,14 +29,24 @@ def banner(*, console_url: str, phones_url: str, name: str, password: str, broke
     say(f"  sign in as:   {name} / {password}   (supervisor)")
     say(f"  phones page:  {phones_url}   (fake Twilio: read the SMS, answer calls, reply 1)")
     say(f"  broker:       {broker}")
+    say(f"  topic root:   {topic_root}/<device-id>/alarm   (publish here to add your own device)")
+    say(f"  API token:    {api_token}")
+    say(f"                (curl -H 'Authorization: Bearer …' {console_url.removesuffix('console/')}"
+        "api/v1/alerts)")
     say(f"  traffic:      {scenario}")
     say(f"  data:         {data_dir}   (run again to pick up the same data)")
+    if font_advice:
+        say(f"  font:         {font_advice}")
     say("Ctrl-C to stop")
     say("")
 
 
 class AlertPrinter:
-    """Prints an alert when it opens and when its status changes, with a link to its page."""
+    """Prints an alert when it opens and when its status changes, with a link to its page.
+
+    Alerts already open when the demo starts (a restart picks up the same data) are known from
+    the start, so a change to one of them is never announced as a new alert.
+    """
 
     def __init__(self, services: Services, console_url: str) -> None:
         self._services = services
@@ -41,8 +54,12 @@ class AlertPrinter:
         self._status: dict[int, str] = {}
         self._tz = ZoneInfo(services.settings.timezone)
 
-    def attach(self) -> None:
-        """Listen to committed alert changes."""
+    async def attach(self) -> None:
+        """Note the alerts open now, then listen to committed alert changes."""
+        async with self._services.sessions() as session:
+            rows = await session.exec(select(Alert.id, Alert.status)
+                                      .where(col(Alert.status).in_(ACTIVE_STATUSES)))
+            self._status.update({i: status for i, status in rows.all() if i is not None})
         self._services.bus.subscribe(self.on_change)
 
     async def on_change(self, change: AlertChange) -> None:

@@ -21,6 +21,7 @@ from .broker import DemoBroker
 DEMO_RESIDENTS = Path(__file__).resolve().parents[2] / "config" / "demo" / "residents.yaml"
 DEMO_TWILIO_TOKEN = "demo-fake-twilio-token"  # shared with the in-process fake only
 DEFAULT_DISPATCH_PHONE = "+81762000000"  # fictional, like every number of the demo
+DEFAULT_DESK_PHONE = "+81762000099"  # rung first by click-to-call; answered on the phones page
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ def demo_settings(base: Settings, options: DemoOptions, broker: DemoBroker) -> S
         "twilio_api_base": f"http://127.0.0.1:{options.twilio_port}",
         "twilio_auth_token": SecretStr(DEMO_TWILIO_TOKEN),
         "dispatch_phone": base.dispatch_phone or DEFAULT_DISPATCH_PHONE,
+        "desk_phone": base.desk_phone or DEFAULT_DESK_PHONE,
         "log_json": False,
         "log_level": "INFO" if options.verbose else "WARNING",
     }

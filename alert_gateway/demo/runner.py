@@ -18,10 +18,11 @@ from ..services import Services, build_services
 from ..settings import Settings
 from ..twilio.fake_server import fake_of, make_fake_twilio_app
 from ..web.app import make_app, make_runner
-from .accounts import ensure_demo_account
+from .accounts import ensure_demo_account, ensure_demo_token
 from .announce import AlertPrinter, banner, say
 from .broker import DemoBroker, demo_broker
 from .data import DemoOptions, demo_key, demo_phones, demo_settings, prepare_database
+from .fonts import font_advice, japanese_font_missing
 from .traffic import Traffic, resolve_traffic, simulator_config
 
 log = logging.getLogger(__name__)
@@ -51,16 +52,20 @@ async def run_demo(options: DemoOptions, base: Settings, *, stop: asyncio.Event 
         say(f"demo residents: {report.summary()}")
         name, password = await ensure_demo_account(services.sessions, options.data_dir,
                                                    now=services.clock.now())
+        api_token = await ensure_demo_token(services.sessions, options.data_dir,
+                                            now=services.clock.now())
         phones = await demo_phones(services.sessions, settings)
         await stack.enter_async_context(fake_twilio(settings, options.twilio_port, phones))
         await stack.enter_async_context(running_gateway(services))
         console_url = f"{settings.public_url}/console/"
-        AlertPrinter(services, console_url).attach()
+        await AlertPrinter(services, console_url).attach()
         await _wait_for_mqtt(services, broker)
         simulator = await stack.enter_async_context(simulating(options, traffic, settings, broker))
         banner(console_url=console_url, phones_url=f"http://127.0.0.1:{options.twilio_port}/",
                name=name, password=password, broker=broker.description,
-               scenario=options.scenario, data_dir=str(options.data_dir))
+               topic_root=settings.mqtt_topic_root, api_token=api_token,
+               scenario=options.scenario, data_dir=str(options.data_dir),
+               font_advice=font_advice() if japanese_font_missing() else None)
         await _until_stopped(stop, simulator)
         say("stopping: simulator, gateway, fake Twilio, broker …")
     say("demo stopped")

@@ -20,14 +20,16 @@ from devices.simulator import (
 from ..errors import ConfigError
 from .broker import DemoBroker
 
-# Alarms per home per simulated hour: with six homes about one alarm every three minutes, enough
-# to watch the board and the phones without drowning them.
+# Alarms per home per hour, for each home with a device for the type: over the six demo homes
+# (6 pendants, 3 fall detectors, 3 door sensors, 4 smoke detectors) that is 15 + 3 + 1.2 + 0.8 =
+# 20 alarms an hour, about one every three minutes (docs/demo.md), enough to watch the board and
+# the phones without drowning them; test signals (logged, never raised) come on top.
 GENTLE_RATES: dict[AlarmType, float] = {
-    AlarmType.SOS: 2.0,
-    AlarmType.FALL: 0.5,
+    AlarmType.SOS: 2.5,
+    AlarmType.FALL: 1.0,
+    AlarmType.DOOR_EXIT: 0.4,
+    AlarmType.SMOKE: 0.2,
     AlarmType.TEST: 0.5,
-    AlarmType.DOOR_EXIT: 0.3,
-    AlarmType.SMOKE: 0.1,
 }
 OPENING_DELAY = 3.0  # seconds: something to see right after the URLs are printed
 SCENARIO_CHOICES = ("demo", "random")  # plus any shipped scenario name or scenario file

@@ -25,9 +25,9 @@ from . import audit, retention
 ERASED_NAME = "(erased)"
 # Every personal field of the resident card; what is not listed (id, flags, times) says nothing
 # about the person beyond the id, which stays so that alerts remain countable per resident.
-_CLEARED = ("kana", "address", "phone", "date_of_birth", "medical_notes", "gp", "home_care",
-            "property_type", "access_notes", "key_safe_location", "key_safe_code", "risk_notes",
-            "notes", "activity_watch_hours", "last_activity_at")
+_CLEARED = ("kana", "address", "phone", "date_of_birth", "medical_notes", "gp", "gp_phone",
+            "home_care", "property_type", "access_notes", "key_safe_location", "key_safe_code",
+            "risk_notes", "notes", "activity_watch_hours", "last_activity_at")
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ class _Input(BaseModel):
 class _PhoneFields(_Input):
     """A phone normalized to E.164; a given phone_type wins, else the numbering plan decides."""
 
-    @field_validator("phone", check_fields=False)
+    @field_validator("phone", "gp_phone", check_fields=False)
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
         if value is None:
@@ -119,6 +119,7 @@ class ResidentIn(_PhoneFields):
     date_of_birth: date | None = None
     medical_notes: str | None = None
     gp: str | None = None
+    gp_phone: str | None = None
     oxygen_in_home: bool = False
     home_care: str | None = None
     property_type: str | None = None
@@ -222,6 +223,7 @@ class ResidentUpdate(BaseModel):
     date_of_birth: date | None = None
     medical_notes: str | None = None
     gp: str | None = None
+    gp_phone: str | None = None
     oxygen_in_home: bool | None = None
     home_care: str | None = None
     property_type: str | None = None
@@ -266,6 +268,7 @@ class ResidentRead(BaseModel):
     date_of_birth: date | None = None
     medical_notes: str | None = None
     gp: str | None = None
+    gp_phone: str | None = None
     oxygen_in_home: bool = False
     home_care: str | None = None
     property_type: str | None = None

@@ -141,6 +141,29 @@ class TwilioSender:
         )
         return ProviderResult(sid=str(call.sid), status=str(call.status))
 
+    async def place_bridge_call(self, *, to: str, url: str, status_callback: str,
+                                ring_timeout: int = 30) -> ProviderResult:
+        """Ring the operator's own phone; once answered, Twilio fetches `url` (a <Dial>).
+
+        No answering-machine detection: it holds the line several seconds, and an operator's
+        phone that sends a call to voicemail is not worth that wait on every call.
+        """
+        client = self._require()
+        call = await self._create(
+            "place_bridge_call",
+            lambda: client.calls.create_async(
+                to=to,
+                from_=self._settings.twilio_from_number,
+                url=url,
+                method="POST",
+                status_callback=status_callback,
+                status_callback_event=CALL_EVENTS,
+                status_callback_method="POST",
+                timeout=ring_timeout,
+            ),
+        )
+        return ProviderResult(sid=str(call.sid), status=str(call.status))
+
     async def fetch_status(self, *, sid: str, voice: bool) -> str:
         """Current status of one message or call, for attempts whose callbacks never came."""
         client = self._require()

@@ -12,6 +12,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 from twilio.request_validator import RequestValidator
 
+from .fake_dial import dial
 from .fake_state import (
     FakeCall,
     FakeMessage,
@@ -159,7 +160,7 @@ class Network:
                 if call.hung_up is None or task is None:
                     raise  # shutdown or reset
                 task.uncancel()
-                await self._call_status(call, "completed", call.hung_up)
+                await self.call_status(call, "completed", call.hung_up)
         finally:
             call.finished = True
             await self.fake.changed()
@@ -175,16 +176,16 @@ class Network:
         started = time.monotonic()
         for status in ("initiated", "ringing"):
             await self.step()
-            await self._call_status(call, status, status)
+            await self.call_status(call, status, status)
         if mode == "ring":  # nobody picks up: it rings until hung up, or until Twilio gives up
             await asyncio.sleep(self.fake.wait_timeout)
-            await self._call_status(call, "completed", "no-answer")
+            await self.call_status(call, "completed", "no-answer")
             return
         await self.step()
         if mode in SIP_CODES:
-            await self._call_status(call, "completed", mode)
+            await self.call_status(call, "completed", mode)
             return
-        await self._call_status(call, "answered", "in-progress")
+        await self.call_status(call, "answered", "in-progress")
         call.answered_by = "human" if mode == "answer" else "machine_start"
         amd_url = call.param("AsyncAmdStatusCallback")
         if call.param("MachineDetection") and amd_url:
@@ -195,13 +196,13 @@ class Network:
         twiml = call.param("Twiml") or await self._fetch_twiml(call)
         await self._play(call, twiml, human=mode == "answer", depth=0)
         call.duration = max(1, round(time.monotonic() - started))
-        await self._call_status(call, "completed", "completed")
+        await self.call_status(call, "completed", "completed")
 
     async def _fetch_twiml(self, call: FakeCall) -> str:
         url = call.param("Url")
         if not url:
             return "<Response/>"
-        _, text = await self.post("webhook", url, self._call_params(call, "in-progress"))
+        _, text = await self.post("webhook", url, self.call_params(call, "in-progress"))
         return text
 
     async def _play(self, call: FakeCall, twiml: str, *, human: bool, depth: int) -> None:
@@ -212,6 +213,11 @@ class Network:
                 return
             if verb.tag == "Say":
                 call.spoken.append(verb.text or "")
+            elif verb.tag == "Dial":
+                reply = await dial(self, call, verb)
+                if reply is not None:
+                    await self._play(call, reply, human=human, depth=depth + 1)
+                    return
             elif verb.tag == "Gather":
                 prompt = [s.text or "" for s in verb.iter("Say")]
                 call.spoken.extend(prompt)
@@ -243,13 +249,14 @@ class Network:
     async def _press(self, call: FakeCall, action: str, digits: str) -> str:
         call.digits.append(digits)
         base = call.param("Url") or self.fake.webhook_base or call.param("StatusCallback") or ""
-        params = self._call_params(call, "in-progress")
+        params = self.call_params(call, "in-progress")
         params.update({"Digits": digits, "FinishedOnKey": "", "msg": "Gather End"})
         _, reply = await self.post("webhook", urljoin(base, action), params)
         call.replies.append(reply)
         return reply
 
-    def _call_params(self, call: FakeCall, status: str) -> dict[str, str]:
+    def call_params(self, call: FakeCall, status: str) -> dict[str, str]:
+        """The parameters Twilio posts about a call to its webhooks."""
         params = {
             "CallSid": call.sid, "AccountSid": self.fake.account_sid, "From": call.from_,
             "To": call.to, "Called": call.to, "Caller": call.from_, "CallStatus": status,
@@ -259,7 +266,8 @@ class Network:
             params["AnsweredBy"] = call.answered_by
         return params
 
-    async def _call_status(self, call: FakeCall, event: str, status: str) -> None:
+    async def call_status(self, call: FakeCall, event: str, status: str) -> None:
+        """Move the call to `status`; post its status callback when one was asked for."""
         call.status = status
         call.statuses.append(status)
         await self.fake.changed()
@@ -268,7 +276,7 @@ class Network:
         wanted = call.params.get("StatusCallbackEvent") or ["completed"]
         if not url or (event != "completed" and event not in wanted):
             return
-        params = self._call_params(call, status)
+        params = self.call_params(call, status)
         params.update({
             "CallbackSource": "call-progress-events",
             "SequenceNumber": str(call.sequence),

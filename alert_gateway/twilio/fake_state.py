@@ -108,6 +108,9 @@ class FakeCall:
     sequence: int = 0  # SequenceNumber of the next status callback
     finished: bool = False  # the last callback has been delivered
     duration: int = 0
+    parent_sid: str | None = None  # a leg a <Dial> placed: the call it is bridged to
+    bridged: list[str] = field(default_factory=list)  # legs this call's <Dial>s placed
+    dial_status: str | None = None  # a <Dial> leg: DialCallStatus for the parent's action
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     received_at: float = field(default_factory=time.perf_counter)
     press_queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue, repr=False)
@@ -125,7 +128,7 @@ class FakeCall:
             "answered_by": self.answered_by, "date_created": rfc2822(self.created),
             "date_updated": rfc2822(self.created), "direction": "outbound-api",
             "duration": str(self.duration), "from": self.from_, "to": self.to,
-            "parent_call_sid": None, "price": None, "price_unit": "USD",
+            "parent_call_sid": self.parent_sid, "price": None, "price_unit": "USD",
             "start_time": None, "end_time": None, "status": self.status,
             "subresource_uris": {},
             "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{self.sid}.json",
@@ -134,7 +137,8 @@ class FakeCall:
     def view(self) -> dict[str, Any]:
         """The record as the control API and the phones page show it."""
         keep = ("sid", "to", "status", "answered_by", "spoken", "digits", "replies",
-                "statuses", "waiting", "keys", "hung_up", "duration", "received_at", "finished")
+                "statuses", "waiting", "keys", "hung_up", "duration", "received_at", "finished",
+                "parent_sid", "bridged")
         data = {k: getattr(self, k) for k in keep}
         data["from"] = self.from_
         data["created"] = self.created.isoformat()

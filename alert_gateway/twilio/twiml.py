@@ -50,6 +50,23 @@ def reply_twiml(text: str, language: str, *, voice: str | None = None) -> str:
     return str(vr)
 
 
+def bridge_twiml(*, say: str, language: str, number: str, caller_id: str, action_url: str,
+                 ring_timeout: int) -> str:
+    """Tell the operator who is being called, then dial them with the centre's number shown."""
+    vr = VoiceResponse()
+    _say(vr, say, language, None)
+    dial = vr.dial(caller_id=caller_id, action=action_url, method="POST", timeout=ring_timeout)
+    dial.number(number)
+    return str(vr)
+
+
+def hangup_twiml() -> str:
+    """End the call without a word."""
+    vr = VoiceResponse()
+    vr.hangup()
+    return str(vr)
+
+
 def messaging_reply(text: str | None) -> str:
     """The TwiML answer to an inbound SMS; an empty <Response/> sends nothing back."""
     mr = MessagingResponse()

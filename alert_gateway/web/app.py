@@ -10,7 +10,7 @@ from .. import console
 from ..access import client_address
 from ..api import app as api_app
 from ..appkeys import GATEWAY, SERVICES, Readiness
-from . import answer_page, health, twilio_hooks
+from . import answer_page, bridge_hooks, health, twilio_hooks
 from .access_log import AccessLog
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ def make_app(services: Services, gateway: Readiness | None = None) -> web.Applic
     health.add_routes(app)
     twilio_hooks.add_routes(app)
     answer_page.add_routes(app)
+    bridge_hooks.add_routes(app)
     console.add_routes(app)
     api_app.mount(app)
     return app

@@ -20,7 +20,7 @@ async def add_resident(services: Services, resident_id: str = "r-001", *,
         session.add(Resident(
             id=resident_id, name=name, kana="カナザワ ハナ", address="石川県金沢市広坂1-1-1",
             phone="+81762201111", date_of_birth=date(1938, 4, 12), medical_notes="心不全",
-            gp="金沢市民病院", oxygen_in_home=True, access_notes="裏口から",
+            gp="金沢市民病院", gp_phone="+81762452200", oxygen_in_home=True, access_notes="裏口から",
             key_safe_location="玄関横", key_safe_code=KEY_CODE, created_at=now, updated_at=now,
         ))
         await session.flush()

@@ -38,7 +38,7 @@ def _pages(edge: Edge) -> list[str]:
             "/console/residents/r-0001", "/console/residents/r-0001/edit",
             "/console/residents/import", f"/console/contacts/{c}/edit", "/console/operators",
             "/console/history", "/console/report", "/console/report.csv", "/console/audit",
-            "/console/audit.csv", "/console/login"]
+            "/console/audit.csv", "/console/login", "/console/handover"]
 
 
 def _forms(edge: Edge) -> dict[str, dict[str, str]]:
@@ -54,6 +54,9 @@ def _forms(edge: Edge) -> dict[str, dict[str, str]]:
         f"{a}/take": {"force": "1"}, f"{a}/acknowledge": {}, f"{a}/note": {"text": "x"},
         f"{a}/escalate": {}, f"{a}/arrival": {"contact_id": str(c)},
         f"{a}/resolve": {"outcome": "other", "note": "x"}, f"{a}/reveal-key": {},
+        # no phone to ring first (the phone form below clears it): nothing reaches Twilio
+        f"{a}/call": {"callee": "resident"}, "/console/handover": {"text": "x"},
+        "/console/operators/1/phone": {"phone": ""},
         "/console/me/language": {"language": "ja", "next": "/console/"},
         "/console/me/sound": {"sound": "off", "next": "/console/"},
         "/console/operators": {"name": "yoru", "role": "operator", "display_name": "夜勤",

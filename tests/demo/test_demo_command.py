@@ -58,13 +58,17 @@ class Demo:
 
 
 @asynccontextmanager
-async def demo_process(tmp_path: Path, *extra: str) -> AsyncIterator[Demo]:
+async def demo_process(tmp_path: Path, *extra: str, port_from_env: bool = False,
+                       ) -> AsyncIterator[Demo]:
     """Start `python -m alert_gateway demo` on free ports; always killed at the end."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALERT_GATEWAY_")}
     data_dir = tmp_path / "demo"
+    port = ["--port", str(free_port())]
+    if port_from_env:
+        env["ALERT_GATEWAY_HTTP_PORT"], port = port[1], []
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "alert_gateway", "demo", "--data-dir", str(data_dir),
-        "--port", str(free_port()), "--twilio-port", str(free_port()), *extra,
+        *port, "--twilio-port", str(free_port()), *extra,
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     assert proc.stderr is not None
@@ -139,19 +143,30 @@ async def test_the_demo_uses_the_local_mosquitto(tmp_path: Path) -> None:
 
 
 async def test_a_second_run_picks_up_the_same_data(tmp_path: Path) -> None:
-    """Running it again imports nothing new and prints the same demo password."""
+    """Running it again (on ALERT_GATEWAY_HTTP_PORT this time) imports nothing new and prints the
+    same demo password, topic root and API token; the token reads the API."""
     runs = []
-    for _ in range(2):
-        async with demo_process(tmp_path, "--embedded-broker", "--scenario", "random") as demo:
+    for again in (False, True):
+        async with demo_process(tmp_path, "--embedded-broker", "--scenario", "random",
+                                port_from_env=again) as demo:
             await demo.line_containing("Ctrl-C to stop", START_SECONDS)
             runs.append(list(demo.lines))
+            if again:
+                base = demo.value_of("console").removesuffix("/console/")
+                token = demo.value_of("API token")
+                async with aiohttp.ClientSession() as http, http.get(
+                        f"{base}/api/v1/alerts",
+                        headers={"Authorization": f"Bearer {token}"}) as response:
+                    assert response.status == 200, await response.text()
             demo.proc.send_signal(signal.SIGINT)
             async with asyncio.timeout(STOP_SECONDS):
                 assert await demo.proc.wait() == 0
     first, second = ("\n".join(lines) for lines in runs)
     assert "residents 6 created" in first and "residents 0 created, 6 updated" in second
-    password = [line for line in runs[0] if "sign in as:" in line]
-    assert password and password == [line for line in runs[1] if "sign in as:" in line]
+    for label in ("sign in as:", "topic root:", "API token:"):
+        printed = [line for line in runs[0] if label in line]
+        assert printed and printed == [line for line in runs[1] if label in line], label
+    assert "/eldercare/v1/devices/<device-id>/alarm" in first
 
 
 @pytest.mark.parametrize("port_flag", ["--port", "--twilio-port"])

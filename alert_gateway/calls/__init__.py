@@ -1,0 +1,1 @@
+"""Click-to-call: the gateway rings the operator's own phone, then bridges to the callee."""
