@@ -1,4 +1,4 @@
-"""Who can be called from an alert, and the numbers the system never dials."""
+"""Who can be called from an alert, the numbers the system never dials, and the bridge webhooks."""
 
 from __future__ import annotations
 
@@ -67,3 +67,8 @@ def choose(options: list[Callee], key: str) -> Callee:
     if is_emergency(callee.number):
         raise CallRefused("110/118/119 are never dialled by the system", "call.refused.emergency")
     return callee
+
+
+def bridge_url(base: str, step: str, call_id: int) -> str:
+    """A console call's webhook on our public base (web/bridge_hooks.py answers it)."""
+    return f"{base.rstrip('/')}/twilio/bridge/{step}?call={call_id}"

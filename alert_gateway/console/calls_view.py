@@ -14,11 +14,10 @@ from aiohttp import web
 from ..appkeys import SERVICES
 from ..bus import ChangeKind
 from ..calls import service
-from ..calls.numbers import CallRefused, choose, phone_to_ring
+from ..calls.numbers import CallRefused, bridge_url, choose, phone_to_ring
 from ..db.calls import CallState
 from ..twilio.client import SendError, TwilioSender
 from ..unit_of_work import unit_of_work
-from ..web.bridge_hooks import bridge_url
 from .alert_view import alert_id_of, render_alert
 from .auth import current
 from .inputs import checked_form

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..appkeys import SERVICES
 from ..bus import ChangeKind
 from ..calls import service
+from ..calls.numbers import bridge_url
 from ..db.auth import Operator
 from ..db.calls import ConsoleCall
 from ..i18n import t
@@ -30,11 +31,6 @@ from ..validation import first_bad_text, parse_id
 log = logging.getLogger(__name__)
 RING_SECONDS = 30  # how long the callee's phone rings before Twilio gives up
 SPOKEN = {"ja": "ja-JP", "en": "en-US"}
-
-
-def bridge_url(base: str, step: str, call_id: int) -> str:
-    """A console call's webhook on our public base."""
-    return f"{base.rstrip('/')}/twilio/bridge/{step}?call={call_id}"
 
 
 async def _form(request: web.Request) -> tuple[MultiDictProxy[Any], int] | None:

@@ -21,9 +21,9 @@ from alert_gateway.gateway import Gateway
 from alert_gateway.twilio.fake_server import make_fake_twilio_app
 from alert_gateway.web.app import make_app
 from tests.conftest import create_schema
+from tests.console.browser import CHROMIUM, LAUNCH_ARGS, serve, sign_in
 from tests.console.conftest import OPERATOR, PASSWORD, add_accounts
 from tests.console.factories import add_resident
-from tests.console.test_browser import CHROMIUM, LAUNCH_ARGS, serve, sign_in
 from tests.escalation.env import ACCOUNT_SID, AUTH_TOKEN
 from tests.harness import WAIT_SECONDS, device_client
 
