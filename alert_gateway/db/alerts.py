@@ -58,6 +58,7 @@ class AckChannel(StrEnum):
     API = "api"
     SMS = "sms"
     VOICE = "voice"
+    LINE = "line"
 
 
 class EventKind(StrEnum):

@@ -23,7 +23,7 @@ from .escalation import (
     Target,
 )
 from .messages import InboundMessage, RejectedMessage, RejectReason
-from .residents import Contact, Device, PhoneType, Relation, Resident
+from .residents import Contact, Device, LineLinkCode, PhoneType, Relation, Resident
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -42,6 +42,7 @@ __all__ = [
     "EscalationState",
     "EventKind",
     "InboundMessage",
+    "LineLinkCode",
     "NotificationAttempt",
     "NotifyChannel",
     "Operator",
