@@ -9,7 +9,7 @@ from aiohttp import web
 from .. import console
 from ..api import app as api_app
 from ..appkeys import GATEWAY, SERVICES, Readiness
-from . import client_address, health, twilio_hooks
+from . import client_address, health, line_hooks, twilio_hooks
 from .access_log import AccessLog
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ def make_app(services: Services, gateway: Readiness | None = None) -> web.Applic
         app[GATEWAY] = gateway
     health.add_routes(app)
     twilio_hooks.add_routes(app)
+    line_hooks.add_routes(app)
     console.add_routes(app)
     api_app.mount(app)
     return app
