@@ -12,7 +12,7 @@ from ..services import Services
 from .batch import Receipt
 
 log = logging.getLogger(__name__)
-CONTACT_CHANNELS = (AckChannel.SMS.value, AckChannel.VOICE.value)
+CONTACT_CHANNELS = (AckChannel.SMS.value, AckChannel.VOICE.value, AckChannel.LINE.value)
 
 
 class DeviceFeedback:
