@@ -22,6 +22,7 @@ from .accounts import ensure_demo_account
 from .announce import AlertPrinter, banner, say
 from .broker import DemoBroker, demo_broker
 from .data import DemoOptions, demo_key, demo_phones, demo_settings, prepare_database
+from .line import link_contacts, mount_fake_line
 from .traffic import Traffic, resolve_traffic, simulator_config
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,9 @@ async def run_demo(options: DemoOptions, base: Settings, *, stop: asyncio.Event 
         name, password = await ensure_demo_account(services.sessions, options.data_dir,
                                                    now=services.clock.now())
         phones = await demo_phones(services.sessions, settings)
-        await stack.enter_async_context(fake_twilio(settings, options.twilio_port, phones))
+        line_accounts = await link_contacts(services.sessions)
+        await stack.enter_async_context(fake_twilio(settings, options.twilio_port, phones,
+                                                   line_accounts))
         await stack.enter_async_context(running_gateway(services))
         console_url = f"{settings.public_url}/console/"
         AlertPrinter(services, console_url).attach()
@@ -115,9 +118,10 @@ async def _serve(app: web.Application, port: int, what: str) -> web.AppRunner:
 
 
 @contextlib.asynccontextmanager
-async def fake_twilio(settings: Settings, port: int,
-                      phones: list[str]) -> AsyncIterator[web.Application]:
-    """The fake Twilio in this process; its callbacks go to the gateway's public URL."""
+async def fake_twilio(settings: Settings, port: int, phones: list[str],
+                      line_accounts: dict[str, str]) -> AsyncIterator[web.Application]:
+    """The fake Twilio in this process, with the fake LINE under /line/; their callbacks and
+    webhooks go to the gateway's public URL."""
     app = make_fake_twilio_app(
         auth_token=settings.twilio_auth_token.get_secret_value(),
         account_sid=settings.twilio_account_sid,
@@ -130,6 +134,7 @@ async def fake_twilio(settings: Settings, port: int,
     fake.wait_timeout = FAKE_PRESS_WAIT
     for number in phones:
         fake.phone(number).press = "wait"
+    mount_fake_line(app, settings, line_accounts)
     runner = await _serve(app, port, "the fake Twilio (--twilio-port)")
     try:
         yield app
