@@ -74,11 +74,11 @@ def postback_data(answer: Answer, attempt_id: int) -> str:
 
 def parse_postback(data: str) -> Postback | None:
     """Our postback data as typed values; None for anything we did not send."""
-    fields = parse_qs(data, max_num_fields=4)
     try:
+        fields = parse_qs(data[:300], max_num_fields=2, strict_parsing=True)
         answer = Answer(fields["a"][0])
         attempt = fields["attempt"][0]
-    except (KeyError, ValueError):
+    except (KeyError, ValueError):  # ValueError also for more fields than ours
         return None
     if not attempt.isdigit() or len(attempt) > 9:
         return None
