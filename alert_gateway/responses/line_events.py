@@ -61,7 +61,7 @@ async def apply_events(session: AsyncSession, events: Sequence[Event], *, now: d
         if not user:  # a group or room: we only talk to people one to one
             metrics.line_events.labels(kind="ignored").inc()
             continue
-        kind, text = await _one(session, event, user, now=now, tz=tz, out=out)
+        kind, text = await _one(session, event, user, now=now, tz=tz, metrics=metrics, out=out)
         metrics.line_events.labels(kind=kind).inc()
         token = getattr(event, "reply_token", None)
         if text and token:
@@ -70,10 +70,11 @@ async def apply_events(session: AsyncSession, events: Sequence[Event], *, now: d
 
 
 async def _one(session: AsyncSession, event: Event, user: str, *, now: datetime, tz: tzinfo,
-               out: LineOutcome) -> tuple[str, str | None]:
+               metrics: Metrics, out: LineOutcome) -> tuple[str, str | None]:
     """(metric kind, reply text or None) for one event."""
     if isinstance(event, PostbackEvent):
-        return await _postback(session, event.postback.data, user, now=now, tz=tz, out=out)
+        return await _postback(session, event.postback.data, user, now=now, tz=tz,
+                               metrics=metrics, out=out)
     if isinstance(event, UnfollowEvent):
         await linking.unlink(session, line_user_id=user, now=now)
         return "unfollow", None
@@ -100,7 +101,7 @@ async def _text(session: AsyncSession, text: str, user: str, *,
 
 
 async def _postback(session: AsyncSession, data: str, user: str, *, now: datetime, tz: tzinfo,
-                    out: LineOutcome) -> tuple[str, str | None]:
+                    metrics: Metrics, out: LineOutcome) -> tuple[str, str | None]:
     """A button: the attempt it names must be a LINE push to this very account."""
     tap = parse_postback(data)
     row = await session.get(NotificationAttempt, tap.attempt_id) if tap else None
@@ -114,21 +115,22 @@ async def _postback(session: AsyncSession, data: str, user: str, *, now: datetim
     result = HookResult(language=language_of(contact.language))
     lang = result.language
     if tap.answer is Answer.ACCEPT:
-        settle(row, AttemptStatus.ACCEPTED, now=now)
+        settle(row, AttemptStatus.ACCEPTED, now=now, metrics=metrics)
         text = await accept(session, alert, contact.id, channel=AckChannel.LINE, now=now, tz=tz,
                             result=result, voice=False)
     elif tap.answer is Answer.DECLINE:
-        settle(row, AttemptStatus.DECLINED, now=now)
+        settle(row, AttemptStatus.DECLINED, now=now, metrics=metrics)
         await decline(session, alert, contact.id, channel="line", now=now, result=result)
         text = t(lang, "sms.declined")
     else:
-        text = await _arrived(session, alert, contact, row, now=now, tz=tz, result=result)
+        text = await _arrived(session, alert, contact, row, now=now, tz=tz, metrics=metrics,
+                              result=result)
     out.changes.extend(result.changes)
     return tap.answer.value, text
 
 
 async def _arrived(session: AsyncSession, alert: Alert, contact: Contact, row: NotificationAttempt,
-                   *, now: datetime, tz: tzinfo, result: HookResult) -> str:
+                   *, now: datetime, tz: tzinfo, metrics: Metrics, result: HookResult) -> str:
     """"I've arrived": taken by this contact (a first tap counts as accepting), then recorded."""
     assert alert.id is not None and contact.id is not None
     lang = result.language
@@ -136,7 +138,7 @@ async def _arrived(session: AsyncSession, alert: Alert, contact: Contact, row: N
         return t(lang, "sms.closed")
     me = f"contact:{contact.id}"
     if alert.acknowledged_at is None:
-        settle(row, AttemptStatus.ACCEPTED, now=now)
+        settle(row, AttemptStatus.ACCEPTED, now=now, metrics=metrics)
         await accept(session, alert, contact.id, channel=AckChannel.LINE, now=now, tz=tz,
                      result=result, voice=False)
     if alert.acknowledged_by != me:  # somebody else has it: say who
