@@ -49,8 +49,8 @@ def _refuse(request: web.Request, reason: str) -> web.HTTPForbidden:
 async def _webhook(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     secret = services.settings.line_channel_secret
-    if secret is None:
-        raise web.HTTPNotFound(text="LINE is not configured")
+    if secret is None:  # no signature can be right
+        raise web.HTTPForbidden(text="LINE is not configured")
     signature = request.headers.get("X-Line-Signature")
     if not signature:
         raise _refuse(request, "missing_signature")
