@@ -29,12 +29,15 @@ def line_settings(twilio_port: int) -> dict[str, object]:
             "line_channel_access_token": SecretStr(DEMO_LINE_TOKEN)}
 
 
-def write_policies(data_dir: Path) -> Path:
-    """The built-in policies with LINE beside every SMS and call, written to the data folder."""
+def policies_path(data_dir: Path) -> Path:
+    """Where the demo's policies live (written by `write_policies` before the gateway starts)."""
+    return data_dir / "policies-with-line.toml"
+
+
+def write_policies(path: Path) -> None:
+    """The built-in policies with LINE beside every SMS and call (they say "both")."""
     text = resources.files("alert_gateway.escalation").joinpath(DEFAULT_POLICIES).read_text("utf-8")
-    path = data_dir / "policies-with-line.toml"
     path.write_text(text.replace('channels = "both"', 'channels = "sms+line+voice"'), "utf-8")
-    return path
 
 
 def user_id_of(phone: str) -> str:

@@ -22,7 +22,7 @@ from .accounts import ensure_demo_account
 from .announce import AlertPrinter, banner, say
 from .broker import DemoBroker, demo_broker
 from .data import DemoOptions, demo_key, demo_phones, demo_settings, prepare_database
-from .line import link_contacts, mount_fake_line
+from .line import link_contacts, mount_fake_line, policies_path, write_policies
 from .traffic import Traffic, resolve_traffic, simulator_config
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ async def run_demo(options: DemoOptions, base: Settings, *, stop: asyncio.Event 
         broker = await stack.enter_async_context(
             demo_broker(options.mqtt_url, force_embedded=options.embedded_broker))
         settings = demo_settings(base, options, broker)
+        if base.policies_file is None:
+            write_policies(policies_path(options.data_dir))
         services = build_services(settings)
         stack.push_async_callback(services.close)  # also closed by the gateway; disposing twice is fine
         report = await prepare_database(settings, services.sessions, options.residents,
