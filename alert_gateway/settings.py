@@ -268,6 +268,9 @@ class Settings(BaseSettings):
         if self.cancel_min_seconds >= self.cancel_grace_seconds:
             raise ValueError(f"{ENV_PREFIX}CANCEL_MIN_SECONDS ({self.cancel_min_seconds}) must be "
                              f"less than {ENV_PREFIX}CANCEL_GRACE_SECONDS ({self.cancel_grace_seconds})")
+        if (self.line_channel_secret is None) != (self.line_channel_access_token is None):
+            raise ValueError(f"{ENV_PREFIX}LINE_CHANNEL_SECRET and {ENV_PREFIX}LINE_CHANNEL_ACCESS_TOKEN "
+                             "go together: set both to use LINE, or neither")
         if self.activity_watch_min_hours > self.activity_watch_default_hours:
             raise ValueError(
                 f"{ENV_PREFIX}ACTIVITY_WATCH_MIN_HOURS ({self.activity_watch_min_hours}) must not "

@@ -15,6 +15,7 @@ from alert_gateway.escalation.planner import plan_next
 from alert_gateway.escalation.planner_types import EscalationView, Person, PlanEnv
 from alert_gateway.escalation.policy import parse_policies
 from alert_gateway.line.messages import Answer, Postback, parse_postback, postback_data
+from alert_gateway.settings import Settings
 
 NOW = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
 HOURS = NightHours.of("Asia/Tokyo", 22, 7)
@@ -60,3 +61,11 @@ def test_postback_data_names_an_answer_and_an_attempt_and_nothing_else() -> None
     for junk in ("", "a=accept", "a=resolve&attempt=1", "a=accept&attempt=-1",
                  "a=accept&attempt=9999999999", "attempt=1&a=accept&a=x&x=1&y=2"):
         assert parse_postback(junk) is None, junk
+
+
+def test_line_needs_both_its_secret_and_its_token() -> None:
+    """One LINE credential without the other is a configuration mistake, not LINE quietly off."""
+    assert not Settings().line_enabled
+    assert Settings(line_channel_secret="s", line_channel_access_token="t").line_enabled
+    with pytest.raises(ValueError, match="go together"):
+        Settings(line_channel_secret="s")
