@@ -161,6 +161,19 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.line_errors = Counter(
+            PREFIX + "line_errors_total",
+            "LINE Messaging API errors, by operation (push, reply) and kind (transient, permanent).",
+            ["operation", "kind"],
+            registry=r,
+        )
+        self.line_events = Counter(
+            PREFIX + "line_events_total",
+            "LINE webhook events applied, by kind (accept, decline, arrived, linked, bad_code, follow, "
+            "unfollow, ignored).",
+            ["kind"],
+            registry=r,
+        )
         self.engine_lag_seconds = Gauge(
             PREFIX + "engine_lag_seconds",
             "Age of the oldest escalation step that is due but not yet run.",

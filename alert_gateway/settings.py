@@ -98,6 +98,20 @@ class Settings(BaseSettings):
     twilio_timeout_seconds: float = Field(default=10.0, ge=0.1, le=120)
     """Bound on every Twilio API request (the SDK ignores its own)."""
 
+    # LINE Messaging API (https://developers.line.biz/en/reference/messaging-api/)
+    line_api_base: str = "https://api.line.me"
+    """LINE Messaging API base URL; the project's fake LINE for drills, tests and the demo."""
+    line_channel_secret: SecretStr | None = None
+    """The LINE channel secret: X-Line-Signature key of /line/webhook (unset: LINE is off)."""
+    line_channel_access_token: SecretStr | None = None
+    """The LINE channel access token for push and reply messages (unset: LINE is off)."""
+    line_timeout_seconds: float = Field(default=5.0, ge=0.1, le=60)
+    """Bound on every LINE API request."""
+    line_send_rate_per_second: float = Field(default=100.0, ge=0.1, le=2000)
+    """LINE push messages a second from this process (LINE allows 2,000 a second per channel)."""
+    line_link_code_hours: int = Field(default=72, ge=1, le=24 * 30)
+    """How long a LINE link code stays valid."""
+
     # escalation
     policies_file: Path | None = None
     """Escalation policies (TOML); unset: the built-in defaults, same as config/policies.toml."""
@@ -242,7 +256,7 @@ class Settings(BaseSettings):
             raise ValueError("must look like mqtt://host:1883 or mqtts://host:8883")
         return url
 
-    @field_validator("public_url", "twilio_api_base")
+    @field_validator("public_url", "twilio_api_base", "line_api_base")
     @classmethod
     def _http_url(cls, url: str) -> str:
         parts = urlsplit(url)
@@ -272,6 +286,9 @@ class Settings(BaseSettings):
         if self.cancel_min_seconds >= self.cancel_grace_seconds:
             raise ValueError(f"{ENV_PREFIX}CANCEL_MIN_SECONDS ({self.cancel_min_seconds}) must be "
                              f"less than {ENV_PREFIX}CANCEL_GRACE_SECONDS ({self.cancel_grace_seconds})")
+        if (self.line_channel_secret is None) != (self.line_channel_access_token is None):
+            raise ValueError(f"{ENV_PREFIX}LINE_CHANNEL_SECRET and {ENV_PREFIX}LINE_CHANNEL_ACCESS_TOKEN "
+                             "go together: set both to use LINE, or neither")
         if self.activity_watch_min_hours > self.activity_watch_default_hours:
             raise ValueError(
                 f"{ENV_PREFIX}ACTIVITY_WATCH_MIN_HOURS ({self.activity_watch_min_hours}) must not "
@@ -315,6 +332,11 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     @property
+    def line_enabled(self) -> bool:
+        """Both LINE credentials are set."""
+        return self.line_channel_secret is not None and self.line_channel_access_token is not None
+
+    @property
     def mqtt_host(self) -> str:
         """Host part of mqtt_url."""
         return urlsplit(self.mqtt_url).hostname or "127.0.0.1"
@@ -334,7 +356,8 @@ class Settings(BaseSettings):
 # Values never echoed in an error message: they are, or may contain, credentials.
 _SECRET_FIELDS = frozenset(
     {"database_url", "mqtt_url", "mqtt_password", "twilio_auth_token", "twilio_account_sid",
-     "zigbee2mqtt_mqtt_url", "zigbee2mqtt_mqtt_password", "data_key"}
+     "zigbee2mqtt_mqtt_url", "zigbee2mqtt_mqtt_password", "data_key", "line_channel_secret",
+     "line_channel_access_token"}
 )
 
 

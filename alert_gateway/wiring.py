@@ -11,6 +11,7 @@ from .escalation.engine import EscalationEngine
 from .escalation.intake import Intake
 from .escalation.policy import load_policies
 from .ingest.feedback import DeviceFeedback
+from .line.client import LineSender
 from .outbox.dispatch import Dispatcher
 from .services import Services
 from .twilio.client import TwilioSender
@@ -21,7 +22,8 @@ TaskFactory = Callable[[asyncio.Event], Awaitable[None]]
 def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
     """Validate the policies (ConfigError stops start-up), subscribe listeners, return the tasks."""
     policies = load_policies(services.settings.policies_file)
-    dispatcher = Dispatcher(services, TwilioSender(services.settings, services.metrics))
+    dispatcher = Dispatcher(services, TwilioSender(services.settings, services.metrics),
+                            LineSender(services.settings, services.metrics))
     engine = EscalationEngine(services, policies, on_queued=dispatcher.poke)
     feedback = DeviceFeedback(services.sessions, services.ingest.feedback, services.metrics)
     services.ingest.intake = Intake(services.settings, engine.stepper, dispatcher, engine,

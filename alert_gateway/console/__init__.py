@@ -17,6 +17,7 @@ from . import (
     handover_view,
     history,
     import_view,
+    line_link_view,
     operators_view,
     report_view,
     resident_parts_view,
@@ -51,6 +52,7 @@ def add_routes(app: web.Application) -> None:
     import_view.add_routes(app)  # before residents_view: /residents/import beats /{id}
     residents_view.add_routes(app)
     resident_parts_view.add_routes(app)
+    line_link_view.add_routes(app)
     history.add_routes(app)
     report_view.add_routes(app)
     audit_view.add_routes(app)

@@ -59,6 +59,7 @@ class AckChannel(StrEnum):
     SMS = "sms"
     VOICE = "voice"
     LINK = "link"  # the one-tap answer page of an SMS link
+    LINE = "line"
 
 
 class EventKind(StrEnum):

@@ -52,6 +52,7 @@ class NotifyChannel(StrEnum):
 
     SMS = "sms"
     VOICE = "voice"
+    LINE = "line"  # a push message with buttons to a linked LINE account
 
 
 class Purpose(StrEnum):

@@ -25,7 +25,7 @@ from .escalation import (
     Target,
 )
 from .messages import InboundMessage, RejectedMessage, RejectReason
-from .residents import Contact, Device, PhoneType, Relation, Resident
+from .residents import Contact, Device, LineLinkCode, PhoneType, Relation, Resident
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -48,6 +48,7 @@ __all__ = [
     "EventKind",
     "HandoverNote",
     "InboundMessage",
+    "LineLinkCode",
     "NotificationAttempt",
     "NotifyChannel",
     "Operator",

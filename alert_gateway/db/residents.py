@@ -79,6 +79,8 @@ class Contact(SQLModel, table=True):
     availability: str | None = None
     active: bool = True
     sms_opt_out: bool = False  # STOP received from this number
+    # set when the contact sent their link code to the LINE official account; cleared on "block"
+    line_user_id: str | None = Field(default=None, max_length=64, index=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -86,6 +88,17 @@ class Contact(SQLModel, table=True):
     def channel_set(self) -> frozenset[str]:
         """The channels this contact accepts."""
         return frozenset(c.strip() for c in self.channels.split(",") if c.strip())
+
+
+class LineLinkCode(SQLModel, table=True):
+    """A one-time code a supervisor hands a contact, who sends it to the LINE official account."""
+
+    code_hash: str = Field(primary_key=True, max_length=64)  # sha256 hex: the code is a credential
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    created_by: str = Field(max_length=120)
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
 
 
 class Device(SQLModel, table=True):

@@ -17,6 +17,7 @@ from ..errors import ConfigError
 from ..residents.importer import ImportReport, import_file
 from ..settings import Settings
 from .broker import DemoBroker
+from .line import line_settings, policies_path
 
 DEMO_RESIDENTS = Path(__file__).resolve().parents[2] / "config" / "demo" / "residents.yaml"
 DEMO_TWILIO_TOKEN = "demo-fake-twilio-token"  # shared with the in-process fake only
@@ -63,6 +64,8 @@ def demo_settings(base: Settings, options: DemoOptions, broker: DemoBroker) -> S
         "twilio_auth_token": SecretStr(DEMO_TWILIO_TOKEN),
         "dispatch_phone": base.dispatch_phone or DEFAULT_DISPATCH_PHONE,
         "desk_phone": base.desk_phone or DEFAULT_DESK_PHONE,
+        **line_settings(options.twilio_port),
+        "policies_file": base.policies_file or policies_path(options.data_dir),
         "log_json": False,
         "log_level": "INFO" if options.verbose else "WARNING",
     }

@@ -23,6 +23,7 @@ from .announce import AlertPrinter, banner, say
 from .broker import DemoBroker, demo_broker
 from .data import DemoOptions, demo_key, demo_phones, demo_settings, prepare_database
 from .fonts import font_advice, japanese_font_missing
+from .line import link_contacts, mount_fake_line, policies_path, write_policies
 from .traffic import Traffic, resolve_traffic, simulator_config
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ async def run_demo(options: DemoOptions, base: Settings, *, stop: asyncio.Event 
         broker = await stack.enter_async_context(
             demo_broker(options.mqtt_url, force_embedded=options.embedded_broker))
         settings = demo_settings(base, options, broker)
+        if base.policies_file is None:
+            write_policies(policies_path(options.data_dir))
         services = build_services(settings)
         stack.push_async_callback(services.close)  # also closed by the gateway; disposing twice is fine
         report = await prepare_database(settings, services.sessions, options.residents,
@@ -55,7 +58,9 @@ async def run_demo(options: DemoOptions, base: Settings, *, stop: asyncio.Event 
         api_token = await ensure_demo_token(services.sessions, options.data_dir,
                                             now=services.clock.now())
         phones = await demo_phones(services.sessions, settings)
-        await stack.enter_async_context(fake_twilio(settings, options.twilio_port, phones))
+        line_accounts = await link_contacts(services.sessions)
+        await stack.enter_async_context(fake_twilio(settings, options.twilio_port, phones,
+                                                   line_accounts))
         await stack.enter_async_context(running_gateway(services))
         console_url = f"{settings.public_url}/console/"
         await AlertPrinter(services, console_url).attach()
@@ -120,9 +125,10 @@ async def _serve(app: web.Application, port: int, what: str) -> web.AppRunner:
 
 
 @contextlib.asynccontextmanager
-async def fake_twilio(settings: Settings, port: int,
-                      phones: list[str]) -> AsyncIterator[web.Application]:
-    """The fake Twilio in this process; its callbacks go to the gateway's public URL."""
+async def fake_twilio(settings: Settings, port: int, phones: list[str],
+                      line_accounts: dict[str, str]) -> AsyncIterator[web.Application]:
+    """The fake Twilio in this process, with the fake LINE under /line/; their callbacks and
+    webhooks go to the gateway's public URL."""
     app = make_fake_twilio_app(
         auth_token=settings.twilio_auth_token.get_secret_value(),
         account_sid=settings.twilio_account_sid,
@@ -135,6 +141,7 @@ async def fake_twilio(settings: Settings, port: int,
     fake.wait_timeout = FAKE_PRESS_WAIT
     for number in phones:
         fake.phone(number).press = "wait"
+    mount_fake_line(app, settings, line_accounts)
     runner = await _serve(app, port, "the fake Twilio (--twilio-port)")
     try:
         yield app

@@ -258,6 +258,12 @@ def _enter(
                 },
             )
         )
+        unlinked = [p.name for p in stage.people if NotifyChannel.LINE in stage.step.channels
+                    and not p.line_user_id]
+        if unlinked:
+            plan.notes.append(Note(EventKind.ESCALATION_STEP,
+                                   f"step {number}: LINE skipped for {', '.join(unlinked)} "
+                                   "(no linked LINE account)", {"line_unlinked": unlinked}))
         return plan
     return _exhausted(plan, policy, flat, now, people)
 

@@ -18,6 +18,8 @@ from ..db.escalation import (
 )
 from ..db.residents import PhoneType
 
+CHANNEL_ORDER = (NotifyChannel.VOICE, NotifyChannel.SMS, NotifyChannel.LINE)
+
 
 @dataclass(frozen=True, slots=True)
 class Person:
@@ -33,6 +35,7 @@ class Person:
     priority: int = 1
     channels: frozenset[str] = frozenset({"sms", "voice"})
     sms_opt_out: bool = False
+    line_user_id: str | None = None  # linked LINE account (linking is the consent to LINE)
 
     @property
     def key(self) -> tuple[str, int | None, str]:
@@ -40,9 +43,14 @@ class Person:
         return (self.target.value, self.contact_id, self.phone)
 
     def usable(self, wanted: frozenset[NotifyChannel]) -> list[NotifyChannel]:
-        """The step's channels this person takes: never SMS to a landline or an opted-out number."""
-        out = []
-        for channel in sorted(wanted, key=lambda c: c != NotifyChannel.VOICE):  # voice first
+        """The step's channels this person takes: never SMS to a landline or an opted-out number,
+        LINE only to a linked account; voice first, LINE last (it never holds up a call or SMS)."""
+        out: list[NotifyChannel] = []
+        for channel in sorted(wanted, key=CHANNEL_ORDER.index):
+            if channel is NotifyChannel.LINE:
+                if self.line_user_id:
+                    out.append(channel)
+                continue
             if channel.value not in self.channels:
                 continue
             if channel is NotifyChannel.SMS and (

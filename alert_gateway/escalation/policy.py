@@ -257,6 +257,8 @@ def _step(item: Any, where: str) -> Step:
     channels_raw = item.get("channels", ["voice", "sms"])
     if channels_raw == "both":
         channels_raw = ["voice", "sms"]
+    elif isinstance(channels_raw, str) and "+" in channels_raw:  # "sms+line+voice"
+        channels_raw = [c.strip() for c in channels_raw.split("+")]
     names = _strings(
         [channels_raw] if isinstance(channels_raw, str) else channels_raw, f"{where}: channels"
     )

@@ -33,6 +33,7 @@ from ..db.models import (
     ResponderState,
     Target,
 )
+from ..line.messages import alert_body as line_alert_body
 from ..outbox.notices import facts_of
 from ..outbox.texts import AlertFacts, alert_sms, alert_voice, exhausted_sms, resident_voice
 from ..responses import links
@@ -77,7 +78,7 @@ def people_of(resident: Resident | None, contacts: Sequence[Contact], settings: 
             continue
         target = Target.DISPATCH if c.relation == "dispatch" else Target.CONTACT
         people.append(Person(target, c.id, c.name, c.phone, _phone_type(c.phone_type), c.language,
-                             c.relation, c.priority, c.channel_set, c.sms_opt_out))
+                             c.relation, c.priority, c.channel_set, c.sms_opt_out, c.line_user_id))
     if settings.dispatch_phone and not any(p.phone == settings.dispatch_phone for p in people):
         people.append(Person(Target.DISPATCH, None, settings.dispatch_name, settings.dispatch_phone,
                              PhoneType.LANDLINE))  # a centre's line: voice, never SMS
@@ -300,9 +301,12 @@ def _view(a: NotificationAttempt) -> AttemptView:
 
 
 def _body(send: Send, facts: AlertFacts, code: str | None, link: str | None) -> str:
-    """SMS text, or for a call the spoken texts as JSON (TwiML is built at send time)."""
+    """SMS text; for a call the spoken texts as JSON (TwiML is built at send time); for LINE the
+    recipient and text as JSON (the buttons are built at send time)."""
     lang = send.person.language
     exhausted = send.purpose is Purpose.EXHAUSTED
+    if send.channel is NotifyChannel.LINE:
+        return line_alert_body(lang, facts, to=send.person.line_user_id or "")
     if send.channel is NotifyChannel.SMS:
         return exhausted_sms(lang, facts, link) if exhausted else alert_sms(lang, facts, code, link)
     spoken = (resident_voice(lang) if send.person.target is Target.RESIDENT

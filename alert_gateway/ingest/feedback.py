@@ -14,7 +14,8 @@ from .batch import Receipt
 from .receipts import FeedbackPublisher
 
 log = logging.getLogger(__name__)
-CONTACT_CHANNELS = (AckChannel.SMS.value, AckChannel.VOICE.value, AckChannel.LINK.value)
+CONTACT_CHANNELS = (AckChannel.SMS.value, AckChannel.VOICE.value, AckChannel.LINK.value,
+                    AckChannel.LINE.value)
 
 
 class DeviceFeedback:

@@ -26,9 +26,14 @@ CALL_STATUS = {
 }
 
 
+# A LINE push answered 200 is with the recipient's LINE app (LINE sends no delivery receipts).
+LINE_STATUS = {"sent": AttemptStatus.DELIVERED}
+
+
 def map_status(channel: str, provider_status: str) -> AttemptStatus | None:
-    """Our status for a Twilio status string; None when it tells us nothing."""
-    table = CALL_STATUS if channel == NotifyChannel.VOICE.value else SMS_STATUS
+    """Our status for a provider's status string; None when it tells us nothing."""
+    table = {NotifyChannel.VOICE.value: CALL_STATUS,
+             NotifyChannel.LINE.value: LINE_STATUS}.get(channel, SMS_STATUS)
     return table.get(provider_status.lower())
 
 

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import Severity
 
-from ..db.models import AttemptStatus, NotificationAttempt, Purpose, Target
+from ..db.models import AttemptStatus, NotificationAttempt, NotifyChannel, Purpose, Target
 from ..settings import Settings
 
 URGENT_RANK = Severity.P2.rank  # this priority and more urgent: claimed by intake, first in a storm
@@ -61,6 +61,7 @@ async def over_cap(session: AsyncSession, rows: Sequence[NotificationAttempt], *
             select(NotificationAttempt.to_number, func.count())
             .where(col(NotificationAttempt.to_number).in_(numbers),
                    col(NotificationAttempt.purpose) == Purpose.ALERT.value,
+                   col(NotificationAttempt.channel) != NotifyChannel.LINE.value,
                    # a request in flight has no sent_at yet, but it counts
                    (col(NotificationAttempt.sent_at) >= since)
                    | (col(NotificationAttempt.status) == AttemptStatus.SENDING.value))
@@ -76,4 +77,6 @@ async def over_cap(session: AsyncSession, rows: Sequence[NotificationAttempt], *
 
 
 def _capped_kind(row: NotificationAttempt) -> bool:
-    return row.target == Target.CONTACT.value and row.purpose == Purpose.ALERT.value
+    # LINE rides along with a step's SMS and call: it must not use up the cap they count against
+    return (row.target == Target.CONTACT.value and row.purpose == Purpose.ALERT.value
+            and row.channel != NotifyChannel.LINE.value)

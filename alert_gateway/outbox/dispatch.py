@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..db.engine import is_sqlite
-from ..db.models import NotificationAttempt
+from ..db.models import NotificationAttempt, NotifyChannel
+from ..line.client import LineSender
 from ..services import Services
 from ..twilio.client import ProviderResult, TwilioSender
 from ..unit_of_work import publish
@@ -44,9 +45,10 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 class Dispatcher:
     """Hands outbox rows to Twilio; `poke()` wakes it when the outbox grew."""
 
-    def __init__(self, services: Services, sender: TwilioSender) -> None:
+    def __init__(self, services: Services, sender: TwilioSender, line: LineSender) -> None:
         self.services = services
         self.sender = sender
+        self.line = line
         self.settings = services.settings
         self.bucket = TokenBucket(self.settings.send_rate_per_second)
         self.wake = asyncio.Event()
@@ -94,6 +96,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: send what is due, then sleep until the next not_before/deadline or a poke."""
         await self.sender.start()
+        await self.line.start()
         relay = asyncio.create_task(self._relay(stop))
         renewer = asyncio.create_task(self._renew_leases(stop))
         delay = 0.1
@@ -127,6 +130,7 @@ class Dispatcher:
             await self._finish_in_flight()
             await self._release_held()
             await self.sender.close()
+            await self.line.close()
 
     async def _finish_in_flight(self) -> None:
         """On a clean stop, let running requests end and record their result (bounded)."""
@@ -234,6 +238,8 @@ class Dispatcher:
         """Run one claimed attempt's request; its slot frees (and pokes) when it is recorded."""
         assert attempt.id is not None
         attempt_id = attempt.id
+        if attempt.channel == NotifyChannel.LINE.value:
+            self.bucket.give_back(1)  # LINE has its own rate (LineSender): not Twilio's to spend
         task = asyncio.create_task(self._send(attempt), name=f"send-{attempt_id}")
         self._inflight[attempt_id] = task
 
@@ -257,7 +263,7 @@ class Dispatcher:
         # Its last request got no answer? Ask Twilio before sending again (issue 12).
         found = await timeouts.sent_already(self.services, self.sender, attempt)
         result = found or await request(self.sender, attempt, base=self.settings.public_url,
-                                        voice_for=self.settings.voice_for)
+                                        voice_for=self.settings.voice_for, line=self.line)
         for tries in range(RECORD_TRIES):
             try:
                 await self._record(attempt.id, result)

@@ -24,7 +24,8 @@ from .hangup import voided_result
 
 MAX_RETRIES = 5  # transient API errors per attempt, with backoff 2, 4, 8, 16, 32 s
 STUCK_AFTER = {NotifyChannel.SMS.value: timedelta(minutes=5),
-               NotifyChannel.VOICE.value: timedelta(minutes=3)}
+               NotifyChannel.VOICE.value: timedelta(minutes=3),
+               NotifyChannel.LINE.value: timedelta(minutes=5)}
 
 
 class Verdict(StrEnum):

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 
 from ..db.models import NotificationAttempt, NotifyChannel
+from ..line.client import LineSender
 from ..twilio.client import PermanentSendError, ProviderResult, TransientSendError, TwilioSender
 from ..twilio.twiml import alert_call_twiml
 
@@ -16,10 +17,15 @@ def callback_url(base: str, path: str, attempt_id: int) -> str:
 
 
 async def request(sender: TwilioSender, attempt: NotificationAttempt, *, base: str,
-                  voice_for: Callable[[str], str | None]) -> ProviderResult | Exception:
-    """Send the SMS or place the call; a send error is returned, to be recorded like an answer."""
+                  voice_for: Callable[[str], str | None],
+                  line: LineSender) -> ProviderResult | Exception:
+    """Send the SMS, place the call or push the LINE message; a send error is returned, to be
+    recorded like an answer."""
     assert attempt.id is not None
     try:
+        if attempt.channel == NotifyChannel.LINE.value:
+            return await line.push(attempt_id=attempt.id, created_at=attempt.created_at,
+                                   body=attempt.body)
         if attempt.channel == NotifyChannel.SMS.value:
             return await sender.send_sms(
                 to=attempt.to_number, body=attempt.body or "",

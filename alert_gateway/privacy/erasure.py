@@ -63,6 +63,7 @@ async def erase(session: AsyncSession, *, resident_id: str, actor: str, now: dat
         contact.phone = f"erased-{contact.id}"  # unique per resident, and no number at all
         contact.phone_type = PhoneType.UNKNOWN.value
         contact.availability = None
+        contact.line_user_id = None  # their LINE account is personal data too
         contact.active = False
         contact.updated_at = now
     devices = await service.devices_for(session, resident_id=resident_id)

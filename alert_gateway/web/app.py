@@ -10,7 +10,7 @@ from .. import console
 from ..access import client_address
 from ..api import app as api_app
 from ..appkeys import GATEWAY, SERVICES, Readiness
-from . import answer_page, bridge_hooks, health, twilio_hooks
+from . import answer_page, bridge_hooks, health, line_hooks, twilio_hooks
 from .access_log import AccessLog
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ def make_app(services: Services, gateway: Readiness | None = None) -> web.Applic
     twilio_hooks.add_routes(app)
     answer_page.add_routes(app)
     bridge_hooks.add_routes(app)
+    line_hooks.add_routes(app)
     console.add_routes(app)
     api_app.mount(app)
     return app

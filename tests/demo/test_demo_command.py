@@ -111,6 +111,9 @@ async def check_demo(demo: Demo) -> None:
             assert health.status == 200
         async with http.get(phones) as page:
             assert page.status == 200
+        async with http.get(f"{phones}line/_fake/line/chats") as chats:  # the fake LINE beside it
+            accounts = await chats.json()
+        assert accounts and all(a["following"] for a in accounts), accounts
         assert await sign_in(http, console, name, password) == 303
         async with http.get(console) as board:
             assert board.status == 200 and "/console/login" not in str(board.url)

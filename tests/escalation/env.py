@@ -105,7 +105,11 @@ class Env:
 
     async def control(self, path: str, data: dict[str, Any] | None = None) -> Any:
         """POST to the fake's control API."""
-        async with self.http.post(self.fake_url + path, json=data or {}) as resp:
+        return await self.control_at(self.fake_url, path, data)
+
+    async def control_at(self, base: str, path: str, data: dict[str, Any] | None = None) -> Any:
+        """POST to a fake's control API at `base` (the fake Twilio's, or another fake's)."""
+        async with self.http.post(base + path, json=data or {}) as resp:
             assert resp.status < 300, await resp.text()
             return await resp.json()
 

@@ -1,0 +1,1 @@
+"""LINE: the Messaging API channel (push with buttons, webhook answers, link codes) and its fake."""

@@ -1,0 +1,152 @@
+"""LINE webhook events applied: a button tap goes through the same acceptance path as an SMS
+reply or a keypress (callbacks.accept / decline); a link code links the account; "block" unlinks.
+
+Events can arrive twice (LINE redelivers) and in any order: each one is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+
+from linebot.v3.webhooks import (
+    Event,
+    FollowEvent,
+    MessageEvent,
+    PostbackEvent,
+    TextMessageContent,
+    UnfollowEvent,
+    UserSource,
+)
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..alerts import actions
+from ..bus import AlertChange, ChangeKind
+from ..db.models import (
+    AckChannel,
+    Alert,
+    AlertResponder,
+    AlertStatus,
+    AttemptStatus,
+    Contact,
+    NotificationAttempt,
+    NotifyChannel,
+    Resident,
+    ResponderState,
+)
+from ..i18n import language_of, t
+from ..line import linking
+from ..line.messages import Answer, parse_postback
+from ..metrics import Metrics
+from ..outbox.attempts import settle
+from .callbacks import HookResult, accept, decline
+
+
+@dataclass
+class LineOutcome:
+    """What a webhook changed (published after commit) and the replies to send (reply token,
+    texts)."""
+
+    changes: list[AlertChange] = field(default_factory=list)
+    replies: list[tuple[str, list[str]]] = field(default_factory=list)
+
+
+async def apply_events(session: AsyncSession, events: Sequence[Event], *, now: datetime, tz: tzinfo,
+                       metrics: Metrics) -> LineOutcome:
+    """Apply each event of one webhook request in the caller's transaction."""
+    out = LineOutcome()
+    for event in events:
+        user = event.source.user_id if isinstance(event.source, UserSource) else None
+        if not user:  # a group or room: we only talk to people one to one
+            metrics.line_events.labels(kind="ignored").inc()
+            continue
+        kind, text = await _one(session, event, user, now=now, tz=tz, metrics=metrics, out=out)
+        metrics.line_events.labels(kind=kind).inc()
+        token = getattr(event, "reply_token", None)
+        if text and token:
+            out.replies.append((token, [text]))
+    return out
+
+
+async def _one(session: AsyncSession, event: Event, user: str, *, now: datetime, tz: tzinfo,
+               metrics: Metrics, out: LineOutcome) -> tuple[str, str | None]:
+    """(metric kind, reply text or None) for one event."""
+    if isinstance(event, PostbackEvent):
+        return await _postback(session, event.postback.data, user, now=now, tz=tz,
+                               metrics=metrics, out=out)
+    if isinstance(event, UnfollowEvent):
+        await linking.unlink(session, line_user_id=user, now=now)
+        return "unfollow", None
+    if isinstance(event, FollowEvent):
+        return "follow", t("ja", "line.welcome")
+    if isinstance(event, MessageEvent) and isinstance(event.message, TextMessageContent):
+        return await _text(session, event.message.text, user, now=now)
+    return "ignored", None
+
+
+async def _text(session: AsyncSession, text: str, user: str, *,
+                now: datetime) -> tuple[str, str | None]:
+    """A link code links the account; anything else from an unlinked account asks for one."""
+    code = linking.normalize(text)
+    contact = await linking.redeem(session, code=code, line_user_id=user, now=now) if code else None
+    if contact is not None:
+        resident = await session.get(Resident, contact.resident_id)
+        name = resident.name if resident is not None else ""
+        return "linked", t(contact.language, "line.linked", name=name)
+    mine = await linking.linked(session, user)
+    if code is not None:
+        return "bad_code", t(mine[0].language if mine else "ja", "line.bad_code")
+    return ("ignored", None) if mine else ("ignored", t("ja", "line.not_linked"))
+
+
+async def _postback(session: AsyncSession, data: str, user: str, *, now: datetime, tz: tzinfo,
+                    metrics: Metrics, out: LineOutcome) -> tuple[str, str | None]:
+    """A button: the attempt it names must be a LINE push to this very account."""
+    tap = parse_postback(data)
+    row = await session.get(NotificationAttempt, tap.attempt_id) if tap else None
+    contact = await session.get(Contact, row.contact_id) if row and row.contact_id else None
+    if (tap is None or row is None or contact is None or row.alert_id is None
+            or row.channel != NotifyChannel.LINE.value or contact.line_user_id != user):
+        return "ignored", None
+    alert = await session.get(Alert, row.alert_id)
+    if alert is None:
+        return "ignored", None
+    result = HookResult(language=language_of(contact.language))
+    lang = result.language
+    if tap.answer is Answer.ACCEPT:
+        settle(row, AttemptStatus.ACCEPTED, now=now, metrics=metrics)
+        text = await accept(session, alert, contact.id, channel=AckChannel.LINE, now=now, tz=tz,
+                            result=result, voice=False)
+    elif tap.answer is Answer.DECLINE:
+        settle(row, AttemptStatus.DECLINED, now=now, metrics=metrics)
+        await decline(session, alert, contact.id, channel="line", now=now, result=result)
+        text = t(lang, "sms.declined")
+    else:
+        text = await _arrived(session, alert, contact, row, now=now, tz=tz, metrics=metrics,
+                              result=result)
+    out.changes.extend(result.changes)
+    return tap.answer.value, text
+
+
+async def _arrived(session: AsyncSession, alert: Alert, contact: Contact, row: NotificationAttempt,
+                   *, now: datetime, tz: tzinfo, metrics: Metrics, result: HookResult) -> str:
+    """"I've arrived": taken by this contact (a first tap counts as accepting), then recorded."""
+    assert alert.id is not None and contact.id is not None
+    lang = result.language
+    if alert.status == AlertStatus.RESOLVED.value:
+        return t(lang, "sms.closed")
+    me = f"contact:{contact.id}"
+    if alert.acknowledged_at is None:
+        settle(row, AttemptStatus.ACCEPTED, now=now, metrics=metrics)
+        await accept(session, alert, contact.id, channel=AckChannel.LINE, now=now, tz=tz,
+                     result=result, voice=False)
+    if alert.acknowledged_by != me:  # somebody else has it: say who
+        return await accept(session, alert, contact.id, channel=AckChannel.LINE, now=now, tz=tz,
+                            result=result, voice=False)
+    responder = await session.get(AlertResponder, (alert.id, contact.id))
+    if responder is None or responder.state != ResponderState.ARRIVED.value:
+        await actions.record_arrival(session, alert_id=alert.id, actor=me, now=now,
+                                     contact_id=contact.id)
+        result.changes.append(AlertChange(alert.id, ChangeKind.ARRIVED))
+    return t(lang, "line.arrived_thanks")
