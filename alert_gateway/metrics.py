@@ -169,7 +169,7 @@ class Metrics:
         )
         self.line_events = Counter(
             PREFIX + "line_events_total",
-            "LINE webhook events applied, by kind (accept, decline, arrived, linked, bad_code, follow, "
+            "LINE webhook events applied, by kind (accept, decline, arrive, linked, bad_code, follow, "
             "unfollow, ignored).",
             ["kind"],
             registry=r,

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
 
 from .types import enum_field
+
+
+class Answer(StrEnum):
+    """What a contact can answer about an alert, by a link, a LINE button or an SMS reply."""
+
+    ACCEPT = "accept"  # 向かいます
+    DECLINE = "decline"  # 行けません
+    ARRIVE = "arrive"  # 到着しました
 
 
 class AnswerLink(SQLModel, table=True):

@@ -10,24 +10,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import StrEnum
 from urllib.parse import parse_qs, urlencode
 
 from linebot.v3.messaging import ButtonsTemplate, Message, PostbackAction, TemplateMessage, TextMessage
 
+from ..db.answer_links import Answer
 from ..i18n import language_of, t
 from ..outbox.texts import AlertFacts
 
 TEXT_LIMIT = 160  # a buttons template's text without a title or image
 ALT_LIMIT = 400
-
-
-class Answer(StrEnum):
-    """What a button says (DOMAIN.md contact states: accepted, declined, arrived)."""
-
-    ACCEPT = "accept"
-    DECLINE = "decline"
-    ARRIVED = "arrived"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,4 +90,4 @@ def alert_message(body: str | None, attempt_id: int) -> Message:
     if not spec.get("buttons"):
         return TextMessage(text=text)
     return TemplateMessage(alt_text=_cut(text, ALT_LIMIT), template=ButtonsTemplate(
-        text=text, actions=buttons(lang, attempt_id, (Answer.ACCEPT, Answer.DECLINE, Answer.ARRIVED))))
+        text=text, actions=buttons(lang, attempt_id, (Answer.ACCEPT, Answer.DECLINE, Answer.ARRIVE))))

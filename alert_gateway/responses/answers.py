@@ -9,23 +9,15 @@ changes the caller publishes after its commit.
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
-from enum import StrEnum
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..alerts import actions
 from ..bus import AlertChange, ChangeKind
-from ..db.models import AckChannel, Alert, AlertStatus
+from ..db.answer_links import Answer
+from ..db.models import AckChannel, Alert, AlertResponder, AlertStatus, ResponderState
 from ..i18n import t
 from .callbacks import HookResult, accept, decline
-
-
-class Answer(StrEnum):
-    """What a contact can answer about an alert."""
-
-    ACCEPT = "accept"  # 向かいます
-    DECLINE = "decline"  # 行けません
-    ARRIVE = "arrive"  # 到着しました
 
 
 async def answer(session: AsyncSession, alert: Alert, contact_id: int, verb: Answer, *,
@@ -41,7 +33,16 @@ async def answer(session: AsyncSession, alert: Alert, contact_id: int, verb: Ans
     if verb is Answer.DECLINE:
         await decline(session, alert, contact_id, channel=channel.value, now=now, result=result)
         return t(lang, "sms.declined")
-    await actions.record_arrival(session, alert_id=alert.id, actor=f"contact:{contact_id}",
-                                 now=now, contact_id=contact_id, channel=channel)
-    result.changes.append(AlertChange(alert.id, ChangeKind.ARRIVED))
+    me = f"contact:{contact_id}"
+    if alert.acknowledged_at is None:  # "I've arrived" before "I'm going" says both
+        await accept(session, alert, contact_id, channel=channel, now=now, tz=tz, result=result,
+                     voice=False)
+    if alert.acknowledged_by != me:  # somebody else has it: they hear who
+        return await accept(session, alert, contact_id, channel=channel, now=now, tz=tz,
+                            result=result, voice=False)
+    responder = await session.get(AlertResponder, (alert.id, contact_id))
+    if responder is None or responder.state != ResponderState.ARRIVED.value:  # a second tap: once
+        await actions.record_arrival(session, alert_id=alert.id, actor=me, now=now,
+                                     contact_id=contact_id, channel=channel)
+        result.changes.append(AlertChange(alert.id, ChangeKind.ARRIVED))
     return t(lang, "sms.arrived")

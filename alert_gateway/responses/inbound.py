@@ -10,6 +10,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..db.answer_links import Answer
 from ..db.models import (
     ACTIVE_STATUSES,
     AckChannel,
@@ -25,7 +26,7 @@ from ..db.models import (
 from ..i18n import language_of, t
 from ..outbox.notices import facts_of, sms_row
 from ..outbox.texts import fit
-from .answers import Answer, answer
+from .answers import answer
 from .callbacks import HookResult
 
 # Carrier keywords Twilio also honours (https://help.twilio.com/articles/223134027).

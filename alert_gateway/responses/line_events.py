@@ -1,5 +1,5 @@
 """LINE webhook events applied: a button tap goes through the same acceptance path as an SMS
-reply or a keypress (callbacks.accept / decline); a link code links the account; "block" unlinks.
+reply or a keypress (answers.answer); a link code links the account; "block" unlinks.
 
 Events can arrive twice (LINE redelivers) and in any order: each one is idempotent.
 """
@@ -21,26 +21,24 @@ from linebot.v3.webhooks import (
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..alerts import actions
-from ..bus import AlertChange, ChangeKind
+from ..bus import AlertChange
+from ..db.answer_links import Answer
 from ..db.models import (
     AckChannel,
     Alert,
-    AlertResponder,
-    AlertStatus,
     AttemptStatus,
     Contact,
     NotificationAttempt,
     NotifyChannel,
     Resident,
-    ResponderState,
 )
 from ..i18n import language_of, t
 from ..line import linking
-from ..line.messages import Answer, parse_postback
+from ..line.messages import parse_postback
 from ..metrics import Metrics
 from ..outbox.attempts import settle
-from .callbacks import HookResult, accept, decline
+from .answers import answer
+from .callbacks import HookResult
 
 
 @dataclass
@@ -110,43 +108,15 @@ async def _postback(session: AsyncSession, data: str, user: str, *, now: datetim
             or row.channel != NotifyChannel.LINE.value or contact.line_user_id != user):
         return "ignored", None
     alert = await session.get(Alert, row.alert_id)
-    if alert is None:
+    if alert is None or contact.id is None:
         return "ignored", None
     result = HookResult(language=language_of(contact.language))
-    lang = result.language
-    if tap.answer is Answer.ACCEPT:
-        settle(row, AttemptStatus.ACCEPTED, now=now, metrics=metrics)
-        text = await accept(session, alert, contact.id, channel=AckChannel.LINE, now=now, tz=tz,
-                            result=result, voice=False)
-    elif tap.answer is Answer.DECLINE:
+    if tap.answer is Answer.DECLINE:
         settle(row, AttemptStatus.DECLINED, now=now, metrics=metrics)
-        await decline(session, alert, contact.id, channel="line", now=now, result=result)
-        text = t(lang, "sms.declined")
-    else:
-        text = await _arrived(session, alert, contact, row, now=now, tz=tz, metrics=metrics,
-                              result=result)
+    elif tap.answer is Answer.ACCEPT or alert.acknowledged_at is None:
+        settle(row, AttemptStatus.ACCEPTED, now=now, metrics=metrics)
+    text = await answer(session, alert, contact.id, tap.answer, channel=AckChannel.LINE, now=now,
+                        tz=tz, result=result)
     out.changes.extend(result.changes)
     return tap.answer.value, text
 
-
-async def _arrived(session: AsyncSession, alert: Alert, contact: Contact, row: NotificationAttempt,
-                   *, now: datetime, tz: tzinfo, metrics: Metrics, result: HookResult) -> str:
-    """"I've arrived": taken by this contact (a first tap counts as accepting), then recorded."""
-    assert alert.id is not None and contact.id is not None
-    lang = result.language
-    if alert.status == AlertStatus.RESOLVED.value:
-        return t(lang, "sms.closed")
-    me = f"contact:{contact.id}"
-    if alert.acknowledged_at is None:
-        settle(row, AttemptStatus.ACCEPTED, now=now, metrics=metrics)
-        await accept(session, alert, contact.id, channel=AckChannel.LINE, now=now, tz=tz,
-                     result=result, voice=False)
-    if alert.acknowledged_by != me:  # somebody else has it: say who
-        return await accept(session, alert, contact.id, channel=AckChannel.LINE, now=now, tz=tz,
-                            result=result, voice=False)
-    responder = await session.get(AlertResponder, (alert.id, contact.id))
-    if responder is None or responder.state != ResponderState.ARRIVED.value:
-        await actions.record_arrival(session, alert_id=alert.id, actor=me, now=now,
-                                     contact_id=contact.id)
-        result.changes.append(AlertChange(alert.id, ChangeKind.ARRIVED))
-    return t(lang, "line.arrived_thanks")

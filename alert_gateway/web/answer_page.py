@@ -25,13 +25,14 @@ from ..access import client_address
 from ..appkeys import SERVICES
 from ..bus import AlertChange
 from ..console.auth import SECURITY_HEADERS
+from ..db.answer_links import Answer
 from ..db.models import AckChannel, Alert, AlertResponder, AnswerLink, Contact, Resident
 from ..errors import GatewayError
 from ..i18n import language_of, t
 from ..outbox.notices import facts_of
 from ..outbox.texts import alarm_name
 from ..responses import links
-from ..responses.answers import Answer, answer
+from ..responses.answers import answer
 from ..responses.callbacks import HookResult, taker_name
 from ..unit_of_work import publish
 from .answer_view import Shown, is_closed, is_expired, shown

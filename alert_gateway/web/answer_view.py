@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..db.answer_links import Answer
 from ..db.models import ACTIVE_STATUSES, Alert, AnswerLink, ResponderState
-from ..responses.answers import Answer
 
 
 @dataclass(frozen=True)

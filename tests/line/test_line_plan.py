@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from alert_gateway.db.answer_links import Answer
 from alert_gateway.db.escalation import EscalationState, NotifyChannel, Target
 from alert_gateway.db.residents import PhoneType
 from alert_gateway.errors import ConfigError
@@ -14,7 +15,7 @@ from alert_gateway.escalation.daynight import NightHours
 from alert_gateway.escalation.planner import plan_next
 from alert_gateway.escalation.planner_types import EscalationView, Person, PlanEnv
 from alert_gateway.escalation.policy import parse_policies
-from alert_gateway.line.messages import Answer, Postback, parse_postback, postback_data
+from alert_gateway.line.messages import Postback, parse_postback, postback_data
 from alert_gateway.settings import Settings
 
 NOW = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
@@ -57,7 +58,7 @@ def test_line_goes_last_to_linked_contacts_and_the_unlinked_are_noted() -> None:
 
 def test_postback_data_names_an_answer_and_an_attempt_and_nothing_else() -> None:
     """Our data round-trips; anything else (forged answers, huge ids, junk) is not ours."""
-    assert parse_postback(postback_data(Answer.ARRIVED, 42)) == Postback(Answer.ARRIVED, 42)
+    assert parse_postback(postback_data(Answer.ARRIVE, 42)) == Postback(Answer.ARRIVE, 42)
     for junk in ("", "a=accept", "a=resolve&attempt=1", "a=accept&attempt=-1",
                  "a=accept&attempt=9999999999", "attempt=1&a=accept&a=x&x=1&y=2"):
         assert parse_postback(junk) is None, junk
