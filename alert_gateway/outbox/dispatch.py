@@ -272,8 +272,7 @@ class Dispatcher:
         recorded = await self.services.writes.run(
             lambda session: results.record(session, attempt_id, result,
                                            now=self.services.clock.now(),
-                                           metrics=self.services.metrics),
-            preload=(NotificationAttempt, attempt_id))
+                                           metrics=self.services.metrics))
         look_at = recorded.look_at
         # The row now has a deadline (or a retry time) the sleeping loop did not know about.
         if look_at is not None and (self._sleeping_until is None or look_at < self._sleeping_until):
