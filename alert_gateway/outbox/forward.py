@@ -3,8 +3,8 @@
 One statement decides and writes: it matches only while the row is still behind the new status
 (a late "ringing" never overwrites "completed", a repeated callback matches nothing) and returns
 what the caller needs for its side effects. No ORM object is loaded. When it matches nothing the
-caller falls back to the row-by-row path, which handles the rare cases (a callback that beat the
-API answer and fills in the sid, a voided attempt, a retry).
+caller falls back to the row-by-row path, which handles the rare cases (a callback for a request
+whose answer never came, a voided attempt, a retry) and the no-ops.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, func, update
+from sqlalchemy import Table, and_, bindparam, case, func, not_, or_, update
 from sqlalchemy.sql.dml import ReturningUpdate
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.models import AttemptStatus, NotificationAttempt, NotifyChannel
 from ..metrics import Metrics
+from ..twilio.client import UnknownOutcomeError
 
 ATTEMPT: Table = NotificationAttempt.__table__  # type: ignore[attr-defined]
 _RETURNED = (ATTEMPT.c.alert_id, ATTEMPT.c.contact_id, ATTEMPT.c.channel, ATTEMPT.c.purpose)
@@ -44,9 +45,15 @@ def behind(new: AttemptStatus) -> list[str]:
 def _advance(new: AttemptStatus, by_sid: bool) -> ReturningUpdate[Any]:
     """Built once per (status, sid or not): executing a built statement skips its construction."""
     where = [ATTEMPT.c.id == bindparam("attempt_id"), ATTEMPT.c.status.in_(behind(new))]
-    if by_sid:
-        where.append(ATTEMPT.c.provider_sid == bindparam("sid"))
-    values: dict[str, Any] = {
+    values: dict[str, Any] = {}
+    if by_sid:  # ours, or a callback that beat the API answer (not one whose answer never came)
+        sid = bindparam("sid", type_=ATTEMPT.c.provider_sid.type)
+        answer_unknown = and_(ATTEMPT.c.retries > 0, func.coalesce(ATTEMPT.c.error, "").contains(
+            UnknownOutcomeError.MARK, autoescape=True))
+        where.append(or_(ATTEMPT.c.provider_sid == sid,
+                         and_(ATTEMPT.c.provider_sid.is_(None), not_(answer_unknown))))
+        values["provider_sid"] = func.coalesce(ATTEMPT.c.provider_sid, sid)
+    values |= {
         "status": new.value,
         "error_code": func.coalesce(bindparam("new_error_code", type_=ATTEMPT.c.error_code.type),
                                     ATTEMPT.c.error_code),
@@ -62,7 +69,8 @@ def _advance(new: AttemptStatus, by_sid: bool) -> ReturningUpdate[Any]:
 async def advance(session: AsyncSession, attempt_id: int, new: AttemptStatus, *, sid: str | None,
                   now: datetime, metrics: Metrics, error_code: str | None = None,
                   answered_by: str | None = None) -> Moved | None:
-    """Move the attempt (with this sid, when given) forward to `new`; None when it is not behind.
+    """Move the attempt forward to `new`; None when it is not behind. With `sid`, only if that
+    is its sid or it has none yet (a callback may beat the API answer: the sid is filled in).
 
     `error_code` is kept with the move; `answered_by` only fills an empty column.
     """

@@ -77,8 +77,8 @@ async def _moved_on(session: AsyncSession, attempt_id: int, sid: str | None, new
                     error_code: str | None = None, answered_by: str | None = None) -> bool:
     """The common case in one forward-only UPDATE: the attempt, known by its sid, moves on.
 
-    False when it matched nothing (a stale or repeated status, or a sid not yet recorded): the
-    caller then takes the row-by-row path, which also covers those.
+    False when it matched nothing (a stale or repeated status, another sid, a request whose
+    answer never came): the caller then takes the row-by-row path, which covers those.
     """
     if not sid:
         return False
