@@ -14,15 +14,16 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, func, not_, or_, update
+from sqlalchemy import Table, and_, bindparam, case, func, not_, or_, select, update
 from sqlalchemy.sql.dml import ReturningUpdate
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..db.models import AttemptStatus, NotificationAttempt, NotifyChannel
+from ..db.models import Alert, AttemptStatus, NotificationAttempt, NotifyChannel
 from ..metrics import Metrics
 from ..twilio.client import UnknownOutcomeError
 
 ATTEMPT: Table = NotificationAttempt.__table__  # type: ignore[attr-defined]
+ALERT: Table = Alert.__table__  # type: ignore[attr-defined]
 _RETURNED = (ATTEMPT.c.alert_id, ATTEMPT.c.contact_id, ATTEMPT.c.channel, ATTEMPT.c.purpose)
 
 
@@ -98,12 +99,25 @@ _ACCEPTED = (
             deadline_at=case((ATTEMPT.c.channel == NotifyChannel.SMS.value,
                               bindparam("sms_deadline", type_=ATTEMPT.c.deadline_at.type)),
                              else_=bindparam("voice_deadline", type_=ATTEMPT.c.deadline_at.type)))
-    .returning(*_RETURNED, ATTEMPT.c.deadline_at)
+    # Whether the alert was notified before: its second send then needs no first-notified UPDATE.
+    .returning(*_RETURNED, ATTEMPT.c.deadline_at,
+               select(ALERT.c.first_notified_at).where(ALERT.c.id == ATTEMPT.c.alert_id)
+               .scalar_subquery().is_not(None))
 )
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """An attempt Twilio took: the row, its new deadline, and whether its alert was notified
+    before (a send recorded earlier, in this transaction too)."""
+
+    moved: Moved
+    deadline: datetime | None
+    notified_before: bool
+
+
 async def accepted(session: AsyncSession, attempt_id: int, sid: str, *, now: datetime,
-                   sms_deadline: datetime, voice_deadline: datetime) -> tuple[Moved, datetime] | None:
+                   sms_deadline: datetime, voice_deadline: datetime) -> Accepted | None:
     """Twilio took the request of an attempt still SENDING: QUEUED with its sid and deadline.
 
     None when the row has moved on meanwhile (a callback came first, or its alert closed).
@@ -113,7 +127,7 @@ async def accepted(session: AsyncSession, attempt_id: int, sid: str, *, now: dat
         "voice_deadline": voice_deadline})).first()
     if row is None:
         return None
-    return Moved(*row[:4]), row[4]
+    return Accepted(Moved(*row[:4]), row[4], bool(row[5]))
 
 
 _ANSWERED_BY = (

@@ -11,22 +11,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import bindparam, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..bus import AlertChange, ChangeKind
-from ..db.models import Alert, AttemptStatus, NotificationAttempt, NotifyChannel, Purpose
+from ..db.models import AttemptStatus, NotificationAttempt, NotifyChannel, Purpose
 from ..escalation import hooks
 from ..metrics import Metrics
 from ..twilio.client import ProviderResult, TransientSendError
 from . import forward
 from .attempts import advance, map_status
+from .forward import ALERT
 from .hangup import voided_result
 
 MAX_RETRIES = 5  # transient API errors per attempt, with backoff 2, 4, 8, 16, 32 s
 STUCK_AFTER = {NotifyChannel.SMS.value: timedelta(minutes=5),
                NotifyChannel.VOICE.value: timedelta(minutes=3)}
-ALERT: Table = Alert.__table__  # type: ignore[attr-defined]
 
 
 class Verdict(StrEnum):
@@ -68,21 +68,22 @@ async def record(session: AsyncSession, attempt_id: int, result: ProviderResult 
             sms_deadline=now + STUCK_AFTER[NotifyChannel.SMS.value],
             voice_deadline=now + STUCK_AFTER[NotifyChannel.VOICE.value])
         if taken is not None:
-            return await _accepted(session, attempt_id, result, *taken, now=now, metrics=metrics)
+            return await _accepted(session, attempt_id, result, taken, now=now, metrics=metrics)
     return await _from_row(session, attempt_id, result, now=now, metrics=metrics)
 
 
 async def _accepted(session: AsyncSession, attempt_id: int, result: ProviderResult,
-                    moved: forward.Moved, deadline: datetime | None, *, now: datetime,
-                    metrics: Metrics) -> Recorded:
+                    taken: forward.Accepted, *, now: datetime, metrics: Metrics) -> Recorded:
     """The row is QUEUED: the answer may already say more (a final status), and it may be the
     alert's first notification."""
-    out = Recorded(look_at=deadline)
+    moved = taken.moved
+    out = Recorded(look_at=taken.deadline)
     new = map_status(moved.channel, result.status)
     if new is not None and new.rank > AttemptStatus.QUEUED.rank and await forward.advance(
             session, attempt_id, new, sid=None, now=now, metrics=metrics) and new.is_final:
         out.look_at = None
-    if moved.alert_id is not None and moved.purpose == Purpose.ALERT.value:
+    if moved.alert_id is not None and moved.purpose == Purpose.ALERT.value \
+            and not taken.notified_before:
         out.first_latency = await first_sent(session, moved.alert_id, now)
     return out
 

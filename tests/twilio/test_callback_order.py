@@ -106,3 +106,9 @@ async def test_an_accepted_send_is_queued_with_its_deadline(database_url: str, c
         again = await services.writes.run(answer)
         assert again.first_latency is None  # the alert's first notification is counted once
         assert (await _row(edge, attempt_id)).status == "queued"
+        sms_id = await _attempt(edge, clock, channel="sms", status="sending", sid=None)
+        second = await services.writes.run(lambda session: results.record(
+            session, sms_id, ProviderResult(sid=SMS_SID, status="queued"), now=clock.now(),
+            metrics=services.metrics))
+        assert second.first_latency is None  # the alert's second send is not its first
+        assert (await _row(edge, sms_id)).status == "queued"
