@@ -44,7 +44,7 @@ class Services:
     replicas: ReplicaLink | None = None  # PostgreSQL: LISTEN/NOTIFY with the other replicas
 
     def __post_init__(self) -> None:
-        self.writes = GroupCommit(self.sessions, lock_rows=not is_sqlite(self.settings.database_url))
+        self.writes = GroupCommit(self.sessions)
 
     async def close(self) -> None:
         """Release the database pool."""

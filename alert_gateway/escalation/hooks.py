@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, update
+from sqlalchemy import Table, bindparam, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import ALARM_TYPES, AlarmType, Severity
@@ -24,6 +24,16 @@ from .planner_types import Plan
 UNCHOSEN_POLICY = ""
 LIVE_STATES = (EscalationState.RUNNING.value, EscalationState.GUARD.value)
 OPEN_STATES = (*LIVE_STATES, EscalationState.WATCHING.value, EscalationState.EXHAUSTED.value)
+
+
+ESCALATION: Table = Escalation.__table__  # type: ignore[attr-defined]
+_POKE = (
+    update(ESCALATION)
+    .where(ESCALATION.c.alert_id == bindparam("b_alert_id"),
+           ESCALATION.c.state == EscalationState.RUNNING.value)
+    .values(next_due_at=bindparam("now", type_=ESCALATION.c.next_due_at.type),
+            updated_at=bindparam("now", type_=ESCALATION.c.updated_at.type))
+)
 
 
 def new_escalation(alert: Alert, *, now: datetime) -> Escalation:
@@ -132,15 +142,10 @@ async def poke(session: AsyncSession, alert_id: int, *, now: datetime) -> None:
     """Make a running escalation due now (a delivery failed, a contact declined)."""
     # Always written, never decided from our own read: an engine tick holding the row may be
     # about to commit a later due time planned without this change. On PostgreSQL this UPDATE
-    # waits for that tick's lock and then wins, so the engine looks again. No autoflush: nothing
-    # pending in a shared (group-commit) session bears on this row's due time.
-    with session.no_autoflush:
-        await session.exec(  # type: ignore[call-overload]
-            update(Escalation)
-            .where(col(Escalation.alert_id) == alert_id,
-                   col(Escalation.state) == EscalationState.RUNNING.value)
-            .values(next_due_at=now, updated_at=now)
-        )
+    # waits for that tick's lock and then wins, so the engine looks again. A Core statement on
+    # the table: no ORM evaluation of the session's objects, and no autoflush (nothing pending in
+    # a shared group-commit session bears on this row's due time).
+    await session.exec(_POKE, params={"b_alert_id": alert_id, "now": now})
 
 
 async def cancelled(session: AsyncSession, alert: Alert, *, now: datetime) -> None:

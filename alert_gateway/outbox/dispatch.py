@@ -266,7 +266,7 @@ class Dispatcher:
                                         voice_for=self.settings.voice_for, line=self.line)
         for tries in range(RECORD_TRIES):
             try:
-                await self._record(attempt.id, result)
+                await self._record(attempt.id, result, attempt.body)
                 return
             except (SQLAlchemyError, OSError) as exc:
                 if tries == RECORD_TRIES - 1:
@@ -274,13 +274,13 @@ class Dispatcher:
                 log.warning("dispatcher: could not record a send, retrying: %s", exc)
                 await asyncio.sleep(0.2 * 2 ** tries)
 
-    async def _record(self, attempt_id: int, result: ProviderResult | Exception) -> None:
+    async def _record(self, attempt_id: int, result: ProviderResult | Exception,
+                      sent_body: str | None) -> None:
         """Write one send's outcome in a transaction shared with other results and callbacks."""
         recorded = await self.services.writes.run(
             lambda session: results.record(session, attempt_id, result,
                                            now=self.services.clock.now(),
-                                           metrics=self.services.metrics),
-            preload=(NotificationAttempt, attempt_id))
+                                           metrics=self.services.metrics, sent_body=sent_body))
         look_at = recorded.look_at
         # The row now has a deadline (or a retry time) the sleeping loop did not know about.
         if look_at is not None and (self._sleeping_until is None or look_at < self._sleeping_until):

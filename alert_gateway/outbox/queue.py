@@ -61,10 +61,17 @@ async def recover(sessions: SessionFactory, *, now: datetime, ours: Sequence[int
 
 
 async def renew(sessions: SessionFactory, ids: Sequence[int], *, until: datetime) -> None:
-    """Extend the leases of the attempts this process holds to `until`."""
+    """Extend the leases of the attempts this process holds to `until`.
+
+    A row locked right now is being recorded (its result or a callback moves it off SENDING in
+    a shared transaction): skipped rather than waited for, so renewal never deadlocks with it.
+    """
+    free = (select(NotificationAttempt.id)
+            .where(col(NotificationAttempt.id).in_(ids), col(NotificationAttempt.status) == SENDING)
+            .with_for_update(skip_locked=True))
     async with sessions() as session:
         await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
-                           .where(col(NotificationAttempt.id).in_(ids),
+                           .where(col(NotificationAttempt.id).in_(free.scalar_subquery()),
                                   col(NotificationAttempt.status) == SENDING)
                            .values(deadline_at=until))
         await session.commit()

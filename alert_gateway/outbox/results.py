@@ -1,7 +1,8 @@
 """Recording a send's outcome: a pure decision on what the API answer means, then writing it.
 
 Runs in a transaction shared with other results and callbacks (the group commit), so it returns
-what changed for its caller to publish after that commit.
+what changed for its caller to publish after that commit. Twilio taking the request, the common
+case, is one forward-only UPDATE (outbox/forward.py) plus the alert's first-notified mark.
 """
 
 from __future__ import annotations
@@ -10,16 +11,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlmodel import update
+from sqlalchemy import bindparam, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..bus import AlertChange, ChangeKind
-from ..db.models import Alert, AttemptStatus, NotificationAttempt, NotifyChannel, Purpose
+from ..db.models import AttemptStatus, NotificationAttempt, NotifyChannel, Purpose
 from ..escalation import hooks
 from ..metrics import Metrics
 from ..responses import links
 from ..twilio.client import ProviderResult, TransientSendError
+from . import forward
 from .attempts import advance, map_status
+from .forward import ALERT
 from .hangup import voided_result
 
 MAX_RETRIES = 5  # transient API errors per attempt, with backoff 2, 4, 8, 16, 32 s
@@ -58,10 +61,45 @@ class Recorded:
 
 
 async def record(session: AsyncSession, attempt_id: int, result: ProviderResult | Exception, *,
-                 now: datetime, metrics: Metrics) -> Recorded:
-    """Write one send's outcome on its attempt (read in this transaction: locked on PostgreSQL)."""
+                 now: datetime, metrics: Metrics, sent_body: str | None = None) -> Recorded:
+    """Write one send's outcome on its attempt: one forward-only UPDATE when Twilio took it,
+    else decided from the row (read in this transaction: locked on PostgreSQL). `sent_body` is
+    the text that went out: once Twilio has it, only its answer link's hash stays stored."""
+    if isinstance(result, ProviderResult):
+        kept = links.redact(sent_body) if sent_body else None
+        taken = await forward.accepted(
+            session, attempt_id, result.sid, now=now,
+            sms_deadline=now + STUCK_AFTER[NotifyChannel.SMS.value],
+            voice_deadline=now + STUCK_AFTER[NotifyChannel.VOICE.value],
+            kept_body=kept if kept != sent_body else None)
+        if taken is not None:
+            return await _accepted(session, attempt_id, result, taken, now=now, metrics=metrics)
+    return await _from_row(session, attempt_id, result, now=now, metrics=metrics)
+
+
+async def _accepted(session: AsyncSession, attempt_id: int, result: ProviderResult,
+                    taken: forward.Accepted, *, now: datetime, metrics: Metrics) -> Recorded:
+    """The row is QUEUED: the answer may already say more (a final status), and it may be the
+    alert's first notification."""
+    moved = taken.moved
+    out = Recorded(look_at=taken.deadline)
+    new = map_status(moved.channel, result.status)
+    if new is not None and new.rank > AttemptStatus.QUEUED.rank and await forward.advance(
+            session, attempt_id, new, sid=None, now=now, metrics=metrics) and new.is_final:
+        out.look_at = None
+    if moved.alert_id is not None and moved.purpose == Purpose.ALERT.value \
+            and not taken.notified_before:
+        out.first_latency = await first_sent(session, moved.alert_id, now)
+    return out
+
+
+async def _from_row(session: AsyncSession, attempt_id: int, result: ProviderResult | Exception, *,
+                    now: datetime, metrics: Metrics) -> Recorded:
+    """The rarer answers, decided from the row: a voided attempt, a retry, a failure, or an
+    acceptance after a callback already moved the row on."""
     out = Recorded()
-    row = await session.get(NotificationAttempt, attempt_id)
+    row = await session.get(NotificationAttempt, attempt_id, with_for_update=True,
+                            populate_existing=True)  # a Core UPDATE in this transaction may be newer
     if row is None:
         return out
     verdict = decide(row.status, row.retries, result)
@@ -99,22 +137,31 @@ async def record(session: AsyncSession, attempt_id: int, result: ProviderResult 
     return out
 
 
+_FIRST = (
+    update(ALERT)
+    .where(ALERT.c.id == bindparam("alert_id"), ALERT.c.first_notified_at.is_(None))
+    .values(first_notified_at=bindparam("now", type_=ALERT.c.first_notified_at.type))
+    .returning(ALERT.c.severity, ALERT.c.opened_at)
+)
+
+
 async def first_notified(session: AsyncSession, row: NotificationAttempt,
-                 now: datetime) -> tuple[str, float] | None:
+                         now: datetime) -> tuple[str, float] | None:
+    """`first_sent` for an attempt row: only an alert's escalation notifies about it."""
+    if row.alert_id is None or row.purpose != Purpose.ALERT.value:
+        return None
+    return await first_sent(session, row.alert_id, now)
+
+
+async def first_sent(session: AsyncSession, alert_id: int,
+                     now: datetime) -> tuple[str, float] | None:
     """(severity, seconds since the alarm) when this is the alert's first notification sent.
 
     The fact is the row's `first_notified_at`, set once by a conditional UPDATE: a second send
     recorded in the same shared transaction, a rerun or another replica finds it set.
     """
-    if row.alert_id is None or row.purpose != Purpose.ALERT.value:
-        return None
-    alert = Alert.__table__  # type: ignore[attr-defined]
     with session.no_autoflush:  # nothing pending in a shared session bears on this column
-        first = (await session.exec(  # type: ignore[call-overload]
-            update(alert)
-            .where(alert.c.id == row.alert_id, alert.c.first_notified_at.is_(None))
-            .values(first_notified_at=now)
-            .returning(alert.c.severity, alert.c.opened_at))).first()
+        first = (await session.exec(_FIRST, params={"alert_id": alert_id, "now": now})).first()
     if first is None:
         return None
     severity, opened_at = first

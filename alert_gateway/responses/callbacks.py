@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
+from sqlalchemy import Table, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -30,9 +31,11 @@ from ..db.models import (
 from ..escalation import hooks
 from ..i18n import language_of, t
 from ..metrics import Metrics
-from ..outbox import notices
+from ..outbox import forward, notices
 from ..outbox.attempts import advance, map_status, settle
 from ..outbox.timeouts import answer_unknown, taken_late
+
+RESPONDER: Table = AlertResponder.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -46,8 +49,13 @@ class HookResult:
 
 async def _attempt(session: AsyncSession, attempt_id: int, sid: str | None, *, now: datetime,
                    metrics: Metrics) -> NotificationAttempt | None:
-    """The attempt named in the URL, if the sid agrees (a late callback may fill in the sid)."""
-    row = await session.get(NotificationAttempt, attempt_id)
+    """The attempt named in the URL, if the sid agrees (a late callback may fill in the sid).
+
+    Locked on PostgreSQL, and read afresh: this is the row-by-row path, which decides from what it
+    read, and a Core UPDATE earlier in a shared transaction may have changed the row.
+    """
+    row = await session.get(NotificationAttempt, attempt_id, with_for_update=True,
+                            populate_existing=True)
     if row is None or (sid and row.provider_sid and row.provider_sid != sid):
         return None
     if sid and not row.provider_sid:
@@ -57,27 +65,47 @@ async def _attempt(session: AsyncSession, attempt_id: int, sid: str | None, *, n
     return row
 
 
-async def _after_failure(session: AsyncSession, row: NotificationAttempt, now: datetime,
+async def _after_failure(session: AsyncSession, alert_id: int | None, purpose: str, now: datetime,
                          result: HookResult) -> None:
     """A failed escalation attempt makes its escalation due now (no waiting out the timer)."""
-    if row.alert_id is not None and row.purpose == Purpose.ALERT.value:
-        await hooks.poke(session, row.alert_id, now=now)
-        result.changes.append(AlertChange(row.alert_id, ChangeKind.NOTIFICATION))
+    if alert_id is not None and purpose == Purpose.ALERT.value:
+        await hooks.poke(session, alert_id, now=now)
+        result.changes.append(AlertChange(alert_id, ChangeKind.NOTIFICATION))
+
+
+async def _moved_on(session: AsyncSession, attempt_id: int, sid: str | None, new: AttemptStatus, *,
+                    now: datetime, metrics: Metrics, result: HookResult,
+                    error_code: str | None = None, answered_by: str | None = None) -> bool:
+    """The common case in one forward-only UPDATE: the attempt, known by its sid, moves on.
+
+    False when it matched nothing (a stale or repeated status, another sid, a request whose
+    answer never came): the caller then takes the row-by-row path, which covers those.
+    """
+    if not sid:
+        return False
+    moved = await forward.advance(session, attempt_id, new, sid=sid, now=now, metrics=metrics,
+                                  error_code=error_code, answered_by=answered_by)
+    if moved is None:
+        return False
+    if new.is_failure:
+        await _after_failure(session, moved.alert_id, moved.purpose, now, result)
+    return True
 
 
 async def message_status(session: AsyncSession, *, attempt_id: int, sid: str | None, status: str,
                          error_code: str | None, now: datetime, metrics: Metrics) -> HookResult:
     """An SMS status callback (queued, sent, delivered, undelivered, failed)."""
     result = HookResult()
-    row = await _attempt(session, attempt_id, sid, now=now, metrics=metrics)
     new = map_status("sms", status)
-    if row is None or new is None:
+    if new is None or await _moved_on(session, attempt_id, sid, new, now=now, metrics=metrics,
+                                      result=result, error_code=error_code):
         return result
-    if advance(row, new, now=now, metrics=metrics):
+    row = await _attempt(session, attempt_id, sid, now=now, metrics=metrics)
+    if row is not None and advance(row, new, now=now, metrics=metrics):
         if error_code:
             row.error_code = error_code
         if new.is_failure:
-            await _after_failure(session, row, now, result)
+            await _after_failure(session, row.alert_id, row.purpose, now, result)
     return result
 
 
@@ -85,14 +113,17 @@ async def call_status(session: AsyncSession, *, attempt_id: int, sid: str | None
                       answered_by: str | None, now: datetime, metrics: Metrics) -> HookResult:
     """A call progress callback; "completed" without a keypress is not reached."""
     result = HookResult()
-    row = await _attempt(session, attempt_id, sid, now=now, metrics=metrics)
     new = map_status("voice", status)
-    if row is None or new is None:
+    if new is None or await _moved_on(session, attempt_id, sid, new, now=now, metrics=metrics,
+                                      result=result, answered_by=answered_by):
+        return result
+    row = await _attempt(session, attempt_id, sid, now=now, metrics=metrics)
+    if row is None:
         return result
     if answered_by and not row.answered_by:
         row.answered_by = answered_by
     if advance(row, new, now=now, metrics=metrics) and new.is_failure:
-        await _after_failure(session, row, now, result)
+        await _after_failure(session, row.alert_id, row.purpose, now, result)
     return result
 
 
@@ -100,23 +131,31 @@ async def amd(session: AsyncSession, *, attempt_id: int, sid: str | None, answer
               now: datetime, metrics: Metrics) -> HookResult:
     """Answering-machine detection: anything but a human is not reached; a human has answered."""
     result = HookResult()
+    if answered_by == "human" and sid:  # the common case: two UPDATEs, nothing loaded
+        named = await forward.answered_by(session, attempt_id, sid, answered_by)
+        if named is not None:
+            if named.contact_id is not None and named.alert_id is not None:
+                await _answered(session, named.alert_id, named.contact_id, now)
+            return result
     row = await _attempt(session, attempt_id, sid, now=now, metrics=metrics)
     if row is None:
         return result
     row.answered_by = answered_by
     if answered_by != "human":
         if advance(row, AttemptStatus.NOT_REACHED, now=now, metrics=metrics):
-            await _after_failure(session, row, now, result)
+            await _after_failure(session, row.alert_id, row.purpose, now, result)
     elif row.contact_id is not None and row.alert_id is not None:
         await _answered(session, row.alert_id, row.contact_id, now)
     return result
 
 
 async def _answered(session: AsyncSession, alert_id: int, contact_id: int, now: datetime) -> None:
-    with session.no_autoflush:  # the responder row was written when the step ran, long committed
-        responder = await session.get(AlertResponder, (alert_id, contact_id))
-    if responder is not None and responder.state == ResponderState.NOTIFIED.value:
-        responder.state, responder.updated_at = ResponderState.ANSWERED.value, now
+    """A person picked up: a contact still only notified has answered (forward only)."""
+    await session.exec(
+        update(RESPONDER)
+        .where(RESPONDER.c.alert_id == alert_id, RESPONDER.c.contact_id == contact_id,
+               RESPONDER.c.state == ResponderState.NOTIFIED.value)
+        .values(state=ResponderState.ANSWERED.value, updated_at=now))
 
 
 async def keypress(session: AsyncSession, *, attempt_id: int, sid: str | None, digits: str,

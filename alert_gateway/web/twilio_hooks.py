@@ -127,8 +127,7 @@ async def _run(request: web.Request, apply: Apply,
     if idle(form):
         return HookResult()
     result: HookResult = await services.writes.run(
-        lambda session: apply(session, form, attempt_id),
-        preload=(NotificationAttempt, attempt_id) if attempt_id is not None else None)
+        lambda session: apply(session, form, attempt_id))
     # Shared with concurrent callbacks and send results in one transaction (the group commit),
     # so not a unit of work of its own: its changes go out after that shared commit.
     await publish(services.bus, result.changes)
