@@ -14,7 +14,7 @@ from .alarm_latency import Feedback
 from .broker import dedicated_broker
 from .common import percentiles, poll_until, say, write_results
 from .db import contact_phone, count, fresh_database, seed
-from .faketwilio import FirstSends, fake_twilio, first_sends, sends_per_number
+from .faketwilio import FirstSends, doubled_requests, fake_twilio, first_sends, sends_per_number
 from .gatewayproc import GatewayProcess, engine_wired, self_cpu_seconds
 from .loadgen import alarm_packet
 from .mqttraw import RawMqtt
@@ -90,9 +90,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
         "loadgen_cpu_percent": round(100 * (self_cpu_seconds() - cpu0) / elapsed, 1),
         "mqtt_round_trip": percentiles(probe.latencies(range(0, n, 100))),
         "mode": "first_notification" if engine else "stored_only (no escalation engine wired)",
+        "gateway_log": str(gw.log_path),
     }
     if engine:
         out.update(_notification_figures(firsts, severity, sends_per_number(fake), t0))
+        out["doubled_requests"] = doubled_requests(fake, t0)
     return out
 
 
@@ -143,7 +145,18 @@ def main() -> None:
         f"same_kind_twice={out.get('numbers_sent_same_kind_twice')} "
         f"gateway_cpu={out['gateway_cpu_percent']}% ({out['mode']}) | raw MQTT pub→sub same run: "
         f"p50={raw['p50_ms']}ms p99={raw['p99_ms']}ms")
+    _say_doubles(out.get("doubled_requests") or [])  # type: ignore[arg-type]
     write_results("storm", args.db, out)
+
+
+def _say_doubles(doubles: list[dict]) -> None:
+    """A few lines per number that got the same kind of request twice (all are in the JSON)."""
+    for d in doubles[:10]:
+        requests = "; ".join(f"attempt {r['attempt']} at {r['at_s']}s answered {r['answered_s']}s "
+                             f"HTTP {r['status']}" for r in d["requests"])
+        say(f"  twice: {d['to']} {d['kind']}: {requests}; looked up at {d['lookups_at_s']}")
+    if len(doubles) > 10:
+        say(f"  ... and {len(doubles) - 10} more in the JSON")
 
 
 if __name__ == "__main__":
