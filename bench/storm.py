@@ -39,6 +39,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                      "send_concurrency": str(args.send_concurrency)}
             if args.ingest_batch_size:
                 extra["ingest_batch_size"] = str(args.ingest_batch_size)
+            if args.twilio_timeout:
+                extra["twilio_timeout_seconds"] = str(args.twilio_timeout)
             gw = GatewayProcess(url, port, twilio_base=base, extra_env=extra)
             fb = Feedback()
             sub, pub = RawMqtt("agbench-fb", fb.on_publish), RawMqtt("agbench-pub")
@@ -81,6 +83,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
     out: dict[str, object] = {
         "devices": n, "p3_every": args.p3_every, "send_rate_per_second": args.send_rate,
         "ingest_batch_size": args.ingest_batch_size or "default",
+        "twilio_timeout_seconds": args.twilio_timeout or "default",
         "published_within_s": round(published_in, 3), "stored_feedback": stored,
         "all_stored_s": round(stored_at, 3) if stored == n else None,
         "alert_rows": alerts, "inbound_rows": inbound,
@@ -133,6 +136,9 @@ def main() -> None:
                         help="settings.send_concurrency: requests in flight (a crash may repeat them)")
     parser.add_argument("--ingest-batch-size", type=int, default=0,
                         help="settings.ingest_batch_size: alarms per transaction (0: the default)")
+    parser.add_argument("--twilio-timeout", type=float, default=0.0,
+                        help="settings.twilio_timeout_seconds (0: the default); shorter makes "
+                             "requests time out under load, as in a storm on a busy machine")
     parser.add_argument("--wait", type=float, default=120.0, help="give up after this many s")
     parser.add_argument("--settle", type=float, default=2.0, help="watch for doubles after")
     args = parser.parse_args()
