@@ -127,5 +127,5 @@ async def attempt_facts(url: str, ids: Sequence[int]) -> dict[int, dict[str, Any
     finally:
         await engine.dispose()
     return {r.id: {"purpose": r.purpose, "step": r.step_index, "round": r.round,
-                   "dial_no": r.dial_no, "status": r.status, "retries": r.retries,
+                   "dial_no": r.dial_no, "attempt_status": r.status, "retries": r.retries,
                    "error": r.error} for r in rows}
