@@ -3,7 +3,7 @@
 A create request with no answer within `twilio_timeout_seconds` may still be with Twilio, which
 can take it seconds later (a storm; the fake does the same). Closing the connection at the timeout
 does not stop Twilio, and a retry's lookup made meanwhile finds nothing and sends the text a
-second time (51 numbers in the 10,000-alarm storm bench). So the timed-out request runs on in a
+second time (tests/escalation/test_unanswered_sends.py). So the timed-out request runs on in a
 task of its own until Twilio answers or `limit` seconds from its start have passed, kept under its
 status callback URL (which names the attempt); the retry of that attempt awaits it first
 (outbox/timeouts.py). Only a request still unanswered at `limit`, or one this process did not send
