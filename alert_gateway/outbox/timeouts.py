@@ -6,11 +6,11 @@ message or call and answered too late. Sending again then texted or rang the fam
 a status callback may have filled in its sid already (callbacks.py `_attempt`); else the request
 itself, which runs on past our timeout (twilio/late.py), is awaited while Twilio may still answer
 it: a lookup made while Twilio still held it found nothing, and the text went out twice; else
-Twilio's list of messages or calls from our number to that number, made since
-the attempt was, with its body for an SMS, and not recorded on another attempt. Found: the attempt
-is recorded as sent with that sid and nothing goes out again. Not found: it is sent again. The
-timeline says which. When Twilio cannot be asked, it is sent again too: a second text at night is
-better than none.
+Twilio's list of messages or calls from our number to that number, made since the attempt was,
+with its body for an SMS, and not recorded on another attempt. Found: the attempt is recorded as
+sent with that sid and nothing goes out again. Not found: it is sent again. The timeline says
+which. When Twilio cannot be asked, it is sent again too: a second text at night is better than
+none.
 """
 
 from __future__ import annotations
