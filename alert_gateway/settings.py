@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     """The number SMS and calls come from (E.164)."""
     twilio_timeout_seconds: float = Field(default=10.0, ge=0.1, le=120)
     """Bound on every Twilio API request (the SDK ignores its own)."""
+    twilio_late_answer_seconds: float = Field(default=30.0, ge=0, le=600)
+    """How long from its start a create request that timed out may still be answered: it runs on,
+    and its retry waits for that answer rather than look Twilio up while Twilio may hold it (a
+    second text). Past it, or at most the timeout, the retry looks up and may send again."""
 
     # LINE Messaging API (https://developers.line.biz/en/reference/messaging-api/)
     line_api_base: str = "https://api.line.me"

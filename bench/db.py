@@ -109,3 +109,23 @@ def _contact(rid: str, phone: str, now: datetime) -> dict[str, Any]:
 def _device(did: str, rid: str, now: datetime) -> dict[str, Any]:
     return {"id": did, "kind": "pendant", "resident_id": rid, "heartbeat_interval": 300,
             "online": True, "active": True, "created_at": now, "updated_at": now}
+
+
+async def attempt_facts(url: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Per outbox row: what made it (purpose, step, round, dial) and how it went."""
+    from alert_gateway.db.models import NotificationAttempt
+
+    if not ids:
+        return {}
+    table = NotificationAttempt.__table__  # type: ignore[attr-defined]
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(
+                table.c.id, table.c.purpose, table.c.step_index, table.c.round, table.c.dial_no,
+                table.c.status, table.c.retries, table.c.error).where(table.c.id.in_(ids)))).all()
+    finally:
+        await engine.dispose()
+    return {r.id: {"purpose": r.purpose, "step": r.step_index, "round": r.round,
+                   "dial_no": r.dial_no, "attempt_status": r.status, "retries": r.retries,
+                   "error": r.error} for r in rows}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
@@ -65,3 +66,37 @@ def sends_per_number(fake: FakeTwilio) -> dict[tuple[str, str], int]:
             key = ((r.params.get("To") or [""])[0], "Calls" if "/Calls" in r.url else "Messages")
             out[key] = out.get(key, 0) + 1
     return out
+
+
+def _attempt_of(r: Recorded) -> str | None:
+    """The attempt id our callback URL names (the gateway puts `?attempt=N` on each)."""
+    url = (r.params.get("StatusCallback") or [""])[0]
+    return parse_qs(urlsplit(url).query).get("attempt", [None])[0]
+
+
+def doubled_requests(fake: FakeTwilio, t0: float) -> list[dict[str, object]]:
+    """Each (number, Messages|Calls) that got more than one create request: each request's
+    arrival and answer time (seconds from t0), HTTP status and attempt id, and when the gateway
+    listed that number's messages or calls (its lookup before sending again)."""
+    creates: dict[tuple[str, str], list[Recorded]] = {}
+    lookups: dict[tuple[str, str], list[Recorded]] = {}
+    for r in fake.recorded:
+        if r.kind != "api":
+            continue
+        kind = "Calls" if "/Calls" in r.url else "Messages" if "/Messages" in r.url else None
+        to = (r.params.get("To") or [""])[0]
+        if kind is None or not to:
+            continue
+        if r.method == "POST" and r.url.split("?")[0].endswith(f"/{kind}.json"):
+            creates.setdefault((to, kind), []).append(r)
+        elif r.method == "GET":
+            lookups.setdefault((to, kind), []).append(r)
+
+    def s(t: float | None) -> float | None:
+        return None if t is None else round(t - t0, 3)
+
+    return [{"to": to, "kind": kind,
+             "requests": [{"at_s": s(r.at), "answered_s": s(r.answered_at), "status": r.status,
+                           "attempt": _attempt_of(r)} for r in rs],
+             "lookups_at_s": [s(r.at) for r in lookups.get((to, kind), [])]}
+            for (to, kind), rs in creates.items() if len(rs) > 1]

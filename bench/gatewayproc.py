@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -16,7 +17,6 @@ import aiohttp
 
 from .common import REPO, free_port
 
-EXE = REPO / ".venv" / "bin" / "alert-gateway"
 TICKS = os.sysconf("SC_CLK_TCK")
 ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-token"
@@ -65,6 +65,8 @@ class GatewayProcess:
             p + "PUBLIC_URL": self.url, p + "TWILIO_API_BASE": self.twilio_base,
             p + "TWILIO_ACCOUNT_SID": ACCOUNT_SID, p + "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             p + "LOG_LEVEL": "WARNING", p + "DRILL_MODE": "true",  # the fake Twilio, bench credentials
+            # this checkout's code, also from a worktree whose venv is another checkout's
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         })
         env.update({p + k.upper(): v for k, v in self.extra_env.items()})
         return env
@@ -82,7 +84,7 @@ class GatewayProcess:
         """With BENCH_PYSPY=<file>, attach py-spy to the child until it exits (flame graph)."""
         out = os.environ.get("BENCH_PYSPY")
         if out and self.proc is not None:
-            spy = REPO / ".venv" / "bin" / "py-spy"
+            spy = Path(sys.executable).parent / "py-spy"
             fmt = "raw" if out.endswith(".txt") else "flamegraph"
             subprocess.Popen([str(spy), "record", "--pid", str(self.proc.pid), "--rate", "250",
                               "--format", fmt, "-o", out, "--nonblocking"],
@@ -99,10 +101,10 @@ class GatewayProcess:
         """`alert-gateway serve`; BENCH_SWITCH_INTERVAL=<s> runs it with another GIL switch interval."""
         switch = os.environ.get("BENCH_SWITCH_INTERVAL")
         if not switch:
-            return [str(EXE), "serve"]
+            return [sys.executable, "-m", "alert_gateway", "serve"]
         code = (f"import sys; sys.setswitchinterval({float(switch)}); "
                 "from alert_gateway.cli import main; sys.exit(main(['serve']))")
-        return [str(REPO / ".venv" / "bin" / "python"), "-c", code]
+        return [sys.executable, "-c", code]
 
     async def wait_ready(self, limit: float = 30.0) -> None:
         """Poll /readyz every 20 ms."""

@@ -7,14 +7,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from typing import Any
 
 from alert_gateway.db.models import Alert, InboundMessage
 
 from .alarm_latency import Feedback
 from .broker import dedicated_broker
 from .common import percentiles, poll_until, say, write_results
-from .db import contact_phone, count, fresh_database, seed
-from .faketwilio import FirstSends, fake_twilio, first_sends, sends_per_number
+from .db import attempt_facts, contact_phone, count, fresh_database, seed
+from .faketwilio import FirstSends, doubled_requests, fake_twilio, first_sends, sends_per_number
 from .gatewayproc import GatewayProcess, engine_wired, self_cpu_seconds
 from .loadgen import alarm_packet
 from .mqttraw import RawMqtt
@@ -39,6 +40,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                      "send_concurrency": str(args.send_concurrency)}
             if args.ingest_batch_size:
                 extra["ingest_batch_size"] = str(args.ingest_batch_size)
+            if args.twilio_timeout:
+                extra["twilio_timeout_seconds"] = str(args.twilio_timeout)
             gw = GatewayProcess(url, port, twilio_base=base, extra_env=extra)
             fb = Feedback()
             sub, pub = RawMqtt("agbench-fb", fb.on_publish), RawMqtt("agbench-pub")
@@ -77,10 +80,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                 await sub.close()
                 await probe.close()
         alerts, inbound = await count(url, Alert), await count(url, InboundMessage)
+        doubles = await _with_attempts(url, doubled_requests(fake, t0)) if engine else []
     firsts = sorted(first_sends(fake).items(), key=lambda kv: kv[1].at)
     out: dict[str, object] = {
         "devices": n, "p3_every": args.p3_every, "send_rate_per_second": args.send_rate,
         "ingest_batch_size": args.ingest_batch_size or "default",
+        "twilio_timeout_seconds": args.twilio_timeout or "default",
         "published_within_s": round(published_in, 3), "stored_feedback": stored,
         "all_stored_s": round(stored_at, 3) if stored == n else None,
         "alert_rows": alerts, "inbound_rows": inbound,
@@ -90,9 +95,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
         "loadgen_cpu_percent": round(100 * (self_cpu_seconds() - cpu0) / elapsed, 1),
         "mqtt_round_trip": percentiles(probe.latencies(range(0, n, 100))),
         "mode": "first_notification" if engine else "stored_only (no escalation engine wired)",
+        "gateway_log": str(gw.log_path),
     }
     if engine:
         out.update(_notification_figures(firsts, severity, sends_per_number(fake), t0))
+        out["doubled_requests"] = doubles
+        # the gateway's promise: one request per attempt (a redial or a later step is another)
+        out["attempts_sent_twice"] = sum(1 for d in doubles for _ in _repeated_attempts(d))
     return out
 
 
@@ -131,6 +140,9 @@ def main() -> None:
                         help="settings.send_concurrency: requests in flight (a crash may repeat them)")
     parser.add_argument("--ingest-batch-size", type=int, default=0,
                         help="settings.ingest_batch_size: alarms per transaction (0: the default)")
+    parser.add_argument("--twilio-timeout", type=float, default=0.0,
+                        help="settings.twilio_timeout_seconds (0: the default); shorter makes "
+                             "requests time out under load, as in a storm on a busy machine")
     parser.add_argument("--wait", type=float, default=120.0, help="give up after this many s")
     parser.add_argument("--settle", type=float, default=2.0, help="watch for doubles after")
     args = parser.parse_args()
@@ -141,9 +153,42 @@ def main() -> None:
         f"all_P1_first_notified={out.get('all_p1_first_notified_s')}s "
         f"P3_before_last_P1={out.get('p3_sent_before_last_p1')} "
         f"same_kind_twice={out.get('numbers_sent_same_kind_twice')} "
+        f"attempts_sent_twice={out.get('attempts_sent_twice')} "
         f"gateway_cpu={out['gateway_cpu_percent']}% ({out['mode']}) | raw MQTT pub→sub same run: "
         f"p50={raw['p50_ms']}ms p99={raw['p99_ms']}ms")
+    _say_doubles(out.get("doubled_requests") or [])  # type: ignore[arg-type]
     write_results("storm", args.db, out)
+
+
+async def _with_attempts(url: str, doubles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each doubled request with its attempt's row: which step, round and dial made it."""
+    ids = {int(r["attempt"]) for d in doubles for r in d["requests"] if r["attempt"]}
+    facts = await attempt_facts(url, sorted(ids))
+    for d in doubles:
+        for r in d["requests"]:
+            r.update(facts.get(int(r["attempt"] or 0), {}))
+    return doubles
+
+
+def _repeated_attempts(double: dict[str, Any]) -> list[str]:
+    """Attempt ids of this number with more than one request Twilio may have taken (a 4xx/5xx
+    answer was not taken: the quick retry of a refused request is not a double)."""
+    seen: dict[str, int] = {}
+    for r in double["requests"]:
+        if r["attempt"] and (r["status"] is None or r["status"] < 400):
+            seen[r["attempt"]] = seen.get(r["attempt"], 0) + 1
+    return [a for a, n in seen.items() if n > 1]
+
+
+def _say_doubles(doubles: list[dict]) -> None:
+    """A few lines per number that got the same kind of request twice (all are in the JSON)."""
+    for d in doubles[:10]:
+        requests = "; ".join(f"attempt {r['attempt']} (step {r.get('step')} round {r.get('round')} "
+                             f"dial {r.get('dial_no')}) at {r['at_s']}s answered {r['answered_s']}s "
+                             f"HTTP {r['status']}" for r in d["requests"])
+        say(f"  twice: {d['to']} {d['kind']}: {requests}; looked up at {d['lookups_at_s']}")
+    if len(doubles) > 10:
+        say(f"  ... and {len(doubles) - 10} more in the JSON")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,14 @@ its own, and find when it next needs to look. Each runs in a transaction of its 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, Integer, any_, bindparam, column, func
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.engine import SessionFactory
 from ..db.models import AttemptStatus, NotificationAttempt
@@ -17,6 +20,20 @@ from .closing import of_closed_alert, void_stragglers
 from .stuck import WATCHED
 
 SENDING = AttemptStatus.SENDING.value
+
+
+def _among(session: AsyncSession, ids: Sequence[int]) -> ColumnElement[bool]:
+    """`id IN ids` as one parameter: an array on PostgreSQL, JSON on SQLite.
+
+    In a storm this process holds 15,000 sends, and these queries run every housekeeping second:
+    as an IN list, rendering 15,000 bind parameters each time was about a tenth of the gateway's
+    CPU in the storm's profile (`_literal_execute_expanding_parameter`).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return col(NotificationAttempt.id) == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    listed = select(column("value", Integer)).select_from(
+        func.json_each(bindparam(None, json.dumps(list(ids)))))
+    return col(NotificationAttempt.id).in_(listed.scalar_subquery())
 
 
 async def claim_due(sessions: SessionFactory, *, now: datetime, limit: int, urgent_only: bool,
@@ -53,10 +70,12 @@ async def recover(sessions: SessionFactory, *, now: datetime, ours: Sequence[int
         await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
                            .where(col(NotificationAttempt.status) == SENDING,
                                   col(NotificationAttempt.deadline_at) < now,
-                                  col(NotificationAttempt.id).not_in(ours),
+                                  ~_among(session, ours),
                                   ~of_closed_alert())
                            .values(status=AttemptStatus.PENDING.value, deadline_at=None,
-                                   retries=NotificationAttempt.retries + 1))
+                                   retries=NotificationAttempt.retries + 1)
+                           # these sessions hold no loaded rows: nothing to synchronize
+                           .execution_options(synchronize_session=False))
         await session.commit()
 
 
@@ -66,14 +85,15 @@ async def renew(sessions: SessionFactory, ids: Sequence[int], *, until: datetime
     A row locked right now is being recorded (its result or a callback moves it off SENDING in
     a shared transaction): skipped rather than waited for, so renewal never deadlocks with it.
     """
-    free = (select(NotificationAttempt.id)
-            .where(col(NotificationAttempt.id).in_(ids), col(NotificationAttempt.status) == SENDING)
-            .with_for_update(skip_locked=True))
     async with sessions() as session:
+        free = (select(NotificationAttempt.id)
+                .where(_among(session, ids), col(NotificationAttempt.status) == SENDING)
+                .with_for_update(skip_locked=True))
         await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
                            .where(col(NotificationAttempt.id).in_(free.scalar_subquery()),
                                   col(NotificationAttempt.status) == SENDING)
-                           .values(deadline_at=until))
+                           .values(deadline_at=until)
+                           .execution_options(synchronize_session=False))
         await session.commit()
 
 
@@ -81,9 +101,10 @@ async def release(sessions: SessionFactory, ids: Sequence[int]) -> None:
     """Put attempts this process holds but never started back in the outbox."""
     async with sessions() as session:
         await session.exec(update(NotificationAttempt)  # type: ignore[call-overload]
-                           .where(col(NotificationAttempt.id).in_(ids),
+                           .where(_among(session, ids),
                                   col(NotificationAttempt.status) == SENDING)
-                           .values(status=AttemptStatus.PENDING.value, deadline_at=None))
+                           .values(status=AttemptStatus.PENDING.value, deadline_at=None)
+                           .execution_options(synchronize_session=False))
         await session.commit()
 
 
@@ -92,7 +113,7 @@ async def still_sending(sessions: SessionFactory, ids: Sequence[int]) -> set[int
     async with sessions() as session:
         rows = (await session.exec(
             select(NotificationAttempt.id).where(
-                col(NotificationAttempt.id).in_(ids),
+                _among(session, ids),
                 col(NotificationAttempt.status) == SENDING))).all()
     return {attempt_id for attempt_id in rows if attempt_id is not None}
 
@@ -109,7 +130,7 @@ async def next_wake(sessions: SessionFactory, *, now: datetime, ours: Sequence[i
         pending = (await session.exec(due)).one()
         deadline = (await session.exec(select(func.min(NotificationAttempt.deadline_at)).where(
             col(NotificationAttempt.status).in_([*WATCHED, SENDING]),
-            col(NotificationAttempt.id).not_in(ours)))).one()  # ours: renewed
+            ~_among(session, ours)))).one()  # ours: renewed
     times = [t if t.tzinfo else t.replace(tzinfo=now.tzinfo) for t in (pending, deadline)
              if t is not None]
     if not times:

@@ -16,6 +16,13 @@ def callback_url(base: str, path: str, attempt_id: int) -> str:
     return f"{base.rstrip('/')}/twilio/{path}?attempt={attempt_id}"
 
 
+def status_callback(attempt: NotificationAttempt, *, base: str) -> str:
+    """The status callback URL of `attempt`'s requests (also the key of one that timed out)."""
+    assert attempt.id is not None
+    path = "sms/status" if attempt.channel == NotifyChannel.SMS.value else "voice/status"
+    return callback_url(base, path, attempt.id)
+
+
 async def request(sender: TwilioSender, attempt: NotificationAttempt, *, base: str,
                   voice_for: Callable[[str], str | None],
                   line: LineSender) -> ProviderResult | Exception:
@@ -29,7 +36,7 @@ async def request(sender: TwilioSender, attempt: NotificationAttempt, *, base: s
         if attempt.channel == NotifyChannel.SMS.value:
             return await sender.send_sms(
                 to=attempt.to_number, body=attempt.body or "",
-                status_callback=callback_url(base, "sms/status", attempt.id))
+                status_callback=status_callback(attempt, base=base))
         spoken = json.loads(attempt.body or "{}")
         language = spoken.get("language", "ja-JP")
         twiml = alert_call_twiml(
@@ -39,7 +46,7 @@ async def request(sender: TwilioSender, attempt: NotificationAttempt, *, base: s
             voice=voice_for(language))
         return await sender.place_call(
             to=attempt.to_number, twiml=twiml,
-            status_callback=callback_url(base, "voice/status", attempt.id),
+            status_callback=status_callback(attempt, base=base),
             amd_callback=callback_url(base, "voice/amd", attempt.id))
     except (TransientSendError, PermanentSendError) as exc:
         return exc

@@ -3,11 +3,14 @@
 A timeout, or a connection lost mid-request, says nothing about Twilio: it may have created the
 message or call and answered too late. Sending again then texted or rang the family twice (40 of
 40 timed-out attempts in a hostile test). So before the outbox's retry of such an attempt we look:
-a status callback may have filled in its sid already (callbacks.py `_attempt`); else Twilio's
-list of messages or calls from our number to that number, made since the attempt was, with its
-body for an SMS, and not recorded on another attempt. Found: the attempt is recorded as sent with
-that sid and nothing goes out again. Not found: it is sent again. The timeline says which. When
-Twilio cannot be asked, it is sent again too: a second text at night is better than none.
+a status callback may have filled in its sid already (callbacks.py `_attempt`); else the request
+itself, which runs on past our timeout (twilio/late.py), is awaited while Twilio may still answer
+it: a lookup made while Twilio still held it found nothing, and the text went out twice; else
+Twilio's list of messages or calls from our number to that number, made since the attempt was,
+with its body for an SMS, and not recorded on another attempt. Found: the attempt is recorded as
+sent with that sid and nothing goes out again. Not found: it is sent again. The timeline says
+which. When Twilio cannot be asked, it is sent again too: a second text at night is better than
+none.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..metrics import Metrics
 from ..services import Services
 from ..twilio.client import ProviderResult, SendError, TwilioSender, UnknownOutcomeError
 from .results import STUCK_AFTER, first_notified
+from .sending import status_callback
 
 log = logging.getLogger(__name__)
 CLOCK_SKEW = timedelta(minutes=1)  # ours against Twilio's, whose times are to the second
@@ -45,6 +49,10 @@ async def sent_already(services: Services, sender: TwilioSender,
     what = "request timed out" if "timed out" in (attempt.error or "") else "request cut off"
     if attempt.provider_sid:  # a status callback beat us to it
         found: ProviderResult | None = ProviderResult(sid=attempt.provider_sid, status="queued")
+    elif (late := await sender.late_answer(status_callback=status_callback(
+            attempt, base=services.settings.public_url))) is not None:
+        # Twilio answered that very request after all (we waited while it still could)
+        found = late if isinstance(late, ProviderResult) else None
     else:
         try:
             found = await _look_up(services, sender, attempt)

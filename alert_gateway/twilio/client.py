@@ -17,6 +17,7 @@ from twilio.rest import Client
 from ..errors import GatewayError
 from ..metrics import Metrics
 from ..settings import Settings
+from .late import LateAnswers
 from .quick_retry import NotTakenError, QuickRetry, retry_quickly
 from .transport import BasedTwilioHttpClient, RetryAfterResponse
 
@@ -78,6 +79,7 @@ class TwilioSender:
         self._quick_retry = quick_retry or QuickRetry()
         self._http: BasedTwilioHttpClient | None = None
         self._client: Client | None = None
+        self._late: LateAnswers[Any] = LateAnswers(settings.twilio_late_answer_seconds)
 
     async def start(self) -> None:
         """Build the HTTP client; it opens an aiohttp session, so it must run inside the loop."""
@@ -85,7 +87,8 @@ class TwilioSender:
             return
         self._http = BasedTwilioHttpClient(
             self._settings.twilio_api_base,
-            connections=self._settings.send_concurrency + CHASE_CONNECTIONS)
+            # a timed-out create keeps its connection until its late answer: room for as many
+            connections=2 * self._settings.send_concurrency + CHASE_CONNECTIONS)
         self._client = Client(
             self._settings.twilio_account_sid,
             self._settings.twilio_auth_token.get_secret_value(),
@@ -94,6 +97,7 @@ class TwilioSender:
 
     async def close(self) -> None:
         """Close the HTTP session; safe to call twice or before start."""
+        await self._late.close()
         http, self._http, self._client = self._http, None, None
         if http is not None:
             await http.close()
@@ -109,6 +113,7 @@ class TwilioSender:
                 body=body,
                 status_callback=status_callback,
             ),
+            key=status_callback,
         )
         return ProviderResult(sid=str(msg.sid), status=str(msg.status))
 
@@ -138,6 +143,7 @@ class TwilioSender:
                 async_amd_status_callback_method="POST",
                 timeout=ring_timeout,
             ),
+            key=status_callback,
         )
         return ProviderResult(sid=str(call.sid), status=str(call.status))
 
@@ -161,8 +167,22 @@ class TwilioSender:
                 status_callback_method="POST",
                 timeout=ring_timeout,
             ),
+            key=status_callback,
         )
         return ProviderResult(sid=str(call.sid), status=str(call.status))
+
+    async def late_answer(self, *, status_callback: str) -> ProviderResult | SendError | None:
+        """How a create request with this status callback that timed out ended, awaited while
+        Twilio may still answer it (late.py): what Twilio made, or the refusal it answered; None
+        when that is unknown (cut off, or not sent by this process since it started)."""
+        ended = await self._late.outcome(status_callback)
+        if ended is None or isinstance(ended, UnknownOutcomeError):
+            return None
+        if isinstance(ended, SendError):
+            return ended
+        if isinstance(ended, BaseException):  # not one of ours: nothing known
+            return None
+        return ProviderResult(sid=str(ended.sid), status=str(ended.status))
 
     async def fetch_status(self, *, sid: str, voice: bool) -> str:
         """Current status of one message or call, for attempts whose callbacks never came."""
@@ -215,17 +235,34 @@ class TwilioSender:
             raise RuntimeError("TwilioSender.start() was not awaited")
         return self._client
 
-    async def _create(self, operation: str, make: Callable[[], Awaitable[T]]) -> T:
-        """A create request, sent again at once (a few times) while Twilio certainly refused it."""
-        return await retry_quickly(self._quick_retry, lambda: self._call(operation, make))
+    async def _create(self, operation: str, make: Callable[[], Awaitable[T]], *, key: str) -> T:
+        """A create request, sent again at once (a few times) while Twilio certainly refused it.
+        `key`, its status callback URL: if it times out it runs on under that key (late.py)."""
+        return await retry_quickly(self._quick_retry, lambda: self._call(operation, make, key=key))
 
-    async def _call(self, operation: str, make: Callable[[], Awaitable[T]]) -> T:
-        """Run one SDK call under our own timeout (the SDK ignores its own) and translate errors."""
+    async def _call(self, operation: str, make: Callable[[], Awaitable[T]], *,
+                    key: str | None = None) -> T:
+        """Run one SDK call under our own timeout (the SDK ignores its own), errors translated."""
         started = time.perf_counter()
+        timeout = self._settings.twilio_timeout_seconds
         try:
-            async with asyncio.timeout(self._settings.twilio_timeout_seconds):
-                return await make()
+            if key is None:
+                async with asyncio.timeout(timeout):
+                    return await self._translated(operation, make)
+            return await self._late.run(key, self._translated(operation, make),
+                                        answer_within=timeout)
         except TimeoutError as exc:
+            raise self._unknown(operation, f"{operation}: timed out") from exc
+        finally:
+            self._metrics.twilio_request_seconds.labels(operation=operation).observe(
+                time.perf_counter() - started
+            )
+
+    async def _translated(self, operation: str, make: Callable[[], Awaitable[T]]) -> T:
+        """One SDK call with its failures as SendErrors."""
+        try:
+            return await make()
+        except TimeoutError as exc:  # the HTTP client's own
             raise self._unknown(operation, f"{operation}: timed out") from exc
         except RetryAfterResponse as exc:
             raise self._refused(operation, f"{operation}: {exc}", exc.retry_after) from exc
@@ -238,10 +275,6 @@ class TwilioSender:
             raise self._refused(operation, f"{operation}: {type(exc).__name__}") from exc
         except (aiohttp.ClientError, OSError) as exc:  # a reset or a drop after the request went
             raise self._unknown(operation, f"{operation}: {type(exc).__name__}") from exc
-        finally:
-            self._metrics.twilio_request_seconds.labels(operation=operation).observe(
-                time.perf_counter() - started
-            )
 
     def _translate(self, operation: str, status: int, twilio_code: Any) -> SendError:
         """5xx and 429 are Twilio's problem and pass; other 4xx are ours and will not."""

@@ -99,6 +99,7 @@ async def _held(request: web.Request, handler: Handler, fake: FakeTwilio, record
 async def _answered(fake: FakeTwilio, record: Recorded,
                     response: web.StreamResponse) -> web.StreamResponse:
     record.status = response.status
+    record.answered_at = time.perf_counter()
     await fake.changed()
     return response
 

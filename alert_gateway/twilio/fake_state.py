@@ -156,6 +156,7 @@ class Recorded:
     params: dict[str, list[str]]
     status: int | None  # None: could not connect
     response: str = ""
+    answered_at: float | None = None  # API requests: when the fake answered (perf_counter)
 
 
 @dataclass

@@ -16,6 +16,9 @@ from .env import DAUGHTER, Env, escalation_env, policies_file, seed
 from .test_delivery import BY_SMS, BY_VOICE
 
 TIMEOUT = 0.5  # twilio_timeout_seconds: the fake holds a request longer than this
+# twilio_late_answer_seconds: the request is cut off at the timeout (as by a restart), so only the
+# lookup can tell whether Twilio took it
+CUT_OFF = {"twilio_late_answer_seconds": TIMEOUT}
 RESOURCE = {"sms": "Messages", "voice": "Calls"}
 # where Twilio posts status callbacks: nobody listens, so only the lookup can tell
 NOBODY = f"http://127.0.0.1:{unused_port()}"
@@ -24,7 +27,7 @@ NOBODY = f"http://127.0.0.1:{unused_port()}"
 def seen(fake: FakeTwilio) -> str:
     """Every request the fake received, for a failing assertion."""
     return "\n".join(f"{r.at:.3f} {r.method} {r.url} {r.params.get('To')} -> {r.status}"
-                     for r in fake.api_requests())
+                     f" at {r.answered_at or 0:.3f}" for r in fake.api_requests())
 
 
 def made_for(fake: FakeTwilio, channel: str, to: str) -> list[str]:
@@ -69,11 +72,12 @@ async def test_two_500s_delay_the_first_text_by_under_a_second(
 async def test_a_request_twilio_took_too_late_is_not_sent_again(
     database_url: str, topic_root: str, clock: FakeClock, tmp_path: Path, channel: str
 ) -> None:
-    """Twilio takes the request after our timeout and its callbacks are lost: the retry finds it."""
+    """Twilio takes the request after it was cut off and its callbacks are lost: the lookup finds it."""
     await seed(database_url)
     policy = BY_SMS if channel == "sms" else BY_VOICE
     async with escalation_env(database_url, topic_root, clock, twilio_timeout_seconds=TIMEOUT,
-                              public_url=NOBODY, policies_file=policies_file(tmp_path, policy)) as env, \
+                              public_url=NOBODY, policies_file=policies_file(tmp_path, policy),
+                              **CUT_OFF) as env, \
             device_client(topic_root, clock=clock) as dev:
         await env.control("/_fake/fail", {"delay": TIMEOUT * 3, "count": 1})  # then served
         await dev.alarm("pendant-1", "m-1", "sos")
@@ -119,7 +123,8 @@ async def test_when_twilio_cannot_be_asked_the_text_is_sent_again(
     """The lookup itself fails: rather two texts than none, and the timeline says why."""
     await seed(database_url)
     async with escalation_env(database_url, topic_root, clock, twilio_timeout_seconds=TIMEOUT,
-                              public_url=NOBODY, policies_file=policies_file(tmp_path, BY_SMS)) as env, \
+                              public_url=NOBODY, policies_file=policies_file(tmp_path, BY_SMS),
+                              **CUT_OFF) as env, \
             device_client(topic_root, clock=clock) as dev:
         await env.control("/_fake/fail", {"delay": TIMEOUT * 3, "count": 1})  # then served
         await env.control("/_fake/fail", {"status": 500, "count": 1})  # the lookup
@@ -161,3 +166,37 @@ async def test_a_callback_from_a_request_taken_too_late_stops_the_retry(
         assert f"request timed out; Twilio had it (sid {sid})" in said, said
         [alert] = await env.rows(Alert)
         assert alert.first_notified_at is not None, alert
+
+
+async def test_a_request_twilio_still_holds_at_the_retry_is_sent_once(
+    database_url: str, topic_root: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Twilio still holds the timed-out request when the retry comes, and takes it later (a storm):
+    the daughter gets one text, the attempt has its sid, and the timeline says Twilio had it."""
+    await seed(database_url)
+    async with escalation_env(database_url, topic_root, clock, twilio_timeout_seconds=TIMEOUT,
+                              policies_file=policies_file(tmp_path, BY_SMS)) as env, \
+            device_client(topic_root, clock=clock) as dev:
+        await env.control("/_fake/fail", {"delay": TIMEOUT * 4, "count": 1})  # then served
+        await dev.alarm("pendant-1", "m-1", "sos")
+        await env.changes.until(lambda: _attempt(env, status="pending", retries=1))
+        assert made_for(env.fake, "sms", DAUGHTER) == [], seen(env.fake)  # still held
+        await clock.advance(2)  # the outbox's retry, while Twilio holds the first request
+        row = await env.changes.until(lambda: _retried(env))
+        await env.until_fake(lambda f: all(r.status is not None for r in f.api_requests()))
+        posts = [r for r in env.sent(DAUGHTER, "Messages") if r.method == "POST"]
+        assert len(posts) == 1, seen(env.fake)
+        [sid] = made_for(env.fake, "sms", DAUGHTER)
+        row = await env.changes.until(lambda: _attempt(env, provider_sid=sid))
+        assert row.alert_id is not None
+        said = [e.message for e in await env.timeline(row.alert_id)]
+        assert f"request timed out; Twilio had it (sid {sid})" in said, said
+
+
+async def _retried(env: Env) -> NotificationAttempt | None:
+    """The attempt once its retry has decided (sent again, or found at Twilio)."""
+    row = await _attempt(env)
+    if row is None or row.alert_id is None:
+        return None
+    said = [e.message for e in await env.timeline(row.alert_id)]
+    return row if any(m.startswith("request timed out;") for m in said) else None

@@ -11,8 +11,10 @@ import pytest
 from alert_gateway.metrics import Metrics
 from alert_gateway.twilio.client import (
     PermanentSendError,
+    ProviderResult,
     TransientSendError,
     TwilioSender,
+    UnknownOutcomeError,
 )
 
 from .conftest import GATEWAY_NUMBER, Env, make_settings
@@ -144,3 +146,39 @@ async def test_sender_requires_start() -> None:
     with pytest.raises(RuntimeError, match="start"):
         await sender.send_sms(to=TO, body="x", status_callback="http://x")
     await sender.close()
+
+
+async def test_a_timed_out_create_answered_later_gives_its_sid(env: Env) -> None:
+    """A create that outlives the timeout runs on: its late answer names the message Twilio made."""
+    settings = make_settings(env.fake_url, env.hooks_url, twilio_timeout_seconds=0.2,
+                             twilio_late_answer_seconds=10)
+    sender = TwilioSender(settings, Metrics())
+    await sender.start()
+    callback = env.hooks_url + "/twilio/sms/status?attempt=7"
+    await control(env, "/_fake/fail", {"delay": 0.6, "count": 1})  # then served
+    try:
+        with pytest.raises(UnknownOutcomeError):
+            await sender.send_sms(to=TO, body="x", status_callback=callback)
+        assert env.fake.messages == {}  # still held when the retry asks
+        late = await sender.late_answer(status_callback=callback)
+        assert isinstance(late, ProviderResult), late
+        assert list(env.fake.messages) == [late.sid]
+        assert await sender.late_answer(status_callback=callback) is None  # told once
+    finally:
+        await sender.close()
+
+
+async def test_a_create_unanswered_past_the_late_limit_is_unknown(env: Env) -> None:
+    """Past twilio_late_answer_seconds the request is cut off: its outcome is unknown (None)."""
+    settings = make_settings(env.fake_url, env.hooks_url, twilio_timeout_seconds=0.2,
+                             twilio_late_answer_seconds=0.4)
+    sender = TwilioSender(settings, Metrics())
+    await sender.start()
+    callback = env.hooks_url + "/twilio/sms/status?attempt=8"
+    await control(env, "/_fake/fail", {"delay": 30, "count": 1})
+    try:
+        with pytest.raises(UnknownOutcomeError):
+            await sender.send_sms(to=TO, body="x", status_callback=callback)
+        assert await sender.late_answer(status_callback=callback) is None
+    finally:
+        await sender.close()
