@@ -22,9 +22,12 @@ TaskFactory = Callable[[asyncio.Event], Awaitable[None]]
 def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
     """Validate the policies (ConfigError stops start-up), subscribe listeners, return the tasks."""
     policies = load_policies(services.settings.policies_file)
-    dispatcher = Dispatcher(services, TwilioSender(services.settings, services.metrics),
+    dispatcher = Dispatcher(services.settings, services.clock, services.sessions, services.bus,
+                            services.metrics, services.writes,
+                            TwilioSender(services.settings, services.metrics),
                             LineSender(services.settings, services.metrics))
-    engine = EscalationEngine(services, policies, on_queued=dispatcher.poke)
+    engine = EscalationEngine(services.settings, services.clock, services.sessions, services.bus,
+                              services.metrics, policies, on_queued=dispatcher.poke)
     feedback = DeviceFeedback(services.sessions, services.ingest.feedback, services.metrics)
     services.ingest.intake = Intake(services.settings, engine.stepper, dispatcher, engine,
                                     lock_rows=not is_sqlite(services.settings.database_url))

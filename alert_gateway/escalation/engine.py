@@ -16,9 +16,12 @@ from sqlalchemy import func
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import col, select
 
-from ..db.engine import is_sqlite
+from ..bus import AlertBus
+from ..clock import Clock
+from ..db.engine import SessionFactory, is_sqlite
 from ..db.models import ACTIVE_STATUSES, Alert, AlertStatus, Escalation
-from ..services import Services
+from ..metrics import Metrics
+from ..settings import Settings
 from ..unit_of_work import unit_of_work
 from .hooks import OPEN_STATES
 from .policy import PolicySet
@@ -34,10 +37,14 @@ GAUGE_EVERY = 1.0  # board gauges are scraped, not read per alarm: refresh at mo
 class EscalationEngine:
     """Runs due escalation steps; `poke()` wakes it (new alert, acknowledgement, callback)."""
 
-    def __init__(self, services: Services, policies: PolicySet,
+    def __init__(self, settings: Settings, clock: Clock, sessions: SessionFactory, bus: AlertBus,
+                 metrics: Metrics, policies: PolicySet,
                  on_queued: Callable[[], None] = lambda: None) -> None:
-        self.services = services
-        self.stepper = Stepper(services.settings, policies)
+        self._clock = clock
+        self._sessions = sessions
+        self._bus = bus
+        self._metrics = metrics
+        self.stepper = Stepper(settings, policies)
         self.wake = asyncio.Event()
         self.on_queued = on_queued  # pokes the dispatcher when the outbox grew
         self.cycles = 0  # for tests and benchmarks: how often the engine looked
@@ -45,15 +52,15 @@ class EscalationEngine:
         self._asleep = False  # in the wait below, until `_sleeping_until` (None: until poked)
         self._sleeping_until: datetime | None = None
         self._gauges_stale = asyncio.Event()  # the board changed: refresh the gauges soon
-        self._lock_rows = not is_sqlite(services.settings.database_url)
-        gauge = services.metrics.oldest_unacknowledged_seconds
+        self._lock_rows = not is_sqlite(settings.database_url)
+        gauge = metrics.oldest_unacknowledged_seconds
         for severity in ("P1", "P2", "P3", "P4"):
             gauge.labels(severity=severity).set_function(self._age_of(severity))
 
     def _age_of(self, severity: str) -> Callable[[], float]:
         def age() -> float:
             oldest = self._oldest.get(severity)
-            return 0.0 if oldest is None else (self.services.clock.now() - oldest).total_seconds()
+            return 0.0 if oldest is None else (self._clock.now() - oldest).total_seconds()
         return age
 
     def poke(self) -> None:
@@ -82,7 +89,7 @@ class EscalationEngine:
             while not stop.is_set():
                 self.wake.clear()
                 try:
-                    busy = await self.tick(self.services.clock.now())
+                    busy = await self.tick(self._clock.now())
                     self._gauges_stale.set()
                     delay = 0.1
                     if busy:  # a full batch: more may be due at once
@@ -94,7 +101,7 @@ class EscalationEngine:
                         await asyncio.wait_for(stop.wait(), delay)
                     delay = min(delay * 2, ERROR_BACKOFF_MAX)
                     continue
-                now = self.services.clock.now()
+                now = self._clock.now()
                 if earliest is not None and earliest <= now:
                     # Due but claimed by another replica (rows locked): wait for its commit.
                     with contextlib.suppress(TimeoutError):
@@ -102,7 +109,7 @@ class EscalationEngine:
                     continue
                 self._asleep, self._sleeping_until = True, earliest
                 try:
-                    await self.services.clock.wait(earliest, self.wake)
+                    await self._clock.wait(earliest, self.wake)
                 finally:
                     self._asleep = False
         finally:
@@ -139,7 +146,7 @@ class EscalationEngine:
             query = query.with_for_update(skip_locked=True)
         for attempt in range(3):  # a deadlock victim on PostgreSQL simply runs again
             try:
-                async with unit_of_work(self.services.sessions, self.services.bus) as uow:
+                async with unit_of_work(self._sessions, self._bus) as uow:
                     rows = list((await uow.session.exec(query)).all())
                     if not rows:
                         return False
@@ -155,26 +162,26 @@ class EscalationEngine:
 
     async def earliest_due(self) -> datetime | None:
         """The next time any open escalation needs a look; sets the engine-lag gauge."""
-        async with self.services.sessions() as session:
+        async with self._sessions() as session:
             earliest = (await session.exec(
                 select(func.min(Escalation.next_due_at))
                 .where(col(Escalation.state).in_(OPEN_STATES)))).one()
         if earliest is not None and earliest.tzinfo is None:
-            earliest = earliest.replace(tzinfo=self.services.clock.now().tzinfo)
-        now = self.services.clock.now()
+            earliest = earliest.replace(tzinfo=self._clock.now().tzinfo)
+        now = self._clock.now()
         lag = 0.0 if earliest is None else max(0.0, (now - earliest).total_seconds())
-        self.services.metrics.engine_lag_seconds.set(lag)
+        self._metrics.engine_lag_seconds.set(lag)
         return earliest
 
     async def _refresh_oldest(self) -> None:
         """Board gauges from one query: alerts on the board, and the oldest unacknowledged per severity."""
-        async with self.services.sessions() as session:
+        async with self._sessions() as session:
             rows = (await session.exec(
                 select(Alert.status, Alert.severity, func.count(), func.min(Alert.opened_at))
                 .where(col(Alert.status).in_(ACTIVE_STATUSES))
                 .group_by(Alert.status, Alert.severity))).all()
-        tz = self.services.clock.now().tzinfo
-        board = self.services.metrics.alerts_open
+        tz = self._clock.now().tzinfo
+        board = self._metrics.alerts_open
         for status in ACTIVE_STATUSES:
             for severity in ("P1", "P2", "P3", "P4"):
                 board.labels(status=status, severity=severity).set(0)

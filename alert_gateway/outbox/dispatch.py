@@ -18,22 +18,24 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..db.engine import is_sqlite
+from ..bus import AlertBus
+from ..clock import Clock
+from ..db.engine import SessionFactory, is_sqlite
+from ..db.groupcommit import GroupCommit
 from ..db.models import NotificationAttempt, NotifyChannel
 from ..line.client import LineSender
-from ..services import Services
-from ..twilio.client import ProviderResult, TwilioSender
-from ..unit_of_work import publish
-from . import queue, results, timeouts
+from ..metrics import Metrics
+from ..settings import Settings
+from ..twilio.client import TwilioSender
+from . import queue
 from .claiming import lease_of
+from .delivery import Delivery
 from .hangup import hang_up_closed
 from .ratelimit import TokenBucket
-from .sending import request
 from .stuck import chase
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = timedelta(seconds=1)  # lease recovery and stuck-attempt chasing, at most
-RECORD_TRIES = 3  # a result we got must be written: a lost write would send the attempt again
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:
@@ -45,11 +47,17 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 class Dispatcher:
     """Hands outbox rows to Twilio; `poke()` wakes it when the outbox grew."""
 
-    def __init__(self, services: Services, sender: TwilioSender, line: LineSender) -> None:
-        self.services = services
+    def __init__(self, settings: Settings, clock: Clock, sessions: SessionFactory, bus: AlertBus,
+                 metrics: Metrics, writes: GroupCommit, sender: TwilioSender,
+                 line: LineSender) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._sessions = sessions
+        self._bus = bus
+        self._metrics = metrics
         self.sender = sender
-        self.line = line
-        self.settings = services.settings
+        self._line = line  # started and closed with the dispatcher
+        self._delivery = Delivery(settings, clock, sessions, bus, metrics, writes, sender, line)
         self.bucket = TokenBucket(self.settings.send_rate_per_second)
         self.wake = asyncio.Event()
         self.lease = lease_of(self.settings)
@@ -96,7 +104,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: send what is due, then sleep until the next not_before/deadline or a poke."""
         await self.sender.start()
-        await self.line.start()
+        await self._line.start()
         relay = asyncio.create_task(self._relay(stop))
         renewer = asyncio.create_task(self._renew_leases(stop))
         delay = 0.1
@@ -104,7 +112,7 @@ class Dispatcher:
             while not stop.is_set():
                 self.wake.clear()
                 try:
-                    busy = await self.cycle(self.services.clock.now())
+                    busy = await self.cycle(self._clock.now())
                     full = len(self._inflight) >= self.concurrency
                     wake_at = None if busy or full else await self.next_wake()
                     delay = 0.1
@@ -118,7 +126,7 @@ class Dispatcher:
                     await self.wake.wait()  # a finished request frees a slot and pokes
                 elif not busy:
                     self._sleeping_until = wake_at
-                    await self.services.clock.wait(wake_at, self.wake)
+                    await self._clock.wait(wake_at, self.wake)
                     self._sleeping_until = None
         finally:
             # awaited, not only cancelled: a renewal or hang-up cut short mid-query must hand its
@@ -130,7 +138,7 @@ class Dispatcher:
             await self._finish_in_flight()
             await self._release_held()
             await self.sender.close()
-            await self.line.close()
+            await self._line.close()
 
     async def _finish_in_flight(self) -> None:
         """On a clean stop, let running requests end and record their result (bounded)."""
@@ -145,7 +153,7 @@ class Dispatcher:
         if not ids:
             return
         try:
-            await queue.release(self.services.sessions, ids)
+            await queue.release(self._sessions, ids)
         except (SQLAlchemyError, OSError) as exc:  # still ours: a restarted loop sends them
             log.warning("dispatcher: held sends not released: %s", exc)
             return
@@ -157,13 +165,13 @@ class Dispatcher:
         lease is measured on it: a test that moves the clock moves renewal with it)."""
         every = self.lease / 3
         while not stop.is_set():
-            await self.services.clock.wait(self.services.clock.now() + every, stop)
+            await self._clock.wait(self._clock.now() + every, stop)
             ids = self._ours()
             if not ids:
                 continue
             try:
-                await queue.renew(self.services.sessions, ids,
-                                  until=self.services.clock.now() + self.lease)
+                await queue.renew(self._sessions, ids,
+                                  until=self._clock.now() + self.lease)
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("dispatcher: could not renew send leases: %s", exc)
 
@@ -179,7 +187,7 @@ class Dispatcher:
             # takes the write lock
             self._housekeeping_at = now + HOUSEKEEPING_EVERY
             self._hang_up_closed(now)
-            await queue.recover(self.services.sessions, now=now, ours=self._ours())
+            await queue.recover(self._sessions, now=now, ours=self._ours())
             await self._chase_stuck(now)
         elif self._hang_ups_due:
             self._hang_up_closed(now)
@@ -192,7 +200,7 @@ class Dispatcher:
         if self._hanging_up is not None and not self._hanging_up.done():
             return  # the next housekeeping looks again
         self._hanging_up = asyncio.create_task(
-            hang_up_closed(self.services, self.sender, now=now), name="hang-ups")
+            hang_up_closed(self._sessions, self._metrics, self.sender, now=now), name="hang-ups")
         self._hanging_up.add_done_callback(_log_failure)
 
     async def _send_due(self, now: datetime) -> bool:
@@ -214,7 +222,7 @@ class Dispatcher:
             self._waiting = True
             return True
         batch, looked_at = (await queue.claim_due(
-            self.services.sessions, now=now, limit=tokens, urgent_only=self._urgent_only,
+            self._sessions, now=now, limit=tokens, urgent_only=self._urgent_only,
             lock_rows=self._lock_rows, settings=self.settings) if tokens else ([], 0))
         self.bucket.give_back(tokens - len(batch))
         for attempt in batch:
@@ -227,7 +235,7 @@ class Dispatcher:
         one SELECT, only after a close, so the usual hand-over stays free of queries."""
         self._held_may_be_void = False
         asked = list(self._held)  # more may be handed over while we wait: those are not asked about
-        still = await queue.still_sending(self.services.sessions, asked)
+        still = await queue.still_sending(self._sessions, asked)
         for attempt_id in asked:
             if attempt_id not in still:
                 self._held.pop(attempt_id, None)
@@ -258,46 +266,17 @@ class Dispatcher:
         task.add_done_callback(done)
 
     async def _send(self, attempt: NotificationAttempt) -> None:
-        """One API call under the send rate; the outcome is written in its own transaction."""
-        assert attempt.id is not None
-        # Its last request got no answer? Ask Twilio before sending again (issue 12).
-        found = await timeouts.sent_already(self.services, self.sender, attempt)
-        result = found or await request(self.sender, attempt, base=self.settings.public_url,
-                                        voice_for=self.settings.voice_for, line=self.line)
-        for tries in range(RECORD_TRIES):
-            try:
-                await self._record(attempt.id, result, attempt.body)
-                return
-            except (SQLAlchemyError, OSError) as exc:
-                if tries == RECORD_TRIES - 1:
-                    raise
-                log.warning("dispatcher: could not record a send, retrying: %s", exc)
-                await asyncio.sleep(0.2 * 2 ** tries)
-
-    async def _record(self, attempt_id: int, result: ProviderResult | Exception,
-                      sent_body: str | None) -> None:
-        """Write one send's outcome in a transaction shared with other results and callbacks."""
-        recorded = await self.services.writes.run(
-            lambda session: results.record(session, attempt_id, result,
-                                           now=self.services.clock.now(),
-                                           metrics=self.services.metrics, sent_body=sent_body))
-        look_at = recorded.look_at
+        look_at = (await self._delivery.deliver(attempt)).look_at
         # The row now has a deadline (or a retry time) the sleeping loop did not know about.
         if look_at is not None and (self._sleeping_until is None or look_at < self._sleeping_until):
             self.wake.set()
-        if recorded.first_latency is not None:
-            severity, seconds = recorded.first_latency
-            self.services.metrics.first_notification_seconds.labels(severity=severity).observe(seconds)
-        # Shared with other callers' work in one transaction (the group commit), so not a unit of
-        # work of its own: its changes go out after that shared commit.
-        await publish(self.services.bus, recorded.changes)
 
     async def _chase_stuck(self, now: datetime) -> None:
         """Attempts whose final callback never came: ask Twilio, else count them as not reached."""
-        await chase(self.services, self.sender, now=now)
+        await chase(self._sessions, self._bus, self._metrics, self.sender, now=now)
 
     async def next_wake(self) -> datetime | None:
         """The next time the outbox needs a look: a deferred send, a lease or a deadline."""
-        return await queue.next_wake(self.services.sessions, now=self.services.clock.now(),
+        return await queue.next_wake(self._sessions, now=self._clock.now(),
                                      ours=self._ours(), urgent_only=self._urgent_only,
                                      housekeeping_at=self._housekeeping_at)

@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
+from ..db.engine import SessionFactory
 from ..db.models import AlertEvent, AttemptStatus, EventKind, NotificationAttempt, NotifyChannel
-from ..services import Services
+from ..metrics import Metrics
 from ..twilio.client import PermanentSendError, ProviderResult, SendError, TwilioSender
 from .attempts import map_status
 
@@ -39,10 +40,11 @@ def voided_result(row: NotificationAttempt, result: ProviderResult | Exception, 
     return now
 
 
-async def hang_up_closed(services: Services, sender: TwilioSender, *, now: datetime) -> None:
+async def hang_up_closed(sessions: SessionFactory, metrics: Metrics, sender: TwilioSender, *,
+                         now: datetime) -> None:
     """End each live call about a closed alert that is due (the dispatcher runs this beside its
     sends at each housekeeping, and at once when poked about a close)."""
-    async with services.sessions() as session:
+    async with sessions() as session:
         rows = (await session.exec(
             select(NotificationAttempt.id, NotificationAttempt.provider_sid)
             .where(col(NotificationAttempt.status) == AttemptStatus.HANGING_UP.value,
@@ -55,12 +57,12 @@ async def hang_up_closed(services: Services, sender: TwilioSender, *, now: datet
             outcome = await sender.hang_up(sid=sid)
         except SendError as exc:
             outcome = exc
-        await _record(services, attempt_id, outcome, now=now)
+        await _record(sessions, metrics, attempt_id, outcome, now=now)
 
 
-async def _record(services: Services, attempt_id: int, outcome: str | SendError, *,
-                  now: datetime) -> None:
-    async with services.sessions() as session:
+async def _record(sessions: SessionFactory, metrics: Metrics, attempt_id: int,
+                  outcome: str | SendError, *, now: datetime) -> None:
+    async with sessions() as session:
         row = await session.get(NotificationAttempt, attempt_id)
         if row is None or row.status != AttemptStatus.HANGING_UP.value:
             return
@@ -72,7 +74,7 @@ async def _record(services: Services, attempt_id: int, outcome: str | SendError,
             await session.commit()
             return
         row.status, row.deadline_at, row.finished_at = AttemptStatus.CANCELED.value, None, now
-        services.metrics.calls_hung_up.labels(
+        metrics.calls_hung_up.labels(
             result="failed" if isinstance(outcome, SendError) else "hung_up").inc()
         if isinstance(outcome, SendError):
             row.error = f"could not hang up: {outcome}"[:500]

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
-from ..bus import ChangeKind
+from ..bus import AlertBus, ChangeKind
+from ..db.engine import SessionFactory
 from ..db.models import AttemptStatus, NotificationAttempt, NotifyChannel, Purpose
 from ..escalation import hooks
-from ..services import Services
+from ..metrics import Metrics
 from ..twilio.client import SendError, TwilioSender
 from ..unit_of_work import unit_of_work
 from .attempts import advance, map_status
@@ -24,9 +25,10 @@ POLL_RETRY = timedelta(minutes=1)
 MAX_POLLS = 3
 
 
-async def chase(services: Services, sender: TwilioSender, *, now: datetime) -> None:
+async def chase(sessions: SessionFactory, bus: AlertBus, metrics: Metrics, sender: TwilioSender, *,
+                now: datetime) -> None:
     """Poll each overdue attempt once; give up (not reached / failed) after MAX_POLLS."""
-    async with services.sessions() as session:
+    async with sessions() as session:
         rows = list((await session.exec(
             select(NotificationAttempt)
             .where(col(NotificationAttempt.status).in_(IN_FLIGHT),
@@ -40,19 +42,19 @@ async def chase(services: Services, sender: TwilioSender, *, now: datetime) -> N
                                                      voice=row.channel == NotifyChannel.VOICE.value)
             except SendError as exc:
                 log.warning("could not poll a stuck attempt: %s", exc, extra={"attempt_id": row.id})
-        await _settle(services, row.id, provider, now=now)
+        await _settle(sessions, bus, metrics, row.id, provider, now=now)
 
 
-async def _settle(services: Services, attempt_id: int | None, provider: str | None, *,
-                  now: datetime) -> None:
-    async with unit_of_work(services.sessions, services.bus) as uow:
+async def _settle(sessions: SessionFactory, bus: AlertBus, metrics: Metrics, attempt_id: int | None,
+                  provider: str | None, *, now: datetime) -> None:
+    async with unit_of_work(sessions, bus) as uow:
         session = uow.session
         row = await session.get(NotificationAttempt, attempt_id)
         if row is None or row.status not in IN_FLIGHT:
             return
         new = map_status(row.channel, provider) if provider else None
         if new is not None:
-            advance(row, new, now=now, metrics=services.metrics)
+            advance(row, new, now=now, metrics=metrics)
         if not AttemptStatus(row.status).is_final:
             row.retries += 1
             if row.retries >= MAX_POLLS:
@@ -61,7 +63,7 @@ async def _settle(services: Services, attempt_id: int | None, provider: str | No
                 if row.status == AttemptStatus.SENT.value and row.channel == NotifyChannel.SMS.value:
                     row.deadline_at = None  # sent, but carriers often never confirm delivery: leave it
                 else:
-                    advance(row, given_up, now=now, metrics=services.metrics)
+                    advance(row, given_up, now=now, metrics=metrics)
                     row.error = "no final status from Twilio before the deadline"
             else:
                 row.deadline_at = now + POLL_RETRY

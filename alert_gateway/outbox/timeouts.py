@@ -21,9 +21,11 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..clock import Clock
+from ..db.engine import SessionFactory
+from ..db.groupcommit import GroupCommit
 from ..db.models import AlertEvent, EventKind, NotificationAttempt, NotifyChannel
 from ..metrics import Metrics
-from ..services import Services
 from ..twilio.client import ProviderResult, SendError, TwilioSender, UnknownOutcomeError
 from .results import STUCK_AFTER, first_notified
 from .sending import status_callback
@@ -37,8 +39,9 @@ def answer_unknown(attempt: NotificationAttempt) -> bool:
     return attempt.retries > 0 and UnknownOutcomeError.MARK in (attempt.error or "")
 
 
-async def sent_already(services: Services, sender: TwilioSender,
-                       attempt: NotificationAttempt) -> ProviderResult | None:
+async def sent_already(sender: TwilioSender, attempt: NotificationAttempt, *,
+                       sessions: SessionFactory, writes: GroupCommit, clock: Clock,
+                       public_url: str) -> ProviderResult | None:
     """Twilio's record of an unanswered request of `attempt`, if it has one (then do not send).
 
     None also for an attempt whose last request was answered: send it as usual. Writes what was
@@ -50,20 +53,20 @@ async def sent_already(services: Services, sender: TwilioSender,
     if attempt.provider_sid:  # a status callback beat us to it
         found: ProviderResult | None = ProviderResult(sid=attempt.provider_sid, status="queued")
     elif (late := await sender.late_answer(status_callback=status_callback(
-            attempt, base=services.settings.public_url))) is not None:
+            attempt, base=public_url))) is not None:
         # Twilio answered that very request after all (we waited while it still could)
         found = late if isinstance(late, ProviderResult) else None
     else:
         try:
-            found = await _look_up(services, sender, attempt)
+            found = await _look_up(sessions, sender, attempt)
         except SendError:  # counted and logged by the sender
-            await _tell(services, attempt, f"{what}; Twilio could not be asked whether it had it, "
+            await _tell(writes, clock, attempt, f"{what}; Twilio could not be asked whether it had it, "
                                            "sent again")
             return None
     if found is None:
-        await _tell(services, attempt, f"{what}; not received by Twilio, sent again")
+        await _tell(writes, clock, attempt, f"{what}; not received by Twilio, sent again")
     else:
-        await _tell(services, attempt, f"{what}; Twilio had it (sid {found.sid})", sid=found.sid)
+        await _tell(writes, clock, attempt, f"{what}; Twilio had it (sid {found.sid})", sid=found.sid)
     return found
 
 
@@ -88,7 +91,7 @@ async def taken_late(session: AsyncSession, row: NotificationAttempt, *, now: da
         metrics.first_notification_seconds.labels(severity=severity).observe(seconds)
 
 
-async def _look_up(services: Services, sender: TwilioSender,
+async def _look_up(sessions: SessionFactory, sender: TwilioSender,
                    attempt: NotificationAttempt) -> ProviderResult | None:
     """The newest message or call Twilio made for this attempt that no other attempt claims."""
     created = attempt.created_at
@@ -100,7 +103,7 @@ async def _look_up(services: Services, sender: TwilioSender,
                                         since=created - CLOCK_SKEW)
     if not candidates:
         return None
-    async with services.sessions() as session:
+    async with sessions() as session:
         claimed = set((await session.exec(
             select(NotificationAttempt.provider_sid).where(
                 col(NotificationAttempt.provider_sid).in_([c.sid for c in candidates]),
@@ -108,7 +111,7 @@ async def _look_up(services: Services, sender: TwilioSender,
     return next((c for c in candidates if c.sid not in claimed), None)
 
 
-async def _tell(services: Services, attempt: NotificationAttempt, message: str,
+async def _tell(writes: GroupCommit, clock: Clock, attempt: NotificationAttempt, message: str,
                 sid: str | None = None) -> None:
     """One timeline entry (an attempt outside any alert is only logged)."""
     log.info("dispatcher: unanswered request checked", extra={
@@ -118,9 +121,9 @@ async def _tell(services: Services, attempt: NotificationAttempt, message: str,
         return
 
     async def write(session: AsyncSession) -> None:
-        session.add(AlertEvent(alert_id=alert_id, at=services.clock.now(),
+        session.add(AlertEvent(alert_id=alert_id, at=clock.now(),
                                kind=EventKind.NOTIFICATION.value, message=message,
                                data={"attempt_id": attempt.id, "contact_id": attempt.contact_id,
                                      "provider_sid": sid}))
 
-    await services.writes.run(write)
+    await writes.run(write)
