@@ -24,6 +24,7 @@ from .escalation import (
 )
 from .messages import InboundMessage, RejectedMessage, RejectReason
 from .residents import Contact, Device, PhoneType, Relation, Resident
+from .wellbeing import WellbeingCall, WellbeingChannel, WellbeingState
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -57,4 +58,7 @@ __all__ = [
     "SignInThrottle",
     "Target",
     "WebSession",
+    "WellbeingCall",
+    "WellbeingChannel",
+    "WellbeingState",
 ]
