@@ -110,15 +110,15 @@ async def test_three_unanswered_calls_raise_a_p3_that_reaches_the_first_contact(
 
 
 async def test_a_restart_in_the_window_neither_repeats_nor_loses_a_call(
-        pg_url: str, topic_root: str, clock: FakeClock) -> None:
+        sqlite_url: str, topic_root: str, clock: FakeClock) -> None:
     """The first call goes unanswered, the gateway restarts; the new one places only the retry."""
-    await _seed(pg_url)
-    async with escalation_env(pg_url, topic_root, clock) as env:
+    await _seed(sqlite_url)
+    async with escalation_env(sqlite_url, topic_root, clock) as env:
         await env.control(f"/_fake/phones/{RESIDENT_PHONE}", {"call": "no-answer"})
         assert await env.changes.until(lambda: _window(env))
         await clock.advance(TO_WINDOW.total_seconds())
         await env.changes.until(lambda: _calls_finished(env, 1))
-    async with escalation_env(pg_url, topic_root, clock) as env:
+    async with escalation_env(sqlite_url, topic_root, clock) as env:
         await env.control(f"/_fake/phones/{RESIDENT_PHONE}", {"press": "1"})
         await clock.advance(20 * 60)
         call = await env.changes.until(lambda: _settled(env, "fine"))
