@@ -15,6 +15,7 @@ from .ingest.feedback import DeviceFeedback
 from .outbox.dispatch import Dispatcher
 from .services import Services
 from .twilio.client import TwilioSender
+from .wellbeing.scheduler import EXTRA as WELLBEING_EXTRA
 from .wellbeing.scheduler import WellbeingScheduler
 
 TaskFactory = Callable[[asyncio.Event], Awaitable[None]]
@@ -43,5 +44,6 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
     # The replica that made the change holds the device's MQTT session and tells it (once).
     services.bus.subscribe(feedback.on_change, remote=False)
     wellbeing = WellbeingScheduler(services, on_queued=dispatcher.poke)
+    services.extras[WELLBEING_EXTRA] = wellbeing  # poked when a schedule is set in this process
     return [("escalation", engine.run), ("dispatch", dispatcher.run),
             ("wellbeing", wellbeing.run)]

@@ -21,7 +21,8 @@ from ..unit_of_work import unit_of_work
 from . import calls, windows
 
 log = logging.getLogger(__name__)
-PLAN_EVERY = timedelta(minutes=5)  # a schedule edited in the console is planned within this
+PLAN_EVERY = timedelta(minutes=5)  # a schedule edited on another replica is planned within this
+EXTRA = "wellbeing"  # Services.extras key of this process's scheduler
 ERROR_BACKOFF_MAX = 5.0
 
 
@@ -96,3 +97,10 @@ class WellbeingScheduler:
             due = due.replace(tzinfo=self.services.clock.now().tzinfo)
         times = [t for t in (due, self._plan_at) if t is not None]
         return min(times) if times else None
+
+
+def schedules_changed(services: Services) -> None:
+    """A schedule was set here (console, API): plan now, not at the next planning time."""
+    scheduler = services.extras.get(EXTRA)
+    if isinstance(scheduler, WellbeingScheduler):
+        scheduler.poke()

@@ -53,11 +53,16 @@ async def _calls_finished(env: Env, n: int) -> bool:
 
 async def test_pressing_1_records_the_resident_as_fine(sqlite_url: str, topic_root: str,
                                                        clock: FakeClock) -> None:
-    """The call comes in the window in Japanese; 1 is recorded as fine and nobody else is told."""
-    await _seed(sqlite_url)
+    """Set through the API, the window is planned at once; the call comes in it in Japanese;
+    1 is recorded as fine and nobody else is told."""
+    await seed(sqlite_url, resident_phone=RESIDENT_PHONE)
     async with escalation_env(sqlite_url, topic_root, clock) as env:
         await env.control(f"/_fake/phones/{RESIDENT_PHONE}", {"press": "1"})
-        assert await env.changes.until(lambda: _window(env))  # planned at start
+        headers = {"Authorization": f"Bearer {await env.api_token()}"}
+        url = f"{env.settings.public_url}/api/v1/residents/r-1/wellbeing"
+        async with env.http.put(url, json={"schedule": SCHEDULE}, headers=headers) as resp:
+            assert resp.status == 200, await resp.text()
+        assert await env.changes.until(lambda: _window(env))  # the clock has not moved
         await clock.advance(TO_WINDOW.total_seconds())
         call = await env.changes.until(lambda: _settled(env, "fine"))
         [fake_call] = [c for c in env.fake.calls.values() if c.to == RESIDENT_PHONE]
