@@ -6,6 +6,7 @@ transaction that queues its call, so across replicas and restarts each try is qu
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import CursorResult
@@ -21,6 +22,7 @@ from .outcomes import finish
 from .planning import Step, after_call
 from .windows import night_hours
 
+log = logging.getLogger(__name__)
 BATCH = 100  # windows per transaction
 
 
@@ -49,6 +51,8 @@ async def place_due(session: AsyncSession, *, now: datetime, settings: Settings,
             continue  # another replica took it first
         await session.refresh(call)
         if not resident.phone or not resident.active or resident.erased_at is not None:
+            log.warning("wellbeing call dropped: no phone, or the resident left",
+                        extra={"resident_id": resident.id})
             await finish(session, call, WellbeingState.DROPPED, now=now, metrics=metrics)
             continue
         attempt = check_call(to_number=resident.phone, language=resident.language,
