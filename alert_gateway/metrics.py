@@ -25,6 +25,7 @@ ANSWER_PAGE_OUTCOMES = ("shown", "answered", "replayed", "invalid", "expired", "
 # ingest/store.py's outcomes for an alarm; a rejection is "rejected_<reason>"
 ALARM_OUTCOMES = ("accepted", "duplicate", "restore_unmatched",
                   *(f"rejected_{reason.value}" for reason in RejectReason))
+WELLBEING_RESULTS = ("fine", "help", "no_answer")  # wellbeing/check_call.py's CheckAnswer
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 ACK_BUCKETS = (10, 30, 60, 120, 180, 300, 600, 1200, 1800, 3600)
 
@@ -205,6 +206,18 @@ class Metrics:
         self.devices_offline = Gauge(
             PREFIX + "devices_offline", "Registered devices currently offline.", registry=r
         )
+        self.wellbeing_calls = Counter(
+            PREFIX + "wellbeing_calls_total",
+            "Wellbeing calls (お元気コール) placed and finished, by result: fine (1), help (9), "
+            "no_answer (no answer, busy, machine, no key or failed).",
+            ["result"], registry=r,
+        )
+        self.wellbeing_checks = Counter(
+            PREFIX + "wellbeing_checks_total",
+            "Wellbeing windows settled, by outcome: fine, help, not_reached (every try "
+            "unanswered), dropped (schedule changed before the first call).",
+            ["outcome"], registry=r,
+        )
         self._start_at_zero()
 
     def _start_at_zero(self) -> None:
@@ -229,6 +242,8 @@ class Metrics:
         for state in CallState:
             if state.is_final:
                 self.console_calls.labels(outcome=state.value)
+        for result in WELLBEING_RESULTS:
+            self.wellbeing_calls.labels(result=result)
         for channel in NotifyChannel:
             for status in AttemptStatus:
                 if status.is_final:

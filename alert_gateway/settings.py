@@ -183,6 +183,16 @@ class Settings(BaseSettings):
     mass_outage_resolve_fraction: float = Field(default=0.8, gt=0, le=1)
     """Share of devices back that resolves the incident."""
 
+    # wellbeing calls (お元気コール)
+    wellbeing_call_tries: int = Field(default=3, ge=1, le=10)
+    """Calls in one wellbeing window before it counts as not reached (a P3 alert to the first
+    contact); no answer, busy or an answering machine are each one try."""
+    wellbeing_retry_minutes: int = Field(default=20, ge=1, le=24 * 60)
+    """Wait between the tries of one wellbeing window (night hours push a try to the morning)."""
+    wellbeing_result_minutes: int = Field(default=3, ge=1, le=60)
+    """When the scheduler first looks at a placed call's result (a keypress is applied at once;
+    this catches no answer and machines)."""
+
     # client address behind a reverse proxy (issue 12)
     trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
     """Our reverse proxies (comma-separated networks), whose X-Forwarded-For names the client."""

@@ -1,4 +1,5 @@
-"""Builds the escalation engine, the dispatcher and the bus listeners for one gateway process."""
+"""Builds the escalation engine, the dispatcher, the wellbeing scheduler and the bus listeners
+for one gateway process."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from .line.client import LineSender
 from .outbox.dispatch import Dispatcher
 from .services import Services
 from .twilio.client import TwilioSender
+from .wellbeing.scheduler import EXTRA as WELLBEING_EXTRA
+from .wellbeing.scheduler import WellbeingScheduler
 
 TaskFactory = Callable[[asyncio.Event], Awaitable[None]]
 
@@ -45,4 +48,7 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
     services.bus.subscribe(wake)  # also other replicas' changes: their due times are ours too
     # The replica that made the change holds the device's MQTT session and tells it (once).
     services.bus.subscribe(feedback.on_change, remote=False)
-    return [("escalation", engine.run), ("dispatch", dispatcher.run)]
+    wellbeing = WellbeingScheduler(services, on_queued=dispatcher.poke)
+    services.extras[WELLBEING_EXTRA] = wellbeing  # poked when a schedule is set in this process
+    return [("escalation", engine.run), ("dispatch", dispatcher.run),
+            ("wellbeing", wellbeing.run)]

@@ -74,6 +74,8 @@ class AlarmType(StrEnum):
     TEST = "test"
     CHECKIN = "checkin"
     CONSULT = "consult"
+    WELLBEING_HELP = "wellbeing_help"  # raised by the gateway: 9 pressed on a wellbeing call
+    WELLBEING_UNANSWERED = "wellbeing_unanswered"  # raised by the gateway: every try unanswered
     UNKNOWN = "unknown"
 
 
@@ -115,6 +117,8 @@ ALARM_TYPES: dict[AlarmType, AlarmTypeInfo] = {
     AlarmType.TEST: AlarmTypeInfo(Severity.P4, scaip_status="0102", escalates=False),
     AlarmType.CHECKIN: AlarmTypeInfo(Severity.P4, escalates=False),
     AlarmType.CONSULT: AlarmTypeInfo(Severity.P4, escalates=False),
+    AlarmType.WELLBEING_HELP: AlarmTypeInfo(Severity.P2),
+    AlarmType.WELLBEING_UNANSWERED: AlarmTypeInfo(Severity.P3),
 }
 
 SCAIP_CANCEL_STATUS = "0019"

@@ -16,7 +16,8 @@ from ..db.alerts import AlertStatus
 from ..db.messages import RejectReason
 from ..residents.schemas import DeviceRead
 from ..validation import MAX_COUNT
-from . import actions, alerts, directory, rejected
+from ..wellbeing.schemas import WellbeingIn, WellbeingRead
+from . import actions, alerts, directory, rejected, wellbeing
 from .alerts import ACTIVE
 from .params import DEFAULT_LIMIT, MAX_LIMIT
 from .schemas import (
@@ -138,4 +139,13 @@ ACTION_ROUTES: tuple[Route, ...] = (
           "Resolve the alert with its outcome.", AlertRead, body=ResolveIn),
 )
 
-ROUTES: tuple[Route, ...] = READ_ROUTES + ACTION_ROUTES
+_WELLBEING = "/residents/{resident_id}/wellbeing"
+WELLBEING_ROUTES: tuple[Route, ...] = (
+    Route("GET", _WELLBEING, wellbeing.get_wellbeing,
+          "The resident's wellbeing call schedule (お元気コール) and recent results.", WellbeingRead),
+    Route("PUT", _WELLBEING, wellbeing.put_wellbeing,
+          "Set the resident's wellbeing call schedule; a null schedule stops the calls.",
+          WellbeingRead, body=WellbeingIn),
+)
+
+ROUTES: tuple[Route, ...] = READ_ROUTES + ACTION_ROUTES + WELLBEING_ROUTES

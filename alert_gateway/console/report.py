@@ -1,4 +1,5 @@
-"""The city's monthly report: counts, time to first human acknowledgement, follow-up lists.
+"""The city's monthly report: counts, time to first human acknowledgement, follow-up lists,
+and the wellbeing calls (made, share answered, residents never reached).
 
 Targets from the UK TSA code of practice (DOMAIN.md): 97.5 % answered within 60 s and 99 %
 within 180 s; every alarm not answered within 3 minutes is listed for investigation.
@@ -19,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.alerts import Alert, Outcome
 from ..db.residents import Contact, Device, Resident
+from ..wellbeing.history import MonthFigures, month_figures
 from .timefmt import aware, seconds_between
 
 TARGET_60 = 0.975
@@ -57,6 +59,7 @@ class MonthlyReport:
     late: list[LateAlert] = field(default_factory=list)
     few_responders: list[tuple[Resident, int]] = field(default_factory=list)
     no_recent_test: list[tuple[Resident, datetime | None]] = field(default_factory=list)
+    wellbeing: MonthFigures = field(default_factory=MonthFigures)
 
     @property
     def total(self) -> int:
@@ -139,6 +142,7 @@ async def monthly_report(session: AsyncSession, *, month: str, zone: str,
     report = summarize(month, alerts, end=min(end, now), zone=zone)
     report.few_responders = await residents_with_few_responders(session)
     report.no_recent_test = await residents_without_test(session, now=now)
+    report.wellbeing = await month_figures(session, start=start, end=end)
     return report
 
 

@@ -98,6 +98,11 @@ def report_rows(report: MonthlyReport, _: Translator, zone: str) -> list[list[st
     rows += [["few_responders", r.id, str(count), ""] for r, count in report.few_responders]
     rows += [["no_test_31_days", r.id, local(last, zone, "%Y-%m-%d") if last else "-", ""]
              for r, last in report.no_recent_test]
+    wellbeing = report.wellbeing
+    rows += [["wellbeing", "calls", str(wellbeing.calls), ""],
+             ["wellbeing", "answered_percent", _share(wellbeing.answered_share), ""]]
+    rows += [["wellbeing_never_reached", r.id, local(checkin, zone, "%Y-%m-%d %H:%M") if checkin
+              else "-", "last device check-in"] for r, checkin in wellbeing.never_reached]
     return rows
 
 

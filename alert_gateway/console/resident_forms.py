@@ -14,7 +14,9 @@ Form = MultiDictProxy[Any]
 
 RESIDENT_TEXT = ("name", "kana", "address", "phone", "language", "date_of_birth", "medical_notes",
                  "gp", "gp_phone", "home_care", "property_type", "access_notes",
-                 "key_safe_location", "risk_notes", "notes", "activity_watch_hours")
+                 "key_safe_location", "risk_notes", "notes", "activity_watch_hours",
+                 "wellbeing_schedule", "wellbeing_timezone", "wellbeing_channel")
+DEFAULTED = ("language", "wellbeing_timezone", "wellbeing_channel")  # blank keeps the stored value
 RESIDENT_FLAGS = ("oxygen_in_home", "away")
 CONTACT_TEXT = ("name", "relation", "phone", "priority", "language", "channels", "availability")
 DEVICE_TEXT = ("id", "kind", "location", "heartbeat_interval")
@@ -53,8 +55,9 @@ def resident_update(form: Form) -> ResidentUpdate:
         values["key_safe_code"] = code.strip()
     elif form.get("clear_key_safe_code") == "1":
         values["key_safe_code"] = None
-    if values.get("language") is None:
-        values.pop("language", None)
+    for name in DEFAULTED:
+        if values.get(name) is None:
+            values.pop(name, None)
     try:
         return ResidentUpdate.model_validate(values)
     except ValidationError as exc:

@@ -16,6 +16,8 @@ from ..errors import GatewayError
 from ..privacy import audit
 from ..residents import service
 from ..residents.schemas import DeviceKind
+from ..wellbeing import history as wellbeing_history
+from ..wellbeing.scheduler import schedules_changed
 from .auth import current, require_supervisor
 from .inputs import check_form, shown_again
 from .render import render, translator
@@ -39,7 +41,7 @@ async def residents_page(request: web.Request) -> web.Response:
 
 async def resident_page(request: web.Request, *, status: int = 200, error: str | None = None,
                         ) -> web.Response:
-    """GET /console/residents/{id}: card, contacts, devices and recent alerts."""
+    """GET /console/residents/{id}: card, contacts, devices, recent alerts and wellbeing calls."""
     resident_id = request.match_info["resident_id"]
     services = request.app[SERVICES]
     async with services.sessions() as session:
@@ -47,6 +49,8 @@ async def resident_page(request: web.Request, *, status: int = 200, error: str |
         contacts = await service.contacts_for(session, resident_id=resident_id)
         devices = await service.devices_for(session, resident_id=resident_id)
         alerts = await queries.history_for_resident(session, resident_id=resident_id)
+        wellbeing_calls = await wellbeing_history.for_resident(session, resident_id=resident_id)
+        checkin = (await wellbeing_history.last_checkins(session, [resident_id])).get(resident_id)
         audit.record(session, actor=operator_actor(request), action=AuditAction.VIEW,
                      resident_id=resident_id, now=services.clock.now())
         await session.commit()
@@ -54,6 +58,7 @@ async def resident_page(request: web.Request, *, status: int = 200, error: str |
     return render(request, "resident.html", status=status, r=resident, contacts=contacts,
                   devices=devices, alerts=alerts, error=error, relations=RELATIONS,
                   kinds=list(DeviceKind), few_responders=len(active) < 2,
+                  wellbeing_calls=wellbeing_calls, last_checkin=checkin,
                   notice=request.query.get("done"))
 
 
@@ -96,6 +101,7 @@ async def create_resident(request: web.Request) -> web.Response:
     except GatewayError as exc:
         return _form_page(request, r=shown_again(form), creating=True, status=exc.http_status,
                           error=str(exc))
+    schedules_changed(services)
     raise web.HTTPSeeOther(f"/console/residents/{data.id}?done=created")
 
 
@@ -141,6 +147,7 @@ async def update_resident(request: web.Request) -> web.Response:
         values = shown_again(form) | {"id": resident_id}
         return _form_page(request, r=values, creating=False, status=status,
                           error=translator(request)(message))
+    schedules_changed(services)
     raise web.HTTPSeeOther(f"/console/residents/{resident_id}?done=saved")
 
 

@@ -64,6 +64,7 @@ class Purpose(StrEnum):
     REPLY = "reply"  # automatic answer to an inbound SMS
     SUMMARY = "summary"  # short summary after the alert is resolved
     EXHAUSTED = "exhausted"  # nobody answered: told to the dispatch centre
+    WELLBEING = "wellbeing"  # a scheduled お元気コール to the resident (no alert)
 
 
 class AttemptStatus(StrEnum):

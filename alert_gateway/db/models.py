@@ -26,6 +26,7 @@ from .escalation import (
 )
 from .messages import InboundMessage, RejectedMessage, RejectReason
 from .residents import Contact, Device, LineLinkCode, PhoneType, Relation, Resident
+from .wellbeing import WellbeingCall, WellbeingChannel, WellbeingState
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -64,4 +65,7 @@ __all__ = [
     "SignInThrottle",
     "Target",
     "WebSession",
+    "WellbeingCall",
+    "WellbeingChannel",
+    "WellbeingState",
 ]

@@ -55,6 +55,10 @@ class Resident(SQLModel, table=True):
     notes: str | None = None
     activity_watch_hours: int | None = None  # 生活リズム window; None = off
     away: bool = False  # pauses the activity watch
+    # お元気コール: "weekly mon 10:00-11:00" / "monthly 1 14:00-16:00" (wellbeing/schedule.py)
+    wellbeing_schedule: str | None = Field(default=None, max_length=64)
+    wellbeing_timezone: str = Field(default="Asia/Tokyo", max_length=64)
+    wellbeing_channel: str = enum_field("voice", length=8)
     last_activity_at: datetime | None = None
     active: bool = True
     erased_at: datetime | None = None  # left the service: personal fields gone, alerts still counted

@@ -18,6 +18,7 @@ from ..services import Services, build_services
 from ..settings import Settings
 from ..twilio.fake_server import fake_of, make_fake_twilio_app
 from ..web.app import make_app, make_runner
+from . import wellbeing
 from .accounts import ensure_demo_account, ensure_demo_token
 from .announce import AlertPrinter, banner, say
 from .broker import DemoBroker, demo_broker
@@ -33,6 +34,7 @@ MQTT_READY_SECONDS = 15.0
 SIMULATOR_GRACE_SECONDS = 1.0
 SIMULATOR_STOP_SECONDS = 10.0
 FAKE_STEP_DELAY = 1.0  # seconds between a fake call's stages, so a person can watch them
+WELLBEING_RESIDENT = "r-0001"  # the demo's one wellbeing call
 FAKE_PRESS_WAIT = 30.0  # seconds a ringing demo call holds for a key pressed on the phones page
 
 
@@ -53,6 +55,11 @@ async def run_demo(options: DemoOptions, base: Settings, *, stop: asyncio.Event 
         report = await prepare_database(settings, services.sessions, options.residents,
                                         now=services.clock.now())
         say(f"demo residents: {report.summary()}")
+        called = await wellbeing.call_now(services.sessions, resident_id=WELLBEING_RESIDENT,
+                                          now=services.clock.now())
+        if called:
+            say(f"お元気コール / wellbeing call: {called} ({WELLBEING_RESIDENT}) is called now; "
+                "press 1 (fine) or 9 (help) on the phones page")
         name, password = await ensure_demo_account(services.sessions, options.data_dir,
                                                    now=services.clock.now())
         api_token = await ensure_demo_token(services.sessions, options.data_dir,

@@ -27,7 +27,8 @@ ERASED_NAME = "(erased)"
 # about the person beyond the id, which stays so that alerts remain countable per resident.
 _CLEARED = ("kana", "address", "phone", "date_of_birth", "medical_notes", "gp", "gp_phone",
             "home_care", "property_type", "access_notes", "key_safe_location", "key_safe_code",
-            "risk_notes", "notes", "activity_watch_hours", "last_activity_at")
+            "risk_notes", "notes", "activity_watch_hours", "last_activity_at",
+            "wellbeing_schedule")  # their routine; its zone and channel say nothing of them
 
 
 @dataclass(frozen=True)

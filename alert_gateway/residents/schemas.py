@@ -11,8 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic_core import PydanticCustomError
 
 from ..db.residents import PhoneType, Relation
+from ..db.wellbeing import WellbeingChannel
 from ..errors import InvalidInput
 from ..validation import text_problem
+from ..wellbeing import schedule
 from .phones import normalize_phone
 
 
@@ -131,6 +133,26 @@ class ResidentIn(_PhoneFields):
     activity_watch_hours: int | None = Field(default=None, ge=1, le=168)
     away: bool = False
     active: bool = True
+    # お元気コール: "weekly mon 10:00-11:00" or "monthly 1 14:00-16:00" (blank: no calls)
+    wellbeing_schedule: str | None = None
+    wellbeing_timezone: str = "Asia/Tokyo"
+    wellbeing_channel: WellbeingChannel = WellbeingChannel.VOICE
+
+    @field_validator("wellbeing_schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        try:
+            return schedule.normalize(value)
+        except InvalidInput as exc:
+            raise PydanticCustomError("wellbeing_schedule", str(exc)) from exc
+
+    @field_validator("wellbeing_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            return schedule.zone(value).key
+        except InvalidInput as exc:
+            raise PydanticCustomError("wellbeing_timezone", str(exc)) from exc
 
     @field_validator("date_of_birth", mode="before")
     @classmethod
@@ -235,6 +257,9 @@ class ResidentUpdate(BaseModel):
     activity_watch_hours: int | None = None
     away: bool | None = None
     active: bool | None = None
+    wellbeing_schedule: str | None = None
+    wellbeing_timezone: str | None = None
+    wellbeing_channel: WellbeingChannel | None = None
 
 
 class ContactUpdate(BaseModel):
@@ -281,6 +306,9 @@ class ResidentRead(BaseModel):
     away: bool = False
     last_activity_at: datetime | None = None
     active: bool = True
+    wellbeing_schedule: str | None = None
+    wellbeing_timezone: str = "Asia/Tokyo"
+    wellbeing_channel: WellbeingChannel = WellbeingChannel.VOICE
     created_at: datetime | None = None
     updated_at: datetime | None = None
 

@@ -88,6 +88,13 @@ def alert_count(db: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM alert").fetchone()[0])
 
 
+def wellbeing_calls_placed(db: Path) -> int:
+    """Wellbeing calls the demo queued (read-only): the first resident's rings at start."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return int(conn.execute(
+            "SELECT count(*) FROM notificationattempt WHERE purpose = 'wellbeing'").fetchone()[0])
+
+
 async def sign_in(http: aiohttp.ClientSession, console: str, name: str, password: str) -> int:
     """Sign in through the console's form; the status of the POST."""
     async with http.get(f"{console}login") as page:
@@ -99,7 +106,8 @@ async def sign_in(http: aiohttp.ClientSession, console: str, name: str, password
 
 
 async def check_demo(demo: Demo) -> None:
-    """URLs printed, console, health and phones page served, an alert within 30 s, clean SIGINT."""
+    """URLs printed, console, health and phones page served, an alert within 30 s, the wellbeing
+    call queued, clean SIGINT."""
     await demo.line_containing("Ctrl-C to stop", START_SECONDS)
     console, phones = demo.value_of("console"), demo.value_of("phones page")
     name, _slash, password = demo.line_containing_now("sign in as:").split(":", 1)[1].split()[:3]
@@ -121,6 +129,8 @@ async def check_demo(demo: Demo) -> None:
     line = await demo.line_containing("alert #", FIRST_ALERT_SECONDS)
     assert "/console/alerts/" in line
     assert alert_count(demo.data_dir / "alert-gateway.db") >= 1
+    assert "press 1 (fine) or 9 (help)" in demo.line_containing_now("wellbeing call:")
+    assert wellbeing_calls_placed(demo.data_dir / "alert-gateway.db") >= 1
 
     demo.proc.send_signal(signal.SIGINT)
     async with asyncio.timeout(STOP_SECONDS):

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from alert_gateway.console.report import monthly_report
+from alert_gateway.db.residents import Resident
 from alert_gateway.errors import Conflict
 from alert_gateway.privacy.erasure import ERASED_NAME, erase
 
@@ -22,6 +23,9 @@ async def test_erase_clears_the_person_and_keeps_alerts_countable(centre: Centre
     services = centre.services
     alert_id = await closed_alert(services, resolved_days_ago=3)
     async with services.sessions() as session:
+        card = await session.get(Resident, "r-001")
+        assert card is not None
+        card.wellbeing_schedule = "weekly mon 10:00-11:00"  # their routine is cleared too
         done = await erase(session, resident_id="r-001", actor="cli:city-office",
                            now=services.clock.now())
         await session.commit()
@@ -33,7 +37,8 @@ async def test_erase_clears_the_person_and_keeps_alerts_countable(centre: Centre
         audit = (await conn.execute(text("SELECT actor, action FROM audit_entry"))).all()
     personal = {k: v for k, v in resident.items()
                 if k not in ("id", "name", "phone_type", "language", "oxygen_in_home", "away",
-                             "active", "erased_at", "created_at", "updated_at")}
+                             "active", "erased_at", "created_at", "updated_at",
+                             "wellbeing_timezone", "wellbeing_channel")}
     assert resident["name"] == ERASED_NAME and set(personal.values()) == {None}, dict(resident)
     assert all(c.name == ERASED_NAME and not c.active and "+81" not in c.phone
                for c in contacts), contacts

@@ -1,0 +1,1 @@
+"""Scheduled wellbeing calls (お元気コール): schedules, the check call, and the scheduler."""

@@ -1,0 +1,81 @@
+"""The resident check call: "press 1 if you are fine, 9 if you need help", in their language.
+
+One job, for whoever checks on residents (the wellbeing scheduler now, a disaster sweep later):
+build the call's outbox row, read a keypress, and read a finished call's result. The caller owns
+what an answer means (a wellbeing window, a sweep entry) and finds its row by the attempt id.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+
+from devices.contract import Severity
+
+from ..db.models import AttemptStatus, NotificationAttempt, NotifyChannel, Purpose, Target
+from ..i18n import language_of, t
+from ..metrics import Metrics
+from ..outbox.attempts import settle
+from ..outbox.texts import VOICE_LANGUAGES
+
+# Below every alarm in the outbox (P4 is rank 4): the dispatcher serves alarms' sends first,
+# and a storm's urgent-only claim leaves these waiting.
+CHECK_PRIORITY = Severity.P4.rank + 1
+
+
+class CheckAnswer(StrEnum):
+    """What one check call got."""
+
+    FINE = "fine"  # pressed 1
+    HELP = "help"  # pressed 9
+    NO_ANSWER = "no_answer"  # no answer, busy, machine, no key, or the call failed
+
+
+KEYS = {"1": CheckAnswer.FINE, "9": CheckAnswer.HELP}
+# A key outranks every other status (as on escalation calls): 1 accepted, 9 declined.
+_SETTLED = {CheckAnswer.FINE: AttemptStatus.ACCEPTED, CheckAnswer.HELP: AttemptStatus.DECLINED}
+
+
+def spoken_body(language: str, *, centre: str) -> str:
+    """The call's texts as the outbox stores them (TwiML is built at send time)."""
+    lang = language_of(language)
+    return json.dumps({"language": VOICE_LANGUAGES[lang],
+                       "text": t(lang, "wellbeing.ask", centre=centre),
+                       "repeat": t(lang, "wellbeing.repeat"),
+                       "goodbye": t(lang, "wellbeing.goodbye")}, ensure_ascii=False)
+
+
+def check_call(*, to_number: str, language: str, centre: str, now: datetime,
+               purpose: Purpose = Purpose.WELLBEING) -> NotificationAttempt:
+    """The outbox row of a check call to a resident (no alert: nothing is wrong yet)."""
+    return NotificationAttempt(
+        alert_id=None, target=Target.RESIDENT.value, to_number=to_number,
+        channel=NotifyChannel.VOICE.value, purpose=purpose.value, priority=CHECK_PRIORITY,
+        body=spoken_body(language, centre=centre), created_at=now, not_before=now)
+
+
+def press(attempt: NotificationAttempt, digits: str, *, now: datetime,
+          metrics: Metrics) -> CheckAnswer | None:
+    """A key on a check call: 1 or 9 settles the attempt; any other key is no answer (None)."""
+    answer = KEYS.get(digits.strip()[:1])
+    if answer is not None:
+        settle(attempt, _SETTLED[answer], now=now, metrics=metrics)
+    return answer
+
+
+def reply(answer: CheckAnswer | None, language: str) -> str:
+    """What the resident hears after pressing a key."""
+    key = {CheckAnswer.FINE: "wellbeing.fine", CheckAnswer.HELP: "wellbeing.help"}.get(
+        answer or CheckAnswer.NO_ANSWER, "wellbeing.invalid")
+    return t(language_of(language), key)
+
+
+def result_of(attempt: NotificationAttempt) -> CheckAnswer | None:
+    """The answer a finished call got; None while it is still queued or on the line."""
+    status = AttemptStatus(attempt.status)
+    if status is AttemptStatus.ACCEPTED:
+        return CheckAnswer.FINE
+    if status is AttemptStatus.DECLINED:
+        return CheckAnswer.HELP
+    return CheckAnswer.NO_ANSWER if status.is_final else None

@@ -1,0 +1,49 @@
+"""Applying a wellbeing window's result: fine, help (a P2 alert) or not reached (a P3 alert).
+
+Runs in the caller's transaction (a keypress webhook or a scheduler tick) and returns the alert
+changes to publish after its commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from devices.contract import AlarmType
+
+from ..alerts.opening import load_active, open_or_attach
+from ..bus import AlertChange, ChangeKind
+from ..db.models import WellbeingCall, WellbeingState
+from ..metrics import Metrics
+
+ACTOR = "wellbeing"
+_RAISES = {
+    WellbeingState.HELP: (AlarmType.WELLBEING_HELP, "resident pressed 9 on the wellbeing call"),
+    WellbeingState.NOT_REACHED: (AlarmType.WELLBEING_UNANSWERED,
+                                 "wellbeing call not answered ({tries} calls)"),
+}
+
+
+async def finish(session: AsyncSession, call: WellbeingCall, state: WellbeingState, *,
+                 now: datetime, metrics: Metrics) -> list[AlertChange]:
+    """Close the window with `state`; help and not reached open an alert the normal way."""
+    if WellbeingState(call.state).is_final:
+        return []  # a second keypress, or a late look at a window already settled
+    call.state, call.finished_at, call.updated_at = state.value, now, now
+    if state in (WellbeingState.FINE, WellbeingState.HELP):
+        call.answered_at = now
+    metrics.wellbeing_checks.labels(outcome=state.value).inc()
+    if state not in _RAISES:
+        return []
+    alarm_type, message = _RAISES[state]
+    active = await load_active(session, resident_ids=[call.resident_id], lone_device_ids=[])
+    routed = await open_or_attach(
+        session, active=active.get(call.resident_id), resident_id=call.resident_id,
+        device_id=None, alarm_type=alarm_type, unregistered=False, now=now, actor=ACTOR,
+        message=message.format(tries=call.tries), data={"wellbeing_call_id": call.id},
+        attach_message=f"further: {message.format(tries=call.tries)}")
+    assert routed.alert.id is not None
+    call.alert_id = routed.alert.id
+    return [AlertChange(routed.alert.id,
+                        ChangeKind.OPENED if routed.opened else ChangeKind.ALARM)]

@@ -1,0 +1,106 @@
+"""The wellbeing scheduler: plans windows, queues due calls, reads their results.
+
+Like the escalation engine, it sleeps until the earliest due row (or the next planning) on the
+injected clock; every fact is a row, so a restart carries on where the last process stopped.
+Its calls go through the outbox below every alarm, under the account's send rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..db.engine import is_sqlite
+from ..services import Services
+from ..unit_of_work import unit_of_work
+from . import calls, windows
+
+log = logging.getLogger(__name__)
+PLAN_EVERY = timedelta(minutes=5)  # a schedule edited on another replica is planned within this
+EXTRA = "wellbeing"  # Services.extras key of this process's scheduler
+ERROR_BACKOFF_MAX = 5.0
+
+
+class WellbeingScheduler:
+    """Runs the wellbeing windows; `poke()` wakes it."""
+
+    def __init__(self, services: Services, on_queued: Callable[[], None]) -> None:
+        self.services = services
+        self.on_queued = on_queued  # pokes the dispatcher when calls were queued
+        self.wake = asyncio.Event()
+        self._plan_at: datetime | None = None  # None: plan at the next tick
+        self._lock_rows = not is_sqlite(services.settings.database_url)
+
+    def poke(self) -> None:
+        """Plan and look now (a schedule changed)."""
+        self._plan_at = None
+        self.wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop`: tick, then sleep until the next due row, planning time or poke."""
+        relay = asyncio.create_task(self._relay(stop))
+        delay = 0.1
+        try:
+            while not stop.is_set():
+                self.wake.clear()
+                try:
+                    busy = await self.tick(self.services.clock.now())
+                    wake_at = None if busy else await self._next_wake()
+                    delay = 0.1
+                except (SQLAlchemyError, OSError) as exc:
+                    log.error("wellbeing scheduler: database error, retrying: %s", exc)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), delay)
+                    delay = min(delay * 2, ERROR_BACKOFF_MAX)
+                    continue
+                if not busy:
+                    await self.services.clock.wait(wake_at, self.wake)
+        finally:
+            relay.cancel()
+            await asyncio.gather(relay, return_exceptions=True)
+
+    async def _relay(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.wake.set()
+
+    async def tick(self, now: datetime) -> bool:
+        """Plan if it is time, queue due calls, read due results; True if a batch was full."""
+        s = self.services
+        if self._plan_at is None or now >= self._plan_at:
+            async with s.sessions() as session:
+                added = await windows.plan(session, now=now, settings=s.settings, metrics=s.metrics)
+                await session.commit()
+            self._plan_at = now + PLAN_EVERY
+            if added:
+                log.info("wellbeing windows planned", extra={"count": added})
+        async with s.sessions() as session:
+            placed = await calls.place_due(session, now=now, settings=s.settings,
+                                           metrics=s.metrics, lock_rows=self._lock_rows)
+            await session.commit()
+        if placed:
+            log.info("wellbeing calls queued", extra={"count": placed})
+            self.on_queued()
+        async with unit_of_work(s.sessions, s.bus) as uow:
+            uow.extend(await calls.look_at_results(uow.session, now=now, settings=s.settings,
+                                                   metrics=s.metrics, lock_rows=self._lock_rows))
+        return placed >= calls.BATCH
+
+    async def _next_wake(self) -> datetime | None:
+        async with self.services.sessions() as session:
+            due = await calls.next_due(session)
+        if due is not None and due.tzinfo is None:
+            due = due.replace(tzinfo=self.services.clock.now().tzinfo)
+        times = [t for t in (due, self._plan_at) if t is not None]
+        return min(times) if times else None
+
+
+def schedules_changed(services: Services) -> None:
+    """A schedule was set here (console, API): plan now, not at the next planning time."""
+    scheduler = services.extras.get(EXTRA)
+    if isinstance(scheduler, WellbeingScheduler):
+        scheduler.poke()
