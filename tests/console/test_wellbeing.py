@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from alert_gateway.api import tokens
+from alert_gateway.access import tokens
 from alert_gateway.db.models import Device, Resident, WellbeingCall
 from alert_gateway.wellbeing.check_call import check_call
 
