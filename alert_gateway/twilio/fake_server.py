@@ -10,17 +10,16 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from importlib import resources
 from typing import Any
 
 from aiohttp import web
 
 from ..web.access_log import AccessLog
+from . import fake_control
+from .fake_control import FAKE_KEY, NETWORK_KEY
 from .fake_lifecycle import Network
 from .fake_state import FailRule, FakeCall, FakeMessage, FakeTwilio, Recorded, new_sid
 
-FAKE_KEY = web.AppKey("fake_twilio", FakeTwilio)
-NETWORK_KEY = web.AppKey("fake_twilio_network", Network)
 API_PREFIX = "/2010-04-01/Accounts/{account}"
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 NOT_ANSWERED = ("queued", "initiated", "ringing")
@@ -204,95 +203,6 @@ async def list_calls(request: web.Request) -> web.Response:
     return _filtered(list(request.app[FAKE_KEY].calls.values()), request)
 
 
-async def list_phones(request: web.Request) -> web.Response:
-    """GET /_fake/phones: the scripted behaviour of each known number."""
-    fake = request.app[FAKE_KEY]
-    return web.json_response({n: vars(b) for n, b in fake.phones.items()})
-
-
-async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json() if request.can_read_body else {}
-    except json.JSONDecodeError as exc:
-        raise web.HTTPBadRequest(text=f"invalid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest(text="expected a JSON object")
-    return data
-
-
-async def set_phone(request: web.Request) -> web.Response:
-    """POST /_fake/phones/{number}: script how this phone answers calls and SMS."""
-    fake, number = request.app[FAKE_KEY], request.match_info["number"]
-    behaviour = fake.phone(number)
-    try:
-        behaviour.update(await _json(request))
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from exc
-    await fake.changed()
-    return web.json_response(vars(behaviour))
-
-
-async def phone_sms(request: web.Request) -> web.Response:
-    """POST /_fake/phones/{number}/sms {"body"}: the phone texts the gateway; returns replies."""
-    fake, number = request.app[FAKE_KEY], request.match_info["number"]
-    body = str((await _json(request)).get("body", ""))
-    try:
-        msg = await request.app[NETWORK_KEY].inbound_sms(number, body)
-    except LookupError as exc:
-        raise web.HTTPConflict(text=str(exc)) from exc
-    replies = [m.view() for m in fake.messages.values()
-               if m.direction == "outbound-reply" and m.received_at >= msg.received_at]
-    return web.json_response({"message": msg.view(), "replies": replies},
-                             dumps=lambda o: json.dumps(o, ensure_ascii=False))
-
-
-async def press(request: web.Request) -> web.Response:
-    """POST /_fake/calls/{sid}/press {"digits"}: press a key on a call waiting at a Gather."""
-    fake = request.app[FAKE_KEY]
-    call = fake.calls.get(request.match_info["sid"])
-    if call is None:
-        raise web.HTTPNotFound(text="no such call")
-    if not call.waiting:
-        raise web.HTTPConflict(text="the call is not waiting at a Gather")
-    call.press_queue.put_nowait(str((await _json(request)).get("digits", "")))
-    return web.json_response({"sid": call.sid, "accepted": True}, status=202)
-
-
-async def fail(request: web.Request) -> web.Response:
-    """POST /_fake/fail {"status"?, "delay"?, "count"?, "code"?, "retry_after"?}: break the next
-    API requests (a delay alone holds each request, then serves it)."""
-    fake, data = request.app[FAKE_KEY], await _json(request)
-    try:
-        rule = FailRule(
-            status=int(data["status"]) if data.get("status") else None,
-            delay=float(data.get("delay", 0)), count=int(data.get("count", 1)),
-            code=int(data["code"]) if data.get("code") else None,
-            retry_after=float(data["retry_after"]) if "retry_after" in data else None,
-        )
-    except (TypeError, ValueError) as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from exc
-    fake.fail_rules.append(rule)
-    return web.json_response(vars(rule))
-
-
-async def reset(request: web.Request) -> web.Response:
-    """POST /_fake/reset: forget everything."""
-    await request.app[FAKE_KEY].reset()
-    return web.json_response({"reset": True})
-
-
-async def requests_log(request: web.Request) -> web.Response:
-    """GET /_fake/requests: every API request received and callback sent."""
-    return web.json_response([vars(r) for r in request.app[FAKE_KEY].recorded],
-                             dumps=lambda o: json.dumps(o, ensure_ascii=False))
-
-
-async def phones_page(request: web.Request) -> web.Response:
-    """GET /: the phones page."""
-    html = resources.files(__package__).joinpath("fake_page.html").read_text("utf-8")
-    return web.Response(text=html, content_type="text/html", charset="utf-8")
-
-
 def make_fake_twilio_app(
     *,
     auth_token: str,
@@ -328,14 +238,7 @@ def make_fake_twilio_app(
     r.add_post(API_PREFIX + "/Calls/{sid}.json", update_call)
     r.add_get("/_fake/messages", list_messages)
     r.add_get("/_fake/calls", list_calls)
-    r.add_get("/_fake/phones", list_phones)
-    r.add_get("/_fake/requests", requests_log)
-    r.add_post("/_fake/phones/{number}", set_phone)
-    r.add_post("/_fake/phones/{number}/sms", phone_sms)
-    r.add_post("/_fake/calls/{sid}/press", press)
-    r.add_post("/_fake/fail", fail)
-    r.add_post("/_fake/reset", reset)
-    r.add_get("/", phones_page)
+    fake_control.add_routes(r)
     return app
 
 
