@@ -24,6 +24,7 @@ from .escalation import (
 )
 from .messages import InboundMessage, RejectedMessage, RejectReason
 from .residents import Contact, Device, PhoneType, Relation, Resident
+from .sweep import EntryState, Sweep, SweepEntry, SweepState
 from .wellbeing import WellbeingCall, WellbeingChannel, WellbeingState
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "AuditEntry",
     "Contact",
     "Device",
+    "EntryState",
     "Escalation",
     "EscalationState",
     "EventKind",
@@ -56,6 +58,9 @@ __all__ = [
     "ResponderState",
     "Role",
     "SignInThrottle",
+    "Sweep",
+    "SweepEntry",
+    "SweepState",
     "Target",
     "WebSession",
     "WellbeingCall",

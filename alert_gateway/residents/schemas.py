@@ -122,6 +122,8 @@ class ResidentIn(_PhoneFields):
     medical_notes: str | None = None
     gp: str | None = None
     oxygen_in_home: bool = False
+    bed_bound: bool = False
+    no_nearby_contact: bool = False
     home_care: str | None = None
     property_type: str | None = None
     access_notes: str | None = None
@@ -245,6 +247,8 @@ class ResidentUpdate(BaseModel):
     medical_notes: str | None = None
     gp: str | None = None
     oxygen_in_home: bool | None = None
+    bed_bound: bool | None = None
+    no_nearby_contact: bool | None = None
     home_care: str | None = None
     property_type: str | None = None
     access_notes: str | None = None
@@ -292,6 +296,8 @@ class ResidentRead(BaseModel):
     medical_notes: str | None = None
     gp: str | None = None
     oxygen_in_home: bool = False
+    bed_bound: bool = False
+    no_nearby_contact: bool = False
     home_care: str | None = None
     property_type: str | None = None
     access_notes: str | None = None
