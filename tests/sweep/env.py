@@ -3,6 +3,7 @@ neighbour volunteer (協力員); and the sweep reads the stories look at."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from alert_gateway.db.engine import make_engine, make_sessions
@@ -52,15 +53,26 @@ async def seed(url: str, n: int, *, outside: tuple[int, ...] = (), at_risk: tupl
     await engine.dispose()
 
 
+async def token(env: Env) -> str:
+    """A fresh API token (names are unique)."""
+    return await env.api_token(f"supervisor-{uuid.uuid4().hex[:8]}")
+
+
 async def start(env: Env, body: dict[str, Any]) -> dict[str, Any]:
     """Start a sweep through the API; its JSON."""
-    data: dict[str, Any] = await env.api_post(await env.api_token(), "/sweeps", body)
+    data: dict[str, Any] = await env.api_post(await token(env), "/sweeps", body)
+    return data
+
+
+async def control(env: Env, sweep_id: int, action: str) -> dict[str, Any]:
+    """Pause, resume or stop a sweep through the API; its JSON."""
+    data: dict[str, Any] = await env.api_post(await token(env), f"/sweeps/{sweep_id}/{action}")
     return data
 
 
 async def get(env: Env, sweep_id: int) -> dict[str, Any]:
     """A sweep through the API."""
-    headers = {"Authorization": f"Bearer {await env.api_token('reader')}"}
+    headers = {"Authorization": f"Bearer {await token(env)}"}
     url = f"{env.settings.public_url}/api/v1/sweeps/{sweep_id}"
     async with env.http.get(url, headers=headers) as resp:
         assert resp.status == 200, await resp.text()
