@@ -8,6 +8,7 @@ import io
 from dataclasses import dataclass
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from ..appkeys import SERVICES
 from ..db.models import Sweep
@@ -48,8 +49,13 @@ async def start_sweep(request: web.Request) -> web.Response:
              for k in ("scope", "area_prefix", "message_ja", "message_en")}
     if given["scope"] == "area" and not given["area_prefix"]:
         raise InvalidInput("area_prefix: write the start of the address, or choose everyone")
-    data = SweepIn(area_prefix=given["area_prefix"] if given["scope"] == "area" else None,
-                   message_ja=given["message_ja"] or None, message_en=given["message_en"] or None)
+    try:
+        data = SweepIn(area_prefix=given["area_prefix"] if given["scope"] == "area" else None,
+                       message_ja=given["message_ja"] or None,
+                       message_en=given["message_en"] or None)
+    except ValidationError as exc:
+        raise InvalidInput("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                     for e in exc.errors())) from None
     services = request.app[SERVICES]
     try:
         async with services.sessions() as session:
