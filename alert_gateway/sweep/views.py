@@ -82,6 +82,15 @@ async def rows(session: AsyncSession, *, sweep_id: int) -> list[Row]:
                 asked.get(entry.alert_id or 0, [])) for entry, resident in found]
 
 
+async def for_resident(session: AsyncSession, *, resident_id: str,
+                       limit: int = 12) -> list[tuple[SweepEntry, Sweep]]:
+    """The resident's sweep entries with their sweep, newest first (the resident's page)."""
+    return [(entry, sweep) for entry, sweep in (await session.exec(
+        select(SweepEntry, Sweep).join(Sweep, col(Sweep.id) == col(SweepEntry.sweep_id))
+        .where(SweepEntry.resident_id == resident_id)
+        .order_by(col(Sweep.id).desc()).limit(limit))).all()]
+
+
 async def latest(session: AsyncSession, *, limit: int = 20) -> list[Sweep]:
     """Sweeps newest first (the console's list)."""
     return list((await session.exec(

@@ -68,6 +68,10 @@ async def test_a_supervisor_starts_an_area_sweep_and_controls_it(console: Consol
     again = await console.client.post(f"{page_url}/resume", data={"csrf_token": csrf})
     assert again.status == 409, await again.text()
 
+    resident = await (await console.client.get("/console/residents/r-002")).text()
+    history = resident.split('id="sweeps"')[1].split("</section>")[0]
+    assert f'href="{page_url}"' in history and "待機" in history
+
     body = (await (await console.client.get(f"{page_url}.csv")).read()).decode("utf-8")
     assert body.startswith("\ufeffrank,resident_id,name")
     assert "1,r-002,犀川 次郎,石川県金沢市広坂2-2,+81762201111,1,waiting,待機,0,," in body
