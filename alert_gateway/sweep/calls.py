@@ -45,6 +45,9 @@ async def place_next(session: AsyncSession, *, now: datetime, settings: Settings
                      metrics: Metrics, lock_rows: bool) -> int:
     """Queue calls for the next waiting residents while places are free; how many were queued.
     The caller commits."""
+    if lock_rows:  # replicas take turns here, so together they keep to the cap
+        await session.exec(select(Sweep.id).where(Sweep.state == SweepState.RUNNING.value)
+                           .with_for_update())
     calling = (await session.exec(select(func.count()).select_from(SweepEntry).where(
         SweepEntry.state == EntryState.CALLING.value))).one()
     free = min(settings.sweep_concurrent_calls - calling, BATCH)

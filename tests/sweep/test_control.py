@@ -41,6 +41,9 @@ async def test_pause_holds_new_calls_and_resume_carries_on(sqlite_url: str, topi
         await env.changes.until(lambda: settled(env, "r-1", "fine"))
         assert not await _runner(env).tick(clock.now())  # a look now places nothing
         assert [len(env.sent(phone(i), "Calls")) for i in (2, 3)] == [0, 0]
+        gauge = env.gateway.services.metrics.sweep_residents
+        assert [gauge.labels(state=s)._value.get() for s in ("waiting", "calling", "fine")] == [
+            2, 0, 1]
         resumed = await sweep_env.control(env, sweep["id"], "resume")
         assert resumed["state"] == "running"
         try:
