@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..appkeys import SERVICES
+from ..db.audit import AuditAction
+from ..privacy import audit
 from ..sweep import service, starting
 from ..sweep.runner import sweeps_changed
 from ..sweep.schemas import SweepIn
@@ -31,7 +33,11 @@ async def get_sweep(request: web.Request) -> web.Response:
     """One sweep with its counts and residents."""
     sweep_id = params.int_path(request, "sweep_id", "sweep")
     async with request.config_dict[SERVICES].sessions() as session:
-        return model_response(await service.read(session, sweep_id=sweep_id))
+        read = await service.read(session, sweep_id=sweep_id)
+        audit.record(session, actor=actor(request), action=AuditAction.LIST, now=request[NOW],
+                     detail=f"sweep {sweep_id}, {len(read.residents)} residents")
+        await session.commit()
+    return model_response(read)
 
 
 async def _control(request: web.Request, action: str) -> web.Response:

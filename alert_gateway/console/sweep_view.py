@@ -11,8 +11,10 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from ..appkeys import SERVICES
+from ..db.audit import AuditAction
 from ..db.models import Sweep
 from ..errors import Conflict, InvalidInput
+from ..privacy import audit
 from ..sweep import service, starting, views
 from ..sweep.export import csv_rows
 from ..sweep.runner import sweeps_changed
@@ -79,18 +81,27 @@ class Loaded:
     rows: list[views.Row]
 
 
-async def _loaded(request: web.Request) -> Loaded:
-    require_supervisor(request)
+async def _loaded(request: web.Request, *, audited: AuditAction | None = None) -> Loaded:
+    """The sweep; `audited`: record that its list of residents was shown or exported (the live
+    re-reads of a page already recorded are not)."""
+    operator = require_supervisor(request)
     sweep_id = path_id(request, "sweep_id", "sweep")
-    async with request.app[SERVICES].sessions() as session:
+    services = request.app[SERVICES]
+    async with services.sessions() as session:
         sweep = await starting.get(session, sweep_id=sweep_id)
-        return Loaded(sweep, await views.counts(session, sweep_id=sweep_id),
-                      await views.rows(session, sweep_id=sweep_id))
+        loaded = Loaded(sweep, await views.counts(session, sweep_id=sweep_id),
+                        await views.rows(session, sweep_id=sweep_id))
+        if audited is not None:
+            audit.record(session, actor=f"operator:{operator.name}", action=audited,
+                         now=services.clock.now(),
+                         detail=f"sweep {sweep_id}, {len(loaded.rows)} residents")
+            await session.commit()
+        return loaded
 
 
 async def sweep_page(request: web.Request) -> web.Response:
     """GET /console/sweeps/{id}: counts and list, re-read live; the controls."""
-    return render(request, "sweep.html", **vars(await _loaded(request)))
+    return render(request, "sweep.html", **vars(await _loaded(request, audited=AuditAction.LIST)))
 
 
 async def sweep_fragment(request: web.Request) -> web.Response:
@@ -115,7 +126,7 @@ async def control_sweep(request: web.Request) -> web.Response:
 
 async def sweep_csv(request: web.Request) -> web.Response:
     """GET /console/sweeps/{id}.csv: UTF-8 with BOM so Excel in Japan opens it right."""
-    loaded = await _loaded(request)
+    loaded = await _loaded(request, audited=AuditAction.EXPORT)
     _ = translator(request)
     zone = request.app[SERVICES].settings.timezone
     buffer = io.StringIO()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from alert_gateway.db.audit import AuditEntry
 from alert_gateway.db.models import Resident, SweepEntry
 
 from .conftest import OPERATOR, SUPERVISOR, Console
@@ -75,6 +76,12 @@ async def test_a_supervisor_starts_an_area_sweep_and_controls_it(console: Consol
     body = (await (await console.client.get(f"{page_url}.csv")).read()).decode("utf-8")
     assert body.startswith("\ufeffrank,resident_id,name")
     assert "1,r-002,犀川 次郎,石川県金沢市広坂2-2,+81762201111,1,waiting,待機,0,," in body
+
+    async with services.sessions() as s:
+        logged = [(e.actor, e.action, e.detail) for e in await s.exec(select(AuditEntry))
+                  if e.detail.startswith("sweep ")]
+    assert ("operator:sato", "list", "sweep 1, 2 residents") in logged
+    assert ("operator:sato", "export", "sweep 1, 2 residents") in logged
 
     none = await console.client.post("/console/sweeps", data={
         "csrf_token": csrf, "scope": "area", "area_prefix": "大阪市"})
