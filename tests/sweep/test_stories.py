@@ -1,5 +1,6 @@
 """Stories: a disaster sweep of a handful of residents with the fake Twilio. One presses 1, one 9,
-one never answers (their neighbour volunteer is asked and goes); those at risk are called first."""
+one never answers (their neighbour volunteer is asked and goes); those at risk are called first;
+a restart in the middle carries on."""
 
 from __future__ import annotations
 
@@ -8,11 +9,6 @@ from alert_gateway.db.models import Alert, AlertResponder, SweepEntry
 from tests.escalation.env import Env, escalation_env
 from tests.sweep import env as sweep_env
 from tests.sweep.env import KANAZAWA, daughter, diagnosis, neighbour, phone, settled
-
-
-async def _first_try_over(env: Env) -> SweepEntry | None:
-    row = await sweep_env.entry(env, "r-3")
-    return row if row.state == "waiting" and row.tries == 1 else None
 
 
 async def _went(env: Env, alert_id: int) -> AlertResponder | None:
@@ -35,7 +31,7 @@ async def test_a_sweep_settles_fine_help_and_not_reached(sqlite_url: str, topic_
         try:
             for resident_id, state in (("r-4", "fine"), ("r-1", "fine"), ("r-2", "help")):
                 await env.changes.until(lambda r=resident_id, s=state: settled(env, r, s))
-            await env.changes.until(lambda: _first_try_over(env))
+            await env.changes.until(lambda: _waiting_for_retry(env, "r-3"))
         except TimeoutError:
             raise AssertionError(await diagnosis(env)) from None
         first = env.fake.creates("Calls")[0]
@@ -64,3 +60,28 @@ async def test_a_sweep_settles_fine_help_and_not_reached(sqlite_url: str, topic_
         metrics = env.gateway.services.metrics
         assert metrics.sweep_answers.labels(state="fine")._value.get() == 2
         assert metrics.sweep_answers.labels(state="not_reached")._value.get() == 1
+
+
+async def test_a_restart_mid_sweep_neither_repeats_nor_loses_a_call(
+        sqlite_url: str, topic_root: str, clock: FakeClock) -> None:
+    """The first call goes unanswered and the gateway restarts: the new one places the retry only,
+    and the sweep finishes."""
+    await sweep_env.seed(sqlite_url, 2)
+    async with escalation_env(sqlite_url, topic_root, clock) as env:
+        await env.control(f"/_fake/phones/{phone(1)}", {"call": "no-answer"})
+        await env.control(f"/_fake/phones/{phone(2)}", {"press": "1"})
+        sweep = await sweep_env.start(env, {})
+        await env.changes.until(lambda: settled(env, "r-2", "fine"))
+        await env.changes.until(lambda: _waiting_for_retry(env, "r-1"))
+    async with escalation_env(sqlite_url, topic_root, clock) as env:
+        await env.control(f"/_fake/phones/{phone(1)}", {"press": "1"})
+        await clock.advance(10 * 60)
+        row = await env.changes.until(lambda: settled(env, "r-1", "fine"))
+        assert row.tries == 2 and len(env.sent(phone(1), "Calls")) == 1
+        assert env.sent(phone(2), "Calls") == []
+        assert (await sweep_env.get(env, sweep["id"]))["state"] == "finished"
+
+
+async def _waiting_for_retry(env: Env, resident_id: str) -> SweepEntry | None:
+    row = await sweep_env.entry(env, resident_id)
+    return row if row.state == "waiting" and row.tries == 1 else None
