@@ -26,6 +26,7 @@ ANSWER_PAGE_OUTCOMES = ("shown", "answered", "replayed", "invalid", "expired", "
 ALARM_OUTCOMES = ("accepted", "duplicate", "restore_unmatched",
                   *(f"rejected_{reason.value}" for reason in RejectReason))
 WELLBEING_RESULTS = ("fine", "help", "no_answer")  # wellbeing/check_call.py's CheckAnswer
+SWEEP_STATES = ("waiting", "calling", "fine", "help", "not_reached", "no_phone")  # db/sweep.py
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 ACK_BUCKETS = (10, 30, 60, 120, 180, 300, 600, 1200, 1800, 3600)
 
@@ -218,6 +219,18 @@ class Metrics:
             "unanswered), dropped (schedule changed before the first call).",
             ["outcome"], registry=r,
         )
+        self.sweep_residents = Gauge(
+            PREFIX + "sweep_residents",
+            "Residents in running or paused disaster sweeps, by state: waiting, calling, fine, "
+            "help, not_reached, no_phone.",
+            ["state"], registry=r,
+        )
+        self.sweep_answers = Counter(
+            PREFIX + "sweep_answers_total",
+            "Residents settled by disaster sweeps, by state: fine (1), help (9), not_reached "
+            "(every try unanswered), no_phone.",
+            ["state"], registry=r,
+        )
         self._start_at_zero()
 
     def _start_at_zero(self) -> None:
@@ -244,6 +257,10 @@ class Metrics:
                 self.console_calls.labels(outcome=state.value)
         for result in WELLBEING_RESULTS:
             self.wellbeing_calls.labels(result=result)
+        for entry_state in SWEEP_STATES:
+            self.sweep_residents.labels(state=entry_state)
+            if entry_state not in ("waiting", "calling"):
+                self.sweep_answers.labels(state=entry_state)
         for channel in NotifyChannel:
             for status in AttemptStatus:
                 if status.is_final:

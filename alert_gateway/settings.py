@@ -193,6 +193,16 @@ class Settings(BaseSettings):
     """When the scheduler first looks at a placed call's result (a keypress is applied at once;
     this catches no answer and machines)."""
 
+    # disaster sweep (災害時安否確認)
+    sweep_concurrent_calls: int = Field(default=10, ge=1, le=500)
+    """Sweep calls on the line (or queued) at once; the account send rate still applies, and
+    every alarm's sends go before them."""
+    sweep_call_tries: int = Field(default=2, ge=1, le=5)
+    """Calls to one resident in a sweep before they count as not reached (their neighbour
+    volunteer and family are asked to look in)."""
+    sweep_retry_minutes: int = Field(default=10, ge=1, le=120)
+    """Wait between a sweep's tries to one resident (sweeps run day and night)."""
+
     # client address behind a reverse proxy (issue 12)
     trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
     """Our reverse proxies (comma-separated networks), whose X-Forwarded-For names the client."""

@@ -1,5 +1,5 @@
-"""Builds the escalation engine, the dispatcher, the wellbeing scheduler and the bus listeners
-for one gateway process."""
+"""Builds the escalation engine, the dispatcher, the wellbeing scheduler, the sweep runner and
+the bus listeners for one gateway process."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from .ingest.feedback import DeviceFeedback
 from .line.client import LineSender
 from .outbox.dispatch import Dispatcher
 from .services import Services
+from .sweep.runner import EXTRA as SWEEP_EXTRA
+from .sweep.runner import SweepRunner
 from .twilio.client import TwilioSender
 from .wellbeing.scheduler import EXTRA as WELLBEING_EXTRA
 from .wellbeing.scheduler import WellbeingScheduler
@@ -50,5 +52,7 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
     services.bus.subscribe(feedback.on_change, remote=False)
     wellbeing = WellbeingScheduler(services, on_queued=dispatcher.poke)
     services.extras[WELLBEING_EXTRA] = wellbeing  # poked when a schedule is set in this process
+    sweep = SweepRunner(services, on_queued=dispatcher.poke)
+    services.extras[SWEEP_EXTRA] = sweep  # poked when a sweep starts, a key is pressed, a call ends
     return [("escalation", engine.run), ("dispatch", dispatcher.run),
-            ("wellbeing", wellbeing.run)]
+            ("wellbeing", wellbeing.run), ("sweep", sweep.run)]

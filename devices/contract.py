@@ -76,6 +76,8 @@ class AlarmType(StrEnum):
     CONSULT = "consult"
     WELLBEING_HELP = "wellbeing_help"  # raised by the gateway: 9 pressed on a wellbeing call
     WELLBEING_UNANSWERED = "wellbeing_unanswered"  # raised by the gateway: every try unanswered
+    SWEEP_HELP = "sweep_help"  # raised by the gateway: 9 pressed on a disaster sweep call
+    SWEEP_UNREACHED = "sweep_unreached"  # raised by the gateway: sweep calls unanswered
     UNKNOWN = "unknown"
 
 
@@ -119,6 +121,8 @@ ALARM_TYPES: dict[AlarmType, AlarmTypeInfo] = {
     AlarmType.CONSULT: AlarmTypeInfo(Severity.P4, escalates=False),
     AlarmType.WELLBEING_HELP: AlarmTypeInfo(Severity.P2),
     AlarmType.WELLBEING_UNANSWERED: AlarmTypeInfo(Severity.P3),
+    AlarmType.SWEEP_HELP: AlarmTypeInfo(Severity.P1),
+    AlarmType.SWEEP_UNREACHED: AlarmTypeInfo(Severity.P2),
 }
 
 SCAIP_CANCEL_STATUS = "0019"

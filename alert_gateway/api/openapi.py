@@ -16,6 +16,7 @@ from .schemas import NO_NUL, ErrorRead
 REF = "#/components/schemas/{model}"
 PATH_PARAMS: dict[str, dict[str, Any]] = {
     "alert_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID, "examples": [1]},
+    "sweep_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID, "examples": [1]},
     "resident_id": {"type": "string", "pattern": NO_NUL, "examples": ["r-0001"]},
     "device_id": {"type": "string", "pattern": NO_NUL, "examples": ["pendant-r-0001"]},
 }

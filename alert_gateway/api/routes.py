@@ -15,9 +15,10 @@ from devices.contract import AlarmType, Severity
 from ..db.alerts import AlertStatus
 from ..db.messages import RejectReason
 from ..residents.schemas import DeviceRead
+from ..sweep.schemas import SweepIn, SweepRead
 from ..validation import MAX_COUNT
 from ..wellbeing.schemas import WellbeingIn, WellbeingRead
-from . import actions, alerts, directory, rejected, wellbeing
+from . import actions, alerts, directory, rejected, sweeps, wellbeing
 from .alerts import ACTIVE
 from .params import DEFAULT_LIMIT, MAX_LIMIT
 from .schemas import (
@@ -148,4 +149,18 @@ WELLBEING_ROUTES: tuple[Route, ...] = (
           WellbeingRead, body=WellbeingIn),
 )
 
-ROUTES: tuple[Route, ...] = READ_ROUTES + ACTION_ROUTES + WELLBEING_ROUTES
+_SWEEP = "/sweeps/{sweep_id}"
+SWEEP_ROUTES: tuple[Route, ...] = (
+    Route("POST", "/sweeps", sweeps.start_sweep,
+          "Start a disaster sweep (災害時安否確認) of every resident or of an address prefix; "
+          "residents at risk are called first.", SweepRead, status=201, body=SweepIn),
+    Route("GET", _SWEEP, sweeps.get_sweep,
+          "A sweep with its counts per state and its residents in call order.", SweepRead),
+    Route("POST", f"{_SWEEP}/pause", sweeps.pause_sweep,
+          "Pause: no new calls; calls on the line still finish.", SweepRead),
+    Route("POST", f"{_SWEEP}/resume", sweeps.resume_sweep, "Resume a paused sweep.", SweepRead),
+    Route("POST", f"{_SWEEP}/stop", sweeps.stop_sweep,
+          "Stop: residents not yet called are not called.", SweepRead),
+)
+
+ROUTES: tuple[Route, ...] = READ_ROUTES + ACTION_ROUTES + WELLBEING_ROUTES + SWEEP_ROUTES

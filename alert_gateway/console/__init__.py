@@ -24,6 +24,7 @@ from . import (
     residents_view,
     sound,
     sse,
+    sweep_view,
 )
 from .keys import JINJA, METRICS, THROTTLE
 from .metrics import for_registry
@@ -56,4 +57,5 @@ def add_routes(app: web.Application) -> None:
     history.add_routes(app)
     report_view.add_routes(app)
     audit_view.add_routes(app)
+    sweep_view.add_routes(app)
     app.router.add_static("/console/static", STATIC_DIR)

@@ -17,7 +17,7 @@ RESIDENT_TEXT = ("name", "kana", "address", "phone", "language", "date_of_birth"
                  "key_safe_location", "risk_notes", "notes", "activity_watch_hours",
                  "wellbeing_schedule", "wellbeing_timezone", "wellbeing_channel")
 DEFAULTED = ("language", "wellbeing_timezone", "wellbeing_channel")  # blank keeps the stored value
-RESIDENT_FLAGS = ("oxygen_in_home", "away")
+RESIDENT_FLAGS = ("oxygen_in_home", "bed_bound", "no_nearby_contact", "away")
 CONTACT_TEXT = ("name", "relation", "phone", "priority", "language", "channels", "availability")
 DEVICE_TEXT = ("id", "kind", "location", "heartbeat_interval")
 

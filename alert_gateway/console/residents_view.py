@@ -16,6 +16,7 @@ from ..errors import GatewayError
 from ..privacy import audit
 from ..residents import service
 from ..residents.schemas import DeviceKind
+from ..sweep import views as sweep_views
 from ..wellbeing import history as wellbeing_history
 from ..wellbeing.scheduler import schedules_changed
 from .auth import current, require_supervisor
@@ -41,7 +42,8 @@ async def residents_page(request: web.Request) -> web.Response:
 
 async def resident_page(request: web.Request, *, status: int = 200, error: str | None = None,
                         ) -> web.Response:
-    """GET /console/residents/{id}: card, contacts, devices, recent alerts and wellbeing calls."""
+    """GET /console/residents/{id}: card, contacts, devices, recent alerts, wellbeing calls and
+    disaster sweeps."""
     resident_id = request.match_info["resident_id"]
     services = request.app[SERVICES]
     async with services.sessions() as session:
@@ -51,6 +53,7 @@ async def resident_page(request: web.Request, *, status: int = 200, error: str |
         alerts = await queries.history_for_resident(session, resident_id=resident_id)
         wellbeing_calls = await wellbeing_history.for_resident(session, resident_id=resident_id)
         checkin = (await wellbeing_history.last_checkins(session, [resident_id])).get(resident_id)
+        sweeps = await sweep_views.for_resident(session, resident_id=resident_id)
         audit.record(session, actor=operator_actor(request), action=AuditAction.VIEW,
                      resident_id=resident_id, now=services.clock.now())
         await session.commit()
@@ -58,7 +61,7 @@ async def resident_page(request: web.Request, *, status: int = 200, error: str |
     return render(request, "resident.html", status=status, r=resident, contacts=contacts,
                   devices=devices, alerts=alerts, error=error, relations=RELATIONS,
                   kinds=list(DeviceKind), few_responders=len(active) < 2,
-                  wellbeing_calls=wellbeing_calls, last_checkin=checkin,
+                  wellbeing_calls=wellbeing_calls, last_checkin=checkin, sweeps=sweeps,
                   notice=request.query.get("done"))
 
 

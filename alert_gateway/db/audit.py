@@ -14,7 +14,7 @@ class AuditAction(StrEnum):
     """What was done to a resident's record."""
 
     VIEW = "view"  # the resident page, the edit form, the API directory read
-    LIST = "list"  # a directory listing: which residents is not recorded, only that it happened
+    LIST = "list"  # a directory listing or a sweep's list: which residents is not recorded
     CREATE = "create"
     UPDATE = "update"
     DEACTIVATE = "deactivate"
@@ -23,7 +23,7 @@ class AuditAction(StrEnum):
     IMPORT = "import"
     REVEAL_KEY_CODE = "reveal_key_code"
     ERASE = "erase"
-    EXPORT = "export"  # the audit log itself was exported
+    EXPORT = "export"  # the audit log itself, or a sweep's list of residents, was exported
 
 
 class AuditEntry(SQLModel, table=True):

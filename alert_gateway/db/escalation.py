@@ -65,6 +65,7 @@ class Purpose(StrEnum):
     SUMMARY = "summary"  # short summary after the alert is resolved
     EXHAUSTED = "exhausted"  # nobody answered: told to the dispatch centre
     WELLBEING = "wellbeing"  # a scheduled お元気コール to the resident (no alert)
+    SWEEP = "sweep"  # a disaster sweep's check call to the resident (no alert)
 
 
 class AttemptStatus(StrEnum):

@@ -26,6 +26,7 @@ from .escalation import (
 )
 from .messages import InboundMessage, RejectedMessage, RejectReason
 from .residents import Contact, Device, LineLinkCode, PhoneType, Relation, Resident
+from .sweep import EntryState, Sweep, SweepEntry, SweepState
 from .wellbeing import WellbeingCall, WellbeingChannel, WellbeingState
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "ConsoleCall",
     "Contact",
     "Device",
+    "EntryState",
     "Escalation",
     "EscalationState",
     "EventKind",
@@ -63,6 +65,9 @@ __all__ = [
     "ResponderState",
     "Role",
     "SignInThrottle",
+    "Sweep",
+    "SweepEntry",
+    "SweepState",
     "Target",
     "WebSession",
     "WellbeingCall",

@@ -45,6 +45,8 @@ class Resident(SQLModel, table=True):
     gp: str | None = None  # GP / hospital
     gp_phone: str | None = None  # E.164; called from the console
     oxygen_in_home: bool = False
+    bed_bound: bool = False  # 寝たきり: called first in a disaster sweep
+    no_nearby_contact: bool = False  # nobody close by to look in: called first in a sweep
     home_care: str | None = None
     property_type: str | None = None
     access_notes: str | None = Field(default=None, sa_type=SealedText)  # sealed at rest

@@ -54,7 +54,7 @@ async def erase(session: AsyncSession, *, resident_id: str, actor: str, now: dat
         setattr(resident, name, None)
     resident.name = ERASED_NAME
     resident.phone_type = PhoneType.UNKNOWN.value
-    resident.oxygen_in_home = False
+    resident.oxygen_in_home = resident.bed_bound = resident.no_nearby_contact = False
     resident.away = False
     resident.active = False
     resident.erased_at = resident.updated_at = now

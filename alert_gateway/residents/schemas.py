@@ -123,6 +123,8 @@ class ResidentIn(_PhoneFields):
     gp: str | None = None
     gp_phone: str | None = None
     oxygen_in_home: bool = False
+    bed_bound: bool = False
+    no_nearby_contact: bool = False
     home_care: str | None = None
     property_type: str | None = None
     access_notes: str | None = None
@@ -247,6 +249,8 @@ class ResidentUpdate(BaseModel):
     gp: str | None = None
     gp_phone: str | None = None
     oxygen_in_home: bool | None = None
+    bed_bound: bool | None = None
+    no_nearby_contact: bool | None = None
     home_care: str | None = None
     property_type: str | None = None
     access_notes: str | None = None
@@ -295,6 +299,8 @@ class ResidentRead(BaseModel):
     gp: str | None = None
     gp_phone: str | None = None
     oxygen_in_home: bool = False
+    bed_bound: bool = False
+    no_nearby_contact: bool = False
     home_care: str | None = None
     property_type: str | None = None
     access_notes: str | None = None

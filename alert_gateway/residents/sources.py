@@ -8,8 +8,8 @@ CSV columns (header row first; order free; blank cells mean "not given"):
   in for ``id``); it must have a resident row in the same file;
 - ``id``: the resident's id on a resident row, the device's id on a device row;
 - resident rows: ``name kana address phone phone_type language date_of_birth medical_notes gp
-  gp_phone oxygen_in_home home_care property_type access_notes key_safe_location key_safe_code
-  risk_notes notes activity_watch_hours away active``;
+  gp_phone oxygen_in_home bed_bound no_nearby_contact home_care property_type access_notes
+  key_safe_location key_safe_code risk_notes notes activity_watch_hours away active``;
 - contact rows: ``name relation phone phone_type priority language channels availability
   active`` (channels ``sms,voice`` or ``voice``; a landline defaults to ``voice``);
 - device rows: ``kind location heartbeat_interval active``.

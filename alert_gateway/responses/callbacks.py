@@ -34,6 +34,7 @@ from ..metrics import Metrics
 from ..outbox import forward, notices
 from ..outbox.attempts import advance, map_status, settle
 from ..outbox.timeouts import answer_unknown, taken_late
+from ..sweep import answers as sweep_answers
 from ..wellbeing import answers as wellbeing_answers
 
 RESPONDER: Table = AlertResponder.__table__  # type: ignore[attr-defined]
@@ -165,6 +166,9 @@ async def keypress(session: AsyncSession, *, attempt_id: int, sid: str | None, d
     row = await _attempt(session, attempt_id, sid, now=now, metrics=metrics)
     if row is not None and row.purpose == Purpose.WELLBEING.value:
         pressed = await wellbeing_answers.keypress(session, row, digits, now=now, metrics=metrics)
+        return HookResult(changes=pressed.changes, say=pressed.say, language=pressed.language)
+    if row is not None and row.purpose == Purpose.SWEEP.value:
+        pressed = await sweep_answers.keypress(session, row, digits, now=now, metrics=metrics)
         return HookResult(changes=pressed.changes, say=pressed.say, language=pressed.language)
     if row is None or row.alert_id is None:
         return HookResult(say=t("ja", "voice.invalid"))

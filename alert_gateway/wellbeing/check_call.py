@@ -1,6 +1,6 @@
 """The resident check call: "press 1 if you are fine, 9 if you need help", in their language.
 
-One job, for whoever checks on residents (the wellbeing scheduler now, a disaster sweep later):
+One job, for whoever checks on residents (the wellbeing scheduler, a disaster sweep):
 build the call's outbox row, read a keypress, and read a finished call's result. The caller owns
 what an answer means (a wellbeing window, a sweep entry) and finds its row by the attempt id.
 """
@@ -37,22 +37,24 @@ KEYS = {"1": CheckAnswer.FINE, "9": CheckAnswer.HELP}
 _SETTLED = {CheckAnswer.FINE: AttemptStatus.ACCEPTED, CheckAnswer.HELP: AttemptStatus.DECLINED}
 
 
-def spoken_body(language: str, *, centre: str) -> str:
-    """The call's texts as the outbox stores them (TwiML is built at send time)."""
+def spoken_body(language: str, *, centre: str, ask: str | None = None) -> str:
+    """The call's texts as the outbox stores them (TwiML is built at send time); `ask` replaces
+    the wellbeing greeting (a sweep's message), followed by the keys to press."""
     lang = language_of(language)
-    return json.dumps({"language": VOICE_LANGUAGES[lang],
-                       "text": t(lang, "wellbeing.ask", centre=centre),
+    text = (t(lang, "wellbeing.ask", centre=centre) if ask is None
+            else f"{ask} {t(lang, 'wellbeing.repeat')}")
+    return json.dumps({"language": VOICE_LANGUAGES[lang], "text": text,
                        "repeat": t(lang, "wellbeing.repeat"),
                        "goodbye": t(lang, "wellbeing.goodbye")}, ensure_ascii=False)
 
 
 def check_call(*, to_number: str, language: str, centre: str, now: datetime,
-               purpose: Purpose = Purpose.WELLBEING) -> NotificationAttempt:
+               purpose: Purpose = Purpose.WELLBEING, ask: str | None = None) -> NotificationAttempt:
     """The outbox row of a check call to a resident (no alert: nothing is wrong yet)."""
     return NotificationAttempt(
         alert_id=None, target=Target.RESIDENT.value, to_number=to_number,
         channel=NotifyChannel.VOICE.value, purpose=purpose.value, priority=CHECK_PRIORITY,
-        body=spoken_body(language, centre=centre), created_at=now, not_before=now)
+        body=spoken_body(language, centre=centre, ask=ask), created_at=now, not_before=now)
 
 
 def press(attempt: NotificationAttempt, digits: str, *, now: datetime,

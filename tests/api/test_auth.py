@@ -14,7 +14,8 @@ from alert_gateway.db.auth import ApiToken
 from . import seed
 from .conftest import Api
 
-SAMPLE = {"alert_id": "1", "resident_id": "r-0001", "device_id": "pendant-r-0001"}
+SAMPLE = {"alert_id": "1", "resident_id": "r-0001", "device_id": "pendant-r-0001",
+          "sweep_id": "1"}
 
 
 def api_routes(api: Api) -> list[tuple[str, str]]:
@@ -61,6 +62,8 @@ async def test_every_read_route_answers_with_a_token(api: Api) -> None:
     """With a live token each GET route answers 200 when its record exists."""
     await seed.resident(api.services.sessions, api.clock)
     await seed.alert(api.services.sessions, api.clock)
+    started = await api.client.post("/api/v1/sweeps", json={}, headers=api.auth)
+    assert started.status == 201, await started.text()
     for method, path in api_routes(api):
         if method != "GET":
             continue

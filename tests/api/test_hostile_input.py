@@ -35,7 +35,7 @@ async def _walk_operation(edge: Edge, doc: dict[str, Any], path: str, method: st
                           operation: dict[str, Any]) -> int:
     """Send hostile path values, query values and body fields to one operation; returns the count."""
     valid = {"alert_id": str(edge.alert_id), "resident_id": "r-0001",
-             "device_id": "pendant-r-0001"}
+             "device_id": "pendant-r-0001", "sweep_id": "1"}
     params = operation.get("parameters", [])
     sent = 0
 

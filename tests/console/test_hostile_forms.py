@@ -39,7 +39,7 @@ def _pages(edge: Edge) -> list[str]:
             "/console/residents/import", f"/console/contacts/{c}/edit", f"/console/contacts/{c}/line",
             "/console/operators",
             "/console/history", "/console/report", "/console/report.csv", "/console/audit",
-            "/console/audit.csv", "/console/login", "/console/handover"]
+            "/console/audit.csv", "/console/login", "/console/handover", "/console/sweeps"]
 
 
 def _forms(edge: Edge) -> dict[str, dict[str, str]]:
@@ -72,6 +72,10 @@ def _forms(edge: Edge) -> dict[str, dict[str, str]]:
         "/console/residents/r-0001/devices": {"id": "pendant-0100", "kind": "pendant",
                                               "location": "居間", "heartbeat_interval": "300",
                                               "active": "1"},
+        # a sweep of everyone first (it is sweep 1), then its controls
+        "/console/sweeps": {"scope": "all", "area_prefix": "金沢市", "message_ja": "x",
+                            "message_en": "x"},
+        **{f"/console/sweeps/1/{action}": {} for action in ("pause", "resume", "stop")},
     }
 
 
@@ -80,7 +84,8 @@ def _hostile_paths(edge: Edge) -> list[str]:
     paths = []
     for number in (str(n) for n in HOSTILE_NUMBERS if n > 0):
         paths += [f"/console/alerts/{number}", f"/console/alerts/{number}/live",
-                  f"/console/contacts/{number}/edit"]
+                  f"/console/contacts/{number}/edit", f"/console/sweeps/{number}",
+                  f"/console/sweeps/{number}/live", f"/console/sweeps/{number}.csv"]
     for raw in (*(quote(v, safe="") for v in HOSTILE_VALUES), ENCODED_SURROGATE):
         paths += [f"/console/residents/{raw}", f"/console/residents/{raw}/edit",
                   f"/console/residents/{raw}/deactivate"]
@@ -101,6 +106,9 @@ def _template(path: str, edge: Edge) -> str:
     path = path.replace(f"/alerts/{edge.alert_id}", "/alerts/{alert_id}")
     path = path.replace(f"/contacts/{edge.contact_id}", "/contacts/{contact_id}")
     path = path.replace("/operators/1/", "/operators/{operator_id}/")
+    path = re.sub(r"^/console/sweeps/1/(pause|resume|stop)$", "/console/sweeps/{sweep_id}/{action}",
+                  path)
+    path = re.sub(r"^/console/sweeps/1(\.csv|/live)?$", r"/console/sweeps/{sweep_id}\1", path)
     return path.replace("/residents/r-0001", "/residents/{resident_id}")
 
 
@@ -135,6 +143,10 @@ async def _walk(edge: Edge, csrf: str) -> set[str]:
                                       {"csrf_token": csrf}, raw=f"{name}={ENCODED_SURROGATE}")
             await edge.note(await edge.client.post(path, data=body, headers=headers), body)
         walked.add(path)
+    for page in ("/console/sweeps/1", "/console/sweeps/1/live", "/console/sweeps/1.csv"):
+        for value in HOSTILE_VALUES:
+            await edge.note(await edge.client.get(url(page, dict.fromkeys(QUERY_NAMES, value))))
+        walked.add(page)
     for filename, content in (("r.csv", b"id,name\nr-0200,a\x00b\n"), ("r\u00e9.csv", b"id\n"),
                               ("r.yaml", b"- id: r-0201\n  name: \"a\\0b\"\n"),
                               ("r.csv", b"\xff\xfe\x00\x00")):

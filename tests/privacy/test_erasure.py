@@ -36,7 +36,8 @@ async def test_erase_clears_the_person_and_keeps_alerts_countable(centre: Centre
         devices = (await conn.execute(text("SELECT resident_id FROM device"))).all()
         audit = (await conn.execute(text("SELECT actor, action FROM audit_entry"))).all()
     personal = {k: v for k, v in resident.items()
-                if k not in ("id", "name", "phone_type", "language", "oxygen_in_home", "away",
+                if k not in ("id", "name", "phone_type", "language", "oxygen_in_home", "bed_bound",
+                             "no_nearby_contact", "away",
                              "active", "erased_at", "created_at", "updated_at",
                              "wellbeing_timezone", "wellbeing_channel")}
     assert resident["name"] == ERASED_NAME and set(personal.values()) == {None}, dict(resident)

@@ -140,6 +140,27 @@
     listeners.open.push(refresh);
   }
 
+  // A sweep page: re-read on every alert change (9 and not reached open alerts) and every few
+  // seconds while it runs (a resident who pressed 1 changes no alert).
+  function sweepView() {
+    const id = body.dataset.sweepId;
+    const panel = document.getElementById("sweep-live");
+    async function refresh() {
+      try {
+        const html = await fragment("/console/sweeps/" + id + "/live");
+        if (html !== null) { panel.innerHTML = html; body.dataset.refreshed = String(Date.now()); }
+      } catch (err) { /* retried on the next event or poll */ }
+    }
+    listeners.change.push(() => refresh());
+    listeners.open.push(() => refresh());
+    setInterval(() => {
+      const state = document.getElementById("sweep-state");
+      if (state && (state.dataset.state === "running" || state.dataset.state === "paused")) refresh();
+    }, 5000);
+  }
+  const printButton = document.getElementById("print-page");
+  if (printButton) printButton.addEventListener("click", () => window.print());
+
   // Ask before resolving without an outcome (the server checks too).
   document.addEventListener("submit", (e) => {
     const form = e.target;
@@ -155,6 +176,7 @@
     body.dataset.alarm = "off";
     if (body.dataset.live === "board") board(); else watchElsewhere();
     if (body.dataset.live === "alert") alertView();
+    if (body.dataset.live === "sweep") sweepView();
     stream();
   }
   window.consoleCsrf = csrf;

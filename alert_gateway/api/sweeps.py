@@ -1,0 +1,66 @@
+"""POST /sweeps, GET /sweeps/{sweep_id} and its pause, resume and stop: disaster sweeps."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..appkeys import SERVICES
+from ..db.audit import AuditAction
+from ..privacy import audit
+from ..sweep import service, starting
+from ..sweep.runner import sweeps_changed
+from ..sweep.schemas import SweepIn
+from . import params
+from .auth import NOW, actor
+from .responses import model_response
+
+
+async def start_sweep(request: web.Request) -> web.Response:
+    """Start a sweep of every resident or of an area; 409 when nobody lives there."""
+    data = await params.body(request, SweepIn)
+    services = request.config_dict[SERVICES]
+    async with services.sessions() as session:
+        sweep = await service.create(session, data=data, centre=services.settings.dispatch_name,
+                                     actor=actor(request), now=request[NOW])
+        await session.commit()
+        assert sweep.id is not None
+        read = await service.read(session, sweep_id=sweep.id)
+    sweeps_changed(services)
+    return model_response(read, status=201)
+
+
+async def get_sweep(request: web.Request) -> web.Response:
+    """One sweep with its counts and residents."""
+    sweep_id = params.int_path(request, "sweep_id", "sweep")
+    async with request.config_dict[SERVICES].sessions() as session:
+        read = await service.read(session, sweep_id=sweep_id)
+        audit.record(session, actor=actor(request), action=AuditAction.LIST, now=request[NOW],
+                     detail=f"sweep {sweep_id}, {len(read.residents)} residents")
+        await session.commit()
+    return model_response(read)
+
+
+async def _control(request: web.Request, action: str) -> web.Response:
+    sweep_id = params.int_path(request, "sweep_id", "sweep")
+    services = request.config_dict[SERVICES]
+    async with services.sessions() as session:
+        await starting.control(session, sweep_id=sweep_id, action=action, now=request[NOW])
+        await session.commit()
+        read = await service.read(session, sweep_id=sweep_id)
+    sweeps_changed(services)
+    return model_response(read)
+
+
+async def pause_sweep(request: web.Request) -> web.Response:
+    """Pause: no new calls; calls on the line finish and are read."""
+    return await _control(request, "pause")
+
+
+async def resume_sweep(request: web.Request) -> web.Response:
+    """Resume a paused sweep."""
+    return await _control(request, "resume")
+
+
+async def stop_sweep(request: web.Request) -> web.Response:
+    """Stop: residents not yet called are not called."""
+    return await _control(request, "stop")

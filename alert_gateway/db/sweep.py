@@ -1,0 +1,78 @@
+"""Disaster sweeps (災害時安否確認): one row per sweep and one per resident it checks.
+
+The rows are the sweep runner's truth: a restart reads them and carries on; a conditional UPDATE
+claims each call, so across replicas each resident's try is queued once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from .types import enum_field
+
+
+class SweepState(StrEnum):
+    """Where a sweep stands as a whole."""
+
+    RUNNING = "running"
+    PAUSED = "paused"  # no new calls; calls on the line still finish and are read
+    STOPPED = "stopped"  # by a supervisor: residents not yet called stay "waiting"
+    FINISHED = "finished"  # every resident settled
+
+
+class EntryState(StrEnum):
+    """Where one resident stands in a sweep."""
+
+    WAITING = "waiting"  # not called yet, or waits for `due_at` (a retry)
+    CALLING = "calling"  # a call is in the outbox or on the line; `due_at` = look at its result
+    FINE = "fine"  # pressed 1
+    HELP = "help"  # pressed 9: a P1 alert
+    NOT_REACHED = "not_reached"  # every try unanswered: neighbour volunteer and family asked to look
+    NO_PHONE = "no_phone"  # nothing to call: the same visit as not reached
+
+    @property
+    def is_final(self) -> bool:
+        """Nothing more happens to this resident in this sweep."""
+        return self not in (EntryState.WAITING, EntryState.CALLING)
+
+
+class Sweep(SQLModel, table=True):
+    """A sweep started by a supervisor: whom (an address prefix or everyone) and what they hear."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    area_prefix: str | None = Field(default=None, max_length=200)  # None: every resident
+    message_ja: str = Field(max_length=500)
+    message_en: str = Field(max_length=500)
+    state: str = enum_field(SweepState.RUNNING.value)
+    started_by: str = Field(max_length=200)
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+
+
+class SweepEntry(SQLModel, table=True):
+    """One resident in a sweep: order, tries, state, and the alert raised for them."""
+
+    __tablename__ = "sweep_entry"
+    __table_args__ = (
+        UniqueConstraint("sweep_id", "resident_id", name="uq_sweep_entry_resident"),
+        Index("ix_sweep_entry_order", "sweep_id", "state", "rank"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    sweep_id: int = Field(foreign_key="sweep.id", index=True)
+    resident_id: str = Field(foreign_key="resident.id", index=True, max_length=64)
+    rank: int  # call order: residents at risk first
+    at_risk: bool = False
+    state: str = enum_field(EntryState.WAITING.value)
+    due_at: datetime | None = None  # a retry's time, or when to look at the call's result
+    tries: int = 0
+    attempt_id: int | None = Field(default=None, foreign_key="notificationattempt.id")
+    alert_id: int | None = Field(default=None, foreign_key="alert.id")  # 9, or never reached
+    answered_at: datetime | None = None
+    finished_at: datetime | None = None
+    updated_at: datetime

@@ -1,0 +1,149 @@
+"""Placing a sweep's calls and reading their results: the runner's two transactions.
+
+At most `sweep_concurrent_calls` residents are being called at once, across every running sweep;
+the calls go through the outbox below every alarm, under the account's send rate. Each call is
+claimed by a conditional UPDATE (still waiting, same number of tries) in the transaction that
+queues it, so across replicas and restarts each try is queued once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import CursorResult, func, or_
+from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..bus import AlertChange
+from ..db.escalation import FINAL_ATTEMPT_STATUSES
+from ..db.models import (
+    EntryState,
+    NotificationAttempt,
+    Purpose,
+    Resident,
+    Sweep,
+    SweepEntry,
+    SweepState,
+)
+from ..escalation.daynight import NightHours
+from ..i18n import language_of
+from ..metrics import Metrics
+from ..settings import Settings
+from ..wellbeing.check_call import check_call, result_of
+from ..wellbeing.planning import Step, after_call
+from .outcomes import finish
+
+log = logging.getLogger(__name__)
+BATCH = 100  # entries per transaction
+NEVER_NIGHT = NightHours(ZoneInfo("UTC"), 0, 0)  # after a disaster, residents are called at once
+_FINAL = [s.value for s in FINAL_ATTEMPT_STATUSES]
+
+
+async def place_next(session: AsyncSession, *, now: datetime, settings: Settings,
+                     metrics: Metrics, lock_rows: bool) -> int:
+    """Queue calls for the next waiting residents while places are free; how many were queued.
+    The caller commits."""
+    if lock_rows:  # replicas take turns here, so together they keep to the cap
+        await session.exec(select(Sweep.id).where(Sweep.state == SweepState.RUNNING.value)
+                           .with_for_update())
+    calling = (await session.exec(select(func.count()).select_from(SweepEntry).where(
+        SweepEntry.state == EntryState.CALLING.value))).one()
+    free = min(settings.sweep_concurrent_calls - calling, BATCH)
+    if free <= 0:
+        return 0
+    query = (select(SweepEntry, Resident, Sweep)
+             .join(Sweep, col(Sweep.id) == col(SweepEntry.sweep_id))
+             .join(Resident, col(Resident.id) == col(SweepEntry.resident_id))
+             .where(Sweep.state == SweepState.RUNNING.value,
+                    SweepEntry.state == EntryState.WAITING.value,
+                    or_(col(SweepEntry.due_at).is_(None), col(SweepEntry.due_at) <= now))
+             .order_by(col(SweepEntry.sweep_id), col(SweepEntry.rank)).limit(free))
+    if lock_rows:
+        query = query.with_for_update(skip_locked=True, of=SweepEntry)  # type: ignore[arg-type]
+    placed = 0
+    for entry, resident, sweep in (await session.exec(query)).all():
+        claimed: CursorResult[tuple[()]] = await session.exec(  # type: ignore[call-overload]
+            update(SweepEntry)
+            .where(col(SweepEntry.id) == entry.id,
+                   col(SweepEntry.state) == EntryState.WAITING.value,
+                   col(SweepEntry.tries) == entry.tries)
+            .values(state=EntryState.CALLING.value, tries=entry.tries + 1, updated_at=now,
+                    due_at=now + timedelta(minutes=settings.wellbeing_result_minutes))
+            .execution_options(synchronize_session=False))
+        if claimed.rowcount != 1:
+            continue  # another replica took it first
+        await session.refresh(entry)
+        if not resident.phone:
+            await finish(session, entry, EntryState.NO_PHONE, now=now, metrics=metrics)
+            continue
+        language = language_of(resident.language)
+        attempt = check_call(
+            to_number=resident.phone, language=language, centre=settings.dispatch_name, now=now,
+            purpose=Purpose.SWEEP, ask=sweep.message_en if language == "en" else sweep.message_ja)
+        session.add(attempt)
+        await session.flush()
+        entry.attempt_id = attempt.id
+        placed += 1
+    return placed
+
+
+async def look_at_results(session: AsyncSession, *, now: datetime, settings: Settings,
+                          metrics: Metrics, lock_rows: bool) -> list[AlertChange]:
+    """Read calls that ended or whose look is due: wait, retry, or settle the resident; finish
+    sweeps with nobody left. The caller commits, then publishes the changes."""
+    query = (select(SweepEntry, NotificationAttempt)
+             .join(NotificationAttempt, col(NotificationAttempt.id) == col(SweepEntry.attempt_id))
+             .where(SweepEntry.state == EntryState.CALLING.value,
+                    or_(col(SweepEntry.due_at) <= now,
+                        col(NotificationAttempt.status).in_(_FINAL)))
+             .order_by(col(SweepEntry.due_at)).limit(BATCH))
+    if lock_rows:
+        query = query.with_for_update(skip_locked=True, of=SweepEntry)  # type: ignore[arg-type]
+    changes: list[AlertChange] = []
+    for entry, attempt in (await session.exec(query)).all():
+        answer = result_of(attempt)
+        finished = attempt.finished_at
+        if finished is not None and finished.tzinfo is None:
+            finished = finished.replace(tzinfo=now.tzinfo)
+        decided = after_call(answer, tries=entry.tries, max_tries=settings.sweep_call_tries,
+                             finished_at=finished, now=now,
+                             retry_after=timedelta(minutes=settings.sweep_retry_minutes),
+                             hours=NEVER_NIGHT)
+        entry.updated_at = now
+        if decided.step in (Step.WAIT, Step.RETRY):
+            entry.due_at = decided.due_at
+            if decided.step is Step.RETRY:
+                entry.state = EntryState.WAITING.value
+        else:
+            changes += await finish(session, entry, EntryState(decided.step.value), now=now,
+                                    metrics=metrics)
+    await _finish_sweeps(session, now=now)
+    return changes
+
+
+async def _finish_sweeps(session: AsyncSession, *, now: datetime) -> None:
+    """A running sweep with nobody waiting or being called is finished."""
+    await session.flush()
+    open_entries = select(SweepEntry.sweep_id).where(
+        col(SweepEntry.state).in_([EntryState.WAITING.value, EntryState.CALLING.value]))
+    await session.exec(  # type: ignore[call-overload]
+        update(Sweep)
+        .where(col(Sweep.state) == SweepState.RUNNING.value, col(Sweep.id).not_in(open_entries))
+        .values(state=SweepState.FINISHED.value, finished_at=now, updated_at=now)
+        .execution_options(synchronize_session=False))
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    """The earliest time an entry needs a look: a result to read, or a retry of a running sweep."""
+    calling = (await session.exec(
+        select(func.min(SweepEntry.due_at)).where(
+            SweepEntry.state == EntryState.CALLING.value))).one()
+    retry = (await session.exec(
+        select(func.min(SweepEntry.due_at))
+        .join(Sweep, col(Sweep.id) == col(SweepEntry.sweep_id))
+        .where(Sweep.state == SweepState.RUNNING.value,
+               SweepEntry.state == EntryState.WAITING.value))).one()
+    times = [t for t in (calling, retry) if t is not None]
+    return min(times) if times else None

@@ -1,0 +1,53 @@
+"""Settling a resident in a sweep: fine, help (a P1 alert) or not reached (an alert whose
+policy asks the neighbour volunteer and family to look in).
+
+Runs in the caller's transaction (a keypress webhook or a runner tick) and returns the alert
+changes to publish after its commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from devices.contract import AlarmType
+
+from ..alerts.opening import load_active, open_or_attach
+from ..bus import AlertChange, ChangeKind
+from ..db.models import EntryState, SweepEntry
+from ..metrics import Metrics
+
+ACTOR = "sweep"
+_RAISES = {
+    EntryState.HELP: (AlarmType.SWEEP_HELP, "resident pressed 9 on the disaster sweep call"),
+    EntryState.NOT_REACHED: (AlarmType.SWEEP_UNREACHED,
+                             "disaster sweep: not reached ({tries} calls), please look in"),
+    EntryState.NO_PHONE: (AlarmType.SWEEP_UNREACHED,
+                          "disaster sweep: no phone to call, please look in"),
+}
+
+
+async def finish(session: AsyncSession, entry: SweepEntry, state: EntryState, *,
+                 now: datetime, metrics: Metrics) -> list[AlertChange]:
+    """Settle the entry with `state`; help and not reached open an alert the normal way."""
+    if EntryState(entry.state).is_final:
+        return []  # a second keypress, or a late look at an entry already settled
+    entry.state, entry.finished_at, entry.updated_at = state.value, now, now
+    if state in (EntryState.FINE, EntryState.HELP):
+        entry.answered_at = now
+    metrics.sweep_answers.labels(state=state.value).inc()
+    if state not in _RAISES:
+        return []
+    alarm_type, message = _RAISES[state]
+    text = message.format(tries=entry.tries)
+    active = await load_active(session, resident_ids=[entry.resident_id], lone_device_ids=[])
+    routed = await open_or_attach(
+        session, active=active.get(entry.resident_id), resident_id=entry.resident_id,
+        device_id=None, alarm_type=alarm_type, unregistered=False, now=now, actor=ACTOR,
+        message=text, data={"sweep_id": entry.sweep_id, "sweep_entry_id": entry.id},
+        attach_message=f"further: {text}")
+    assert routed.alert.id is not None
+    entry.alert_id = routed.alert.id
+    return [AlertChange(routed.alert.id,
+                        ChangeKind.OPENED if routed.opened else ChangeKind.ALARM)]

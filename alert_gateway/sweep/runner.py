@@ -1,0 +1,96 @@
+"""The sweep runner: places the next calls while places are free, and reads their results.
+
+Like the wellbeing scheduler, it sleeps until the earliest due entry on the injected clock, or
+until poked (a sweep started or resumed, a key pressed, a call ended); every fact is a row, so a
+restart carries on where the last process stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..db.engine import is_sqlite
+from ..services import Services
+from ..unit_of_work import unit_of_work
+from . import calls, views
+
+log = logging.getLogger(__name__)
+EXTRA = "sweep"  # Services.extras key of this process's runner
+ERROR_BACKOFF_MAX = 5.0
+
+
+class SweepRunner:
+    """Runs the sweeps; `poke()` wakes it."""
+
+    def __init__(self, services: Services, on_queued: Callable[[], None]) -> None:
+        self.services = services
+        self.on_queued = on_queued  # pokes the dispatcher when calls were queued
+        self.wake = asyncio.Event()
+        self._lock_rows = not is_sqlite(services.settings.database_url)
+
+    def poke(self) -> None:
+        """Look now."""
+        self.wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop`: tick, then sleep until the next due entry or a poke."""
+        relay = asyncio.create_task(self._relay(stop))
+        delay = 0.1
+        try:
+            while not stop.is_set():
+                self.wake.clear()
+                try:
+                    busy = await self.tick(self.services.clock.now())
+                    wake_at = None if busy else await self._next_wake()
+                    delay = 0.1
+                except (SQLAlchemyError, OSError) as exc:
+                    log.error("sweep runner: database error, retrying: %s", exc)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), delay)
+                    delay = min(delay * 2, ERROR_BACKOFF_MAX)
+                    continue
+                if not busy:
+                    await self.services.clock.wait(wake_at, self.wake)
+        finally:
+            relay.cancel()
+            await asyncio.gather(relay, return_exceptions=True)
+
+    async def _relay(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.wake.set()
+
+    async def tick(self, now: datetime) -> bool:
+        """Read results (freeing places), then fill the places; True if a batch was full."""
+        s = self.services
+        async with unit_of_work(s.sessions, s.bus) as uow:
+            uow.extend(await calls.look_at_results(uow.session, now=now, settings=s.settings,
+                                                   metrics=s.metrics, lock_rows=self._lock_rows))
+        async with s.sessions() as session:
+            placed = await calls.place_next(session, now=now, settings=s.settings,
+                                            metrics=s.metrics, lock_rows=self._lock_rows)
+            await session.commit()
+            await views.refresh_gauge(session, s.metrics)
+        if placed:
+            log.info("sweep calls queued", extra={"count": placed})
+            self.on_queued()
+        return placed >= calls.BATCH
+
+    async def _next_wake(self) -> datetime | None:
+        async with self.services.sessions() as session:
+            due = await calls.next_due(session)
+        if due is not None and due.tzinfo is None:
+            due = due.replace(tzinfo=self.services.clock.now().tzinfo)
+        return due
+
+
+def sweeps_changed(services: Services) -> None:
+    """A sweep started or resumed, a key was pressed or a call ended here: look now."""
+    runner = services.extras.get(EXTRA)
+    if isinstance(runner, SweepRunner):
+        runner.poke()
