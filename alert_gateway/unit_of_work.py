@@ -9,14 +9,19 @@ in its result and its caller publishes them with `publish` after the shared comm
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .bus import AlertBus, AlertChange, ChangeKind
 from .db.engine import SessionFactory
+
+R = TypeVar("R")
+DEADLOCK_TRIES = 3  # a deadlock victim on PostgreSQL simply runs again
 
 
 @dataclass
@@ -52,3 +57,22 @@ async def publish(bus: AlertBus, changes: Iterable[AlertChange]) -> None:
     """Tell the bus about changes whose transaction has committed (queues them; never waits)."""
     for change in changes:
         await bus.publish(change)
+
+
+async def retrying(sessions: SessionFactory, bus: AlertBus,
+                   work: Callable[[UnitOfWork], Awaitable[R]]) -> R:
+    """`work` in a unit of work, run again if PostgreSQL picks it as a deadlock's victim.
+
+    Closing an alert locks its escalation, then its attempts; a batch of status callbacks
+    locks attempts, then their escalations. Either may lose: an operator's acknowledgement must
+    not fail for it, so the loser runs again (its first try rolled back and published nothing).
+    """
+    for attempt in range(DEADLOCK_TRIES):
+        try:
+            async with unit_of_work(sessions, bus) as uow:
+                result = await work(uow)
+            return result
+        except DBAPIError as exc:
+            if attempt == DEADLOCK_TRIES - 1 or "deadlock" not in str(exc).lower():
+                raise
+    raise AssertionError("unreachable")

@@ -16,7 +16,7 @@ from ..alerts import actions, queries
 from ..appkeys import SERVICES
 from ..bus import ChangeKind
 from ..db.alerts import AckChannel
-from ..unit_of_work import unit_of_work
+from ..unit_of_work import UnitOfWork, retrying
 from . import params
 from .auth import NOW, actor
 from .responses import model_response
@@ -38,10 +38,13 @@ async def _run(request: web.Request, kind: ChangeKind,
     """Run `work` on the alert in the path, commit, then announce the change."""
     services = request.config_dict[SERVICES]
     alert_id = params.int_path(request, "alert_id", "alert")
-    async with unit_of_work(services.sessions, services.bus) as uow:
+
+    async def in_uow(uow: UnitOfWork) -> R:
         result = await work(uow.session, alert_id)
         uow.changed(alert_id, kind)
-    return result
+        return result
+
+    return await retrying(services.sessions, services.bus, in_uow)
 
 
 async def acknowledge(request: web.Request) -> web.Response:

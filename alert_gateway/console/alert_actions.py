@@ -16,7 +16,7 @@ from ..appkeys import SERVICES
 from ..bus import ChangeKind
 from ..db.alerts import AckChannel, Outcome
 from ..errors import GatewayError, InvalidInput
-from ..unit_of_work import unit_of_work
+from ..unit_of_work import UnitOfWork, retrying
 from .alert_view import alert_id_of, render_alert
 from .auth import current
 from .inputs import checked_form, optional_id
@@ -100,9 +100,11 @@ async def act(request: web.Request) -> web.Response:
     now = services.clock.now()
     try:
         form = await checked_form(request)
-        async with unit_of_work(services.sessions, services.bus) as uow:
+        async def work(uow: UnitOfWork) -> None:
             await handler(uow.session, alert_id, operator.name, form, now)
             uow.changed(alert_id, kind)
+
+        await retrying(services.sessions, services.bus, work)
     except GatewayError as exc:
         # Conflicts (taken by someone else, already resolved) are normal on a busy shift.
         _ = translator(request)

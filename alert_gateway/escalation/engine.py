@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from ..bus import AlertBus
@@ -22,10 +22,10 @@ from ..db.engine import SessionFactory, is_sqlite
 from ..db.models import ACTIVE_STATUSES, Alert, AlertStatus, Escalation
 from ..metrics import Metrics
 from ..settings import Settings
-from ..unit_of_work import unit_of_work
+from ..unit_of_work import UnitOfWork, retrying
 from .hooks import OPEN_STATES
 from .policy import PolicySet
-from .steps import Stepper
+from .steps import BatchOutcome, Stepper
 
 log = logging.getLogger(__name__)
 BATCH = 100  # escalations per transaction
@@ -144,21 +144,21 @@ class EscalationEngine:
                  .limit(BATCH))
         if self._lock_rows:
             query = query.with_for_update(skip_locked=True)
-        for attempt in range(3):  # a deadlock victim on PostgreSQL simply runs again
-            try:
-                async with unit_of_work(self._sessions, self._bus) as uow:
-                    rows = list((await uow.session.exec(query)).all())
-                    if not rows:
-                        return False
-                    outcome = await self.stepper.run(uow.session, rows, now=now)
-                    uow.extend(outcome.changes)
-                break
-            except DBAPIError as exc:
-                if attempt == 2 or "deadlock" not in str(exc).lower():
-                    raise
+
+        async def step(uow: UnitOfWork) -> tuple[int, BatchOutcome | None]:
+            rows = list((await uow.session.exec(query)).all())
+            if not rows:
+                return 0, None
+            outcome = await self.stepper.run(uow.session, rows, now=now)
+            uow.extend(outcome.changes)
+            return len(rows), outcome
+
+        found, outcome = await retrying(self._sessions, self._bus, step)
+        if outcome is None:
+            return False
         if outcome.queued:
             self.on_queued()
-        return len(rows) == BATCH
+        return found == BATCH
 
     async def earliest_due(self) -> datetime | None:
         """The next time any open escalation needs a look; sets the engine-lag gauge."""

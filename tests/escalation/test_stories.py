@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from alert_gateway.alerts import actions
-from alert_gateway.bus import AlertChange, ChangeKind
+from alert_gateway.bus import ChangeKind
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.models import AckChannel, Alert, Contact, EscalationState
+from alert_gateway.unit_of_work import UnitOfWork, retrying
 from devices.contract import Channel
 from tests.harness import device_client
 
@@ -58,11 +59,13 @@ async def test_console_acknowledgement_stops_and_tells_the_contacts(
         await env.control(f"/_fake/phones/{DAUGHTER}", {"call": "no-answer"})
         alert_id = await _started(env, dev)
         services = env.gateway.services
-        async with services.sessions() as s:
-            await actions.acknowledge(s, alert_id=alert_id, actor="operator:tanaka",
+
+        async def acknowledge(uow: UnitOfWork) -> None:  # as the console's action runs it
+            await actions.acknowledge(uow.session, alert_id=alert_id, actor="operator:tanaka",
                                       channel=AckChannel.CONSOLE, now=clock.now())
-            await s.commit()
-        await services.bus.publish(AlertChange(alert_id, ChangeKind.ACKNOWLEDGED))
+            uow.changed(alert_id, ChangeKind.ACKNOWLEDGED)
+
+        await retrying(services.sessions, services.bus, acknowledge)
         await env.until_fake(lambda f: any("受信センター" in r.params["Body"][0]
                                               for r in env.sent(DAUGHTER, "Messages")))
         states = [(await dev.next_feedback())[1]["state"] for _ in range(2)]
