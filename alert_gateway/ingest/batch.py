@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,8 +16,11 @@ from devices.contract import AlarmMessage, CancelMessage
 from ..alerts.opening import load_active
 from ..db.models import Alert, Device, InboundMessage
 from ..escalation.intake import FirstSteps
+from ..metrics import Metrics
 from .bulk import BatchRows, InboundKey, NewAlert, NewInbound, Opened, claim_inbound
 from .parse import Incoming, Rejection
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,18 @@ class BatchResult:
         """Alerts this batch opened or touched, each once, in order."""
         ids = [a.id for a in self.opened] + [r.alert_id for r in self.receipts + self.cancelled]
         return list(dict.fromkeys(i for i in ids if i is not None))
+
+    def count(self, metrics: Metrics) -> None:
+        """Messages by kind and result, and each alert this batch opened (logged at INFO)."""
+        for (kind, outcome), n in self.outcomes.items():
+            metrics.mqtt_messages.labels(kind=kind, result=outcome).inc(n)
+        opened = Counter((alert.type, alert.severity) for alert in self.opened)
+        for (alert_type, severity), n in opened.items():
+            metrics.alerts_opened.labels(type=alert_type, severity=severity).inc(n)
+        if log.isEnabledFor(logging.INFO):
+            for alert in self.opened:
+                log.info("alert opened", extra={"alert_id": alert.id, "device_id": alert.device_id,
+                                                "type": alert.type, "severity": alert.severity})
 
 
 @dataclass

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -285,22 +284,7 @@ class IngestPipeline:
     async def _after_commit(self, result: BatchResult) -> None:
         if self.intake is not None:  # first: the claimed sends wait for nothing else
             self.intake.hand_over(result.first_steps, more_waiting=not self._queue.empty())
-        for (kind, outcome), count in result.outcomes.items():
-            self._metrics.mqtt_messages.labels(kind=kind, result=outcome).inc(count)
-        opened = Counter((alert.type, alert.severity) for alert in result.opened)
-        for (alert_type, severity), count in opened.items():
-            self._metrics.alerts_opened.labels(type=alert_type, severity=severity).inc(count)
-        if log.isEnabledFor(logging.INFO):
-            for alert in result.opened:
-                log.info(
-                    "alert opened",
-                    extra={
-                        "alert_id": alert.id,
-                        "device_id": alert.device_id,
-                        "type": alert.type,
-                        "severity": alert.severity,
-                    },
-                )
+        result.count(self._metrics)
         for listener in self.batch_listeners:
             await listener(result)
         for receipts, state in ((result.receipts, FeedbackState.RECEIVED),
