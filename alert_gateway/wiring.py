@@ -10,7 +10,7 @@ from .bus import CLOSING_KINDS, AlertChange, ChangeKind
 from .db.engine import is_sqlite
 from .escalation.engine import EscalationEngine
 from .escalation.intake import Intake
-from .escalation.policy import load_policies
+from .escalation.policy_file import load_policies
 from .ingest.feedback import DeviceFeedback
 from .line.client import LineSender
 from .outbox.dispatch import Dispatcher

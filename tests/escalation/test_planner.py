@@ -28,7 +28,7 @@ from alert_gateway.escalation.planner_types import (
     Plan,
     PlanEnv,
 )
-from alert_gateway.escalation.policy import load_policies, parse_policies
+from alert_gateway.escalation.policy_file import load_policies, parse_policies
 
 NIGHT = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)  # 03:00 in Kanazawa
 DAY = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 10:00 in Kanazawa

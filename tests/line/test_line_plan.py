@@ -14,7 +14,7 @@ from alert_gateway.errors import ConfigError
 from alert_gateway.escalation.daynight import NightHours
 from alert_gateway.escalation.planner import plan_next
 from alert_gateway.escalation.planner_types import EscalationView, Person, PlanEnv
-from alert_gateway.escalation.policy import parse_policies
+from alert_gateway.escalation.policy_file import parse_policies
 from alert_gateway.line.messages import Postback, parse_postback, postback_data
 from alert_gateway.settings import Settings
 
