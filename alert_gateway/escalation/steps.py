@@ -27,7 +27,6 @@ from ..db.models import (
     EscalationState,
     NotificationAttempt,
     NotifyChannel,
-    PhoneType,
     Purpose,
     Resident,
     ResponderState,
@@ -41,6 +40,7 @@ from ..settings import Settings
 from . import hooks
 from .daynight import NightHours
 from .hooks import UNCHOSEN_POLICY
+from .people import people_of
 from .planner import plan_next
 from .planner_types import AttemptView, EscalationView, Person, Plan, PlanEnv, Send
 from .policy import PolicySet
@@ -58,31 +58,6 @@ class BatchOutcome:
     queued: int = 0
     claimed: list[NotificationAttempt] = field(default_factory=list)
     next_due_at: datetime | None = None
-
-
-def _phone_type(value: str) -> PhoneType:
-    try:
-        return PhoneType(value)
-    except ValueError:
-        return PhoneType.UNKNOWN
-
-
-def people_of(resident: Resident | None, contacts: Sequence[Contact], settings: Settings) -> list[Person]:
-    """The resident, their active contacts and the dispatch centre, as the planner sees them."""
-    people: list[Person] = []
-    if resident is not None and resident.phone:
-        people.append(Person(Target.RESIDENT, None, resident.name, resident.phone,
-                             _phone_type(resident.phone_type), resident.language))
-    for c in contacts:
-        if not c.active:
-            continue
-        target = Target.DISPATCH if c.relation == "dispatch" else Target.CONTACT
-        people.append(Person(target, c.id, c.name, c.phone, _phone_type(c.phone_type), c.language,
-                             c.relation, c.priority, c.channel_set, c.sms_opt_out, c.line_user_id))
-    if settings.dispatch_phone and not any(p.phone == settings.dispatch_phone for p in people):
-        people.append(Person(Target.DISPATCH, None, settings.dispatch_name, settings.dispatch_phone,
-                             PhoneType.LANDLINE))  # a centre's line: voice, never SMS
-    return people
 
 
 class Stepper:

@@ -1,0 +1,35 @@
+"""Who an escalation can reach for a resident: themselves, their active contacts, the centre."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..db.escalation import Target
+from ..db.residents import Contact, PhoneType, Resident
+from ..settings import Settings
+from .planner_types import Person
+
+
+def _phone_type(value: str) -> PhoneType:
+    try:
+        return PhoneType(value)
+    except ValueError:
+        return PhoneType.UNKNOWN
+
+
+def people_of(resident: Resident | None, contacts: Sequence[Contact], settings: Settings) -> list[Person]:
+    """The resident, their active contacts and the dispatch centre, as the planner sees them."""
+    people: list[Person] = []
+    if resident is not None and resident.phone:
+        people.append(Person(Target.RESIDENT, None, resident.name, resident.phone,
+                             _phone_type(resident.phone_type), resident.language))
+    for c in contacts:
+        if not c.active:
+            continue
+        target = Target.DISPATCH if c.relation == "dispatch" else Target.CONTACT
+        people.append(Person(target, c.id, c.name, c.phone, _phone_type(c.phone_type), c.language,
+                             c.relation, c.priority, c.channel_set, c.sms_opt_out, c.line_user_id))
+    if settings.dispatch_phone and not any(p.phone == settings.dispatch_phone for p in people):
+        people.append(Person(Target.DISPATCH, None, settings.dispatch_name, settings.dispatch_phone,
+                             PhoneType.LANDLINE))  # a centre's line: voice, never SMS
+    return people
