@@ -85,7 +85,8 @@ class Progress:
 
     async def read(self) -> dict[str, int]:
         """Counts per state now (the last counts if the database was busy)."""
-        query = select(SweepEntry.state, func.count()).group_by(SweepEntry.state)
+        table = SweepEntry.__table__  # type: ignore[attr-defined]
+        query = select(table.c.state, func.count()).group_by(table.c.state)
         try:
             async with self.engine.connect() as conn:
                 self.last = {str(s): int(n) for s, n in (await conn.execute(query)).all()}
