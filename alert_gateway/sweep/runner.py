@@ -8,21 +8,18 @@ restart carries on where the last process stopped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from ..db.engine import is_sqlite
 from ..services import Services
+from ..ticking import run_ticks
 from ..unit_of_work import unit_of_work
 from . import calls, views
 
 log = logging.getLogger(__name__)
 EXTRA = "sweep"  # Services.extras key of this process's runner
-ERROR_BACKOFF_MAX = 5.0
 
 
 class SweepRunner:
@@ -40,30 +37,7 @@ class SweepRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: tick, then sleep until the next due entry or a poke."""
-        relay = asyncio.create_task(self._relay(stop))
-        delay = 0.1
-        try:
-            while not stop.is_set():
-                self.wake.clear()
-                try:
-                    busy = await self.tick(self.services.clock.now())
-                    wake_at = None if busy else await self._next_wake()
-                    delay = 0.1
-                except (SQLAlchemyError, OSError) as exc:
-                    log.error("sweep runner: database error, retrying: %s", exc)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), delay)
-                    delay = min(delay * 2, ERROR_BACKOFF_MAX)
-                    continue
-                if not busy:
-                    await self.services.clock.wait(wake_at, self.wake)
-        finally:
-            relay.cancel()
-            await asyncio.gather(relay, return_exceptions=True)
-
-    async def _relay(self, stop: asyncio.Event) -> None:
-        await stop.wait()
-        self.wake.set()
+        await run_ticks("sweep runner", self.services.clock, self.wake, stop, self.tick, self._next_wake)
 
     async def tick(self, now: datetime) -> bool:
         """Read results (freeing places), then fill the places; True if a batch was full."""

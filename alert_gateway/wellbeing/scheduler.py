@@ -8,22 +8,19 @@ Its calls go through the outbox below every alarm, under the account's send rate
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from ..db.engine import is_sqlite
 from ..services import Services
+from ..ticking import run_ticks
 from ..unit_of_work import unit_of_work
 from . import calls, windows
 
 log = logging.getLogger(__name__)
 PLAN_EVERY = timedelta(minutes=5)  # a schedule edited on another replica is planned within this
 EXTRA = "wellbeing"  # Services.extras key of this process's scheduler
-ERROR_BACKOFF_MAX = 5.0
 
 
 class WellbeingScheduler:
@@ -43,30 +40,8 @@ class WellbeingScheduler:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: tick, then sleep until the next due row, planning time or poke."""
-        relay = asyncio.create_task(self._relay(stop))
-        delay = 0.1
-        try:
-            while not stop.is_set():
-                self.wake.clear()
-                try:
-                    busy = await self.tick(self.services.clock.now())
-                    wake_at = None if busy else await self._next_wake()
-                    delay = 0.1
-                except (SQLAlchemyError, OSError) as exc:
-                    log.error("wellbeing scheduler: database error, retrying: %s", exc)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), delay)
-                    delay = min(delay * 2, ERROR_BACKOFF_MAX)
-                    continue
-                if not busy:
-                    await self.services.clock.wait(wake_at, self.wake)
-        finally:
-            relay.cancel()
-            await asyncio.gather(relay, return_exceptions=True)
-
-    async def _relay(self, stop: asyncio.Event) -> None:
-        await stop.wait()
-        self.wake.set()
+        await run_ticks("wellbeing scheduler", self.services.clock, self.wake, stop, self.tick,
+                        self._next_wake)
 
     async def tick(self, now: datetime) -> bool:
         """Plan if it is time, queue due calls, read due results; True if a batch was full."""
