@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import AlarmType
 
+from ..bus import AlertChange, ChangeKind
 from ..db.models import (
     ACTIVE_STATUSES,
     Alert,
@@ -200,3 +201,17 @@ async def open_or_attach(
                             alarm_type=alarm_type, unregistered=unregistered, now=now, actor=actor,
                             message=message, data=data, raw_type=None)
 
+
+async def raise_for_resident(session: AsyncSession, resident_id: str, alarm_type: AlarmType, *,
+                             now: datetime, actor: str, message: str,
+                             data: dict[str, Any]) -> tuple[int, AlertChange]:
+    """An alert for a resident raised by the centre's own call (no device): opened, or attached
+    to the resident's active alert; returns its id and the change to publish after the commit."""
+    active = await load_active(session, resident_ids=[resident_id], lone_device_ids=[])
+    routed = await open_or_attach(
+        session, active=active.get(resident_id), resident_id=resident_id, device_id=None,
+        alarm_type=alarm_type, unregistered=False, now=now, actor=actor, message=message,
+        data=data, attach_message=f"further: {message}")
+    assert routed.alert.id is not None
+    kind = ChangeKind.OPENED if routed.opened else ChangeKind.ALARM
+    return routed.alert.id, AlertChange(routed.alert.id, kind)

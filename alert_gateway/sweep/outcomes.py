@@ -13,8 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import AlarmType
 
-from ..alerts.opening import load_active, open_or_attach
-from ..bus import AlertChange, ChangeKind
+from ..alerts.opening import raise_for_resident
+from ..bus import AlertChange
 from ..db.models import EntryState, SweepEntry
 from ..metrics import Metrics
 
@@ -40,14 +40,8 @@ async def finish(session: AsyncSession, entry: SweepEntry, state: EntryState, *,
     if state not in _RAISES:
         return []
     alarm_type, message = _RAISES[state]
-    text = message.format(tries=entry.tries)
-    active = await load_active(session, resident_ids=[entry.resident_id], lone_device_ids=[])
-    routed = await open_or_attach(
-        session, active=active.get(entry.resident_id), resident_id=entry.resident_id,
-        device_id=None, alarm_type=alarm_type, unregistered=False, now=now, actor=ACTOR,
-        message=text, data={"sweep_id": entry.sweep_id, "sweep_entry_id": entry.id},
-        attach_message=f"further: {text}")
-    assert routed.alert.id is not None
-    entry.alert_id = routed.alert.id
-    return [AlertChange(routed.alert.id,
-                        ChangeKind.OPENED if routed.opened else ChangeKind.ALARM)]
+    entry.alert_id, change = await raise_for_resident(
+        session, entry.resident_id, alarm_type, now=now, actor=ACTOR,
+        message=message.format(tries=entry.tries),
+        data={"sweep_id": entry.sweep_id, "sweep_entry_id": entry.id})
+    return [change]

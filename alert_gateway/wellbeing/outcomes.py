@@ -12,8 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import AlarmType
 
-from ..alerts.opening import load_active, open_or_attach
-from ..bus import AlertChange, ChangeKind
+from ..alerts.opening import raise_for_resident
+from ..bus import AlertChange
 from ..db.models import WellbeingCall, WellbeingState
 from ..metrics import Metrics
 
@@ -37,13 +37,7 @@ async def finish(session: AsyncSession, call: WellbeingCall, state: WellbeingSta
     if state not in _RAISES:
         return []
     alarm_type, message = _RAISES[state]
-    active = await load_active(session, resident_ids=[call.resident_id], lone_device_ids=[])
-    routed = await open_or_attach(
-        session, active=active.get(call.resident_id), resident_id=call.resident_id,
-        device_id=None, alarm_type=alarm_type, unregistered=False, now=now, actor=ACTOR,
-        message=message.format(tries=call.tries), data={"wellbeing_call_id": call.id},
-        attach_message=f"further: {message.format(tries=call.tries)}")
-    assert routed.alert.id is not None
-    call.alert_id = routed.alert.id
-    return [AlertChange(routed.alert.id,
-                        ChangeKind.OPENED if routed.opened else ChangeKind.ALARM)]
+    call.alert_id, change = await raise_for_resident(
+        session, call.resident_id, alarm_type, now=now, actor=ACTOR,
+        message=message.format(tries=call.tries), data={"wellbeing_call_id": call.id})
+    return [change]
