@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, func, or_
+from sqlalchemy import func, or_
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,7 +31,7 @@ from ..escalation.daynight import NightHours
 from ..i18n import language_of
 from ..metrics import Metrics
 from ..settings import Settings
-from ..wellbeing.check_call import check_call, result_of
+from ..wellbeing.check_call import check_call, claim_try, result_of
 from ..wellbeing.planning import Step, after_call
 from .outcomes import finish
 
@@ -64,17 +64,10 @@ async def place_next(session: AsyncSession, *, now: datetime, settings: Settings
         query = query.with_for_update(skip_locked=True, of=SweepEntry)  # type: ignore[arg-type]
     placed = 0
     for entry, resident, sweep in (await session.exec(query)).all():
-        claimed: CursorResult[tuple[()]] = await session.exec(  # type: ignore[call-overload]
-            update(SweepEntry)
-            .where(col(SweepEntry.id) == entry.id,
-                   col(SweepEntry.state) == EntryState.WAITING.value,
-                   col(SweepEntry.tries) == entry.tries)
-            .values(state=EntryState.CALLING.value, tries=entry.tries + 1, updated_at=now,
-                    due_at=now + timedelta(minutes=settings.wellbeing_result_minutes))
-            .execution_options(synchronize_session=False))
-        if claimed.rowcount != 1:
+        if not await claim_try(session, entry, waiting=EntryState.WAITING.value,
+                               calling=EntryState.CALLING.value, now=now,
+                               look_after=timedelta(minutes=settings.wellbeing_result_minutes)):
             continue  # another replica took it first
-        await session.refresh(entry)
         if not resident.phone:
             await finish(session, entry, EntryState.NO_PHONE, now=now, metrics=metrics)
             continue

@@ -9,15 +9,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import CursorResult
-from sqlmodel import col, select, update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..bus import AlertChange
 from ..db.models import NotificationAttempt, Resident, WellbeingCall, WellbeingState
 from ..metrics import Metrics
 from ..settings import Settings
-from .check_call import check_call, result_of
+from .check_call import check_call, claim_try, result_of
 from .outcomes import finish
 from .planning import Step, after_call
 from .windows import night_hours
@@ -39,17 +38,10 @@ async def place_due(session: AsyncSession, *, now: datetime, settings: Settings,
         query = query.with_for_update(skip_locked=True, of=WellbeingCall)  # type: ignore[arg-type]
     placed = 0
     for call, resident in (await session.exec(query)).all():
-        claimed: CursorResult[tuple[()]] = await session.exec(  # type: ignore[call-overload]
-            update(WellbeingCall)
-            .where(col(WellbeingCall.id) == call.id,
-                   col(WellbeingCall.state) == WellbeingState.SCHEDULED.value,
-                   col(WellbeingCall.tries) == call.tries)
-            .values(state=WellbeingState.CALLING.value, tries=call.tries + 1, updated_at=now,
-                    due_at=now + timedelta(minutes=settings.wellbeing_result_minutes))
-            .execution_options(synchronize_session=False))
-        if claimed.rowcount != 1:
+        if not await claim_try(session, call, waiting=WellbeingState.SCHEDULED.value,
+                               calling=WellbeingState.CALLING.value, now=now,
+                               look_after=timedelta(minutes=settings.wellbeing_result_minutes)):
             continue  # another replica took it first
-        await session.refresh(call)
         if not resident.phone or not resident.active or resident.erased_at is not None:
             log.warning("wellbeing call dropped: no phone, or the resident left",
                         extra={"resident_id": resident.id})

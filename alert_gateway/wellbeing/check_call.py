@@ -8,8 +8,13 @@ what an answer means (a wellbeing window, a sweep entry) and finds its row by th
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import CursorResult, update
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import Severity
 
@@ -81,3 +86,19 @@ def result_of(attempt: NotificationAttempt) -> CheckAnswer | None:
     if status is AttemptStatus.DECLINED:
         return CheckAnswer.HELP
     return CheckAnswer.NO_ANSWER if status.is_final else None
+
+
+async def claim_try(session: AsyncSession, row: Any, *, waiting: str, calling: str,
+                    now: datetime, look_after: timedelta) -> bool:
+    """Take one more try of a resident's check (a wellbeing window or a sweep entry) with a
+    conditional UPDATE: False when another replica took it first. `row` is reloaded."""
+    model = type(row)
+    claimed: CursorResult[tuple[()]] = await session.exec(  # type: ignore[call-overload]
+        update(model)
+        .where(col(model.id) == row.id, col(model.state) == waiting, col(model.tries) == row.tries)
+        .values(state=calling, tries=row.tries + 1, updated_at=now, due_at=now + look_after)
+        .execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        return False
+    await session.refresh(row)
+    return True
