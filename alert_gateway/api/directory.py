@@ -13,7 +13,7 @@ from ..db.audit import AuditAction
 from ..db.residents import Device
 from ..privacy import audit
 from ..residents import service as residents
-from ..residents.schemas import ContactRead, DeviceRead, ResidentRead
+from ..residents.reads import ContactRead, DeviceRead, ResidentRead
 from . import params
 from .auth import actor
 from .responses import model_response, page_response

@@ -14,7 +14,7 @@ from devices.contract import AlarmType, Severity
 
 from ..db.alerts import AlertStatus
 from ..db.messages import RejectReason
-from ..residents.schemas import DeviceRead
+from ..residents.reads import DeviceRead
 from ..sweep.schemas import SweepIn, SweepRead
 from ..validation import MAX_COUNT
 from ..wellbeing.schemas import WellbeingIn, WellbeingRead

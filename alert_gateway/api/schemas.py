@@ -11,7 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 from ..db.alerts import AckChannel, AlertStatus, EventKind, Outcome
 from ..db.escalation import AttemptStatus, ResponderState
 from ..db.messages import RejectReason
-from ..residents.schemas import ContactRead, DeviceRead, ResidentRead
+from ..residents.reads import ContactRead, DeviceRead, ResidentRead
 from ..validation import RecordId
 
 T = TypeVar("T")

@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from alert_gateway.db.residents import PhoneType, Relation, Resident
-from alert_gateway.residents.schemas import ContactIn, ResidentIn, ResidentRead
+from alert_gateway.residents.reads import ResidentRead
+from alert_gateway.residents.schemas import ContactIn, ResidentIn
 
 NOW = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
 
