@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -114,9 +116,11 @@ async def test_a_call_left_to_hang_up_by_a_previous_process_is_hung_up(
     async with escalation_env(database_url, topic_root, clock) as env:
         sid, row, alert_id = await _left_ringing(env)
         await clock.advance(1)  # the dispatcher's housekeeping second
-        await env.until_fake(lambda f: f.calls[sid].finished)
-        assert env.fake.calls[sid].hung_up == "canceled"
-        await env.changes.until(lambda: _timeline_says(env, alert_id, "call hung up: alert closed"))
+        async with _explained(env, row.id, sid):
+            await env.until_fake(lambda f: f.calls[sid].finished)
+            assert env.fake.calls[sid].hung_up == "canceled"
+            await env.changes.until(
+                lambda: _timeline_says(env, alert_id, "call hung up: alert closed"))
         assert await _attempt_status(env, row.id, "canceled")
 
 
@@ -137,6 +141,21 @@ async def test_a_hang_up_twilio_fails_is_tried_again_after_a_backoff(
         await env.until_fake(lambda f: f.calls[sid].finished)
         assert _hang_ups(env, sid) == [(["canceled"], 503), (["canceled"], 200)]
         await env.changes.until(lambda: _timeline_says(env, alert_id, "call hung up: alert closed"))
+
+
+@asynccontextmanager
+async def _explained(env: Env, attempt_id: int | None, sid: str) -> AsyncIterator[None]:
+    """A wait that runs out says where the hang-up stood: the row, the requests, the fake call."""
+    try:
+        yield
+    except TimeoutError:
+        [row] = await env.attempts(id=attempt_id)
+        call = env.fake.calls[sid]
+        raise AssertionError(
+            f"attempt {attempt_id}: status={row.status} retries={row.retries} error={row.error!r} "
+            f"deadline={row.deadline_at} clock={env.clock.now()}; hang-up requests "
+            f"{_hang_ups(env, sid)}; fake call status={call.status} hung_up={call.hung_up} "
+            f"finished={call.finished}") from None
 
 
 async def _retried(env: Env, attempt_id: int | None) -> bool:
