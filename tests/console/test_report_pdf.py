@@ -61,7 +61,8 @@ async def test_supervisor_downloads_the_months_report_as_pdf(console: Console) -
     assert "WeasyPrint" in str(reader.metadata.producer if reader.metadata else "")
     width, height = (float(v) for v in reader.pages[0].mediabox[2:])
     assert (round(width), round(height)) == (595, 842)  # A4 portrait, in points
-    assert "IPAGothic" in embedded_fonts(reader)
+    # Debian's fonts-ipafont-gothic (IPAPGothic first in the print CSS, IPAGothic after it)
+    assert embedded_fonts(reader) & {"IPAexGothic", "IPAPGothic", "IPAGothic"}, embedded_fonts(reader)
 
     text = re.sub(r"\s+", " ", "\n".join(p.extract_text() for p in reader.pages))
     assert f"月次報告 {month}" in text, text[:500]
