@@ -15,6 +15,7 @@ from .i18n import Translator
 from .keys import CSRF, JINJA, OPERATOR
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 def make_env() -> Environment:

@@ -1,17 +1,21 @@
 """The monthly report as a PDF: supervisors download the month's A4 page, laid out by WeasyPrint
-with Debian's IPA Gothic embedded; nothing is fetched from the network."""
+in a child process with Debian's IPA Gothic embedded; nothing is fetched from the network."""
 
 from __future__ import annotations
 
 import io
+import os
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from pypdf import PdfReader
 
+from alert_gateway.console.render import STATIC_DIR
 from alert_gateway.console.report import current_month, shift_month
-from alert_gateway.console.report_pdf import StaticOnlyFetcher
+from alert_gateway.pdf.child import PdfFailed, render_pdf
+from alert_gateway.pdf.weasy import StaticOnlyFetcher
 
 from .conftest import SUPERVISOR, Console
 from .factories import add_alert, add_resident
@@ -68,6 +72,7 @@ async def test_supervisor_downloads_the_months_report_as_pdf(console: Console) -
     assert f"月次報告 {month}" in text, text[:500]
     assert "60.0%" in text and "80.0%" in text, text  # within 60 s, within 180 s
     assert "6:40" in text  # the 400 s alarm, listed as late
+    assert "r-001" in text and "金沢 ハナ" not in text  # ids on paper, never names
     for control in ("CSVダウンロード", "PDFダウンロード", "ログアウト"):  # print CSS hides them
         assert control not in text, control
     samples = console.services.metrics.registry.get_sample_value(
@@ -93,7 +98,7 @@ async def test_pdf_follows_the_reports_access_rules(console: Console) -> None:
 
 def test_fetcher_serves_only_the_consoles_own_stylesheet() -> None:
     """console.css is read from the package; other files, other paths and the network are refused."""
-    fetcher = StaticOnlyFetcher()
+    fetcher = StaticOnlyFetcher(STATIC_DIR, "/console/static/")
     css = fetcher.fetch("http://console.test/console/static/console.css")
     assert css.content_type == "text/css" and b"@media print" in css.read()
     for url in ("https://example.com/x.css", "http://169.254.169.254/latest/meta-data/",
@@ -106,3 +111,22 @@ def test_fetcher_serves_only_the_consoles_own_stylesheet() -> None:
         except ValueError:
             continue
         raise AssertionError(f"fetched {url}")
+
+
+async def test_a_child_out_of_time_is_killed_and_reported() -> None:
+    """Past its time limit the child is killed and PdfFailed (503) says so; no child is left."""
+    children_before = _children()
+    try:
+        await render_pdf("<p>x</p>", base_url="http://console.test/", static_dir=STATIC_DIR,
+                         url_path="/console/static/", time_limit=0.01)  # it cannot even start
+    except PdfFailed as failed:
+        assert failed.http_status == 503 and "longer than" in str(failed)
+    else:
+        raise AssertionError("a PDF in 10 ms")
+    assert _children() == children_before
+
+
+def _children() -> set[str]:
+    """Ids of this process's child processes (Linux /proc)."""
+    pid = os.getpid()
+    return set(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
