@@ -1,7 +1,7 @@
 """The gateway's side: lay out a page as PDF in a child Python process, with a time limit.
 
 Not a thread: WeasyPrint is pure Python, so a render thread holds the GIL, and its full garbage
-collections stalled the event loop (and so the alarms) for 0.25-0.77 s on the shared 2-core
+collections stalled the event loop (and so the alarms) for 0.1-0.8 s on the shared 2-core
 machine. A child costs about half a second of start-up and returns its ~200 MB when it exits.
 """
 
@@ -28,8 +28,10 @@ class PdfFailed(GatewayError):
 async def render_pdf(html: str, *, base_url: str, static_dir: Path, url_path: str,
                      time_limit: float) -> bytes:
     """The page as PDF bytes, from `python -m alert_gateway.pdf.weasy`; killed past the limit."""
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(
-        filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
+    # the gateway's settings (secrets among them) stay out of a process that only lays out a page
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("ALERT_GATEWAY_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "alert_gateway.pdf.weasy", base_url, str(static_dir), url_path,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
