@@ -2,7 +2,7 @@
 
 Not a thread: WeasyPrint is pure Python, so a render thread holds the GIL, and its full garbage
 collections stalled the event loop (and so the alarms) for 0.1-0.8 s on the shared 2-core
-machine. A child costs about half a second of start-up and returns its ~200 MB when it exits.
+machine. A child costs about half a second of start-up and returns its ~100 MB when it exits.
 """
 
 from __future__ import annotations
