@@ -85,6 +85,7 @@ async def report_page(request: web.Request) -> web.Response:
 async def report_pdf(request: web.Request) -> web.Response:
     """GET /console/report.pdf?month=YYYY-MM: the same page on A4, laid out in a child process."""
     values = await _page_values(request)
+    month = values["report"].month
     html = render_html(request, "report.html", **values)
     base_url = str(request.url.with_path("/console/report").with_query(None))
     async with request.app[PDF_RENDERS]:  # one at a time: each takes a core for a second or so
@@ -93,9 +94,8 @@ async def report_pdf(request: web.Request) -> web.Response:
                                url_path="/console/static/", time_limit=PDF_TIME_LIMIT)
     seconds = time.perf_counter() - started
     request.app[SERVICES].metrics.report_pdf_seconds.observe(seconds)
-    log.info("report PDF rendered", extra={"month": values["report"].month,
-                                           "seconds": round(seconds, 3), "bytes": len(pdf)})
-    month = values["report"].month
+    log.info("report PDF rendered", extra={"month": month, "seconds": round(seconds, 3),
+                                           "bytes": len(pdf)})
     return web.Response(
         body=pdf, content_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="alarm-report-{month}.pdf"',
