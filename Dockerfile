@@ -40,6 +40,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     ALERT_GATEWAY_HTTP_HOST=0.0.0.0 \
     ALERT_GATEWAY_HTTP_PORT=8080
 
+# The report PDF (WeasyPrint) needs Pango and HarfBuzz's subsetter, and a Japanese font:
+# Debian bookworm's versions, pinned as the base image is.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+       libpango-1.0-0=1.50.12+ds-1 libpangoft2-1.0-0=1.50.12+ds-1 \
+       libharfbuzz-subset0=6.0.0+dfsg-3 fonts-ipafont-gothic=00303-23 \
+    && rm -rf /var/lib/apt/lists/*
+
 # A fixed, unprivileged uid so volume ownership is predictable across rebuilds.
 RUN groupadd --system --gid 10001 gateway \
     && useradd --system --uid 10001 --gid gateway --home-dir /app --shell /usr/sbin/nologin gateway \

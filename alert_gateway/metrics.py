@@ -130,6 +130,12 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.report_pdf_seconds = Histogram(
+            PREFIX + "console_report_pdf_seconds",
+            "Time to lay out one monthly report PDF (CPU in a worker thread, one at a time).",
+            buckets=(0.5, 1, 2, 4, 8, 16, 32),
+            registry=r,
+        )
         self.calls_hung_up = Counter(
             PREFIX + "calls_hung_up_total",
             "Live calls about a closed alert ended through the Twilio API, by result "

@@ -8,7 +8,11 @@ want_apt=()
 command -v promtool >/dev/null || want_apt+=(prometheus)          # rule tests: promtool check/test rules
 command -v amtool >/dev/null || want_apt+=(prometheus-alertmanager)  # amtool check-config, routes test
 [ -x /usr/bin/chromium ] || want_apt+=(chromium chromium-driver)  # console tests drive Debian's Chromium
-fc-list 2>/dev/null | grep -qi "IPAGothic" || want_apt+=(fonts-ipafont-gothic)  # readable Japanese in screenshots
+fc-list 2>/dev/null | grep -qi "IPAGothic" || want_apt+=(fonts-ipafont-gothic)  # Japanese in screenshots and PDFs
+# WeasyPrint (the report PDF) opens these at import: Pango for text, HarfBuzz to subset fonts
+/sbin/ldconfig -p | grep "libpango-1.0.so.0" >/dev/null || want_apt+=(libpango-1.0-0)
+/sbin/ldconfig -p | grep "libpangoft2-1.0.so.0" >/dev/null || want_apt+=(libpangoft2-1.0-0)
+/sbin/ldconfig -p | grep "libharfbuzz-subset.so.0" >/dev/null || want_apt+=(libharfbuzz-subset0)
 command -v mosquitto_passwd >/dev/null || want_apt+=(mosquitto)   # broker ACL tests run their own broker
 command -v pg_dump >/dev/null || want_apt+=(postgresql-client)   # restore drill: pg_dump / pg_restore
 command -v make >/dev/null && command -v cc >/dev/null || want_apt+=(build-essential)  # the C device example is compiled

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aiohttp import web
 
 from ..appkeys import SERVICES
@@ -28,10 +26,8 @@ from . import (
 )
 from .keys import JINJA, METRICS, THROTTLE
 from .metrics import for_registry
-from .render import make_env
+from .render import STATIC_DIR, make_env
 from .throttle import ThrottlePolicy
-
-STATIC_DIR = Path(__file__).parent / "static"
 
 
 def add_routes(app: web.Application) -> None:

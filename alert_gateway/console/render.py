@@ -15,6 +15,7 @@ from .i18n import Translator
 from .keys import CSRF, JINJA, OPERATOR
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 def make_env() -> Environment:
@@ -54,10 +55,14 @@ def context(request: web.Request) -> dict[str, Any]:
     }
 
 
+def render_html(request: web.Request, template: str, **values: Any) -> str:
+    """A template rendered with what every page needs, as text."""
+    return request.app[JINJA].get_template(template).render(context(request) | values)
+
+
 def render(request: web.Request, template: str, *, status: int = 200, **values: Any) -> web.Response:
     """Render a template as an HTML response (never cached: pages carry personal data)."""
-    env = request.app[JINJA]
-    html = env.get_template(template).render(context(request) | values)
+    html = render_html(request, template, **values)
     response = web.Response(text=html, status=status, content_type="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response

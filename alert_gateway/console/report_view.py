@@ -1,25 +1,33 @@
-"""The monthly report page and its CSV export (supervisors)."""
+"""The monthly report page and its CSV and PDF exports (supervisors)."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import logging
 import re
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from markupsafe import Markup
 
 from ..appkeys import SERVICES
 from ..errors import InvalidInput
+from ..pdf.child import render_pdf
 from .auth import require_supervisor
 from .i18n import Translator
-from .render import render, translator
+from .keys import PDF_RENDERS
+from .render import STATIC_DIR, render, render_html, translator
 from .report import TARGET_60, TARGET_180, MonthlyReport, current_month, monthly_report, shift_month
 from .report_charts import histogram_svg, hours_svg, trend_svg
 from .report_trend import monthly_trend
 from .timefmt import duration, local
 
+log = logging.getLogger(__name__)
+PDF_TIME_LIMIT = 120.0  # seconds; a month renders in about one on a loaded 2-core machine
 _MONTH = re.compile(r"(19|2[01])[0-9]{2}-(0[1-9]|1[0-2])")  # ASCII digits, years 1900-2199
 
 
@@ -51,8 +59,8 @@ class Charts:
     hours: Markup
 
 
-async def report_page(request: web.Request) -> web.Response:
-    """GET /console/report?month=YYYY-MM: the current month unless another is asked for."""
+async def _page_values(request: web.Request) -> dict[str, Any]:
+    """What report.html shows for the month asked for."""
     services = request.app[SERVICES]
     report = await _load(request)
     async with services.sessions() as session:
@@ -64,10 +72,35 @@ async def report_page(request: web.Request) -> web.Response:
                     hours_svg(report.by_hour, _))
     this_month = current_month(services.clock.now(), services.settings.timezone)
     later = shift_month(report.month, 1)
-    return render(request, "report.html", report=report, target_60=TARGET_60,
-                  target_180=TARGET_180, trend=trend, charts=charts,
-                  earlier=shift_month(report.month, -1),
-                  later=later if later <= this_month else None)
+    return {"report": report, "target_60": TARGET_60, "target_180": TARGET_180, "trend": trend,
+            "charts": charts, "earlier": shift_month(report.month, -1),
+            "later": later if later <= this_month else None}
+
+
+async def report_page(request: web.Request) -> web.Response:
+    """GET /console/report?month=YYYY-MM: the current month unless another is asked for."""
+    return render(request, "report.html", **await _page_values(request))
+
+
+async def report_pdf(request: web.Request) -> web.Response:
+    """GET /console/report.pdf?month=YYYY-MM: the same page on A4, laid out in a child process."""
+    values = await _page_values(request)
+    month = values["report"].month
+    html = render_html(request, "report.html", **values)
+    base_url = str(request.url.with_path("/console/report").with_query(None))
+    async with request.app[PDF_RENDERS]:  # one at a time: each takes a core for a second or so
+        started = time.perf_counter()
+        pdf = await render_pdf(html, base_url=base_url, static_dir=STATIC_DIR,
+                               url_path="/console/static/", time_limit=PDF_TIME_LIMIT)
+    seconds = time.perf_counter() - started
+    request.app[SERVICES].metrics.report_pdf_seconds.observe(seconds)
+    log.info("report PDF rendered", extra={"month": month, "seconds": round(seconds, 3),
+                                           "bytes": len(pdf)})
+    return web.Response(
+        body=pdf, content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="alarm-report-{month}.pdf"',
+                 "Cache-Control": "no-store"},
+    )
 
 
 def _share(value: float | None) -> str:
@@ -125,3 +158,5 @@ def add_routes(app: web.Application) -> None:
     """Register the report routes."""
     app.router.add_get("/console/report", report_page)
     app.router.add_get("/console/report.csv", report_csv)
+    app.router.add_get("/console/report.pdf", report_pdf)
+    app[PDF_RENDERS] = asyncio.Semaphore(1)

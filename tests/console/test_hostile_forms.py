@@ -143,6 +143,10 @@ async def _walk(edge: Edge, csrf: str) -> set[str]:
                                       {"csrf_token": csrf}, raw=f"{name}={ENCODED_SURROGATE}")
             await edge.note(await edge.client.post(path, data=body, headers=headers), body)
         walked.add(path)
+    # The PDF reads only `month`; a valid month would lay out a PDF for seconds each time
+    for value in (*HOSTILE_VALUES, *BAD_DATES):
+        await edge.note(await edge.client.get(url("/console/report.pdf", {"month": value})))
+    walked.add("/console/report.pdf")
     for page in ("/console/sweeps/1", "/console/sweeps/1/live", "/console/sweeps/1.csv"):
         for value in HOSTILE_VALUES:
             await edge.note(await edge.client.get(url(page, dict.fromkeys(QUERY_NAMES, value))))
