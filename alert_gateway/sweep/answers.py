@@ -1,4 +1,5 @@
-"""A key pressed on a sweep call: applied at once, in the webhook's transaction.
+"""A key pressed on a sweep call: applied at once, in the webhook's transaction, through the
+acceptance path a tap on the sweep SMS's link takes too (outcomes.answer).
 
 1 settles the resident as fine; 9 opens the P1 alert without waiting for the runner's next look.
 Either frees a place for the sweep's next call, so the runner is poked after the commit.
@@ -11,15 +12,12 @@ from datetime import datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..db.models import EntryState, NotificationAttempt, Resident, SweepEntry
+from ..db.models import AnsweredBy, EntryState, NotificationAttempt, Resident, SweepEntry
 from ..i18n import language_of
 from ..metrics import Metrics
 from ..wellbeing import check_call
 from ..wellbeing.answers import Pressed
-from ..wellbeing.check_call import CheckAnswer
-from .outcomes import finish
-
-_STATES = {CheckAnswer.FINE: EntryState.FINE, CheckAnswer.HELP: EntryState.HELP}
+from . import outcomes
 
 
 async def keypress(session: AsyncSession, attempt: NotificationAttempt, digits: str, *,
@@ -32,5 +30,6 @@ async def keypress(session: AsyncSession, attempt: NotificationAttempt, digits: 
     answer = check_call.press(attempt, digits, now=now, metrics=metrics)
     pressed = Pressed(check_call.reply(answer, language), language)
     if entry is not None and answer is not None and entry.state == EntryState.CALLING.value:
-        pressed.changes = await finish(session, entry, _STATES[answer], now=now, metrics=metrics)
+        pressed.changes = await outcomes.answer(session, entry, answer, by=AnsweredBy.CALL,
+                                                now=now, metrics=metrics)
     return pressed
