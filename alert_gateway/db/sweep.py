@@ -45,6 +45,7 @@ class AnsweredBy(StrEnum):
 
     CALL = "call"  # pressed 1 or 9 on the sweep call
     LINK = "link"  # tapped 無事です / 助けが必要 on the page behind the sweep SMS's link
+    LINE = "line"  # tapped the same buttons under the sweep's LINE message
 
 
 class Sweep(SQLModel, table=True):
@@ -81,7 +82,7 @@ class SweepEntry(SQLModel, table=True):
     attempt_id: int | None = Field(default=None, foreign_key="notificationattempt.id")
     alert_id: int | None = Field(default=None, foreign_key="alert.id")  # 9, or never reached
     answered_at: datetime | None = None
-    answered_by: str | None = enum_field(None, length=8)  # AnsweredBy: call or link
+    answered_by: str | None = enum_field(None, length=8)  # AnsweredBy: call, link or LINE
     finished_at: datetime | None = None
     updated_at: datetime
 

@@ -23,7 +23,8 @@ from ..wellbeing.check_call import CheckAnswer
 ACTOR = "sweep"
 ANSWERS = {CheckAnswer.FINE: EntryState.FINE, CheckAnswer.HELP: EntryState.HELP}
 _HOW = {AnsweredBy.CALL: "pressed 9 on the disaster sweep call",
-        AnsweredBy.LINK: "tapped 'I need help' on the disaster sweep SMS link"}
+        AnsweredBy.LINK: "tapped 'I need help' on the disaster sweep SMS link",
+        AnsweredBy.LINE: "tapped 'I need help' on the disaster sweep LINE message"}
 _RAISES = {
     EntryState.HELP: (AlarmType.SWEEP_HELP, "resident {how}"),
     EntryState.NOT_REACHED: (AlarmType.SWEEP_UNREACHED,
@@ -35,8 +36,9 @@ _RAISES = {
 
 async def answer(session: AsyncSession, entry: SweepEntry, given: CheckAnswer, *, by: AnsweredBy,
                  now: datetime, metrics: Metrics) -> list[AlertChange]:
-    """The one acceptance path of a resident's answer, a key on the call or a tap on the link:
-    fine or help, and no more tries. Answered by link, a call still unsent is not placed."""
+    """The one acceptance path of a resident's answer, a key on the call or a tap on the SMS's
+    link or the LINE message: fine or help, and no more tries. Answered by a tap, a call still
+    unsent is not placed."""
     if EntryState(entry.state).is_final or given not in ANSWERS:
         return []
     entry.answered_by = by.value

@@ -1,10 +1,12 @@
-"""A sweep's message as text: the SMS a resident gets with their first sweep call.
+"""A sweep's message as text: the SMS and the LINE message a resident gets with their first
+sweep call.
 
-It carries the supervisor's message in the resident's language and a one-tap answer link
-(`/r/{token}`, as in alert SMS: Japan has no two-way SMS), so a resident can answer 無事です /
-助けが必要 without a call. It goes through the outbox like every send (below every alarm, under
-the account's rate, retried, its status called back); it is a row of its own, so its failure
-never touches the call. A landline gets none: the escalation's rule (escalation/people.py).
+Both carry the supervisor's message in the resident's language and a way to answer 無事です /
+助けが必要 without a call: the SMS a one-tap answer link (`/r/{token}`, as in alert SMS: Japan has
+no two-way SMS), the LINE message two postback buttons. They go through the outbox like every
+send (below every alarm, under the account's rate, retried, their status called back); each is a
+row of its own, so their failure never touches the call. A landline gets no SMS (the
+escalation's rule, escalation/people.py); only a resident who linked LINE gets the LINE message.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.models import (
+    EntryState,
     NotificationAttempt,
     NotifyChannel,
     Purpose,
@@ -25,6 +28,7 @@ from ..db.models import (
 )
 from ..escalation.people import resident_person
 from ..i18n import language_of, t
+from ..line.messages import sweep_body
 from ..responses import links
 from ..settings import Settings
 from ..wellbeing.check_call import CHECK_PRIORITY
@@ -48,23 +52,36 @@ def sms_body(language: str, *, message: str, link: str) -> str:
 
 
 def add_text(session: AsyncSession, entry: SweepEntry, resident: Resident, sweep: Sweep, *,
-             now: datetime, settings: Settings) -> bool:
-    """With the entry's first call, queue the resident's SMS and store its link's hash; True if
-    one was queued. Retries send no second SMS: the first link stays good until it expires."""
-    if entry.tries != 1 or not takes_sms(resident):
-        return False
-    assert entry.id is not None and resident.phone is not None
-    token, hashed = links.new_token()
-    session.add(SweepLink(token_hash=hashed, entry_id=entry.id, created_at=now,
-                          expires_at=now + timedelta(hours=settings.answer_link_hours)))
+             now: datetime, settings: Settings) -> int:
+    """With the entry's first call, queue the resident's SMS (storing its link's hash) and LINE
+    message; how many were queued. Retries send no more: the first ones stay good."""
+    if entry.tries != 1 or resident.phone is None:
+        return 0
+    assert entry.id is not None
     language = language_of(resident.language)
-    session.add(NotificationAttempt(
-        alert_id=None, target=Target.RESIDENT.value, to_number=resident.phone,
-        channel=NotifyChannel.SMS.value, purpose=Purpose.SWEEP.value, priority=CHECK_PRIORITY,
-        body=sms_body(language, message=message_in(sweep, language),
-                      link=links.url_of(settings.public_url, token)),
-        created_at=now, not_before=now))
-    return True
+    message = message_in(sweep, language)
+    queued: list[tuple[NotifyChannel, str]] = []
+    if takes_sms(resident):
+        token, hashed = links.new_token()
+        session.add(SweepLink(token_hash=hashed, entry_id=entry.id, created_at=now,
+                              expires_at=now + timedelta(hours=settings.answer_link_hours)))
+        link = links.url_of(settings.public_url, token)
+        queued.append((NotifyChannel.SMS, sms_body(language, message=message, link=link)))
+    if resident.line_user_id:
+        queued.append((NotifyChannel.LINE, sweep_body(language, message=message,
+                                                      to=resident.line_user_id, entry_id=entry.id)))
+    for channel, body in queued:
+        session.add(NotificationAttempt(
+            alert_id=None, target=Target.RESIDENT.value, to_number=resident.phone,
+            channel=channel.value, purpose=Purpose.SWEEP.value, priority=CHECK_PRIORITY,
+            body=body, created_at=now, not_before=now))
+    return len(queued)
+
+
+def answered_key(state: EntryState) -> str:
+    """What a resident reads once they are settled (the link's page, a LINE reply)."""
+    return {EntryState.FINE: "page.sweep_fine", EntryState.HELP: "page.sweep_help"}.get(
+        state, "page.sweep_closed")
 
 
 async def find(session: AsyncSession, token: str) -> SweepLink | None:

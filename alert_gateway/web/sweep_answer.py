@@ -18,8 +18,6 @@ from ..wellbeing.check_call import CheckAnswer
 from .answer_view import Page, plain
 
 SWEEP_CHOICES = (CheckAnswer.FINE.value, CheckAnswer.HELP.value)
-# What the page says once the resident is settled, by the entry's state.
-_SETTLED = {EntryState.FINE: "sweep_fine", EntryState.HELP: "sweep_help"}
 
 
 async def sweep_page(session: AsyncSession, token: str, *, now: datetime, zone: ZoneInfo,
@@ -44,7 +42,7 @@ async def sweep_page(session: AsyncSession, token: str, *, now: datetime, zone: 
         link.answer, link.answered_at = verb, now
     state = EntryState(entry.state)
     notice = (texts.message_in(sweep, lang) if not state.is_final
-              else t(lang, f"page.{_SETTLED.get(state, 'sweep_closed')}"))
+              else t(lang, texts.answered_key(state)))
     return Page(
         lang=lang, heading=t(lang, "page.sweep_heading", centre=centre),
         when=t(lang, "page.sweep_when", time=sweep.created_at.astimezone(zone).strftime("%m/%d %H:%M")),

@@ -1,5 +1,5 @@
-"""Disaster sweep texts: the one-tap answer links in residents' sweep SMS, and how each resident
-answered (call or link)
+"""Disaster sweep texts: the one-tap answer links in residents' sweep SMS, how each resident
+answered (call, link or LINE), and a resident's own LINE link (codes for a resident or a contact)
 
 Revision ID: 0011_sweeptext
 Revises: 0010_sweep
@@ -33,9 +33,26 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('sweep_link', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sweep_link_entry_id'), ['entry_id'], unique=False)
+    with op.batch_alter_table('resident', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('line_user_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+        batch_op.create_index(batch_op.f('ix_resident_line_user_id'), ['line_user_id'], unique=False)
+    with op.batch_alter_table('linelinkcode', schema=None) as batch_op:
+        batch_op.alter_column('contact_id', existing_type=sa.Integer(), nullable=True)
+        batch_op.add_column(sa.Column('resident_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+        batch_op.create_index(batch_op.f('ix_linelinkcode_resident_id'), ['resident_id'], unique=False)
+        batch_op.create_foreign_key('fk_linelinkcode_resident_id_resident', 'resident', ['resident_id'], ['id'])
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM linelinkcode WHERE contact_id IS NULL")
+    with op.batch_alter_table('linelinkcode', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_linelinkcode_resident_id_resident', type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_linelinkcode_resident_id'))
+        batch_op.drop_column('resident_id')
+        batch_op.alter_column('contact_id', existing_type=sa.Integer(), nullable=False)
+    with op.batch_alter_table('resident', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_resident_line_user_id'))
+        batch_op.drop_column('line_user_id')
     with op.batch_alter_table('sweep_link', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sweep_link_entry_id'))
     op.drop_table('sweep_link')
