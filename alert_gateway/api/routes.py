@@ -12,9 +12,9 @@ from pydantic import BaseModel
 
 from devices.contract import AlarmType, Severity
 
-from ..console.i18n import LANGUAGES
 from ..db.alerts import AlertStatus
 from ..db.messages import RejectReason
+from ..i18n import LANGUAGES
 from ..residents.schemas import DeviceRead
 from ..sweep.schemas import SweepIn, SweepRead
 from ..validation import MAX_COUNT

@@ -6,9 +6,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..appkeys import SERVICES
-from ..console.i18n import LANGUAGES
 from ..db.audit import AuditAction
 from ..errors import InvalidInput
+from ..i18n import LANGUAGES
 from ..privacy import audit
 from ..sweep import service, starting, views
 from ..sweep.export import csv_response

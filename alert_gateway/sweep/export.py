@@ -1,5 +1,6 @@
 """A sweep's residents as a CSV file: what the supervisor exports from the console, prints, or
-fetches through the API (one builder for both)."""
+fetches through the API (one builder for both). Its labels are the console's (its catalogue
+and time format), so the API's file is the console's file."""
 
 from __future__ import annotations
 
