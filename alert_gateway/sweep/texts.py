@@ -52,11 +52,11 @@ def sms_body(language: str, *, message: str, link: str) -> str:
 
 
 def add_text(session: AsyncSession, entry: SweepEntry, resident: Resident, sweep: Sweep, *,
-             now: datetime, settings: Settings) -> int:
+             now: datetime, settings: Settings) -> None:
     """With the entry's first call, queue the resident's SMS (storing its link's hash) and LINE
-    message; how many were queued. Retries send no more: the first ones stay good."""
+    message. Retries send no more: the first ones stay good."""
     if entry.tries != 1 or resident.phone is None:
-        return 0
+        return
     assert entry.id is not None
     language = language_of(resident.language)
     message = message_in(sweep, language)
@@ -75,7 +75,6 @@ def add_text(session: AsyncSession, entry: SweepEntry, resident: Resident, sweep
             alert_id=None, target=Target.RESIDENT.value, to_number=resident.phone,
             channel=channel.value, purpose=Purpose.SWEEP.value, priority=CHECK_PRIORITY,
             body=body, created_at=now, not_before=now))
-    return len(queued)
 
 
 def answered_key(state: EntryState) -> str:

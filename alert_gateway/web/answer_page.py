@@ -182,6 +182,7 @@ async def _answer(request: web.Request) -> web.Response:
     await publish(services.bus, page.changes)
     if page.answered:
         log.info("answer page: answer applied", extra={"answer": verb})
+    if page.answered and verb in SWEEP_CHOICES:
         sweeps_changed(services)  # a resident's sweep answer frees a place for the next call
     return _render(request, page, token, cookie)
 

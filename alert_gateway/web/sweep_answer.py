@@ -32,7 +32,8 @@ async def sweep_page(session: AsyncSession, token: str, *, now: datetime, zone: 
     if not EntryState(entry.state).is_final and now >= link.expires_at:
         return plain("expired", 410)
     lang = language_of(resident.language)
-    message, status, changes = None, 200, list[AlertChange]()
+    message: str | None = None
+    status, changes = 200, list[AlertChange]()
     if verb is not None and (EntryState(entry.state).is_final or verb not in SWEEP_CHOICES):
         message = t(lang, "page.already") if link.answer == verb else None  # a replayed form
         status = 409
