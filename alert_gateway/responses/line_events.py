@@ -140,7 +140,8 @@ async def _sweep_tap(session: AsyncSession, row: NotificationAttempt, given: str
                      now: datetime, metrics: Metrics, out: LineOutcome) -> tuple[str, str | None]:
     """無事です / 助けが必要 on a sweep's message, from the resident's own account: as 1 / 9."""
     entry_id = entry_of(row.body)
-    entry = await session.get(SweepEntry, entry_id) if entry_id is not None else None
+    entry = await session.get(SweepEntry, entry_id, with_for_update=True,  # as on the link page
+                              populate_existing=True) if entry_id is not None else None
     resident = await session.get(Resident, entry.resident_id) if entry is not None else None
     if (entry is None or resident is None or resident.line_user_id != user
             or given not in SWEEP_ANSWERS):

@@ -23,8 +23,9 @@ from . import outcomes
 async def keypress(session: AsyncSession, attempt: NotificationAttempt, digits: str, *,
                    now: datetime, metrics: Metrics) -> Pressed:
     """Settle the call and the resident's entry by the key; another key is heard as no answer."""
-    entry = (await session.exec(select(SweepEntry).where(
-        SweepEntry.attempt_id == attempt.id))).first()
+    entry = (await session.exec(select(SweepEntry).where(  # locked, as a tap on the link locks it
+        SweepEntry.attempt_id == attempt.id).with_for_update()
+        .execution_options(populate_existing=True))).first()
     resident = await session.get(Resident, entry.resident_id) if entry is not None else None
     language = language_of(resident.language if resident is not None else None)
     answer = check_call.press(attempt, digits, now=now, metrics=metrics)

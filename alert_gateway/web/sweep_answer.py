@@ -24,7 +24,9 @@ async def sweep_page(session: AsyncSession, token: str, *, now: datetime, zone: 
                      centre: str, metrics: Metrics, verb: str | None) -> Page:
     """Load the sweep link's rows, apply a POSTed answer, and say what the page shows."""
     link = await texts.find(session, token)
-    entry = await session.get(SweepEntry, link.entry_id) if link is not None else None
+    # an answer locks the entry (PostgreSQL): a key on the call in another replica waits for it
+    entry = await session.get(SweepEntry, link.entry_id, with_for_update=verb is not None,
+                              populate_existing=True) if link is not None else None
     sweep = await session.get(Sweep, entry.sweep_id) if entry is not None else None
     resident = await session.get(Resident, entry.resident_id) if entry is not None else None
     if link is None or entry is None or sweep is None or resident is None:
