@@ -181,3 +181,23 @@ async def test_a_tap_on_help_raises_the_p1_that_pressing_9_raises(
         assert (by_key.type, by_key.severity) == (by_link.type, by_link.severity)
         messages = [e.message for e in await env.timeline(entry.alert_id)]
         assert any("sweep SMS link" in (m or "") for m in messages), messages
+
+
+async def test_an_expired_or_unknown_sweep_link_is_refused(
+        sqlite_url: str, topic_root: str, clock: FakeClock) -> None:
+    """Past answer_link_hours an unanswered resident's link is a plain 410 page; a token that is
+    nobody's is 404; neither changes the entry."""
+    await sweep_env.seed(sqlite_url, 1)
+    async with escalation_env(sqlite_url, topic_root, clock, answer_link_hours=0.1) as env, \
+            _handset() as http:
+        await _give_mobiles(env, 1)
+        await env.control(f"/_fake/phones/{mobile(1)}", {"call": "no-answer"})
+        await sweep_env.start(env, {})
+        url = _link(await _sms_to(env, mobile(1)))
+        await env.changes.until(lambda: _waiting_for_retry(env, "r-1"))
+        await clock.advance(7 * 60)  # past the link's 6 minutes, before the 10-minute retry
+        expired = await Handset(http).open(url)
+        assert expired.status == 410 and "有効期限" in expired.html, expired
+        unknown = await Handset(http).open(url.rsplit("/", 1)[0] + "/" + "A" * 22)
+        assert unknown.status == 404, unknown
+        assert (await sweep_env.entry(env, "r-1")).state == "waiting"
