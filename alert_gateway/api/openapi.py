@@ -33,7 +33,8 @@ def build_document(routes: Sequence[Route], *, prefix: str, version: str,
     """The whole document; `public_paths` (full paths) need no token."""
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorRead, "serialization")]
     for route in routes:
-        models.append((route.response, "serialization"))
+        if route.response is not None:
+            models.append((route.response, "serialization"))
         if route.body is not None:
             models.append((route.body, "validation"))
     refs, top = models_json_schema(models, ref_template=REF)
@@ -67,11 +68,9 @@ def build_document(routes: Sequence[Route], *, prefix: str, version: str,
 
 def _operation(route: Route, ref: Any) -> dict[str, Any]:
     error = {"application/json": {"schema": ref(ErrorRead, "serialization")}}
-    responses: dict[str, Any] = {
-        str(route.status): {"description": "Success.",
-                            "content": {"application/json": {"schema": ref(route.response,
-                                                                           "serialization")}}},
-    }
+    success = ({"text/csv": {"schema": {"type": "string"}}} if route.response is None
+               else {"application/json": {"schema": ref(route.response, "serialization")}})
+    responses: dict[str, Any] = {str(route.status): {"description": "Success.", "content": success}}
     for code, text in _ERRORS.items():
         responses[code] = {"description": text, "content": error}
     operation: dict[str, Any] = {

@@ -14,6 +14,7 @@ from devices.contract import AlarmType, Severity
 
 from ..db.alerts import AlertStatus
 from ..db.messages import RejectReason
+from ..i18n import LANGUAGES
 from ..residents.reads import DeviceRead
 from ..sweep.schemas import SweepIn, SweepRead
 from ..validation import MAX_COUNT
@@ -56,7 +57,7 @@ class Route:
     path: str  # below /api/v1, OpenAPI style: /alerts/{alert_id}
     handler: Handler
     summary: str
-    response: type[BaseModel]
+    response: type[BaseModel] | None  # None: a CSV file (text/csv), not JSON
     status: int = 200
     body: type[BaseModel] | None = None
     query: tuple[Param, ...] = ()
@@ -156,6 +157,11 @@ SWEEP_ROUTES: tuple[Route, ...] = (
           "residents at risk are called first.", SweepRead, status=201, body=SweepIn),
     Route("GET", _SWEEP, sweeps.get_sweep,
           "A sweep with its counts per state and its residents in call order.", SweepRead),
+    Route("GET", f"{_SWEEP}/entries.csv", sweeps.sweep_entries_csv,
+          "The sweep's residents in call order as CSV (UTF-8 with BOM), the same file as the "
+          "console's export.", None,
+          query=(Param("lang", "Language of the state and relation labels (default ja).",
+                       {"type": "string", "enum": list(LANGUAGES)}),)),
     Route("POST", f"{_SWEEP}/pause", sweeps.pause_sweep,
           "Pause: no new calls; calls on the line still finish.", SweepRead),
     Route("POST", f"{_SWEEP}/resume", sweeps.resume_sweep, "Resume a paused sweep.", SweepRead),

@@ -1,4 +1,5 @@
-"""POST /sweeps, GET /sweeps/{sweep_id} and its pause, resume and stop: disaster sweeps."""
+"""POST /sweeps, GET /sweeps/{sweep_id}, its residents as CSV, and its pause, resume and stop:
+disaster sweeps."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from aiohttp import web
 
 from ..appkeys import SERVICES
 from ..db.audit import AuditAction
+from ..errors import InvalidInput
+from ..i18n import LANGUAGES
 from ..privacy import audit
-from ..sweep import service, starting
+from ..sweep import service, starting, views
+from ..sweep.export import csv_response
 from ..sweep.runner import sweeps_changed
 from ..sweep.schemas import SweepIn
 from . import params
@@ -38,6 +42,23 @@ async def get_sweep(request: web.Request) -> web.Response:
                      detail=f"sweep {sweep_id}, {len(read.residents)} residents")
         await session.commit()
     return model_response(read)
+
+
+async def sweep_entries_csv(request: web.Request) -> web.Response:
+    """The sweep's residents as the console's CSV export, labels in `lang` (default ja)."""
+    sweep_id = params.int_path(request, "sweep_id", "sweep")
+    language = request.query.get("lang", "ja")
+    if language not in LANGUAGES:
+        raise InvalidInput(f"lang {language[:40]!r} is not known; use one of: {', '.join(LANGUAGES)}.")
+    services = request.config_dict[SERVICES]
+    async with services.sessions() as session:
+        await starting.get(session, sweep_id=sweep_id)
+        rows = await views.rows(session, sweep_id=sweep_id)
+        audit.record(session, actor=actor(request), action=AuditAction.EXPORT, now=request[NOW],
+                     detail=f"sweep {sweep_id}, {len(rows)} residents")
+        await session.commit()
+    return csv_response(rows, sweep_id=sweep_id, language=language,
+                        zone=services.settings.timezone)
 
 
 async def _control(request: web.Request, action: str) -> web.Response:

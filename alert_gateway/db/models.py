@@ -26,7 +26,7 @@ from .escalation import (
 )
 from .messages import InboundMessage, RejectedMessage, RejectReason
 from .residents import Contact, Device, LineLinkCode, PhoneType, Relation, Resident
-from .sweep import EntryState, Sweep, SweepEntry, SweepState
+from .sweep import AnsweredBy, EntryState, Sweep, SweepEntry, SweepLink, SweepState
 from .wellbeing import WellbeingCall, WellbeingChannel, WellbeingState
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "AlertResponder",
     "AlertStatus",
     "AnswerLink",
+    "AnsweredBy",
     "ApiToken",
     "AttemptStatus",
     "AuditAction",
@@ -67,6 +68,7 @@ __all__ = [
     "SignInThrottle",
     "Sweep",
     "SweepEntry",
+    "SweepLink",
     "SweepState",
     "Target",
     "WebSession",

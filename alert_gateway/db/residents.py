@@ -62,6 +62,9 @@ class Resident(SQLModel, table=True):
     wellbeing_timezone: str = Field(default="Asia/Tokyo", max_length=64)
     wellbeing_channel: str = enum_field("voice", length=8)
     last_activity_at: datetime | None = None
+    # set when the resident sent their link code to the LINE official account (a sweep's
+    # message then comes by LINE too); cleared on "block"
+    line_user_id: str | None = Field(default=None, max_length=64, index=True)
     active: bool = True
     erased_at: datetime | None = None  # left the service: personal fields gone, alerts still counted
     created_at: datetime = Field(default_factory=utcnow)
@@ -97,10 +100,13 @@ class Contact(SQLModel, table=True):
 
 
 class LineLinkCode(SQLModel, table=True):
-    """A one-time code a supervisor hands a contact, who sends it to the LINE official account."""
+    """A one-time code a supervisor hands a contact or a resident (exactly one of the two), who
+    sends it to the LINE official account."""
 
     code_hash: str = Field(primary_key=True, max_length=64)  # sha256 hex: the code is a credential
-    contact_id: int = Field(foreign_key="contact.id", index=True)
+    contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
+    resident_id: str | None = Field(default=None, foreign_key="resident.id", index=True,
+                                    max_length=64)
     created_by: str = Field(max_length=120)
     created_at: datetime
     expires_at: datetime

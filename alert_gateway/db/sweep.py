@@ -40,6 +40,14 @@ class EntryState(StrEnum):
         return self not in (EntryState.WAITING, EntryState.CALLING)
 
 
+class AnsweredBy(StrEnum):
+    """How a resident gave their fine / help answer: the same answer whichever way it came."""
+
+    CALL = "call"  # pressed 1 or 9 on the sweep call
+    LINK = "link"  # tapped 無事です / 助けが必要 on the page behind the sweep SMS's link
+    LINE = "line"  # tapped the same buttons under the sweep's LINE message
+
+
 class Sweep(SQLModel, table=True):
     """A sweep started by a supervisor: whom (an address prefix or everyone) and what they hear."""
 
@@ -74,5 +82,23 @@ class SweepEntry(SQLModel, table=True):
     attempt_id: int | None = Field(default=None, foreign_key="notificationattempt.id")
     alert_id: int | None = Field(default=None, foreign_key="alert.id")  # 9, or never reached
     answered_at: datetime | None = None
+    answered_by: str | None = enum_field(None, length=8)  # AnsweredBy: call, link or LINE
     finished_at: datetime | None = None
     updated_at: datetime
+
+
+class SweepLink(SQLModel, table=True):
+    """The one-tap answer link `{public_url}/r/{token}` in a resident's sweep SMS.
+
+    Like an alert's answer link, only the SHA-256 of the token is kept; `answer` (fine, help)
+    is the answer given through it, so a replayed form does not act twice.
+    """
+
+    __tablename__ = "sweep_link"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    entry_id: int = Field(foreign_key="sweep_entry.id", index=True)
+    created_at: datetime
+    expires_at: datetime
+    answer: str | None = enum_field(None, length=16)
+    answered_at: datetime | None = None

@@ -1,5 +1,6 @@
-"""LINE in the demo: the fake LINE beside the fake Twilio, the demo contacts' accounts linked, and
-policies that send LINE with every SMS and call (the built-in ones say "both")."""
+"""LINE in the demo: the fake LINE beside the fake Twilio, the demo contacts' and residents'
+accounts linked, and policies that send LINE with every SMS and call (the built-in ones say
+"both")."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pydantic import SecretStr
 from sqlmodel import col, select
 
 from ..db.engine import SessionFactory
-from ..db.residents import Contact, PhoneType
+from ..db.residents import Contact, PhoneType, Resident
 from ..escalation.policy import DEFAULT_POLICIES
 from ..line.fake_server import fake_line_of, make_fake_line_app
 from ..settings import Settings
@@ -45,15 +46,20 @@ def user_id_of(phone: str) -> str:
     return "U" + hashlib.sha256(phone.encode()).hexdigest()[:32]
 
 
-async def link_contacts(sessions: SessionFactory) -> dict[str, str]:
-    """Link every demo contact with a mobile to a fake LINE account; {user id: label}."""
+async def link_accounts(sessions: SessionFactory) -> dict[str, str]:
+    """Link every demo contact with a mobile, and every resident (a sweep's message and its
+    buttons reach them there), to a fake LINE account; {user id: label}."""
     accounts: dict[str, str] = {}
     async with sessions() as session:
         contacts = (await session.exec(select(Contact).where(
             col(Contact.phone_type) == PhoneType.MOBILE.value, col(Contact.active).is_(True)))).all()
-        for contact in contacts:
-            contact.line_user_id = user_id_of(contact.phone)
-            accounts[contact.line_user_id] = f"{contact.name} ({contact.phone})"
+        residents = (await session.exec(select(Resident).where(
+            col(Resident.phone).is_not(None), col(Resident.active).is_(True)))).all()
+        people: list[Contact | Resident] = [*contacts, *residents]
+        for person in people:
+            assert person.phone is not None
+            person.line_user_id = user_id_of(person.phone)
+            accounts[person.line_user_id] = f"{person.name} ({person.phone})"
         await session.commit()
     return accounts
 

@@ -24,7 +24,7 @@ from .announce import AlertPrinter, banner, say
 from .broker import DemoBroker, demo_broker
 from .data import DemoOptions, demo_key, demo_phones, demo_settings, prepare_database
 from .fonts import font_advice, japanese_font_missing
-from .line import link_contacts, mount_fake_line, policies_path, write_policies
+from .line import link_accounts, mount_fake_line, policies_path, write_policies
 from .traffic import Traffic, resolve_traffic, simulator_config
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ async def run_demo(options: DemoOptions, base: Settings, *, stop: asyncio.Event 
         api_token = await ensure_demo_token(services.sessions, options.data_dir,
                                             now=services.clock.now())
         phones = await demo_phones(services.sessions, settings)
-        line_accounts = await link_contacts(services.sessions)
+        line_accounts = await link_accounts(services.sessions)
         await stack.enter_async_context(fake_twilio(settings, options.twilio_port, phones,
                                                    line_accounts))
         await stack.enter_async_context(running_gateway(services))

@@ -17,12 +17,21 @@ def _phone_type(value: str) -> PhoneType:
         return PhoneType.UNKNOWN
 
 
+def resident_person(resident: Resident | None) -> Person | None:
+    """The resident as the planner sees them (and the sweep, to know whether they take SMS);
+    None without a phone."""
+    if resident is None or not resident.phone:
+        return None
+    return Person(Target.RESIDENT, None, resident.name, resident.phone,
+                  _phone_type(resident.phone_type), resident.language)
+
+
 def people_of(resident: Resident | None, contacts: Sequence[Contact], settings: Settings) -> list[Person]:
     """The resident, their active contacts and the dispatch centre, as the planner sees them."""
     people: list[Person] = []
-    if resident is not None and resident.phone:
-        people.append(Person(Target.RESIDENT, None, resident.name, resident.phone,
-                             _phone_type(resident.phone_type), resident.language))
+    myself = resident_person(resident)
+    if myself is not None:
+        people.append(myself)
     for c in contacts:
         if not c.active:
             continue

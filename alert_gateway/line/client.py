@@ -30,7 +30,7 @@ from ..metrics import Metrics
 from ..outbox.ratelimit import TokenBucket
 from ..settings import Settings
 from ..twilio.client import PermanentSendError, ProviderResult, SendError, TransientSendError
-from .messages import alert_message, recipient
+from .messages import messages, recipient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,14 +70,15 @@ class LineSender:
             await client.close()
 
     async def push(self, *, attempt_id: int, created_at: datetime, body: str | None) -> ProviderResult:
-        """Push one outbox row's alert (with its buttons) to the linked account it names."""
+        """Push one outbox row's alert or sweep message (with its buttons) to the linked account
+        it names."""
         api = self._api
         to = recipient(body)
         if api is None:
             raise PermanentSendError("LINE is not configured", code="line_off")
         if not to:
             raise PermanentSendError("no LINE account to push to", code="line_unlinked")
-        request = PushMessageRequest(to=to, messages=[alert_message(body, attempt_id)])
+        request = PushMessageRequest(to=to, messages=messages(body, attempt_id))
         await self._bucket.take()
         try:
             answer = await self._call("push", lambda: api.push_message_with_http_info(

@@ -1,4 +1,5 @@
-"""What a LINE alert says and its buttons; the postback data a tap sends back.
+"""What a LINE alert or a sweep's safety check says and its buttons; the postback data a tap
+sends back.
 
 The outbox row's body holds the text and the recipient as JSON (planned before the row has an
 id); the buttons, whose postback data names the attempt, are built when it is sent.
@@ -17,16 +18,20 @@ from linebot.v3.messaging import ButtonsTemplate, Message, PostbackAction, Templ
 from ..db.answer_links import Answer
 from ..i18n import language_of, t
 from ..outbox.texts import AlertFacts
+from ..wellbeing.check_call import CheckAnswer
 
 TEXT_LIMIT = 160  # a buttons template's text without a title or image
 ALT_LIMIT = 400
+ALERT_ANSWERS = (Answer.ACCEPT.value, Answer.DECLINE.value, Answer.ARRIVE.value)  # a contact's
+SWEEP_ANSWERS = (CheckAnswer.FINE.value, CheckAnswer.HELP.value)  # a resident's, in a sweep
 
 
 @dataclass(frozen=True, slots=True)
 class Postback:
-    """A tap on one of our buttons: which answer, about which attempt."""
+    """A tap on one of our buttons: which answer (an ALERT_ANSWERS or SWEEP_ANSWERS value),
+    about which attempt."""
 
-    answer: Answer
+    answer: str
     attempt_id: int
 
 
@@ -54,40 +59,60 @@ def alert_body(lang: str, facts: AlertFacts, *, to: str) -> str:
                        "buttons": not facts.technical}, ensure_ascii=False)
 
 
+def sweep_body(lang: str, *, message: str, to: str, entry_id: int) -> str:
+    """The outbox body of a sweep's LINE message: the supervisor's whole message as text, then
+    無事です / 助けが必要 buttons; `entry` names the resident's sweep entry a tap answers."""
+    lang = language_of(lang)
+    return json.dumps({"to": to, "language": lang, "text": t(lang, "line.sweep", message=message),
+                       "answers": list(SWEEP_ANSWERS), "entry": entry_id}, ensure_ascii=False)
+
+
+def entry_of(body: str | None) -> int | None:
+    """The sweep entry a LINE outbox body names (None for an alert's)."""
+    entry = json.loads(body or "{}").get("entry")
+    return entry if isinstance(entry, int) else None
+
+
 def recipient(body: str | None) -> str:
     """The LINE user id an outbox body is for ('' when it names none)."""
     return str(json.loads(body or "{}").get("to", ""))
 
 
-def postback_data(answer: Answer, attempt_id: int) -> str:
+def postback_data(answer: str, attempt_id: int) -> str:
     """The data a button sends back."""
-    return urlencode({"a": answer.value, "attempt": attempt_id})
+    return urlencode({"a": answer, "attempt": attempt_id})
 
 
 def parse_postback(data: str) -> Postback | None:
     """Our postback data as typed values; None for anything we did not send."""
     try:
         fields = parse_qs(data[:300], max_num_fields=2, strict_parsing=True)
-        answer = Answer(fields["a"][0])
+        answer = fields["a"][0]
         attempt = fields["attempt"][0]
     except (KeyError, ValueError):  # ValueError also for more fields than ours
         return None
-    if not attempt.isdigit() or len(attempt) > 9:
+    if answer not in ALERT_ANSWERS + SWEEP_ANSWERS or not attempt.isdigit() or len(attempt) > 9:
         return None
     return Postback(answer, int(attempt))
 
 
-def buttons(lang: str, attempt_id: int, answers: tuple[Answer, ...]) -> list[PostbackAction]:
-    """One postback button per answer, labelled in the contact's language."""
-    return [PostbackAction(label=t(lang, f"line.{a.value}"), data=postback_data(a, attempt_id),
-                           display_text=t(lang, f"line.{a.value}")) for a in answers]
+def buttons(lang: str, attempt_id: int, answers: tuple[str, ...]) -> list[PostbackAction]:
+    """One postback button per answer, labelled in the recipient's language."""
+    return [PostbackAction(label=t(lang, f"line.{a}"), data=postback_data(a, attempt_id),
+                           display_text=t(lang, f"line.{a}")) for a in answers]
 
 
-def alert_message(body: str | None, attempt_id: int) -> Message:
-    """The message to push for an outbox row: the alert text with accept / decline / arrived."""
+def messages(body: str | None, attempt_id: int) -> list[Message]:
+    """The messages to push for an outbox row: an alert's text with accept / decline / arrived,
+    or a sweep's whole message followed by its fine / help buttons."""
     spec = json.loads(body or "{}")
     text, lang = str(spec.get("text", "")), language_of(spec.get("language"))
+    if spec.get("answers"):
+        answers = tuple(a for a in spec["answers"] if a in SWEEP_ANSWERS)
+        return [TextMessage(text=text), TemplateMessage(
+            alt_text=_cut(text, ALT_LIMIT), template=ButtonsTemplate(
+                text=t(lang, "line.sweep_ask"), actions=buttons(lang, attempt_id, answers)))]
     if not spec.get("buttons"):
-        return TextMessage(text=text)
-    return TemplateMessage(alt_text=_cut(text, ALT_LIMIT), template=ButtonsTemplate(
-        text=text, actions=buttons(lang, attempt_id, (Answer.ACCEPT, Answer.DECLINE, Answer.ARRIVE))))
+        return [TextMessage(text=text)]
+    return [TemplateMessage(alt_text=_cut(text, ALT_LIMIT), template=ButtonsTemplate(
+        text=text, actions=buttons(lang, attempt_id, ALERT_ANSWERS)))]

@@ -56,6 +56,7 @@ async def erase(session: AsyncSession, *, resident_id: str, actor: str, now: dat
     resident.phone_type = PhoneType.UNKNOWN.value
     resident.oxygen_in_home = resident.bed_bound = resident.no_nearby_contact = False
     resident.away = False
+    resident.line_user_id = None  # their LINE account is personal data
     resident.active = False
     resident.erased_at = resident.updated_at = now
     contacts = await service.contacts_for(session, resident_id=resident_id)

@@ -1,5 +1,6 @@
 """LINE webhook events applied: a button tap goes through the same acceptance path as an SMS
-reply or a keypress (answers.answer); a link code links the account; "block" unlinks.
+reply or a keypress (answers.answer; a resident's sweep answer: sweep.outcomes.answer, as a key
+on the sweep call); a link code links the account; "block" unlinks.
 
 Events can arrive twice (LINE redelivers) and in any order: each one is idempotent.
 """
@@ -26,17 +27,23 @@ from ..db.answer_links import Answer
 from ..db.models import (
     AckChannel,
     Alert,
+    AnsweredBy,
     AttemptStatus,
     Contact,
+    EntryState,
     NotificationAttempt,
     NotifyChannel,
+    Purpose,
     Resident,
+    SweepEntry,
 )
 from ..i18n import language_of, t
 from ..line import linking
-from ..line.messages import parse_postback
+from ..line.messages import ALERT_ANSWERS, SWEEP_ANSWERS, entry_of, parse_postback
 from ..metrics import Metrics
 from ..outbox.attempts import settle
+from ..sweep import outcomes, texts
+from ..wellbeing.check_call import CheckAnswer
 from .answers import answer
 from .callbacks import HookResult
 
@@ -48,6 +55,7 @@ class LineOutcome:
 
     changes: list[AlertChange] = field(default_factory=list)
     replies: list[tuple[str, list[str]]] = field(default_factory=list)
+    sweep_answered: bool = False  # a resident answered a sweep: its runner may call the next
 
 
 async def apply_events(session: AsyncSession, events: Sequence[Event], *, now: datetime, tz: tzinfo,
@@ -87,11 +95,13 @@ async def _text(session: AsyncSession, text: str, user: str, *,
                 now: datetime) -> tuple[str, str | None]:
     """A link code links the account; anything else from an unlinked account asks for one."""
     code = linking.normalize(text)
-    contact = await linking.redeem(session, code=code, line_user_id=user, now=now) if code else None
-    if contact is not None:
-        resident = await session.get(Resident, contact.resident_id)
+    owner = await linking.redeem(session, code=code, line_user_id=user, now=now) if code else None
+    if isinstance(owner, Resident):  # the resident themselves: a sweep's message comes here
+        return "linked", t(owner.language, "line.linked_resident")
+    if owner is not None:
+        resident = await session.get(Resident, owner.resident_id)
         name = resident.name if resident is not None else ""
-        return "linked", t(contact.language, "line.linked", name=name)
+        return "linked", t(owner.language, "line.linked", name=name)
     mine = await linking.linked(session, user)
     if code is not None:
         return "bad_code", t(mine[0].language if mine else "ja", "line.bad_code")
@@ -103,20 +113,41 @@ async def _postback(session: AsyncSession, data: str, user: str, *, now: datetim
     """A button: the attempt it names must be a LINE push to this very account."""
     tap = parse_postback(data)
     row = await session.get(NotificationAttempt, tap.attempt_id) if tap else None
-    contact = await session.get(Contact, row.contact_id) if row and row.contact_id else None
-    if (tap is None or row is None or contact is None or row.alert_id is None
-            or row.channel != NotifyChannel.LINE.value or contact.line_user_id != user):
+    if tap is None or row is None or row.channel != NotifyChannel.LINE.value:
+        return "ignored", None
+    if row.purpose == Purpose.SWEEP.value:
+        return await _sweep_tap(session, row, tap.answer, user, now=now, metrics=metrics, out=out)
+    contact = await session.get(Contact, row.contact_id) if row.contact_id else None
+    if (contact is None or row.alert_id is None or contact.line_user_id != user
+            or tap.answer not in ALERT_ANSWERS):
         return "ignored", None
     alert = await session.get(Alert, row.alert_id)
     if alert is None or contact.id is None:
         return "ignored", None
+    given = Answer(tap.answer)
     result = HookResult(language=language_of(contact.language))
-    if tap.answer is Answer.DECLINE:
+    if given is Answer.DECLINE:
         settle(row, AttemptStatus.DECLINED, now=now, metrics=metrics)
-    elif tap.answer is Answer.ACCEPT or alert.acknowledged_at is None:
+    elif given is Answer.ACCEPT or alert.acknowledged_at is None:
         settle(row, AttemptStatus.ACCEPTED, now=now, metrics=metrics)
-    text = await answer(session, alert, contact.id, tap.answer, channel=AckChannel.LINE, now=now,
+    text = await answer(session, alert, contact.id, given, channel=AckChannel.LINE, now=now,
                         tz=tz, result=result)
     out.changes.extend(result.changes)
-    return tap.answer.value, text
+    return given.value, text
 
+
+async def _sweep_tap(session: AsyncSession, row: NotificationAttempt, given: str, user: str, *,
+                     now: datetime, metrics: Metrics, out: LineOutcome) -> tuple[str, str | None]:
+    """無事です / 助けが必要 on a sweep's message, from the resident's own account: as 1 / 9."""
+    entry_id = entry_of(row.body)
+    entry = await session.get(SweepEntry, entry_id, with_for_update=True,  # as on the link page
+                              populate_existing=True) if entry_id is not None else None
+    resident = await session.get(Resident, entry.resident_id) if entry is not None else None
+    if (entry is None or resident is None or resident.line_user_id != user
+            or given not in SWEEP_ANSWERS):
+        return "ignored", None
+    if not EntryState(entry.state).is_final:
+        out.changes += await outcomes.answer(session, entry, CheckAnswer(given),
+                                             by=AnsweredBy.LINE, now=now, metrics=metrics)
+        out.sweep_answered = True
+    return given, t(resident.language, texts.answered_key(EntryState(entry.state)))

@@ -1,4 +1,5 @@
-"""One-tap answer links: issue a token for an alert SMS, find its link again from the URL."""
+"""One-tap answer links: issue a token for an alert SMS (or a sweep SMS, sweep/texts.py), find its
+link again from the URL."""
 
 from __future__ import annotations
 
@@ -27,11 +28,17 @@ def url_of(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}{PATH_PREFIX}{token}"
 
 
+def new_token() -> tuple[str, str]:
+    """A fresh token for a link, and the hash the database keeps of it."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    return token, hash_of(token)
+
+
 def issue(*, alert_id: int, contact_id: int, now: datetime,
           lifetime: timedelta) -> tuple[str, AnswerLink]:
     """A new token and its row (the caller adds the row in the transaction that plans the SMS)."""
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    return token, AnswerLink(token_hash=hash_of(token), alert_id=alert_id, contact_id=contact_id,
+    token, hashed = new_token()
+    return token, AnswerLink(token_hash=hashed, alert_id=alert_id, contact_id=contact_id,
                              created_at=now, expires_at=now + lifetime)
 
 

@@ -1,4 +1,5 @@
-"""A key pressed on a sweep call: applied at once, in the webhook's transaction.
+"""A key pressed on a sweep call: applied at once, in the webhook's transaction, through the
+acceptance path a tap on the sweep SMS's link takes too (outcomes.answer).
 
 1 settles the resident as fine; 9 opens the P1 alert without waiting for the runner's next look.
 Either frees a place for the sweep's next call, so the runner is poked after the commit.
@@ -11,26 +12,25 @@ from datetime import datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..db.models import EntryState, NotificationAttempt, Resident, SweepEntry
+from ..db.models import AnsweredBy, EntryState, NotificationAttempt, Resident, SweepEntry
 from ..i18n import language_of
 from ..metrics import Metrics
 from ..wellbeing import check_call
 from ..wellbeing.answers import Pressed
-from ..wellbeing.check_call import CheckAnswer
-from .outcomes import finish
-
-_STATES = {CheckAnswer.FINE: EntryState.FINE, CheckAnswer.HELP: EntryState.HELP}
+from . import outcomes
 
 
 async def keypress(session: AsyncSession, attempt: NotificationAttempt, digits: str, *,
                    now: datetime, metrics: Metrics) -> Pressed:
     """Settle the call and the resident's entry by the key; another key is heard as no answer."""
-    entry = (await session.exec(select(SweepEntry).where(
-        SweepEntry.attempt_id == attempt.id))).first()
+    entry = (await session.exec(select(SweepEntry).where(  # locked, as a tap on the link locks it
+        SweepEntry.attempt_id == attempt.id).with_for_update()
+        .execution_options(populate_existing=True))).first()
     resident = await session.get(Resident, entry.resident_id) if entry is not None else None
     language = language_of(resident.language if resident is not None else None)
     answer = check_call.press(attempt, digits, now=now, metrics=metrics)
     pressed = Pressed(check_call.reply(answer, language), language)
     if entry is not None and answer is not None and entry.state == EntryState.CALLING.value:
-        pressed.changes = await finish(session, entry, _STATES[answer], now=now, metrics=metrics)
+        pressed.changes = await outcomes.answer(session, entry, answer, by=AnsweredBy.CALL,
+                                                now=now, metrics=metrics)
     return pressed

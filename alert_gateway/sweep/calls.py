@@ -3,7 +3,8 @@
 At most `sweep_concurrent_calls` residents are being called at once, across every running sweep;
 the calls go through the outbox below every alarm, under the account's send rate. Each call is
 claimed by a conditional UPDATE (still waiting, same number of tries) in the transaction that
-queues it, so across replicas and restarts each try is queued once.
+queues it, so across replicas and restarts each try is queued once; the resident's SMS
+(texts.py) is queued with the first try, in the same transaction.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ from ..db.models import (
     SweepState,
 )
 from ..escalation.daynight import NightHours
-from ..i18n import language_of
 from ..metrics import Metrics
 from ..settings import Settings
 from ..wellbeing.check_call import check_call, claim_try, result_of
 from ..wellbeing.planning import Step, after_call
 from .outcomes import finish
+from .texts import add_text, message_in
 
 log = logging.getLogger(__name__)
 BATCH = 100  # entries per transaction
@@ -71,11 +72,11 @@ async def place_next(session: AsyncSession, *, now: datetime, settings: Settings
         if not resident.phone:
             await finish(session, entry, EntryState.NO_PHONE, now=now, metrics=metrics)
             continue
-        language = language_of(resident.language)
         attempt = check_call(
-            to_number=resident.phone, language=language, centre=settings.dispatch_name, now=now,
-            purpose=Purpose.SWEEP, ask=sweep.message_en if language == "en" else sweep.message_ja)
+            to_number=resident.phone, language=resident.language, centre=settings.dispatch_name,
+            now=now, purpose=Purpose.SWEEP, ask=message_in(sweep, resident.language))
         session.add(attempt)
+        add_text(session, entry, resident, sweep, now=now, settings=settings)
         await session.flush()
         entry.attempt_id = attempt.id
         placed += 1

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..db.sweep import EntryState, SweepState
+from ..db.sweep import AnsweredBy, EntryState, SweepState
 
 _TEXT = "^[^\\x00]*$"
 
@@ -21,10 +21,12 @@ class SweepIn(BaseModel):
         description="Address prefix, e.g. 金沢市広坂; absent or null: every active resident.")
     message_ja: str | None = Field(
         default=None, min_length=1, max_length=400, pattern=_TEXT,
-        description="What Japanese speakers hear before 'press 1 / 9'; null: the default.")
+        description="What Japanese speakers hear before 'press 1 / 9', and read in the SMS with "
+                    "its answer link; null: the default.")
     message_en: str | None = Field(
         default=None, min_length=1, max_length=400, pattern=_TEXT,
-        description="What English speakers hear before 'press 1 / 9'; null: the default.")
+        description="What English speakers hear before 'press 1 / 9', and read in the SMS with "
+                    "its answer link; null: the default.")
 
 
 class ResponderRead(BaseModel):
@@ -48,6 +50,7 @@ class SweepEntryRead(BaseModel):
     tries: int
     alert_id: int | None
     answered_at: datetime | None
+    answered_by: AnsweredBy | None  # a key on the call, or a tap on the SMS's link
     responders: list[ResponderRead]
 
 

@@ -35,5 +35,6 @@ async def read(session: AsyncSession, *, sweep_id: int) -> SweepRead:
             resident_id=row.entry.resident_id, name=row.name, rank=row.entry.rank,
             at_risk=row.entry.at_risk, state=row.entry.state, tries=row.entry.tries,
             alert_id=row.entry.alert_id, answered_at=row.entry.answered_at,
+            answered_by=row.entry.answered_by,
             responders=[ResponderRead.model_validate(r) for r in row.responders])
             for row in found])

@@ -2,8 +2,10 @@
 
 A GET never changes anything (link previews and mail scanners fetch links); the answer is a POST
 from the page carrying a CSRF token of its own (bound to a cookie and to this link). Every answer
-goes through `responses.answers.answer`, the path SMS replies and LINE postbacks take. A wrong,
-expired or refused request gets a plain page in Japanese and English, never a stack trace.
+goes through `responses.answers.answer`, the path SMS replies and LINE postbacks take. A token
+that is no alert's may be a resident's sweep link (sweep_answer.py): their fine / help goes
+through the sweep's own acceptance path. A wrong, expired or refused request gets a plain page in
+Japanese and English, never a stack trace.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -23,20 +24,22 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..access import client_address
 from ..appkeys import SERVICES
-from ..bus import AlertChange
 from ..console.auth import SECURITY_HEADERS
 from ..db.answer_links import Answer
 from ..db.models import AckChannel, Alert, AlertResponder, AnswerLink, Contact, Resident
 from ..errors import GatewayError
 from ..i18n import language_of, t
+from ..metrics import Metrics
 from ..outbox.notices import facts_of
 from ..outbox.texts import alarm_name
 from ..responses import links
 from ..responses.answers import answer
 from ..responses.callbacks import HookResult, taker_name
+from ..sweep.runner import sweeps_changed
 from ..unit_of_work import publish
-from .answer_view import Shown, is_closed, is_expired, shown
+from .answer_view import Page, Shown, is_closed, is_expired, plain, shown
 from .rate_limit import SlidingWindow
+from .sweep_answer import SWEEP_CHOICES, sweep_page
 
 log = logging.getLogger(__name__)
 LIMIT: web.AppKey[SlidingWindow] = web.AppKey("answer_page_limit", SlidingWindow)
@@ -59,49 +62,38 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(links.PATH_PREFIX + "{token}", _answer)
 
 
-@dataclass
-class Page:
-    """Everything the template shows, read inside the transaction (plain values only)."""
-
-    lang: str
-    heading: str
-    when: str
-    address: str
-    notice: str | None
-    choices: tuple[Answer, ...]
-    message: str | None = None
-    status: int = 200
-    changes: list[AlertChange] = field(default_factory=list)
-    plain: str | None = None  # a refusal: the key of a plain page instead
+VERBS = frozenset({*Answer, *SWEEP_CHOICES})  # what a form may post, to either kind of link
 
 
 async def _page(session: AsyncSession, token: str, *, now: datetime, zone: ZoneInfo,
-                verb: Answer | None = None) -> Page:
+                centre: str, metrics: Metrics, verb: str | None = None) -> Page:
     """Load the link's rows, decide what the page shows and, for a POST, apply the answer."""
     link = await links.find(session, token)
     if link is None:
-        return _plain("invalid", 404)
+        return await sweep_page(session, token, now=now, zone=zone, centre=centre,
+                                metrics=metrics, verb=verb)
     alert = await session.get(Alert, link.alert_id)
     contact = await session.get(Contact, link.contact_id)
     if alert is None or alert.id is None or contact is None:
-        return _plain("invalid", 404)
+        return plain("invalid", 404)
     if not is_closed(alert) and is_expired(link, now):
-        return _plain("expired", 410)
+        return plain("expired", 410)
     lang = language_of(contact.language)
     responder = await session.get(AlertResponder, (alert.id, link.contact_id))
     state = responder.state if responder else None
     view = await _shown(session, alert, link, state, lang, zone)
     message, status, changes = None, 200, []
     if verb is not None and verb not in view.choices:  # a replayed or stale form acts once only
-        message = t(lang, "page.already") if link.answer == verb.value else None
+        message = t(lang, "page.already") if link.answer == verb else None
         status = 409
     elif verb is not None:
+        given = Answer(verb)
         result = HookResult(language=lang)
-        message = await answer(session, alert, link.contact_id, verb, channel=AckChannel.LINK,
+        message = await answer(session, alert, link.contact_id, given, channel=AckChannel.LINK,
                                now=now, tz=zone, result=result)
-        link.answer, link.answered_at, changes = verb.value, now, result.changes
+        link.answer, link.answered_at, changes = given.value, now, result.changes
         after = {Answer.ACCEPT: "accepted", Answer.DECLINE: "declined", Answer.ARRIVE: "arrived"}
-        view = await _shown(session, alert, link, after[verb], lang, zone)
+        view = await _shown(session, alert, link, after[given], lang, zone)
     resident = await session.get(Resident, alert.resident_id) if alert.resident_id else None
     facts = facts_of(alert, resident)  # the name and address exactly as the SMS gives them
     local = alert.opened_at.astimezone(zone).strftime("%m/%d %H:%M")
@@ -112,7 +104,8 @@ async def _page(session: AsyncSession, token: str, *, now: datetime, zone: ZoneI
         when=t(lang, "page.when", time=local),
         address=t(lang, "page.address", address=facts.address) if facts.address else "",
         notice=t(lang, f"page.{view.notice}", **view.params) if view.notice else None,
-        choices=view.choices, message=message, status=status, changes=changes)
+        choices=view.choices, message=message, status=status, changes=changes,
+        answered=verb is not None and status == 200)
 
 
 async def _shown(session: AsyncSession, alert: Alert, link: AnswerLink, state: str | None, lang: str,
@@ -121,10 +114,6 @@ async def _shown(session: AsyncSession, alert: Alert, link: AnswerLink, state: s
     taken_at = alert.acknowledged_at.astimezone(zone).strftime("%H:%M") \
         if alert.acknowledged_at else ""
     return shown(alert, link, state, taker=taker, taken_at=taken_at)
-
-
-def _plain(key: str, status: int) -> Page:
-    return Page("ja", "", "", "", None, (), status=status, plain=key)
 
 
 def _limited(request: web.Request) -> web.Response | None:
@@ -155,7 +144,8 @@ async def _show(request: web.Request) -> web.Response:
         return refused
     services, token = request.app[SERVICES], request.match_info["token"]
     async with services.sessions() as session:
-        page = await _page(session, token, now=services.clock.now(), zone=_zone(request))
+        page = await _page(session, token, now=services.clock.now(), zone=_zone(request),
+                           centre=services.settings.dispatch_name, metrics=services.metrics)
     cookie = request.cookies.get(COOKIE) or secrets.token_urlsafe(32)
     response = _render(request, page, token, cookie)
     if page.plain is None:
@@ -178,26 +168,29 @@ async def _answer(request: web.Request) -> web.Response:
     if not cookie or not hmac.compare_digest(_csrf(cookie, token).encode(),
                                              given.encode("utf-8", "surrogatepass")):
         return _render_plain(request, "reopen", 403)
-    try:
-        verb = Answer(str(form.get("answer") or ""))
-    except ValueError:
+    verb = str(form.get("answer") or "")
+    if verb not in VERBS:
         return _render_plain(request, "invalid", 400)
     now, zone = services.clock.now(), _zone(request)
+    centre, metrics = services.settings.dispatch_name, services.metrics
     try:
-        page = await services.writes.run(lambda s: _page(s, token, now=now, zone=zone, verb=verb))
+        page = await services.writes.run(lambda s: _page(s, token, now=now, zone=zone,
+                                                         centre=centre, metrics=metrics, verb=verb))
     except GatewayError as exc:  # e.g. the contact was moved to another resident meanwhile
         log.warning("answer page: answer refused", extra={"reason": type(exc).__name__})
         return _render_plain(request, "invalid", 409)
     await publish(services.bus, page.changes)
-    if page.changes:
-        log.info("answer page: answer applied", extra={"answer": verb.value})
+    if page.answered:
+        log.info("answer page: answer applied", extra={"answer": verb})
+    if page.answered and verb in SWEEP_CHOICES:
+        sweeps_changed(services)  # a resident's sweep answer frees a place for the next call
     return _render(request, page, token, cookie)
 
 
 def _render(request: web.Request, page: Page, token: str, cookie: str) -> web.Response:
     if page.plain is not None:
         return _render_plain(request, page.plain, page.status)
-    outcome = "answered" if page.changes else "replayed" if page.status == 409 else "shown"
+    outcome = "answered" if page.answered else "replayed" if page.status == 409 else "shown"
     request.app[SERVICES].metrics.answer_page.labels(outcome=outcome).inc()
     template = request.app[TEMPLATES].get_template("answer.html")
     html = template.render(page={**vars(page), "action": links.PATH_PREFIX + token,

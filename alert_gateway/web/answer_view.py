@@ -1,10 +1,12 @@
-"""What the answer page shows for a link: pure decisions over rows already loaded (no I/O)."""
+"""What the answer page shows for a link: pure decisions over rows already loaded (no I/O), and
+the page's values."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..bus import AlertChange
 from ..db.answer_links import Answer
 from ..db.models import ACTIVE_STATUSES, Alert, AnswerLink, ResponderState
 
@@ -16,6 +18,28 @@ class Shown:
     notice: str | None
     choices: tuple[Answer, ...] = ()
     params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Page:
+    """Everything the template shows, read inside the transaction (plain values only)."""
+
+    lang: str
+    heading: str
+    when: str
+    address: str
+    notice: str | None
+    choices: tuple[str, ...]  # an alert link's Answer values, or a sweep link's fine / help
+    message: str | None = None
+    status: int = 200
+    changes: list[AlertChange] = field(default_factory=list)
+    answered: bool = False  # this request's answer was applied
+    plain: str | None = None  # a refusal: the key of a plain page instead
+
+
+def plain(key: str, status: int) -> Page:
+    """A refusal shown as a plain page in Japanese and English."""
+    return Page("ja", "", "", "", None, (), status=status, plain=key)
 
 
 def is_closed(alert: Alert | None) -> bool:

@@ -20,6 +20,7 @@ from linebot.v3.webhook import WebhookParser
 from ..appkeys import SERVICES
 from ..line.client import LineSender
 from ..responses.line_events import LineOutcome, apply_events
+from ..sweep.runner import sweeps_changed
 from ..unit_of_work import publish
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ async def _webhook(request: web.Request) -> web.Response:
         lambda session: apply_events(session, events, now=services.clock.now(), tz=tz,
                                      metrics=services.metrics))
     await publish(services.bus, outcome.changes)
+    if outcome.sweep_answered:
+        sweeps_changed(services)
     for token, texts in outcome.replies:
         await request.app[LINE_SENDER].reply(reply_token=token, texts=texts)
     return web.Response(status=200)

@@ -36,7 +36,8 @@ def _pages(edge: Edge) -> list[str]:
     return ["/console/", "/console/board/rows", "/console/api/board", f"/console/alerts/{a}",
             f"/console/alerts/{a}/live", "/console/residents", "/console/residents/new",
             "/console/residents/r-0001", "/console/residents/r-0001/edit",
-            "/console/residents/import", f"/console/contacts/{c}/edit", f"/console/contacts/{c}/line",
+            "/console/residents/r-0001/line", "/console/residents/import",
+            f"/console/contacts/{c}/edit", f"/console/contacts/{c}/line",
             "/console/operators",
             "/console/history", "/console/report", "/console/report.csv", "/console/audit",
             "/console/audit.csv", "/console/login", "/console/handover", "/console/sweeps"]
@@ -69,6 +70,7 @@ def _forms(edge: Edge) -> dict[str, dict[str, str]]:
         "/console/residents/r-0001/contacts": contact,
         f"/console/contacts/{c}": contact | {"active": "1"},
         f"/console/contacts/{c}/line": {"action": "code"},
+        "/console/residents/r-0001/line": {"action": "code"},
         "/console/residents/r-0001/devices": {"id": "pendant-0100", "kind": "pendant",
                                               "location": "居間", "heartbeat_interval": "300",
                                               "active": "1"},
@@ -88,7 +90,7 @@ def _hostile_paths(edge: Edge) -> list[str]:
                   f"/console/sweeps/{number}/live", f"/console/sweeps/{number}.csv"]
     for raw in (*(quote(v, safe="") for v in HOSTILE_VALUES), ENCODED_SURROGATE):
         paths += [f"/console/residents/{raw}", f"/console/residents/{raw}/edit",
-                  f"/console/residents/{raw}/deactivate"]
+                  f"/console/residents/{raw}/deactivate", f"/console/residents/{raw}/line"]
     return paths
 
 
