@@ -69,6 +69,9 @@ class SweepEntry(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("sweep_id", "resident_id", name="uq_sweep_entry_resident"),
         Index("ix_sweep_entry_order", "sweep_id", "state", "rank"),
+        # the runner's looks (calls on the line, the next due time) read a few rows by state
+        # instead of scanning a 10,000-resident sweep on every tick
+        Index("ix_sweep_entry_state_due", "state", "due_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -79,7 +82,8 @@ class SweepEntry(SQLModel, table=True):
     state: str = enum_field(EntryState.WAITING.value)
     due_at: datetime | None = None  # a retry's time, or when to look at the call's result
     tries: int = 0
-    attempt_id: int | None = Field(default=None, foreign_key="notificationattempt.id")
+    # a key pressed on a sweep call finds its entry by the call's attempt (in the webhook)
+    attempt_id: int | None = Field(default=None, foreign_key="notificationattempt.id", index=True)
     alert_id: int | None = Field(default=None, foreign_key="alert.id")  # 9, or never reached
     answered_at: datetime | None = None
     answered_by: str | None = enum_field(None, length=8)  # AnsweredBy: call, link or LINE

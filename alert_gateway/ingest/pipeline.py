@@ -32,6 +32,7 @@ from .dberrors import describe, is_unavailable
 from .heartbeats import LastSeenBuffer
 from .hotcounts import TurnCounts
 from .parse import Incoming, Rejection, parse_message
+from .progress import StoredProgress
 from .receipts import FeedbackPublisher
 from .store import store_batch
 
@@ -69,6 +70,8 @@ class IngestPipeline:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=20_000)
         self._idle = asyncio.Event()
         self._idle.set()
+        # background work (the sweep runner) awaits `progress.caught_up()` to go after alarms
+        self.progress = StoredProgress()
         self._batch_lock = asyncio.Lock()  # drain waits for the batch in progress (and its feedback)
         self.batch_listeners: list[BatchListener] = []
         # plans and claims stored alarms' first sends in the storing transaction (escalation wiring)
@@ -117,6 +120,7 @@ class IngestPipeline:
             )
             self._metrics.mqtt_rejected.labels(reason=item.reason.value).inc()
         self._idle.clear()
+        self.progress.read()
         pending = _Pending(client, message, item)
         self._unsettled[id(pending)] = pending.read_at
         await self._queue.put(pending)
@@ -138,17 +142,20 @@ class IngestPipeline:
 
     async def run_writer(self, stop: asyncio.Event) -> None:
         """Commit batches until stopped; a failing database is retried, never skipped."""
-        while not stop.is_set():
-            getter = asyncio.create_task(self._queue.get())
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if not getter.done():
-                getter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await getter
-                break
-            await self._commit_with_retry(self._take_batch(getter.result()))
+        try:
+            while not stop.is_set():
+                getter = asyncio.create_task(self._queue.get())
+                stopper = asyncio.create_task(stop.wait())
+                await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                if not getter.done():
+                    getter.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await getter
+                    break
+                await self._commit_with_retry(self._take_batch(getter.result()))
+        finally:
+            await self.progress.stopped()
 
     def _take_batch(self, first: _Pending) -> list[_Pending]:
         batch = [first]
@@ -188,6 +195,7 @@ class IngestPipeline:
             await self._store(batch)
         if self._queue.empty():
             self._idle.set()
+        await self.progress.stored(len(batch))
 
     async def _store(self, batch: list[_Pending]) -> None:
         """Commit, then acknowledge; on a data error, halve until each failing message is alone.

@@ -120,11 +120,13 @@ async def look_at_results(session: AsyncSession, *, now: datetime, settings: Set
 async def _finish_sweeps(session: AsyncSession, *, now: datetime) -> None:
     """A running sweep with nobody waiting or being called is finished."""
     await session.flush()
-    open_entries = select(SweepEntry.sweep_id).where(
+    # one probe of the (sweep_id, state) index per running sweep, not a scan of every entry
+    open_entries = select(SweepEntry.id).where(
+        col(SweepEntry.sweep_id) == col(Sweep.id),
         col(SweepEntry.state).in_([EntryState.WAITING.value, EntryState.CALLING.value]))
     await session.exec(  # type: ignore[call-overload]
         update(Sweep)
-        .where(col(Sweep.state) == SweepState.RUNNING.value, col(Sweep.id).not_in(open_entries))
+        .where(col(Sweep.state) == SweepState.RUNNING.value, ~open_entries.exists())
         .values(state=SweepState.FINISHED.value, finished_at=now, updated_at=now)
         .execution_options(synchronize_session=False))
 

@@ -40,11 +40,18 @@ class SweepRunner:
         await run_ticks("sweep runner", self.services.clock, self.wake, stop, self.tick, self._next_wake)
 
     async def tick(self, now: datetime) -> bool:
-        """Read results (freeing places), then fill the places; True if a batch was full."""
+        """Read results (freeing places), then fill the places; True if a batch was full.
+
+        Each of the two transactions first lets the alarms already received be stored and their
+        first sends handed over: on SQLite they would otherwise queue behind it for the one
+        connection, on PostgreSQL share the event loop with it. Only the alarms read before it
+        are waited for, so a stream of alarms delays the sweep but never stops it."""
         s = self.services
+        await s.ingest.progress.caught_up()
         async with unit_of_work(s.sessions, s.bus) as uow:
             uow.extend(await calls.look_at_results(uow.session, now=now, settings=s.settings,
                                                    metrics=s.metrics, lock_rows=self._lock_rows))
+        await s.ingest.progress.caught_up()
         async with s.sessions() as session:
             placed = await calls.place_next(session, now=now, settings=s.settings,
                                             metrics=s.metrics, lock_rows=self._lock_rows)

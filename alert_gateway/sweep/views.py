@@ -99,10 +99,11 @@ async def latest(session: AsyncSession, *, limit: int = 20) -> list[Sweep]:
 
 async def refresh_gauge(session: AsyncSession, metrics: Metrics) -> None:
     """Set the progress gauge from the sweeps running or paused."""
-    found = (await session.exec(
+    live = select(Sweep.id).where(
+        col(Sweep.state).in_([SweepState.RUNNING.value, SweepState.PAUSED.value]))
+    found = (await session.exec(  # the few live sweeps first, then their entries by index
         select(SweepEntry.state, func.count())
-        .join(Sweep, col(Sweep.id) == col(SweepEntry.sweep_id))
-        .where(col(Sweep.state).in_([SweepState.RUNNING.value, SweepState.PAUSED.value]))
+        .where(col(SweepEntry.sweep_id).in_(live.scalar_subquery()))
         .group_by(col(SweepEntry.state)))).all()
     current = counts_of([])
     current.update({state: n for state, n in found})

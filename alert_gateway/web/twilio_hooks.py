@@ -23,7 +23,7 @@ from multidict import MultiDictProxy
 
 from ..appkeys import SERVICES
 from ..db.models import NotificationAttempt
-from ..outbox.attempts import tells_nothing_new
+from ..outbox.attempts import map_status, tells_nothing_new
 from ..outbox.sending import callback_url
 from ..outbox.texts import VOICE_LANGUAGES
 from ..responses import callbacks, inbound
@@ -172,7 +172,11 @@ async def _voice_status(request: web.Request) -> web.Response:
 
     await _run(request, apply,
                idle=lambda form: tells_nothing_new("voice", str(form.get("CallStatus") or "")))
-    sweeps_changed(s)  # a sweep call that ended frees its place for the next resident
+    ended = map_status("voice", str((await request.post()).get("CallStatus") or ""))
+    if ended is not None and ended.is_final:
+        # a sweep call that ended frees its place; ringing or answered changes nothing for the
+        # runner, and each poke costs it a look that holds the database (alarms wait behind it)
+        sweeps_changed(s)
     return web.Response(status=204)
 
 
