@@ -12,8 +12,8 @@ from markupsafe import Markup
 
 from ..appkeys import SERVICES
 from ..errors import InvalidInput
+from ..i18n import Translator
 from .auth import require_supervisor
-from .i18n import Translator
 from .render import render, translator
 from .report import TARGET_60, TARGET_180, MonthlyReport, current_month, monthly_report, shift_month
 from .report_charts import histogram_svg, hours_svg, trend_svg
