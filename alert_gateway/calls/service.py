@@ -15,7 +15,7 @@ from ..alerts import queries
 from ..db.alerts import AlertEvent, EventKind
 from ..db.calls import CallState, ConsoleCall
 from ..db.residents import Resident
-from ..i18n import t
+from ..i18n.said import Said
 from ..residents import service as residents
 from .numbers import Callee, callees, is_emergency
 
@@ -46,10 +46,11 @@ async def callee_of(session: AsyncSession, call: ConsoleCall) -> Callee | None:
 def _note(session: AsyncSession, call: ConsoleCall, key: str, now: datetime,
           **params: Any) -> None:
     """A timeline entry stored as a message key and parameters (shown in each reader's
-    language); `message` keeps the Japanese text for the API and exports."""
+    language); `message` keeps the English text for the API and logs."""
+    said = Said(key, params)
     session.add(AlertEvent(alert_id=call.alert_id, at=now, kind=EventKind.CALL.value,
-                           actor=f"operator:{call.operator}", message=t("ja", key, **params),
-                           data={"text_key": key, "params": params, "call_id": call.id}))
+                           actor=f"operator:{call.operator}", message=said.english,
+                           data={**said.data(), "call_id": call.id}))
 
 
 async def start(session: AsyncSession, *, alert_id: int, operator: str, operator_phone: str,

@@ -16,15 +16,14 @@ from devices.contract import AlarmType
 from ..alerts.opening import raise_for_resident
 from ..bus import AlertChange
 from ..db.models import EntryState, SweepEntry
+from ..i18n.said import say
 from ..metrics import Metrics
 
 ACTOR = "sweep"
 _RAISES = {
-    EntryState.HELP: (AlarmType.SWEEP_HELP, "resident pressed 9 on the disaster sweep call"),
-    EntryState.NOT_REACHED: (AlarmType.SWEEP_UNREACHED,
-                             "disaster sweep: not reached ({tries} calls), please look in"),
-    EntryState.NO_PHONE: (AlarmType.SWEEP_UNREACHED,
-                          "disaster sweep: no phone to call, please look in"),
+    EntryState.HELP: (AlarmType.SWEEP_HELP, "timeline.check.sweep_help"),
+    EntryState.NOT_REACHED: (AlarmType.SWEEP_UNREACHED, "timeline.check.sweep_unreached"),
+    EntryState.NO_PHONE: (AlarmType.SWEEP_UNREACHED, "timeline.check.sweep_no_phone"),
 }
 
 
@@ -39,9 +38,9 @@ async def finish(session: AsyncSession, entry: SweepEntry, state: EntryState, *,
     metrics.sweep_answers.labels(state=state.value).inc()
     if state not in _RAISES:
         return []
-    alarm_type, message = _RAISES[state]
+    alarm_type, key = _RAISES[state]
     entry.alert_id, change = await raise_for_resident(
         session, entry.resident_id, alarm_type, now=now, actor=ACTOR,
-        message=message.format(tries=entry.tries),
+        said=say(key, tries=entry.tries),
         data={"sweep_id": entry.sweep_id, "sweep_entry_id": entry.id})
     return [change]
