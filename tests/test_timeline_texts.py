@@ -94,3 +94,6 @@ def test_an_entry_from_before_message_keys_shows_as_stored() -> None:
     assert stored(old.data) is None
     assert (page.who(old.actor, "ja"), page.text(old, "ja")) == ("山田 京子", "legacy text")
     assert page.who("system", "ja") == "システム" and page.who("device:p-1", "en") == "device p-1"
+    gone = AlertEvent(alert_id=1, at=now, kind="note", message="as written then",
+                      data=say("timeline.no_longer_there", n=1).data())
+    assert page.text(gone, "ja") == "as written then"  # a key since removed never breaks the page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,6 +21,8 @@ from ..i18n.said import stored
 from ..residents import service as residents
 from .board_data import operator_names
 from .timefmt import age_on, aware
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,7 +63,13 @@ class AlertPage:
     def text(self, event: AlertEvent, lang: str) -> str:
         """A timeline entry in the reader's language; an entry from before message keys as stored."""
         said = stored(event.data)
-        return said.render(lang, self.names_in(lang)) if said else event.message
+        if said is None:
+            return event.message
+        try:
+            return said.render(lang, self.names_in(lang))
+        except (KeyError, IndexError):  # a key since renamed, or its parameters changed
+            log.warning("timeline text not renderable", extra={"key": said.key, "event_id": event.id})
+            return event.message
 
     def names_in(self, lang: str) -> dict[str, str]:
         """Every reference this page can name, with the words for system actors in `lang`."""
