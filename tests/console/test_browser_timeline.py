@@ -56,7 +56,7 @@ async def test_the_same_timeline_reads_in_japanese_and_in_english(
         timeline = page.locator("#timeline")
         await expect(timeline).to_contain_text(
             "ステップ 1: 金沢 太郎(家族) に 音声通話 で連絡中、300 秒待ちます")
-        await expect(timeline).to_contain_text("金沢 太郎 が 音声通話 で受諾しました")
+        await expect(timeline).to_contain_text("金沢 太郎 が 音声通話 で応答しました")
         await expect(timeline).to_contain_text("山田 花子 が担当しました")
         await expect(timeline.locator("li[data-kind=acknowledged]")).to_contain_text("· 金沢 太郎 —")
         await expect(page.locator("main")).to_contain_text("日本語")  # the resident's language

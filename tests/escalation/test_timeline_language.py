@@ -48,7 +48,7 @@ async def test_timeline_names_the_daughter_in_japanese_and_english(
         assert "contact:" not in ja + en, ja + en
         assert "ステップ 4: 山田 京子(家族) に 音声通話、SMS で連絡中" in ja, ja
         assert "ステップ 2(連絡先それぞれ)を飛ばしました: 日中だけのステップで、今は夜間です" in ja, ja
-        assert "山田 京子 — 山田 京子 が 音声通話 で受諾しました" in ja, ja
+        assert "山田 京子 — 山田 京子 が 音声通話 で応答しました" in ja, ja
         assert "step 4: notifying 山田 京子 (family) by voice, SMS" in en, en
         assert "step 2 (each contact) skipped: it runs only in the daytime, and it is night" in en
         assert "山田 京子 — acknowledged by 山田 京子 via voice" in en, en
@@ -58,4 +58,4 @@ async def test_timeline_names_the_daughter_in_japanese_and_english(
             assert daughter is not None
             daughter.name = "佐藤 京子"  # married since
             await session.commit()
-        assert "佐藤 京子 が 音声通話 で受諾しました" in await _timeline(env, alert_id, "ja")
+        assert "佐藤 京子 が 音声通話 で応答しました" in await _timeline(env, alert_id, "ja")
