@@ -53,3 +53,18 @@ def test_the_http_faces_do_not_import_each_other() -> None:
     assert not _imports("api") & {"console", "web", "gateway", "commands"}
     assert not _imports("console") & {"api", "web", "gateway", "commands"}
     assert not _imports("access") & {"api", "console", "web", "gateway", "commands"}
+
+
+def test_every_timeline_entry_is_written_with_a_message_key() -> None:
+    """Each `AlertEvent(...)` in the package stores its text as a key (`said`), so every reader
+    sees it in their own language; only an operator's own note is free text."""
+    free_text = []
+    for path in PACKAGE.rglob("*.py"):
+        source = path.read_text()
+        for node in ast.walk(ast.parse(source, str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id == "AlertEvent"):
+                call = ast.get_source_segment(source, node) or ""
+                if "said" not in call and "**" not in call and "EventKind.NOTE" not in call:
+                    free_text.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert free_text == []

@@ -28,6 +28,7 @@ from ..db.models import (
 )
 from ..errors import Conflict, InvalidInput, NotFound
 from ..escalation import hooks
+from ..i18n.said import Said, person, say, term
 from ..outbox import notices
 
 
@@ -45,10 +46,10 @@ async def _lock_escalation(session: AsyncSession, alert_id: int) -> Escalation |
     return rows.first()
 
 
-def _event(alert_id: int, kind: EventKind, *, now: datetime, actor: str, message: str,
+def _event(alert_id: int, kind: EventKind, *, now: datetime, actor: str, said: Said,
            **data: object) -> AlertEvent:
-    return AlertEvent(alert_id=alert_id, at=now, kind=kind.value, actor=actor, message=message,
-                      data=data)
+    return AlertEvent(alert_id=alert_id, at=now, kind=kind.value, actor=actor, message=said.english,
+                      data={**data, **said.data()})
 
 
 async def _contact_of_resident(session: AsyncSession, alert_id: int, contact_id: int) -> Contact:
@@ -94,14 +95,15 @@ async def acknowledge(session: AsyncSession, *, alert_id: int, actor: str, chann
     alert.acknowledged_at, alert.acknowledged_by, alert.ack_channel = now, actor, channel.value
     alert.updated_at = now
     session.add(_event(alert_id, EventKind.ACKNOWLEDGED, now=now, actor=actor,
-                       message=f"acknowledged by {taker or actor} via {channel.value}",
+                       said=say("timeline.alert.acknowledged", who=person(actor, taker),
+                                channel=term(f"channel.{channel.value}")),
                        channel=channel.value, contact_id=contact_id))
     await hooks.watch(session, escalation, alert_id, now=now)
     told = await notices.tell_notified(session, alert=alert, purpose=Purpose.TAKEN_NOTICE, now=now,
                                        exclude=[contact_id] if contact_id else [], taker=taker)
     if told:
         session.add(_event(alert_id, EventKind.NOTIFICATION, now=now, actor="system",
-                           message=f"{told} contact(s) told who took the alert"))
+                           said=say("timeline.alert.told_taker", count=told)))
     return alert
 
 
@@ -117,9 +119,12 @@ async def take(session: AsyncSession, *, alert_id: int, operator: str, now: date
         raise Conflict(f"alert {alert_id} is taken by {alert.taken_by}")
     previous = alert.taken_by
     alert.taken_by, alert.taken_at, alert.updated_at = operator, now, now
-    note = f" (from {previous})" if previous else ""
+    who = person(f"operator:{operator}", operator)
+    said = (say("timeline.alert.taken_from", who=who,
+                previous=person(f"operator:{previous}", previous)) if previous
+            else say("timeline.alert.taken", who=who))
     session.add(_event(alert_id, EventKind.TAKEN, now=now, actor=f"operator:{operator}",
-                       message=f"taken by {operator}{note}", previous=previous))
+                       said=said, previous=previous))
     return alert
 
 
@@ -133,7 +138,9 @@ async def add_note(session: AsyncSession, *, alert_id: int, actor: str, text: st
     resident = await session.get(Resident, alert.resident_id) if alert.resident_id else None
     if resident is not None and resident.key_safe_code and resident.key_safe_code in text:
         raise InvalidInput("notes must not contain the key-safe code")
-    event = _event(alert_id, EventKind.NOTE, now=now, actor=actor, message=text[:4000])
+    # the operator's own words: kept as written, in no catalogue
+    event = AlertEvent(alert_id=alert_id, at=now, kind=EventKind.NOTE.value, actor=actor,
+                       message=text[:4000])
     session.add(event)
     await session.flush()
     return event
@@ -149,12 +156,13 @@ async def record_arrival(session: AsyncSession, *, alert_id: int, actor: str, no
     if alert.acknowledged_at is None:
         await acknowledge(session, alert_id=alert_id, actor=actor, channel=channel,
                           now=now, contact_id=contact_id)
-    who = actor
+    who = person(actor)
     if contact_id is not None:
-        who = (await _set_responder(session, alert_id, contact_id, ResponderState.ARRIVED, now)).name
+        contact = await _set_responder(session, alert_id, contact_id, ResponderState.ARRIVED, now)
+        who = person(f"contact:{contact_id}", contact.name)
     alert.updated_at = now
     session.add(_event(alert_id, EventKind.ARRIVED, now=now, actor=actor,
-                       message=f"{who} arrived", contact_id=contact_id))
+                       said=say("timeline.alert.arrived", who=who), contact_id=contact_id))
     return alert
 
 
@@ -169,7 +177,7 @@ async def escalate_now(session: AsyncSession, *, alert_id: int, actor: str, now:
         # A queued re-dial would hold the step open until it is tried: the operator said go on.
         await notices.cancel_queued_redials(session, alert_id=alert_id, now=now)
     session.add(_event(alert_id, EventKind.ESCALATION_STEP, now=now, actor=actor,
-                       message=f"{actor} asked for the next step now"))
+                       said=say("timeline.escalation.next_step_asked", who=person(actor))))
 
 
 async def resolve(session: AsyncSession, *, alert_id: int, actor: str, outcome: Outcome,
@@ -182,22 +190,22 @@ async def resolve(session: AsyncSession, *, alert_id: int, actor: str, outcome: 
     alert.status, alert.outcome, alert.outcome_note = AlertStatus.RESOLVED.value, outcome.value, note
     alert.resolved_at, alert.resolved_by, alert.updated_at = now, actor, now
     session.add(_event(alert_id, EventKind.RESOLVED, now=now, actor=actor,
-                       message=f"resolved: {outcome.value}", outcome=outcome.value, note=note))
+                       said=say("timeline.alert.resolved", outcome=term(f"outcome.{outcome.value}")),
+                       outcome=outcome.value, note=note))
     await hooks.stop(session, alert_id, now=now)
     await notices.tell_notified(session, alert=alert, purpose=Purpose.SUMMARY, now=now,
                                 outcome=outcome.value)
     return alert
 
 
-async def cancel(session: AsyncSession, alert: Alert, *, actor: str, message: str,
+async def cancel(session: AsyncSession, alert: Alert, *, actor: str, said: Said,
                  now: datetime) -> None:
     """The resident says all is well: the alert stays on the board for an operator, the
     escalation stops (nobody else is called) and those already notified are told."""
     assert alert.id is not None
     alert.status = AlertStatus.CANCELLED.value
     alert.updated_at = now
-    session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CANCEL.value, actor=actor,
-                           message=message))
+    session.add(_event(alert.id, EventKind.CANCEL, now=now, actor=actor, said=said))
     await hooks.cancelled(session, alert, now=now)
 
 

@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from devices.contract import AlarmType
 
 from ..db.models import Alert, AlertEvent, AlertStatus, EventKind
+from ..i18n.said import say, term
 from . import actions, rules
 
 
@@ -33,12 +34,13 @@ async def apply_cancel(
         AlarmType(alert.type), elapsed, min_seconds=min_seconds, grace_seconds=grace_seconds
     )
     if refusal is None and alert.status != AlertStatus.OPEN.value:
-        refusal = f"alert is already {alert.status}"
+        refusal = say("timeline.refusal.already", status=term(f"status.{alert.status}"))
     if refusal is not None:
+        said = say("timeline.alert.cancel_refused", reason=refusal.data())
         session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CANCEL_REFUSED.value,
-                               actor=actor, message=f"cancel refused: {refusal}"))
+                               actor=actor, message=said.english, data=said.data()))
         return False
     await actions.cancel(session, alert, actor=actor, now=now,
-                 message="resident cancelled the alarm; an operator still checks on them")
+                         said=say("timeline.alert.cancelled"))
     return True
 

@@ -29,6 +29,7 @@ from ..db.models import (
     Outcome,
 )
 from ..escalation import hooks
+from ..i18n.said import Said, say, term
 from . import actions, rules
 
 
@@ -40,23 +41,29 @@ class Routed:
     opened: bool
 
 
+def further(said: Said) -> Said:
+    """「追加: …」: the text of an alarm that joined an alert already open."""
+    return say("timeline.further", text=said.data())
+
+
 def alert_key(resident_id: str | None, device_id: str | None) -> str:
     """One active alert per resident; an unregistered device groups on its own id."""
     return resident_id if resident_id else f"device:{device_id}"
 
 
-def event_values(alert_id: int, kind: EventKind, *, now: datetime, actor: str, message: str,
+def event_values(alert_id: int, kind: EventKind, *, now: datetime, actor: str, said: Said,
                  **data: object) -> dict[str, Any]:
-    """The columns of a timeline entry (a batch inserts many in one statement)."""
-    return {"alert_id": alert_id, "at": now, "kind": kind.value, "actor": actor, "message": message,
-            "data": data}
+    """The columns of a timeline entry (a batch inserts many in one statement): its text kept as
+    a key and parameters for each reader's language, and in English in `message`."""
+    return {"alert_id": alert_id, "at": now, "kind": kind.value, "actor": actor,
+            "message": said.english, "data": {**data, **said.data()}}
 
 
-def event(alert: Alert, kind: EventKind, *, now: datetime, actor: str, message: str,
+def event(alert: Alert, kind: EventKind, *, now: datetime, actor: str, said: Said,
           **data: object) -> AlertEvent:
     """A timeline entry for a flushed alert."""
     assert alert.id is not None
-    return AlertEvent(**event_values(alert.id, kind, now=now, actor=actor, message=message, **data))
+    return AlertEvent(**event_values(alert.id, kind, now=now, actor=actor, said=said, **data))
 
 
 async def load_active(session: AsyncSession, *, resident_ids: Collection[str],
@@ -77,7 +84,7 @@ async def load_active(session: AsyncSession, *, resident_ids: Collection[str],
 
 async def open_alert(
     session: AsyncSession, *, resident_id: str | None, device_id: str | None,
-    alarm_type: AlarmType, unregistered: bool, now: datetime, actor: str, message: str,
+    alarm_type: AlarmType, unregistered: bool, now: datetime, actor: str, said: Said,
     data: dict[str, Any], raw_type: str | None = None, source_message_id: str | None = None,
     device_ts: datetime | None = None, skew: int | None = None, device: Device | None = None,
 ) -> Routed:
@@ -91,7 +98,7 @@ async def open_alert(
     await session.flush()
     assert alert.id is not None
     session.add_all([AlertEvent(**e) for e in opened_entries(
-        alert.id, alarm_type, now=now, actor=actor, message=message, data=data, skew=skew)])
+        alert.id, alarm_type, now=now, actor=actor, said=said, data=data, skew=skew)])
     if starts_escalation(alarm_type):
         session.add(hooks.new_escalation(alert, now=now))
     return Routed(alert, opened=True)
@@ -129,18 +136,19 @@ def starts_escalation(alarm_type: AlarmType) -> bool:
 
 
 def opened_entries(
-    alert_id: int, alarm_type: AlarmType, *, now: datetime, actor: str, message: str,
+    alert_id: int, alarm_type: AlarmType, *, now: datetime, actor: str, said: Said,
     data: dict[str, Any], skew: int | None = None,
 ) -> list[dict[str, Any]]:
     """The timeline entries of a new alert: opened, clock skew, closed as a test."""
-    entries = [event_values(alert_id, EventKind.OPENED, now=now, actor=actor, message=message,
-                            **data)]
+    entries = [event_values(alert_id, EventKind.OPENED, now=now, actor=actor, said=said, **data)]
     if skew is not None:
         entries.append(event_values(alert_id, EventKind.CLOCK_SKEW, now=now, actor=actor,
-                                    message=f"device clock is {skew:+d} s off", skew_seconds=skew))
+                                    said=say("timeline.alarm.clock_skew", skew=f"{skew:+d}"),
+                                    skew_seconds=skew))
     if rules.is_logged_only(alarm_type):
         entries.append(event_values(alert_id, EventKind.RESOLVED, now=now, actor="system",
-                                    message="test signal logged", outcome=Outcome.TEST.value))
+                                    said=say("timeline.alarm.test_logged"),
+                                    outcome=Outcome.TEST.value))
     return entries
 
 
@@ -167,16 +175,20 @@ async def insert_alerts(session: AsyncSession, alerts: Sequence[dict[str, Any]])
 
 
 async def attach(session: AsyncSession, alert: Alert, *, alarm_type: AlarmType, now: datetime,
-                 actor: str, message: str, data: dict[str, Any]) -> Routed:
+                 actor: str, said: Said, data: dict[str, Any]) -> Routed:
     """A further alarm on an active alert: may raise its severity or re-open a cancelled one."""
-    session.add(event(alert, EventKind.ALARM, now=now, actor=actor, message=message, **data))
+    session.add(event(alert, EventKind.ALARM, now=now, actor=actor, said=said, **data))
     new_severity = rules.severity_of(alarm_type).value
     raised = rules.is_more_urgent(alarm_type, AlarmType(alert.type))
     reopened = alert.status == AlertStatus.CANCELLED.value and rules.escalates(alarm_type)
     if raised or reopened:
         if raised:
             session.add(event(alert, EventKind.SEVERITY_RAISED, now=now, actor=actor,
-                              message=f"{alert.type} {alert.severity} → {alarm_type.value} {new_severity}",
+                              said=say("timeline.alarm.severity_raised",
+                                         previous_alarm=term(f"alarm.{alert.type}"),
+                                         previous=alert.severity,
+                                         alarm=term(f"alarm.{alarm_type.value}"),
+                                         severity=new_severity),
                               previous=alert.severity, previous_type=alert.type))
             alert.severity, alert.type = new_severity, alarm_type.value
         actions.reopen(alert)
@@ -191,27 +203,27 @@ async def attach(session: AsyncSession, alert: Alert, *, alarm_type: AlarmType, 
 async def open_or_attach(
     session: AsyncSession, *, active: Alert | None, resident_id: str | None,
     device_id: str | None, alarm_type: AlarmType, unregistered: bool, now: datetime, actor: str,
-    message: str, data: dict[str, Any], attach_message: str | None = None,
+    said: Said, data: dict[str, Any], attach_said: Said | None = None,
 ) -> Routed:
     """Attach to `active` (the key's active alert, loaded by the caller) or open a new alert."""
     if active is not None and not rules.is_logged_only(alarm_type):
         return await attach(session, active, alarm_type=alarm_type, now=now, actor=actor,
-                            message=attach_message or message, data=data)
+                            said=attach_said or said, data=data)
     return await open_alert(session, resident_id=resident_id, device_id=device_id,
                             alarm_type=alarm_type, unregistered=unregistered, now=now, actor=actor,
-                            message=message, data=data, raw_type=None)
+                            said=said, data=data, raw_type=None)
 
 
 async def raise_for_resident(session: AsyncSession, resident_id: str, alarm_type: AlarmType, *,
-                             now: datetime, actor: str, message: str,
+                             now: datetime, actor: str, said: Said,
                              data: dict[str, Any]) -> tuple[int, AlertChange]:
     """An alert for a resident raised by the centre's own call (no device): opened, or attached
     to the resident's active alert; returns its id and the change to publish after the commit."""
     active = await load_active(session, resident_ids=[resident_id], lone_device_ids=[])
     routed = await open_or_attach(
         session, active=active.get(resident_id), resident_id=resident_id, device_id=None,
-        alarm_type=alarm_type, unregistered=False, now=now, actor=actor, message=message,
-        data=data, attach_message=f"further: {message}")
+        alarm_type=alarm_type, unregistered=False, now=now, actor=actor, said=said,
+        data=data, attach_said=further(said))
     assert routed.alert.id is not None
     kind = ChangeKind.OPENED if routed.opened else ChangeKind.ALARM
     return routed.alert.id, AlertChange(routed.alert.id, kind)

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from devices.contract import ALARM_TYPES, AlarmType, Qualifier, Severity
 
+from ..i18n.said import Said, say, term
+
 ALERT_TYPES_THAT_NEVER_ATTACH = frozenset({AlarmType.TEST, AlarmType.CHECKIN})
 SKEW_COLUMN_MAX = 2**31 - 1  # alert.clock_skew_seconds is a 32-bit integer on PostgreSQL
 
@@ -71,12 +73,13 @@ def storable_device_ts(device_ts: datetime, received_at: datetime) -> datetime |
 
 def cancel_refusal(
     alarm_type: AlarmType, elapsed_seconds: float, *, min_seconds: int, grace_seconds: int
-) -> str | None:
+) -> Said | None:
     """Why a resident's cancel is refused, or None when it is honoured (DOMAIN.md: cancel, fire)."""
+    elapsed = f"{elapsed_seconds:.0f}"
     if ALARM_TYPES[alarm_type].fire:
-        return f"{alarm_type.value} alarms are confirmed by the centre, never cancelled"
+        return say("timeline.refusal.fire", alarm=term(f"alarm.{alarm_type.value}"))
     if elapsed_seconds < min_seconds:
-        return f"cancel came {elapsed_seconds:.0f} s after the alarm; it counts from {min_seconds} s"
+        return say("timeline.refusal.too_soon", elapsed=elapsed, min=min_seconds)
     if elapsed_seconds > grace_seconds:
-        return f"cancel came {elapsed_seconds:.0f} s after the alarm, past the {grace_seconds} s window"
+        return say("timeline.refusal.too_late", elapsed=elapsed, grace=grace_seconds)
     return None

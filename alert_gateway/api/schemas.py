@@ -65,7 +65,8 @@ class AlertRead(_Read):
 
 
 class TimelineEventRead(_Read):
-    """One entry on an alert's timeline."""
+    """One entry on an alert's timeline: `message` in English; `data.text_key` and `data.params`
+    hold the same text as a catalogue key and parameters, for a client that shows other languages."""
 
     id: int
     at: datetime

@@ -15,7 +15,7 @@ from ..alerts import queries
 from ..db.alerts import AlertEvent, EventKind
 from ..db.calls import CallState, ConsoleCall
 from ..db.residents import Resident
-from ..i18n import t
+from ..i18n.said import Said, person
 from ..residents import service as residents
 from .numbers import Callee, callees, is_emergency
 
@@ -46,10 +46,16 @@ async def callee_of(session: AsyncSession, call: ConsoleCall) -> Callee | None:
 def _note(session: AsyncSession, call: ConsoleCall, key: str, now: datetime,
           **params: Any) -> None:
     """A timeline entry stored as a message key and parameters (shown in each reader's
-    language); `message` keeps the Japanese text for the API and exports."""
+    language); `message` keeps the English text for the API and logs."""
+    said = Said(key, params)
     session.add(AlertEvent(alert_id=call.alert_id, at=now, kind=EventKind.CALL.value,
-                           actor=f"operator:{call.operator}", message=t("ja", key, **params),
-                           data={"text_key": key, "params": params, "call_id": call.id}))
+                           actor=f"operator:{call.operator}", message=said.english,
+                           data={**said.data(), "call_id": call.id}))
+
+
+def _who(call: ConsoleCall, name: str) -> dict[str, str]:
+    """The callee as a timeline parameter: by their current name when the page knows them."""
+    return person(call.callee, name)
 
 
 async def start(session: AsyncSession, *, alert_id: int, operator: str, operator_phone: str,
@@ -59,7 +65,7 @@ async def start(session: AsyncSession, *, alert_id: int, operator: str, operator
                        callee=callee.key, created_at=now)
     session.add(call)
     await session.flush()
-    _note(session, call, "call.requested", now, who=callee.who, number=callee.number,
+    _note(session, call, "call.requested", now, who=_who(call, callee.who), number=callee.number,
           operator_phone=operator_phone)
     return call
 
@@ -80,7 +86,7 @@ async def not_placed(session: AsyncSession, *, call_id: int, who: str, now: date
     if call is None or call.state != CallState.REQUESTED.value:
         return
     call.state, call.ended_at = CallState.NOT_PLACED.value, now
-    _note(session, call, "call.not_placed", now, who=who)
+    _note(session, call, "call.not_placed", now, who=_who(call, who))
 
 
 async def _live(session: AsyncSession, call_id: int, sid: str | None) -> ConsoleCall | None:
@@ -104,7 +110,7 @@ async def operator_answered(session: AsyncSession, *, call_id: int, sid: str | N
         return None
     if call.state != CallState.CONNECTING.value:
         call.state = CallState.CONNECTING.value
-        _note(session, call, "call.connecting", now, who=callee.who)
+        _note(session, call, "call.connecting", now, who=_who(call, callee.who))
     return call, callee
 
 
@@ -117,7 +123,7 @@ async def dial_ended(session: AsyncSession, *, call_id: int, sid: str | None, di
     if call is None or outcome is None:
         return None
     callee = await callee_of(session, call)
-    who = callee.who if callee else "?"
+    who = _who(call, callee.who if callee else "?")
     call.state, call.ended_at, call.dial_sid = outcome.value, now, dial_sid
     if outcome is CallState.TALKED:
         call.talk_seconds = seconds or 0
@@ -137,6 +143,6 @@ async def leg_status(session: AsyncSession, *, call_id: int, sid: str | None, st
         return None
     callee = await callee_of(session, call)
     call.state, call.ended_at = CallState.OPERATOR_MISSED.value, now
-    _note(session, call, "call.operator_missed", now, who=callee.who if callee else "?",
+    _note(session, call, "call.operator_missed", now, who=_who(call, callee.who if callee else "?"),
           operator_phone=call.operator_phone)
     return call

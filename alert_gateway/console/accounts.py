@@ -11,8 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..calls.numbers import is_emergency
 from ..db.auth import Operator, Role
 from ..errors import Conflict, InvalidInput, NotFound
+from ..i18n import language_of
 from ..residents.phones import normalize_phone
-from .i18n import language_of
 from .passwords import check_strength, hash_password
 from .sessions import close_all_for
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,9 +17,12 @@ from ..db.alerts import Alert, AlertEvent
 from ..db.escalation import Escalation, NotificationAttempt, Target
 from ..db.residents import Contact, Device, Resident
 from ..i18n import t
+from ..i18n.said import stored
 from ..residents import service as residents
 from .board_data import operator_names
 from .timefmt import age_on, aware
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,21 +49,51 @@ class AlertPage:
     timeline: list[AlertEvent]
     earlier: list[Alert]
     escalation: Escalation | None
-    names: dict[str, str]  # "operator:<name>" and "<name>" -> display name
+    # people by the references timelines use: "operator:<name>" and "<name>" -> display name,
+    # "contact:<id>" -> the contact's name, "resident" -> the resident's name
+    names: dict[str, str]
     callable: dict[str, Callee] = field(default_factory=dict)  # call buttons, by callee key
 
-    def who(self, actor: str | None) -> str:
-        """A timeline actor as people read it: operators by display name, others as stored."""
+    def who(self, actor: str | None, lang: str) -> str:
+        """A timeline actor as people read it: by name, or a word of the reader's language."""
         if not actor:
             return ""
-        return self.names.get(actor, actor)
+        return self.names_in(lang).get(actor) or _device_or_raw(actor, lang)
 
     def text(self, event: AlertEvent, lang: str) -> str:
-        """A timeline entry in the reader's language when it was stored as a message key."""
-        key, params = event.data.get("text_key"), event.data.get("params")
-        if isinstance(key, str) and isinstance(params, dict):
-            return t(lang, key, **params)
-        return event.message
+        """A timeline entry in the reader's language; an entry from before message keys as stored."""
+        said = stored(event.data)
+        if said is None:
+            return event.message
+        try:
+            return said.render(lang, self.names_in(lang))
+        except (KeyError, IndexError):  # a key since renamed, or its parameters changed
+            log.warning("timeline text not renderable", extra={"key": said.key, "event_id": event.id})
+            return event.message
+
+    def names_in(self, lang: str) -> dict[str, str]:
+        """Every reference this page can name, with the words for system actors in `lang`."""
+        words = {ref: t(lang, f"who.{word}") for ref, word in _SYSTEM_ACTORS.items()}
+        return words | self.names
+
+
+# Actors that are not people: shown as a word of the reader's language.
+_SYSTEM_ACTORS = {"system": "system", "system:supervision": "system", "dispatch": "dispatch",
+                  "resident": "resident", "wellbeing": "wellbeing", "sweep": "sweep"}
+
+
+def _device_or_raw(actor: str, lang: str) -> str:
+    if actor.startswith("device:"):
+        return t(lang, "who.device", device=actor.removeprefix("device:"))
+    return actor
+
+
+def people_names(resident: Resident | None, contacts: list[ContactLine]) -> dict[str, str]:
+    """The resident and their contacts by the references timeline texts and actors use."""
+    names = {f"contact:{line.contact.id}": line.contact.name for line in contacts}
+    if resident is not None:
+        names["resident"] = names[f"resident:{resident.id}"] = resident.name
+    return names
 
 
 def map_link(address: str | None) -> str | None:
@@ -105,7 +139,7 @@ async def load(session: AsyncSession, *, alert_id: int, zone: str, today: date |
         device=device, devices=devices, contacts=lines, other_attempts=others,
         timeline=await queries.timeline(session, alert_id=alert_id), earlier=earlier,
         escalation=await session.get(Escalation, alert_id),
-        names=await operator_names(session),
+        names=await operator_names(session) | people_names(resident, lines),
         callable={c.key: c for c in callees(resident, contacts) if not is_emergency(c.number)},
     )
 

@@ -15,6 +15,7 @@ from ..db.alerts import Alert, AlertEvent, EventKind, Outcome
 from ..db.audit import AuditAction
 from ..db.residents import Resident
 from ..errors import InvalidInput
+from ..i18n.said import person, say
 from ..privacy import audit
 from ..unit_of_work import unit_of_work
 from ..validation import parse_id
@@ -99,9 +100,11 @@ async def reveal_key(request: web.Request) -> web.Response:
         if resident is None or not resident.key_safe_code:
             raise InvalidInput("this resident has no key-safe code on file")
         # The timeline says who saw it and when, never the code itself (DOMAIN.md).
+        said = say("timeline.alert.key_code_shown",
+                   who=person(f"operator:{operator.name}", operator.name))
         event = AlertEvent(alert_id=alert_id, at=now, kind=EventKind.KEY_CODE_REVEALED.value,
-                           actor=f"operator:{operator.name}",
-                           message=f"key-safe code shown to {operator.name}")
+                           actor=f"operator:{operator.name}", message=said.english,
+                           data=said.data())
         uow.session.add(event)
         audit.record(uow.session, actor=f"operator:{operator.name}",
                      action=AuditAction.REVEAL_KEY_CODE, resident_id=resident.id, now=now,

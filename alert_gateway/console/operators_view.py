@@ -10,9 +10,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..appkeys import SERVICES
 from ..db.auth import Operator, Role
 from ..errors import Conflict, InvalidInput
+from ..i18n import LANGUAGES
 from . import accounts, throttle_store
 from .auth import current, require_supervisor
-from .i18n import LANGUAGES
 from .inputs import checked_form, path_id
 from .keys import THROTTLE
 from .render import render, translator

@@ -9,9 +9,9 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from ..appkeys import SERVICES
+from ..i18n import Translator
 from . import timefmt
 from .board_data import resident_state
-from .i18n import Translator
 from .keys import CSRF, JINJA, OPERATOR
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"

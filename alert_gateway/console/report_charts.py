@@ -13,7 +13,7 @@ from itertools import pairwise
 
 from markupsafe import Markup, escape
 
-from .i18n import Translator
+from ..i18n import Translator
 from .report_trend import TrendPoint
 
 WIDTH, HEIGHT = 640, 260

@@ -16,9 +16,9 @@ from markupsafe import Markup
 
 from ..appkeys import SERVICES
 from ..errors import InvalidInput
+from ..i18n import Translator
 from ..pdf.child import render_pdf
 from .auth import require_supervisor
-from .i18n import Translator
 from .keys import PDF_RENDERS
 from .render import STATIC_DIR, render, render_html, translator
 from .report import TARGET_60, TARGET_180, MonthlyReport, current_month, monthly_report, shift_month

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..db.alerts import EventKind
 from ..db.escalation import (
@@ -14,7 +15,17 @@ from ..db.escalation import (
     ResponderState,
     Target,
 )
-from .planner_types import AttemptView, EscalationView, Note, Person, Plan, PlanEnv, Send
+from ..i18n.said import say, term
+from .planner_types import (
+    CHANNEL_ORDER,
+    AttemptView,
+    EscalationView,
+    Note,
+    Person,
+    Plan,
+    PlanEnv,
+    Send,
+)
 from .policy import OnExhausted, Outside, Policy, When
 from .stages import Stage, stages
 
@@ -54,15 +65,14 @@ def plan_next(
                 plan.notes.append(
                     Note(
                         EventKind.ESCALATION_STEP,
-                        f"fall guard: waiting {env.fall_guard_seconds} s for the "
-                        "resident to get up",
+                        say("timeline.escalation.guard_waiting", seconds=env.fall_guard_seconds),
                         {"guard_until": guard_until.isoformat()},
                     )
                 )
             plan.next_due_at = guard_until
             return plan
         plan.state = EscalationState.RUNNING
-        plan.notes.append(Note(EventKind.ESCALATION_STEP, "fall guard over: escalating"))
+        plan.notes.append(Note(EventKind.ESCALATION_STEP, say("timeline.escalation.guard_over")))
     flat = stages(policy, contacts)
     if plan.step_due_at is None:
         return _enter(plan, policy, flat, now, env, contacts)
@@ -78,7 +88,7 @@ def plan_next(
         plan.notes.append(
             Note(
                 EventKind.ESCALATION_STEP,
-                f"step {plan.step_index + 1}: nobody reached or all declined; moving on",
+                say("timeline.escalation.nobody_left", step=plan.step_index + 1),
             )
         )
         return _advance(plan, policy, flat, now, env, contacts)
@@ -89,7 +99,7 @@ def plan_next(
         plan.notes.append(
             Note(
                 EventKind.ESCALATION_STEP,
-                f"step {plan.step_index + 1}: no acknowledgement in time; moving on",
+                say("timeline.escalation.timed_out", step=plan.step_index + 1),
             )
         )
         return _advance(plan, policy, flat, now, env, contacts)
@@ -111,7 +121,7 @@ def _watch(plan: Plan, now: datetime, env: PlanEnv) -> Plan:
         plan.notes.append(
             Note(
                 EventKind.REMINDER,
-                f"acknowledged {minutes} min ago and still not resolved: check on the responder",
+                say("timeline.escalation.reminder", minutes=minutes),
                 {"reminder": plan.reminders},
             )
         )
@@ -203,7 +213,8 @@ def _enter(
                 plan.notes.append(
                     Note(
                         EventKind.ESCALATION_STEP,
-                        f"repeating the last {policy.repeat_last} step(s), round {plan.round + 1}",
+                        say("timeline.escalation.repeating", steps=policy.repeat_last,
+                             round=plan.round + 1),
                     )
                 )
                 continue
@@ -216,7 +227,8 @@ def _enter(
             plan.notes.append(
                 Note(
                     EventKind.ESCALATION_STEP,
-                    f"step {number} ({stage.label}) waits for {stage.step.when} hours",
+                    say("timeline.escalation.deferred", step=number, stage=stage.shown,
+                         when=term(f"hours.{stage.step.when}")),
                     {"until": plan.next_due_at.isoformat()},
                 )
             )
@@ -226,30 +238,24 @@ def _enter(
             for p in stage.people
             for c in p.usable(stage.step.channels)
         ]
-        skip = None
-        if not hours_ok:
-            skip = f"not at {'night' if env.is_night(now) else 'day'}"
-        elif not stage.people:
-            skip = "nobody to notify"
-        elif not sends:
-            skip = "no usable channel (landline, opted out, or channel not accepted)"
-        elif policy.resident_cap is not None and env.resident_recent_steps >= policy.resident_cap:
-            skip = f"resident notified {env.resident_recent_steps} time(s) recently (rate limit)"
+        skip = _skip_reason(stage, hours_ok, bool(sends), policy, env)
         if skip is not None:
-            plan.notes.append(
-                Note(EventKind.ESCALATION_STEP, f"step {number} ({stage.label}) skipped: {skip}")
-            )
+            key, params = skip
+            plan.notes.append(Note(EventKind.ESCALATION_STEP, say(
+                f"timeline.escalation.skipped_{key}", step=number, stage=stage.shown, **params)))
             plan.step_index += 1
             continue
         plan.sends.extend(sends)
         plan.step_due_at = now + timedelta(seconds=stage.step.wait_seconds)
         plan.next_due_at = plan.step_due_at
-        who = ", ".join(f"{p.name} ({p.relation or p.target.value})" for p in stage.people)
-        how = "+".join(sorted({s.channel.value for s in sends}))
+        channels = sorted({s.channel for s in sends}, key=CHANNEL_ORDER.index)
         plan.notes.append(
             Note(
                 EventKind.ESCALATION_STEP,
-                f"step {number}: notifying {who} by {how}; waiting {stage.step.wait_seconds} s",
+                say("timeline.escalation.notifying", step=number,
+                     who=[p.with_role() for p in stage.people],
+                     how=[term(f"channel.{c.value}") for c in channels],
+                     seconds=stage.step.wait_seconds),
                 {
                     "step": number,
                     "round": plan.round + 1,
@@ -258,12 +264,13 @@ def _enter(
                 },
             )
         )
-        unlinked = [p.name for p in stage.people if NotifyChannel.LINE in stage.step.channels
+        unlinked = [p for p in stage.people if NotifyChannel.LINE in stage.step.channels
                     and not p.line_user_id]
         if unlinked:
-            plan.notes.append(Note(EventKind.ESCALATION_STEP,
-                                   f"step {number}: LINE skipped for {', '.join(unlinked)} "
-                                   "(no linked LINE account)", {"line_unlinked": unlinked}))
+            plan.notes.append(Note(EventKind.ESCALATION_STEP, say(
+                "timeline.escalation.line_unlinked", step=number,
+                who=[p.mention() for p in unlinked]),
+                {"line_unlinked": [p.name for p in unlinked]}))
         return plan
     return _exhausted(plan, policy, flat, now, people)
 
@@ -275,7 +282,7 @@ def _exhausted(
     plan.state, plan.step_due_at, plan.next_due_at = EscalationState.EXHAUSTED, None, None
     plan.step_index = len(flat)
     dispatch = {p.key: p for p in people if p.target is Target.DISPATCH}
-    told = ""
+    told = "exhausted"
     if policy.on_exhausted is OnExhausted.DISPATCH:
         for person in dispatch.values():
             for channel in person.usable(frozenset({NotifyChannel.SMS, NotifyChannel.VOICE})):
@@ -284,9 +291,23 @@ def _exhausted(
                         person, channel, plan.step_index, plan.round, now, purpose=Purpose.EXHAUSTED
                     )
                 )
-        told = "; the dispatch centre is told" if dispatch else "; no dispatch centre number is set"
-    plan.notes.append(Note(EventKind.EXHAUSTED, f"nobody acknowledged after every step{told}"))
+        told = "exhausted_dispatch" if dispatch else "exhausted_no_dispatch"
+    plan.notes.append(Note(EventKind.EXHAUSTED, say(f"timeline.escalation.{told}")))
     return plan
+
+
+def _skip_reason(stage: Stage, hours_ok: bool, any_sends: bool, policy: Policy, env: PlanEnv,
+                 ) -> tuple[str, dict[str, Any]] | None:
+    """Why a step is passed over (its catalogue key's end and parameters), or None to run it."""
+    if not hours_ok:  # the step's hours are not now: a night-only step in the day, or the reverse
+        return ("night_only" if stage.step.when is When.NIGHT else "day_only"), {}
+    if not stage.people:
+        return "nobody", {}
+    if not any_sends:
+        return "no_channel", {}
+    if policy.resident_cap is not None and env.resident_recent_steps >= policy.resident_cap:
+        return "rate_limit", {"count": env.resident_recent_steps}
+    return None
 
 
 def _in_hours(when: When, night: bool) -> bool:

@@ -17,6 +17,7 @@ from ..db.escalation import (
     Target,
 )
 from ..db.residents import PhoneType
+from ..i18n.said import Said, person, say, term
 
 CHANNEL_ORDER = (NotifyChannel.VOICE, NotifyChannel.SMS, NotifyChannel.LINE)
 
@@ -36,6 +37,22 @@ class Person:
     channels: frozenset[str] = frozenset({"sms", "voice"})
     sms_opt_out: bool = False
     line_user_id: str | None = None  # linked LINE account (linking is the consent to LINE)
+
+    @property
+    def ref(self) -> str:
+        """How a timeline text refers to this person (shown by their current name)."""
+        if self.contact_id is not None:
+            return f"contact:{self.contact_id}"
+        return self.target.value
+
+    def mention(self) -> dict[str, str]:
+        """This person as a timeline parameter (shown by their current name)."""
+        return person(self.ref, self.name)
+
+    def with_role(self) -> dict[str, Any]:
+        """「山田 花子(家族)」: the person and their relation, as a timeline parameter."""
+        role = f"relation.{self.relation}" if self.relation else f"target.{self.target.value}"
+        return say("timeline.person_relation", name=self.mention(), relation=term(role)).data()
 
     @property
     def key(self) -> tuple[str, int | None, str]:
@@ -124,7 +141,7 @@ class Note:
     """One timeline entry to write."""
 
     kind: EventKind
-    message: str
+    said: Said
     data: dict[str, Any] = field(default_factory=dict)
 
 

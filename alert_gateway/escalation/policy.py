@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from devices.contract import AlarmType
 
 from ..db.escalation import NotifyChannel, Target
 from ..db.residents import Relation
+from ..i18n.said import say, term
 
 DEFAULT_POLICIES = "default_policies.toml"
 # "contact" means the resident's own people, in the resident's order; never the centre itself.
@@ -57,6 +59,14 @@ class TargetSpec:
     relations: frozenset[str] = frozenset()
     select: Select = Select.ALL
     nth: int = 1
+
+    def shown(self) -> dict[str, Any]:
+        """The target as a timeline parameter: 「家族それぞれ」, "each family contact"."""
+        if self.kind is not Target.CONTACT:
+            return term(f"target.{self.kind.value}")
+        who = (term("timeline.stage.contact") if self.relations == CONTACT_RELATIONS
+               else term(f"relation.{next(iter(self.relations))}"))
+        return say(f"timeline.stage.{self.select.value}", who=who, nth=self.nth).data()
 
     def describe(self) -> str:
         """The target as written in the file."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..db.escalation import Target
 from .planner_types import Person
@@ -18,6 +19,11 @@ class Stage:
     step: Step
     people: tuple[Person, ...]
     label: str
+
+    @property
+    def shown(self) -> list[dict[str, Any]]:
+        """Whom the step reaches, as a timeline parameter (in the reader's words)."""
+        return [target.shown() for target in self.step.targets]
 
 
 def stages(policy: Policy, people: Sequence[Person]) -> list[Stage]:

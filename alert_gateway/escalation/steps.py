@@ -32,6 +32,7 @@ from ..db.models import (
     ResponderState,
     Target,
 )
+from ..i18n.said import Said, say
 from ..line.messages import alert_body as line_alert_body
 from ..outbox.notices import facts_of
 from ..outbox.texts import AlertFacts, alert_sms, alert_voice, exhausted_sms, resident_voice
@@ -118,7 +119,8 @@ class Stepper:
         if esc.policy == UNCHOSEN_POLICY or self.policies.get(esc.policy) is None:
             esc.policy = self.policies.select(alert.type, alert.severity).name
             batch.new.append(self._event(alert.id, now, "escalation_step",
-                                         f"escalation policy {esc.policy!r}", policy=esc.policy))
+                                         say("timeline.escalation.policy", policy=esc.policy),
+                                         policy=esc.policy))
         policy = self.policies.policies[esc.policy]
         recent = 0
         if policy.resident_cap is not None and alert.resident_id:
@@ -160,7 +162,7 @@ class Stepper:
             ))
             out.queued += 1
         for note in plan.notes:
-            batch.new.append(self._event(alert.id, now, note.kind.value, note.message, **note.data))
+            batch.new.append(self._event(alert.id, now, note.kind.value, note.said, **note.data))
         if plan.notes:
             kind = ChangeKind.REMINDER if plan.remind else ChangeKind(plan.notes[-1].kind)
             out.changes.append(AlertChange(alert.id, kind))
@@ -191,9 +193,9 @@ class Stepper:
         return int(count.one() or 0)
 
     @staticmethod
-    def _event(alert_id: int, now: datetime, kind: str, message: str, **data: object) -> AlertEvent:
-        return AlertEvent(alert_id=alert_id, at=now, kind=kind, actor="system", message=message,
-                          data=data)
+    def _event(alert_id: int, now: datetime, kind: str, said: Said, **data: object) -> AlertEvent:
+        return AlertEvent(alert_id=alert_id, at=now, kind=kind, actor="system",
+                          message=said.english, data={**data, **said.data()})
 
 
 @dataclass

@@ -1,11 +1,16 @@
-"""Message catalogues: `t(lang, key, **params)` over every `<domain>.<lang>.toml` in this folder."""
+"""The message catalogues of every text people see or hear: `t(lang, key, **params)` for the
+engine's SMS, voice and LINE texts, `Translator` for the console, over every `<domain>.<lang>.toml`
+in this folder. Japanese is the default; both languages have the same keys (a test checks)."""
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from functools import cache
 from importlib import resources
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LANGUAGE = "ja"
 LANGUAGES = ("ja", "en")
@@ -48,3 +53,26 @@ def t(lang: str | None, key: str, **params: object) -> str:
     if text is None:
         raise KeyError(f"no message {key!r} in the {code} catalogue")
     return text.format(**params) if params else text
+
+
+class Translator:
+    """The console's `_(key, **params)` for one language: a missing key shows as itself (and is
+    logged) rather than breaking the page an operator needs."""
+
+    def __init__(self, lang: str | None) -> None:
+        self.lang = language_of(lang)
+        self._texts = catalogue(self.lang)
+
+    def __call__(self, key: str, **params: Any) -> str:
+        """The text for `key` with `{name}` placeholders filled in."""
+        try:
+            return t(self.lang, key, **params)
+        except KeyError:
+            log.warning("console text missing", extra={"key": key, "lang": self.lang})
+            return key
+
+    def maybe(self, prefix: str, value: str | None) -> str:
+        """The label of an enum value (`outcome.ambulance`), or the raw value when unlisted."""
+        if value is None:
+            return ""
+        return self._texts.get(f"{prefix}.{value}") or value

@@ -24,6 +24,7 @@ from devices.contract import AlarmType
 from ..alerts.opening import alert_key, insert_alerts, opened_entries, starts_escalation
 from ..db.models import Alert, AlertEvent, Escalation, InboundMessage
 from ..escalation import hooks
+from ..i18n.said import Said
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ class NewAlert:
     values: dict[str, Any]  # from `new_alert_values`
     alarm_type: AlarmType
     actor: str
-    message: str
+    said: Said
     data: dict[str, Any]
     id: int | None = None
 
@@ -138,7 +139,7 @@ class BatchRows:
                 self.opened.append(Opened(alert_id, values["device_id"], values["type"],
                                           values["severity"]))
                 entries += opened_entries(alert_id, alert.alarm_type, now=self.now,
-                                          actor=alert.actor, message=alert.message,
+                                          actor=alert.actor, said=alert.said,
                                           data=alert.data, skew=values["clock_skew_seconds"])
                 if starts_escalation(alert.alarm_type):
                     escalations.append(hooks.escalation_values(

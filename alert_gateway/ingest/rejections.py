@@ -11,6 +11,7 @@ from devices.contract import AlarmType
 from ..alerts.opening import alert_key, event, open_alert
 from ..db.messages import RejectReason
 from ..db.models import EventKind, RejectedMessage
+from ..i18n.said import say, term
 from .batch import BatchContext, BatchResult, write_added
 from .bulk import Opened
 from .parse import Rejection, printable
@@ -36,7 +37,8 @@ async def store_rejection(
     if not item.is_unreadable_alarm:
         return
     assert item.device_id is not None
-    what = "unstorable" if item.reason is RejectReason.UNSTORABLE else "unreadable"
+    what = term("timeline.alarm.unstorable" if item.reason is RejectReason.UNSTORABLE
+                else "timeline.alarm.unreadable")
     await write_added(ctx, result)  # alerts opened earlier in this batch get their entries first
     device = ctx.devices.get(item.device_id)
     resident_id = device.resident_id if device else None
@@ -51,7 +53,7 @@ async def store_rejection(
             unregistered=device is None,
             now=now,
             actor=actor,
-            message=f"{what} alarm received",
+            said=say("timeline.alarm.payload_received", what=what),
             data={},
         )
         alert = routed.alert
@@ -66,7 +68,8 @@ async def store_rejection(
             EventKind.UNREADABLE,
             now=now,
             actor=actor,
-            message=f"{what} alarm payload ({item.reason.value}): {rejected.detail}",
+            said=say("timeline.alarm.payload", what=what, reason=item.reason.value,
+                     detail=rejected.detail),
             raw=printable(item.payload.decode("utf-8", "replace"), RAW_PAYLOAD_ON_TIMELINE),
             rejected_message_id=rejected.id,
         )

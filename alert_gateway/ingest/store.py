@@ -20,6 +20,7 @@ from ..alerts.opening import attach, new_alert_values, note_test_signal
 from ..alerts.opening import event as _event
 from ..db.models import Alert, AlertStatus, Device, EventKind
 from ..escalation.intake import Intake
+from ..i18n.said import say, term
 from .batch import BatchContext, BatchResult, Receipt, load_context, write_added
 from .bulk import NewAlert, NewInbound
 from .cancels import store_cancel
@@ -144,7 +145,6 @@ def _open(
 ) -> NewAlert:
     """`open_alert` for a batch: the alert is written with the batch's others."""
     unregistered = device is None
-    note = " from an unregistered device" if unregistered else ""
     note_test_signal(device, alarm_type, now=now)
     values = new_alert_values(
         resident_id=device.resident_id if device else None,
@@ -161,7 +161,8 @@ def _open(
         values,
         alarm_type,
         actor=f"device:{item.device_id}",
-        message=f"{alarm_type.value} alarm received{note}",
+        said=say("timeline.alarm.received_unregistered" if unregistered
+                 else "timeline.alarm.received", alarm=term(f"alarm.{alarm_type.value}")),
         data={
             "message_id": msg.id,
             "raw_type": msg.type,
@@ -189,7 +190,7 @@ async def _attach(
         alarm_type=alarm_type,
         now=now,
         actor=actor,
-        message=f"further {alarm_type.value} alarm",
+        said=say("timeline.alarm.further", alarm=term(f"alarm.{alarm_type.value}")),
         data={"message_id": msg.id, "raw_type": msg.type, "qualifier": msg.qualifier.value},
     )
 
@@ -214,7 +215,8 @@ async def _restore(
             EventKind.RESTORED,
             now=now,
             actor=actor,
-            message=f"{alarm_type.value} restored" + (": closed" if closes else ""),
+            said=say("timeline.alarm.restored_closed" if closes else "timeline.alarm.restored",
+                     alarm=term(f"alarm.{alarm_type.value}")),
             message_id=msg.id,
             closed=closes,
         )

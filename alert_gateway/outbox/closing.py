@@ -25,6 +25,7 @@ from ..db.models import (
     NotifyChannel,
     Purpose,
 )
+from ..i18n.said import say
 
 # The escalation itself: once the alert is no longer open, nobody is to be called about it.
 ESCALATION_PURPOSES = (Purpose.ALERT.value, Purpose.EXHAUSTED.value)
@@ -60,11 +61,11 @@ async def void_escalation(session: AsyncSession, *, alert_id: int, now: datetime
                           .values(status=AttemptStatus.HANGING_UP.value, deadline_at=now,
                                   finished_at=now))  # voided at; the hang-up is due now
     if unsent or calls:
-        parts = [f"{unsent} escalation message(s) not sent"] if unsent else []
-        parts += [f"{calls} call(s) in progress to be hung up"] if calls else []
+        key = "closed_both" if unsent and calls else "closed_unsent" if unsent else "closed_hang_up"
+        said = say(f"timeline.notice.{key}", unsent=unsent, calls=calls)
         session.add(AlertEvent(alert_id=alert_id, at=now, kind=EventKind.NOTIFICATION.value,
-                               message="alert closed: " + ", ".join(parts),
-                               data={"voided": unsent, "hang_up": calls}))
+                               message=said.english,
+                               data={"voided": unsent, "hang_up": calls, **said.data()}))
 
 
 async def void_stragglers(session: AsyncSession, *, now: datetime) -> None:
@@ -76,9 +77,9 @@ async def void_stragglers(session: AsyncSession, *, now: datetime) -> None:
         .values(status=AttemptStatus.CANCELED.value, finished_at=now, deadline_at=None)
         .returning(col(NotificationAttempt.alert_id)))
     for alert_id in sorted({a for a in rows.scalars().all() if a is not None}):
+        said = say("timeline.notice.closed_straggler")
         session.add(AlertEvent(alert_id=alert_id, at=now, kind=EventKind.NOTIFICATION.value,
-                               message="alert closed: an escalation message queued meanwhile "
-                                       "was not sent"))
+                               message=said.english, data=said.data()))
 
 
 async def _update(session: AsyncSession, statement: object) -> int:

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from ..db.engine import SessionFactory
 from ..db.models import AlertEvent, AttemptStatus, EventKind, NotificationAttempt, NotifyChannel
+from ..i18n.said import say
 from ..metrics import Metrics
 from ..twilio.client import PermanentSendError, ProviderResult, SendError, TwilioSender
 from .attempts import map_status
@@ -78,14 +79,15 @@ async def _record(sessions: SessionFactory, metrics: Metrics, attempt_id: int,
             result="failed" if isinstance(outcome, SendError) else "hung_up").inc()
         if isinstance(outcome, SendError):
             row.error = f"could not hang up: {outcome}"[:500]
-            message = "call not hung up (Twilio refused or kept failing): alert closed"
+            said = say("timeline.notice.not_hung_up")
             log.warning("could not hang up a call about a closed alert: %s", outcome,
                         extra={"attempt_id": attempt_id})
         else:
-            message = "call hung up: alert closed"
+            said = say("timeline.notice.hung_up")
             log.info("call hung up: alert closed", extra={"attempt_id": attempt_id})
         if row.alert_id is not None:
             session.add(AlertEvent(alert_id=row.alert_id, at=now, kind=EventKind.NOTIFICATION.value,
-                                   message=message, data={"attempt_id": attempt_id,
-                                                          "contact_id": row.contact_id}))
+                                   message=said.english,
+                                   data={"attempt_id": attempt_id, "contact_id": row.contact_id,
+                                         **said.data()}))
         await session.commit()

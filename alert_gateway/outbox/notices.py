@@ -102,6 +102,6 @@ async def cancel_queued_redials(session: AsyncSession, *, alert_id: int, now: da
 
 def _outcome(lang: str, outcome: str) -> str:
     try:
-        return t(lang, f"outcome.{outcome}")
+        return t(lang, f"sms_outcome.{outcome}")
     except KeyError:
         return outcome

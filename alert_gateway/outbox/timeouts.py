@@ -25,6 +25,7 @@ from ..clock import Clock
 from ..db.engine import SessionFactory
 from ..db.groupcommit import GroupCommit
 from ..db.models import AlertEvent, EventKind, NotificationAttempt, NotifyChannel
+from ..i18n.said import Said, say, term
 from ..metrics import Metrics
 from ..twilio.client import ProviderResult, SendError, TwilioSender, UnknownOutcomeError
 from .results import STUCK_AFTER, first_notified
@@ -49,7 +50,7 @@ async def sent_already(sender: TwilioSender, attempt: NotificationAttempt, *,
     """
     if not answer_unknown(attempt):
         return None
-    what = "request timed out" if "timed out" in (attempt.error or "") else "request cut off"
+    what = _what(attempt)
     if attempt.provider_sid:  # a status callback beat us to it
         found: ProviderResult | None = ProviderResult(sid=attempt.provider_sid, status="queued")
     elif (late := await sender.late_answer(status_callback=status_callback(
@@ -60,13 +61,13 @@ async def sent_already(sender: TwilioSender, attempt: NotificationAttempt, *,
         try:
             found = await _look_up(sessions, sender, attempt)
         except SendError:  # counted and logged by the sender
-            await _tell(writes, clock, attempt, f"{what}; Twilio could not be asked whether it had it, "
-                                           "sent again")
+            await _tell(writes, clock, attempt, say("timeline.notice.not_asked", what=what))
             return None
     if found is None:
-        await _tell(writes, clock, attempt, f"{what}; not received by Twilio, sent again")
+        await _tell(writes, clock, attempt, say("timeline.notice.missing", what=what))
     else:
-        await _tell(writes, clock, attempt, f"{what}; Twilio had it (sid {found.sid})", sid=found.sid)
+        await _tell(writes, clock, attempt, say("timeline.notice.found", what=what, sid=found.sid),
+                    sid=found.sid)
     return found
 
 
@@ -78,14 +79,14 @@ async def taken_late(session: AsyncSession, row: NotificationAttempt, *, now: da
     deadline after which a missing final status is chased), and the outbox never sends it again:
     the callback moves the row on from PENDING in the same transaction.
     """
-    what = "request timed out" if "timed out" in (row.error or "") else "request cut off"
+    said = say("timeline.notice.found", what=_what(row), sid=row.provider_sid)
     row.sent_at = row.sent_at or now
     row.deadline_at = now + STUCK_AFTER[row.channel]
     if row.alert_id is not None:
         session.add(AlertEvent(alert_id=row.alert_id, at=now, kind=EventKind.NOTIFICATION.value,
-                               message=f"{what}; Twilio had it (sid {row.provider_sid})",
+                               message=said.english,
                                data={"attempt_id": row.id, "contact_id": row.contact_id,
-                                     "provider_sid": row.provider_sid}))
+                                     "provider_sid": row.provider_sid, **said.data()}))
     if (first := await first_notified(session, row, now)) is not None:
         severity, seconds = first
         metrics.first_notification_seconds.labels(severity=severity).observe(seconds)
@@ -111,7 +112,13 @@ async def _look_up(sessions: SessionFactory, sender: TwilioSender,
     return next((c for c in candidates if c.sid not in claimed), None)
 
 
-async def _tell(writes: GroupCommit, clock: Clock, attempt: NotificationAttempt, message: str,
+def _what(attempt: NotificationAttempt) -> dict[str, str]:
+    """Which way the attempt's last request went unanswered, as a timeline word."""
+    timed_out = "timed out" in (attempt.error or "")
+    return term("timeline.notice.timed_out" if timed_out else "timeline.notice.cut_off")
+
+
+async def _tell(writes: GroupCommit, clock: Clock, attempt: NotificationAttempt, said: Said,
                 sid: str | None = None) -> None:
     """One timeline entry (an attempt outside any alert is only logged)."""
     log.info("dispatcher: unanswered request checked", extra={
@@ -122,8 +129,8 @@ async def _tell(writes: GroupCommit, clock: Clock, attempt: NotificationAttempt,
 
     async def write(session: AsyncSession) -> None:
         session.add(AlertEvent(alert_id=alert_id, at=clock.now(),
-                               kind=EventKind.NOTIFICATION.value, message=message,
+                               kind=EventKind.NOTIFICATION.value, message=said.english,
                                data={"attempt_id": attempt.id, "contact_id": attempt.contact_id,
-                                     "provider_sid": sid}))
+                                     "provider_sid": sid, **said.data()}))
 
     await writes.run(write)

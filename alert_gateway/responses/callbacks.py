@@ -30,6 +30,7 @@ from ..db.models import (
 )
 from ..escalation import hooks
 from ..i18n import language_of, t
+from ..i18n.said import say, term
 from ..metrics import Metrics
 from ..outbox import forward, notices
 from ..outbox.attempts import advance, map_status, settle
@@ -228,9 +229,10 @@ async def decline(session: AsyncSession, alert: Alert, contact_id: int | None, *
             return  # the same "2" twice
         if responder is not None and responder.state != ResponderState.ACCEPTED.value:
             responder.state, responder.updated_at = ResponderState.DECLINED.value, now
+    said = say("timeline.alert.declined", channel=term(f"channel.{channel}"))
     session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.CONTACT_STATE.value, actor=actor,
-                           message=f"declined by {channel}", data={"contact_id": contact_id,
-                                                                    "state": "declined"}))
+                           message=said.english, data={"contact_id": contact_id,
+                                                       "state": "declined", **said.data()}))
     await hooks.poke(session, alert.id, now=now)
     result.changes.append(AlertChange(alert.id, ChangeKind.CONTACT_STATE))
 
@@ -259,19 +261,19 @@ async def _resident_key(session: AsyncSession, row: NotificationAttempt, alert: 
         settle(row, AttemptStatus.ACCEPTED, now=now, metrics=metrics)
         result.say = t(lang, "voice.resident_ok")
         fire = ALARM_TYPES[resolve_alarm_type(alert.type)].fire
+        said = say("timeline.alert.resident_fine_fire" if fire else "timeline.alert.resident_fine")
         session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.RESIDENT_FINE.value,
-                               actor="resident", message="resident pressed 1: says they are fine"
-                               + ("; fire alarms are still confirmed" if fire else "")))
+                               actor="resident", message=said.english, data=said.data()))
         if not fire and alert.status == AlertStatus.OPEN.value:
             await actions.cancel(session, alert, actor="resident", now=now,
-                                message="the resident says they are fine; an operator still "
-                                        "checks on them")
+                                 said=say("timeline.alert.resident_fine_cancel"))
         result.changes.append(AlertChange(alert.id, ChangeKind.RESIDENT_FINE))
     elif key == "9":
         settle(row, AttemptStatus.DECLINED, now=now, metrics=metrics)
         result.say = t(lang, "voice.resident_help")
+        said = say("timeline.alert.resident_help")
         session.add(AlertEvent(alert_id=alert.id, at=now, kind=EventKind.RESIDENT_HELP.value,
-                               actor="resident", message="resident pressed 9: needs help"))
+                               actor="resident", message=said.english, data=said.data()))
         await hooks.poke(session, alert.id, now=now)
         result.changes.append(AlertChange(alert.id, ChangeKind.RESIDENT_HELP))
     else:

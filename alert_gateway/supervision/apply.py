@@ -13,10 +13,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from devices.contract import AlarmType
 
 from ..alerts.actions import close_restored
-from ..alerts.opening import alert_key, event, open_alert, open_or_attach
+from ..alerts.opening import alert_key, event, further, open_alert, open_or_attach
 from ..bus import ChangeKind
 from ..db.models import Alert, AlertStatus, EventKind
 from ..escalation import hooks
+from ..i18n.said import Said, say
 from .decide import Condition, DeviceView, MarkState
 from .state import Marks, mark, only_supervision
 
@@ -51,13 +52,13 @@ class Applier:
         self.report = report
 
     async def raise_(self, *, resident_id: str, device_id: str | None, alarm_type: AlarmType,
-                     message: str, data: dict[str, Any]) -> Alert:
+                     said: Said, data: dict[str, Any]) -> Alert:
         """Open or attach, by the same rule as an alarm from the device itself."""
         key = alert_key(resident_id, device_id)
         routed = await open_or_attach(
             self.session, active=self.active.get(key), resident_id=resident_id,
             device_id=device_id, alarm_type=alarm_type, unregistered=False, now=self.now,
-            actor=ACTOR, message=message, data=data, attach_message=f"further: {message}")
+            actor=ACTOR, said=said, data=data, attach_said=further(said))
         if routed.opened:
             self.active[key] = routed.alert
             self.report.opened.append(routed.alert)
@@ -68,11 +69,12 @@ class Applier:
 
     async def device_offline(self, device: DeviceView, reason: str, silent_seconds: int) -> None:
         """One technical alert per offline episode (the online flag was flipped by the caller)."""
-        why = "reported offline (last will)" if reason == "status" else (
-            f"silent for {silent_seconds} s")
+        said = (say("timeline.device.offline_will", device=device.id) if reason == "status"
+                else say("timeline.device.offline_silent", device=device.id,
+                         seconds=silent_seconds))
         await self.raise_(resident_id=device.resident_id or "", device_id=device.id,
                           alarm_type=AlarmType.DEVICE_OFFLINE,
-                          message=f"device {device.id} offline: {why}",
+                          said=said,
                           data=mark(Condition.DEVICE_OFFLINE, MarkState.RAISED,
                                     device_ids=[device.id], reason=reason,
                                     raw_type=AlarmType.DEVICE_OFFLINE.value))
@@ -94,8 +96,8 @@ class Applier:
         closes = (alert.type == AlarmType.DEVICE_OFFLINE.value and not others
                   and await only_supervision(self.session, alert, Condition.DEVICE_OFFLINE))
         self.session.add(event(alert, EventKind.DEVICE_BACK, now=self.now, actor=ACTOR,
-                               message=f"device {device.id} back online" + (
-                                   ": closed" if closes else ""),
+                               said=say("timeline.device.back_closed" if closes
+                                        else "timeline.device.back", device=device.id),
                                **mark(Condition.DEVICE_OFFLINE, MarkState.CLEARED,
                                       device_ids=[device.id], closed=closes)))
         if closes:
@@ -110,7 +112,8 @@ class Applier:
         if state is MarkState.RAISED:
             await self.raise_(resident_id=device.resident_id or "", device_id=device.id,
                               alarm_type=AlarmType.LOW_BATTERY,
-                              message=f"device {device.id} battery {device.battery} %",
+                              said=say("timeline.device.battery", device=device.id,
+                                       battery=device.battery),
                               data=mark(Condition.LOW_BATTERY, MarkState.RAISED,
                                         device_ids=[device.id],
                                         raw_type=AlarmType.LOW_BATTERY.value, **extra))
@@ -123,7 +126,8 @@ class Applier:
             return
         closes = (held.alert.type == AlarmType.LOW_BATTERY.value
                   and await only_supervision(self.session, held.alert, Condition.LOW_BATTERY))
-        await self._restored(held.alert, f"device {device.id} battery {device.battery} %",
+        await self._restored(held.alert, "timeline.device.battery",
+                             {"device": device.id, "battery": device.battery},
                              mark(Condition.LOW_BATTERY, MarkState.CLEARED,
                                   device_ids=[device.id], closed=closes, **extra), closes)
 
@@ -135,7 +139,7 @@ class Applier:
         if state is MarkState.RAISED:
             await self.raise_(resident_id=resident_id, device_id=None,
                               alarm_type=AlarmType.INACTIVITY,
-                              message=f"no activity for {hours:g} h",
+                              said=say("timeline.device.inactivity", hours=f"{hours:g}"),
                               data={**data, "raw_type": AlarmType.INACTIVITY.value})
             self.report.inactive.append(resident_id)
             log.info("inactivity", extra={"resident_id": resident_id, "hours": hours})
@@ -143,12 +147,15 @@ class Applier:
         held = self.marks.get(Condition.INACTIVITY, resident_id)
         self.report.active_again.append(resident_id)
         if held is not None and held.alert.status != AlertStatus.RESOLVED.value:
-            await self._restored(held.alert, "activity seen again", data, closes=False)
+            await self._restored(held.alert, "timeline.device.active_again", {}, data,
+                                 closes=False)
 
-    async def _restored(self, alert: Alert, message: str, data: dict[str, Any],
-                        closes: bool) -> None:
+    async def _restored(self, alert: Alert, key: str, params: dict[str, Any],
+                        data: dict[str, Any], closes: bool) -> None:
+        """`key` names the text; its `_closed` variant says the alert closes with it."""
+        said = Said(f"{key}_closed" if closes else key, params)
         self.session.add(event(alert, EventKind.RESTORED, now=self.now, actor=ACTOR,
-                               message=message + (": closed" if closes else ""), **data))
+                               said=said, **data))
         if closes:
             await close_restored(self.session, alert, now=self.now)
         alert.updated_at = self.now
@@ -160,7 +167,7 @@ class Applier:
         routed = await open_alert(
             self.session, resident_id=None, device_id=None, alarm_type=AlarmType.MASS_OUTAGE,
             unregistered=False, now=self.now, actor=ACTOR,
-            message=f"mass outage: {len(devices)} of {population} devices offline",
+            said=say("timeline.device.outage", count=len(devices), population=population),
             data=mark(Condition.MASS_OUTAGE, MarkState.COVERED, device_ids=devices,
                       population=population, raw_type=AlarmType.MASS_OUTAGE.value))
         assert routed.alert.id is not None
@@ -182,7 +189,7 @@ class Applier:
         assert alert.id is not None
         await hooks.stop(self.session, alert.id, now=self.now)
         self.session.add(event(alert, EventKind.NOTE, now=self.now, actor=ACTOR,
-                               message=f"part of mass outage #{incident.id}: escalation stopped",
+                               said=say("timeline.device.outage_part", incident=incident.id),
                                incident_id=incident.id))
         self.report.changed[alert.id] = ChangeKind.NOTE
 
@@ -191,17 +198,17 @@ class Applier:
         """More devices joining, devices back (one entry per check), and the end of the outage."""
         if cover:
             self.session.add(event(incident, EventKind.ALARM, now=self.now, actor=ACTOR,
-                                   message=f"{len(cover)} more devices offline",
+                                   said=say("timeline.device.outage_more", count=len(cover)),
                                    **mark(Condition.MASS_OUTAGE, MarkState.COVERED,
                                           device_ids=cover)))
         if back:
             self.session.add(event(incident, EventKind.DEVICE_BACK, now=self.now, actor=ACTOR,
-                                   message=f"{len(back)} devices back online",
+                                   said=say("timeline.device.outage_back", count=len(back)),
                                    **mark(Condition.MASS_OUTAGE, MarkState.CLEARED,
                                           device_ids=back)))
         if resolve:
             self.session.add(event(incident, EventKind.RESOLVED, now=self.now, actor=ACTOR,
-                                   message="most devices back online"))
+                                   said=say("timeline.device.outage_over")))
             await close_restored(self.session, incident, now=self.now)
             self.report.outage_resolved = incident.id
             log.info("mass outage over", extra={"alert_id": incident.id})

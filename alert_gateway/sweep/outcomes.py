@@ -17,20 +17,19 @@ from devices.contract import AlarmType
 from ..alerts.opening import raise_for_resident
 from ..bus import AlertChange
 from ..db.models import AnsweredBy, AttemptStatus, EntryState, NotificationAttempt, SweepEntry
+from ..i18n.said import say
 from ..metrics import Metrics
 from ..wellbeing.check_call import CheckAnswer
 
 ACTOR = "sweep"
 ANSWERS = {CheckAnswer.FINE: EntryState.FINE, CheckAnswer.HELP: EntryState.HELP}
-_HOW = {AnsweredBy.CALL: "pressed 9 on the disaster sweep call",
-        AnsweredBy.LINK: "tapped 'I need help' on the disaster sweep SMS link",
-        AnsweredBy.LINE: "tapped 'I need help' on the disaster sweep LINE message"}
-_RAISES = {
-    EntryState.HELP: (AlarmType.SWEEP_HELP, "resident {how}"),
-    EntryState.NOT_REACHED: (AlarmType.SWEEP_UNREACHED,
-                             "disaster sweep: not reached ({tries} calls), please look in"),
-    EntryState.NO_PHONE: (AlarmType.SWEEP_UNREACHED,
-                          "disaster sweep: no phone to call, please look in"),
+_HELP_BY = {AnsweredBy.CALL: "timeline.check.sweep_help",
+            AnsweredBy.LINK: "timeline.check.sweep_help_link",
+            AnsweredBy.LINE: "timeline.check.sweep_help_line"}
+_RAISES = {  # the alert a final state raises, and why (for HELP: how they answered, _HELP_BY)
+    EntryState.HELP: (AlarmType.SWEEP_HELP, None),
+    EntryState.NOT_REACHED: (AlarmType.SWEEP_UNREACHED, "timeline.check.sweep_unreached"),
+    EntryState.NO_PHONE: (AlarmType.SWEEP_UNREACHED, "timeline.check.sweep_no_phone"),
 }
 
 
@@ -63,10 +62,10 @@ async def finish(session: AsyncSession, entry: SweepEntry, state: EntryState, *,
     metrics.sweep_answers.labels(state=state.value).inc()
     if state not in _RAISES:
         return []
-    alarm_type, message = _RAISES[state]
-    how = _HOW[AnsweredBy(entry.answered_by or AnsweredBy.CALL.value)]
+    alarm_type, key = _RAISES[state]
+    key = key or _HELP_BY[AnsweredBy(entry.answered_by or AnsweredBy.CALL.value)]
     entry.alert_id, change = await raise_for_resident(
         session, entry.resident_id, alarm_type, now=now, actor=ACTOR,
-        message=message.format(tries=entry.tries, how=how),
+        said=say(key, tries=entry.tries),
         data={"sweep_id": entry.sweep_id, "sweep_entry_id": entry.id})
     return [change]

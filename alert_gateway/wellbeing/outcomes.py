@@ -15,13 +15,14 @@ from devices.contract import AlarmType
 from ..alerts.opening import raise_for_resident
 from ..bus import AlertChange
 from ..db.models import WellbeingCall, WellbeingState
+from ..i18n.said import say
 from ..metrics import Metrics
 
 ACTOR = "wellbeing"
 _RAISES = {
-    WellbeingState.HELP: (AlarmType.WELLBEING_HELP, "resident pressed 9 on the wellbeing call"),
+    WellbeingState.HELP: (AlarmType.WELLBEING_HELP, "timeline.check.wellbeing_help"),
     WellbeingState.NOT_REACHED: (AlarmType.WELLBEING_UNANSWERED,
-                                 "wellbeing call not answered ({tries} calls)"),
+                                 "timeline.check.wellbeing_unanswered"),
 }
 
 
@@ -36,8 +37,8 @@ async def finish(session: AsyncSession, call: WellbeingCall, state: WellbeingSta
     metrics.wellbeing_checks.labels(outcome=state.value).inc()
     if state not in _RAISES:
         return []
-    alarm_type, message = _RAISES[state]
+    alarm_type, key = _RAISES[state]
     call.alert_id, change = await raise_for_resident(
         session, call.resident_id, alarm_type, now=now, actor=ACTOR,
-        message=message.format(tries=call.tries), data={"wellbeing_call_id": call.id})
+        said=say(key, tries=call.tries), data={"wellbeing_call_id": call.id})
     return [change]

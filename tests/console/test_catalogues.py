@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from alert_gateway.console.i18n import LANGUAGES, Translator, catalogue
 from alert_gateway.console.render import TEMPLATES_DIR
+from alert_gateway.i18n import LANGUAGES, Translator, catalogue
 
 _KEY = re.compile(r"""_\(\s*["']([a-z0-9_.]+)["']""")
 

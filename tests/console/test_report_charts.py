@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from alert_gateway.console.i18n import Translator
 from alert_gateway.console.report import shift_month
 from alert_gateway.console.report_charts import histogram_svg, hours_svg, trend_svg
 from alert_gateway.console.report_trend import TrendPoint, months_ending
+from alert_gateway.i18n import Translator
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -113,7 +113,11 @@ def test_no_answer_moves_to_first_family_contact_at_night_with_voice_and_sms() -
         ("山田 京子", NotifyChannel.VOICE),
         ("山田 京子", NotifyChannel.SMS),
     }
-    assert any("skipped" in n.message for n in plan.notes)  # daytime "contact:each" passed over
+    # the daytime "contact:each" step is passed over, and the note says why the right way round
+    skipped = [n.said for n in plan.notes if "skipped" in n.said.key]
+    assert skipped and all(s.english.endswith("skipped: it runs only in the daytime, and it is night")
+                           for s in skipped), [s.english for s in skipped]
+    assert skipped[0].render("ja").endswith("を飛ばしました: 日中だけのステップで、今は夜間です")
 
 
 def test_daytime_order_includes_neighbours_but_never_sms_to_landline() -> None:
@@ -221,7 +225,7 @@ def test_p3_rate_limited_per_resident() -> None:
     policy = POLICIES.select("low_battery", "P3")
     plan = plan_next(fresh(DAY), policy, PEOPLE, [], DAY, env=env(resident_recent_steps=2))
     assert plan.sends == [] and plan.state is EscalationState.EXHAUSTED
-    assert any("rate limit" in n.message for n in plan.notes)
+    assert any("rate limit" in n.said.english for n in plan.notes)
 
 
 def test_fall_guard_waits_then_escalates() -> None:

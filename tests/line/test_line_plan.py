@@ -50,10 +50,10 @@ def test_line_goes_last_to_linked_contacts_and_the_unlinked_are_noted() -> None:
     assert [(s.person.contact_id, s.channel) for s in plan.sends] == [
         (1, NotifyChannel.VOICE), (1, NotifyChannel.SMS), (1, NotifyChannel.LINE),
         (2, NotifyChannel.VOICE), (2, NotifyChannel.SMS)]
-    assert plan.notes[-1].message == "step 1: LINE skipped for 山田 一郎 (no linked LINE account)"
+    assert plan.notes[-1].said.english == "step 1: LINE skipped for 山田 一郎 (no linked LINE account)"
     only_line = parse_policies(_policy(["line"])).policies["default"]
     unlinked = plan_next(view, only_line, [replace(DAUGHTER, line_user_id=None)], [], NOW, env=env)
-    assert unlinked.sends == [] and "no usable channel" in unlinked.notes[0].message
+    assert unlinked.sends == [] and "no usable channel" in unlinked.notes[0].said.english
 
 
 def test_postback_data_names_an_answer_and_an_attempt_and_nothing_else() -> None:
