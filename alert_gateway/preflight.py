@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError, PortInUse
 from .settings import Settings
-from .settings_sources import ENV_PREFIX
+from .settings.sources import ENV_PREFIX
 
 PLACEHOLDER_TOKENS = frozenset({"", "change-me", "changeme"})
 PLACEHOLDER_FROM_NUMBER = Settings.model_fields["twilio_from_number"].default

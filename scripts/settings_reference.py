@@ -6,7 +6,7 @@ import re
 import sys
 from pathlib import Path
 
-from alert_gateway.settings import reference_table
+from alert_gateway.settings.reference import reference_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SECTION = re.compile(r"(<!-- BEGIN SETTINGS -->\n).*?(<!-- END SETTINGS -->)", re.S)

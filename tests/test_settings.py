@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from alert_gateway.errors import ConfigError
-from alert_gateway.settings import Settings, reference_table
+from alert_gateway.settings import Settings
+from alert_gateway.settings.reference import reference_table
 
 
 def test_environment_overrides_toml_and_defaults_fill_the_rest(

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 ENV_PREFIX = "ALERT_GATEWAY_"
 FILE_SUFFIX = "_FILE"  # Docker and Kubernetes mount secrets as files: ALERT_GATEWAY_X_FILE=/run/…
