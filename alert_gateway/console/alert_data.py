@@ -19,8 +19,8 @@ from ..db.residents import Contact, Device, Resident
 from ..i18n import t
 from ..i18n.said import stored
 from ..residents import service as residents
+from ..timefmt import age_on, aware
 from .board_data import operator_names
-from .timefmt import age_on, aware
 
 log = logging.getLogger(__name__)
 

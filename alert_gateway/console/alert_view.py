@@ -17,13 +17,13 @@ from ..db.residents import Resident
 from ..errors import InvalidInput
 from ..i18n.said import person, say
 from ..privacy import audit
+from ..timefmt import aware
 from ..unit_of_work import unit_of_work
 from ..validation import parse_id
 from . import alert_data
 from .auth import current
 from .inputs import path_id
 from .render import render
-from .timefmt import aware
 
 log = logging.getLogger(__name__)
 

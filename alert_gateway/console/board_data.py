@@ -22,7 +22,7 @@ from ..db.escalation import (
     Target,
 )
 from ..db.residents import Contact, Device, Resident
-from .timefmt import aware
+from ..timefmt import aware
 
 BOARD_LIMIT = 200  # far above a real centre's open alerts; the board must never page
 # A pendant moves with the resident: its stored location says nothing about where they are now.

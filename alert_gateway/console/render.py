@@ -8,9 +8,9 @@ from typing import Any
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from .. import timefmt
 from ..appkeys import SERVICES
 from ..i18n import Translator
-from . import timefmt
 from .board_data import resident_state
 from .keys import CSRF, JINJA, OPERATOR
 

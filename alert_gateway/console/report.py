@@ -20,8 +20,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.alerts import Alert, Outcome
 from ..db.residents import Contact, Device, Resident
+from ..timefmt import aware, seconds_between
 from ..wellbeing.history import MonthFigures, month_figures
-from .timefmt import aware, seconds_between
 
 TARGET_60 = 0.975
 TARGET_180 = 0.99

@@ -11,8 +11,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.alerts import Alert
+from ..timefmt import aware
 from .report import MEASURED_SEVERITIES, TEST_TYPES, month_bounds, shift_month, summarize
-from .timefmt import aware
 
 TREND_MONTHS = 12
 

@@ -18,13 +18,13 @@ from ..appkeys import SERVICES
 from ..errors import InvalidInput
 from ..i18n import Translator
 from ..pdf.child import render_pdf
+from ..timefmt import duration, local
 from .auth import require_supervisor
 from .keys import PDF_RENDERS
 from .render import STATIC_DIR, render, render_html, translator
 from .report import TARGET_60, TARGET_180, MonthlyReport, current_month, monthly_report, shift_month
 from .report_charts import histogram_svg, hours_svg, trend_svg
 from .report_trend import monthly_trend
-from .timefmt import duration, local
 
 log = logging.getLogger(__name__)
 PDF_TIME_LIMIT = 120.0  # seconds; a month renders in about one on a loaded 2-core machine

@@ -11,7 +11,7 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.auth import Operator, WebSession
-from .timefmt import aware
+from ..timefmt import aware
 
 # A 12-hour shift plus handover; the operator signs in again at the next shift.
 SESSION_LIFETIME = timedelta(hours=14)

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from aiohttp import web
 
-from ..console.timefmt import local
 from ..i18n import Translator
+from ..timefmt import local
 from .views import WENT, Row
 
 HEADER = ("rank", "resident_id", "name", "address", "phone", "at_risk", "state", "state_label",
