@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from alert_gateway.db.alerts import Alert, AlertEvent
+from alert_gateway.alerts.opening import event
+from alert_gateway.db.alerts import Alert, EventKind
 from alert_gateway.db.residents import Contact, Device, Resident
+from alert_gateway.i18n.said import say, term
 from alert_gateway.services import Services
 
 KEY_CODE = "4721"
@@ -44,7 +46,7 @@ async def add_alert(services: Services, resident_id: str = "r-001", *, alarm_typ
         session.add(alert)
         await session.flush()
         assert alert.id is not None
-        session.add(AlertEvent(alert_id=alert.id, at=opened, kind="opened",
-                               actor=f"device:{device_id}", message="alarm received"))
+        session.add(event(alert, EventKind.OPENED, now=opened, actor=f"device:{device_id}",
+                          said=say("timeline.alarm.received", alarm=term(f"alarm.{alarm_type}"))))
         await session.commit()
         return alert.id

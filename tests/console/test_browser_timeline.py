@@ -58,6 +58,7 @@ async def test_the_same_timeline_reads_in_japanese_and_in_english(
             "ステップ 1: 金沢 太郎(家族) に 音声通話 で連絡中、300 秒待ちます")
         await expect(timeline).to_contain_text("金沢 太郎 が 音声通話 で応答しました")
         await expect(timeline).to_contain_text("山田 花子 が担当しました")
+        await expect(timeline.locator("li[data-kind=opened]")).not_to_contain_text("alarm")
         await expect(timeline.locator("li[data-kind=acknowledged]")).to_contain_text("· 金沢 太郎 —")
         await expect(page.locator("main")).to_contain_text("日本語")  # the resident's language
         await page.screenshot(path=str(ARTIFACTS / "timeline-ja.png"), full_page=True)
