@@ -39,14 +39,14 @@ class EscalationEngine:
 
     def __init__(self, settings: Settings, clock: Clock, sessions: SessionFactory, bus: AlertBus,
                  metrics: Metrics, policies: PolicySet,
-                 on_queued: Callable[[], None] = lambda: None) -> None:
+                 on_queued: Callable[[datetime | None], None] = lambda at: None) -> None:
         self._clock = clock
         self._sessions = sessions
         self._bus = bus
         self._metrics = metrics
         self.stepper = Stepper(settings, policies)
         self.wake = asyncio.Event()
-        self.on_queued = on_queued  # pokes the dispatcher when the outbox grew
+        self.on_queued = on_queued  # tells the dispatcher when the sends it queued are due
         self.cycles = 0  # for tests and benchmarks: how often the engine looked
         self._oldest: dict[str, datetime] = {}
         self._asleep = False  # in the wait below, until `_sleeping_until` (None: until poked)
@@ -157,7 +157,7 @@ class EscalationEngine:
         if outcome is None:
             return False
         if outcome.queued:
-            self.on_queued()
+            self.on_queued(outcome.first_send_at)
         return found == BATCH
 
     async def earliest_due(self) -> datetime | None:
