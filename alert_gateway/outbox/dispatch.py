@@ -225,14 +225,17 @@ class Dispatcher:
             self._hang_up_closed(now)
         return more
 
+    async def _hang_up(self, now: datetime) -> None:
+        # A failed try's retry time was written beside the loop, perhaps after its last query.
+        self.note_due(await hang_up_closed(self._sessions, self._metrics, self.sender, now=now))
+
     def _hang_up_closed(self, now: datetime) -> None:
         """End live calls about closed alerts in a task of its own: a slow Twilio (two requests
         per call, each up to the timeout) must not hold up the sends of other alarms."""
         self._hang_ups_due = False
         if self._hanging_up is not None and not self._hanging_up.done():
             return  # the next housekeeping looks again
-        self._hanging_up = asyncio.create_task(
-            hang_up_closed(self._sessions, self._metrics, self.sender, now=now), name="hang-ups")
+        self._hanging_up = asyncio.create_task(self._hang_up(now), name="hang-ups")
         self._hanging_up.add_done_callback(_log_failure)
 
     async def _send_due(self, now: datetime, *, claim: bool = True) -> bool:
