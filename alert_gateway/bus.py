@@ -76,10 +76,14 @@ class AlertChange:
     # committed by another replica (its stored alarm's due time is ours to know); not part of
     # equality: the same change, wherever it was made
     remote: bool = field(default=False, compare=False)
+    # made by this process's escalation engine in a step: the engine looks again by itself and
+    # tells the dispatcher what it queued, so neither needs waking for it (the board and the
+    # other replicas still hear of it)
+    by_step: bool = field(default=False, compare=False)
 
 
 Listener = Callable[[AlertChange], Awaitable[None]]
-_Key = tuple[int, ChangeKind, bool]  # (alert, kind, remote)
+_Key = tuple[int, ChangeKind, bool, bool]  # (alert, kind, remote, by_step)
 
 
 class _Subscription:
@@ -97,7 +101,7 @@ class _Subscription:
 
     def offer(self, change: AlertChange) -> None:
         """Queue `change` and make sure a task delivers it; never waits."""
-        key = (change.alert_id, change.kind, change.remote)
+        key = (change.alert_id, change.kind, change.remote, change.by_step)
         if key in self._queue:
             return  # the queued one still tells the listener to look
         if len(self._queue) >= self.limit:

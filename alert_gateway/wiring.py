@@ -32,7 +32,7 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
                             TwilioSender(services.settings, services.metrics),
                             LineSender(services.settings, services.metrics))
     engine = EscalationEngine(services.settings, services.clock, services.sessions, services.bus,
-                              services.metrics, policies, on_queued=dispatcher.poke)
+                              services.metrics, policies, on_queued=dispatcher.note_due)
     feedback = DeviceFeedback(services.sessions, services.ingest.feedback, services.metrics)
     services.ingest.intake = Intake(services.settings, engine.stepper, dispatcher, engine,
                                     lock_rows=not is_sqlite(services.settings.database_url))
@@ -41,8 +41,12 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
         if change.kind is ChangeKind.STORED and not change.remote:
             engine.board_changed()  # intake planned it and handed its sends over itself
             return
+        if change.by_step and change.kind not in CLOSING_KINDS:
+            return  # the engine's own step: it looks again itself and told the dispatcher
         # another replica's stored alarm: its next step's due time is ours to know (takeover)
         engine.poke()
+        if change.kind is ChangeKind.NOTIFICATION and not change.remote:
+            return  # an attempt failed here: its escalation is due now, nothing was queued
         # acknowledgements and cancels queue notices, and calls about a closed alert end at once;
         # only a closing kind costs the look for calls to hang up (a storm's step notes do not)
         dispatcher.poke(closed=change.kind in CLOSING_KINDS)

@@ -59,6 +59,7 @@ class BatchOutcome:
     queued: int = 0
     claimed: list[NotificationAttempt] = field(default_factory=list)
     next_due_at: datetime | None = None
+    first_send_at: datetime | None = None  # the earliest `not_before` of the sends it queued
 
 
 class Stepper:
@@ -161,11 +162,13 @@ class Stepper:
                 created_at=now, not_before=send.not_before,
             ))
             out.queued += 1
+            if out.first_send_at is None or send.not_before < out.first_send_at:
+                out.first_send_at = send.not_before
         for note in plan.notes:
             batch.new.append(self._event(alert.id, now, note.kind.value, note.said, **note.data))
         if plan.notes:
             kind = ChangeKind.REMINDER if plan.remind else ChangeKind(plan.notes[-1].kind)
-            out.changes.append(AlertChange(alert.id, kind))
+            out.changes.append(AlertChange(alert.id, kind, by_step=True))
 
     def _answer_link(self, alert_id: int, send: Send, batch: _Batch, *, now: datetime) -> str | None:
         """A one-tap answer link for a contact's SMS (replies do not reach us everywhere: Japan

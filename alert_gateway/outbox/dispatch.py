@@ -6,6 +6,12 @@ At most `send_concurrency` requests are in flight. A crash leaves claimed rows w
 expires and puts them back in the outbox, so lease recovery sends what was claimed and not
 recorded. A live process renews the leases of everything it holds (submitted and not started yet,
 or in flight) on the injected clock, and never takes its own back.
+
+It asks the database (claim, housekeeping, next wake time) only when the outbox may hold rows it
+has not looked for: at start, when poked (a change here or on another replica), when a slot frees
+while rows wait, and when its wake time comes. Sends handed over in memory and results it recorded
+itself need no query: a recorded retry time or deadline only moves its wake time earlier, in memory
+(at 10 alarms/s each of those wakes cost a claim and two next-wake queries).
 """
 
 from __future__ import annotations
@@ -69,7 +75,10 @@ class Dispatcher:
         self._urgent_only = False  # a storm is being stored: claim only P1/P2 rows meanwhile
         self._housekeeping_at: datetime | None = None
         self._waiting = False  # the last claim filled every free slot: more rows may be due
-        self._sleeping_until: datetime | None = None  # None: awake, or asleep until poked
+        self._look = True  # the outbox may hold due rows not looked for yet (start, a poke)
+        # the next look: the database's earliest time at the last look, lowered by what was
+        # learnt since in memory (None: nothing known, sleep until poked)
+        self._wake_at: datetime | None = None
         self._hang_ups_due = False  # poked about a close: look for calls to hang up this cycle
         self._held_may_be_void = False  # an alert closed since sends were handed over: check them
         self._hanging_up: asyncio.Task[None] | None = None  # beside the sends, never in their way
@@ -80,7 +89,15 @@ class Dispatcher:
         rather than at the next housekeeping."""
         self._hang_ups_due = self._hang_ups_due or closed
         self._held_may_be_void = self._held_may_be_void or (closed and bool(self._held))
+        self._look = True
         self.wake.set()
+
+    def note_due(self, at: datetime | None) -> None:
+        """Rows were queued (or a row got a retry time or deadline) that need a look at `at`: move
+        the wake time earlier in memory; the look itself (a query) waits until then."""
+        if at is not None and (self._wake_at is None or at < self._wake_at):
+            self._wake_at = at
+            self.wake.set()  # re-arm the sleep on the earlier time
 
     def submit(self, claimed: list[NotificationAttempt], *, storm: bool = False) -> None:
         """Send these committed, already claimed attempts as slots and the send rate allow.
@@ -90,6 +107,7 @@ class Dispatcher:
         """
         released = self._urgent_only and not storm
         self._urgent_only = storm
+        self._look = self._look or released  # the P3s held back meanwhile may be claimed now
         for attempt in claimed:
             assert attempt.id is not None
             self._held[attempt.id] = attempt
@@ -111,12 +129,28 @@ class Dispatcher:
         try:
             while not stop.is_set():
                 self.wake.clear()
+                now = self._clock.now()
+                look = self._look or self._waiting or self._hang_ups_due \
+                    or (self._wake_at is not None and now >= self._wake_at)
+                self._look = False
                 try:
-                    busy = await self.cycle(self._clock.now())
+                    if not look:  # woken for a hand-over or an earlier wake time: no query
+                        busy = await self._send_due(now, claim=False)
+                    else:
+                        busy = await self.cycle(now)
                     full = len(self._inflight) >= self.concurrency
-                    wake_at = None if busy or full else await self.next_wake()
+                    if look and not busy and not full:
+                        # A note still ahead is kept (a send of ours is left out of the query until
+                        # its slot frees); a note made while the query runs may be newer than what
+                        # it read, so it lands in _wake_at meanwhile and is kept too.
+                        ahead = self._wake_at if self._wake_at is not None and self._wake_at > now \
+                            else None
+                        self._wake_at = None
+                        found = _earlier(await self.next_wake(), ahead)
+                        self._wake_at = _earlier(found, self._wake_at)
                     delay = 0.1
                 except (SQLAlchemyError, OSError) as exc:
+                    self._look = True
                     log.error("dispatcher: database error, retrying: %s", exc)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), delay)
@@ -125,9 +159,7 @@ class Dispatcher:
                 if full:
                     await self.wake.wait()  # a finished request frees a slot and pokes
                 elif not busy:
-                    self._sleeping_until = wake_at
-                    await self._clock.wait(wake_at, self.wake)
-                    self._sleeping_until = None
+                    await self._clock.wait(self._wake_at, self.wake)
         finally:
             # awaited, not only cancelled: a renewal or hang-up cut short mid-query must hand its
             # connection back before the pool is disposed (a leaked one hangs the loop's close)
@@ -193,18 +225,22 @@ class Dispatcher:
             self._hang_up_closed(now)
         return more
 
+    async def _hang_up(self, now: datetime) -> None:
+        # A failed try's retry time was written beside the loop, perhaps after its last query.
+        self.note_due(await hang_up_closed(self._sessions, self._metrics, self.sender, now=now))
+
     def _hang_up_closed(self, now: datetime) -> None:
         """End live calls about closed alerts in a task of its own: a slow Twilio (two requests
         per call, each up to the timeout) must not hold up the sends of other alarms."""
         self._hang_ups_due = False
         if self._hanging_up is not None and not self._hanging_up.done():
             return  # the next housekeeping looks again
-        self._hanging_up = asyncio.create_task(
-            hang_up_closed(self._sessions, self._metrics, self.sender, now=now), name="hang-ups")
+        self._hanging_up = asyncio.create_task(self._hang_up(now), name="hang-ups")
         self._hanging_up.add_done_callback(_log_failure)
 
-    async def _send_due(self, now: datetime) -> bool:
-        """Start handed-over attempts, then claim due rows, for the free slots. True if more may wait."""
+    async def _send_due(self, now: datetime, *, claim: bool = True) -> bool:
+        """Start handed-over attempts, then (with `claim`) claim due rows, for the free slots.
+        True if more may wait."""
         free = self.concurrency - len(self._inflight)
         if free <= 0:
             return False
@@ -221,6 +257,9 @@ class Dispatcher:
         if self._order:  # the rate or the slots ran out first
             self._waiting = True
             return True
+        if not claim:
+            self.bucket.give_back(tokens)
+            return False
         batch, looked_at = (await queue.claim_due(
             self._sessions, now=now, limit=tokens, urgent_only=self._urgent_only,
             lock_rows=self._lock_rows, settings=self.settings) if tokens else ([], 0))
@@ -261,15 +300,14 @@ class Dispatcher:
             # A freed slot matters only if rows wait for one; an unrecorded send leaves a lease
             # the sleeping loop did not count (it was ours): look again so it is recovered.
             if was_full or self._waiting or failed:
+                self._look = True
                 self.wake.set()
 
         task.add_done_callback(done)
 
     async def _send(self, attempt: NotificationAttempt) -> None:
-        look_at = (await self._delivery.deliver(attempt)).look_at
         # The row now has a deadline (or a retry time) the sleeping loop did not know about.
-        if look_at is not None and (self._sleeping_until is None or look_at < self._sleeping_until):
-            self.wake.set()
+        self.note_due((await self._delivery.deliver(attempt)).look_at)
 
     async def _chase_stuck(self, now: datetime) -> None:
         """Attempts whose final callback never came: ask Twilio, else count them as not reached."""
@@ -280,3 +318,10 @@ class Dispatcher:
         return await queue.next_wake(self._sessions, now=self._clock.now(),
                                      ours=self._ours(), urgent_only=self._urgent_only,
                                      housekeeping_at=self._housekeeping_at)
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The earlier of two wake times, None meaning "none known"."""
+    if a is None or b is None:
+        return a or b
+    return min(a, b)

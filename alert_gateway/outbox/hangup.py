@@ -42,15 +42,17 @@ def voided_result(row: NotificationAttempt, result: ProviderResult | Exception, 
 
 
 async def hang_up_closed(sessions: SessionFactory, metrics: Metrics, sender: TwilioSender, *,
-                         now: datetime) -> None:
+                         now: datetime) -> datetime | None:
     """End each live call about a closed alert that is due (the dispatcher runs this beside its
-    sends at each housekeeping, and at once when poked about a close)."""
+    sends at each housekeeping, and at once when poked about a close). Returns the earliest
+    retry time it set (a failed try), for the dispatcher's wake time."""
     async with sessions() as session:
         rows = (await session.exec(
             select(NotificationAttempt.id, NotificationAttempt.provider_sid)
             .where(col(NotificationAttempt.status) == AttemptStatus.HANGING_UP.value,
                    col(NotificationAttempt.deadline_at) <= now)
             .order_by(col(NotificationAttempt.deadline_at)).limit(HANG_UP_BATCH))).all()
+    retry_at: datetime | None = None
     for attempt_id, sid in rows:
         assert attempt_id is not None and sid is not None  # HANGING_UP is only set with a sid
         outcome: str | SendError
@@ -58,22 +60,27 @@ async def hang_up_closed(sessions: SessionFactory, metrics: Metrics, sender: Twi
             outcome = await sender.hang_up(sid=sid)
         except SendError as exc:
             outcome = exc
-        await _record(sessions, metrics, attempt_id, outcome, now=now)
+        again = await _record(sessions, metrics, attempt_id, outcome, now=now)
+        if again is not None and (retry_at is None or again < retry_at):
+            retry_at = again
+    return retry_at
 
 
 async def _record(sessions: SessionFactory, metrics: Metrics, attempt_id: int,
-                  outcome: str | SendError, *, now: datetime) -> None:
+                  outcome: str | SendError, *, now: datetime) -> datetime | None:
+    """Write one hang-up's outcome; returns when to try again, if it is to be tried again."""
     async with sessions() as session:
         row = await session.get(NotificationAttempt, attempt_id)
         if row is None or row.status != AttemptStatus.HANGING_UP.value:
-            return
+            return None
         voided_at = row.finished_at or now
         if isinstance(outcome, SendError) and not isinstance(outcome, PermanentSendError) \
                 and now - voided_at < GIVE_UP_AFTER:
             row.retries += 1
-            row.deadline_at = now + min(RETRY_MAX, timedelta(seconds=2 ** row.retries))
+            retry_at = now + min(RETRY_MAX, timedelta(seconds=2 ** row.retries))
+            row.deadline_at = retry_at
             await session.commit()
-            return
+            return retry_at
         row.status, row.deadline_at, row.finished_at = AttemptStatus.CANCELED.value, None, now
         metrics.calls_hung_up.labels(
             result="failed" if isinstance(outcome, SendError) else "hung_up").inc()
@@ -91,3 +98,4 @@ async def _record(sessions: SessionFactory, metrics: Metrics, attempt_id: int,
                                    data={"attempt_id": attempt_id, "contact_id": row.contact_id,
                                          **said.data()}))
         await session.commit()
+        return None

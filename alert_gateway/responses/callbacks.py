@@ -48,6 +48,7 @@ class HookResult:
     changes: list[AlertChange] = field(default_factory=list)
     say: str | None = None
     language: str = "ja"
+    sweep_call: bool = False  # about a sweep's call: the sweep runner looks at once (a place freed)
 
 
 async def _attempt(session: AsyncSession, attempt_id: int, sid: str | None, *, now: datetime,
@@ -90,6 +91,7 @@ async def _moved_on(session: AsyncSession, attempt_id: int, sid: str | None, new
                                   error_code=error_code, answered_by=answered_by)
     if moved is None:
         return False
+    result.sweep_call = moved.purpose == Purpose.SWEEP.value
     if new.is_failure:
         await _after_failure(session, moved.alert_id, moved.purpose, now, result)
     return True
@@ -123,6 +125,7 @@ async def call_status(session: AsyncSession, *, attempt_id: int, sid: str | None
     row = await _attempt(session, attempt_id, sid, now=now, metrics=metrics)
     if row is None:
         return result
+    result.sweep_call = row.purpose == Purpose.SWEEP.value
     if answered_by and not row.answered_by:
         row.answered_by = answered_by
     if advance(row, new, now=now, metrics=metrics) and new.is_failure:
@@ -170,7 +173,8 @@ async def keypress(session: AsyncSession, *, attempt_id: int, sid: str | None, d
         return HookResult(changes=pressed.changes, say=pressed.say, language=pressed.language)
     if row is not None and row.purpose == Purpose.SWEEP.value:
         pressed = await sweep_answers.keypress(session, row, digits, now=now, metrics=metrics)
-        return HookResult(changes=pressed.changes, say=pressed.say, language=pressed.language)
+        return HookResult(changes=pressed.changes, say=pressed.say, language=pressed.language,
+                          sweep_call=True)
     if row is None or row.alert_id is None:
         return HookResult(say=t("ja", "voice.invalid"))
     alert = await session.get(Alert, row.alert_id)

@@ -170,10 +170,10 @@ async def _voice_status(request: web.Request) -> web.Response:
             status=str(form.get("CallStatus") or ""), answered_by=form.get("AnsweredBy"),
             now=s.clock.now(), metrics=s.metrics)
 
-    await _run(request, apply,
-               idle=lambda form: tells_nothing_new("voice", str(form.get("CallStatus") or "")))
+    result = await _run(request, apply, idle=lambda form: tells_nothing_new(
+        "voice", str(form.get("CallStatus") or "")))
     ended = map_status("voice", str((await request.post()).get("CallStatus") or ""))
-    if ended is not None and ended.is_final:
+    if result.sweep_call and ended is not None and ended.is_final:
         # a sweep call that ended frees its place; ringing or answered changes nothing for the
         # runner, and each poke costs it a look that holds the database (alarms wait behind it)
         sweeps_changed(s)
@@ -206,7 +206,8 @@ async def _voice_gather(request: web.Request) -> web.Response:
                                         tz=tz, metrics=s.metrics)
 
     result = await _run(request, apply)
-    sweeps_changed(s)  # a sweep call answered frees its place for the next resident
+    if result.sweep_call:  # a sweep call answered frees its place for the next resident
+        sweeps_changed(s)
     lang = VOICE_LANGUAGES.get(result.language, "ja-JP")  # the callee's, as the call spoke it
     return _xml(reply_twiml(result.say or "", lang, voice=s.settings.voice_for(lang)))
 
