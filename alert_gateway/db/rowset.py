@@ -13,7 +13,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnClause, FromClause, bindparam, column, func, literal_column, select, type_coerce
+from sqlalchemy import (
+    Column,
+    ColumnClause,
+    ColumnElement,
+    FromClause,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
@@ -49,3 +60,12 @@ class RowSet:
         stored = [[p(v) if p is not None else v for p, v in zip(processors, r, strict=True)]
                   for r in rows]
         return {f"{self.name}_rows": json.dumps(stored)}
+
+
+def unindexed(col: Column[Any], dialect: str) -> ColumnElement[Any]:
+    """`col` in a filter that must not drive the join (SQLite's unary `+`): without it SQLite
+    walks an index on e.g. the status and scans the row set for every row it finds, instead of
+    looking each row of the set up by its key."""
+    if dialect == "postgresql":
+        return col
+    return literal_column(f"+{col.table.name}.{col.name}", col.type)

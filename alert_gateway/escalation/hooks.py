@@ -21,7 +21,7 @@ from devices.contract import ALARM_TYPES, AlarmType, Severity
 
 from ..db import shared
 from ..db.models import Alert, Escalation, EscalationState, NotificationAttempt, Purpose
-from ..db.rowset import RowSet
+from ..db.rowset import RowSet, unindexed
 from ..outbox import closing, notices
 from .planner_types import Plan
 
@@ -45,7 +45,7 @@ def _poke_statement(dialect: str) -> Update:
     v = _POKES.source(dialect).c
     return (update(ESCALATION)
             .where(ESCALATION.c.alert_id == v.alert_id,
-                   ESCALATION.c.state == EscalationState.RUNNING.value)
+                   unindexed(ESCALATION.c.state, dialect) == EscalationState.RUNNING.value)
             .values(next_due_at=v.now, updated_at=v.now))
 
 

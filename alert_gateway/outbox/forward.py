@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db import shared
 from ..db.models import Alert, AttemptStatus, NotificationAttempt, NotifyChannel
-from ..db.rowset import RowSet
+from ..db.rowset import RowSet, unindexed
 from ..metrics import Metrics
 from ..twilio.client import UnknownOutcomeError
 
@@ -89,7 +89,7 @@ _ADVANCED = RowSet("moves", (("id", ATTEMPT.c.id.type), ("sid", ATTEMPT.c.provid
 @cache
 def _advance_statement(new: AttemptStatus, by_sid: bool, dialect: str) -> ReturningUpdate[Any]:
     v = _ADVANCED.source(dialect).c
-    where = [ATTEMPT.c.id == v.id, ATTEMPT.c.status.in_(behind(new))]
+    where = [ATTEMPT.c.id == v.id, unindexed(ATTEMPT.c.status, dialect).in_(behind(new))]
     values: dict[str, Any] = {}
     if by_sid:  # ours, or a callback that beat the API answer (not one whose answer never came)
         answer_unknown = and_(ATTEMPT.c.retries > 0, func.coalesce(ATTEMPT.c.error, "").contains(
@@ -142,7 +142,8 @@ def _accepted_statement(dialect: str) -> ReturningUpdate[Any]:
     v = _ACCEPTS.source(dialect).c
     return (
         update(ATTEMPT)
-        .where(ATTEMPT.c.id == v.id, ATTEMPT.c.status == AttemptStatus.SENDING.value)
+        .where(ATTEMPT.c.id == v.id,
+               unindexed(ATTEMPT.c.status, dialect) == AttemptStatus.SENDING.value)
         .values(provider_sid=func.coalesce(ATTEMPT.c.provider_sid, v.sid), sent_at=v.now,
                 body=func.coalesce(v.kept_body, ATTEMPT.c.body),
                 status=AttemptStatus.QUEUED.value,
