@@ -34,7 +34,8 @@ ATTEMPTS, ESCALATIONS, ALERTS, RESPONDERS = 1, 2, 3, 4
 class Kind:
     """One statement for many rows: `run(session, rows)` returns the results by key (a key
     missing: not matched). `lock`, when given, locks the keys in order before the first kind
-    with that lock runs in a round. Kinds run in `order` (the tables' lock order first)."""
+    with that lock runs in a round (when there is more than one key). Kinds run in `order` (the
+    tables' lock order first)."""
 
     name: str
     order: tuple[int, int]
@@ -45,9 +46,7 @@ class Kind:
 async def ask(session: AsyncSession, kind: Kind, row: Row) -> Any:
     """The result of `kind` for `row`, run with the other rows asked in this round."""
     shared: SharedStatements | None = session.info.get(_KEY)
-    if shared is None:
-        if kind.lock is not None:
-            await kind.lock(session, [row[0]])
+    if shared is None:  # one row: its statement locks it, there is no order to keep
         return (await kind.run(session, [row])).get(row[0])
     return await shared.ask(kind, row)
 
@@ -120,7 +119,8 @@ class SharedStatements:
             if kind.lock is not None and kind.lock not in locked:
                 locked.add(kind.lock)
                 keys = {key for k, rows in by_kind.items() if k.lock is kind.lock for key in rows}
-                await kind.lock(self._session, sorted(keys))  # type: ignore[type-var]
+                if len(keys) > 1:  # one row (a callback alone) has no order to keep
+                    await kind.lock(self._session, sorted(keys))  # type: ignore[type-var]
             results[kind] = await kind.run(self._session, list(by_kind[kind].values()))
             self.statements += 1
         out: list[Any] = []

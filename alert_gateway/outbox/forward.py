@@ -70,7 +70,8 @@ LOCKED = shared.Kind("attempt locked", (shared.ATTEMPTS, 0), _nothing, lock=lock
 
 
 async def lock(session: AsyncSession, attempt_id: int) -> None:
-    """Lock the attempt before reading it to decide (in id order with the batch's others)."""
+    """Lock the attempt before reading it to decide (in id order with the batch's others; alone,
+    the caller's own `FOR UPDATE` read locks it)."""
     await shared.ask(session, LOCKED, (attempt_id,))
 
 
