@@ -10,7 +10,8 @@ the order they were given. Outside it (a write alone, a test) `ask` runs the kin
 Lock order (PostgreSQL): kinds run table by table in `Kind.order` (attempts, escalations, alerts,
 responders), and before the first kind on attempts every attempt row asked for is locked in id
 order, the order closing an alert takes them (escalation/hooks.lock_for_close): so a batch of
-callbacks and an alert's closing cannot deadlock.
+callbacks and an alert's closing cannot deadlock (a reply that closes an alert inside a batch
+still can: see db/groupcommit.py).
 """
 
 from __future__ import annotations
