@@ -63,9 +63,12 @@ async def retrying(sessions: SessionFactory, bus: AlertBus,
                    work: Callable[[UnitOfWork], Awaitable[R]]) -> R:
     """`work` in a unit of work, run again if PostgreSQL picks it as a deadlock's victim.
 
-    Closing an alert locks its escalation, then its attempts; a batch of status callbacks
-    locks attempts, then their escalations. Either may lose: an operator's acknowledgement must
-    not fail for it, so the loser runs again (its first try rolled back and published nothing).
+    A backstop: closing an alert and a batch of status callbacks take rows in one order
+    (attempts by id, escalation, alert: escalation/hooks.lock_for_close, db/shared.py), so they
+    do not deadlock. A reply that closes an alert inside a callback batch (a keypress, an SMS
+    "1") still can: it locks that alert's other attempts after the batch took its own. An
+    operator's acknowledgement must not fail for it, so the loser runs again (its first try
+    rolled back and published nothing).
     """
     for attempt in range(DEADLOCK_TRIES):
         try:

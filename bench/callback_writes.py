@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from alert_gateway.clock import FakeClock
@@ -116,13 +116,22 @@ async def run(url: str, n: int, alone: bool) -> dict[str, object]:
                 return services.writes.run(work, preload=(NotificationAttempt, attempt_id))  # type: ignore[call-arg]
             return services.writes.run(work)
 
+        statements = 0
+
+        def counted(*_: Any) -> None:
+            nonlocal statements
+            statements += 1
+
+        event.listen(services.engine.sync_engine, "before_cursor_execute", counted)
         cpu0, wall0, tx0 = time.process_time(), time.perf_counter(), services.writes.transactions
         for wave in range(len(plans[0])):
             await asyncio.gather(*(write(*w) for plan in plans for w in plan[wave]))
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        event.remove(services.engine.sync_engine, "before_cursor_execute", counted)
         writes = sum(len(w) for w in plans[0]) * n
         return {"alerts": n, "writes": writes, "alone": alone,
                 "transactions": writes if alone else services.writes.transactions - tx0,
+                "statements": statements,
                 "cpu_ms_per_lifecycle": round(1000 * cpu / n, 2),
                 "cpu_us_per_write": round(1e6 * cpu / writes, 1), "wall_s": round(wall, 2)}
     finally:
@@ -135,7 +144,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
         await seed(url, [f"dev{i:06d}" for i in range(args.alerts)])
         out = await run(url, args.alerts, args.alone)
     say(f"callback_writes db={args.db} alerts={out['alerts']} writes={out['writes']} "
-        f"alone={out['alone']} transactions={out['transactions']} "
+        f"alone={out['alone']} transactions={out['transactions']} statements={out['statements']} "
         f"cpu_per_lifecycle={out['cpu_ms_per_lifecycle']}ms cpu_per_write={out['cpu_us_per_write']}us "
         f"wall={out['wall_s']}s")
     return out

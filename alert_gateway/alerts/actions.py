@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.models import (
@@ -19,7 +18,6 @@ from ..db.models import (
     AlertResponder,
     AlertStatus,
     Contact,
-    Escalation,
     EventKind,
     Outcome,
     Purpose,
@@ -37,13 +35,6 @@ async def _alert(session: AsyncSession, alert_id: int) -> Alert:
     if alert is None:
         raise NotFound(f"no alert {alert_id}")
     return alert
-
-
-async def _lock_escalation(session: AsyncSession, alert_id: int) -> Escalation | None:
-    """Lock the escalation row first: the engine locks it first too, so we never deadlock."""
-    rows = await session.exec(
-        select(Escalation).where(Escalation.alert_id == alert_id).with_for_update())
-    return rows.first()
 
 
 def _event(alert_id: int, kind: EventKind, *, now: datetime, actor: str, said: Said,
@@ -81,7 +72,7 @@ async def _set_responder(session: AsyncSession, alert_id: int, contact_id: int,
 async def acknowledge(session: AsyncSession, *, alert_id: int, actor: str, channel: AckChannel,
                       now: datetime, contact_id: int | None = None) -> Alert:
     """Someone takes the alert: escalation stops, those already notified hear who took it."""
-    escalation = await _lock_escalation(session, alert_id)
+    escalation = await hooks.lock_for_close(session, alert_id)
     alert = await _alert(session, alert_id)
     if alert.status == AlertStatus.RESOLVED.value:
         raise Conflict(f"alert {alert_id} is already resolved")
@@ -168,7 +159,7 @@ async def record_arrival(session: AsyncSession, *, alert_id: int, actor: str, no
 
 async def escalate_now(session: AsyncSession, *, alert_id: int, actor: str, now: datetime) -> None:
     """Run the next step now instead of waiting out the current one (or the fall guard)."""
-    escalation = await _lock_escalation(session, alert_id)
+    escalation = await hooks.lock_for_close(session, alert_id)
     await _alert(session, alert_id)
     if escalation is None or escalation.state not in hooks.LIVE_STATES:
         state = escalation.state if escalation else "none"
@@ -183,7 +174,7 @@ async def escalate_now(session: AsyncSession, *, alert_id: int, actor: str, now:
 async def resolve(session: AsyncSession, *, alert_id: int, actor: str, outcome: Outcome,
                   now: datetime, note: str | None = None) -> Alert:
     """Close the case with its mandatory outcome; people notified get a short summary."""
-    await _lock_escalation(session, alert_id)
+    await hooks.lock_for_close(session, alert_id)
     alert = await _alert(session, alert_id)
     if alert.status == AlertStatus.RESOLVED.value:
         raise Conflict(f"alert {alert_id} is already resolved")
@@ -203,6 +194,7 @@ async def cancel(session: AsyncSession, alert: Alert, *, actor: str, said: Said,
     """The resident says all is well: the alert stays on the board for an operator, the
     escalation stops (nobody else is called) and those already notified are told."""
     assert alert.id is not None
+    await hooks.lock_for_close(session, alert.id)
     alert.status = AlertStatus.CANCELLED.value
     alert.updated_at = now
     session.add(_event(alert.id, EventKind.CANCEL, now=now, actor=actor, said=said))
@@ -216,7 +208,8 @@ def reopen(alert: Alert) -> None:
 
 async def close_restored(session: AsyncSession, alert: Alert, *, now: datetime) -> None:
     """The technical condition ended by itself: resolved as restored, escalation stopped."""
+    assert alert.id is not None
+    await hooks.lock_for_close(session, alert.id)
     alert.status, alert.outcome = AlertStatus.RESOLVED.value, Outcome.RESTORED.value
     alert.resolved_at, alert.resolved_by, alert.updated_at = now, "system", now
-    assert alert.id is not None
     await hooks.stop(session, alert.id, now=now)

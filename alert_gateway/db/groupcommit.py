@@ -4,11 +4,14 @@ Twilio posts several status callbacks per notification, and every send's result 
 At 100 alarms a second that is over a thousand tiny transactions a second, each paying a
 session, a connection hand-off and a commit. Here each caller still gets its own result only after
 the transaction that holds its write committed, but everything queued while one transaction runs
-goes into the next. Idle, a write starts at once (no batching delay). It still pays with the
-writes as single Core UPDATEs: alone they cost 2.2x the CPU (`bench.callback_writes --alone`).
+goes into the next. Idle, a write starts at once (no batching delay). The writes of one
+transaction share their statements too (db/shared.py): the same kind of UPDATE asked by many
+callbacks goes out once, for all their rows.
 
-If a shared transaction fails, each write in it is run again alone, so one bad write (or a
-deadlock victim) never takes the others with it.
+If a shared transaction fails, each write in it is run again alone, so one bad write never takes
+the others with it. Shared statements lock attempts in id order, as closing an alert does, so a
+batch of callbacks and a closing do not deadlock; a keypress that closes an alert inside a batch
+still can (it locks the alert's other attempts late), and is run again.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .engine import SessionFactory
+from .shared import SharedStatements
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[Any]]
 MAX_BATCH = 100  # writes per shared transaction: bounds how long one transaction holds a connection
-ALONE_TRIES = 3  # a deadlock victim on PostgreSQL simply runs again
+ALONE_TRIES = 3  # a deadlock victim on PostgreSQL (see above) simply runs again
 
 
 class GroupCommit:
@@ -65,7 +69,7 @@ class GroupCommit:
         async with self._sessions() as session:
             # A Core statement autoflushes the ORM changes of the writes before it (SQLAlchemy
             # >= 2.0.16), so the mostly Core writes (outbox/forward.py) see each other's rows.
-            results = [await work(session) for work, _ in batch]
+            results = await SharedStatements(session).run([work for work, _ in batch])
             await session.commit()
         self.transactions += 1
         for (_, future), result in zip(batch, results, strict=True):

@@ -7,15 +7,21 @@ Rows only: the engine reads them after commit (and after a restart); nothing liv
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, bindparam, update
+from sqlalchemy.sql.dml import Update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import ALARM_TYPES, AlarmType, Severity
 
-from ..db.models import Alert, Escalation, EscalationState, Purpose
+from ..db import shared
+from ..db.models import Alert, Escalation, EscalationState, NotificationAttempt, Purpose
+from ..db.rowset import RowSet, unindexed
 from ..outbox import closing, notices
 from .planner_types import Plan
 
@@ -27,13 +33,30 @@ OPEN_STATES = (*LIVE_STATES, EscalationState.WATCHING.value, EscalationState.EXH
 
 
 ESCALATION: Table = Escalation.__table__  # type: ignore[attr-defined]
-_POKE = (
-    update(ESCALATION)
-    .where(ESCALATION.c.alert_id == bindparam("b_alert_id"),
-           ESCALATION.c.state == EscalationState.RUNNING.value)
-    .values(next_due_at=bindparam("now", type_=ESCALATION.c.next_due_at.type),
-            updated_at=bindparam("now", type_=ESCALATION.c.updated_at.type))
-)
+ATTEMPT: Table = NotificationAttempt.__table__  # type: ignore[attr-defined]
+_LOCK_ATTEMPTS = (select(ATTEMPT.c.id).where(ATTEMPT.c.alert_id == bindparam("alert_id"))
+                  .order_by(ATTEMPT.c.id).with_for_update())
+_POKES = RowSet("pokes", (("alert_id", ESCALATION.c.alert_id.type),
+                          ("now", ESCALATION.c.next_due_at.type)))
+
+
+@cache
+def _poke_statement(dialect: str) -> Update:
+    v = _POKES.source(dialect).c
+    return (update(ESCALATION)
+            .where(ESCALATION.c.alert_id == v.alert_id,
+                   unindexed(ESCALATION.c.state, dialect) == EscalationState.RUNNING.value)
+            .values(next_due_at=v.now, updated_at=v.now))
+
+
+async def _run_pokes(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+    dialect = session.get_bind().dialect
+    await session.exec(_poke_statement(dialect.name),  # type: ignore[call-overload]
+                       params=_POKES.params(dialect, rows))
+    return {}
+
+
+POKED = shared.Kind("escalation poked", (shared.ESCALATIONS, 0), _run_pokes)
 
 
 def new_escalation(alert: Alert, *, now: datetime) -> Escalation:
@@ -96,9 +119,27 @@ async def alarm_attached(
             escalation.updated_at = now
 
 
+async def lock_for_close(session: AsyncSession, alert_id: int) -> Escalation | None:
+    """Lock the alert's attempts in id order, then its escalation: first, before the alert row.
+
+    The one lock order (PostgreSQL): attempts, escalations, alerts, responders. A group-commit
+    batch of callbacks takes its attempts in id order and then the other tables (db/shared.py),
+    and the engine takes escalations with SKIP LOCKED and waits for no attempt, so none of them
+    can deadlock with a closing. Changes the session holds are not flushed by these statements
+    (they would lock the alert row first).
+    """
+    with session.no_autoflush:
+        if session.get_bind().dialect.name == "postgresql":  # SQLite: one writer at a time
+            await session.exec(_LOCK_ATTEMPTS,  # type: ignore[call-overload]
+                               params={"alert_id": alert_id})
+        rows = await session.exec(
+            select(Escalation).where(col(Escalation.alert_id) == alert_id).with_for_update())
+        return rows.first()
+
+
 async def stop(session: AsyncSession, alert_id: int, *, now: datetime) -> Escalation | None:
     """Stop sending further steps and reminders (cancelled or resolved); nobody is called now."""
-    escalation = await session.get(Escalation, alert_id)
+    escalation = await lock_for_close(session, alert_id)
     if escalation is not None and escalation.state in OPEN_STATES:
         escalation.state = EscalationState.STOPPED.value
         escalation.next_due_at = None
@@ -143,9 +184,9 @@ async def poke(session: AsyncSession, alert_id: int, *, now: datetime) -> None:
     # Always written, never decided from our own read: an engine tick holding the row may be
     # about to commit a later due time planned without this change. On PostgreSQL this UPDATE
     # waits for that tick's lock and then wins, so the engine looks again. A Core statement on
-    # the table: no ORM evaluation of the session's objects, and no autoflush (nothing pending in
-    # a shared group-commit session bears on this row's due time).
-    await session.exec(_POKE, params={"b_alert_id": alert_id, "now": now})
+    # the table (no ORM evaluation of the session's objects), shared with the other pokes of a
+    # group-commit batch.
+    await shared.ask(session, POKED, (alert_id, now))
 
 
 async def cancelled(session: AsyncSession, alert: Alert, *, now: datetime) -> None:

@@ -8,8 +8,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from string import ascii_uppercase
+from typing import Any
 
-from sqlalchemy import func, insert
+from sqlalchemy import Table, func, insert
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -46,6 +47,7 @@ from .planner import plan_next
 from .planner_types import AttemptView, EscalationView, Person, Plan, PlanEnv, Send
 from .policy import PolicySet
 
+ATTEMPT: Table = NotificationAttempt.__table__  # type: ignore[attr-defined]
 # Marks some of the attempts just planned SENDING under a lease (intake); returns those.
 Claim = Callable[[AsyncSession, list[NotificationAttempt]], Awaitable[list[NotificationAttempt]]]
 
@@ -83,11 +85,11 @@ class Stepper:
         for c in (await session.exec(select(Contact).where(col(Contact.resident_id).in_(resident_ids))
                                      .order_by(col(Contact.priority), col(Contact.id)))).all():
             contacts[c.resident_id].append(c)
-        attempts: dict[int, list[NotificationAttempt]] = defaultdict(list)
-        for a in (await session.exec(select(NotificationAttempt).where(
-                col(NotificationAttempt.alert_id).in_(ids),
-                col(NotificationAttempt.purpose) == Purpose.ALERT.value))).all():
-            attempts[a.alert_id or 0].append(a)
+        attempts: dict[int, list[tuple[datetime, AttemptView]]] = defaultdict(list)
+        rows: Any = await session.exec(select(*_VIEWED).where(  # type: ignore[call-overload]
+            ATTEMPT.c.alert_id.in_(ids), ATTEMPT.c.purpose == Purpose.ALERT.value))
+        for row in rows.all():
+            attempts[row.alert_id].append((row.created_at, _view(row)))
         responders: dict[int, dict[int, ResponderState]] = defaultdict(dict)
         batch = _Batch(claim=claim, claimed=out.claimed)
         for r in (await session.exec(select(AlertResponder).where(
@@ -113,7 +115,7 @@ class Stepper:
         return out
 
     async def _one(self, session: AsyncSession, esc: Escalation, alert: Alert, resident: Resident | None,
-                   contacts: list[Contact], attempts: list[NotificationAttempt],
+                   contacts: list[Contact], attempts: list[tuple[datetime, AttemptView]],
                    responders: dict[int, ResponderState], batch: _Batch, *, now: datetime,
                    out: BatchOutcome) -> None:
         assert alert.id is not None
@@ -137,7 +139,7 @@ class Stepper:
         )
         view = EscalationView(EscalationState(esc.state), esc.step_index, esc.round, esc.started_at,
                               esc.next_due_at, esc.step_due_at, esc.reminders)
-        mine = [_view(a) for a in attempts if a.created_at >= esc.started_at]
+        mine = [view for created_at, view in attempts if created_at >= esc.started_at]
         plan = plan_next(view, policy, people_of(resident, contacts, self.settings), mine, now, env=env)
         self._apply(session, esc, alert, resident, plan, batch, now=now, out=out)
 
@@ -257,7 +259,7 @@ async def _insert_with_ids(session: AsyncSession, attempts: list[NotificationAtt
     distinct in one plan (alert, channel, number, purpose, step, round, dial)."""
     if not attempts:
         return
-    table = NotificationAttempt.__table__  # type: ignore[attr-defined]
+    table = ATTEMPT
     key_columns = [table.c.alert_id, table.c.channel, table.c.to_number, table.c.purpose,
                    table.c.step_index, table.c.round, table.c.dial_no]
     keys = [_send_key(a) for a in attempts]
@@ -274,10 +276,18 @@ async def _insert_with_ids(session: AsyncSession, attempts: list[NotificationAtt
         attempt.id = ids[key]
 
 
-def _view(a: NotificationAttempt) -> AttemptView:
-    return AttemptView(a.id or 0, a.step_index or 0, a.round or 0, Target(a.target), a.contact_id,
+# The planner's view of an attempt read as plain rows: a later step reads every attempt of its
+# alert so far, and ORM objects for them (identity map, instance state) cost more than the plan.
+_VIEWED = (ATTEMPT.c.alert_id, ATTEMPT.c.created_at, ATTEMPT.c.id, ATTEMPT.c.step_index,
+           ATTEMPT.c.round, ATTEMPT.c.target, ATTEMPT.c.contact_id, ATTEMPT.c.to_number,
+           ATTEMPT.c.channel, ATTEMPT.c.status, ATTEMPT.c.dial_no,
+           ATTEMPT.c.provider_sid.is_not(None).label("has_sid"))
+
+
+def _view(a: Any) -> AttemptView:
+    return AttemptView(a.id, a.step_index or 0, a.round or 0, Target(a.target), a.contact_id,
                        a.to_number, NotifyChannel(a.channel), AttemptStatus(a.status), a.dial_no,
-                       has_sid=a.provider_sid is not None)
+                       has_sid=bool(a.has_sid))
 
 
 def _body(send: Send, facts: AlertFacts, code: str | None, link: str | None) -> str:

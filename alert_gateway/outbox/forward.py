@@ -1,30 +1,39 @@
-"""Forward-only Core UPDATEs of an attempt: the common case of a status callback or a send result.
+"""Forward-only Core UPDATEs of attempts: the common case of a status callback or a send result.
 
 One statement decides and writes: it matches only while the row is still behind the new status
 (a late "ringing" never overwrites "completed", a repeated callback matches nothing) and returns
 what the caller needs for its side effects. No ORM object is loaded. When it matches nothing the
 caller falls back to the row-by-row path, which handles the rare cases (a callback for a request
 whose answer never came, a voided attempt, a retry) and the no-ops.
+
+Each is a shared statement (db/shared.py): in the group commit, every callback of one batch that
+moves attempts to the same status is one `UPDATE … FROM <rows>` (db/rowset.py). Forward-only
+makes that safe: whichever order same-batch moves run in, an attempt ends at the furthest one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, func, not_, or_, select, update
+from sqlalchemy import Integer, Table, and_, any_, bindparam, case, func, not_, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.dml import ReturningUpdate
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..db import shared
 from ..db.models import Alert, AttemptStatus, NotificationAttempt, NotifyChannel
+from ..db.rowset import RowSet, unindexed
 from ..metrics import Metrics
 from ..twilio.client import UnknownOutcomeError
 
 ATTEMPT: Table = NotificationAttempt.__table__  # type: ignore[attr-defined]
 ALERT: Table = Alert.__table__  # type: ignore[attr-defined]
-_RETURNED = (ATTEMPT.c.alert_id, ATTEMPT.c.contact_id, ATTEMPT.c.channel, ATTEMPT.c.purpose)
+_RETURNED = (ATTEMPT.c.id, ATTEMPT.c.alert_id, ATTEMPT.c.contact_id, ATTEMPT.c.channel,
+             ATTEMPT.c.purpose)
 
 
 @dataclass(frozen=True)
@@ -42,29 +51,70 @@ def behind(new: AttemptStatus) -> list[str]:
     return [s.value for s in AttemptStatus if not s.is_final and s.rank < new.rank]
 
 
+_LOCK = (select(ATTEMPT.c.id)
+         .where(ATTEMPT.c.id == any_(bindparam("ids", type_=ARRAY(Integer))))
+         .order_by(ATTEMPT.c.id).with_for_update())
+
+
+async def lock_attempts(session: AsyncSession, ids: list[Hashable]) -> None:
+    """Lock the attempt rows in id order (PostgreSQL; SQLite has one writer at a time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.exec(_LOCK, params={"ids": ids})  # type: ignore[call-overload]
+
+
+async def _nothing(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+    return {}
+
+
+LOCKED = shared.Kind("attempt locked", (shared.ATTEMPTS, 0), _nothing, lock=lock_attempts)
+
+
+async def lock(session: AsyncSession, attempt_id: int) -> None:
+    """Lock the attempt before reading it to decide (in id order with the batch's others; alone,
+    the caller's own `FOR UPDATE` read locks it)."""
+    await shared.ask(session, LOCKED, (attempt_id,))
+
+
+async def _run(session: AsyncSession, statement: Any, rows: RowSet,
+               values: list[shared.Row]) -> list[Any]:
+    result = await session.exec(statement, params=rows.params(session.get_bind().dialect, values))
+    return list(result.all())
+
+
+_ADVANCED = RowSet("moves", (("id", ATTEMPT.c.id.type), ("sid", ATTEMPT.c.provider_sid.type),
+                             ("error_code", ATTEMPT.c.error_code.type),
+                             ("answered_by", ATTEMPT.c.answered_by.type),
+                             ("now", ATTEMPT.c.finished_at.type)))
+
+
 @cache
-def _advance(new: AttemptStatus, by_sid: bool) -> ReturningUpdate[Any]:
-    """Built once per (status, sid or not): executing a built statement skips its construction."""
-    where = [ATTEMPT.c.id == bindparam("attempt_id"), ATTEMPT.c.status.in_(behind(new))]
+def _advance_statement(new: AttemptStatus, by_sid: bool, dialect: str) -> ReturningUpdate[Any]:
+    v = _ADVANCED.source(dialect).c
+    where = [ATTEMPT.c.id == v.id, unindexed(ATTEMPT.c.status, dialect).in_(behind(new))]
     values: dict[str, Any] = {}
     if by_sid:  # ours, or a callback that beat the API answer (not one whose answer never came)
-        sid = bindparam("sid", type_=ATTEMPT.c.provider_sid.type)
         answer_unknown = and_(ATTEMPT.c.retries > 0, func.coalesce(ATTEMPT.c.error, "").contains(
             UnknownOutcomeError.MARK, autoescape=True))
-        where.append(or_(ATTEMPT.c.provider_sid == sid,
+        where.append(or_(ATTEMPT.c.provider_sid == v.sid,
                          and_(ATTEMPT.c.provider_sid.is_(None), not_(answer_unknown))))
-        values["provider_sid"] = func.coalesce(ATTEMPT.c.provider_sid, sid)
+        values["provider_sid"] = func.coalesce(ATTEMPT.c.provider_sid, v.sid)
     values |= {
         "status": new.value,
-        "error_code": func.coalesce(bindparam("new_error_code", type_=ATTEMPT.c.error_code.type),
-                                    ATTEMPT.c.error_code),
-        "answered_by": func.coalesce(ATTEMPT.c.answered_by,
-                                     bindparam("new_answered_by", type_=ATTEMPT.c.answered_by.type)),
+        "error_code": func.coalesce(v.error_code, ATTEMPT.c.error_code),
+        "answered_by": func.coalesce(ATTEMPT.c.answered_by, v.answered_by),
     }
     if new.is_final:
-        values |= {"finished_at": bindparam("now", type_=ATTEMPT.c.finished_at.type),
-                   "deadline_at": None}
+        values |= {"finished_at": v.now, "deadline_at": None}
     return update(ATTEMPT).where(and_(*where)).values(values).returning(*_RETURNED)
+
+
+@cache
+def _advance_kind(new: AttemptStatus, by_sid: bool) -> shared.Kind:
+    async def run(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+        statement = _advance_statement(new, by_sid, session.get_bind().dialect.name)
+        return {r[0]: Moved(*r[1:]) for r in await _run(session, statement, _ADVANCED, rows)}
+    # Earlier statuses first: same-batch callbacks of one attempt move it as they would in turn.
+    return shared.Kind(f"attempt {new.value}", (shared.ATTEMPTS, 10 + new.rank), run, lock=lock_attempts)
 
 
 async def advance(session: AsyncSession, attempt_id: int, new: AttemptStatus, *, sid: str | None,
@@ -75,36 +125,36 @@ async def advance(session: AsyncSession, attempt_id: int, new: AttemptStatus, *,
 
     `error_code` is kept with the move; `answered_by` only fills an empty column.
     """
-    params = {"attempt_id": attempt_id, "new_error_code": error_code or None,
-              "new_answered_by": answered_by or None, "now": now}
-    if sid:
-        params["sid"] = sid
-    row = (await session.exec(_advance(new, bool(sid)), params=params)).first()
-    if row is None:
-        return None
-    moved = Moved(*row)
-    if new.is_final:
+    moved: Moved | None = await shared.ask(session, _advance_kind(new, bool(sid)), (
+        attempt_id, sid, error_code or None, answered_by or None, now))
+    if moved is not None and new.is_final:
         metrics.notifications.labels(channel=moved.channel, status=new.value).inc()
     return moved
 
 
-_ACCEPTED = (
-    update(ATTEMPT)
-    .where(ATTEMPT.c.id == bindparam("attempt_id"),
-           ATTEMPT.c.status == AttemptStatus.SENDING.value)
-    .values(provider_sid=func.coalesce(ATTEMPT.c.provider_sid,
-                                       bindparam("sid", type_=ATTEMPT.c.provider_sid.type)),
-            sent_at=bindparam("now", type_=ATTEMPT.c.sent_at.type),
-            body=func.coalesce(bindparam("kept_body", type_=ATTEMPT.c.body.type), ATTEMPT.c.body),
-            status=AttemptStatus.QUEUED.value,
-            deadline_at=case((ATTEMPT.c.channel == NotifyChannel.SMS.value,
-                              bindparam("sms_deadline", type_=ATTEMPT.c.deadline_at.type)),
-                             else_=bindparam("voice_deadline", type_=ATTEMPT.c.deadline_at.type)))
-    # Whether the alert was notified before: its second send then needs no first-notified UPDATE.
-    .returning(*_RETURNED, ATTEMPT.c.deadline_at,
-               select(ALERT.c.first_notified_at).where(ALERT.c.id == ATTEMPT.c.alert_id)
-               .scalar_subquery().is_not(None))
-)
+_ACCEPTS = RowSet("accepts", (("id", ATTEMPT.c.id.type), ("sid", ATTEMPT.c.provider_sid.type),
+                              ("now", ATTEMPT.c.sent_at.type), ("kept_body", ATTEMPT.c.body.type),
+                              ("sms_deadline", ATTEMPT.c.deadline_at.type),
+                              ("voice_deadline", ATTEMPT.c.deadline_at.type)))
+
+
+@cache
+def _accepted_statement(dialect: str) -> ReturningUpdate[Any]:
+    v = _ACCEPTS.source(dialect).c
+    return (
+        update(ATTEMPT)
+        .where(ATTEMPT.c.id == v.id,
+               unindexed(ATTEMPT.c.status, dialect) == AttemptStatus.SENDING.value)
+        .values(provider_sid=func.coalesce(ATTEMPT.c.provider_sid, v.sid), sent_at=v.now,
+                body=func.coalesce(v.kept_body, ATTEMPT.c.body),
+                status=AttemptStatus.QUEUED.value,
+                deadline_at=case((ATTEMPT.c.channel == NotifyChannel.SMS.value, v.sms_deadline),
+                                 else_=v.voice_deadline))
+        # Whether the alert was notified before: its second send then needs no first-notified UPDATE.
+        .returning(*_RETURNED, ATTEMPT.c.deadline_at,
+                   select(ALERT.c.first_notified_at).where(ALERT.c.id == ATTEMPT.c.alert_id)
+                   .scalar_subquery().is_not(None))
+    )
 
 
 @dataclass(frozen=True)
@@ -117,6 +167,16 @@ class Accepted:
     notified_before: bool
 
 
+async def _run_accepted(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+    statement = _accepted_statement(session.get_bind().dialect.name)
+    return {r[0]: Accepted(Moved(*r[1:5]), r[5], bool(r[6]))
+            for r in await _run(session, statement, _ACCEPTS, rows)}
+
+
+ACCEPTED = shared.Kind("attempt accepted", (shared.ATTEMPTS, 10 + AttemptStatus.QUEUED.rank),
+                       _run_accepted, lock=lock_attempts)
+
+
 async def accepted(session: AsyncSession, attempt_id: int, sid: str, *, now: datetime,
                    sms_deadline: datetime, voice_deadline: datetime,
                    kept_body: str | None = None) -> Accepted | None:
@@ -125,24 +185,34 @@ async def accepted(session: AsyncSession, attempt_id: int, sid: str, *, now: dat
 
     None when the row has moved on meanwhile (a callback came first, or its alert closed).
     """
-    row = (await session.exec(_ACCEPTED, params={
-        "attempt_id": attempt_id, "sid": sid, "now": now, "sms_deadline": sms_deadline,
-        "voice_deadline": voice_deadline, "kept_body": kept_body})).first()
-    if row is None:
-        return None
-    return Accepted(Moved(*row[:4]), row[4], bool(row[5]))
+    taken: Accepted | None = await shared.ask(session, ACCEPTED, (
+        attempt_id, sid, now, kept_body, sms_deadline, voice_deadline))
+    return taken
 
 
-_ANSWERED_BY = (
-    update(ATTEMPT)
-    .where(ATTEMPT.c.id == bindparam("attempt_id"), ATTEMPT.c.provider_sid == bindparam("sid"))
-    .values(answered_by=bindparam("new_answered_by", type_=ATTEMPT.c.answered_by.type))
-    .returning(*_RETURNED)
-)
+_ANSWERS = RowSet("answers", (("id", ATTEMPT.c.id.type), ("sid", ATTEMPT.c.provider_sid.type),
+                              ("answered_by", ATTEMPT.c.answered_by.type)))
+
+
+@cache
+def _answered_by_statement(dialect: str) -> ReturningUpdate[Any]:
+    v = _ANSWERS.source(dialect).c
+    return (update(ATTEMPT)
+            .where(ATTEMPT.c.id == v.id, ATTEMPT.c.provider_sid == v.sid)
+            .values(answered_by=v.answered_by)
+            .returning(*_RETURNED))
+
+
+async def _run_answered_by(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+    statement = _answered_by_statement(session.get_bind().dialect.name)
+    return {r[0]: Moved(*r[1:]) for r in await _run(session, statement, _ANSWERS, rows)}
+
+
+ANSWERED_BY = shared.Kind("attempt answered by", (shared.ATTEMPTS, 90), _run_answered_by,
+                          lock=lock_attempts)
 
 
 async def answered_by(session: AsyncSession, attempt_id: int, sid: str, value: str) -> Moved | None:
     """Record who answered the attempt's call (answering-machine detection); None if not ours."""
-    row = (await session.exec(_ANSWERED_BY, params={"attempt_id": attempt_id, "sid": sid,
-                                                "new_answered_by": value})).first()
-    return None if row is None else Moved(*row)
+    named: Moved | None = await shared.ask(session, ANSWERED_BY, (attempt_id, sid, value))
+    return named

@@ -7,15 +7,21 @@ case, is one forward-only UPDATE (outbox/forward.py) plus the alert's first-noti
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
+from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import update
+from sqlalchemy.sql.dml import ReturningUpdate
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..bus import AlertChange, ChangeKind
+from ..db import shared
 from ..db.models import AttemptStatus, NotificationAttempt, NotifyChannel, Purpose
+from ..db.rowset import RowSet
 from ..escalation import hooks
 from ..metrics import Metrics
 from ..responses import links
@@ -137,12 +143,26 @@ async def _from_row(session: AsyncSession, attempt_id: int, result: ProviderResu
     return out
 
 
-_FIRST = (
-    update(ALERT)
-    .where(ALERT.c.id == bindparam("alert_id"), ALERT.c.first_notified_at.is_(None))
-    .values(first_notified_at=bindparam("now", type_=ALERT.c.first_notified_at.type))
-    .returning(ALERT.c.severity, ALERT.c.opened_at)
-)
+_FIRSTS = RowSet("firsts", (("alert_id", ALERT.c.id.type), ("now", ALERT.c.first_notified_at.type)))
+
+
+@cache
+def _first_statement(dialect: str) -> ReturningUpdate[Any]:
+    v = _FIRSTS.source(dialect).c
+    return (update(ALERT)
+            .where(ALERT.c.id == v.alert_id, ALERT.c.first_notified_at.is_(None))
+            .values(first_notified_at=v.now)
+            .returning(ALERT.c.id, ALERT.c.severity, ALERT.c.opened_at))
+
+
+async def _run_firsts(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+    dialect = session.get_bind().dialect
+    found = await session.exec(_first_statement(dialect.name),  # type: ignore[call-overload]
+                               params=_FIRSTS.params(dialect, rows))
+    return {alert_id: (severity, opened_at) for alert_id, severity, opened_at in found.all()}
+
+
+FIRST_SENT = shared.Kind("alert first notified", (shared.ALERTS, 0), _run_firsts)
 
 
 async def first_notified(session: AsyncSession, row: NotificationAttempt,
@@ -158,10 +178,10 @@ async def first_sent(session: AsyncSession, alert_id: int,
     """(severity, seconds since the alarm) when this is the alert's first notification sent.
 
     The fact is the row's `first_notified_at`, set once by a conditional UPDATE: a second send
-    recorded in the same shared transaction, a rerun or another replica finds it set.
+    recorded in the same shared transaction (or its statement), a rerun or another replica
+    finds it set.
     """
-    with session.no_autoflush:  # nothing pending in a shared session bears on this column
-        first = (await session.exec(_FIRST, params={"alert_id": alert_id, "now": now})).first()
+    first = await shared.ask(session, FIRST_SENT, (alert_id, now))
     if first is None:
         return None
     severity, opened_at = first

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from functools import cache
+from typing import Any
 
 from sqlalchemy import Table, update
+from sqlalchemy.sql.dml import Update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,6 +17,7 @@ from devices.contract import ALARM_TYPES, resolve_alarm_type
 
 from ..alerts import actions
 from ..bus import AlertChange, ChangeKind
+from ..db import shared
 from ..db.models import (
     AckChannel,
     Alert,
@@ -28,6 +33,7 @@ from ..db.models import (
     ResponderState,
     Target,
 )
+from ..db.rowset import RowSet
 from ..escalation import hooks
 from ..i18n import language_of, t
 from ..i18n.said import say, term
@@ -55,9 +61,11 @@ async def _attempt(session: AsyncSession, attempt_id: int, sid: str | None, *, n
                    metrics: Metrics) -> NotificationAttempt | None:
     """The attempt named in the URL, if the sid agrees (a late callback may fill in the sid).
 
-    Locked on PostgreSQL, and read afresh: this is the row-by-row path, which decides from what it
-    read, and a Core UPDATE earlier in a shared transaction may have changed the row.
+    Locked on PostgreSQL (in id order with the rest of a group-commit batch, as closing an alert
+    locks them), and read afresh: this is the row-by-row path, which decides from what it read,
+    and a Core UPDATE earlier in a shared transaction may have changed the row.
     """
+    await forward.lock(session, attempt_id)
     row = await session.get(NotificationAttempt, attempt_id, with_for_update=True,
                             populate_existing=True)
     if row is None or (sid and row.provider_sid and row.provider_sid != sid):
@@ -155,13 +163,33 @@ async def amd(session: AsyncSession, *, attempt_id: int, sid: str | None, answer
     return result
 
 
+_ANSWERS = RowSet("answered", (("alert_id", RESPONDER.c.alert_id.type),
+                               ("contact_id", RESPONDER.c.contact_id.type),
+                               ("now", RESPONDER.c.updated_at.type)))
+
+
+@cache
+def _answered_statement(dialect: str) -> Update:
+    v = _ANSWERS.source(dialect).c
+    return (update(RESPONDER)
+            .where(RESPONDER.c.alert_id == v.alert_id, RESPONDER.c.contact_id == v.contact_id,
+                   RESPONDER.c.state == ResponderState.NOTIFIED.value)
+            .values(state=ResponderState.ANSWERED.value, updated_at=v.now))
+
+
+async def _run_answered(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+    dialect = session.get_bind().dialect
+    await session.exec(_answered_statement(dialect.name),  # type: ignore[call-overload]
+                       params=_ANSWERS.params(dialect, [r[1:] for r in rows]))
+    return {}
+
+
+ANSWERED = shared.Kind("responder answered", (shared.RESPONDERS, 0), _run_answered)
+
+
 async def _answered(session: AsyncSession, alert_id: int, contact_id: int, now: datetime) -> None:
     """A person picked up: a contact still only notified has answered (forward only)."""
-    await session.exec(
-        update(RESPONDER)
-        .where(RESPONDER.c.alert_id == alert_id, RESPONDER.c.contact_id == contact_id,
-               RESPONDER.c.state == ResponderState.NOTIFIED.value)
-        .values(state=ResponderState.ANSWERED.value, updated_at=now))
+    await shared.ask(session, ANSWERED, ((alert_id, contact_id), alert_id, contact_id, now))
 
 
 async def keypress(session: AsyncSession, *, attempt_id: int, sid: str | None, digits: str,

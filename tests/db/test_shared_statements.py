@@ -1,0 +1,96 @@
+"""Shared statements: callbacks of one group-commit batch that move attempts to the same status
+are one UPDATE, and each caller still gets its own row's answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from alert_gateway.db.engine import SessionFactory
+from alert_gateway.db.groupcommit import GroupCommit
+from alert_gateway.db.models import AttemptStatus, NotificationAttempt
+from alert_gateway.metrics import Metrics
+from alert_gateway.outbox import forward
+
+NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+
+
+@contextmanager
+def updates_counted(sessions: SessionFactory) -> Iterator[list[str]]:
+    """The UPDATE statements sent to the database while inside."""
+    engine: AsyncEngine = sessions.kw["bind"]
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE"):
+            seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def _attempts(sessions: SessionFactory, n: int) -> list[int]:
+    async with sessions() as session:
+        rows = [NotificationAttempt(target="contact", to_number=f"+8190{i:08d}", channel="sms",
+                                    status="queued", provider_sid=f"SM{i:032d}", created_at=NOW,
+                                    not_before=NOW) for i in range(n)]
+        session.add_all(rows)
+        await session.commit()
+        return [r.id for r in rows if r.id is not None]
+
+
+def _move(attempt_id: int, new: AttemptStatus, sid: str, metrics: Metrics) -> Any:
+    async def work(session: AsyncSession) -> forward.Moved | None:
+        return await forward.advance(session, attempt_id, new, sid=sid, now=NOW, metrics=metrics)
+    return work
+
+
+@pytest.mark.asyncio
+async def test_a_batch_moving_attempts_to_two_statuses_is_two_updates(sessions: SessionFactory) -> None:
+    """Twenty callbacks in one batch, ten "sent" and ten "delivered", are two UPDATEs; each
+    caller learns that its attempt moved, and every attempt holds its new status."""
+    ids = await _attempts(sessions, 20)
+    writes, metrics = GroupCommit(sessions), Metrics()
+    with updates_counted(sessions) as seen:
+        moved = await asyncio.gather(*(
+            writes.run(_move(a, AttemptStatus.SENT if i < 10 else AttemptStatus.DELIVERED,
+                             f"SM{i:032d}", metrics)) for i, a in enumerate(ids)))
+    assert writes.transactions == 1
+    assert len(seen) == 2, seen
+    assert all(m is not None and m.channel == "sms" for m in moved)
+    async with sessions() as session:
+        statuses = (await session.exec(select(NotificationAttempt.status)
+                                       .order_by(col(NotificationAttempt.id)))).all()
+    assert statuses == ["sent"] * 10 + ["delivered"] * 10
+
+
+@pytest.mark.asyncio
+async def test_a_repeated_callback_or_another_sid_in_the_same_batch_moves_nothing(
+    sessions: SessionFactory,
+) -> None:
+    """The same "delivered" twice, a late "sent" and one with another sid in one batch: the
+    attempt ends delivered (earlier statuses apply first, as if they came in order), the
+    repeat and the stranger's match nothing (the row-by-row path then finds them no-ops)."""
+    [attempt_id] = await _attempts(sessions, 1)
+    writes, metrics, sid = GroupCommit(sessions), Metrics(), "SM" + "0" * 32
+    moved = await asyncio.gather(
+        writes.run(_move(attempt_id, AttemptStatus.DELIVERED, sid, metrics)),
+        writes.run(_move(attempt_id, AttemptStatus.DELIVERED, sid, metrics)),
+        writes.run(_move(attempt_id, AttemptStatus.SENT, sid, metrics)),
+        writes.run(_move(attempt_id, AttemptStatus.UNDELIVERED, "SM" + "9" * 32, metrics)))
+    assert [m is not None for m in moved] == [True, False, True, False]
+    async with sessions() as session:
+        row = await session.get(NotificationAttempt, attempt_id)
+    assert row is not None and row.status == "delivered" and row.finished_at is not None
