@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import func
+from sqlalchemy import select as select_rows
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
@@ -23,7 +24,7 @@ from ..db.models import ACTIVE_STATUSES, Alert, AlertStatus, Escalation
 from ..metrics import Metrics
 from ..settings import Settings
 from ..unit_of_work import UnitOfWork, retrying
-from .hooks import OPEN_STATES
+from .hooks import ESCALATION, OPEN_STATES
 from .policy import PolicySet
 from .steps import BatchOutcome, Stepper
 
@@ -138,15 +139,15 @@ class EscalationEngine:
     async def tick(self, now: datetime) -> bool:
         """Run one batch of due escalations; True when a full batch was found (more may wait)."""
         self.cycles += 1
-        query = (select(Escalation)
-                 .where(col(Escalation.state).in_(OPEN_STATES), col(Escalation.next_due_at) <= now)
-                 .order_by(col(Escalation.severity_rank), col(Escalation.next_due_at))
+        query = (select_rows(ESCALATION)
+                 .where(ESCALATION.c.state.in_(OPEN_STATES), ESCALATION.c.next_due_at <= now)
+                 .order_by(ESCALATION.c.severity_rank, ESCALATION.c.next_due_at)
                  .limit(BATCH))
         if self._lock_rows:
             query = query.with_for_update(skip_locked=True)
 
         async def step(uow: UnitOfWork) -> tuple[int, BatchOutcome | None]:
-            rows = list((await uow.session.exec(query)).all())
+            rows = list((await uow.session.exec(query)).all())  # type: ignore[call-overload]
             if not rows:
                 return 0, None
             outcome = await self.stepper.run(uow.session, rows, now=now)

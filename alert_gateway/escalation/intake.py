@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlmodel import col, select
+from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..db.models import Escalation, NotificationAttempt
+from ..db.models import NotificationAttempt
 from ..outbox.claiming import URGENT_RANK, claim
 from ..settings import Settings
-from .hooks import OPEN_STATES
+from .hooks import ESCALATION, OPEN_STATES
+from .steprows import NewAttempt
 from .steps import Stepper
 
 if TYPE_CHECKING:
@@ -57,13 +58,13 @@ class Intake:
         """Run the due step of these alerts' escalations (new, restarted, out of their guard)."""
         if not alert_ids:
             return FirstSteps()
-        query = (select(Escalation)
-                 .where(col(Escalation.alert_id).in_(alert_ids), col(Escalation.state).in_(OPEN_STATES),
-                        col(Escalation.next_due_at) <= now)
-                 .order_by(col(Escalation.alert_id)))
+        query = (select(ESCALATION)
+                 .where(ESCALATION.c.alert_id.in_(alert_ids), ESCALATION.c.state.in_(OPEN_STATES),
+                        ESCALATION.c.next_due_at <= now)
+                 .order_by(ESCALATION.c.alert_id))
         if self._lock_rows:  # one another replica's engine holds is due anyway: it runs it
             query = query.with_for_update(skip_locked=True)
-        rows = list((await session.exec(query)).all())
+        rows = list((await session.exec(query)).all())  # type: ignore[call-overload]
         urgent = [e for e in rows if e.severity_rank <= URGENT_RANK]
         if not urgent:
             return FirstSteps(next_due_at=now if rows else None)
@@ -74,8 +75,8 @@ class Intake:
         # for the same alerts follows, and it must not wake the engine again.
         return FirstSteps(outcome.claimed, outcome.queued - len(outcome.claimed), next_due)
 
-    async def _claim_urgent(self, session: AsyncSession, planned: list[NotificationAttempt], *,
-                            now: datetime) -> list[NotificationAttempt]:
+    async def _claim_urgent(self, session: AsyncSession, planned: list[NewAttempt], *,
+                            now: datetime) -> list[NewAttempt]:
         due = sorted((a for a in planned if a.not_before <= now), key=lambda a: a.priority)
         return await claim(session, due, now=now, settings=self.settings)
 
