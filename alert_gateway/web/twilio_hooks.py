@@ -29,7 +29,7 @@ from ..outbox.texts import VOICE_LANGUAGES
 from ..responses import callbacks, inbound
 from ..responses.callbacks import HookResult
 from ..services import Services
-from ..sweep.runner import sweeps_changed
+from ..sweep.runner import call_ended
 from ..twilio.signature import check_signature
 from ..twilio.twiml import alert_call_twiml, messaging_reply, reply_twiml
 from ..unit_of_work import publish
@@ -172,7 +172,7 @@ async def _voice_status(request: web.Request) -> web.Response:
 
     await _run(request, apply,
                idle=lambda form: tells_nothing_new("voice", str(form.get("CallStatus") or "")))
-    sweeps_changed(s)  # a sweep call that ended frees its place for the next resident
+    call_ended(s)  # a sweep call that ended frees its place for the next resident
     return web.Response(status=204)
 
 
@@ -202,7 +202,7 @@ async def _voice_gather(request: web.Request) -> web.Response:
                                         tz=tz, metrics=s.metrics)
 
     result = await _run(request, apply)
-    sweeps_changed(s)  # a sweep call answered frees its place for the next resident
+    call_ended(s)  # a sweep call answered frees its place for the next resident
     lang = VOICE_LANGUAGES.get(result.language, "ja-JP")  # the callee's, as the call spoke it
     return _xml(reply_twiml(result.say or "", lang, voice=s.settings.voice_for(lang)))
 
