@@ -5,11 +5,12 @@ planner, and claiming its urgent sends is one commit. After that commit (and the
 claimed attempts go straight to the dispatcher in memory. The database stays the truth: after a
 crash, lease recovery sends what was claimed and not recorded.
 
-Only P1 and P2 escalations are planned and claimed here. P3/P4 ones are left due for the engine
-(woken at once), whose sends go to the outbox PENDING: storing a storm does not pay for their
-planning (a P3 policy's per-resident cap is a query per alert), and while alarms already read
-wait to be stored the dispatcher's claim takes only P1/P2 rows, so the P3s of an early batch wait
-behind the P1s stored after them instead of taking send slots and the account rate first.
+Only P1 and P2 escalations are planned here, and only each person's first channel is claimed (the
+SMS beside a call waits in the outbox, committed in the same transaction). P3/P4 ones are left due
+for the engine (woken at once), whose sends go to the outbox PENDING: storing a storm does not
+pay for their planning, and while alarms already read wait to be stored the dispatcher's claim
+takes only P1/P2 rows, so the P3s of an early batch wait behind the P1s stored after them instead
+of taking send slots and the account rate first.
 """
 
 from __future__ import annotations
@@ -77,8 +78,14 @@ class Intake:
 
     async def _claim_urgent(self, session: AsyncSession, planned: list[NewAttempt], *,
                             now: datetime) -> list[NewAttempt]:
-        due = sorted((a for a in planned if a.not_before <= now), key=lambda a: a.priority)
-        return await claim(session, due, now=now, settings=self.settings)
+        """Claim each person's first channel (the call before the SMS beside it); their further
+        channels stay PENDING in the same commit, for the outbox's claim. Handed-over sends go
+        before anything the dispatcher claims, so in a storm every P1's people are reached once
+        before anyone gets a second channel (7,500 requests, not 15,000, until the last P1)."""
+        first: dict[tuple[int, str], NewAttempt] = {}
+        for attempt in sorted((a for a in planned if a.not_before <= now), key=lambda a: a.priority):
+            first.setdefault((attempt.alert_id, attempt.to_number), attempt)
+        return await claim(session, list(first.values()), now=now, settings=self.settings)
 
     def hand_over(self, first: FirstSteps, *, more_waiting: bool) -> None:
         """After commit: the claimed sends to the dispatcher, the next look to the engine.
