@@ -113,26 +113,31 @@ class StepRows:
         return self.responders[key] if others else None
 
     async def write(self, session: AsyncSession, claim: Claim | None) -> list[NotificationAttempt]:
-        """Everything at once: one statement per table; returns the claimed attempts (with ids)."""
+        """Everything at once: one statement per table; returns the claimed attempts (with ids).
+        The attempts go in plan order (ids in that order: the call before the SMS beside it)."""
         taken = await claim(session, self.attempts) if claim is not None else []
-        taken_ids = {id(a) for a in taken}
-        rest = [a.values() for a in self.attempts if id(a) not in taken_ids]
-        for table, rows in ((_ATTEMPT, rest), (_RESPONDER, self.new_responders),
-                            (_LINK, self.links), (_EVENT, self.events)):
+        ids = await _insert_attempts(session, self.attempts, returning=bool(taken))
+        for table, rows in ((_RESPONDER, self.new_responders), (_LINK, self.links),
+                            (_EVENT, self.events)):
             if rows:
                 await session.exec(insert(table), params=rows)  # type: ignore[call-overload]
         if self.escalations:
             await session.exec(FOLLOW_PLAN, params=self.escalations)  # type: ignore[call-overload]
-        return await _insert_with_ids(session, taken)
+        return [a.held(ids[id(a)]) for a in taken]
 
 
-async def _insert_with_ids(session: AsyncSession, attempts: list[NewAttempt]) -> list[NotificationAttempt]:
-    """Insert attempts with one statement and learn their ids, matched on what makes each send
-    distinct in one plan (RETURNING order is not guaranteed on SQLite)."""
+async def _insert_attempts(session: AsyncSession, attempts: list[NewAttempt], *,
+                           returning: bool) -> dict[int, int]:
+    """Insert attempts with one statement; with `returning`, their ids (by `id()` of each),
+    matched on what makes each send distinct in one plan (RETURNING order is not guaranteed on
+    SQLite)."""
     if not attempts:
-        return []
-    keys = [a.key() for a in attempts]
+        return {}
     params = [a.values() for a in attempts]
+    if not returning:
+        await session.exec(insert(_ATTEMPT), params=params)  # type: ignore[call-overload]
+        return {}
+    keys = [a.key() for a in attempts]
     if len(set(keys)) < len(keys):  # not matchable (never planned so): one statement each
         ids = [(await session.exec(  # type: ignore[call-overload]
             insert(_ATTEMPT).returning(_ATTEMPT.c.id), params=row)).scalar_one() for row in params]
@@ -142,4 +147,4 @@ async def _insert_with_ids(session: AsyncSession, attempts: list[NewAttempt]) ->
             params=params)
         by_key = {tuple(r[1:]): r[0] for r in rows}
         ids = [by_key[k] for k in keys]
-    return [a.held(i) for a, i in zip(attempts, ids, strict=True)]
+    return {id(a): i for a, i in zip(attempts, ids, strict=True)}

@@ -1,5 +1,6 @@
-"""A batch of escalation steps is planned with a fixed number of statements, and the per-resident
-rate cap still counts every alert, including those planned earlier in the same batch."""
+"""A batch of escalation steps is planned with a fixed number of statements, the per-resident
+rate cap still counts every alert (including those planned earlier in the same batch), and a
+storm's intake claims each person's first channel only."""
 
 from __future__ import annotations
 
@@ -16,14 +17,20 @@ from alert_gateway.db.models import (
     Alert,
     AlertEvent,
     Contact,
+    Device,
     Escalation,
     NotificationAttempt,
     Resident,
 )
 from alert_gateway.escalation.engine import EscalationEngine
+from alert_gateway.escalation.intake import Intake
 from alert_gateway.escalation.policy_file import load_policies
+from alert_gateway.escalation.steps import Stepper
+from alert_gateway.ingest.parse import Incoming, Rejection, parse_message
+from alert_gateway.ingest.store import store_batch
 from alert_gateway.services import Services, build_services
 from alert_gateway.settings import Settings
+from devices.contract import Topics
 from tests.conftest import create_schema
 
 NOON = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)  # 12:00 in Japan: the technical policy texts by day
@@ -106,3 +113,39 @@ async def test_the_resident_cap_counts_earlier_alerts_and_those_planned_in_the_s
         assert set(earlier) <= texted
         assert len(texted & set(new)) == 1, (texted, new)
         assert capped == set(new) - texted
+
+
+async def test_a_storm_batch_claims_each_contacts_call_and_keeps_the_sms_beside_it_pending(
+        database_url: str) -> None:
+    """Stored while more alarms wait, a P1 claims the daughter's call only; her SMS is committed
+    with it, PENDING for the outbox. Stored alone, both are claimed at once."""
+    async with _engine(database_url) as (services, _):
+        for resident in ("s1", "s2"):
+            await _home(services, resident, alerts=0)
+            async with services.sessions() as s:
+                s.add(Device(id=f"{resident}-pendant", resident_id=resident))
+                await s.commit()
+        intake = Intake(services.settings, Stepper(services.settings, load_policies()),
+                        None, None, lock_rows=False)  # type: ignore[arg-type]  # no hand-over here
+        claimed = {}
+        for resident, storm in (("s1", True), ("s2", False)):
+            async with services.sessions() as s:
+                result = await store_batch(s, [_sos(f"{resident}-pendant")], now=NOON, skew_limit=300,
+                                           cancel_min_seconds=0, cancel_grace_seconds=300,
+                                           intake=intake, storm=storm)
+                await s.commit()
+            claimed[resident] = sorted(a.channel for a in result.first_steps.claimed)
+        async with services.sessions() as s:
+            rows = (await s.exec(select(NotificationAttempt).order_by(col(NotificationAttempt.id)))).all()
+        status = {(a.to_number[-2:], a.channel): a.status for a in rows}
+        assert claimed == {"s1": ["voice"], "s2": ["sms", "voice"]}
+        assert status == {("s1", "voice"): "sending", ("s1", "sms"): "pending",
+                          ("s2", "voice"): "sending", ("s2", "sms"): "sending"}
+        assert [a.channel for a in rows] == ["voice", "sms", "voice", "sms"], "ids in plan order"
+
+
+def _sos(device: str) -> Incoming | Rejection:
+    body = f'{{"id": "m-{device}", "type": "sos", "ts": "{NOON.isoformat()}", "qualifier": "new"}}'
+    topics = Topics()
+    return parse_message(f"{topics.root}/{device}/alarm", body.encode(), topics=topics,
+                         max_bytes=4096, received_at=NOON)
