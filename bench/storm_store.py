@@ -75,7 +75,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                 async with sessions() as session:
                     result = await store_batch(session, items, now=NOW, skew_limit=300,
                                                cancel_min_seconds=0, cancel_grace_seconds=300,
-                                               intake=intake)
+                                               intake=intake, storm=True)  # more wait, as in a storm
                     await session.commit()
                 cpu.append(time.process_time() - c0)
                 wall.append(time.perf_counter() - w0)
