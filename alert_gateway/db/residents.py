@@ -93,11 +93,6 @@ class Contact(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
-    @property
-    def channel_set(self) -> frozenset[str]:
-        """The channels this contact accepts."""
-        return frozenset(c.strip() for c in self.channels.split(",") if c.strip())
-
 
 class LineLinkCode(SQLModel, table=True):
     """A one-time code a supervisor hands a contact or a resident (exactly one of the two), who

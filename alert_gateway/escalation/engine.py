@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import func
+from sqlalchemy import select as select_rows
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,7 +25,7 @@ from ..db.models import ACTIVE_STATUSES, Alert, AlertStatus, Escalation
 from ..metrics import Metrics
 from ..settings import Settings
 from ..unit_of_work import UnitOfWork, retrying
-from .hooks import OPEN_STATES
+from .hooks import ESCALATION, OPEN_STATES
 from .policy import PolicySet
 from .steps import BatchOutcome, Stepper
 
@@ -140,15 +141,15 @@ class EscalationEngine:
         wait) and, when not, the next time any open escalation needs a look, read in the same
         transaction (a transaction of its own cost three more round trips per wake)."""
         self.cycles += 1
-        query = (select(Escalation)
-                 .where(col(Escalation.state).in_(OPEN_STATES), col(Escalation.next_due_at) <= now)
-                 .order_by(col(Escalation.severity_rank), col(Escalation.next_due_at))
+        query = (select_rows(ESCALATION)
+                 .where(ESCALATION.c.state.in_(OPEN_STATES), ESCALATION.c.next_due_at <= now)
+                 .order_by(ESCALATION.c.severity_rank, ESCALATION.c.next_due_at)
                  .limit(BATCH))
         if self._lock_rows:
             query = query.with_for_update(skip_locked=True)
 
         async def step(uow: UnitOfWork) -> tuple[int, BatchOutcome | None, datetime | None]:
-            rows = list((await uow.session.exec(query)).all())
+            rows = list((await uow.session.exec(query)).all())  # type: ignore[call-overload]
             outcome = None
             if rows:
                 outcome = await self.stepper.run(uow.session, rows, now=now)

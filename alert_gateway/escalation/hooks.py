@@ -57,6 +57,13 @@ async def _run_pokes(session: AsyncSession, rows: list[shared.Row]) -> dict[Hash
 
 
 POKED = shared.Kind("escalation poked", (shared.ESCALATIONS, 0), _run_pokes)
+FOLLOW_PLAN = (
+    update(ESCALATION)
+    .where(ESCALATION.c.alert_id == bindparam("b_alert_id"))
+    .values({c: bindparam(f"b_{c}", type_=ESCALATION.c[c].type)
+             for c in ("policy", "state", "step_index", "round", "step_due_at", "next_due_at",
+                       "reminders", "updated_at")})
+)
 
 
 def new_escalation(alert: Alert, *, now: datetime) -> Escalation:
@@ -158,12 +165,13 @@ async def watch(session: AsyncSession, escalation: Escalation | None, alert_id: 
     await closing.void_escalation(session, alert_id=alert_id, now=now)
 
 
-def follow_plan(escalation: Escalation, plan: Plan, *, now: datetime) -> None:
-    """The engine's step: the escalation takes the state, step and due times the planner chose."""
-    escalation.state, escalation.step_index, escalation.round = (
-        plan.state.value, plan.step_index, plan.round)
-    escalation.step_due_at, escalation.next_due_at = plan.step_due_at, plan.next_due_at
-    escalation.reminders, escalation.updated_at = plan.reminders, now
+def plan_values(alert_id: int, policy: str, plan: Plan, *, now: datetime) -> dict[str, Any]:
+    """The engine's step: the parameters of `FOLLOW_PLAN` that give the escalation the policy,
+    state, step and due times the planner chose (a batch's steps are one executemany)."""
+    return {"b_alert_id": alert_id, "b_policy": policy, "b_state": plan.state.value,
+            "b_step_index": plan.step_index, "b_round": plan.round,
+            "b_step_due_at": plan.step_due_at, "b_next_due_at": plan.next_due_at,
+            "b_reminders": plan.reminders, "b_updated_at": now}
 
 
 def step_now(escalation: Escalation, *, now: datetime) -> bool:

@@ -5,11 +5,12 @@ planner, and claiming its urgent sends is one commit. After that commit (and the
 claimed attempts go straight to the dispatcher in memory. The database stays the truth: after a
 crash, lease recovery sends what was claimed and not recorded.
 
-Only P1 and P2 escalations are planned and claimed here. P3/P4 ones are left due for the engine
-(woken at once), whose sends go to the outbox PENDING: storing a storm does not pay for their
-planning (a P3 policy's per-resident cap is a query per alert), and while alarms already read
-wait to be stored the dispatcher's claim takes only P1/P2 rows, so the P3s of an early batch wait
-behind the P1s stored after them instead of taking send slots and the account rate first.
+Only P1 and P2 escalations are planned here; in a storm only each person's first channel is
+claimed (the SMS beside a call waits in the outbox, committed in the same transaction). P3/P4
+ones are left due for the engine (woken at once), whose sends go to the outbox PENDING: storing a
+storm does not pay for their planning, and while alarms already read wait to be stored the
+dispatcher's claim takes only P1/P2 rows, so the P3s of an early batch wait behind the P1s stored
+after them instead of taking send slots and the account rate first.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlmodel import col, select
+from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..db.models import Escalation, NotificationAttempt
+from ..db.models import NotificationAttempt
 from ..outbox.claiming import URGENT_RANK, claim
 from ..settings import Settings
-from .hooks import OPEN_STATES
+from .hooks import ESCALATION, OPEN_STATES
+from .steprows import NewAttempt
 from .steps import Stepper
 
 if TYPE_CHECKING:
@@ -53,30 +55,43 @@ class Intake:
         self.engine = engine
         self._lock_rows = lock_rows
 
-    async def plan(self, session: AsyncSession, alert_ids: Sequence[int], *, now: datetime) -> FirstSteps:
-        """Run the due step of these alerts' escalations (new, restarted, out of their guard)."""
+    async def plan(self, session: AsyncSession, alert_ids: Sequence[int], *, now: datetime,
+                   storm: bool = False) -> FirstSteps:
+        """Run the due step of these alerts' escalations (new, restarted, out of their guard).
+        `storm`: more alarms wait to be stored (each person's first channel is claimed only)."""
         if not alert_ids:
             return FirstSteps()
-        query = (select(Escalation)
-                 .where(col(Escalation.alert_id).in_(alert_ids), col(Escalation.state).in_(OPEN_STATES),
-                        col(Escalation.next_due_at) <= now)
-                 .order_by(col(Escalation.alert_id)))
+        query = (select(ESCALATION)
+                 .where(ESCALATION.c.alert_id.in_(alert_ids), ESCALATION.c.state.in_(OPEN_STATES),
+                        ESCALATION.c.next_due_at <= now)
+                 .order_by(ESCALATION.c.alert_id))
         if self._lock_rows:  # one another replica's engine holds is due anyway: it runs it
             query = query.with_for_update(skip_locked=True)
-        rows = list((await session.exec(query)).all())
+        rows = list((await session.exec(query)).all())  # type: ignore[call-overload]
         urgent = [e for e in rows if e.severity_rank <= URGENT_RANK]
         if not urgent:
             return FirstSteps(next_due_at=now if rows else None)
         outcome = await self.stepper.run(session, urgent, now=now,
-                                         claim=lambda s, planned: self._claim_urgent(s, planned, now=now))
+                                         claim=lambda s, planned: self._claim_urgent(s, planned, now=now,
+                                                                                     storm=storm))
         next_due = now if len(urgent) < len(rows) else outcome.next_due_at  # the rest: the engine
         # The step's timeline notes need no bus notice of their own: the batch's `stored` notice
         # for the same alerts follows, and it must not wake the engine again.
         return FirstSteps(outcome.claimed, outcome.queued - len(outcome.claimed), next_due)
 
-    async def _claim_urgent(self, session: AsyncSession, planned: list[NotificationAttempt], *,
-                            now: datetime) -> list[NotificationAttempt]:
+    async def _claim_urgent(self, session: AsyncSession, planned: list[NewAttempt], *,
+                            now: datetime, storm: bool) -> list[NewAttempt]:
+        """Claim the due sends; in a storm only each person's first channel (the call before the
+        SMS beside it), their further channels staying PENDING in the same commit for the
+        outbox's claim. Handed-over sends go before anything the dispatcher claims, so every
+        P1's people are reached once before anyone gets a second channel (7,500 requests, not
+        15,000, until the last P1 of a 10,000-alarm storm)."""
         due = sorted((a for a in planned if a.not_before <= now), key=lambda a: a.priority)
+        if storm:
+            first: dict[tuple[int, str], NewAttempt] = {}
+            for attempt in due:
+                first.setdefault((attempt.alert_id, attempt.to_number), attempt)
+            due = list(first.values())
         return await claim(session, due, now=now, settings=self.settings)
 
     def hand_over(self, first: FirstSteps, *, more_waiting: bool) -> None:

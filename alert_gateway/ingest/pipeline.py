@@ -282,6 +282,7 @@ class IngestPipeline:
                 cancel_min_seconds=s.cancel_min_seconds,
                 cancel_grace_seconds=s.cancel_grace_seconds,
                 intake=self.intake if plan else None,
+                storm=not self._queue.empty(),
             )
             await session.commit()
         if not plan:

@@ -37,9 +37,11 @@ async def store_batch(
     cancel_min_seconds: int,
     cancel_grace_seconds: int,
     intake: Intake | None = None,
+    storm: bool = False,
 ) -> BatchResult:
     """Persist alarms, cancels and rejections, and with `intake` plan the escalations they started
-    or changed and claim their urgent sends; the caller commits, then acknowledges to the broker."""
+    or changed and claim their urgent sends (`storm`: more alarms wait to be stored); the caller
+    commits, then acknowledges to the broker."""
     result = BatchResult()
     ctx = await load_context(session, items, now=now)
     for item in items:
@@ -61,7 +63,8 @@ async def store_batch(
     await write_added(ctx, result)
     result.receipts = [Receipt(device, msg_id, inbound.alert_id) for device, msg_id, inbound in ctx.told]
     if intake is not None:
-        result.first_steps = await intake.plan(session, result.changed_alert_ids, now=now)
+        result.first_steps = await intake.plan(session, result.changed_alert_ids, now=now,
+                                               storm=storm)
     return result
 
 

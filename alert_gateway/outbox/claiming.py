@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -21,6 +22,21 @@ from ..settings import Settings
 URGENT_RANK = Severity.P2.rank  # this priority and more urgent: claimed by intake, first in a storm
 
 
+class Claimable(Protocol):
+    """An outbox row to claim: a loaded one (the dispatcher) or one being planned (intake)."""
+
+    target: str
+    purpose: str
+    channel: str
+    to_number: str
+    status: str
+    not_before: datetime
+    deadline_at: datetime | None
+
+
+Row = TypeVar("Row", bound=Claimable)
+
+
 def lease_of(settings: Settings) -> timedelta:
     """How long a claimed attempt stays ours without renewal.
 
@@ -30,12 +46,12 @@ def lease_of(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.twilio_timeout_seconds * 3)
 
 
-async def claim(session: AsyncSession, rows: Sequence[NotificationAttempt], *, now: datetime,
-                settings: Settings) -> list[NotificationAttempt]:
+async def claim(session: AsyncSession, rows: Sequence[Row], *, now: datetime,
+                settings: Settings) -> list[Row]:
     """Mark `rows` (most urgent first) SENDING under a lease, except those over a contact's cap,
     which wait for the cap window; returns the claimed rows. The caller commits."""
     capped = await over_cap(session, rows, now=now, settings=settings)
-    claimed: list[NotificationAttempt] = []
+    claimed: list[Row] = []
     for row, over in zip(rows, capped, strict=True):
         if over:
             row.not_before = now + timedelta(seconds=settings.contact_cap_window_seconds)
@@ -46,7 +62,7 @@ async def claim(session: AsyncSession, rows: Sequence[NotificationAttempt], *, n
     return claimed
 
 
-async def over_cap(session: AsyncSession, rows: Sequence[NotificationAttempt], *, now: datetime,
+async def over_cap(session: AsyncSession, rows: Sequence[Claimable], *, now: datetime,
                    settings: Settings) -> list[bool]:
     """For each row: would it give a contact more than `contact_cap_per_window` alerts in the window?
 
@@ -76,7 +92,7 @@ async def over_cap(session: AsyncSession, rows: Sequence[NotificationAttempt], *
     return capped
 
 
-def _capped_kind(row: NotificationAttempt) -> bool:
+def _capped_kind(row: Claimable) -> bool:
     # LINE rides along with a step's SMS and call: it must not use up the cap they count against
     return (row.target == Target.CONTACT.value and row.purpose == Purpose.ALERT.value
             and row.channel != NotifyChannel.LINE.value)

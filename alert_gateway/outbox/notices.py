@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Protocol
 
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,7 +35,25 @@ NOTICE_KEYS = {
 }
 
 
-def facts_of(alert: Alert, resident: Resident | None) -> AlertFacts:
+class AlertColumns(Protocol):
+    """The alert's columns a notification's facts come from (an ORM row or a Core row)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def device_id(self) -> str | None: ...
+
+
+class ResidentColumns(Protocol):
+    """The resident's columns a notification's facts come from."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def address(self) -> str | None: ...
+
+
+def facts_of(alert: AlertColumns, resident: ResidentColumns | None) -> AlertFacts:
     """What notifications may say about this alert."""
     alarm = resolve_alarm_type(alert.type)
     name = resident.name if resident else (alert.device_id or "?")

@@ -7,6 +7,7 @@ import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,11 +36,12 @@ def new_token() -> tuple[str, str]:
 
 
 def issue(*, alert_id: int, contact_id: int, now: datetime,
-          lifetime: timedelta) -> tuple[str, AnswerLink]:
-    """A new token and its row (the caller adds the row in the transaction that plans the SMS)."""
+          lifetime: timedelta) -> tuple[str, dict[str, Any]]:
+    """A new token and its row's columns (the caller inserts them in the transaction that plans
+    the SMS)."""
     token, hashed = new_token()
-    return token, AnswerLink(token_hash=hashed, alert_id=alert_id, contact_id=contact_id,
-                             created_at=now, expires_at=now + lifetime)
+    return token, {"token_hash": hashed, "alert_id": alert_id, "contact_id": contact_id,
+                   "created_at": now, "expires_at": now + lifetime}
 
 
 def redact(body: str) -> str:

@@ -1,0 +1,144 @@
+"""What the planner needs for a whole batch of escalations, loaded in a few set-based queries.
+
+Core rows of the columns used, not ORM objects: a storm's intake loads thousands per batch, and
+identity-mapping them (and decrypting each resident's sealed notes) was work nobody read. The
+per-resident rate cap is one query for the batch, not one per alert.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, Select, Table, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..db.models import (
+    ACTIVE_STATUSES,
+    Alert,
+    AlertResponder,
+    AttemptStatus,
+    Contact,
+    Escalation,
+    NotificationAttempt,
+    NotifyChannel,
+    Purpose,
+    Resident,
+    ResponderState,
+    Target,
+)
+from .planner_types import AttemptView
+from .policy import Policy
+from .steprows import StepRows
+
+_ALERT: Table = Alert.__table__  # type: ignore[attr-defined]
+_RESIDENT: Table = Resident.__table__  # type: ignore[attr-defined]
+_CONTACT: Table = Contact.__table__  # type: ignore[attr-defined]
+_ATTEMPT: Table = NotificationAttempt.__table__  # type: ignore[attr-defined]
+_RESPONDER: Table = AlertResponder.__table__  # type: ignore[attr-defined]
+_ESCALATION: Table = Escalation.__table__  # type: ignore[attr-defined]
+_NOT_COUNTED = [AttemptStatus.SKIPPED.value, AttemptStatus.CANCELED.value]
+
+
+@dataclass
+class CapHistory:
+    """Alerts that notified a resident's people recently, for the per-resident rate cap: each
+    alert's policy and its latest counted attempt. The batch's own plans are added as they go."""
+
+    alerts: defaultdict[str, dict[int, tuple[str, datetime]]] = field(
+        default_factory=lambda: defaultdict(dict))
+
+    async def load(self, session: AsyncSession, capped: dict[str, datetime]) -> None:
+        """One query for every capped resident of the batch (`capped`: how far back each one's
+        window reaches): their alerts with counted attempts."""
+        if not capped:
+            return
+        since = min(capped.values())
+        a, n = _ALERT.c, _ATTEMPT.c
+        latest = func.max(n.created_at).label("latest")
+        for row in await _rows(session, (
+                select(a.resident_id, n.alert_id, _ESCALATION.c.policy, latest)
+                .join(_ALERT, a.id == n.alert_id)
+                .join(_ESCALATION, _ESCALATION.c.alert_id == a.id)
+                .where(a.resident_id.in_(capped), n.purpose == Purpose.ALERT.value,
+                       n.created_at >= since, n.status.not_in(_NOT_COUNTED))
+                .group_by(a.resident_id, n.alert_id, _ESCALATION.c.policy))):
+            at = row.latest if row.latest.tzinfo else row.latest.replace(tzinfo=since.tzinfo)  # SQLite
+            self.alerts[row.resident_id][row.alert_id] = (row.policy, at)
+
+    def recent(self, resident_id: str, policy: Policy, policy_of: dict[int, str], *,
+               now: datetime) -> int:
+        """Alerts of this policy that notified this resident since the cap window began;
+        `policy_of` gives the batch's escalations' policies as they stand now."""
+        since = now - timedelta(hours=policy.resident_cap_hours)
+        return sum(1 for alert_id, (stored, at) in self.alerts[resident_id].items()
+                   if policy_of.get(alert_id, stored) == policy.name and at >= since)
+
+    def note(self, resident_id: str, alert_id: int, policy: str, *, now: datetime) -> None:
+        """This alert's step just notified the resident's people."""
+        self.alerts[resident_id][alert_id] = (policy, now)
+
+
+@dataclass
+class StepInputs:
+    """Rows of one batch, by alert, resident or phone."""
+
+    alerts: dict[int, Row[Any]]
+    residents: dict[str, Row[Any]]
+    contacts: dict[str, list[Row[Any]]]
+    attempts: dict[int, list[tuple[datetime, AttemptView]]]  # ALERT attempts with their creation
+    responders: dict[int, dict[int, ResponderState]]
+    caps: CapHistory
+
+
+async def load_inputs(session: AsyncSession, ids: Sequence[int], *, rows: StepRows) -> StepInputs:
+    """Load for these alerts; fills `rows` with responder codes. The rate caps' history is
+    loaded next (`CapHistory.load`), once the batch's policies are chosen."""
+    a, r, c, n, e = _ALERT.c, _RESIDENT.c, _CONTACT.c, _ATTEMPT.c, _RESPONDER.c
+    alerts = {row.id: row for row in await _rows(session, select(
+        a.id, a.resident_id, a.device_id, a.type, a.severity, a.status, a.acknowledged_at)
+        .where(a.id.in_(ids)))}
+    resident_ids = {row.resident_id for row in alerts.values() if row.resident_id}
+    residents: dict[str, Row[Any]] = {}
+    contacts: dict[str, list[Row[Any]]] = defaultdict(list)
+    if resident_ids:
+        residents = {row.id: row for row in await _rows(session, select(
+            r.id, r.name, r.address, r.phone, r.phone_type, r.language)
+            .where(r.id.in_(resident_ids)))}
+        for row in await _rows(session, select(
+                c.id, c.resident_id, c.name, c.relation, c.phone, c.phone_type, c.priority,
+                c.language, c.channels, c.active, c.sms_opt_out, c.line_user_id)
+                .where(c.resident_id.in_(resident_ids)).order_by(c.priority, c.id)):
+            contacts[row.resident_id].append(row)
+    attempts: dict[int, list[tuple[datetime, AttemptView]]] = defaultdict(list)
+    for row in await _rows(session, select(
+            n.id, n.alert_id, n.step_index, n.round, n.target, n.contact_id, n.to_number,
+            n.channel, n.status, n.dial_no, n.provider_sid, n.created_at)
+            .where(n.alert_id.in_(ids), n.purpose == Purpose.ALERT.value)):
+        attempts[row.alert_id].append((row.created_at, _view(row)))
+    responders: dict[int, dict[int, ResponderState]] = defaultdict(dict)
+    for row in await _rows(session, select(e.alert_id, e.contact_id, e.state, e.short_code)
+                           .where(e.alert_id.in_(ids))):
+        responders[row.alert_id][row.contact_id] = ResponderState(row.state)
+        rows.responders[(row.alert_id, row.contact_id)] = row.short_code
+    phones = {row.phone for cs in contacts.values() for row in cs}
+    if phones:  # short codes in use: every open alert these numbers are responders of
+        for row in await _rows(session, select(c.phone, e.alert_id, e.short_code)
+                               .join(_CONTACT, c.id == e.contact_id)
+                               .join(_ALERT, a.id == e.alert_id)
+                               .where(c.phone.in_(phones), a.status.in_(ACTIVE_STATUSES))):
+            rows.codes[row.phone].append((row.alert_id, row.short_code))
+    return StepInputs(alerts, residents, contacts, attempts, responders, CapHistory())
+
+
+async def _rows(session: AsyncSession, query: Select[Any]) -> Sequence[Row[Any]]:
+    return (await session.exec(query)).all()  # type: ignore[call-overload,no-any-return]
+
+
+def _view(a: Row[Any]) -> AttemptView:
+    return AttemptView(a.id, a.step_index or 0, a.round or 0, Target(a.target), a.contact_id,
+                       a.to_number, NotifyChannel(a.channel), AttemptStatus(a.status), a.dial_no,
+                       has_sid=a.provider_sid is not None)
