@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from .broker import dedicated_broker
 from .common import percentiles, poll_until, say, write_results
 from .db import contact_phone, fresh_database, seed
-from .faketwilio import FirstSends, fake_twilio, sends_per_number
+from .faketwilio import FirstSends, attempts_sent_twice, fake_twilio, sends_per_number
 from .gatewayproc import GatewayProcess, Replicas, engine_wired, self_cpu_seconds
 from .loadgen import alarm_packet
 from .mqttraw import RawMqtt
@@ -115,8 +115,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                 await sub.close()
                 await probe.close()
         doubled = sum(1 for count in sends_per_number(fake).values() if count > 1)
+        twice = attempts_sent_twice(fake)
     say(f"alarm_latency db={args.db} replicas={args.replicas}: "
-        f"{doubled} numbers got the same kind of request twice")
+        f"{doubled} numbers got the same kind of request more than once (later steps and re-dials "
+        f"included); {twice} attempts were sent twice")
     return {"mode": mode, "duration_s": args.duration, "send_concurrency": args.send_concurrency,
             "replicas": args.replicas, "numbers_sent_same_kind_twice": doubled, "results": results}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qs, urlsplit
@@ -66,6 +67,15 @@ def sends_per_number(fake: FakeTwilio) -> dict[tuple[str, str], int]:
             key = ((r.params.get("To") or [""])[0], "Calls" if "/Calls" in r.url else "Messages")
             out[key] = out.get(key, 0) + 1
     return out
+
+
+def attempts_sent_twice(fake: FakeTwilio) -> int:
+    """Outbox attempts whose create request reached Twilio more than once (a real double: a
+    re-dial or a later step to the same number is another attempt, counted by sends_per_number)."""
+    per_attempt = Counter(_attempt_of(r) for r in fake.recorded
+                          if r.kind == "api" and r.method == "POST"
+                          and (r.url.endswith("/Messages.json") or r.url.endswith("/Calls.json")))
+    return sum(1 for attempt, count in per_attempt.items() if attempt is not None and count > 1)
 
 
 def _attempt_of(r: Recorded) -> str | None:
