@@ -17,7 +17,8 @@ from ..bus import AlertChange, ChangeKind
 from ..db.answer_links import Answer
 from ..db.models import AckChannel, Alert, AlertResponder, AlertStatus, ResponderState
 from ..i18n import t
-from .callbacks import HookResult, accept, decline
+from .callbacks import HookResult
+from .keypress import accept, decline
 
 
 async def answer(session: AsyncSession, alert: Alert, contact_id: int, verb: Answer, *,

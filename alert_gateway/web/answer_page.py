@@ -34,7 +34,8 @@ from ..outbox.notices import facts_of
 from ..outbox.texts import alarm_name
 from ..responses import links
 from ..responses.answers import answer
-from ..responses.callbacks import HookResult, taker_name
+from ..responses.callbacks import HookResult
+from ..responses.keypress import taker_name
 from ..sweep.runner import sweeps_changed
 from ..unit_of_work import publish
 from .answer_view import Page, Shown, is_closed, is_expired, plain, shown

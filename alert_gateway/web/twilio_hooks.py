@@ -26,7 +26,7 @@ from ..db.models import NotificationAttempt
 from ..outbox.attempts import map_status, tells_nothing_new
 from ..outbox.sending import callback_url
 from ..outbox.texts import VOICE_LANGUAGES
-from ..responses import callbacks, inbound
+from ..responses import callbacks, inbound, keypress
 from ..responses.callbacks import HookResult
 from ..services import Services
 from ..sweep.runner import sweeps_changed
@@ -201,7 +201,7 @@ async def _voice_gather(request: web.Request) -> web.Response:
     async def apply(session: Any, form: MultiDictProxy[Any], attempt_id: int | None) -> HookResult:
         if attempt_id is None:
             return HookResult()
-        return await callbacks.keypress(session, attempt_id=attempt_id, sid=form.get("CallSid"),
+        return await keypress.keypress(session, attempt_id=attempt_id, sid=form.get("CallSid"),
                                         digits=str(form.get("Digits") or ""), now=s.clock.now(),
                                         tz=tz, metrics=s.metrics)
 

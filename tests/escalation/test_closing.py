@@ -23,7 +23,7 @@ from alert_gateway.db.models import (
     Purpose,
 )
 from alert_gateway.metrics import Metrics
-from alert_gateway.responses import callbacks
+from alert_gateway.responses import keypress
 from devices.contract import AlarmType
 
 from .env import DAUGHTER, RESIDENT_PHONE, SON, seed
@@ -58,7 +58,7 @@ async def _resident_presses_1(s: AsyncSession, alert: Alert, now: datetime) -> o
     s.add(call)
     await s.flush()
     assert call.id is not None
-    return await callbacks.keypress(s, attempt_id=call.id, sid=call.provider_sid, digits="1",
+    return await keypress.keypress(s, attempt_id=call.id, sid=call.provider_sid, digits="1",
                                     now=now, tz=UTC, metrics=Metrics())
 
 
