@@ -1,0 +1,136 @@
+"""The dispatcher's send slots: attempts handed over and waiting for one (most urgent, then
+oldest), and the requests running in them. Every attempt here is SENDING under our lease."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from datetime import datetime
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..db.engine import SessionFactory
+from ..db.models import NotificationAttempt, NotifyChannel
+from . import queue
+from .delivery import Delivery
+from .ratelimit import TokenBucket
+from .wakeup import WakeUp
+
+log = logging.getLogger(__name__)
+
+
+class SendSlots:
+    """At most `concurrency` requests in flight; a finished one frees its slot (and pokes)."""
+
+    def __init__(self, concurrency: int, sessions: SessionFactory, delivery: Delivery,
+                 bucket: TokenBucket, wakeup: WakeUp) -> None:
+        self.concurrency = concurrency
+        self._sessions = sessions
+        self._delivery = delivery
+        self._bucket = bucket
+        self._wakeup = wakeup
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        # claimed elsewhere (intake) and handed over, not started yet: most urgent, then oldest first
+        self._held: dict[int, NotificationAttempt] = {}
+        self._order: list[tuple[int, datetime, int]] = []
+        self._held_may_be_void = False  # an alert closed since sends were handed over: check them
+
+    @property
+    def free(self) -> int:
+        """Slots no request runs in."""
+        return self.concurrency - len(self._inflight)
+
+    @property
+    def full(self) -> bool:
+        """Every slot runs a request."""
+        return len(self._inflight) >= self.concurrency
+
+    @property
+    def held(self) -> bool:
+        """Handed-over sends still wait for a slot (or for the send rate)."""
+        return bool(self._order)
+
+    def ours(self) -> list[int]:
+        """Attempts this process holds a lease on: renewed here, never recovered from ourselves."""
+        return [*self._inflight, *self._held]
+
+    def hold(self, claimed: list[NotificationAttempt]) -> None:
+        """Keep these committed, already claimed attempts until a slot and a token are free."""
+        for attempt in claimed:
+            assert attempt.id is not None
+            self._held[attempt.id] = attempt
+            heapq.heappush(self._order, (attempt.priority, attempt.created_at, attempt.id))
+
+    def note_closed(self) -> None:
+        """An alert may have closed: check the held sends before starting them."""
+        self._held_may_be_void = self._held_may_be_void or bool(self._held)
+
+    async def start_held(self, tokens: int) -> int:
+        """Start handed-over sends, most urgent first, one token each; returns the tokens left."""
+        if self._held_may_be_void:
+            await self._drop_voided_held()
+        while self._order and tokens:  # already claimed and committed: no transaction needed
+            attempt = self._held.pop(heapq.heappop(self._order)[2])
+            self.start(attempt)
+            tokens -= 1
+        return tokens
+
+    async def _drop_voided_held(self) -> None:
+        """Forget handed-over sends whose alert closed meanwhile (the close voided their rows):
+        one SELECT, only after a close, so the usual hand-over stays free of queries."""
+        self._held_may_be_void = False
+        asked = list(self._held)  # more may be handed over while we wait: those are not asked about
+        still = await queue.still_sending(self._sessions, asked)
+        for attempt_id in asked:
+            if attempt_id not in still:
+                self._held.pop(attempt_id, None)
+        self._order = [entry for entry in self._order if entry[2] in self._held]
+        heapq.heapify(self._order)
+
+    def start(self, attempt: NotificationAttempt) -> None:
+        """Run one claimed attempt's request; its slot frees (and pokes) when it is recorded."""
+        assert attempt.id is not None
+        attempt_id = attempt.id
+        if attempt.channel == NotifyChannel.LINE.value:
+            self._bucket.give_back(1)  # LINE has its own rate (LineSender): not Twilio's to spend
+        task = asyncio.create_task(self._send(attempt), name=f"send-{attempt_id}")
+        self._inflight[attempt_id] = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            was_full = self.full
+            self._inflight.pop(attempt_id, None)
+            failed = not t.cancelled() and t.exception() is not None
+            if failed:
+                log.error("dispatcher: send failed unrecorded; its lease will expire",
+                          exc_info=t.exception(), extra={"attempt_id": attempt_id})
+            # A freed slot matters only if rows wait for one; an unrecorded send leaves a lease
+            # the sleeping loop did not count (it was ours): look again so it is recovered.
+            if was_full or self._wakeup.waiting or failed:
+                self._wakeup.poke()
+
+        task.add_done_callback(done)
+
+    async def _send(self, attempt: NotificationAttempt) -> None:
+        # The row now has a deadline (or a retry time) the sleeping loop did not know about.
+        self._wakeup.note_due((await self._delivery.deliver(attempt)).look_at)
+
+    async def finish_in_flight(self, grace_seconds: float) -> None:
+        """On a clean stop, let running requests end and record their result (bounded)."""
+        tasks = list(self._inflight.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_seconds)
+
+    async def release_held(self) -> None:
+        """On a stop, attempts handed over but not started go back to the outbox at once (rather
+        than waiting out their lease after the restart)."""
+        ids = list(self._held)
+        if not ids:
+            return
+        try:
+            await queue.release(self._sessions, ids)
+        except (SQLAlchemyError, OSError) as exc:  # still ours: a restarted loop sends them
+            log.warning("dispatcher: held sends not released: %s", exc)
+            return
+        self._held.clear()  # back in the outbox: only a claim may send them now
+        self._order.clear()
