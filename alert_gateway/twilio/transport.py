@@ -73,7 +73,10 @@ class BasedTwilioHttpClient(AsyncHttpClient):
         super().__init__(log, True, None)
         # Sized to the requests we allow in flight: aiohttp's default of 100 made the rest queue
         # for a connection inside the request timeout (a storm's sends timed out).
-        self.session = ClientSession(connector=TCPConnector(limit=connections))
+        # No aiohttp time limit, as under the SDK's client: ours bound each request (client.py),
+        # and a late answer may be awaited longer than aiohttp's 5-minute default (late.py).
+        self.session = ClientSession(connector=TCPConnector(limit=connections),
+                                     timeout=ClientTimeout())
         self.base = base.rstrip("/")
 
     async def request(self, method: str, uri: str, params: dict[str, object] | None = None,
