@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -16,6 +17,7 @@ from alert_gateway.twilio.client import (
     TwilioSender,
     UnknownOutcomeError,
 )
+from alert_gateway.twilio.transport import form_body
 
 from .conftest import GATEWAY_NUMBER, Env, make_settings
 
@@ -182,3 +184,23 @@ async def test_a_create_unanswered_past_the_late_limit_is_unknown(env: Env) -> N
         assert await sender.late_answer(status_callback=callback) is None
     finally:
         await sender.close()
+
+
+async def test_twiml_with_japanese_and_reserved_characters_arrives_intact(env: Env) -> None:
+    """TwiML holding Japanese, spaces, `&`, `=`, `+` and `%` reaches Twilio exactly as written."""
+    twiml = ('<Response><Say language="ja-JP">山田 花子さん 100% & a=b+c ～</Say>'
+             '<Redirect>https://gw.example/twilio/voice/next?attempt=1&amp;x=%2F</Redirect></Response>')
+    await env.sender.place_call(to=TO, twiml=twiml,
+                                status_callback=env.hooks_url + "/twilio/voice/status?a=1&b=2",
+                                amd_callback=env.hooks_url + "/twilio/voice/amd")
+    (request,) = env.fake.api_requests("Calls")
+    assert request.params["Twiml"] == [twiml]
+    assert request.params["StatusCallback"] == [env.hooks_url + "/twilio/voice/status?a=1&b=2"]
+
+
+def test_form_body_is_what_urllib_encodes() -> None:
+    """The form body is byte for byte urllib's encoding (what aiohttp sent for the SDK before)."""
+    every_char = "".join(map(chr, range(0, 0x180))) + "見守り ～😀"
+    data: dict[str, object] = {"Twiml": every_char, "StatusCallbackEvent": ["ringing", "answered"],
+                               "Timeout": 25, "Raw": every_char.encode()}
+    assert form_body(data) == urlencode(data, doseq=True).encode("ascii")
