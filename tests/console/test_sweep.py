@@ -44,7 +44,7 @@ async def test_a_supervisor_starts_an_area_sweep_and_controls_it(console: Consol
         await s.commit()
     csrf = await console.sign_in(SUPERVISOR)
     form = await (await console.client.get("/console/sweeps")).text()
-    assert "災害時の安否確認のお電話です。" in form and "まだ安否確認はありません。" in form
+    assert "災害時の安否確認のご連絡です。" in form and "まだ安否確認はありません。" in form
     started = await console.client.post("/console/sweeps", data={
         "csrf_token": csrf, "scope": "area", "area_prefix": "石川県金沢市",
         "message_ja": "受信センターです。地震の安否確認です。",

@@ -37,7 +37,7 @@ async def test_a_sweep_settles_fine_help_and_not_reached(sqlite_url: str, topic_
         first = env.fake.creates("Calls")[0]
         assert first.params["To"] == [phone(4)]
         [call_4] = [c for c in env.fake.calls.values() if c.to == phone(4)]
-        assert "災害時の安否確認のお電話です。" in call_4.spoken[0]
+        assert "災害時の安否確認のご連絡です。" in call_4.spoken[0]
         help_alert = (await settled(env, "r-2", "help"))
         assert help_alert is not None and help_alert.alert_id is not None
         [alert_2] = await env.rows(Alert, id=help_alert.alert_id)

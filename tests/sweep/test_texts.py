@@ -173,7 +173,10 @@ async def test_a_tap_on_help_raises_the_p1_that_pressing_9_raises(
             raise AssertionError(await diagnosis(env)) from None
         tapped = await Handset(http).tap(url, "help")
         assert tapped.status == 200 and "センターからすぐにご連絡します" in tapped.html, tapped
-        entry = await env.changes.until(lambda: settled(env, "r-1", "help"))
+        try:
+            entry = await env.changes.until(lambda: settled(env, "r-1", "help"))
+        except TimeoutError:  # seen once in 11 runs under -n 2, not reproduced: say where it stood
+            raise AssertionError(await diagnosis(env)) from None
         assert entry.answered_by == "link" and entry.alert_id is not None
         [by_link] = await env.rows(Alert, id=entry.alert_id)
         [by_key] = await env.rows(Alert, id=pressed.alert_id)
