@@ -12,11 +12,11 @@ import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from ..twilio.fake_control import json_object
 from .fake_state import FakeLine, FakeLineMessage
 
 FAKE_LINE_KEY = web.AppKey("fake_line", FakeLine)
@@ -42,16 +42,6 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     return await handler(request)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json() if request.can_read_body else {}
-    except json.JSONDecodeError as exc:
-        raise web.HTTPBadRequest(text=f"invalid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest(text="expected a JSON object")
-    return data
-
-
 def _sent(records: list[FakeLineMessage], request_id: str) -> web.Response:
     return web.json_response(
         {"sentMessages": [{"id": r.id, "quoteToken": secrets.token_urlsafe(16)} for r in records]},
@@ -60,7 +50,7 @@ def _sent(records: list[FakeLineMessage], request_id: str) -> web.Response:
 
 async def push(request: web.Request) -> web.Response:
     """POST /v2/bot/message/push {to, messages}: deliver to a following account."""
-    fake, data = request.app[FAKE_LINE_KEY], await _body(request)
+    fake, data = request.app[FAKE_LINE_KEY], await json_object(request)
     key = request.headers.get("X-Line-Retry-Key")
     if key and key in fake.retry_keys:
         return web.json_response({"message": "The retry key is already accepted"}, status=409,
@@ -81,7 +71,7 @@ async def push(request: web.Request) -> web.Response:
 
 async def reply(request: web.Request) -> web.Response:
     """POST /v2/bot/message/reply {replyToken, messages}: a token works once."""
-    fake, data = request.app[FAKE_LINE_KEY], await _body(request)
+    fake, data = request.app[FAKE_LINE_KEY], await json_object(request)
     user_id = fake.reply_tokens.pop(str(data.get("replyToken", "")), None)
     if user_id is None:
         return line_error(400, "Invalid reply token")
@@ -98,7 +88,7 @@ def _replies(found: list[FakeLineMessage]) -> web.Response:
 async def follow(request: web.Request) -> web.Response:
     """POST /_fake/line/users/{user}/follow {"label"?}: the person adds the official account."""
     fake, user_id = request.app[FAKE_LINE_KEY], request.match_info["user"]
-    label = (await _body(request)).get("label")
+    label = (await json_object(request)).get("label")
     if label:
         fake.user(user_id).label = str(label)
     return _replies(await fake.event(user_id, "follow", follow={"isUnblocked": False}))
@@ -113,7 +103,7 @@ async def unfollow(request: web.Request) -> web.Response:
 async def text(request: web.Request) -> web.Response:
     """POST /_fake/line/users/{user}/text {"text"}: the person sends a message."""
     fake, user_id = request.app[FAKE_LINE_KEY], request.match_info["user"]
-    said = str((await _body(request)).get("text", ""))
+    said = str((await json_object(request)).get("text", ""))
     fake.messages.append(FakeLineMessage(secrets.token_hex(8), user_id, "user", "text", said))
     message = {"type": "text", "id": secrets.token_hex(8), "text": said,
                "quoteToken": secrets.token_urlsafe(16)}
@@ -123,7 +113,7 @@ async def text(request: web.Request) -> web.Response:
 async def tap(request: web.Request) -> web.Response:
     """POST /_fake/line/users/{user}/tap {"data", "label"?}: the person taps a button."""
     fake, user_id = request.app[FAKE_LINE_KEY], request.match_info["user"]
-    data = await _body(request)
+    data = await json_object(request)
     label = str(data.get("label") or "")
     if label:
         fake.messages.append(FakeLineMessage(secrets.token_hex(8), user_id, "user", "postback", label))
@@ -132,7 +122,7 @@ async def tap(request: web.Request) -> web.Response:
 
 async def fail(request: web.Request) -> web.Response:
     """POST /_fake/line/fail {"status", "count"?}: the next API requests answer `status`."""
-    fake, data = request.app[FAKE_LINE_KEY], await _body(request)
+    fake, data = request.app[FAKE_LINE_KEY], await json_object(request)
     try:
         statuses = [int(data["status"])] * int(data.get("count", 1))
     except (KeyError, TypeError, ValueError) as exc:

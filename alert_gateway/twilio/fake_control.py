@@ -34,7 +34,9 @@ async def list_phones(request: web.Request) -> web.Response:
     return web.json_response({n: vars(b) for n, b in fake.phones.items()})
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object (empty without a body); 400 for anything else. The fake LINE
+    reads its control requests with it too."""
     try:
         data = await request.json() if request.can_read_body else {}
     except json.JSONDecodeError as exc:
@@ -49,7 +51,7 @@ async def set_phone(request: web.Request) -> web.Response:
     fake, number = request.app[FAKE_KEY], request.match_info["number"]
     behaviour = fake.phone(number)
     try:
-        behaviour.update(await _json(request))
+        behaviour.update(await json_object(request))
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from exc
     await fake.changed()
@@ -59,7 +61,7 @@ async def set_phone(request: web.Request) -> web.Response:
 async def phone_sms(request: web.Request) -> web.Response:
     """POST /_fake/phones/{number}/sms {"body"}: the phone texts the gateway; returns replies."""
     fake, number = request.app[FAKE_KEY], request.match_info["number"]
-    body = str((await _json(request)).get("body", ""))
+    body = str((await json_object(request)).get("body", ""))
     try:
         msg = await request.app[NETWORK_KEY].inbound_sms(number, body)
     except LookupError as exc:
@@ -78,14 +80,14 @@ async def press(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="no such call")
     if not call.waiting:
         raise web.HTTPConflict(text="the call is not waiting at a Gather")
-    call.press_queue.put_nowait(str((await _json(request)).get("digits", "")))
+    call.press_queue.put_nowait(str((await json_object(request)).get("digits", "")))
     return web.json_response({"sid": call.sid, "accepted": True}, status=202)
 
 
 async def fail(request: web.Request) -> web.Response:
     """POST /_fake/fail {"status"?, "delay"?, "count"?, "code"?, "retry_after"?}: break the next
     API requests (a delay alone holds each request, then serves it)."""
-    fake, data = request.app[FAKE_KEY], await _json(request)
+    fake, data = request.app[FAKE_KEY], await json_object(request)
     try:
         rule = FailRule(
             status=int(data["status"]) if data.get("status") else None,
