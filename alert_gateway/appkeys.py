@@ -22,6 +22,10 @@ class Readiness(Protocol):
         """True while its tasks run (false before start and once stopping)."""
         ...
 
+    def sia_status(self) -> str | None:
+        """The SIA receiver's state when this gateway runs one (docs/devices/sia-dc09.md)."""
+        ...
+
 
 SERVICES: web.AppKey[Services] = web.AppKey("services")
 GATEWAY: web.AppKey[Readiness] = web.AppKey("gateway")

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from .bridges.zigbee2mqtt_bridge import zigbee2mqtt_bridge
 from .ingest.heartbeats import chunks, store_sightings
@@ -14,6 +15,9 @@ from .privacy.purge_task import RetentionPurge
 from .services import Services
 from .supervision.service import Supervisor
 from .wiring import escalation_tasks
+
+if TYPE_CHECKING:  # the SIA bridge is imported only when a site runs it
+    from .bridges.sia_bridge import SiaBridge
 
 log = logging.getLogger(__name__)
 
@@ -33,24 +37,31 @@ class Gateway:
         # The replica link stops after everything else: the last changes still reach the others.
         self._link_stop = asyncio.Event()
         self._link: asyncio.Task[None] | None = None
-        self.supervisor = Supervisor(services)
+        self.sia: SiaBridge | None = None  # its state is on /readyz when it runs
+        self.supervisor = Supervisor(services.settings, services.clock, services.sessions,
+                                     services.bus, services.metrics, services.ingest)
         self.task_factories: list[tuple[str, TaskFactory]] = [
             ("mqtt", services.ingest.connection.run),
             ("ingest-writer", services.ingest.run_writer),
             ("heartbeat-flush", self._flush_loop),
             ("supervision", self.supervisor.run),
-            ("retention", RetentionPurge(services).run),  # personal data past its period
+            ("retention", RetentionPurge(  # personal data past its period
+                services.settings, services.clock, services.sessions, services.metrics).run),
         ]
         self.task_factories += escalation_tasks(services)  # policies validated here: ConfigError
         if services.settings.zigbee2mqtt_map is not None:  # the map is validated here: ConfigError
-            self.task_factories.append(("zigbee2mqtt", zigbee2mqtt_bridge(services).run))
+            self.task_factories.append(("zigbee2mqtt", zigbee2mqtt_bridge(
+                services.settings, services.clock, services.metrics.registry).run))
         if services.settings.sia_port is not None:  # alarm panels (docs/devices/sia-dc09.md)
             from .bridges.sia_bridge import SiaBridge
 
-            sia = SiaBridge(services.settings, sessions=services.sessions, clock=services.clock,
-                            registry=services.metrics.registry)  # accounts file read: ConfigError
-            services.extras["sia"] = sia
-            self.task_factories.append(("sia-receiver", sia.run))
+            self.sia = SiaBridge(services.settings, sessions=services.sessions, clock=services.clock,
+                                 registry=services.metrics.registry)  # accounts file: ConfigError
+            self.task_factories.append(("sia-receiver", self.sia.run))
+
+    def sia_status(self) -> str | None:
+        """The SIA receiver's state for /readyz, when this gateway runs one."""
+        return None if self.sia is None else self.sia.status()
 
     async def start(self) -> None:
         """Start every task; readiness turns true once they run."""

@@ -237,6 +237,14 @@ class Metrics:
             "(every try unanswered), no_phone.",
             ["state"], registry=r,
         )
+        self.retention_last_run = Gauge(
+            PREFIX + "retention_last_run_timestamp_seconds",
+            "When the retention purge last completed (Unix time).", registry=r,
+        )
+        self.retention_purged = Counter(
+            PREFIX + "retention_purged_total",
+            "Rows purged of personal data by retention, by kind.", ["kind"], registry=r,
+        )
         self._start_at_zero()
 
     def _start_at_zero(self) -> None:

@@ -29,7 +29,6 @@ from ..clock import Clock
 from ..ingest.acks import ack, enable_manual_ack
 from ..ingest.parse import printable
 from ..metrics import PREFIX
-from ..services import Services
 from ..settings import Settings
 from .contract_outbox import ContractOutbox, OutboxMessage
 from .zigbee2mqtt_map import BridgeMap, load_map
@@ -215,12 +214,12 @@ class Zigbee2MqttBridge:
                         "device_id": item.device_id, "message_id": item.message_id})
 
 
-def zigbee2mqtt_bridge(services: Services) -> Zigbee2MqttBridge:
+def zigbee2mqtt_bridge(settings: Settings, clock: Clock,
+                       registry: CollectorRegistry) -> Zigbee2MqttBridge:
     """The bridge `serve` runs when ALERT_GATEWAY_ZIGBEE2MQTT_MAP is set (its map checked now)."""
-    path = services.settings.zigbee2mqtt_map
+    path = settings.zigbee2mqtt_map
     assert path is not None
-    return Zigbee2MqttBridge(services.settings, load_map(path), clock=services.clock,
-                             registry=services.metrics.registry)
+    return Zigbee2MqttBridge(settings, load_map(path), clock=clock, registry=registry)
 
 
 async def _instance(db: aiosqlite.Connection) -> str:

@@ -35,7 +35,7 @@ def add_routes(app: web.Application) -> None:
     app[JINJA] = make_env()
     app[THROTTLE] = ThrottlePolicy()
     services = app[SERVICES]
-    app[METRICS] = for_registry(services.extras, services.metrics.registry)
+    app[METRICS] = for_registry(services.metrics.registry)
     app.middlewares.append(auth.console_guard)
     auth.add_routes(app)
     board.add_routes(app)

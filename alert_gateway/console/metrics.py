@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ..metrics import PREFIX
@@ -27,11 +29,11 @@ class ConsoleMetrics:
                                registry=registry)
 
 
-def for_registry(extras: dict[str, object], registry: CollectorRegistry) -> ConsoleMetrics:
-    """One ConsoleMetrics per Services (an app built twice must not register twice)."""
-    existing = extras.get("console_metrics")
-    if isinstance(existing, ConsoleMetrics):
-        return existing
-    created = ConsoleMetrics(registry)
-    extras["console_metrics"] = created
-    return created
+_BY_REGISTRY: WeakKeyDictionary[CollectorRegistry, ConsoleMetrics] = WeakKeyDictionary()
+
+
+def for_registry(registry: CollectorRegistry) -> ConsoleMetrics:
+    """One ConsoleMetrics per registry (an app built twice must not register twice)."""
+    if (existing := _BY_REGISTRY.get(registry)) is None:
+        existing = _BY_REGISTRY[registry] = ConsoleMetrics(registry)
+    return existing

@@ -13,9 +13,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..alerts.opening import load_active
-from ..bus import AlertChange
+from ..bus import AlertBus, AlertChange
+from ..clock import Clock
+from ..db.engine import SessionFactory
 from ..db.models import ACTIVE_STATUSES, Alert, AlertStatus, Resident
-from ..services import Services
+from ..ingest.pipeline import IngestPipeline
+from ..metrics import Metrics
 from ..settings import Settings
 from ..unit_of_work import unit_of_work
 from .apply import Applier, SupervisionReport
@@ -51,11 +54,16 @@ PG_LOCK_KEY = 0x5E5E_0005  # one replica supervises at a time; the others skip t
 class Supervisor:
     """Runs `check(now)` every `supervision_check_seconds`, and at once when a last will arrives."""
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        self._settings = services.settings
+    def __init__(self, settings: Settings, clock: Clock, sessions: SessionFactory, bus: AlertBus,
+                 metrics: Metrics, ingest: IngestPipeline) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._sessions = sessions
+        self._bus = bus
+        self._metrics = metrics
+        self._ingest = ingest  # its device events wake us; its buffer holds unflushed sightings
         self.notes = DeviceNotes()
-        services.ingest.device_listeners.append(self.notes)
+        ingest.device_listeners.append(self.notes)
         self._lock = asyncio.Lock()  # the loop and a test's direct call never interleave
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -63,13 +71,13 @@ class Supervisor:
         stopper = asyncio.ensure_future(self._poke_on(stop))
         try:
             while not stop.is_set():
-                now = self._services.clock.now()
+                now = self._clock.now()
                 try:
                     await self.check(now)
                 except Exception:
                     log.exception("supervision check failed; will retry")
                 next_check = now + timedelta(seconds=self._settings.supervision_check_seconds)
-                await self._services.clock.wait(next_check, self.notes.wake)
+                await self._clock.wait(next_check, self.notes.wake)
                 self.notes.wake.clear()
         finally:
             stopper.cancel()
@@ -85,7 +93,7 @@ class Supervisor:
         async with self._lock:
             taken = self.notes.take()
             try:
-                async with unit_of_work(self._services.sessions, self._services.bus) as uow:
+                async with unit_of_work(self._sessions, self._bus) as uow:
                     if not await self._leader(uow.session):
                         self.notes.give_back(taken)
                         return SupervisionReport()
@@ -94,9 +102,9 @@ class Supervisor:
             except Exception:
                 self.notes.give_back(taken)
                 raise
-        self._services.metrics.devices_offline.set(report.offline_count)
+        self._metrics.devices_offline.set(report.offline_count)
         for alert in report.opened:
-            self._services.metrics.alerts_opened.labels(type=alert.type,
+            self._metrics.alerts_opened.labels(type=alert.type,
                                                         severity=alert.severity).inc()
             log.info("alert opened", extra={"alert_id": alert.id, "device_id": alert.device_id,
                                             "type": alert.type, "severity": alert.severity})
@@ -117,7 +125,7 @@ class Supervisor:
         with_alerts = await _residents_with_active_alerts(session)
         # Read once per check. A replica that is not listening right now (its broker link is
         # down) decides no silence at all: it cannot tell a silent device from a lost heartbeat.
-        listening_since = self._services.ingest.connection.listening_since
+        listening_since = self._ingest.connection.listening_since
         # load only devices a rule could decide about, never every row (100,000s of devices)
         loaded = await candidate_devices(
             session, now=now, tolerance=s.offline_tolerance_intervals,
@@ -204,7 +212,7 @@ class Supervisor:
 
     def _with_unflushed(self, device: DeviceView) -> DeviceView:
         """Last seen as the newest of the stored row and a sighting not flushed yet."""
-        buffered = self._services.ingest.heartbeats.seen_at(device.id)
+        buffered = self._ingest.heartbeats.seen_at(device.id)
         if buffered is None or (device.last_seen_at is not None and buffered <= device.last_seen_at):
             return device
         return replace(device, last_seen_at=buffered)

@@ -82,8 +82,9 @@ def _ingest(request: web.Request) -> tuple[str, dict[str, float]]:
 
 def _sia(request: web.Request, checks: dict[str, str]) -> None:
     """The SIA receiver's state when it runs (informational, like ingest: docs/devices/sia-dc09.md)."""
-    if (sia := _services(request).extras.get("sia")) is not None:
-        checks["sia"] = sia.status()  # type: ignore[attr-defined]
+    gateway = request.app.get(GATEWAY)
+    if gateway is not None and (status := gateway.sia_status()) is not None:
+        checks["sia"] = status
 
 
 def _ingest_detail(age: float) -> str:

@@ -8,10 +8,15 @@ from datetime import datetime, timedelta
 from alert_gateway.clock import FakeClock
 from alert_gateway.console.report import monthly_report
 from alert_gateway.privacy.purge_task import RetentionPurge
+from alert_gateway.services import Services
 
 from ..harness import Changes
 from .conftest import Centre
 from .seed import NUMBER, RAW, SMS_TEXT, closed_alert, month_of, raw_details
+
+
+def purge_of(services: Services) -> RetentionPurge:
+    return RetentionPurge(services.settings, services.clock, services.sessions, services.metrics)
 
 PURGED = {"sms": None, "number": "", "timeline": "", "responder_note": None, "payload": b"",
           "outcome_note": None, "outcome": "family_attended"}
@@ -24,7 +29,7 @@ async def test_purge_after_the_period_keeps_the_alert_countable(centre: Centre) 
     days = services.settings.alert_detail_retention_days
     old = await closed_alert(services, resolved_days_ago=days + 1)
     recent = await closed_alert(services, resolved_days_ago=10)
-    counts = await RetentionPurge(services).run_once(services.clock.now())
+    counts = await purge_of(services).run_once(services.clock.now())
     assert (counts.alerts, counts.notifications, counts.timeline_entries) == (1, 1, 1), counts
     engine = services.engine
     assert await raw_details(engine, old) == PURGED
@@ -41,7 +46,7 @@ async def test_a_second_run_purges_nothing_and_metrics_show_the_runs(centre: Cen
     """The purge is idempotent (a restart just runs it again) and its metrics say what it did."""
     services = centre.services
     await closed_alert(services, resolved_days_ago=services.settings.alert_detail_retention_days + 5)
-    purge = RetentionPurge(services)
+    purge = purge_of(services)
     await purge.run_once(services.clock.now())
     again = await purge.run_once(services.clock.now() + timedelta(hours=6))
     assert (again.alerts, again.notifications, again.rejected_messages) == (0, 0, 0), again
@@ -58,7 +63,7 @@ async def test_rejected_payloads_go_after_their_own_period(centre: Centre) -> No
     services = centre.services
     alert_id = await closed_alert(services, resolved_days_ago=services.settings.
                                   rejected_message_retention_days + 1)
-    counts = await RetentionPurge(services).run_once(services.clock.now())
+    counts = await purge_of(services).run_once(services.clock.now())
     assert counts.alerts == 0 and counts.rejected_messages == 1, counts
     details = await raw_details(services.engine, alert_id)
     assert details["payload"] == b"" and details["sms"] == SMS_TEXT, details
@@ -79,7 +84,7 @@ async def test_the_gateway_task_purges_at_start_and_again_when_due(centre: Centr
         ran = services.metrics.registry.get_sample_value(last_run) == moment.timestamp()
         return ran and clock.sleepers > 0
 
-    task = asyncio.create_task(RetentionPurge(services).run(stop))
+    task = asyncio.create_task(purge_of(services).run(stop))
     try:
         await changes.until(lambda: asleep_after_run_at(clock.now()))
         assert (await raw_details(services.engine, alert_id))["sms"] == SMS_TEXT
