@@ -64,7 +64,7 @@ async def test_serve_runs_the_receiver_when_sia_port_is_set(
     settings = gateway_settings(sqlite_url, topic_root, sia_port=port,
                                 sia_accounts_file=accounts_file(tmp_path))
     async with running_gateway(settings, clock=clock, schema=False) as (gateway, _changes):
-        bridge = gateway.services.extras["sia"]
+        bridge = gateway.sia
         assert isinstance(bridge, SiaBridge)
         async with asyncio.timeout(WAIT_SECONDS):
             await bridge.ready()
