@@ -136,13 +136,18 @@ async def dial_ended(session: AsyncSession, *, call_id: int, sid: str | None, di
 
 async def leg_status(session: AsyncSession, *, call_id: int, sid: str | None, status: str,
                      now: datetime) -> ConsoleCall | None:
-    """The operator's own leg: only its not being answered ends the call here (an answered
-    leg ends through the <Dial>'s action); the call if it ended."""
+    """The operator's own leg ended: unanswered, or answered and over with no <Dial> result
+    (our answer webhook failed, or its action never reached us); the call if it ended here."""
     call = await _live(session, call_id, sid)
-    if call is None or status not in UNANSWERED or call.state == CallState.CONNECTING.value:
+    if call is None or (status not in UNANSWERED and status != "completed"):
         return None
     callee = await callee_of(session, call)
-    call.state, call.ended_at = CallState.OPERATOR_MISSED.value, now
-    _note(session, call, "call.operator_missed", now, who=_who(call, callee.who if callee else "?"),
-          operator_phone=call.operator_phone)
+    who = _who(call, callee.who if callee else "?")
+    if status in UNANSWERED and call.state != CallState.CONNECTING.value:
+        call.state, call.ended_at = CallState.OPERATOR_MISSED.value, now
+        _note(session, call, "call.operator_missed", now, who=who,
+              operator_phone=call.operator_phone)
+    else:  # an answered leg normally ends through the <Dial>'s action, which comes first
+        call.state, call.ended_at = CallState.LEG_ENDED.value, now
+        _note(session, call, "call.leg_ended", now, who=who)
     return call

@@ -23,6 +23,7 @@ class CallState(StrEnum):
     CALLEE_NO_ANSWER = "callee_no_answer"
     CALLEE_FAILED = "callee_failed"
     OPERATOR_MISSED = "operator_missed"  # the operator's own phone did not answer
+    LEG_ENDED = "leg_ended"  # the operator's leg ended and no result for the callee came
     NOT_PLACED = "not_placed"  # Twilio refused the request
 
     @property

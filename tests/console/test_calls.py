@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from aiohttp import ClientSession
 from sqlmodel import col, select
+from twilio.request_validator import RequestValidator
 
 from alert_gateway.calls.numbers import is_emergency
 from alert_gateway.console import accounts
@@ -15,7 +17,7 @@ from alert_gateway.db.residents import Contact, Resident
 from alert_gateway.errors import InvalidInput
 from alert_gateway.twilio.fake_state import FailRule
 
-from .calls_env import CENTRE_NUMBER, OPERATOR_PHONE, Calling, calling
+from .calls_env import ACCOUNT_SID, AUTH_TOKEN, CENTRE_NUMBER, OPERATOR_PHONE, Calling, calling
 from .conftest import OPERATOR, SUPERVISOR
 
 DAUGHTER = "+819011112222"  # 金沢 太郎 in factories.add_resident
@@ -112,6 +114,30 @@ async def test_a_busy_daughter_a_missed_operator_phone_and_a_refusal_are_on_the_
         assert "金沢 ハナ への発信を Twilio が受け付けませんでした" in await env.timeline()
         assert [_ended(env, o) for o in ("callee_busy", "operator_missed", "not_placed")] == [
             1, 1, 1]
+
+
+async def test_a_leg_that_ends_with_no_result_for_the_callee_still_ends_the_call(
+        sqlite_url: str) -> None:
+    """When the operator's leg ends and no <Dial> result ever reached us (our answer webhook
+    failed, so Twilio hung up), the call does not stay "ringing": the timeline says it ended."""
+    async with calling(sqlite_url) as env:
+        await env.set_phone(OPERATOR, OPERATOR_PHONE)
+        env.fake.phone(OPERATOR_PHONE).call = "ring"
+        status, body = await _call(env, "gp")
+        assert status == 303, body
+        ringing = await env.fake.wait_for(lambda fake: next(
+            (c for c in fake.calls.values() if c.to == OPERATOR_PHONE and c.status == "ringing"),
+            None))
+        url = ringing.param("StatusCallback")
+        form = {"CallSid": ringing.sid, "AccountSid": ACCOUNT_SID, "CallStatus": "completed",
+                "CallDuration": "4"}
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+        async with ClientSession() as http, http.post(
+                url, data=form, headers={"X-Twilio-Signature": signature}) as response:
+            assert response.status == 204, await response.text()
+        text = await env.timeline()
+        assert "担当者の通話が終了しました。金沢市民病院 との接続の結果は届いていません" in text, text
+        assert _ended(env, "leg_ended") == 1
 
 
 async def test_english_operator_reads_the_call_in_english(sqlite_url: str) -> None:
