@@ -128,7 +128,8 @@ async def test_a_leg_that_ends_with_no_result_for_the_callee_still_ends_the_call
         ringing = await env.fake.wait_for(lambda fake: next(
             (c for c in fake.calls.values() if c.to == OPERATOR_PHONE and c.status == "ringing"),
             None))
-        url = ringing.param("StatusCallback")
+        assert ringing is not None
+        url = str(ringing.param("StatusCallback"))
         form = {"CallSid": ringing.sid, "AccountSid": ACCOUNT_SID, "CallStatus": "completed",
                 "CallDuration": "4"}
         signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
