@@ -51,8 +51,8 @@ async def test_pause_holds_new_calls_and_resume_carries_on(sqlite_url: str, topi
             await env.changes.until(lambda: settled(env, "r-3", "fine"))
         except TimeoutError:
             raise AssertionError(await diagnosis(env)) from None
-        shown = await sweep_env.get(env, sweep["id"])
-        assert shown["state"] == "finished" and shown["counts"]["fine"] == 3, shown
+        shown = await sweep_env.finished(env, sweep["id"])
+        assert shown["counts"]["fine"] == 3, shown
         headers = {"Authorization": f"Bearer {await sweep_env.token(env)}"}
         url = f"{env.settings.public_url}/api/v1/sweeps/{sweep['id']}/pause"
         async with env.http.post(url, headers=headers) as resp:
