@@ -47,7 +47,7 @@ class SweepRunner:
     async def tick(self, now: datetime) -> bool:
         """Read results (freeing places), then fill the places; True if a batch was full.
 
-        Each of the two transactions first lets the alarms already received be stored and their
+        Each transaction first lets the alarms already received be stored and their
         first sends handed over: on SQLite they would otherwise queue behind it for the one
         connection, on PostgreSQL share the event loop with it. Only the alarms read before it
         are waited for, so a stream of alarms delays the sweep but never stops it."""
