@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.models import AnsweredBy, EntryState, NotificationAttempt, Resident, SweepEntry
@@ -23,11 +23,14 @@ from . import outcomes
 async def keypress(session: AsyncSession, attempt: NotificationAttempt, digits: str, *,
                    now: datetime, metrics: Metrics) -> Pressed:
     """Settle the call and the resident's entry by the key; another key is heard as no answer."""
-    entry = (await session.exec(select(SweepEntry).where(  # locked, as a tap on the link locks it
-        SweepEntry.attempt_id == attempt.id).with_for_update()
+    found = (await session.exec(  # the entry locked, as a tap on the link locks it
+        select(SweepEntry, Resident.language)
+        .join(Resident, col(Resident.id) == col(SweepEntry.resident_id))
+        .where(SweepEntry.attempt_id == attempt.id)
+        .with_for_update(of=SweepEntry)  # type: ignore[arg-type]
         .execution_options(populate_existing=True))).first()
-    resident = await session.get(Resident, entry.resident_id) if entry is not None else None
-    language = language_of(resident.language if resident is not None else None)
+    entry, spoken = found if found is not None else (None, None)
+    language = language_of(spoken)
     answer = check_call.press(attempt, digits, now=now, metrics=metrics)
     pressed = Pressed(check_call.reply(answer, language), language)
     if entry is not None and answer is not None and entry.state == EntryState.CALLING.value:

@@ -1,9 +1,9 @@
 """Placing a sweep's calls and reading their results: the runner's two transactions.
 
 At most `sweep_concurrent_calls` residents are being called at once, across every running sweep;
-the calls go through the outbox below every alarm, under the account's send rate. Each call is
-claimed by a conditional UPDATE (still waiting, same number of tries) in the transaction that
-queues it, so across replicas and restarts each try is queued once; the resident's SMS
+the calls go through the outbox below every alarm, under the account's send rate. The calls are
+claimed by one conditional UPDATE (still waiting, same number of tries) in the transaction that
+queues them, so across replicas and restarts each try is queued once; the resident's SMS
 (texts.py) is queued with the first try, in the same transaction.
 """
 
@@ -31,7 +31,7 @@ from ..db.models import (
 from ..escalation.daynight import NightHours
 from ..metrics import Metrics
 from ..settings import Settings
-from ..wellbeing.check_call import check_call, claim_try, result_of
+from ..wellbeing.check_call import check_call, claim_tries, result_of
 from ..wellbeing.planning import Step, after_call
 from .outcomes import finish
 from .texts import add_text, message_in
@@ -63,12 +63,15 @@ async def place_next(session: AsyncSession, *, now: datetime, settings: Settings
              .order_by(col(SweepEntry.sweep_id), col(SweepEntry.rank)).limit(free))
     if lock_rows:
         query = query.with_for_update(skip_locked=True, of=SweepEntry)  # type: ignore[arg-type]
-    placed = 0
-    for entry, resident, sweep in (await session.exec(query)).all():
-        if not await claim_try(session, entry, waiting=EntryState.WAITING.value,
-                               calling=EntryState.CALLING.value, now=now,
-                               look_after=timedelta(minutes=settings.wellbeing_result_minutes)):
-            continue  # another replica took it first
+    found = (await session.exec(query)).all()
+    ours = {entry.id for entry in await claim_tries(  # the rest: another replica took them first
+        session, [entry for entry, _, _ in found], waiting=EntryState.WAITING.value,
+        calling=EntryState.CALLING.value, now=now,
+        look_after=timedelta(minutes=settings.wellbeing_result_minutes))}
+    placed: list[tuple[SweepEntry, NotificationAttempt]] = []
+    for entry, resident, sweep in found:
+        if entry.id not in ours:
+            continue
         if not resident.phone:
             await finish(session, entry, EntryState.NO_PHONE, now=now, metrics=metrics)
             continue
@@ -77,10 +80,11 @@ async def place_next(session: AsyncSession, *, now: datetime, settings: Settings
             now=now, purpose=Purpose.SWEEP, ask=message_in(sweep, resident.language))
         session.add(attempt)
         add_text(session, entry, resident, sweep, now=now, settings=settings)
-        await session.flush()
-        entry.attempt_id = attempt.id
-        placed += 1
-    return placed
+        placed.append((entry, attempt))
+    await session.flush()  # every call and text in one INSERT, the links in another
+    for entry, attempt in placed:
+        entry.attempt_id = attempt.id  # one executemany UPDATE at commit
+    return len(placed)
 
 
 async def look_at_results(session: AsyncSession, *, now: datetime, settings: Settings,
@@ -132,14 +136,14 @@ async def _finish_sweeps(session: AsyncSession, *, now: datetime) -> None:
 
 
 async def next_due(session: AsyncSession) -> datetime | None:
-    """The earliest time an entry needs a look: a result to read, or a retry of a running sweep."""
-    calling = (await session.exec(
-        select(func.min(SweepEntry.due_at)).where(
-            SweepEntry.state == EntryState.CALLING.value))).one()
-    retry = (await session.exec(
-        select(func.min(SweepEntry.due_at))
-        .join(Sweep, col(Sweep.id) == col(SweepEntry.sweep_id))
-        .where(Sweep.state == SweepState.RUNNING.value,
-               SweepEntry.state == EntryState.WAITING.value))).one()
-    times = [t for t in (calling, retry) if t is not None]
+    """The earliest time an entry needs a look: a result to read, or a retry of a running sweep
+    (one round trip)."""
+    calling = (select(func.min(SweepEntry.due_at))
+               .where(SweepEntry.state == EntryState.CALLING.value))
+    retry = (select(func.min(SweepEntry.due_at))
+             .join(Sweep, col(Sweep.id) == col(SweepEntry.sweep_id))
+             .where(Sweep.state == SweepState.RUNNING.value,
+                    SweepEntry.state == EntryState.WAITING.value))
+    found = (await session.exec(select(calling.scalar_subquery(), retry.scalar_subquery()))).one()
+    times = [t for t in found if t is not None]
     return min(times) if times else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..bus import AlertChange
@@ -34,10 +34,12 @@ class Pressed:
 async def keypress(session: AsyncSession, attempt: NotificationAttempt, digits: str, *,
                    now: datetime, metrics: Metrics) -> Pressed:
     """Settle the call and its window by the key; another key is heard as no answer."""
-    call = (await session.exec(select(WellbeingCall).where(
-        WellbeingCall.attempt_id == attempt.id))).first()
-    resident = await session.get(Resident, call.resident_id) if call is not None else None
-    language = language_of(resident.language if resident is not None else None)
+    found = (await session.exec(
+        select(WellbeingCall, Resident.language)
+        .join(Resident, col(Resident.id) == col(WellbeingCall.resident_id))
+        .where(WellbeingCall.attempt_id == attempt.id))).first()
+    call, spoken = found if found is not None else (None, None)
+    language = language_of(spoken)
     answer = check_call.press(attempt, digits, now=now, metrics=metrics)
     pressed = Pressed(check_call.reply(answer, language), language)
     if call is not None and answer is not None and call.state == WellbeingState.CALLING.value:

@@ -1,7 +1,7 @@
 """Placing due wellbeing calls and reading their results: the scheduler's two transactions.
 
-A due window is claimed by a conditional UPDATE (still scheduled, same number of tries) in the
-transaction that queues its call, so across replicas and restarts each try is queued once.
+Due windows are claimed by one conditional UPDATE (still scheduled, same number of tries) in the
+transaction that queues their calls, so across replicas and restarts each try is queued once.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ..bus import AlertChange
 from ..db.models import NotificationAttempt, Resident, WellbeingCall, WellbeingState
 from ..metrics import Metrics
 from ..settings import Settings
-from .check_call import check_call, claim_try, result_of
+from .check_call import check_call, claim_tries, result_of
 from .outcomes import finish
 from .planning import Step, after_call
 from .windows import night_hours
@@ -36,12 +36,15 @@ async def place_due(session: AsyncSession, *, now: datetime, settings: Settings,
              .order_by(col(WellbeingCall.due_at), col(WellbeingCall.id)).limit(BATCH))
     if lock_rows:
         query = query.with_for_update(skip_locked=True, of=WellbeingCall)  # type: ignore[arg-type]
-    placed = 0
-    for call, resident in (await session.exec(query)).all():
-        if not await claim_try(session, call, waiting=WellbeingState.SCHEDULED.value,
-                               calling=WellbeingState.CALLING.value, now=now,
-                               look_after=timedelta(minutes=settings.wellbeing_result_minutes)):
-            continue  # another replica took it first
+    found = (await session.exec(query)).all()
+    ours = {call.id for call in await claim_tries(  # the rest: another replica took them first
+        session, [call for call, _ in found], waiting=WellbeingState.SCHEDULED.value,
+        calling=WellbeingState.CALLING.value, now=now,
+        look_after=timedelta(minutes=settings.wellbeing_result_minutes))}
+    placed: list[tuple[WellbeingCall, NotificationAttempt]] = []
+    for call, resident in found:
+        if call.id not in ours:
+            continue
         if not resident.phone or not resident.active or resident.erased_at is not None:
             log.warning("wellbeing call dropped: no phone, or the resident left",
                         extra={"resident_id": resident.id})
@@ -50,10 +53,11 @@ async def place_due(session: AsyncSession, *, now: datetime, settings: Settings,
         attempt = check_call(to_number=resident.phone, language=resident.language,
                              centre=settings.dispatch_name, now=now)
         session.add(attempt)
-        await session.flush()
+        placed.append((call, attempt))
+    await session.flush()  # the calls in one INSERT
+    for call, attempt in placed:
         call.attempt_id = attempt.id
-        placed += 1
-    return placed
+    return len(placed)
 
 
 async def look_at_results(session: AsyncSession, *, now: datetime, settings: Settings,

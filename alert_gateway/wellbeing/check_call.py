@@ -8,11 +8,13 @@ what an answer means (a wellbeing window, a sweep entry) and finds its row by th
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Protocol, TypeVar
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import tuple_, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +29,17 @@ from ..outbox.texts import VOICE_LANGUAGES
 # Below every alarm in the outbox (P4 is rank 4): the dispatcher serves alarms' sends first,
 # and a storm's urgent-only claim leaves these waiting.
 CHECK_PRIORITY = Severity.P4.rank + 1
+
+
+class Checked(Protocol):
+    """A resident's check that is tried again and again: a wellbeing window, a sweep entry."""
+
+    id: int | None
+    state: str
+    tries: int
+
+
+Row = TypeVar("Row", bound=Checked)
 
 
 class CheckAnswer(StrEnum):
@@ -88,17 +101,25 @@ def result_of(attempt: NotificationAttempt) -> CheckAnswer | None:
     return CheckAnswer.NO_ANSWER if status.is_final else None
 
 
-async def claim_try(session: AsyncSession, row: Any, *, waiting: str, calling: str,
-                    now: datetime, look_after: timedelta) -> bool:
-    """Take one more try of a resident's check (a wellbeing window or a sweep entry) with a
-    conditional UPDATE: False when another replica took it first. `row` is reloaded."""
-    model = type(row)
-    claimed: CursorResult[tuple[()]] = await session.exec(  # type: ignore[call-overload]
+async def claim_tries(session: AsyncSession, rows: Sequence[Row], *, waiting: str, calling: str,
+                      now: datetime, look_after: timedelta) -> list[Row]:
+    """Take one more try of each resident's check (wellbeing windows or sweep entries, one
+    model) with one conditional UPDATE: still waiting, same number of tries. Returns the rows
+    claimed here, not by another replica, updated in the session as in the database."""
+    if not rows:
+        return []
+    model = type(rows[0])
+    due = now + look_after
+    claimed = set((await session.exec(  # type: ignore[call-overload]
         update(model)
-        .where(col(model.id) == row.id, col(model.state) == waiting, col(model.tries) == row.tries)
-        .values(state=calling, tries=row.tries + 1, updated_at=now, due_at=now + look_after)
-        .execution_options(synchronize_session=False))
-    if claimed.rowcount != 1:
-        return False
-    await session.refresh(row)
-    return True
+        .where(tuple_(col(model.id), col(model.tries)).in_([(r.id, r.tries) for r in rows]),
+               col(model.state) == waiting)
+        .values(state=calling, tries=model.tries + 1, updated_at=now, due_at=due)
+        .returning(col(model.id))
+        .execution_options(synchronize_session=False))).scalars())
+    ours = [row for row in rows if row.id in claimed]
+    for row in ours:  # as the UPDATE left them, without reading them back
+        for name, value in (("state", calling), ("tries", row.tries + 1), ("updated_at", now),
+                            ("due_at", due)):
+            set_committed_value(row, name, value)
+    return ours

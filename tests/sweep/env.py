@@ -80,6 +80,19 @@ async def get(env: Env, sweep_id: int) -> dict[str, Any]:
         return data
 
 
+async def finished(env: Env, sweep_id: int) -> dict[str, Any]:
+    """The sweep through the API once finished: the runner's next look finishes it after its
+    last resident settles, and the runner rests after each look (ticking.py)."""
+    async def shown() -> dict[str, Any] | None:
+        data = await get(env, sweep_id)
+        return data if data["state"] == "finished" else None
+
+    try:
+        return await env.changes.until(shown)
+    except TimeoutError:
+        raise AssertionError(f"never finished: {await get(env, sweep_id)}") from None
+
+
 async def entry(env: Env, resident_id: str) -> SweepEntry:
     """The resident's one sweep entry."""
     [row] = await env.rows(SweepEntry, resident_id=resident_id)

@@ -50,8 +50,7 @@ async def test_a_sweep_settles_fine_help_and_not_reached(sqlite_url: str, topic_
         assert (alert_3.type, alert_3.severity) == ("sweep_unreached", "P2")
         assert await env.changes.until(lambda: _went(env, alert_3.id), within=10)
         assert env.sent(daughter(3), "Calls") == []  # the neighbour went: family not needed
-        shown = await sweep_env.get(env, sweep["id"])
-        assert shown["state"] == "finished", shown
+        shown = await sweep_env.finished(env, sweep["id"])
         assert {k: v for k, v in shown["counts"].items() if v} == {
             "fine": 2, "help": 1, "not_reached": 1}
         [r3] = [r for r in shown["residents"] if r["resident_id"] == "r-3"]
@@ -79,7 +78,7 @@ async def test_a_restart_mid_sweep_neither_repeats_nor_loses_a_call(
         row = await env.changes.until(lambda: settled(env, "r-1", "fine"))
         assert row.tries == 2 and len(env.sent(phone(1), "Calls")) == 1
         assert env.sent(phone(2), "Calls") == []
-        assert (await sweep_env.get(env, sweep["id"]))["state"] == "finished"
+        await sweep_env.finished(env, sweep["id"])
 
 
 async def _waiting_for_retry(env: Env, resident_id: str) -> SweepEntry | None:
