@@ -14,7 +14,7 @@ from .ingest.heartbeats import chunks, store_sightings
 from .privacy.purge_task import RetentionPurge
 from .services import Services
 from .supervision.service import Supervisor
-from .wiring import escalation_tasks
+from .wiring import build_workers
 
 if TYPE_CHECKING:  # the SIA bridge is imported only when a site runs it
     from .bridges.sia_bridge import SiaBridge
@@ -48,7 +48,8 @@ class Gateway:
             ("retention", RetentionPurge(  # personal data past its period
                 services.settings, services.clock, services.sessions, services.metrics).run),
         ]
-        self.task_factories += escalation_tasks(services)  # policies validated here: ConfigError
+        self.workers = build_workers(services)  # policies validated here: ConfigError
+        self.task_factories += self.workers.tasks()
         if services.settings.zigbee2mqtt_map is not None:  # the map is validated here: ConfigError
             self.task_factories.append(("zigbee2mqtt", zigbee2mqtt_bridge(
                 services.settings, services.clock, services.metrics.registry).run))

@@ -18,6 +18,7 @@ from .ingest.pipeline import IngestPipeline
 from .metrics import Metrics
 from .settings import Settings
 from .unit_of_work import publish
+from .wakers import Wakers
 
 
 def gateway_version() -> str:
@@ -40,7 +41,7 @@ class Services:
     ingest: IngestPipeline
     bus: AlertBus = field(default_factory=AlertBus)
     writes: GroupCommit = field(init=False)  # callbacks and send results share transactions
-    extras: dict[str, object] = field(default_factory=dict)
+    wakers: Wakers = field(default_factory=Wakers)  # set where the workers are built
     replicas: ReplicaLink | None = None  # PostgreSQL: LISTEN/NOTIFY with the other replicas
 
     def __post_init__(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from .bus import CLOSING_KINDS, AlertChange, ChangeKind
 from .db.engine import is_sqlite
@@ -15,17 +16,31 @@ from .ingest.feedback import DeviceFeedback
 from .line.client import LineSender
 from .outbox.dispatch import Dispatcher
 from .services import Services
-from .sweep.runner import EXTRA as SWEEP_EXTRA
 from .sweep.runner import SweepRunner
 from .twilio.client import TwilioSender
-from .wellbeing.scheduler import EXTRA as WELLBEING_EXTRA
 from .wellbeing.scheduler import WellbeingScheduler
 
 TaskFactory = Callable[[asyncio.Event], Awaitable[None]]
 
 
-def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
-    """Validate the policies (ConfigError stops start-up), subscribe listeners, return the tasks."""
+@dataclass(frozen=True)
+class Workers:
+    """The background workers of one process, built once."""
+
+    engine: EscalationEngine
+    dispatcher: Dispatcher
+    wellbeing: WellbeingScheduler
+    sweep: SweepRunner
+
+    def tasks(self) -> list[tuple[str, TaskFactory]]:
+        """What the gateway runs and restarts when one crashes."""
+        return [("escalation", self.engine.run), ("dispatch", self.dispatcher.run),
+                ("wellbeing", self.wellbeing.run), ("sweep", self.sweep.run)]
+
+
+def build_workers(services: Services) -> Workers:
+    """Validate the policies (ConfigError stops start-up), subscribe listeners, build the
+    workers and give the HTTP faces their wake-ups."""
     policies = load_policies(services.settings.policies_file)
     dispatcher = Dispatcher(services.settings, services.clock, services.sessions, services.bus,
                             services.metrics, services.writes,
@@ -54,9 +69,9 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
     services.bus.subscribe(wake)  # also other replicas' changes: their due times are ours too
     # The replica that made the change holds the device's MQTT session and tells it (once).
     services.bus.subscribe(feedback.on_change, remote=False)
-    wellbeing = WellbeingScheduler(services, on_queued=dispatcher.poke)
-    services.extras[WELLBEING_EXTRA] = wellbeing  # poked when a schedule is set in this process
-    sweep = SweepRunner(services, on_queued=dispatcher.poke)
-    services.extras[SWEEP_EXTRA] = sweep  # poked when a sweep starts, a key is pressed, a call ends
-    return [("escalation", engine.run), ("dispatch", dispatcher.run),
-            ("wellbeing", wellbeing.run), ("sweep", sweep.run)]
+    wellbeing = WellbeingScheduler(services.settings, services.clock, services.sessions,
+                                   services.bus, services.metrics, on_queued=dispatcher.poke)
+    sweep = SweepRunner(services.settings, services.clock, services.sessions, services.bus,
+                        services.metrics, services.ingest.progress, on_queued=dispatcher.poke)
+    services.wakers.schedules, services.wakers.sweeps = wellbeing.poke, sweep.poke
+    return Workers(engine, dispatcher, wellbeing, sweep)

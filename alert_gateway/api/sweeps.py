@@ -12,7 +12,6 @@ from ..i18n import LANGUAGES
 from ..privacy import audit
 from ..sweep import service, starting, views
 from ..sweep.export import csv_response
-from ..sweep.runner import sweeps_changed
 from ..sweep.schemas import SweepIn
 from . import params
 from .auth import NOW, actor
@@ -29,7 +28,7 @@ async def start_sweep(request: web.Request) -> web.Response:
         await session.commit()
         assert sweep.id is not None
         read = await service.read(session, sweep_id=sweep.id)
-    sweeps_changed(services)
+    services.wakers.sweeps()
     return model_response(read, status=201)
 
 
@@ -68,7 +67,7 @@ async def _control(request: web.Request, action: str) -> web.Response:
         await starting.control(session, sweep_id=sweep_id, action=action, now=request[NOW])
         await session.commit()
         read = await service.read(session, sweep_id=sweep_id)
-    sweeps_changed(services)
+    services.wakers.sweeps()
     return model_response(read)
 
 

@@ -12,7 +12,6 @@ from ..residents import service as residents
 from ..residents.schemas import ResidentUpdate
 from ..wellbeing import history
 from ..wellbeing.schedule import Schedule
-from ..wellbeing.scheduler import schedules_changed
 from ..wellbeing.schemas import WellbeingCallRead, WellbeingIn, WellbeingRead
 from . import params
 from .auth import NOW, actor
@@ -49,7 +48,7 @@ async def put_wellbeing(request: web.Request) -> web.Response:
                      resident_id=resident_id, now=request[NOW],
                      fields=("wellbeing_schedule", "wellbeing_timezone", "wellbeing_channel"))
         await session.commit()
-    schedules_changed(services)
+    services.wakers.schedules()
     return await _answer(request, resident_id)
 
 

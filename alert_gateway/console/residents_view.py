@@ -18,7 +18,6 @@ from ..residents import service
 from ..residents.schemas import DeviceKind
 from ..sweep import views as sweep_views
 from ..wellbeing import history as wellbeing_history
-from ..wellbeing.scheduler import schedules_changed
 from .auth import current, require_supervisor
 from .inputs import check_form, shown_again
 from .render import render, translator
@@ -104,7 +103,7 @@ async def create_resident(request: web.Request) -> web.Response:
     except GatewayError as exc:
         return _form_page(request, r=shown_again(form), creating=True, status=exc.http_status,
                           error=str(exc))
-    schedules_changed(services)
+    services.wakers.schedules()
     raise web.HTTPSeeOther(f"/console/residents/{data.id}?done=created")
 
 
@@ -150,7 +149,7 @@ async def update_resident(request: web.Request) -> web.Response:
         values = shown_again(form) | {"id": resident_id}
         return _form_page(request, r=values, creating=False, status=status,
                           error=translator(request)(message))
-    schedules_changed(services)
+    services.wakers.schedules()
     raise web.HTTPSeeOther(f"/console/residents/{resident_id}?done=saved")
 
 

@@ -15,7 +15,6 @@ from ..errors import Conflict, InvalidInput
 from ..privacy import audit
 from ..sweep import service, starting, views
 from ..sweep.export import csv_response
-from ..sweep.runner import sweeps_changed
 from ..sweep.schemas import SweepIn
 from .auth import require_supervisor
 from .inputs import checked_form, path_id
@@ -65,7 +64,7 @@ async def start_sweep(request: web.Request) -> web.Response:
     except Conflict:  # nobody lives there: the form again, as it was filled in
         return await _list_page(request, status=409, form=given,
                                 error=translator(request)("sweep.no_residents"))
-    sweeps_changed(services)
+    services.wakers.sweeps()
     raise web.HTTPSeeOther(f"/console/sweeps/{sweep.id}")
 
 
@@ -117,7 +116,7 @@ async def control_sweep(request: web.Request) -> web.Response:
         await starting.control(session, sweep_id=sweep_id, action=action,
                                now=services.clock.now())
         await session.commit()
-    sweeps_changed(services)
+    services.wakers.sweeps()
     raise web.HTTPSeeOther(f"/console/sweeps/{sweep_id}")
 
 

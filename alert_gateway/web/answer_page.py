@@ -36,7 +36,6 @@ from ..responses import links
 from ..responses.answers import answer
 from ..responses.callbacks import HookResult
 from ..responses.keypress import taker_name
-from ..sweep.runner import sweeps_changed
 from ..unit_of_work import publish
 from .answer_view import Page, Shown, is_closed, is_expired, plain, shown
 from .rate_limit import SlidingWindow
@@ -184,7 +183,7 @@ async def _answer(request: web.Request) -> web.Response:
     if page.answered:
         log.info("answer page: answer applied", extra={"answer": verb})
     if page.answered and verb in SWEEP_CHOICES:
-        sweeps_changed(services)  # a resident's sweep answer frees a place for the next call
+        services.wakers.sweeps()  # a resident's sweep answer frees a place for the next call
     return _render(request, page, token, cookie)
 
 

@@ -20,7 +20,6 @@ from linebot.v3.webhook import WebhookParser
 from ..appkeys import SERVICES
 from ..line.client import LineSender
 from ..responses.line_events import LineOutcome, apply_events
-from ..sweep.runner import sweeps_changed
 from ..unit_of_work import publish
 
 log = logging.getLogger(__name__)
@@ -71,7 +70,7 @@ async def _webhook(request: web.Request) -> web.Response:
                                      metrics=services.metrics))
     await publish(services.bus, outcome.changes)
     if outcome.sweep_answered:
-        sweeps_changed(services)
+        services.wakers.sweeps()
     for token, texts in outcome.replies:
         await request.app[LINE_SENDER].reply(reply_token=token, texts=texts)
     return web.Response(status=200)

@@ -29,7 +29,6 @@ from ..outbox.texts import VOICE_LANGUAGES
 from ..responses import callbacks, inbound, keypress
 from ..responses.callbacks import HookResult
 from ..services import Services
-from ..sweep.runner import sweeps_changed
 from ..twilio.signature import check_signature
 from ..twilio.twiml import alert_call_twiml, messaging_reply, reply_twiml
 from ..unit_of_work import publish
@@ -176,7 +175,7 @@ async def _voice_status(request: web.Request) -> web.Response:
     if result.sweep_call and ended is not None and ended.is_final:
         # a sweep call that ended frees its place; ringing or answered changes nothing for the
         # runner, and each poke costs it a look that holds the database (alarms wait behind it)
-        sweeps_changed(s)
+        s.wakers.sweeps()
     return web.Response(status=204)
 
 
@@ -207,7 +206,7 @@ async def _voice_gather(request: web.Request) -> web.Response:
 
     result = await _run(request, apply)
     if result.sweep_call:  # a sweep call answered frees its place for the next resident
-        sweeps_changed(s)
+        s.wakers.sweeps()
     lang = VOICE_LANGUAGES.get(result.language, "ja-JP")  # the callee's, as the call spoke it
     return _xml(reply_twiml(result.say or "", lang, voice=s.settings.voice_for(lang)))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.models import Alert, NotificationAttempt
-from alert_gateway.sweep.runner import EXTRA, SweepRunner
+from alert_gateway.sweep.runner import SweepRunner
 from alert_gateway.twilio.fake_state import FakeCall
 from tests.escalation.env import Env, escalation_env
 from tests.harness import device_client
@@ -19,9 +19,7 @@ def _at_gather(env: Env, number: str) -> FakeCall | None:
 
 
 def _runner(env: Env) -> SweepRunner:
-    runner = env.gateway.services.extras[EXTRA]
-    assert isinstance(runner, SweepRunner)
-    return runner
+    return env.gateway.workers.sweep
 
 
 async def test_pause_holds_new_calls_and_resume_carries_on(sqlite_url: str, topic_root: str,

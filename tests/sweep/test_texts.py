@@ -11,7 +11,6 @@ import aiohttp
 
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.models import Alert, NotificationAttempt, Resident, Sweep, SweepEntry
-from alert_gateway.sweep.runner import EXTRA, SweepRunner
 from tests.escalation.env import Env, escalation_env
 from tests.sweep import env as sweep_env
 from tests.sweep.env import diagnosis, phone, settled
@@ -141,9 +140,7 @@ async def test_a_sweep_texts_mobiles_in_their_language_and_a_tap_on_fine_ends_th
         assert await env.changes.until(lambda: _finished(env, sweep["id"]))
 
         await clock.advance(15 * 60)  # past the retry r-1 would have had
-        runner = env.gateway.services.extras[EXTRA]
-        assert isinstance(runner, SweepRunner)
-        await runner.tick(clock.now())
+        await env.gateway.workers.sweep.tick(clock.now())
         assert len(await env.attempts(channel="voice", to_number=mobile(1))) == 1
         again = await handset.post(_link(ja), "help")  # a second tab's form acts no more
         assert again.status == 409, again
