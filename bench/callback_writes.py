@@ -5,9 +5,8 @@ In-process and below HTTP (the signature check and the request parsing are not c
 figure is the process CPU time of the writes alone, robust on a shared machine: a busy neighbour
 stretches the wall time, not the CPU. `--alone` writes each in its own transaction instead of the
 group commit, to see whether sharing transactions still pays. `--rate R` starts R alerts a second,
-each alert's writes wave after wave `--gap` apart, as at a steady alarm rate (a wave waits for the
-one before it, as Twilio's fake posts a call's callbacks one after the other); without it, every
-alert's wave runs at once.
+each write of an alert at its own time after the alert's start (AT, scaled by `--stretch`), as
+Twilio's callbacks come at a steady alarm rate; without it, every alert's wave runs at once.
 """
 
 from __future__ import annotations
@@ -36,6 +35,9 @@ from .db import fresh_database, seed
 
 Work = Callable[[AsyncSession], Awaitable[Any]]
 Write = tuple[int, Work, bool]  # the attempt it writes, how, and whether it can wait for company
+# Seconds after the sends when each wave's writes come with --rate (SMS, call): the results at
+# once, then sent / ringing, delivered / answered, the person's voice detected, the call's end.
+AT = [(0.0, 0.0), (0.3, 0.6), (1.5, 2.5), (4.0,), (9.0,)]
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 
 
@@ -105,7 +107,7 @@ async def _alone(services: Services, work: Work) -> Any:
 
 
 async def run(url: str, n: int, alone: bool, rate: float | None = None,
-              gap: float = 0.1) -> dict[str, object]:
+              stretch: float = 1.0) -> dict[str, object]:
     """Write n lifecycles: all alerts' waves concurrently, or `rate` alerts a second."""
     settings = Settings(database_url=url)
     services = build_services(settings, clock=FakeClock(NOW))
@@ -125,11 +127,13 @@ async def run(url: str, n: int, alone: bool, rate: float | None = None,
                 return services.writes.run(work, can_wait=can_wait)
             return services.writes.run(work)
 
-        async def paced(plan: list[list[Write]], start: float) -> None:
-            await asyncio.sleep(start)
-            for wave in plan:
-                await asyncio.gather(*(write(*w) for w in wave))
-                await asyncio.sleep(gap)
+        async def at(delay: float, w: Write) -> None:
+            await asyncio.sleep(delay)
+            await write(*w)
+
+        def paced(plan: list[list[Write]], start: float) -> list[Awaitable[None]]:
+            return [at(start + stretch * after, w) for wave, times in zip(plan, AT, strict=True)
+                    for w, after in zip(wave, times, strict=True)]
 
         statements = 0
 
@@ -140,13 +144,13 @@ async def run(url: str, n: int, alone: bool, rate: float | None = None,
         event.listen(services.engine.sync_engine, "before_cursor_execute", counted)
         cpu0, wall0, tx0 = time.process_time(), time.perf_counter(), services.writes.transactions
         if rate:
-            await asyncio.gather(*(paced(plan, i / rate) for i, plan in enumerate(plans)))
+            await asyncio.gather(*(one for i, plan in enumerate(plans) for one in paced(plan, i / rate)))
         for wave in range(len(plans[0]) if not rate else 0):
             await asyncio.gather(*(write(*w) for plan in plans for w in plan[wave]))
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         event.remove(services.engine.sync_engine, "before_cursor_execute", counted)
         writes = sum(len(w) for w in plans[0]) * n
-        return {"alerts": n, "writes": writes, "alone": alone, "rate": rate, "gap_s": gap,
+        return {"alerts": n, "writes": writes, "alone": alone, "rate": rate, "stretch": stretch,
                 "transactions": writes if alone else services.writes.transactions - tx0,
                 "statements": statements,
                 "cpu_ms_per_lifecycle": round(1000 * cpu / n, 2),
@@ -159,7 +163,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
     """A fresh database, n residents with one contact each, then the writes."""
     async with fresh_database(args.db) as url:
         await seed(url, [f"dev{i:06d}" for i in range(args.alerts)])
-        out = await run(url, args.alerts, args.alone, args.rate, args.gap)
+        out = await run(url, args.alerts, args.alone, args.rate, args.stretch)
     say(f"callback_writes db={args.db} alerts={out['alerts']} writes={out['writes']} "
         f"alone={out['alone']} rate={out['rate']} transactions={out['transactions']} "
         f"statements={out['statements']} "
@@ -177,7 +181,8 @@ def main() -> None:
                         help="each write in its own transaction instead of the group commit")
     parser.add_argument("--rate", type=float, default=None,
                         help="alerts started per second (default: every alert's wave at once)")
-    parser.add_argument("--gap", type=float, default=0.1, help="seconds between an alert's waves")
+    parser.add_argument("--stretch", type=float, default=1.0,
+                        help="with --rate: times each write's delay after its alert's start (AT)")
     args = parser.parse_args()
     write_results("callback_writes", args.db, asyncio.run(main_async(args)))
 
