@@ -4,7 +4,9 @@ callback of an SMS and a call, written as the webhooks and the dispatcher write 
 In-process and below HTTP (the signature check and the request parsing are not counted), so the
 figure is the process CPU time of the writes alone, robust on a shared machine: a busy neighbour
 stretches the wall time, not the CPU. `--alone` writes each in its own transaction instead of the
-group commit, to see whether sharing transactions still pays.
+group commit, to see whether sharing transactions still pays. `--rate R` starts R alerts a second,
+each write of an alert at its own time after the alert's start (AT, scaled by `--stretch`), as
+Twilio's callbacks come at a steady alarm rate; without it, every alert's wave runs at once.
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ from .common import say, write_results
 from .db import fresh_database, seed
 
 Work = Callable[[AsyncSession], Awaitable[Any]]
-Write = tuple[int, Work]  # the attempt it writes, and how
+Write = tuple[int, Work, bool]  # the attempt it writes, how, and whether it can wait for company
+# Seconds after the sends when each wave's writes come with --rate (SMS, call): the results at
+# once, then sent / ringing, delivered / answered, the person's voice detected, the call's end.
+AT = [(0.0, 0.0), (0.3, 0.6), (1.5, 2.5), (4.0,), (9.0,)]
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 
 
@@ -86,10 +91,12 @@ def _lifecycle(services: Services, sms: int, call: int, i: int) -> list[list[Wri
 
     amd: Work = lambda s: callbacks.amd(s, attempt_id=call, sid=call_sid, answered_by="human",  # noqa: E731
                                         now=clock.now(), metrics=metrics)
-    return [[(sms, result(sms, sms_sid)), (call, result(call, call_sid))],
-            [(sms, sms_status("sent")), (call, call_status("ringing"))],
-            [(sms, sms_status("delivered")), (call, call_status("in-progress"))],
-            [(call, amd)], [(call, call_status("completed"))]]
+    # can wait: what the webhooks say (a send result frees a dispatcher slot: it never waits;
+    # the final "completed" drives the next step)
+    return [[(sms, result(sms, sms_sid), False), (call, result(call, call_sid), False)],
+            [(sms, sms_status("sent"), True), (call, call_status("ringing"), True)],
+            [(sms, sms_status("delivered"), True), (call, call_status("in-progress"), True)],
+            [(call, amd, True)], [(call, call_status("completed"), False)]]
 
 
 async def _alone(services: Services, work: Work) -> Any:
@@ -99,8 +106,9 @@ async def _alone(services: Services, work: Work) -> Any:
     return out
 
 
-async def run(url: str, n: int, alone: bool) -> dict[str, object]:
-    """Write n lifecycles, all alerts' waves concurrently (as at a steady alarm rate)."""
+async def run(url: str, n: int, alone: bool, rate: float | None = None,
+              stretch: float = 1.0) -> dict[str, object]:
+    """Write n lifecycles: all alerts' waves concurrently, or `rate` alerts a second."""
     settings = Settings(database_url=url)
     services = build_services(settings, clock=FakeClock(NOW))
     try:
@@ -108,13 +116,24 @@ async def run(url: str, n: int, alone: bool) -> dict[str, object]:
         plans = [_lifecycle(services, sms, call, i) for i, (sms, call) in enumerate(pairs)]
         # Commits before the Core writes preloaded each write's row in the group commit.
         preload = "preload" in inspect.signature(services.writes.run).parameters
+        lingers = "can_wait" in inspect.signature(services.writes.run).parameters
 
-        def write(attempt_id: int, work: Work) -> Awaitable[Any]:
+        def write(attempt_id: int, work: Work, can_wait: bool) -> Awaitable[Any]:
             if alone:
                 return _alone(services, work)
             if preload:
                 return services.writes.run(work, preload=(NotificationAttempt, attempt_id))  # type: ignore[call-arg]
+            if lingers:
+                return services.writes.run(work, can_wait=can_wait)
             return services.writes.run(work)
+
+        async def at(delay: float, w: Write) -> None:
+            await asyncio.sleep(delay)
+            await write(*w)
+
+        def paced(plan: list[list[Write]], start: float) -> list[Awaitable[None]]:
+            return [at(start + stretch * after, w) for wave, times in zip(plan, AT, strict=True)
+                    for w, after in zip(wave, times, strict=True)]
 
         statements = 0
 
@@ -124,12 +143,14 @@ async def run(url: str, n: int, alone: bool) -> dict[str, object]:
 
         event.listen(services.engine.sync_engine, "before_cursor_execute", counted)
         cpu0, wall0, tx0 = time.process_time(), time.perf_counter(), services.writes.transactions
-        for wave in range(len(plans[0])):
+        if rate:
+            await asyncio.gather(*(one for i, plan in enumerate(plans) for one in paced(plan, i / rate)))
+        for wave in range(len(plans[0]) if not rate else 0):
             await asyncio.gather(*(write(*w) for plan in plans for w in plan[wave]))
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         event.remove(services.engine.sync_engine, "before_cursor_execute", counted)
         writes = sum(len(w) for w in plans[0]) * n
-        return {"alerts": n, "writes": writes, "alone": alone,
+        return {"alerts": n, "writes": writes, "alone": alone, "rate": rate, "stretch": stretch,
                 "transactions": writes if alone else services.writes.transactions - tx0,
                 "statements": statements,
                 "cpu_ms_per_lifecycle": round(1000 * cpu / n, 2),
@@ -142,9 +163,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
     """A fresh database, n residents with one contact each, then the writes."""
     async with fresh_database(args.db) as url:
         await seed(url, [f"dev{i:06d}" for i in range(args.alerts)])
-        out = await run(url, args.alerts, args.alone)
+        out = await run(url, args.alerts, args.alone, args.rate, args.stretch)
     say(f"callback_writes db={args.db} alerts={out['alerts']} writes={out['writes']} "
-        f"alone={out['alone']} transactions={out['transactions']} statements={out['statements']} "
+        f"alone={out['alone']} rate={out['rate']} transactions={out['transactions']} "
+        f"statements={out['statements']} "
         f"cpu_per_lifecycle={out['cpu_ms_per_lifecycle']}ms cpu_per_write={out['cpu_us_per_write']}us "
         f"wall={out['wall_s']}s")
     return out
@@ -157,6 +179,10 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=300)
     parser.add_argument("--alone", action="store_true",
                         help="each write in its own transaction instead of the group commit")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="alerts started per second (default: every alert's wave at once)")
+    parser.add_argument("--stretch", type=float, default=1.0,
+                        help="with --rate: times each write's delay after its alert's start (AT)")
     args = parser.parse_args()
     write_results("callback_writes", args.db, asyncio.run(main_async(args)))
 

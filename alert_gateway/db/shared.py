@@ -1,5 +1,5 @@
 """Shared statements: the same kind of write asked by many callers in one transaction goes out
-as one statement (the group commit's callbacks and send results: one UPDATE per status).
+as one statement (the group commit's callbacks and send results: one UPDATE for every move).
 
 Each caller's code stays straight-line: `await shared.ask(session, KIND, row)` returns that row's
 result. Inside `SharedStatements.run`, the writes run as tasks strictly one at a time (only one

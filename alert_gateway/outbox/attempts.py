@@ -43,6 +43,13 @@ def tells_nothing_new(channel: str, provider_status: str) -> bool:
     return new is None or new.rank <= AttemptStatus.QUEUED.rank
 
 
+def on_the_way(channel: str, provider_status: str) -> bool:
+    """A status that moves an attempt on without failing it (sent, ringing, answered, delivered):
+    shown on the console, but no escalation step waits for it."""
+    new = map_status(channel, provider_status)
+    return new is not None and not new.is_failure
+
+
 def advance(attempt: NotificationAttempt, new: AttemptStatus, *, now: datetime,
             metrics: Metrics | None = None) -> bool:
     """Move the attempt forward to `new`; a final status or a step back is ignored. True if changed."""

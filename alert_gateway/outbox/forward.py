@@ -7,8 +7,9 @@ caller falls back to the row-by-row path, which handles the rare cases (a callba
 whose answer never came, a voided attempt, a retry) and the no-ops.
 
 Each is a shared statement (db/shared.py): in the group commit, every callback of one batch that
-moves attempts to the same status is one `UPDATE … FROM <rows>` (db/rowset.py). Forward-only
-makes that safe: whichever order same-batch moves run in, an attempt ends at the furthest one.
+moves an attempt on is one `UPDATE … FROM <rows>` (db/rowset.py), each row with its own new
+status. Forward-only makes that safe: a second move of the same attempt in that batch takes the
+row-by-row path after it, and the attempt ends at the furthest of them.
 """
 
 from __future__ import annotations
@@ -46,11 +47,6 @@ class Moved:
     purpose: str
 
 
-def behind(new: AttemptStatus) -> list[str]:
-    """The statuses an attempt may move on to `new` from: not final, and of a lower rank."""
-    return [s.value for s in AttemptStatus if not s.is_final and s.rank < new.rank]
-
-
 _LOCK = (select(ATTEMPT.c.id)
          .where(ATTEMPT.c.id == any_(bindparam("ids", type_=ARRAY(Integer))))
          .order_by(ATTEMPT.c.id).with_for_update())
@@ -82,39 +78,47 @@ async def _run(session: AsyncSession, statement: Any, rows: RowSet,
 
 
 _ADVANCED = RowSet("moves", (("id", ATTEMPT.c.id.type), ("sid", ATTEMPT.c.provider_sid.type),
+                             ("status", ATTEMPT.c.status.type), ("rank", Integer()),
+                             ("finished_at", ATTEMPT.c.finished_at.type),
                              ("error_code", ATTEMPT.c.error_code.type),
-                             ("answered_by", ATTEMPT.c.answered_by.type),
-                             ("now", ATTEMPT.c.finished_at.type)))
+                             ("answered_by", ATTEMPT.c.answered_by.type)))
+# An attempt's progress in SQL; a final status ranks above every new one (it never moves on).
+_NOT_FINAL_RANKS = {s.value: s.rank for s in AttemptStatus if not s.is_final}
+FINAL_RANK = 99
 
 
 @cache
-def _advance_statement(new: AttemptStatus, by_sid: bool, dialect: str) -> ReturningUpdate[Any]:
+def _advance_statement(dialect: str) -> ReturningUpdate[Any]:
+    """Every row moves its attempt to its own status: one statement for a round's moves, whatever
+    their statuses (one per status cost a round trip each)."""
     v = _ADVANCED.source(dialect).c
-    where = [ATTEMPT.c.id == v.id, unindexed(ATTEMPT.c.status, dialect).in_(behind(new))]
-    values: dict[str, Any] = {}
-    if by_sid:  # ours, or a callback that beat the API answer (not one whose answer never came)
-        answer_unknown = and_(ATTEMPT.c.retries > 0, func.coalesce(ATTEMPT.c.error, "").contains(
-            UnknownOutcomeError.MARK, autoescape=True))
-        where.append(or_(ATTEMPT.c.provider_sid == v.sid,
-                         and_(ATTEMPT.c.provider_sid.is_(None), not_(answer_unknown))))
-        values["provider_sid"] = func.coalesce(ATTEMPT.c.provider_sid, v.sid)
-    values |= {
-        "status": new.value,
-        "error_code": func.coalesce(v.error_code, ATTEMPT.c.error_code),
-        "answered_by": func.coalesce(ATTEMPT.c.answered_by, v.answered_by),
-    }
-    if new.is_final:
-        values |= {"finished_at": v.now, "deadline_at": None}
-    return update(ATTEMPT).where(and_(*where)).values(values).returning(*_RETURNED)
+    rank = case(_NOT_FINAL_RANKS, value=unindexed(ATTEMPT.c.status, dialect), else_=FINAL_RANK)
+    # With a sid: ours, or a callback that beat the API answer (not one whose answer never came).
+    answer_unknown = and_(ATTEMPT.c.retries > 0, func.coalesce(ATTEMPT.c.error, "").contains(
+        UnknownOutcomeError.MARK, autoescape=True))
+    sid_agrees = or_(v.sid.is_(None), ATTEMPT.c.provider_sid == v.sid,
+                     and_(ATTEMPT.c.provider_sid.is_(None), not_(answer_unknown)))
+    return (update(ATTEMPT)
+            .where(ATTEMPT.c.id == v.id, rank < v.rank, sid_agrees)
+            .values(status=v.status,
+                    provider_sid=func.coalesce(ATTEMPT.c.provider_sid, v.sid),
+                    error_code=func.coalesce(v.error_code, ATTEMPT.c.error_code),
+                    answered_by=func.coalesce(ATTEMPT.c.answered_by, v.answered_by),
+                    finished_at=func.coalesce(v.finished_at, ATTEMPT.c.finished_at),
+                    deadline_at=case((v.finished_at.is_(None), ATTEMPT.c.deadline_at), else_=None))
+            .returning(*_RETURNED))
 
 
-@cache
-def _advance_kind(new: AttemptStatus, by_sid: bool) -> shared.Kind:
-    async def run(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
-        statement = _advance_statement(new, by_sid, session.get_bind().dialect.name)
-        return {r[0]: Moved(*r[1:]) for r in await _run(session, statement, _ADVANCED, rows)}
-    # Earlier statuses first: same-batch callbacks of one attempt move it as they would in turn.
-    return shared.Kind(f"attempt {new.value}", (shared.ATTEMPTS, 10 + new.rank), run, lock=lock_attempts)
+async def _run_advance(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+    statement = _advance_statement(session.get_bind().dialect.name)
+    return {r[0]: Moved(*r[1:]) for r in await _run(session, statement, _ADVANCED, rows)}
+
+
+# After Twilio's acceptance (QUEUED) in a round: a callback that beat the API answer moves on from
+# there. Two moves of one attempt in a round: the first asked runs here, the other takes the
+# row-by-row path (rare: Twilio's callbacks of one call come seconds apart).
+ADVANCE = shared.Kind("attempt moves on", (shared.ATTEMPTS, 11 + AttemptStatus.QUEUED.rank),
+                      _run_advance, lock=lock_attempts)
 
 
 async def advance(session: AsyncSession, attempt_id: int, new: AttemptStatus, *, sid: str | None,
@@ -125,8 +129,9 @@ async def advance(session: AsyncSession, attempt_id: int, new: AttemptStatus, *,
 
     `error_code` is kept with the move; `answered_by` only fills an empty column.
     """
-    moved: Moved | None = await shared.ask(session, _advance_kind(new, bool(sid)), (
-        attempt_id, sid, error_code or None, answered_by or None, now))
+    moved: Moved | None = await shared.ask(session, ADVANCE, (
+        attempt_id, sid or None, new.value, new.rank, now if new.is_final else None,
+        error_code or None, answered_by or None))
     if moved is not None and new.is_final:
         metrics.notifications.labels(channel=moved.channel, status=new.value).inc()
     return moved

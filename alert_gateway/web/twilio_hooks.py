@@ -23,7 +23,7 @@ from multidict import MultiDictProxy
 
 from ..appkeys import SERVICES
 from ..db.models import NotificationAttempt
-from ..outbox.attempts import map_status, tells_nothing_new
+from ..outbox.attempts import map_status, on_the_way, tells_nothing_new
 from ..outbox.sending import callback_url
 from ..outbox.texts import VOICE_LANGUAGES
 from ..responses import callbacks, inbound, keypress
@@ -115,19 +115,23 @@ async def _checked(request: web.Request) -> tuple[MultiDictProxy[Any], int | Non
     return form, attempt_id
 
 
-async def _run(request: web.Request, apply: Apply,
-               idle: Callable[[MultiDictProxy[Any]], bool] = lambda form: False) -> HookResult:
+Judge = Callable[[MultiDictProxy[Any]], bool]
+
+
+async def _run(request: web.Request, apply: Apply, idle: Judge = lambda form: False,
+               can_wait: Judge = lambda form: False) -> HookResult:
     """Verify, apply in a transaction shared with concurrent callbacks, commit, then publish.
 
     `idle(form)`: the callback carries nothing new (a status the API answer already gave), so
-    after its signature is checked it costs no transaction.
+    after its signature is checked it costs no transaction. `can_wait(form)`: nobody acts on it
+    now, so its write may wait a little for others to share its transaction (db/groupcommit.py).
     """
     form, attempt_id = await _checked(request)
     services = request.app[SERVICES]
     if idle(form):
         return HookResult()
     result: HookResult = await services.writes.run(
-        lambda session: apply(session, form, attempt_id))
+        lambda session: apply(session, form, attempt_id), can_wait=can_wait(form))
     # Shared with concurrent callbacks and send results in one transaction (the group commit),
     # so not a unit of work of its own: its changes go out after that shared commit.
     await publish(services.bus, result.changes)
@@ -144,6 +148,7 @@ def _services(request: web.Request) -> Services:
 
 async def _sms_status(request: web.Request) -> web.Response:
     s = _services(request)
+    now = s.clock.now()  # when Twilio told us, not when the shared write ran
 
     async def apply(session: Any, form: MultiDictProxy[Any], attempt_id: int | None) -> HookResult:
         if attempt_id is None:
@@ -151,15 +156,19 @@ async def _sms_status(request: web.Request) -> web.Response:
         return await callbacks.message_status(
             session, attempt_id=attempt_id, sid=form.get("MessageSid"),
             status=str(form.get("MessageStatus") or form.get("SmsStatus") or ""),
-            error_code=form.get("ErrorCode"), now=s.clock.now(), metrics=s.metrics)
+            error_code=form.get("ErrorCode"), now=now, metrics=s.metrics)
 
-    await _run(request, apply, idle=lambda form: tells_nothing_new(
-        "sms", str(form.get("MessageStatus") or form.get("SmsStatus") or "")))
+    def status(form: MultiDictProxy[Any]) -> str:
+        return str(form.get("MessageStatus") or form.get("SmsStatus") or "")
+
+    await _run(request, apply, idle=lambda form: tells_nothing_new("sms", status(form)),
+               can_wait=lambda form: on_the_way("sms", status(form)))
     return web.Response(status=204)
 
 
 async def _voice_status(request: web.Request) -> web.Response:
     s = _services(request)
+    now = s.clock.now()  # when Twilio told us, not when the shared write ran
 
     async def apply(session: Any, form: MultiDictProxy[Any], attempt_id: int | None) -> HookResult:
         if attempt_id is None:
@@ -167,10 +176,11 @@ async def _voice_status(request: web.Request) -> web.Response:
         return await callbacks.call_status(
             session, attempt_id=attempt_id, sid=form.get("CallSid"),
             status=str(form.get("CallStatus") or ""), answered_by=form.get("AnsweredBy"),
-            now=s.clock.now(), metrics=s.metrics)
+            now=now, metrics=s.metrics)
 
-    result = await _run(request, apply, idle=lambda form: tells_nothing_new(
-        "voice", str(form.get("CallStatus") or "")))
+    result = await _run(
+        request, apply, idle=lambda form: tells_nothing_new("voice", str(form.get("CallStatus") or "")),
+        can_wait=lambda form: on_the_way("voice", str(form.get("CallStatus") or "")))
     ended = map_status("voice", str((await request.post()).get("CallStatus") or ""))
     if result.sweep_call and ended is not None and ended.is_final:
         # a sweep call that ended frees its place; ringing or answered changes nothing for the
@@ -181,15 +191,17 @@ async def _voice_status(request: web.Request) -> web.Response:
 
 async def _voice_amd(request: web.Request) -> web.Response:
     s = _services(request)
+    now = s.clock.now()  # when Twilio told us, not when the shared write ran
 
     async def apply(session: Any, form: MultiDictProxy[Any], attempt_id: int | None) -> HookResult:
         if attempt_id is None:
             return HookResult()
         return await callbacks.amd(session, attempt_id=attempt_id, sid=form.get("CallSid"),
                                    answered_by=str(form.get("AnsweredBy") or "unknown"),
-                                   now=s.clock.now(), metrics=s.metrics)
+                                   now=now, metrics=s.metrics)
 
-    await _run(request, apply)
+    # a person picked up: shown, acted on by nobody now; a machine fails the attempt (next step)
+    await _run(request, apply, can_wait=lambda form: form.get("AnsweredBy") == "human")
     return web.Response(status=204)
 
 

@@ -83,3 +83,46 @@ async def test_a_statement_sees_the_objects_a_neighbour_added(sessions: SessionF
     assert (added, renamed) == ("a", 1)
     assert writes.transactions == 1
     assert await _names(sessions) == {"a": "改名"}
+
+
+@pytest.mark.asyncio
+async def test_writes_that_can_wait_share_a_transaction_with_the_first_that_cannot(
+        sessions: SessionFactory) -> None:
+    """Idle, a write that can wait (a status nobody acts on now) waits for company, arriving
+    loop turns apart; the first write that cannot wait (a final status) starts them all at once,
+    without waiting out the linger (an hour here: the test would time out)."""
+    writes = GroupCommit(sessions, linger=3600)
+    waiting = []
+    for i in range(3):
+        waiting.append(asyncio.create_task(writes.run(_add(f"w{i}"), can_wait=True)))
+        await asyncio.sleep(0)  # each arrives on its own loop turn
+    assert not any(task.done() for task in waiting), "a write that can wait started alone"
+    assert await writes.run(_add("final")) == "final"
+    assert [await task for task in waiting] == ["w0", "w1", "w2"]
+    assert writes.transactions == 1, f"{writes.transactions} commits for 3 lingering writes and 1 final"
+    assert len(await _names(sessions)) == 4
+
+
+@pytest.mark.asyncio
+async def test_a_write_that_can_wait_commits_after_the_linger_when_nothing_comes(
+        sessions: SessionFactory) -> None:
+    """Alone, a write that can wait is committed once the linger ran out, and the next write
+    after it lingers again (the hurry of an earlier batch does not carry over)."""
+    writes = GroupCommit(sessions, linger=0.01)
+    assert await writes.run(_add("alone"), can_wait=True) == "alone"
+    await writes.run(_add("final"))
+    second = asyncio.create_task(writes.run(_add("later"), can_wait=True))
+    await asyncio.sleep(0)
+    assert not second.done()
+    assert await second == "later"
+    assert writes.transactions == 3
+    assert set(await _names(sessions)) == {"alone", "final", "later"}
+
+
+@pytest.mark.asyncio
+async def test_a_full_batch_does_not_linger(sessions: SessionFactory) -> None:
+    """Writes that can wait start without waiting once a batch is full."""
+    writes = GroupCommit(sessions, max_batch=5, linger=3600)
+    done = await asyncio.gather(*(writes.run(_add(f"r{i}"), can_wait=True) for i in range(5)))
+    assert done == [f"r{i}" for i in range(5)]
+    assert writes.transactions == 1

@@ -1,5 +1,5 @@
-"""Shared statements: callbacks of one group-commit batch that move attempts to the same status
-are one UPDATE, and each caller still gets its own row's answer."""
+"""Shared statements: callbacks of one group-commit batch that move attempts on are one UPDATE,
+whatever their statuses, and each caller still gets its own row's answer."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from alert_gateway.db.groupcommit import GroupCommit
 from alert_gateway.db.models import AttemptStatus, NotificationAttempt
 from alert_gateway.metrics import Metrics
 from alert_gateway.outbox import forward
+from alert_gateway.responses import callbacks
 
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 
@@ -58,9 +59,9 @@ def _move(attempt_id: int, new: AttemptStatus, sid: str, metrics: Metrics) -> An
 
 
 @pytest.mark.asyncio
-async def test_a_batch_moving_attempts_to_two_statuses_is_two_updates(sessions: SessionFactory) -> None:
-    """Twenty callbacks in one batch, ten "sent" and ten "delivered", are two UPDATEs; each
-    caller learns that its attempt moved, and every attempt holds its new status."""
+async def test_a_batch_moving_attempts_to_two_statuses_is_one_update(sessions: SessionFactory) -> None:
+    """Twenty callbacks in one batch, ten "sent" and ten "delivered", are one UPDATE; each
+    caller learns that its attempt moved, and every attempt holds its own new status."""
     ids = await _attempts(sessions, 20)
     writes, metrics = GroupCommit(sessions), Metrics()
     with updates_counted(sessions) as seen:
@@ -68,7 +69,7 @@ async def test_a_batch_moving_attempts_to_two_statuses_is_two_updates(sessions: 
             writes.run(_move(a, AttemptStatus.SENT if i < 10 else AttemptStatus.DELIVERED,
                              f"SM{i:032d}", metrics)) for i, a in enumerate(ids)))
     assert writes.transactions == 1
-    assert len(seen) == 2, seen
+    assert len(seen) == 1, seen
     assert all(m is not None and m.channel == "sms" for m in moved)
     async with sessions() as session:
         statuses = (await session.exec(select(NotificationAttempt.status)
@@ -81,8 +82,8 @@ async def test_a_repeated_callback_or_another_sid_in_the_same_batch_moves_nothin
     sessions: SessionFactory,
 ) -> None:
     """The same "delivered" twice, a late "sent" and one with another sid in one batch: the
-    attempt ends delivered (earlier statuses apply first, as if they came in order), the
-    repeat and the stranger's match nothing (the row-by-row path then finds them no-ops)."""
+    first move runs in the shared statement; the repeat, the second move of the same attempt and
+    the stranger's match nothing there (the row-by-row path then decides them: no-ops)."""
     [attempt_id] = await _attempts(sessions, 1)
     writes, metrics, sid = GroupCommit(sessions), Metrics(), "SM" + "0" * 32
     moved = await asyncio.gather(
@@ -90,7 +91,30 @@ async def test_a_repeated_callback_or_another_sid_in_the_same_batch_moves_nothin
         writes.run(_move(attempt_id, AttemptStatus.DELIVERED, sid, metrics)),
         writes.run(_move(attempt_id, AttemptStatus.SENT, sid, metrics)),
         writes.run(_move(attempt_id, AttemptStatus.UNDELIVERED, "SM" + "9" * 32, metrics)))
-    assert [m is not None for m in moved] == [True, False, True, False]
+    assert [m is not None for m in moved] == [True, False, False, False]
     async with sessions() as session:
         row = await session.get(NotificationAttempt, attempt_id)
     assert row is not None and row.status == "delivered" and row.finished_at is not None
+
+
+@pytest.mark.asyncio
+async def test_an_earlier_and_a_later_status_of_one_attempt_in_one_batch_end_at_the_later(
+    sessions: SessionFactory,
+) -> None:
+    """"sent" then "undelivered" for one SMS in one batch: the first runs in the shared UPDATE,
+    the second takes the row-by-row path after it, so the attempt ends undelivered, finished,
+    with its error code, as if they had come one after the other."""
+    [attempt_id] = await _attempts(sessions, 1)
+    writes, metrics, sid = GroupCommit(sessions), Metrics(), "SM" + "0" * 32
+
+    def status(value: str, error_code: str | None = None) -> Any:
+        return lambda session: callbacks.message_status(
+            session, attempt_id=attempt_id, sid=sid, status=value, error_code=error_code, now=NOW,
+            metrics=metrics)
+
+    await asyncio.gather(writes.run(status("sent")), writes.run(status("undelivered", "30003")))
+    assert writes.transactions == 1
+    async with sessions() as session:
+        row = await session.get(NotificationAttempt, attempt_id)
+    assert row is not None, "the attempt vanished"
+    assert (row.status, row.error_code, row.finished_at is not None) == ("undelivered", "30003", True)
