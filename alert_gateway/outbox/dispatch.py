@@ -73,6 +73,7 @@ class Dispatcher:
         self._housekeeping_at: datetime | None = None
         self._hang_ups_due = False  # poked about a close: look for calls to hang up this cycle
         self._hanging_up: asyncio.Task[None] | None = None  # beside the sends, never in their way
+        self._hang_up_again = False  # a look asked for while one ran: made when that one ends
         self._lock_rows = not is_sqlite(self.settings.database_url)
 
     def poke(self, *, closed: bool = False) -> None:
@@ -178,15 +179,25 @@ class Dispatcher:
         return more
 
     async def _hang_up(self, now: datetime) -> None:
-        # A failed try's retry time was written beside the loop, perhaps after its last query.
-        self.note_due(await hang_up_closed(self._sessions, self._metrics, self.sender, now=now))
+        while True:
+            self._hang_up_again = False
+            # A failed try's retry time was written beside the loop, perhaps after its last query.
+            self.note_due(await hang_up_closed(self._sessions, self._metrics, self.sender, now=now))
+            if not self._hang_up_again:
+                return
+            now = self._clock.now()
 
     def _hang_up_closed(self, now: datetime) -> None:
         """End live calls about closed alerts in a task of its own: a slow Twilio (two requests
-        per call, each up to the timeout) must not hold up the sends of other alarms."""
+        per call, each up to the timeout) must not hold up the sends of other alarms.
+
+        A look asked for while one runs is made as soon as that one ends: left to the next
+        housekeeping, a call due now rang a second longer (and for ever on a fake clock, which
+        never reaches the next housekeeping second unless a test moves it)."""
         self._hang_ups_due = False
         if self._hanging_up is not None and not self._hanging_up.done():
-            return  # the next housekeeping looks again
+            self._hang_up_again = True
+            return
         self._hanging_up = asyncio.create_task(self._hang_up(now), name="hang-ups")
         self._hanging_up.add_done_callback(_log_failure)
 

@@ -85,8 +85,9 @@ async def press(request: web.Request) -> web.Response:
 
 
 async def fail(request: web.Request) -> web.Response:
-    """POST /_fake/fail {"status"?, "delay"?, "count"?, "code"?, "retry_after"?}: break the next
-    API requests (a delay alone holds each request, then serves it)."""
+    """POST /_fake/fail {"status"?, "delay"?, "count"?, "code"?, "retry_after"?, "drop"?}: break
+    the next API requests (a delay alone holds each request, then serves it; with "drop" the
+    request is served and its answer lost)."""
     fake, data = request.app[FAKE_KEY], await json_object(request)
     try:
         rule = FailRule(
@@ -94,6 +95,7 @@ async def fail(request: web.Request) -> web.Response:
             delay=float(data.get("delay", 0)), count=int(data.get("count", 1)),
             code=int(data["code"]) if data.get("code") else None,
             retry_after=float(data["retry_after"]) if "retry_after" in data else None,
+            drop=bool(data.get("drop", False)),
         )
     except (TypeError, ValueError) as exc:
         raise web.HTTPBadRequest(text=str(exc)) from exc

@@ -72,7 +72,7 @@ async def _api_response(
         return await _answered(fake, record, twilio_error(
             404, 20404, "The requested resource was not found"))
     rule = fake.take_fail_rule()
-    if rule is not None and rule.delay:
+    if rule is not None and (rule.delay or rule.drop):
         # Twilio finishes a request it has received even when the client stops waiting (our
         # timeout): the held request runs on in a task of its own, which the test server's
         # cancelling of the handler on disconnect does not reach.
@@ -85,14 +85,19 @@ async def _api_response(
 
 async def _held(request: web.Request, handler: Handler, fake: FakeTwilio, record: Recorded,
                 rule: FailRule) -> web.StreamResponse:
-    """A slow server on purpose, so the client's timeout fires; shutdown cuts it short."""
+    """A slow server on purpose, so the client's timeout fires; shutdown cuts it short. A dropped
+    request is served, then its connection closed unanswered."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(rule.delay):
             await fake.stopping.wait()
     if rule.status:
         return await _answered(fake, record, twilio_error(rule.status, rule.code,
                                                           retry_after=rule.retry_after))
-    return await _answered(fake, record, await handler(request))
+    response = await handler(request)
+    if rule.drop and request.transport is not None:
+        record.dropped = True
+        request.transport.close()  # before any byte of the answer: the client sees a disconnect
+    return await _answered(fake, record, response)
 
 
 async def _answered(fake: FakeTwilio, record: Recorded,

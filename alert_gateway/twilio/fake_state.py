@@ -157,17 +157,21 @@ class Recorded:
     status: int | None  # None: could not connect
     response: str = ""
     answered_at: float | None = None  # API requests: when the fake answered (perf_counter)
+    dropped: bool = False  # API requests: served, but the answer was lost (connection closed)
 
 
 @dataclass
 class FailRule:
-    """Make the next `count` API requests fail with `status`, or stall for `delay` seconds."""
+    """Make the next `count` API requests fail with `status`, or stall for `delay` seconds;
+    `drop`: serve them, then close the connection unanswered (Twilio took the request, the client
+    never learns it)."""
 
     status: int | None
     delay: float
     count: int
     code: int | None = None
     retry_after: float | None = None  # seconds, sent as a Retry-After header with `status`
+    drop: bool = False
 
 
 def segments(body: str) -> int:

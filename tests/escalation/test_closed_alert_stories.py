@@ -81,26 +81,27 @@ async def _closed_alert(env: Env, *rows: NotificationAttempt) -> int:
         return alert.id
 
 
-async def _left_ringing(env: Env) -> tuple[str, NotificationAttempt, int]:
-    """A call ringing at the daughter's phone whose row a dead gateway left HANGING_UP, due in 1 s:
+async def _left_ringing(env: Env, to: str = DAUGHTER,
+                        due_in: int = 1) -> tuple[str, NotificationAttempt, int]:
+    """A call ringing at `to` whose row a dead gateway left HANGING_UP, due in `due_in` seconds:
     (its sid, the row, the closed alert's id)."""
-    await env.control(f"/_fake/phones/{DAUGHTER}", {"call": "ring"})
+    await env.control(f"/_fake/phones/{to}", {"call": "ring"})
     sender = TwilioSender(env.settings, Metrics())
     await sender.start()
     try:
         placed = await sender.place_call(
-            to=DAUGHTER, twiml=alert_call_twiml(text="緊急", language="ja-JP", action_url="/x",
-                                                repeat_text="", goodbye_text=""),
+            to=to, twiml=alert_call_twiml(text="緊急", language="ja-JP", action_url="/x",
+                                          repeat_text="", goodbye_text=""),
             status_callback=env.settings.public_url + "/twilio/voice/status?attempt=1",
             amd_callback=env.settings.public_url + "/twilio/voice/amd?attempt=1")
     finally:
         await sender.close()
     await env.until_fake(lambda f: f.calls[placed.sid].status == "ringing")
-    row = attempt(0, env.clock.now(), to=DAUGHTER, channel="voice", status="hanging_up",
+    row = attempt(0, env.clock.now(), to=to, channel="voice", status="hanging_up",
                   sid=placed.sid)
-    # due at the next housekeeping second, not now: a dispatcher whose first cycle is late (a
+    # due at a later housekeeping second, not now: a dispatcher whose first cycle is late (a
     # loaded machine) must not hang it up before the test has scripted Twilio's answer
-    row.deadline_at = env.clock.now() + timedelta(seconds=1)
+    row.deadline_at = env.clock.now() + timedelta(seconds=due_in)
     alert_id = await _closed_alert(env, row)
     # the dead gateway's closing was announced (LISTEN/NOTIFY between replicas) before it died:
     # this gateway's dispatcher learns of the row's due time from the database, nothing more
@@ -149,6 +150,28 @@ async def test_a_hang_up_twilio_fails_is_tried_again_after_a_backoff(
             await env.until_fake(lambda f: f.calls[sid].finished)
         assert _hang_ups(env, sid) == [(["canceled"], 503), (["canceled"], 200)]
         await env.changes.until(lambda: _timeline_says(env, alert_id, "call hung up: alert closed"))
+
+
+async def test_a_call_due_while_another_is_being_hung_up_is_hung_up_when_that_one_ends(
+    database_url: str, topic_root: str, clock: FakeClock
+) -> None:
+    """Twilio holds the first hang-up; the second call falls due at the next housekeeping second,
+    while the first is still held: it is hung up as soon as the first hang-up ends, not at a
+    later housekeeping second (which the fake clock never reaches)."""
+    await seed(database_url)
+    async with escalation_env(database_url, topic_root, clock) as env:
+        first, first_row, _ = await _left_ringing(env, DAUGHTER, due_in=1)
+        second, second_row, alert_id = await _left_ringing(env, SON, due_in=2)
+        await env.control("/_fake/fail", {"delay": 2, "count": 1})  # held 2 s (real), then served
+        await clock.advance(1)
+        async with _explained(env, first_row.id, first):  # the first hang-up, held by Twilio
+            await env.until_fake(lambda f: _hang_ups(env, first) == [(["canceled"], None)])
+        await clock.advance(1)  # the second falls due while the first hang-up runs
+        async with _explained(env, second_row.id, second):
+            await env.until_fake(lambda f: f.calls[second].finished)
+            await env.changes.until(
+                lambda: _timeline_says(env, alert_id, "call hung up: alert closed"))
+        assert env.fake.calls[first].hung_up == env.fake.calls[second].hung_up == "canceled"
 
 
 @asynccontextmanager
