@@ -8,7 +8,7 @@ per-resident rate cap is one query for the batch, not one per alert.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -86,7 +86,7 @@ class CapHistory:
 class StepInputs:
     """Rows of one batch, by alert, resident or phone."""
 
-    alerts: dict[int, Row[Any]]
+    alerts: dict[int, Any]  # Core rows, or an opened alert's columns
     residents: dict[str, Row[Any]]
     contacts: dict[str, list[Row[Any]]]
     attempts: dict[int, list[tuple[datetime, AttemptView]]]  # ALERT attempts with their creation
@@ -94,13 +94,18 @@ class StepInputs:
     caps: CapHistory
 
 
-async def load_inputs(session: AsyncSession, ids: Sequence[int], *, rows: StepRows) -> StepInputs:
+async def load_inputs(session: AsyncSession, ids: Sequence[int], *, rows: StepRows,
+                      opened: Mapping[int, Any]) -> StepInputs:
     """Load for these alerts; fills `rows` with responder codes. The rate caps' history is
-    loaded next (`CapHistory.load`), once the batch's policies are chosen."""
+    loaded next (`CapHistory.load`), once the batch's policies are chosen. `opened`: the columns
+    of alerts opened in this transaction, which have no attempts or responders to read yet."""
     a, r, c, n, e = _ALERT.c, _RESIDENT.c, _CONTACT.c, _ATTEMPT.c, _RESPONDER.c
-    alerts = {row.id: row for row in await _rows(session, select(
-        a.id, a.resident_id, a.device_id, a.type, a.severity, a.status, a.acknowledged_at)
-        .where(a.id.in_(ids)))}
+    alerts: dict[int, Any] = {i: opened[i] for i in ids if i in opened}
+    ids = [i for i in ids if i not in opened]  # the others: read all they have
+    if ids:
+        alerts.update({row.id: row for row in await _rows(session, select(
+            a.id, a.resident_id, a.device_id, a.type, a.severity, a.status, a.acknowledged_at)
+            .where(a.id.in_(ids)))})
     resident_ids = {row.resident_id for row in alerts.values() if row.resident_id}
     residents: dict[str, Row[Any]] = {}
     contacts: dict[str, list[Row[Any]]] = defaultdict(list)
@@ -114,16 +119,17 @@ async def load_inputs(session: AsyncSession, ids: Sequence[int], *, rows: StepRo
                 .where(c.resident_id.in_(resident_ids)).order_by(c.priority, c.id)):
             contacts[row.resident_id].append(row)
     attempts: dict[int, list[tuple[datetime, AttemptView]]] = defaultdict(list)
-    for row in await _rows(session, select(
-            n.id, n.alert_id, n.step_index, n.round, n.target, n.contact_id, n.to_number,
-            n.channel, n.status, n.dial_no, n.provider_sid, n.created_at)
-            .where(n.alert_id.in_(ids), n.purpose == Purpose.ALERT.value)):
-        attempts[row.alert_id].append((row.created_at, _view(row)))
     responders: dict[int, dict[int, ResponderState]] = defaultdict(dict)
-    for row in await _rows(session, select(e.alert_id, e.contact_id, e.state, e.short_code)
-                           .where(e.alert_id.in_(ids))):
-        responders[row.alert_id][row.contact_id] = ResponderState(row.state)
-        rows.responders[(row.alert_id, row.contact_id)] = row.short_code
+    if ids:
+        for row in await _rows(session, select(
+                n.id, n.alert_id, n.step_index, n.round, n.target, n.contact_id, n.to_number,
+                n.channel, n.status, n.dial_no, n.provider_sid, n.created_at)
+                .where(n.alert_id.in_(ids), n.purpose == Purpose.ALERT.value)):
+            attempts[row.alert_id].append((row.created_at, _view(row)))
+        for row in await _rows(session, select(e.alert_id, e.contact_id, e.state, e.short_code)
+                               .where(e.alert_id.in_(ids))):
+            responders[row.alert_id][row.contact_id] = ResponderState(row.state)
+            rows.responders[(row.alert_id, row.contact_id)] = row.short_code
     phones = {row.phone for cs in contacts.values() for row in cs}
     if phones:  # short codes in use: every open alert these numbers are responders of
         for row in await _rows(session, select(c.phone, e.alert_id, e.short_code)
