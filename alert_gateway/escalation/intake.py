@@ -68,9 +68,10 @@ class Intake:
         if not urgent:
             await rows.write(session, None)
             return FirstSteps(next_due_at=now if due else None)
-        outcome = await self.stepper.run(session, urgent, now=now, rows=rows, opened=opened.alerts,
-                                         claim=lambda s, planned: self._claim_urgent(s, planned, now=now,
-                                                                                     storm=storm))
+        outcome = await self.stepper.run(
+            session, urgent, now=now, rows=rows, opened=opened.alerts,
+            claim=lambda s, planned: self._claim_urgent(s, planned, now=now, storm=storm,
+                                                        counts=rows.cap_counts))
         next_due = now if len(urgent) < len(due) else outcome.next_due_at  # the rest: the engine
         # The step's timeline notes need no bus notice of their own: the batch's `stored` notice
         # for the same alerts follows, and it must not wake the engine again.
@@ -89,19 +90,21 @@ class Intake:
         return list((await session.exec(query)).all())  # type: ignore[call-overload]
 
     async def _claim_urgent(self, session: AsyncSession, planned: list[NewAttempt], *,
-                            now: datetime, storm: bool) -> list[NewAttempt]:
+                            now: datetime, storm: bool,
+                            counts: dict[str, int] | None) -> list[NewAttempt]:
         """Claim the due sends; in a storm only each person's first channel (the call before the
         SMS beside it), their further channels staying PENDING in the same commit for the
         outbox's claim. Handed-over sends go before anything the dispatcher claims, so every
         P1's people are reached once before anyone gets a second channel (7,500 requests, not
-        15,000, until the last P1 of a 10,000-alarm storm)."""
+        15,000, until the last P1 of a 10,000-alarm storm). `counts`: the contact cap's counts
+        read with the step's inputs."""
         due = sorted((a for a in planned if a.not_before <= now), key=lambda a: a.priority)
         if storm:
             first: dict[tuple[int, str], NewAttempt] = {}
             for attempt in due:
                 first.setdefault((attempt.alert_id, attempt.to_number), attempt)
             due = list(first.values())
-        return await claim(session, due, now=now, settings=self.settings)
+        return await claim(session, due, now=now, settings=self.settings, counts=counts)
 
     def hand_over(self, first: FirstSteps, *, more_waiting: bool) -> None:
         """After commit: the claimed sends to the dispatcher, the next look to the engine.

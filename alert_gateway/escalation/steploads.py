@@ -8,13 +8,13 @@ per-resident rate cap is one query for the batch, not one per alert.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, func, select
+from sqlalchemy import CompoundSelect, Integer, Row, Select, String, Table, func, literal, select, union_all
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.models import (
@@ -96,10 +96,13 @@ class StepInputs:
 
 
 async def load_inputs(session: AsyncSession, ids: Sequence[int], *, rows: StepRows,
-                      opened: Mapping[int, Any]) -> StepInputs:
+                      opened: Mapping[int, Any],
+                      caps: Callable[[Collection[str]], Select[Any]] | None = None) -> StepInputs:
     """Load for these alerts; fills `rows` with responder codes. The rate caps' history is
     loaded next (`CapHistory.load`), once the batch's policies are chosen. `opened`: the columns
-    of alerts opened in this transaction, which have no attempts or responders to read yet."""
+    of alerts opened in this transaction, which have no attempts or responders to read yet.
+    `caps`: the contact cap's count query (`claiming.cap_counts`) when the sends are claimed in
+    this transaction; its counts for the contacts' numbers go to `rows.cap_counts`."""
     a, c, n, e = _ALERT.c, _CONTACT.c, _ATTEMPT.c, _RESPONDER.c
     alerts: dict[int, Any] = {i: opened[i] for i in ids if i in opened}
     ids = [i for i in ids if i not in opened]  # the others: read all they have
@@ -123,11 +126,22 @@ async def load_inputs(session: AsyncSession, ids: Sequence[int], *, rows: StepRo
             rows.responders[(row.alert_id, row.contact_id)] = row.short_code
     phones = {row.phone for cs in contacts.values() for row in cs}
     if phones:  # short codes in use: every open alert these numbers are responders of
-        for row in await _rows(session, select(c.phone, e.alert_id, e.short_code)
-                               .join(_CONTACT, c.id == e.contact_id)
-                               .join(_ALERT, a.id == e.alert_id)
-                               .where(c.phone.in_(phones), a.status.in_(ACTIVE_STATUSES))):
-            rows.codes[row.phone].append((row.alert_id, row.short_code))
+        codes = (select(c.phone, e.alert_id, e.short_code, literal(None, Integer).label("sent"))
+                 .join(_CONTACT, c.id == e.contact_id)
+                 .join(_ALERT, a.id == e.alert_id)
+                 .where(c.phone.in_(phones), a.status.in_(ACTIVE_STATUSES)))
+        counts: dict[str, int] = dict.fromkeys(phones, 0)
+        query: Select[Any] | CompoundSelect = codes
+        if caps is not None:  # and what the contact cap counts, in the same round trip
+            sent = caps(phones).subquery()
+            query = union_all(codes, select(sent.c.to_number, literal(None, Integer),
+                                            literal(None, String), sent.c.sent))
+        for row in (await session.exec(query)).all():  # type: ignore[call-overload]
+            if row.sent is None:
+                rows.codes[row.phone].append((row.alert_id, row.short_code))
+            else:
+                counts[row.phone] = row.sent
+        rows.cap_counts = counts if caps is not None else None
     return StepInputs(alerts, residents, contacts, attempts, responders, CapHistory())
 
 

@@ -106,6 +106,8 @@ class StepRows:
     # phone -> (alert, short code) of the active alerts it is a responder of
     codes: defaultdict[str, list[tuple[int, str | None]]] = field(
         default_factory=lambda: defaultdict(list))
+    # number -> alerts sent to it in the contact cap's window (`claiming.cap_counts`), when read
+    cap_counts: dict[str, int] | None = None
     attempts: list[NewAttempt] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
