@@ -5,8 +5,9 @@ object for each alert, entry, escalation and inbound row and flushing one alert 
 its id) cost about half a millisecond per alarm. Here new rows are plain column values: the
 alerts go in with one INSERT … RETURNING, then their entries, escalations and inbound rows with
 one statement each; with intake, the last alerts' entries and escalations are left to it, to go
-in with its first step's rows (`OpenedRows`). An alert that a later message of the same batch changes (a second alarm from
-the resident, a restore, a cancel) is loaded into the session first, and the ORM takes over.
+in with its first step's rows (`OpenedRows`). An alert that a later message of the same batch
+changes (a second alarm from the resident, a restore, a cancel) is loaded into the session first,
+and the ORM takes over.
 """
 
 from __future__ import annotations
