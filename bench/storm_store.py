@@ -84,7 +84,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
             ticks, c0 = [], time.process_time()
             while True:  # what intake left due (the P3s): the engine's ticks, 100 at a time
                 statements.clear()
-                busy = await escalations.tick(NOW)
+                busy, _ = await escalations.tick(NOW)
                 ticks.append(len(statements))
                 if not busy:
                     break

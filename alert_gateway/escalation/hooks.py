@@ -57,12 +57,12 @@ async def _run_pokes(session: AsyncSession, rows: list[shared.Row]) -> dict[Hash
 
 
 POKED = shared.Kind("escalation poked", (shared.ESCALATIONS, 0), _run_pokes)
+PLANNED_COLUMNS = ("policy", "state", "step_index", "round", "step_due_at", "next_due_at",
+                   "reminders", "updated_at")
 FOLLOW_PLAN = (
     update(ESCALATION)
     .where(ESCALATION.c.alert_id == bindparam("b_alert_id"))
-    .values({c: bindparam(f"b_{c}", type_=ESCALATION.c[c].type)
-             for c in ("policy", "state", "step_index", "round", "step_due_at", "next_due_at",
-                       "reminders", "updated_at")})
+    .values({c: bindparam(f"b_{c}", type_=ESCALATION.c[c].type) for c in PLANNED_COLUMNS})
 )
 
 

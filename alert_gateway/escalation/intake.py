@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,7 +27,7 @@ from ..db.models import NotificationAttempt
 from ..outbox.claiming import URGENT_RANK, claim
 from ..settings import Settings
 from .hooks import ESCALATION, OPEN_STATES
-from .steprows import NewAttempt
+from .steprows import NewAttempt, OpenedRows, StepRows
 from .steps import Stepper
 
 if TYPE_CHECKING:
@@ -56,43 +56,55 @@ class Intake:
         self._lock_rows = lock_rows
 
     async def plan(self, session: AsyncSession, alert_ids: Sequence[int], *, now: datetime,
-                   storm: bool = False) -> FirstSteps:
+                   storm: bool = False, opened: OpenedRows | None = None) -> FirstSteps:
         """Run the due step of these alerts' escalations (new, restarted, out of their guard).
-        `storm`: more alarms wait to be stored (each person's first channel is claimed only)."""
-        if not alert_ids:
-            return FirstSteps()
-        query = (select(ESCALATION)
-                 .where(ESCALATION.c.alert_id.in_(alert_ids), ESCALATION.c.state.in_(OPEN_STATES),
-                        ESCALATION.c.next_due_at <= now)
-                 .order_by(ESCALATION.c.alert_id))
-        if self._lock_rows:  # one another replica's engine holds is due anyway: it runs it
-            query = query.with_for_update(skip_locked=True)
-        rows = list((await session.exec(query)).all())  # type: ignore[call-overload]
-        urgent = [e for e in rows if e.severity_rank <= URGENT_RANK]
+        `storm`: more alarms wait to be stored (each person's first channel is claimed only).
+        `opened`: the alerts the batch opened, whose escalation and entries are written here."""
+        opened = opened or OpenedRows()
+        rows = StepRows.after(opened)
+        due = opened.due(now) + await self._due_others(
+            session, [i for i in alert_ids if i not in opened.alerts], now=now)
+        urgent = sorted((e for e in due if e.severity_rank <= URGENT_RANK), key=lambda e: e.alert_id)
         if not urgent:
-            return FirstSteps(next_due_at=now if rows else None)
-        outcome = await self.stepper.run(session, urgent, now=now,
-                                         claim=lambda s, planned: self._claim_urgent(s, planned, now=now,
-                                                                                     storm=storm))
-        next_due = now if len(urgent) < len(rows) else outcome.next_due_at  # the rest: the engine
+            await rows.write(session, None)
+            return FirstSteps(next_due_at=now if due else None)
+        outcome = await self.stepper.run(
+            session, urgent, now=now, rows=rows, opened=opened.alerts,
+            claim=lambda s, planned: self._claim_urgent(s, planned, now=now, storm=storm,
+                                                        counts=rows.cap_counts))
+        next_due = now if len(urgent) < len(due) else outcome.next_due_at  # the rest: the engine
         # The step's timeline notes need no bus notice of their own: the batch's `stored` notice
         # for the same alerts follows, and it must not wake the engine again.
         return FirstSteps(outcome.claimed, outcome.queued - len(outcome.claimed), next_due)
 
+    async def _due_others(self, session: AsyncSession, alert_ids: list[int], *,
+                          now: datetime) -> list[Any]:
+        """The due escalations of alerts opened before this transaction (attached to, restarted)."""
+        if not alert_ids:
+            return []
+        query = (select(ESCALATION)
+                 .where(ESCALATION.c.alert_id.in_(alert_ids), ESCALATION.c.state.in_(OPEN_STATES),
+                        ESCALATION.c.next_due_at <= now))
+        if self._lock_rows:  # one another replica's engine holds is due anyway: it runs it
+            query = query.with_for_update(skip_locked=True)
+        return list((await session.exec(query)).all())  # type: ignore[call-overload]
+
     async def _claim_urgent(self, session: AsyncSession, planned: list[NewAttempt], *,
-                            now: datetime, storm: bool) -> list[NewAttempt]:
+                            now: datetime, storm: bool,
+                            counts: dict[str, int] | None) -> list[NewAttempt]:
         """Claim the due sends; in a storm only each person's first channel (the call before the
         SMS beside it), their further channels staying PENDING in the same commit for the
         outbox's claim. Handed-over sends go before anything the dispatcher claims, so every
         P1's people are reached once before anyone gets a second channel (7,500 requests, not
-        15,000, until the last P1 of a 10,000-alarm storm)."""
+        15,000, until the last P1 of a 10,000-alarm storm). `counts`: the contact cap's counts
+        read with the step's inputs."""
         due = sorted((a for a in planned if a.not_before <= now), key=lambda a: a.priority)
         if storm:
             first: dict[tuple[int, str], NewAttempt] = {}
             for attempt in due:
                 first.setdefault((attempt.alert_id, attempt.to_number), attempt)
             due = list(first.values())
-        return await claim(session, due, now=now, settings=self.settings)
+        return await claim(session, due, now=now, settings=self.settings, counts=counts)
 
     def hand_over(self, first: FirstSteps, *, more_waiting: bool) -> None:
         """After commit: the claimed sends to the dispatcher, the next look to the engine.

@@ -8,12 +8,13 @@ per-resident rate cap is one query for the batch, not one per alert.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, func, select
+from sqlalchemy import CompoundSelect, Integer, Row, Select, String, Table, func, literal, select, union_all
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.models import (
@@ -86,52 +87,89 @@ class CapHistory:
 class StepInputs:
     """Rows of one batch, by alert, resident or phone."""
 
-    alerts: dict[int, Row[Any]]
-    residents: dict[str, Row[Any]]
-    contacts: dict[str, list[Row[Any]]]
+    alerts: dict[int, Any]  # Core rows, or an opened alert's columns
+    residents: dict[str, SimpleNamespace]
+    contacts: dict[str, list[SimpleNamespace]]
     attempts: dict[int, list[tuple[datetime, AttemptView]]]  # ALERT attempts with their creation
     responders: dict[int, dict[int, ResponderState]]
     caps: CapHistory
 
 
-async def load_inputs(session: AsyncSession, ids: Sequence[int], *, rows: StepRows) -> StepInputs:
+async def load_inputs(session: AsyncSession, ids: Sequence[int], *, rows: StepRows,
+                      opened: Mapping[int, Any],
+                      caps: Callable[[Collection[str]], Select[Any]] | None = None) -> StepInputs:
     """Load for these alerts; fills `rows` with responder codes. The rate caps' history is
-    loaded next (`CapHistory.load`), once the batch's policies are chosen."""
-    a, r, c, n, e = _ALERT.c, _RESIDENT.c, _CONTACT.c, _ATTEMPT.c, _RESPONDER.c
-    alerts = {row.id: row for row in await _rows(session, select(
-        a.id, a.resident_id, a.device_id, a.type, a.severity, a.status, a.acknowledged_at)
-        .where(a.id.in_(ids)))}
-    resident_ids = {row.resident_id for row in alerts.values() if row.resident_id}
-    residents: dict[str, Row[Any]] = {}
-    contacts: dict[str, list[Row[Any]]] = defaultdict(list)
-    if resident_ids:
-        residents = {row.id: row for row in await _rows(session, select(
-            r.id, r.name, r.address, r.phone, r.phone_type, r.language)
-            .where(r.id.in_(resident_ids)))}
-        for row in await _rows(session, select(
-                c.id, c.resident_id, c.name, c.relation, c.phone, c.phone_type, c.priority,
-                c.language, c.channels, c.active, c.sms_opt_out, c.line_user_id)
-                .where(c.resident_id.in_(resident_ids)).order_by(c.priority, c.id)):
-            contacts[row.resident_id].append(row)
+    loaded next (`CapHistory.load`), once the batch's policies are chosen. `opened`: the columns
+    of alerts opened in this transaction, which have no attempts or responders to read yet.
+    `caps`: the contact cap's count query (`claiming.cap_counts`) when the sends are claimed in
+    this transaction; its counts for the contacts' numbers go to `rows.cap_counts`."""
+    a, c, n, e = _ALERT.c, _CONTACT.c, _ATTEMPT.c, _RESPONDER.c
+    alerts: dict[int, Any] = {i: opened[i] for i in ids if i in opened}
+    ids = [i for i in ids if i not in opened]  # the others: read all they have
+    if ids:
+        alerts.update({row.id: row for row in await _rows(session, select(
+            a.id, a.resident_id, a.device_id, a.type, a.severity, a.status, a.acknowledged_at)
+            .where(a.id.in_(ids)))})
+    residents, contacts = await _people(
+        session, {row.resident_id for row in alerts.values() if row.resident_id})
     attempts: dict[int, list[tuple[datetime, AttemptView]]] = defaultdict(list)
-    for row in await _rows(session, select(
-            n.id, n.alert_id, n.step_index, n.round, n.target, n.contact_id, n.to_number,
-            n.channel, n.status, n.dial_no, n.provider_sid, n.created_at)
-            .where(n.alert_id.in_(ids), n.purpose == Purpose.ALERT.value)):
-        attempts[row.alert_id].append((row.created_at, _view(row)))
     responders: dict[int, dict[int, ResponderState]] = defaultdict(dict)
-    for row in await _rows(session, select(e.alert_id, e.contact_id, e.state, e.short_code)
-                           .where(e.alert_id.in_(ids))):
-        responders[row.alert_id][row.contact_id] = ResponderState(row.state)
-        rows.responders[(row.alert_id, row.contact_id)] = row.short_code
+    if ids:
+        for row in await _rows(session, select(
+                n.id, n.alert_id, n.step_index, n.round, n.target, n.contact_id, n.to_number,
+                n.channel, n.status, n.dial_no, n.provider_sid, n.created_at)
+                .where(n.alert_id.in_(ids), n.purpose == Purpose.ALERT.value)):
+            attempts[row.alert_id].append((row.created_at, _view(row)))
+        for row in await _rows(session, select(e.alert_id, e.contact_id, e.state, e.short_code)
+                               .where(e.alert_id.in_(ids))):
+            responders[row.alert_id][row.contact_id] = ResponderState(row.state)
+            rows.responders[(row.alert_id, row.contact_id)] = row.short_code
     phones = {row.phone for cs in contacts.values() for row in cs}
     if phones:  # short codes in use: every open alert these numbers are responders of
-        for row in await _rows(session, select(c.phone, e.alert_id, e.short_code)
-                               .join(_CONTACT, c.id == e.contact_id)
-                               .join(_ALERT, a.id == e.alert_id)
-                               .where(c.phone.in_(phones), a.status.in_(ACTIVE_STATUSES))):
-            rows.codes[row.phone].append((row.alert_id, row.short_code))
+        codes = (select(c.phone, e.alert_id, e.short_code, literal(None, Integer).label("sent"))
+                 .join(_CONTACT, c.id == e.contact_id)
+                 .join(_ALERT, a.id == e.alert_id)
+                 .where(c.phone.in_(phones), a.status.in_(ACTIVE_STATUSES)))
+        counts: dict[str, int] = dict.fromkeys(phones, 0)
+        query: Select[Any] | CompoundSelect = codes
+        if caps is not None:  # and what the contact cap counts, in the same round trip
+            sent = caps(phones).subquery()
+            query = union_all(codes, select(sent.c.to_number, literal(None, Integer),
+                                            literal(None, String), sent.c.sent))
+        for row in (await session.exec(query)).all():  # type: ignore[call-overload]
+            if row.sent is None:
+                rows.codes[row.phone].append((row.alert_id, row.short_code))
+            else:
+                counts[row.phone] = row.sent
+        rows.cap_counts = counts if caps is not None else None
     return StepInputs(alerts, residents, contacts, attempts, responders, CapHistory())
+
+
+_RESIDENT_COLUMNS = ("id", "name", "address", "phone", "phone_type", "language")
+_CONTACT_COLUMNS = ("id", "resident_id", "name", "relation", "phone", "phone_type", "priority",
+                    "language", "channels", "active", "sms_opt_out", "line_user_id")
+_PEOPLE = (select(*(_RESIDENT.c[k].label(f"r_{k}") for k in _RESIDENT_COLUMNS),
+                  *(_CONTACT.c[k].label(f"c_{k}") for k in _CONTACT_COLUMNS))
+           .select_from(_RESIDENT.outerjoin(_CONTACT, _CONTACT.c.resident_id == _RESIDENT.c.id))
+           .order_by(_CONTACT.c.priority, _CONTACT.c.id))
+
+
+async def _people(session: AsyncSession, resident_ids: set[str]) -> tuple[
+        dict[str, SimpleNamespace], dict[str, list[SimpleNamespace]]]:
+    """The residents' columns, and their contacts' in call order: one query (a round trip
+    less on the alarm's path), each resident's columns repeated beside each of their contacts."""
+    residents: dict[str, SimpleNamespace] = {}
+    contacts: dict[str, list[SimpleNamespace]] = defaultdict(list)
+    if not resident_ids:
+        return residents, contacts
+    for row in await _rows(session, _PEOPLE.where(_RESIDENT.c.id.in_(resident_ids))):
+        m = row._mapping
+        if m["r_id"] not in residents:
+            residents[m["r_id"]] = SimpleNamespace(**{k: m[f"r_{k}"] for k in _RESIDENT_COLUMNS})
+        if m["c_id"] is not None:
+            contacts[m["r_id"]].append(
+                SimpleNamespace(**{k: m[f"c_{k}"] for k in _CONTACT_COLUMNS}))
+    return residents, contacts
 
 
 async def _rows(session: AsyncSession, query: Select[Any]) -> Sequence[Row[Any]]:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from string import ascii_uppercase
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Table, insert
@@ -23,11 +24,12 @@ from ..db.models import (
     AlertResponder,
     AnswerLink,
     AttemptStatus,
+    Escalation,
     NotificationAttempt,
     ResponderState,
 )
 from ..i18n.said import Said
-from .hooks import FOLLOW_PLAN
+from .hooks import FOLLOW_PLAN, OPEN_STATES, PLANNED_COLUMNS
 from .planner_types import Person
 
 
@@ -75,7 +77,26 @@ _ATTEMPT: Table = NotificationAttempt.__table__  # type: ignore[attr-defined]
 _RESPONDER: Table = AlertResponder.__table__  # type: ignore[attr-defined]
 _LINK: Table = AnswerLink.__table__  # type: ignore[attr-defined]
 _EVENT: Table = AlertEvent.__table__  # type: ignore[attr-defined]
+_ESCALATION: Table = Escalation.__table__  # type: ignore[attr-defined]
 _KEY_COLUMNS = ("alert_id", "channel", "to_number", "purpose", "step_index", "round", "dial_no")
+
+
+@dataclass
+class OpenedRows:
+    """Alerts opened in this transaction, their escalation and first timeline rows not written
+    yet: intake writes them with its step's rows (the escalation already carrying its first step),
+    and reads nothing back about them (no attempts or responders can exist yet)."""
+
+    alerts: dict[int, SimpleNamespace] = field(default_factory=dict)  # id -> the alert's columns
+    escalations: dict[int, dict[str, Any]] = field(default_factory=dict)  # `hooks.escalation_values`
+    entries: list[dict[str, Any]] = field(default_factory=list)  # `opening.opened_entries`
+
+    def due(self, now: datetime) -> list[SimpleNamespace]:
+        """Their escalations due now (all of them: a fresh one is due at once, or guarded)."""
+        return [SimpleNamespace(**e) for e in self.escalations.values()
+                if e["state"] in OPEN_STATES and e["next_due_at"] <= now]
+
+
 @dataclass
 class StepRows:
     """A batch's responder codes (loaded once) and every row its steps add, written by `write`."""
@@ -85,11 +106,20 @@ class StepRows:
     # phone -> (alert, short code) of the active alerts it is a responder of
     codes: defaultdict[str, list[tuple[int, str | None]]] = field(
         default_factory=lambda: defaultdict(list))
+    # number -> alerts sent to it in the contact cap's window (`claiming.cap_counts`), when read
+    cap_counts: dict[str, int] | None = None
     attempts: list[NewAttempt] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
     new_responders: list[dict[str, Any]] = field(default_factory=list)
     escalations: list[dict[str, Any]] = field(default_factory=list)  # `hooks.plan_values`
+    # escalations opened in this transaction, inserted with their plan (not inserted then updated)
+    fresh: dict[int, dict[str, Any]] = field(default_factory=dict)  # `hooks.escalation_values`
+
+    @classmethod
+    def after(cls, opened: OpenedRows) -> StepRows:
+        """The rows of a batch's steps, beginning with those of the alerts it opened."""
+        return cls(events=list(opened.entries), fresh=dict(opened.escalations))
 
     def event(self, alert_id: int, now: datetime, kind: str, said: Said, **data: object) -> None:
         """A system entry on the alert's timeline (its text a key and parameters, and in English)."""
@@ -114,7 +144,8 @@ class StepRows:
         return self.responders[key] if others else None
 
     async def write(self, session: AsyncSession, claim: Claim | None) -> list[NotificationAttempt]:
-        """Everything at once: one statement per table; returns the claimed attempts (with ids).
+        """Everything at once: one statement per table (the opened alerts' escalations inserted
+        with their plan, the others updated); returns the claimed attempts (with ids).
         The attempts go in plan order (ids in that order: the call before the SMS beside it)."""
         taken = await claim(session, self.attempts) if claim is not None else []
         ids = await _insert_attempts(session, self.attempts, returning=bool(taken))
@@ -122,8 +153,17 @@ class StepRows:
                             (_EVENT, self.events)):
             if rows:
                 await session.exec(insert(table), params=rows)  # type: ignore[call-overload]
-        if self.escalations:
-            await session.exec(FOLLOW_PLAN, params=self.escalations)  # type: ignore[call-overload]
+        planned = []
+        for step in self.escalations:
+            if (fresh := self.fresh.get(step["b_alert_id"])) is not None:
+                fresh.update({c: step[f"b_{c}"] for c in PLANNED_COLUMNS})
+            else:
+                planned.append(step)
+        if self.fresh:
+            await session.exec(insert(_ESCALATION),  # type: ignore[call-overload]
+                               params=list(self.fresh.values()))
+        if planned:
+            await session.exec(FOLLOW_PLAN, params=planned)  # type: ignore[call-overload]
         return [a.held(ids[id(a)]) for a in taken]
 
 

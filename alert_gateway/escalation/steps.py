@@ -7,9 +7,10 @@ planner per escalation, then one statement per table (steprows.py). No query run
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Row
@@ -27,6 +28,7 @@ from ..db.models import (
 )
 from ..i18n.said import say
 from ..line.messages import alert_body as line_alert_body
+from ..outbox.claiming import cap_counts
 from ..outbox.notices import facts_of
 from ..outbox.texts import AlertFacts, alert_sms, alert_voice, exhausted_sms, resident_voice
 from ..responses import links
@@ -61,13 +63,18 @@ class Stepper:
         self.policies = policies
         self.hours = NightHours.of(settings.timezone, settings.night_start_hour, settings.night_end_hour)
 
-    async def run(self, session: AsyncSession, escalations: Sequence[Row[Any]], *,
-                  now: datetime, claim: Claim | None = None) -> BatchOutcome:
+    async def run(self, session: AsyncSession, escalations: Sequence[Any], *,
+                  now: datetime, claim: Claim | None = None, rows: StepRows | None = None,
+                  opened: Mapping[int, Any] | None = None) -> BatchOutcome:
         """Plan and apply every escalation of the batch (escalation table rows, locked by the
-        caller); `claim` takes sends at once. The caller commits."""
+        caller, or the columns of ones inserted in this transaction); `claim` takes sends at
+        once; `rows` may hold rows to write with the steps'; `opened`: the columns of alerts
+        opened in this transaction (nothing else to read about them). The caller commits."""
         out = BatchOutcome()
-        rows = StepRows()
-        loaded = await load_inputs(session, [e.alert_id for e in escalations], rows=rows)
+        rows = rows or StepRows()
+        caps = None if claim is None else partial(cap_counts, now=now, settings=self.settings)
+        loaded = await load_inputs(session, [e.alert_id for e in escalations], rows=rows,
+                                   opened=opened or {}, caps=caps)
         chosen = {a.id: self._policy_of(e, a) for e in escalations
                   if (a := loaded.alerts.get(e.alert_id)) is not None}
         await loaded.caps.load(session, self._cap_windows(loaded, chosen, now=now))

@@ -80,9 +80,10 @@ class BatchContext:
         return alert
 
 
-async def write_added(ctx: BatchContext, result: BatchResult) -> None:
-    """Write the rows added so far; alerts opened by them join `result.opened` in order."""
-    await ctx.rows.write()
+async def write_added(ctx: BatchContext, result: BatchResult, *, defer: bool = False) -> None:
+    """Write the rows added so far; alerts opened by them join `result.opened` in order.
+    `defer`: their escalations and entries are left in `ctx.rows.deferred` for intake."""
+    await ctx.rows.write(defer=defer)
     result.opened += ctx.rows.opened
     ctx.rows.opened.clear()
 

@@ -4,14 +4,17 @@ A storm brings hundreds of alarms per batch, nearly all opening a new alert. Bui
 object for each alert, entry, escalation and inbound row and flushing one alert at a time (to get
 its id) cost about half a millisecond per alarm. Here new rows are plain column values: the
 alerts go in with one INSERT … RETURNING, then their entries, escalations and inbound rows with
-one INSERT each. An alert that a later message of the same batch changes (a second alarm from
-the resident, a restore, a cancel) is loaded into the session first, and the ORM takes over.
+one statement each; with intake, the last alerts' entries and escalations are left to it, to go
+in with its first step's rows (`OpenedRows`). An alert that a later message of the same batch
+changes (a second alarm from the resident, a restore, a cancel) is loaded into the session first,
+and the ORM takes over.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, insert, tuple_, update
@@ -24,6 +27,7 @@ from devices.contract import AlarmType
 from ..alerts.opening import alert_key, insert_alerts, opened_entries, starts_escalation
 from ..db.models import Alert, AlertEvent, Escalation, InboundMessage
 from ..escalation import hooks
+from ..escalation.steprows import OpenedRows
 from ..i18n.said import Said
 
 
@@ -126,11 +130,13 @@ class BatchRows:
     alerts: list[NewAlert] = field(default_factory=list)
     inbound: list[NewInbound] = field(default_factory=list)
     opened: list[Opened] = field(default_factory=list)
+    deferred: OpenedRows = field(default_factory=OpenedRows)  # `write(defer=True)`: intake writes
 
-    async def write(self) -> None:
-        """Write what is pending: the alerts first (for their ids), then what refers to them."""
-        entries: list[dict[str, Any]] = []
-        escalations: list[dict[str, Any]] = []
+    async def write(self, *, defer: bool = False) -> None:
+        """Write what is pending: the alerts first (for their ids), then what refers to them.
+        `defer`: the new alerts' entries and escalations go to `self.deferred` instead, for
+        intake to write with their first step (an INSERT each, not an INSERT and an UPDATE)."""
+        out = self.deferred if defer else OpenedRows()
         if self.alerts:
             ids = await insert_alerts(self.session, [a.values for a in self.alerts])
             for alert, alert_id in zip(self.alerts, ids, strict=True):
@@ -138,15 +144,17 @@ class BatchRows:
                 values = alert.values
                 self.opened.append(Opened(alert_id, values["device_id"], values["type"],
                                           values["severity"]))
-                entries += opened_entries(alert_id, alert.alarm_type, now=self.now,
-                                          actor=alert.actor, said=alert.said,
-                                          data=alert.data, skew=values["clock_skew_seconds"])
+                out.alerts[alert_id] = SimpleNamespace(id=alert_id, acknowledged_at=None, **values)
+                out.entries += opened_entries(alert_id, alert.alarm_type, now=self.now,
+                                              actor=alert.actor, said=alert.said,
+                                              data=alert.data, skew=values["clock_skew_seconds"])
                 if starts_escalation(alert.alarm_type):
-                    escalations.append(hooks.escalation_values(
-                        alert_id, alert_type=values["type"], severity=values["severity"], now=self.now))
+                    out.escalations[alert_id] = hooks.escalation_values(
+                        alert_id, alert_type=values["type"], severity=values["severity"], now=self.now)
             self.alerts.clear()
-        await self._insert(AlertEvent, entries)
-        await self._insert(Escalation, escalations)
+        if not defer:
+            await self._insert(AlertEvent, out.entries)
+            await self._insert(Escalation, list(out.escalations.values()))
         if self.inbound:
             await self.session.exec(_FILL_INBOUND, params=[  # type: ignore[call-overload]
                 {"b_id": i.id, "b_alarm_type": i.alarm_type, "b_device_ts": i.device_ts,

@@ -60,11 +60,11 @@ async def store_batch(
                 min_seconds=cancel_min_seconds,
                 grace_seconds=cancel_grace_seconds,
             )
-    await write_added(ctx, result)
+    await write_added(ctx, result, defer=intake is not None)
     result.receipts = [Receipt(device, msg_id, inbound.alert_id) for device, msg_id, inbound in ctx.told]
-    if intake is not None:
+    if intake is not None:  # it writes the opened alerts' escalations and entries too
         result.first_steps = await intake.plan(session, result.changed_alert_ids, now=now,
-                                               storm=storm)
+                                               storm=storm, opened=ctx.rows.deferred)
     return result
 
 

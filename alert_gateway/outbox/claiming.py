@@ -6,12 +6,11 @@ sends of an alarm in the very transaction that stores it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import func
-from sqlmodel import col, select
+from sqlalchemy import Select, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import Severity
@@ -47,10 +46,11 @@ def lease_of(settings: Settings) -> timedelta:
 
 
 async def claim(session: AsyncSession, rows: Sequence[Row], *, now: datetime,
-                settings: Settings) -> list[Row]:
+                settings: Settings, counts: dict[str, int] | None = None) -> list[Row]:
     """Mark `rows` (most urgent first) SENDING under a lease, except those over a contact's cap,
-    which wait for the cap window; returns the claimed rows. The caller commits."""
-    capped = await over_cap(session, rows, now=now, settings=settings)
+    which wait for the cap window; returns the claimed rows. `counts`: `cap_counts` for their
+    numbers, read earlier in this transaction. The caller commits."""
+    capped = await over_cap(session, rows, now=now, settings=settings, counts=counts)
     claimed: list[Row] = []
     for row, over in zip(rows, capped, strict=True):
         if over:
@@ -62,26 +62,35 @@ async def claim(session: AsyncSession, rows: Sequence[Row], *, now: datetime,
     return claimed
 
 
+def cap_counts(numbers: Collection[str], *, now: datetime, settings: Settings) -> Select[Any]:
+    """(number, alerts sent to it in the cap window) for these numbers, those with any."""
+    since = now - timedelta(seconds=settings.contact_cap_window_seconds)
+    n = NotificationAttempt.__table__.c  # type: ignore[attr-defined]
+    return (select(n.to_number, func.count().label("sent"))
+            .where(n.to_number.in_(numbers), n.purpose == Purpose.ALERT.value,
+                   n.channel != NotifyChannel.LINE.value,
+                   # a request in flight has no sent_at yet, but it counts
+                   (n.sent_at >= since) | (n.status == AttemptStatus.SENDING.value))
+            .group_by(n.to_number))
+
+
 async def over_cap(session: AsyncSession, rows: Sequence[Claimable], *, now: datetime,
-                   settings: Settings) -> list[bool]:
+                   settings: Settings, counts: dict[str, int] | None = None) -> list[bool]:
     """For each row: would it give a contact more than `contact_cap_per_window` alerts in the window?
 
-    Rows need not be written yet: those of `rows` count as they come, in order.
+    Rows need not be written yet: those of `rows` count as they come, in order. `counts`: what
+    `cap_counts` read earlier in this transaction (0 for a number it found nothing for); read
+    here unless it has every number.
     """
     numbers = {r.to_number for r in rows if _capped_kind(r)}
     if not numbers:
         return [False] * len(rows)
-    since = now - timedelta(seconds=settings.contact_cap_window_seconds)
-    with session.no_autoflush:  # rows being planned are not in the count: counted below instead
-        counts = dict((await session.exec(
-            select(NotificationAttempt.to_number, func.count())
-            .where(col(NotificationAttempt.to_number).in_(numbers),
-                   col(NotificationAttempt.purpose) == Purpose.ALERT.value,
-                   col(NotificationAttempt.channel) != NotifyChannel.LINE.value,
-                   # a request in flight has no sent_at yet, but it counts
-                   (col(NotificationAttempt.sent_at) >= since)
-                   | (col(NotificationAttempt.status) == AttemptStatus.SENDING.value))
-            .group_by(NotificationAttempt.to_number))).all())
+    if counts is None or not numbers <= counts.keys():
+        with session.no_autoflush:  # rows being planned are not in the count: counted below instead
+            counts = dict((await session.exec(  # type: ignore[call-overload]
+                cap_counts(numbers, now=now, settings=settings))).all())
+    else:
+        counts = dict(counts)  # counted on below for this claim only
     capped: list[bool] = []
     for row in rows:
         over = False

@@ -145,6 +145,42 @@ async def test_a_storm_batch_claims_each_contacts_call_and_keeps_the_sms_beside_
         assert [a.channel for a in rows] == ["voice", "sms", "voice", "sms"], "ids in plan order"
 
 
+async def test_one_alarms_intake_writes_its_rows_and_reads_back_none_of_them(database_url: str) -> None:
+    """One SOS stored, planned and its sends claimed in 12 statements: nothing the transaction
+    wrote is read back (alert, escalation, attempts, responders), the escalation goes in once
+    with its first step, and the cap counts come with the short codes (issue 11)."""
+    async with _engine(database_url) as (services, _):
+        await _home(services, "o1", alerts=0)
+        async with services.sessions() as s:
+            s.add(Device(id="o1-pendant", resident_id="o1"))
+            await s.commit()
+        intake = Intake(services.settings, Stepper(services.settings, load_policies()),
+                        None, None, lock_rows=False)  # type: ignore[arg-type]  # no hand-over here
+        seen: list[str] = []
+
+        def note(*args: Any) -> None:
+            seen.append(args[2])
+
+        sync = services.engine.sync_engine
+        event.listen(sync, "before_cursor_execute", note)
+        try:
+            async with services.sessions() as s:
+                result = await store_batch(s, [_sos("o1-pendant")], now=NOON, skew_limit=300,
+                                           cancel_min_seconds=0, cancel_grace_seconds=300,
+                                           intake=intake)
+                await s.commit()
+        finally:
+            event.remove(sync, "before_cursor_execute", note)
+        heads = [" ".join(q.split()[:3]) for q in seen]
+        async with services.sessions() as s:
+            escalation = (await s.exec(select(Escalation))).one()
+        assert sorted(a.channel for a in result.first_steps.claimed) == ["sms", "voice"]
+        assert len(seen) == 12, "\n".join(heads)
+        assert not [h for h in heads if h.startswith(("SELECT escalation", "UPDATE escalation",
+                                                      "SELECT notificationattempt.id"))], heads
+        assert escalation.policy != "", "the escalation was inserted with its first step planned"
+
+
 def _sos(device: str) -> Incoming | Rejection:
     body = f'{{"id": "m-{device}", "type": "sos", "ts": "{NOON.isoformat()}", "qualifier": "new"}}'
     topics = Topics()
