@@ -28,8 +28,7 @@ def escalation_tasks(services: Services) -> list[tuple[str, TaskFactory]]:
     """Validate the policies (ConfigError stops start-up), subscribe listeners, return the tasks."""
     policies = load_policies(services.settings.policies_file)
     dispatcher = Dispatcher(services.settings, services.clock, services.sessions, services.bus,
-                            services.metrics, services.writes,
-                            TwilioSender(services.settings, services.metrics),
+                            services.metrics, TwilioSender(services.settings, services.metrics),
                             LineSender(services.settings, services.metrics))
     engine = EscalationEngine(services.settings, services.clock, services.sessions, services.bus,
                               services.metrics, policies, on_queued=dispatcher.note_due)
