@@ -72,7 +72,7 @@ class Dispatcher:
             self.settings.send_concurrency, sessions,
             Delivery(settings, clock, sessions, bus, metrics, self.results, sender, line),
             self.bucket, self._wakeup)
-        # a storm is being stored: meanwhile send only P1/P2 rows, and only each alert's first
+        # a storm is being stored: meanwhile send P1/P2 rows only, each person's first channel
         self._urgent_only = False
         self._housekeeping_at: datetime | None = None
         self._hang_ups_due = False  # poked about a close: look for calls to hang up this cycle
@@ -95,8 +95,9 @@ class Dispatcher:
     def submit(self, claimed: list[NotificationAttempt], *, storm: bool = False) -> None:
         """Send these committed, already claimed attempts as slots and the send rate allow.
 
-        `storm`: more alarms wait to be stored. Until a batch says otherwise, the outbox claim
-        takes only P1/P2 rows: a P1 about to be stored must not wait behind P3s claimed now.
+        `storm`: more alarms wait to be stored. Until a batch says otherwise, only P1/P2 rows
+        are sent, and only each alert's first: a P1 about to be stored must not wait behind P3s
+        claimed now, nor behind texts to people already called.
         """
         released = self._urgent_only and not storm
         self._urgent_only = storm
@@ -204,8 +205,8 @@ class Dispatcher:
         if tokens == 0:  # the account rate is spent: wait for the next token (real time)
             await asyncio.sleep(self.bucket.delay())
             tokens = self.bucket.take_now(free)
-        tokens = await self._slots.start_held(tokens)
-        if self._slots.held:  # the rate or the slots ran out first
+        tokens = await self._slots.start_held(tokens, firsts_only=self._urgent_only)
+        if self._slots.held(firsts_only=self._urgent_only):  # the rate or the slots ran out first
             self._wakeup.waiting = True
             return True
         if not claim:
