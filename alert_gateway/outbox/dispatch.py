@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -78,6 +79,20 @@ class Dispatcher:
         self._hang_ups_due = False  # poked about a close: look for calls to hang up this cycle
         self._hanging_up: asyncio.Task[None] | None = None  # beside the sends, never in their way
         self._lock_rows = not is_sqlite(self.settings.database_url)
+        self.first_sends_out: Callable[[], None] = lambda: None  # the engine's poke (wiring)
+        self._told_waiting = False
+
+    @property
+    def first_sends_waiting(self) -> bool:
+        """A storm is being stored, or handed-over first sends wait for a slot or the rate."""
+        return self._urgent_only or self._slots.held(firsts_only=True)
+
+    def _tell_when_first_sends_out(self) -> None:
+        """Poke whoever yields to first sends (the engine) once none wait any more."""
+        waiting = self.first_sends_waiting
+        if self._told_waiting and not waiting:
+            self.first_sends_out()
+        self._told_waiting = waiting
 
     def poke(self, *, closed: bool = False) -> None:
         """Look at the outbox now; `closed`: an alert may have closed, so end its live calls now
@@ -103,6 +118,7 @@ class Dispatcher:
         self._urgent_only = storm
         self._wakeup.look = self._wakeup.look or released  # the P3s held back may be claimed now
         self._slots.hold(claimed)
+        self._tell_when_first_sends_out()
         if claimed or released:
             self._wakeup.event.set()
 
@@ -206,6 +222,7 @@ class Dispatcher:
             await asyncio.sleep(self.bucket.delay())
             tokens = self.bucket.take_now(free)
         tokens = await self._slots.start_held(tokens, firsts_only=self._urgent_only)
+        self._tell_when_first_sends_out()
         if self._slots.held(firsts_only=self._urgent_only):  # the rate or the slots ran out first
             self._wakeup.waiting = True
             return True
