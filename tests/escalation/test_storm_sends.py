@@ -3,18 +3,25 @@ people are reached once before anyone gets a second channel."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.engine import make_engine, make_sessions
 from alert_gateway.db.models import Alert, NotificationAttempt
+from alert_gateway.escalation.engine import EscalationEngine
+from alert_gateway.escalation.policy_file import load_policies
 from alert_gateway.outbox import queue
 from alert_gateway.outbox.ratelimit import TokenBucket
 from alert_gateway.outbox.slots import SendSlots
 from alert_gateway.outbox.wakeup import WakeUp
+from alert_gateway.services import build_services
+from alert_gateway.settings import Settings
+from tests.conftest import create_schema
 from tests.harness import gateway_settings
 
 from .env import DAUGHTER, SON, seed
+from .test_batch_steps import NOON, _home
 from .test_closing import attempt
 
 
@@ -89,3 +96,31 @@ def test_handed_over_sends_go_each_alerts_first_before_any_second(clock: FakeClo
     assert [a.id for a in slots.take_held(10, firsts_only=True)] == [3]
     assert not slots.held(firsts_only=True) and slots.held()
     assert [a.id for a in slots.take_held(10)] == [2, 6, 4]
+
+
+async def test_the_engine_yields_to_first_sends_that_wait(database_url: str) -> None:
+    """While the dispatcher holds alarms' first sends, a due P3 is not planned; once they went
+    (the dispatcher pokes the engine), it is."""
+    await create_schema(database_url)
+    services = build_services(Settings(database_url=database_url), clock=FakeClock(NOON))
+    waiting = True
+    queued = asyncio.Event()
+    engine = EscalationEngine(services.settings, services.clock, services.sessions, services.bus,
+                              services.metrics, load_policies(), on_queued=lambda at: queued.set(),
+                              first_sends_waiting=lambda: waiting)
+    stop = asyncio.Event()
+    try:
+        await _home(services, "r1", alerts=1)
+        running = asyncio.create_task(engine.run(stop))
+        for _ in range(50):  # loop turns, not time: the engine reaches its yield and stays there
+            await asyncio.sleep(0)
+        assert engine.cycles == 0, "the engine ran a step while first sends waited"
+        waiting = False
+        engine.poke()
+        await asyncio.wait_for(queued.wait(), 10)
+        assert engine.cycles >= 1
+        stop.set()
+        await running
+    finally:
+        stop.set()
+        await services.close()
