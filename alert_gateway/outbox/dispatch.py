@@ -111,8 +111,8 @@ class Dispatcher:
         """Send these committed, already claimed attempts as slots and the send rate allow.
 
         `storm`: more alarms wait to be stored. Until a batch says otherwise, only P1/P2 rows
-        are sent, and only each alert's first: a P1 about to be stored must not wait behind P3s
-        claimed now, nor behind texts to people already called.
+        are sent, and only each person's first channel: a P1 about to be stored must not wait
+        behind P3s claimed now, nor behind texts to people already called.
         """
         released = self._urgent_only and not storm
         self._urgent_only = storm
