@@ -78,9 +78,13 @@ async def over_cap(session: AsyncSession, rows: Sequence[Claimable], *, now: dat
             .where(col(NotificationAttempt.to_number).in_(numbers),
                    col(NotificationAttempt.purpose) == Purpose.ALERT.value,
                    col(NotificationAttempt.channel) != NotifyChannel.LINE.value,
-                   # a request in flight has no sent_at yet, but it counts
+                   # a request in flight has no sent_at yet, but it counts; so does one whose
+                   # status callback (filling in its sid) committed before its result
                    (col(NotificationAttempt.sent_at) >= since)
-                   | (col(NotificationAttempt.status) == AttemptStatus.SENDING.value))
+                   | (col(NotificationAttempt.status) == AttemptStatus.SENDING.value)
+                   | (col(NotificationAttempt.sent_at).is_(None)
+                      & col(NotificationAttempt.provider_sid).is_not(None)
+                      & (col(NotificationAttempt.created_at) >= since)))
             .group_by(NotificationAttempt.to_number))).all())
     capped: list[bool] = []
     for row in rows:
