@@ -43,11 +43,12 @@ def build_workers(services: Services) -> Workers:
     workers and give the HTTP faces their wake-ups."""
     policies = load_policies(services.settings.policies_file)
     dispatcher = Dispatcher(services.settings, services.clock, services.sessions, services.bus,
-                            services.metrics, services.writes,
-                            TwilioSender(services.settings, services.metrics),
+                            services.metrics, TwilioSender(services.settings, services.metrics),
                             LineSender(services.settings, services.metrics))
     engine = EscalationEngine(services.settings, services.clock, services.sessions, services.bus,
-                              services.metrics, policies, on_queued=dispatcher.note_due)
+                              services.metrics, policies, on_queued=dispatcher.note_due,
+                              first_sends_waiting=lambda: dispatcher.first_sends_waiting)
+    dispatcher.first_sends_out = engine.poke
     feedback = DeviceFeedback(services.sessions, services.ingest.feedback, services.metrics)
     services.ingest.intake = Intake(services.settings, engine.stepper, dispatcher, engine,
                                     lock_rows=not is_sqlite(services.settings.database_url))

@@ -106,6 +106,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
     }
     if engine:
         out.update(_notification_figures(firsts, severity, sends_per_number(fake), t0))
+        out["per_second"] = _per_second(fake.recorded, firsts, severity, t0)
         out["doubled_requests"] = doubles
         # the gateway's promise: one request per attempt (a redial or a later step is another)
         out["attempts_sent_twice"] = sum(1 for d in doubles for _ in _repeated_attempts(d))
@@ -132,6 +133,33 @@ def _notification_figures(firsts: list, severity: dict[str, str], per_number: di
         "numbers_sent_same_kind_twice": sum(1 for c in per_number.values() if c > 1),
         "unknown_numbers": sum(1 for to, _ in firsts if to not in severity),
     }
+
+
+COLUMNS = ("p1_first", "p3_first", "calls", "sms", "posted")
+
+
+def _per_second(recorded: list, firsts: list, severity: dict[str, str],
+                t0: float) -> dict[str, list[int]]:
+    """Second by second from the first alarm: P1 and P3 first sends, every create request the
+    fake took (calls, SMS) and the callbacks and webhooks it posted to the gateway."""
+    out: dict[str, list[int]] = {name: [] for name in COLUMNS}
+
+    def count(name: str, t: float) -> None:
+        second = max(0, int(t - t0))
+        for column in out.values():
+            column.extend([0] * (second + 1 - len(column)))
+        out[name][second] += 1
+
+    for to, r in firsts:
+        count("p1_first" if severity.get(to) == "P1" else "p3_first", r.at)
+    for r in recorded:
+        if r.kind != "api":
+            count("posted", r.at)
+        elif r.method == "POST" and r.url.endswith("/Calls.json"):
+            count("calls", r.at)
+        elif r.method == "POST" and r.url.endswith("/Messages.json"):
+            count("sms", r.at)
+    return out
 
 
 def main() -> None:
@@ -166,6 +194,9 @@ def main() -> None:
         f"cpu_s_until_P1s={out['gateway_cpu_s_until_p1s_notified']} | raw MQTT pub→sub same run: "
         f"p50={raw['p50_ms']}ms p99={raw['p99_ms']}ms")
     _say_doubles(out.get("doubled_requests") or [])  # type: ignore[arg-type]
+    per_second: dict[str, list[int]] = out.get("per_second") or {}  # type: ignore[assignment]
+    for name in COLUMNS if per_second else ():
+        say(f"  per second {name:>8}: {' '.join(str(n) for n in per_second[name][:40])}")
     write_results("storm", args.db, out)
 
 

@@ -34,6 +34,9 @@ BATCH = 100  # escalations per transaction
 CONTENDED_PAUSE = 0.05  # due rows all locked by another replica: let it finish (real seconds)
 ERROR_BACKOFF_MAX = 5.0
 GAUGE_EVERY = 1.0  # board gauges are scraped, not read per alarm: refresh at most once a second
+# While first sends wait (a storm), a batch of steps runs at most this often (real seconds): if
+# the dispatcher never says they went, escalations still move, only slower.
+YIELD_AT_MOST = 2.0
 
 
 class EscalationEngine:
@@ -41,7 +44,8 @@ class EscalationEngine:
 
     def __init__(self, settings: Settings, clock: Clock, sessions: SessionFactory, bus: AlertBus,
                  metrics: Metrics, policies: PolicySet,
-                 on_queued: Callable[[datetime | None], None] = lambda at: None) -> None:
+                 on_queued: Callable[[datetime | None], None] = lambda at: None,
+                 first_sends_waiting: Callable[[], bool] = lambda: False) -> None:
         self._clock = clock
         self._sessions = sessions
         self._bus = bus
@@ -49,6 +53,9 @@ class EscalationEngine:
         self.stepper = Stepper(settings, policies)
         self.wake = asyncio.Event()
         self.on_queued = on_queued  # tells the dispatcher when the sends it queued are due
+        # The dispatcher holds alarms' first sends not started yet, or a storm is being stored:
+        # every later step and P3 would only send after them, so its CPU goes to them first.
+        self._first_sends_waiting = first_sends_waiting
         self.cycles = 0  # for tests and benchmarks: how often the engine looked
         self._oldest: dict[str, datetime] = {}
         self._asleep = False  # in the wait below, until `_sleeping_until` (None: until poked)
@@ -90,6 +97,8 @@ class EscalationEngine:
         try:
             while not stop.is_set():
                 self.wake.clear()
+                if self._first_sends_waiting():
+                    await self._yield_to_first_sends(stop)
                 try:
                     busy, earliest = await self.tick(self._clock.now())
                     self._gauges_stale.set()
@@ -119,6 +128,19 @@ class EscalationEngine:
             relay.cancel()
             gauges.cancel()
             await asyncio.gather(relay, gauges, return_exceptions=True)
+
+    async def _yield_to_first_sends(self, stop: asyncio.Event) -> None:
+        """Until the dispatcher has started every first send it holds (it pokes), a stop, or
+        YIELD_AT_MOST."""
+        self._asleep, self._sleeping_until = True, None
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(YIELD_AT_MOST):
+                    while self._first_sends_waiting() and not stop.is_set():
+                        await self.wake.wait()
+                        self.wake.clear()
+        finally:
+            self._asleep = False
 
     async def _gauges(self, stop: asyncio.Event) -> None:
         """Board gauges off the alarm path: at once after a quiet spell, then at most once a second."""

@@ -69,8 +69,10 @@ def cap_counts(numbers: Collection[str], *, now: datetime, settings: Settings) -
     return (select(n.to_number, func.count().label("sent"))
             .where(n.to_number.in_(numbers), n.purpose == Purpose.ALERT.value,
                    n.channel != NotifyChannel.LINE.value,
-                   # a request in flight has no sent_at yet, but it counts
-                   (n.sent_at >= since) | (n.status == AttemptStatus.SENDING.value))
+                   # a request in flight has no sent_at yet, but it counts; so does one whose
+                   # status callback (filling in its sid) committed before its result
+                   (n.sent_at >= since) | (n.status == AttemptStatus.SENDING.value)
+                   | (n.sent_at.is_(None) & n.provider_sid.is_not(None) & (n.created_at >= since)))
             .group_by(n.to_number))
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -53,8 +54,7 @@ class Dispatcher:
     """Hands outbox rows to Twilio; `poke()` wakes it when the outbox grew."""
 
     def __init__(self, settings: Settings, clock: Clock, sessions: SessionFactory, bus: AlertBus,
-                 metrics: Metrics, writes: GroupCommit, sender: TwilioSender,
-                 line: LineSender) -> None:
+                 metrics: Metrics, sender: TwilioSender, line: LineSender) -> None:
         self.settings = settings
         self._clock = clock
         self._sessions = sessions
@@ -65,16 +65,35 @@ class Dispatcher:
         self.bucket = TokenBucket(self.settings.send_rate_per_second)
         self.lease = lease_of(self.settings)
         self._wakeup = WakeUp()
+        # Send results get a group commit of their own: a slot frees only once its result is
+        # written, and behind the status callbacks' queue (4-6 per send) that took 4-40 s in a
+        # storm on a busy machine, holding all slots: sends fell to 10-100/s.
+        self.results = GroupCommit(sessions)
         self._slots = SendSlots(
             self.settings.send_concurrency, sessions,
-            Delivery(settings, clock, sessions, bus, metrics, writes, sender, line),
+            Delivery(settings, clock, sessions, bus, metrics, self.results, sender, line),
             self.bucket, self._wakeup)
-        self._urgent_only = False  # a storm is being stored: claim only P1/P2 rows meanwhile
+        # a storm is being stored: meanwhile send P1/P2 rows only, each person's first channel
+        self._urgent_only = False
         self._housekeeping_at: datetime | None = None
         self._hang_ups_due = False  # poked about a close: look for calls to hang up this cycle
         self._hanging_up: asyncio.Task[None] | None = None  # beside the sends, never in their way
         self._hang_up_again = False  # a look asked for while one ran: made when that one ends
         self._lock_rows = not is_sqlite(self.settings.database_url)
+        self.first_sends_out: Callable[[], None] = lambda: None  # the engine's poke (wiring)
+        self._told_waiting = False
+
+    @property
+    def first_sends_waiting(self) -> bool:
+        """A storm is being stored, or handed-over first sends wait for a slot or the rate."""
+        return self._urgent_only or self._slots.held(firsts_only=True)
+
+    def _tell_when_first_sends_out(self) -> None:
+        """Poke whoever yields to first sends (the engine) once none wait any more."""
+        waiting = self.first_sends_waiting
+        if self._told_waiting and not waiting:
+            self.first_sends_out()
+        self._told_waiting = waiting
 
     def poke(self, *, closed: bool = False) -> None:
         """Look at the outbox now; `closed`: an alert may have closed, so end its live calls now
@@ -92,13 +111,15 @@ class Dispatcher:
     def submit(self, claimed: list[NotificationAttempt], *, storm: bool = False) -> None:
         """Send these committed, already claimed attempts as slots and the send rate allow.
 
-        `storm`: more alarms wait to be stored. Until a batch says otherwise, the outbox claim
-        takes only P1/P2 rows: a P1 about to be stored must not wait behind P3s claimed now.
+        `storm`: more alarms wait to be stored. Until a batch says otherwise, only P1/P2 rows
+        are sent, and only each person's first channel: a P1 about to be stored must not wait
+        behind P3s claimed now, nor behind texts to people already called.
         """
         released = self._urgent_only and not storm
         self._urgent_only = storm
         self._wakeup.look = self._wakeup.look or released  # the P3s held back may be claimed now
         self._slots.hold(claimed)
+        self._tell_when_first_sends_out()
         if claimed or released:
             self._wakeup.event.set()
 
@@ -211,8 +232,9 @@ class Dispatcher:
         if tokens == 0:  # the account rate is spent: wait for the next token (real time)
             await asyncio.sleep(self.bucket.delay())
             tokens = self.bucket.take_now(free)
-        tokens = await self._slots.start_held(tokens)
-        if self._slots.held:  # the rate or the slots ran out first
+        tokens = await self._slots.start_held(tokens, firsts_only=self._urgent_only)
+        self._tell_when_first_sends_out()
+        if self._slots.held(firsts_only=self._urgent_only):  # the rate or the slots ran out first
             self._wakeup.waiting = True
             return True
         if not claim:

@@ -7,13 +7,14 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Integer, any_, bindparam, column, func
+from sqlalchemy import ColumnElement, Integer, and_, any_, bindparam, column, exists, func, or_
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.engine import SessionFactory
-from ..db.models import AttemptStatus, NotificationAttempt
+from ..db.models import Alert, AttemptStatus, NotificationAttempt
 from ..settings import Settings
 from .claiming import URGENT_RANK, claim
 from .closing import of_closed_alert, void_stragglers
@@ -36,6 +37,20 @@ def _among(session: AsyncSession, ids: Sequence[int]) -> ColumnElement[bool]:
     return col(NotificationAttempt.id).in_(listed.scalar_subquery())
 
 
+def _storm_rows() -> ColumnElement[bool]:
+    """SQL: a row the claim takes while a storm is stored: urgent, and no second channel (its
+    alert neither notified yet nor with a send of its own claimed). Every P1's people are then
+    reached once before anyone gets a text beside a call; the rest waits for the last batch."""
+    other = aliased(NotificationAttempt)
+    unreached = and_(
+        ~exists().where(col(Alert.id) == NotificationAttempt.alert_id,
+                        col(Alert.first_notified_at).is_not(None)),
+        ~exists().where(col(other.alert_id) == NotificationAttempt.alert_id,
+                        col(other.id) != NotificationAttempt.id, col(other.status) == SENDING))
+    return and_(col(NotificationAttempt.priority) <= URGENT_RANK,
+                or_(col(NotificationAttempt.alert_id).is_(None), unreached))
+
+
 async def claim_due(sessions: SessionFactory, *, now: datetime, limit: int, urgent_only: bool,
                     lock_rows: bool, settings: Settings) -> tuple[list[NotificationAttempt], int]:
     """Take up to `limit` due rows, most urgent first, skipping rows another replica holds.
@@ -50,7 +65,7 @@ async def claim_due(sessions: SessionFactory, *, now: datetime, limit: int, urge
                        col(NotificationAttempt.id))
              .limit(limit))
     if urgent_only:
-        query = query.where(col(NotificationAttempt.priority) <= URGENT_RANK)
+        query = query.where(_storm_rows())
     if lock_rows:
         query = query.with_for_update(skip_locked=True)
     async with sessions() as session:
@@ -126,7 +141,7 @@ async def next_wake(sessions: SessionFactory, *, now: datetime, ours: Sequence[i
             NotificationAttempt.status == AttemptStatus.PENDING.value,
             ~of_closed_alert())  # never claimed: housekeeping voids them
         if urgent_only:  # the rest waits for the storm's last batch (which wakes us)
-            due = due.where(col(NotificationAttempt.priority) <= URGENT_RANK)
+            due = due.where(_storm_rows())
         pending = (await session.exec(due)).one()
         deadline = (await session.exec(select(func.min(NotificationAttempt.deadline_at)).where(
             col(NotificationAttempt.status).in_([*WATCHED, SENDING]),

@@ -1,5 +1,6 @@
-"""The dispatcher's send slots: attempts handed over and waiting for one (most urgent, then
-oldest), and the requests running in them. Every attempt here is SENDING under our lease."""
+"""The dispatcher's send slots: attempts handed over and waiting for one (most urgent, each
+person's first channel about an alert before any further one, then oldest), and the requests
+running in them. Every attempt here is SENDING under our lease."""
 
 from __future__ import annotations
 
@@ -31,9 +32,11 @@ class SendSlots:
         self._bucket = bucket
         self._wakeup = wakeup
         self._inflight: dict[int, asyncio.Task[None]] = {}
-        # claimed elsewhere (intake) and handed over, not started yet: most urgent, then oldest first
+        # claimed elsewhere (intake) and handed over, not started yet, in two queues (most
+        # urgent, then oldest): the first send to each person about an alert, and the others
         self._held: dict[int, NotificationAttempt] = {}
-        self._order: list[tuple[int, datetime, int]] = []
+        self._firsts: list[tuple[int, datetime, int]] = []
+        self._further: list[tuple[int, datetime, int]] = []
         self._held_may_be_void = False  # an alert closed since sends were handed over: check them
 
     @property
@@ -46,10 +49,10 @@ class SendSlots:
         """Every slot runs a request."""
         return len(self._inflight) >= self.concurrency
 
-    @property
-    def held(self) -> bool:
-        """Handed-over sends still wait for a slot (or for the send rate)."""
-        return bool(self._order)
+    def held(self, *, firsts_only: bool = False) -> bool:
+        """Handed-over sends still wait for a slot (or for the send rate); `firsts_only`: a
+        person's first channel about an alert among them."""
+        return bool(self._firsts) or (not firsts_only and bool(self._further))
 
     def ours(self) -> list[int]:
         """Attempts this process holds a lease on: renewed here, never recovered from ourselves."""
@@ -57,24 +60,39 @@ class SendSlots:
 
     def hold(self, claimed: list[NotificationAttempt]) -> None:
         """Keep these committed, already claimed attempts until a slot and a token are free."""
-        for attempt in claimed:
+        people = {(a.alert_id, a.to_number) for a in claimed}
+        for attempt in claimed:  # in plan order: a person's first channel first
             assert attempt.id is not None
+            person = (attempt.alert_id, attempt.to_number)
+            further = attempt.alert_id is not None and person not in people
+            people.discard(person)
             self._held[attempt.id] = attempt
-            heapq.heappush(self._order, (attempt.priority, attempt.created_at, attempt.id))
+            heapq.heappush(self._further if further else self._firsts,
+                           (attempt.priority, attempt.created_at, attempt.id))
 
     def note_closed(self) -> None:
         """An alert may have closed: check the held sends before starting them."""
         self._held_may_be_void = self._held_may_be_void or bool(self._held)
 
-    async def start_held(self, tokens: int) -> int:
-        """Start handed-over sends, most urgent first, one token each; returns the tokens left."""
+    async def start_held(self, tokens: int, *, firsts_only: bool = False) -> int:
+        """Start handed-over sends, most urgent first, one token each; returns the tokens left.
+        `firsts_only` (a storm is being stored): further channels wait."""
         if self._held_may_be_void:
             await self._drop_voided_held()
-        while self._order and tokens:  # already claimed and committed: no transaction needed
-            attempt = self._held.pop(heapq.heappop(self._order)[2])
+        taken = self.take_held(tokens, firsts_only=firsts_only)
+        for attempt in taken:  # claimed and committed already: no transaction needed
             self.start(attempt)
-            tokens -= 1
-        return tokens
+        return tokens - len(taken)
+
+    def take_held(self, count: int, *, firsts_only: bool = False) -> list[NotificationAttempt]:
+        """Up to `count` handed-over sends in the order they go, no longer held: most urgent
+        first, and of the same urgency each person's first channel before any further one."""
+        taken: list[NotificationAttempt] = []
+        while len(taken) < count and self.held(firsts_only=firsts_only):
+            further = not self._firsts or (
+                not firsts_only and bool(self._further) and self._further[0][0] < self._firsts[0][0])
+            taken.append(self._held.pop(heapq.heappop(self._further if further else self._firsts)[2]))
+        return taken
 
     async def _drop_voided_held(self) -> None:
         """Forget handed-over sends whose alert closed meanwhile (the close voided their rows):
@@ -85,8 +103,9 @@ class SendSlots:
         for attempt_id in asked:
             if attempt_id not in still:
                 self._held.pop(attempt_id, None)
-        self._order = [entry for entry in self._order if entry[2] in self._held]
-        heapq.heapify(self._order)
+        for queue_ in (self._firsts, self._further):
+            queue_[:] = [entry for entry in queue_ if entry[2] in self._held]
+            heapq.heapify(queue_)
 
     def start(self, attempt: NotificationAttempt) -> None:
         """Run one claimed attempt's request; its slot frees (and pokes) when it is recorded."""
@@ -133,4 +152,5 @@ class SendSlots:
             log.warning("dispatcher: held sends not released: %s", exc)
             return
         self._held.clear()  # back in the outbox: only a claim may send them now
-        self._order.clear()
+        self._firsts.clear()
+        self._further.clear()

@@ -1,0 +1,126 @@
+"""While a storm is stored, the dispatcher sends each person's first channel only: every P1's
+people are reached once before anyone gets a second channel."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from alert_gateway.clock import FakeClock
+from alert_gateway.db.engine import make_engine, make_sessions
+from alert_gateway.db.models import Alert, NotificationAttempt
+from alert_gateway.escalation.engine import EscalationEngine
+from alert_gateway.escalation.policy_file import load_policies
+from alert_gateway.outbox import queue
+from alert_gateway.outbox.ratelimit import TokenBucket
+from alert_gateway.outbox.slots import SendSlots
+from alert_gateway.outbox.wakeup import WakeUp
+from alert_gateway.services import build_services
+from alert_gateway.settings import Settings
+from tests.conftest import create_schema
+from tests.harness import gateway_settings
+
+from .env import DAUGHTER, SON, seed
+from .test_batch_steps import NOON, _home
+from .test_closing import attempt
+
+
+async def _alert(url: str, now: datetime, *, notified: bool) -> int:
+    engine = make_engine(url)
+    async with make_sessions(engine)() as s:
+        alert = Alert(resident_id="r-1", device_id="pendant-1", type="sos", severity="P1",
+                      opened_at=now, updated_at=now, first_notified_at=now if notified else None)
+        s.add(alert)
+        await s.commit()
+        assert alert.id is not None
+        alert_id = alert.id
+    await engine.dispose()
+    return alert_id
+
+
+async def test_a_storm_claim_takes_no_second_channel(database_url: str, clock: FakeClock) -> None:
+    """Storm claim: a text beside a call in flight, or to an alert already notified, waits; an
+    alert nobody was sent to yet is claimed. After the storm every due row is."""
+    await seed(database_url)
+    now = clock.now()
+    calling, notified, unreached = (await _alert(database_url, now, notified=False),
+                                    await _alert(database_url, now, notified=True),
+                                    await _alert(database_url, now, notified=False))
+    rows = {
+        "call in flight": attempt(calling, now, to=DAUGHTER, channel="voice", status="sending"),
+        "text beside it": attempt(calling, now, to=DAUGHTER, channel="sms", status="pending"),
+        "text of a notified alert": attempt(notified, now, to=SON, channel="sms", status="pending"),
+        "call nobody made yet": attempt(unreached, now, to=SON, channel="voice", status="pending"),
+    }
+    engine = make_engine(database_url)
+    sessions = make_sessions(engine)
+    settings = gateway_settings(database_url, "agtest-storm")
+    try:
+        async with sessions() as s:
+            s.add_all(rows.values())
+            await s.commit()
+            name_of = {row.id: name for name, row in rows.items()}
+        claimed, _ = await queue.claim_due(sessions, now=now, limit=10, urgent_only=True,
+                                           lock_rows=False, settings=settings)
+        assert [name_of[a.id] for a in claimed] == ["call nobody made yet"]
+        wake = await queue.next_wake(sessions, now=now, ours=[], urgent_only=True,
+                                     housekeeping_at=None)
+        assert wake is None or wake > now, f"a storm wake at {wake} for rows it will not claim"
+        claimed, _ = await queue.claim_due(sessions, now=now, limit=10, urgent_only=False,
+                                           lock_rows=False, settings=settings)
+        assert sorted(name_of[a.id] for a in claimed) == ["text beside it", "text of a notified alert"]
+    finally:
+        await engine.dispose()
+
+
+def _held(attempt_id: int, alert_id: int, channel: str, priority: int,
+          now: datetime) -> NotificationAttempt:
+    return NotificationAttempt(id=attempt_id, alert_id=alert_id, target="contact",
+                               to_number=DAUGHTER, channel=channel, status="sending",
+                               priority=priority, created_at=now, not_before=now)
+
+
+def test_handed_over_sends_go_each_alerts_first_before_any_second(clock: FakeClock) -> None:
+    """Held sends go most urgent first, then each person's first channel before anyone's
+    further ones; in a storm the further ones wait."""
+    now = clock.now()
+    slots = SendSlots(100, None, None, TokenBucket(1000), WakeUp())  # type: ignore[arg-type]
+    slots.hold([_held(1, 1, "voice", 1, now), _held(2, 1, "sms", 1, now),
+                _held(3, 2, "voice", 3, now), _held(4, 2, "sms", 3, now)])
+    assert [a.id for a in slots.take_held(10)] == [1, 2, 3, 4], "most urgent first"
+    slots.hold([_held(1, 1, "voice", 1, now), _held(2, 1, "sms", 1, now),
+                _held(3, 2, "voice", 3, now), _held(4, 2, "sms", 3, now)])
+    slots.hold([_held(5, 3, "voice", 1, now + timedelta(seconds=1)),
+                _held(6, 3, "sms", 1, now + timedelta(seconds=1))])
+    assert [a.id for a in slots.take_held(2)] == [1, 5], "a P1's call before an older P1's text"
+    assert [a.id for a in slots.take_held(10, firsts_only=True)] == [3]
+    assert not slots.held(firsts_only=True) and slots.held()
+    assert [a.id for a in slots.take_held(10)] == [2, 6, 4]
+
+
+async def test_the_engine_yields_to_first_sends_that_wait(database_url: str) -> None:
+    """While the dispatcher holds alarms' first sends, a due P3 is not planned; once they went
+    (the dispatcher pokes the engine), it is."""
+    await create_schema(database_url)
+    services = build_services(Settings(database_url=database_url), clock=FakeClock(NOON))
+    waiting = True
+    queued = asyncio.Event()
+    engine = EscalationEngine(services.settings, services.clock, services.sessions, services.bus,
+                              services.metrics, load_policies(), on_queued=lambda at: queued.set(),
+                              first_sends_waiting=lambda: waiting)
+    stop = asyncio.Event()
+    try:
+        await _home(services, "r1", alerts=1)
+        running = asyncio.create_task(engine.run(stop))
+        for _ in range(50):  # loop turns, not time: the engine reaches its yield and stays there
+            await asyncio.sleep(0)
+        assert engine.cycles == 0, "the engine ran a step while first sends waited"
+        waiting = False
+        engine.poke()
+        await asyncio.wait_for(queued.wait(), 10)
+        assert engine.cycles >= 1
+        stop.set()
+        await running
+    finally:
+        stop.set()
+        await services.close()
