@@ -161,13 +161,15 @@ class Recorded:
 
 @dataclass
 class FailRule:
-    """Make the next `count` API requests fail with `status`, or stall for `delay` seconds."""
+    """Make the next `count` API requests fail with `status`, or stall for `delay` seconds, or
+    (`hold`) stall until the test releases them: a slow Twilio that does not race the test."""
 
     status: int | None
     delay: float
     count: int
     code: int | None = None
     retry_after: float | None = None  # seconds, sent as a Retry-After header with `status`
+    hold: bool = False
 
 
 def segments(body: str) -> int:
@@ -195,6 +197,7 @@ class FakeTwilio:
     fail_rules: list[FailRule] = field(default_factory=list)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # ends injected delays
+    held: list[asyncio.Event] = field(default_factory=list)  # held requests' releases, oldest first
     _cond: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def phone(self, number: str) -> PhoneBehaviour:
@@ -227,6 +230,20 @@ class FakeTwilio:
         if rule.count <= 0:
             self.fail_rules.pop(0)
         return rule
+
+    def hold(self) -> asyncio.Event:
+        """A new held request's release, set by `release` (or ignored once the fake stops)."""
+        gate = asyncio.Event()
+        self.held.append(gate)
+        return gate
+
+    def release(self, count: int) -> None:
+        """Let the `count` oldest held requests be answered; ValueError if fewer are held."""
+        if count > len(self.held):
+            raise ValueError(f"asked to release {count} request(s), {len(self.held)} held")
+        for gate in self.held[:count]:
+            gate.set()
+        del self.held[:count]
 
     async def changed(self) -> None:
         """Wake every `wait_for`; call after each change."""
@@ -262,6 +279,7 @@ class FakeTwilio:
         self.phones.clear()
         self.recorded.clear()
         self.fail_rules.clear()
+        self.held.clear()  # their tasks were cancelled above
         await self.changed()
 
     async def cancel_tasks(self) -> None:
