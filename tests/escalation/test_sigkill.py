@@ -162,8 +162,9 @@ async def test_sigkill_during_a_send_repeats_only_that_attempt(
         async with aiohttp.ClientSession() as http:
             # Refused in the end: had it gone through, its delivery callbacks might reach the
             # restarted gateway (then rightly nothing is repeated) or not, depending on timing.
+            # Held until the fake stops: the kill surely comes while it is in flight.
             async with http.post(fake_url + "/_fake/fail",
-                                 json={"delay": 2, "status": 503, "count": 1}) as resp:
+                                 json={"hold": True, "status": 503, "count": 1}) as resp:
                 assert resp.status == 200
         async with gateway_process(env) as first, device_client(topic_root) as dev:
             await dev.alarm("pendant-1", "m-1", "sos")
@@ -228,7 +229,7 @@ async def test_sigkill_with_a_call_in_flight_then_resolve_never_calls_again(
         async with aiohttp.ClientSession() as http:
             # held until the fake stops, then refused: neither call is ever placed
             async with http.post(fake_url + "/_fake/fail",
-                                 json={"delay": 120, "status": 503, "count": 2}) as resp:
+                                 json={"hold": True, "status": 503, "count": 2}) as resp:
                 assert resp.status == 200
         async with gateway_process(env) as first, device_client(topic_root) as dev:
             await dev.alarm("pendant-1", "m-1", "sos")
