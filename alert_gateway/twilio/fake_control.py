@@ -24,6 +24,7 @@ def add_routes(r: web.UrlDispatcher) -> None:
     r.add_post("/_fake/phones/{number}/sms", phone_sms)
     r.add_post("/_fake/calls/{sid}/press", press)
     r.add_post("/_fake/fail", fail)
+    r.add_post("/_fake/release", release)
     r.add_post("/_fake/reset", reset)
     r.add_get("/", phones_page)
 
@@ -85,9 +86,10 @@ async def press(request: web.Request) -> web.Response:
 
 
 async def fail(request: web.Request) -> web.Response:
-    """POST /_fake/fail {"status"?, "delay"?, "count"?, "code"?, "retry_after"?, "drop"?}: break
-    the next API requests (a delay alone holds each request, then serves it; with "drop" the
-    request is served and its answer lost)."""
+    """POST /_fake/fail {"status"?, "delay"?, "hold"?, "count"?, "code"?, "retry_after"?, "drop"?}:
+    break the next API requests (a delay alone holds each request, then serves it; "hold": true
+    holds each one until /_fake/release, or the fake stops; with "drop" the request is served and
+    its answer lost)."""
     fake, data = request.app[FAKE_KEY], await json_object(request)
     try:
         rule = FailRule(
@@ -96,11 +98,27 @@ async def fail(request: web.Request) -> web.Response:
             code=int(data["code"]) if data.get("code") else None,
             retry_after=float(data["retry_after"]) if "retry_after" in data else None,
             drop=bool(data.get("drop", False)),
+            hold=bool(data.get("hold", False)),
         )
     except (TypeError, ValueError) as exc:
         raise web.HTTPBadRequest(text=str(exc)) from exc
     fake.fail_rules.append(rule)
     return web.json_response(vars(rule))
+
+
+async def release(request: web.Request) -> web.Response:
+    """POST /_fake/release {"count"?}: answer the oldest held requests (one by default); 409 if
+    fewer are held, so a test that releases too early says so."""
+    fake, data = request.app[FAKE_KEY], await json_object(request)
+    try:
+        count = int(data.get("count", 1))
+    except (TypeError, ValueError) as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from exc
+    try:
+        fake.release(count)
+    except ValueError as exc:
+        raise web.HTTPConflict(text=str(exc)) from exc
+    return web.json_response({"released": count, "held": len(fake.held)})
 
 
 async def reset(request: web.Request) -> web.Response:

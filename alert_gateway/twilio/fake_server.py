@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import json
 import re
 import time
@@ -59,7 +58,6 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     record = Recorded(time.perf_counter(), "api", request.method, request.path_qs,
                       {k: form.getall(k) for k in form}, None)  # type: ignore[misc]
     fake.recorded.append(record)
-    await fake.changed()  # a held request (an injected delay) is seen as soon as it arrives
     return await _api_response(request, handler, fake, record)
 
 
@@ -72,11 +70,15 @@ async def _api_response(
         return await _answered(fake, record, twilio_error(
             404, 20404, "The requested resource was not found"))
     rule = fake.take_fail_rule()
-    if rule is not None and (rule.delay or rule.drop):
+    release = fake.hold() if rule is not None and rule.hold else None
+    # Seen only now, so a test that sees a held request can release it at once.
+    await fake.changed()
+    if rule is not None and (rule.delay or rule.drop or release is not None):
         # Twilio finishes a request it has received even when the client stops waiting (our
         # timeout): the held request runs on in a task of its own, which the test server's
         # cancelling of the handler on disconnect does not reach.
-        return await asyncio.shield(fake.spawn(_held(request, handler, fake, record, rule)))
+        return await asyncio.shield(
+            fake.spawn(_held(request, handler, fake, record, rule, release)))
     if rule is not None and rule.status:
         return await _answered(fake, record, twilio_error(rule.status, rule.code,
                                                           retry_after=rule.retry_after))
@@ -84,12 +86,17 @@ async def _api_response(
 
 
 async def _held(request: web.Request, handler: Handler, fake: FakeTwilio, record: Recorded,
-                rule: FailRule) -> web.StreamResponse:
-    """A slow server on purpose, so the client's timeout fires; shutdown cuts it short. A dropped
-    request is served, then its connection closed unanswered."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(rule.delay):
-            await fake.stopping.wait()
+                rule: FailRule, release: asyncio.Event | None) -> web.StreamResponse:
+    """A slow server on purpose, for `rule.delay` seconds or until `release`; shutdown cuts it
+    short. A dropped request is served, then its connection closed unanswered."""
+    waits = [fake.stopping.wait()] + ([release.wait()] if release is not None else [])
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, timeout=None if release is not None else rule.delay,
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
     if rule.status:
         return await _answered(fake, record, twilio_error(rule.status, rule.code,
                                                           retry_after=rule.retry_after))

@@ -162,7 +162,8 @@ class Recorded:
 
 @dataclass
 class FailRule:
-    """Make the next `count` API requests fail with `status`, or stall for `delay` seconds;
+    """Make the next `count` API requests fail with `status`, or stall for `delay` seconds, or
+    (`hold`) stall until the test releases them: a slow Twilio that does not race the test;
     `drop`: serve them, then close the connection unanswered (Twilio took the request, the client
     never learns it)."""
 
@@ -172,6 +173,7 @@ class FailRule:
     code: int | None = None
     retry_after: float | None = None  # seconds, sent as a Retry-After header with `status`
     drop: bool = False
+    hold: bool = False
 
 
 def segments(body: str) -> int:
@@ -199,6 +201,7 @@ class FakeTwilio:
     fail_rules: list[FailRule] = field(default_factory=list)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # ends injected delays
+    held: list[asyncio.Event] = field(default_factory=list)  # held requests' releases, oldest first
     _cond: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def phone(self, number: str) -> PhoneBehaviour:
@@ -231,6 +234,20 @@ class FakeTwilio:
         if rule.count <= 0:
             self.fail_rules.pop(0)
         return rule
+
+    def hold(self) -> asyncio.Event:
+        """A new held request's release, set by `release` (or ignored once the fake stops)."""
+        gate = asyncio.Event()
+        self.held.append(gate)
+        return gate
+
+    def release(self, count: int) -> None:
+        """Let the `count` oldest held requests be answered; ValueError if fewer are held."""
+        if count > len(self.held):
+            raise ValueError(f"asked to release {count} request(s), {len(self.held)} held")
+        for gate in self.held[:count]:
+            gate.set()
+        del self.held[:count]
 
     async def changed(self) -> None:
         """Wake every `wait_for`; call after each change."""
@@ -266,6 +283,7 @@ class FakeTwilio:
         self.phones.clear()
         self.recorded.clear()
         self.fail_rules.clear()
+        self.held.clear()  # their tasks were cancelled above
         await self.changed()
 
     async def cancel_tasks(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -24,9 +24,9 @@ async def _timeline_says(env: Env, alert_id: int, text: str) -> bool:
     return any(text in e.message for e in await env.timeline(alert_id))
 
 
-async def _attempt_status(env: Env, attempt_id: int | None, status: str) -> bool:
+async def _attempt_status(env: Env, attempt_id: int | None, *statuses: str) -> bool:
     [row] = await env.attempts(id=attempt_id)
-    return row.status == status
+    return row.status in statuses
 
 
 async def _resolve(env: Env, alert_id: int) -> None:
@@ -230,21 +230,23 @@ async def test_a_call_placed_while_the_alert_was_closing_is_hung_up(
     """Twilio holds the call and SMS requests; the alert is resolved meanwhile: when the answers
     come both attempts stay voided with their sids, and the call placed is hung up."""
     await seed(database_url)
-    # the held requests must outlast the resolve, and the sender must outwait them
+    # the sender must outwait the held requests: they are released only after the resolve
     async with escalation_env(database_url, topic_root, clock, twilio_timeout_seconds=10.0) as env, \
             device_client(topic_root, clock=clock) as dev:
         token = await env.api_token()
         await env.control(f"/_fake/phones/{DAUGHTER}", {"call": "ring"})
-        await env.control("/_fake/fail", {"delay": 5, "count": 2})  # the call and the SMS
+        await env.control("/_fake/fail", {"hold": True, "count": 2})  # the call and the SMS
         await dev.alarm("pendant-1", "m-1", "sos")
-        await env.until_fake(lambda f: len(f.api_requests()) == 2)
+        await env.until_fake(lambda f: len(f.held) == 2)
         alert = await env.changes.until(env.alert)
         assert alert is not None and alert.id is not None
         await env.api_post(token, f"/alerts/{alert.id}/resolve", {"outcome": "accidental"})
         timeline = [e.message for e in await env.timeline(alert.id)]
         assert "alert closed: 2 escalation message(s) not sent" in timeline, "\n".join(timeline)
+        await env.control("/_fake/release", {"count": 2})
         call = await env.changes.until(lambda: _call_to(env, DAUGHTER))
-        await env.changes.until(lambda: _attempt_status(env, call.id, "hanging_up"))
+        # HANGING_UP may pass at once: the late answer pokes the dispatcher's hang-ups
+        await env.changes.until(lambda: _attempt_status(env, call.id, "hanging_up", "canceled"))
         await clock.advance(1)  # the dispatcher's housekeeping second
         fake_call = env.fake.calls[str(call.provider_sid)]
         await env.until_fake(lambda f: fake_call.finished)
@@ -266,20 +268,24 @@ async def test_a_claimed_send_waiting_for_a_slot_is_dropped_when_its_alert_close
     async with escalation_env(database_url, topic_root, clock, send_concurrency=1,
                               policies_file=policies_file(tmp_path, BY_SMS)) as env, \
             device_client(topic_root, clock=clock) as dev:
-        await env.control("/_fake/fail", {"delay": 2, "count": 1})  # stalls 2 s (real), then served
+        await env.control("/_fake/fail", {"hold": True, "count": 1})  # until released below
         await dev.alarm("pendant-1", "m-1", "sos")
-        await env.until_fake(lambda f: any(r.params.get("To") == [daughter[1]]
-                                           for r in f.api_requests("Messages")))
+        await env.until_fake(lambda f: f.held and any(r.params.get("To") == [daughter[1]]
+                                                      for r in f.api_requests("Messages")))
         await dev.alarm("pendant-2", "m-2", "sos")
 
-        async def claimed_for_2() -> NotificationAttempt | None:
-            rows = await env.attempts(to_number=daughter[2], status="sending")
-            return rows[0] if rows else None
+        def claimed_for(i: int) -> Callable[[], Awaitable[NotificationAttempt | None]]:
+            async def claimed() -> NotificationAttempt | None:
+                rows = await env.attempts(to_number=daughter[i], status="sending")
+                return rows[0] if rows else None
+            return claimed
 
-        held = await env.changes.until(claimed_for_2)
+        held = await env.changes.until(claimed_for(2))
         assert held.alert_id is not None
         await _resolve(env, held.alert_id)
         await dev.alarm("pendant-3", "m-3", "sos")  # queued behind alert 2's send, if it were kept
+        await env.changes.until(claimed_for(3))
+        await env.control("/_fake/release")  # the slot frees only now, long after alert 2 closed
         await env.until_fake(lambda f: any(r.params.get("To") == [daughter[3]]
                                            for r in f.api_requests("Messages")))
         to = [r.params.get("To") for r in env.fake.api_requests("Messages")]

@@ -128,7 +128,7 @@ async def test_a_send_in_flight_keeps_its_lease_as_the_clock_moves(database_url:
     await seed(database_url)
     async with escalation_env(database_url, topic_root, clock, twilio_timeout_seconds=20) as env, \
             device_client(topic_root, clock=clock) as dev:
-        await env.control("/_fake/fail", {"delay": 8, "count": 1})  # stalls 8 s (real), then answers
+        await env.control("/_fake/fail", {"hold": True, "count": 1})  # until the lease moved
         lease = lease_of(env.settings)
 
         async def stalled() -> NotificationAttempt | None:
@@ -149,6 +149,7 @@ async def test_a_send_in_flight_keeps_its_lease_as_the_clock_moves(database_url:
         await env.changes.until(renewed)
         [row] = await env.attempts(id=held.id)
         assert row.status == AttemptStatus.SENDING.value, "renewal must come while the request is held"
+        await env.control("/_fake/release")
         await env.changes.until(lambda: _recorded(env, held.id))
         assert len(env.sent(DAUGHTER, "Messages")) == 1 and len(env.sent(DAUGHTER, "Calls")) == 1
 

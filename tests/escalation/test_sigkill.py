@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -51,6 +52,12 @@ on_exhausted = "console"
   channels = ["sms"]
   wait_seconds = 1
 """
+# The kill must fall between the steps, and the gateway's clock is real: the first wait is the
+# window the test has to see her SMS delivered and kill the process, so it is kept wide enough
+# for a loaded machine (2 s was not). It costs nothing: starting the second process under load
+# takes longer (6-8 s measured at load 7), so step 2 is due when it comes up.
+KILL_WINDOW_SECONDS = 6
+SLOW_FIRST_STEP = TWO_QUICK_STEPS.replace("wait_seconds = 2", f"wait_seconds = {KILL_WINDOW_SECONDS}")
 ONE_CALL = """
 [[policy]]
 name = "default"
@@ -139,13 +146,18 @@ async def test_sigkill_between_steps_resumes_without_repeating(
     """Killed after the daughter's SMS; the restarted process texts the son once and never her again."""
     await upgrade(database_url)
     await seed(database_url)
-    async with _fake_and_env(database_url, topic_root, tmp_path) as (fake, env, _):
+    async with _fake_and_env(database_url, topic_root, tmp_path,
+                             policies=SLOW_FIRST_STEP) as (fake, env, _):
         async with gateway_process(env) as first, device_client(topic_root) as dev:
             await dev.alarm("pendant-1", "m-1", "sos")
             await fake.wait_for(lambda f: _delivered_and_recorded(f, DAUGHTER), timeout=WAIT_SECONDS)
             first.send_signal(signal.SIGKILL)
+            killed_at = time.perf_counter()
             await first.wait()
-        assert _texts_to(fake, SON) == 0
+        [her_sms] = [r for r in fake.api_requests("Messages") if r.params.get("To") == [DAUGHTER]]
+        assert _texts_to(fake, SON) == 0, (
+            f"the kill came {killed_at - her_sms.at:.2f} s after her SMS request, past the "
+            f"{KILL_WINDOW_SECONDS} s window: step 2 had started")
         async with gateway_process(env):
             await fake.wait_for(lambda f: _texts_to(f, SON) >= 1, timeout=WAIT_SECONDS)
             await _escalation_ended(database_url)
@@ -162,8 +174,9 @@ async def test_sigkill_during_a_send_repeats_only_that_attempt(
         async with aiohttp.ClientSession() as http:
             # Refused in the end: had it gone through, its delivery callbacks might reach the
             # restarted gateway (then rightly nothing is repeated) or not, depending on timing.
+            # Held until the fake stops: the kill surely comes while it is in flight.
             async with http.post(fake_url + "/_fake/fail",
-                                 json={"delay": 2, "status": 503, "count": 1}) as resp:
+                                 json={"hold": True, "status": 503, "count": 1}) as resp:
                 assert resp.status == 200
         async with gateway_process(env) as first, device_client(topic_root) as dev:
             await dev.alarm("pendant-1", "m-1", "sos")
@@ -228,7 +241,7 @@ async def test_sigkill_with_a_call_in_flight_then_resolve_never_calls_again(
         async with aiohttp.ClientSession() as http:
             # held until the fake stops, then refused: neither call is ever placed
             async with http.post(fake_url + "/_fake/fail",
-                                 json={"delay": 120, "status": 503, "count": 2}) as resp:
+                                 json={"hold": True, "status": 503, "count": 2}) as resp:
                 assert resp.status == 200
         async with gateway_process(env) as first, device_client(topic_root) as dev:
             await dev.alarm("pendant-1", "m-1", "sos")

@@ -105,9 +105,10 @@ async def test_a_request_twilio_never_took_is_sent_again(
     async with escalation_env(database_url, topic_root, clock, twilio_timeout_seconds=TIMEOUT,
                               policies_file=policies_file(tmp_path, BY_SMS)) as env, \
             device_client(topic_root, clock=clock) as dev:
-        await env.control("/_fake/fail", {"delay": TIMEOUT * 2, "status": 500, "count": 1})
+        await env.control("/_fake/fail", {"hold": True, "status": 500, "count": 1})
         await dev.alarm("pendant-1", "m-1", "sos")
         await env.changes.until(lambda: _attempt(env, status="pending", retries=1))
+        await env.control("/_fake/release")  # refused only after we gave up on it
         await env.until_fake(lambda f: all(r.status is not None for r in f.api_requests()))
         await clock.advance(2)
         [sid] = await env.until_fake(lambda f: made_for(f, "sms", DAUGHTER))
@@ -156,9 +157,10 @@ async def test_a_callback_from_a_request_taken_too_late_stops_the_retry(
     async with escalation_env(database_url, topic_root, clock, twilio_timeout_seconds=TIMEOUT,
                               policies_file=policies_file(tmp_path, BY_SMS)) as env, \
             device_client(topic_root, clock=clock) as dev:
-        await env.control("/_fake/fail", {"delay": TIMEOUT * 3, "count": 1})  # then served
+        await env.control("/_fake/fail", {"hold": True, "count": 1})
         await dev.alarm("pendant-1", "m-1", "sos")
         await env.changes.until(lambda: _attempt(env, retries=1))
+        await env.control("/_fake/release")  # served only after we gave up on it
         [sid] = await env.until_fake(lambda f: made_for(f, "sms", DAUGHTER))
         await env.changes.until(lambda: _attempt(env, provider_sid=sid))
         await clock.advance(60)
@@ -182,11 +184,13 @@ async def test_a_request_twilio_still_holds_at_the_retry_is_sent_once(
     async with escalation_env(database_url, topic_root, clock, twilio_timeout_seconds=TIMEOUT,
                               policies_file=policies_file(tmp_path, BY_SMS)) as env, \
             device_client(topic_root, clock=clock) as dev:
-        await env.control("/_fake/fail", {"delay": TIMEOUT * 4, "count": 1})  # then served
+        await env.control("/_fake/fail", {"hold": True, "count": 1})
         await dev.alarm("pendant-1", "m-1", "sos")
         await env.changes.until(lambda: _attempt(env, status="pending", retries=1))
         assert made_for(env.fake, "sms", DAUGHTER) == [], seen(env.fake)  # still held
         await clock.advance(2)  # the outbox's retry, while Twilio holds the first request
+        await env.changes.until(lambda: _attempt(env, status="sending", retries=1))
+        await env.control("/_fake/release")  # taken now, while the retry waits for its answer
         row = await env.changes.until(lambda: _retried(env))
         await env.until_fake(lambda f: all(r.status is not None for r in f.api_requests()))
         posts = [r for r in env.sent(DAUGHTER, "Messages") if r.method == "POST"]

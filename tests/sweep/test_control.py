@@ -91,11 +91,12 @@ async def test_a_live_alarm_goes_before_the_sweeps_waiting_calls(
                 device_client(topic_root, clock=clock) as dev):
         for i in range(1, 7):
             await env.control(f"/_fake/phones/{phone(i)}", {"press": "1"})
-        await env.control("/_fake/fail", {"delay": 2, "count": 1})  # holds the next API request
+        await env.control("/_fake/fail", {"hold": True, "count": 1})  # the sweep's first call
         await sweep_env.start(env, {"area_prefix": KANAZAWA})
-        await env.until_fake(lambda f: f.creates("Calls"))
+        await env.until_fake(lambda f: f.held)
         await dev.alarm("pendant-6", "sos-1")
         await env.changes.until(lambda: _alarm_queued(env))
+        await env.control("/_fake/release")  # the slot frees only once the alarm waits for it
         try:
             await env.until_fake(lambda f: len(f.creates("Calls")) >= 3, within=10)
         except TimeoutError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -41,6 +42,23 @@ async def test_fail_rule_counts_down(env: Env) -> None:
                 for _ in range(3)]
     assert statuses == [503, 503, 201]
     assert [r.status for r in env.fake.api_requests("Messages")] == [503, 503, 201]
+
+
+async def test_a_held_request_is_answered_only_when_released(env: Env) -> None:
+    """{"hold": true} keeps the next API request unanswered until /_fake/release; releasing what
+    is not held is a 409."""
+    await request(env, "POST", "/_fake/fail", json={"hold": True, "count": 1})
+    sending = asyncio.ensure_future(
+        env.sender.send_sms(to=TO, body="x", status_callback=env.hooks_url + "/x/y"))
+    try:
+        await env.fake.wait_for(lambda f: f.held)
+        assert (env.fake.messages, sending.done()) == ({}, False)
+        assert (await request(env, "POST", "/_fake/release"))[0] == 200
+        assert (await sending).sid in env.fake.messages
+    finally:
+        sending.cancel()
+    status, text = await request(env, "POST", "/_fake/release")
+    assert status == 409 and "1 request(s), 0 held" in text, text
 
 
 async def test_lists_filter_by_number_and_keep_japanese(env: Env) -> None:

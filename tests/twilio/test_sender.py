@@ -129,7 +129,7 @@ async def test_slow_server_times_out_within_bound(env: Env) -> None:
     metrics = Metrics()
     sender = TwilioSender(settings, metrics)
     await sender.start()
-    await control(env, "/_fake/fail", {"delay": 30, "count": 1})
+    await control(env, "/_fake/fail", {"hold": True, "count": 1})  # never answered
     started = time.perf_counter()
     try:
         with pytest.raises(TransientSendError):
@@ -157,11 +157,12 @@ async def test_a_timed_out_create_answered_later_gives_its_sid(env: Env) -> None
     sender = TwilioSender(settings, Metrics())
     await sender.start()
     callback = env.hooks_url + "/twilio/sms/status?attempt=7"
-    await control(env, "/_fake/fail", {"delay": 0.6, "count": 1})  # then served
+    await control(env, "/_fake/fail", {"hold": True, "count": 1})
     try:
         with pytest.raises(UnknownOutcomeError):
             await sender.send_sms(to=TO, body="x", status_callback=callback)
         assert env.fake.messages == {}  # still held when the retry asks
+        await control(env, "/_fake/release", {})
         late = await sender.late_answer(status_callback=callback)
         assert isinstance(late, ProviderResult), late
         assert list(env.fake.messages) == [late.sid]
@@ -177,7 +178,7 @@ async def test_a_create_unanswered_past_the_late_limit_is_unknown(env: Env) -> N
     sender = TwilioSender(settings, Metrics())
     await sender.start()
     callback = env.hooks_url + "/twilio/sms/status?attempt=8"
-    await control(env, "/_fake/fail", {"delay": 30, "count": 1})
+    await control(env, "/_fake/fail", {"hold": True, "count": 1})  # never answered
     try:
         with pytest.raises(UnknownOutcomeError):
             await sender.send_sms(to=TO, body="x", status_callback=callback)
