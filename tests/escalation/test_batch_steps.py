@@ -4,8 +4,8 @@ storm's intake claims each person's first channel only."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,7 +69,9 @@ async def _home(services: Services, resident: str, *, alerts: int, at: datetime 
     return ids
 
 
-async def _statements_of_tick(services: Services, engine: EscalationEngine) -> int:
+@contextmanager
+def statements_seen(services: Services) -> Iterator[list[str]]:
+    """The SQL statements sent while the block runs, in order."""
     seen: list[str] = []
 
     def note(*args: Any) -> None:
@@ -78,9 +80,14 @@ async def _statements_of_tick(services: Services, engine: EscalationEngine) -> i
     sync = services.engine.sync_engine
     event.listen(sync, "before_cursor_execute", note)
     try:
-        await engine.tick(NOON)
+        yield seen
     finally:
         event.remove(sync, "before_cursor_execute", note)
+
+
+async def _statements_of_tick(services: Services, engine: EscalationEngine) -> int:
+    with statements_seen(services) as seen:
+        await engine.tick(NOON)
     return len(seen)
 
 
@@ -156,21 +163,12 @@ async def test_one_alarms_intake_writes_its_rows_and_reads_back_none_of_them(dat
             await s.commit()
         intake = Intake(services.settings, Stepper(services.settings, load_policies()),
                         None, None, lock_rows=False)  # type: ignore[arg-type]  # no hand-over here
-        seen: list[str] = []
-
-        def note(*args: Any) -> None:
-            seen.append(args[2])
-
-        sync = services.engine.sync_engine
-        event.listen(sync, "before_cursor_execute", note)
-        try:
+        with statements_seen(services) as seen:
             async with services.sessions() as s:
                 result = await store_batch(s, [_sos("o1-pendant")], now=NOON, skew_limit=300,
                                            cancel_min_seconds=0, cancel_grace_seconds=300,
                                            intake=intake)
                 await s.commit()
-        finally:
-            event.remove(sync, "before_cursor_execute", note)
         heads = [" ".join(q.split()[:3]) for q in seen]
         async with services.sessions() as s:
             escalation = (await s.exec(select(Escalation))).one()
