@@ -55,8 +55,10 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)
     fake = request.app[FAKE_KEY]
     form = await request.post() if request.method == "POST" else request.query
+    peer = request.transport.get_extra_info("peername") if request.transport else None
     record = Recorded(time.perf_counter(), "api", request.method, request.path_qs,
-                      {k: form.getall(k) for k in form}, None)  # type: ignore[misc]
+                      {k: form.getall(k) for k in form}, None,  # type: ignore[misc]
+                      client_port=peer[1] if peer else None)
     fake.recorded.append(record)
     return await _api_response(request, handler, fake, record)
 
@@ -166,6 +168,14 @@ async def update_call(request: web.Request) -> web.Response:
     return web.json_response(call.api_json(fake.account_sid))
 
 
+async def fetch_account(request: web.Request) -> web.Response:
+    """GET Accounts/{sid}.json: the account itself (the gateway reads it to warm its connections)."""
+    sid = request.app[FAKE_KEY].account_sid
+    return web.json_response({"sid": sid, "friendly_name": "Fake Twilio", "status": "active",
+                              "type": "Full", "owner_account_sid": sid,
+                              "uri": f"/2010-04-01/Accounts/{sid}.json"})
+
+
 async def fetch_resource(request: web.Request) -> web.Response:
     """GET Messages/{sid}.json or Calls/{sid}.json: the current state."""
     fake, sid = request.app[FAKE_KEY], request.match_info["sid"]
@@ -242,6 +252,7 @@ def make_fake_twilio_app(
     app.cleanup_ctx.append(network)
     app.on_shutdown.append(stop_delays)
     r = app.router
+    r.add_get(API_PREFIX + ".json", fetch_account)
     r.add_post(API_PREFIX + "/Messages.json", create_message)
     r.add_post(API_PREFIX + "/Calls.json", create_call)
     r.add_get(API_PREFIX + "/{kind:Messages|Calls}.json", list_resources)

@@ -158,6 +158,7 @@ class Recorded:
     response: str = ""
     answered_at: float | None = None  # API requests: when the fake answered (perf_counter)
     dropped: bool = False  # API requests: served, but the answer was lost (connection closed)
+    client_port: int | None = None  # API requests: the connection it came on (the client's port)
 
 
 @dataclass
