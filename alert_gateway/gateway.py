@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 TaskFactory = Callable[[asyncio.Event], Awaitable[None]]
 SHUTDOWN_SECONDS = 20.0
 BUS_DRAIN_SECONDS = 5.0  # device feedback and replica notices queued at shutdown still go out
-SUBSCRIBER = "mqtt"  # the task that subscribes: started last, once the gateway is warm
 
 
 class Gateway:
@@ -43,7 +42,7 @@ class Gateway:
         self.supervisor = Supervisor(services.settings, services.clock, services.sessions,
                                      services.bus, services.metrics, services.ingest)
         self.task_factories: list[tuple[str, TaskFactory]] = [
-            (SUBSCRIBER, services.ingest.connection.run),
+            ("mqtt", services.ingest.connection.run),
             ("ingest-writer", services.ingest.run_writer),
             ("heartbeat-flush", self._flush_loop),
             ("supervision", self.supervisor.run),
@@ -67,25 +66,20 @@ class Gateway:
         return None if self.sia is None else self.sia.status()
 
     async def start(self) -> None:
-        """Start every task, the MQTT subscription last; readiness turns true once they run.
+        """Warm up, then start every task (the MQTT subscription among them); readiness turns
+        true once they run.
 
-        Before subscribing, the warm-up readies what the first alarm would otherwise pay for
-        (warmup.py). It runs after the other tasks have started: its rehearsal's connection is
-        then the pool's most recently used one (LIFO), the one a quiet gateway's next alarm gets.
+        The warm-up (warmup.py) readies what the first alarm would otherwise pay for, before
+        anything subscribes or sends: nothing of ours is under way while it runs.
         """
-        for name, factory in self.task_factories:
-            if name != SUBSCRIBER:
-                self._spawn(name, factory)
         await warm_up(self.services, self.workers)
-        self._spawn(SUBSCRIBER, self.services.ingest.connection.run)
+        for name, factory in self.task_factories:
+            self._tasks.append(asyncio.create_task(self._supervise(name, factory), name=name))
         if self.services.replicas is not None:
             self._link = asyncio.create_task(
                 self._supervise("replica-link", self.services.replicas.run, self._link_stop),
                 name="replica-link")
         self.ready = True
-
-    def _spawn(self, name: str, factory: TaskFactory) -> None:
-        self._tasks.append(asyncio.create_task(self._supervise(name, factory), name=name))
 
     async def _supervise(self, name: str, factory: TaskFactory,
                          stop: asyncio.Event | None = None) -> None:
