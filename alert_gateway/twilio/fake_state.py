@@ -163,10 +163,10 @@ class Recorded:
 
 @dataclass
 class FailRule:
-    """Make the next `count` API requests fail with `status`, or stall for `delay` seconds, or
-    (`hold`) stall until the test releases them: a slow Twilio that does not race the test;
-    `drop`: serve them, then close the connection unanswered (Twilio took the request, the client
-    never learns it)."""
+    """Make the next `count` API requests (not account reads) fail with `status`, or stall for
+    `delay` seconds, or (`hold`) stall until the test releases them: a slow Twilio that does not
+    race the test; `drop`: serve them, then close the connection unanswered (Twilio took the
+    request, the client never learns it)."""
 
     status: int | None
     delay: float
