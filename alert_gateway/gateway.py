@@ -14,6 +14,7 @@ from .ingest.heartbeats import chunks, store_sightings
 from .privacy.purge_task import RetentionPurge
 from .services import Services
 from .supervision.service import Supervisor
+from .warmup import warm_up
 from .wiring import build_workers
 
 if TYPE_CHECKING:  # the SIA bridge is imported only when a site runs it
@@ -65,7 +66,13 @@ class Gateway:
         return None if self.sia is None else self.sia.status()
 
     async def start(self) -> None:
-        """Start every task; readiness turns true once they run."""
+        """Warm up, then start every task (the MQTT subscription among them); readiness turns
+        true once they run.
+
+        The warm-up (warmup.py) readies what the first alarm would otherwise pay for, before
+        anything subscribes or sends: nothing of ours is under way while it runs.
+        """
+        await warm_up(self.services, self.workers)
         for name, factory in self.task_factories:
             self._tasks.append(asyncio.create_task(self._supervise(name, factory), name=name))
         if self.services.replicas is not None:

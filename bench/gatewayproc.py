@@ -72,11 +72,15 @@ class GatewayProcess:
         return env
 
     async def start(self, limit: float = 30.0) -> float:
-        """Spawn and wait until /readyz says ready; returns seconds from spawn to ready."""
+        """Spawn and wait until /readyz says ready and /healthz says subscribed; returns seconds
+        from spawn to ready."""
         started = time.perf_counter()
         self.spawn()
         await self.wait_ready(limit)
         ready = time.perf_counter() - started
+        # Readiness leaves MQTT out (web/health.py), and a new client id has no session at the
+        # broker yet: an alarm published before the subscription would be dropped.
+        await self.wait_subscribed(limit)
         self._maybe_profile()
         return ready
 
@@ -122,6 +126,17 @@ class GatewayProcess:
                     pass
                 await asyncio.sleep(0.02)
         raise TimeoutError(f"gateway not ready; see {self.log_path}")
+
+    async def wait_subscribed(self, limit: float = 30.0) -> None:
+        """Poll /healthz every 20 ms until its MQTT check is ok (connected and subscribed)."""
+        deadline = time.monotonic() + limit
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                async with http.get(self.url + "/healthz") as r:
+                    if (await r.json())["checks"].get("mqtt") == "ok":
+                        return
+                await asyncio.sleep(0.02)
+        raise TimeoutError(f"gateway not subscribed; see {self.log_path}")
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""

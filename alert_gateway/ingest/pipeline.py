@@ -8,8 +8,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import aiomqtt
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import (
     ActivityMessage,
@@ -270,25 +272,31 @@ class IngestPipeline:
             self._unsettled.pop(id(pending), None)
 
     async def _commit(self, batch: list[_Pending], *, plan: bool = True) -> BatchResult:
-        s = self._settings
         started = time.perf_counter()
         now = self._clock.now()
         async with self._sessions() as session:
-            result = await store_batch(
-                session,
-                [p.item for p in batch],
-                now=now,
-                skew_limit=s.clock_skew_seconds,
-                cancel_min_seconds=s.cancel_min_seconds,
-                cancel_grace_seconds=s.cancel_grace_seconds,
-                intake=self.intake if plan else None,
-                storm=not self._queue.empty(),
-            )
+            result = await self.store(session, [p.item for p in batch], now=now, plan=plan)
             await session.commit()
         if not plan:
             result.first_steps = FirstSteps(next_due_at=now)  # the engine looks at once
         self._metrics.ingest_batch_seconds.observe(time.perf_counter() - started)
         return result
+
+    async def store(self, session: AsyncSession, items: list[Incoming | Rejection], *,
+                    now: datetime, plan: bool = True) -> BatchResult:
+        """Store and (`plan`) plan these messages in the caller's transaction; it commits, or
+        rolls back (the warm-up's rehearsal)."""
+        s = self._settings
+        return await store_batch(
+            session,
+            items,
+            now=now,
+            skew_limit=s.clock_skew_seconds,
+            cancel_min_seconds=s.cancel_min_seconds,
+            cancel_grace_seconds=s.cancel_grace_seconds,
+            intake=self.intake if plan else None,
+            storm=not self._queue.empty(),
+        )
 
     async def _after_commit(self, result: BatchResult) -> None:
         if self.intake is not None:  # first: the claimed sends wait for nothing else

@@ -27,6 +27,7 @@ T = TypeVar("T")
 CHASE_CONNECTIONS = 8  # beyond send_concurrency: status polls of stuck attempts share the pool
 CALL_EVENTS = ["ringing", "answered", "completed"]  # "initiated" says no more than the API answer
 LOOKUP_LIMIT = 20  # messages or calls looked at when asking whether a request went out
+WARM_CONNECTIONS = 2  # an alarm's first sends go out together: the call and the SMS
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,17 @@ class TwilioSender:
             self._settings.twilio_auth_token.get_secret_value(),
             http_client=self._http,
         )
+
+    async def warm(self, *, connections: int = WARM_CONNECTIONS) -> None:
+        """Ready the first alarm's requests: the SDK imports its API modules on first use (50-150
+        ms), and each new connection costs DNS, TCP and TLS to Twilio. Reading our own account is
+        free and changes nothing; read at once on several connections, they stay in the pool."""
+        await self.start()
+        client = self._require()
+        _ = client.messages, client.calls  # the SDK imports their modules here
+        await asyncio.gather(*(
+            self._call("warm_up", lambda: client.api.v2010.account.fetch_async())
+            for _ in range(connections)))
 
     async def close(self) -> None:
         """Close the HTTP session; safe to call twice or before start."""

@@ -55,8 +55,10 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)
     fake = request.app[FAKE_KEY]
     form = await request.post() if request.method == "POST" else request.query
+    peer = request.transport.get_extra_info("peername") if request.transport else None
     record = Recorded(time.perf_counter(), "api", request.method, request.path_qs,
-                      {k: form.getall(k) for k in form}, None)  # type: ignore[misc]
+                      {k: form.getall(k) for k in form}, None,  # type: ignore[misc]
+                      client_port=peer[1] if peer else None)
     fake.recorded.append(record)
     return await _api_response(request, handler, fake, record)
 
@@ -69,7 +71,10 @@ async def _api_response(
     if request.match_info.get("account") != fake.account_sid:
         return await _answered(fake, record, twilio_error(
             404, 20404, "The requested resource was not found"))
-    rule = fake.take_fail_rule()
+    # Injected failures are for what the gateway sends and looks up, never its warm-up's read of
+    # the account: a test that holds "the next two requests" means two sends.
+    rule = None if request.path.endswith(f"/Accounts/{fake.account_sid}.json") \
+        else fake.take_fail_rule()
     release = fake.hold() if rule is not None and rule.hold else None
     # Seen only now, so a test that sees a held request can release it at once.
     await fake.changed()
@@ -166,6 +171,14 @@ async def update_call(request: web.Request) -> web.Response:
     return web.json_response(call.api_json(fake.account_sid))
 
 
+async def fetch_account(request: web.Request) -> web.Response:
+    """GET Accounts/{sid}.json: the account itself (the gateway reads it to warm its connections)."""
+    sid = request.app[FAKE_KEY].account_sid
+    return web.json_response({"sid": sid, "friendly_name": "Fake Twilio", "status": "active",
+                              "type": "Full", "owner_account_sid": sid,
+                              "uri": f"/2010-04-01/Accounts/{sid}.json"})
+
+
 async def fetch_resource(request: web.Request) -> web.Response:
     """GET Messages/{sid}.json or Calls/{sid}.json: the current state."""
     fake, sid = request.app[FAKE_KEY], request.match_info["sid"]
@@ -242,6 +255,7 @@ def make_fake_twilio_app(
     app.cleanup_ctx.append(network)
     app.on_shutdown.append(stop_delays)
     r = app.router
+    r.add_get(API_PREFIX + ".json", fetch_account)
     r.add_post(API_PREFIX + "/Messages.json", create_message)
     r.add_post(API_PREFIX + "/Calls.json", create_call)
     r.add_get(API_PREFIX + "/{kind:Messages|Calls}.json", list_resources)

@@ -158,14 +158,15 @@ class Recorded:
     response: str = ""
     answered_at: float | None = None  # API requests: when the fake answered (perf_counter)
     dropped: bool = False  # API requests: served, but the answer was lost (connection closed)
+    client_port: int | None = None  # API requests: the connection it came on (the client's port)
 
 
 @dataclass
 class FailRule:
-    """Make the next `count` API requests fail with `status`, or stall for `delay` seconds, or
-    (`hold`) stall until the test releases them: a slow Twilio that does not race the test;
-    `drop`: serve them, then close the connection unanswered (Twilio took the request, the client
-    never learns it)."""
+    """Make the next `count` API requests (not account reads) fail with `status`, or stall for
+    `delay` seconds, or (`hold`) stall until the test releases them: a slow Twilio that does not
+    race the test; `drop`: serve them, then close the connection unanswered (Twilio took the
+    request, the client never learns it)."""
 
     status: int | None
     delay: float
