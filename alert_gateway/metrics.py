@@ -6,6 +6,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
     Info,
     PlatformCollector,
@@ -15,6 +16,7 @@ from prometheus_client import (
 from .db.calls import CallState
 from .db.escalation import AttemptStatus, NotifyChannel
 from .db.messages import RejectReason
+from .gcpauses import GcPauses
 
 PREFIX = "alert_gateway_"
 # twilio/client.py's operations, as the Twilio alert rules count them
@@ -41,6 +43,10 @@ class Metrics:
         # every Prometheus client exports them: a leak or an fd exhaustion shows before it hurts
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
+        GCCollector(registry=r)  # python_gc_collections_total, ..._objects_collected_total
+        # alert_gateway_gc_pause_seconds: counts once `serve` installs it (gc.callbacks is global)
+        self.gc_pauses = GcPauses()
+        r.register(self.gc_pauses)
         self.build_info = Info(PREFIX + "build", "Version of the running gateway.", registry=r)
         self.build_info.info({"version": version})
         self.mqtt_messages = Counter(
