@@ -59,6 +59,7 @@ class EscalationEngine:
         self.cycles = 0  # for tests and benchmarks: how often the engine looked
         self._oldest: dict[str, datetime] = {}
         self._asleep = False  # in the wait below, until `_sleeping_until` (None: until poked)
+        self._yielding = False  # waiting for the dispatcher's first sends to go out
         self._sleeping_until: datetime | None = None
         self._gauges_stale = asyncio.Event()  # the board changed: refresh the gauges soon
         self._lock_rows = not is_sqlite(settings.database_url)
@@ -75,6 +76,12 @@ class EscalationEngine:
     def poke(self) -> None:
         """Look at the database now."""
         self.wake.set()
+
+    def first_sends_out(self) -> None:
+        """The dispatcher started every first send it held: a batch held back for them may run.
+        Only a yielding engine needs waking; any other wake would be a look that finds nothing."""
+        if self._yielding:
+            self.wake.set()
 
     def board_changed(self) -> None:
         """An alert opened or changed without a step of ours: refresh the board gauges soon."""
@@ -132,7 +139,7 @@ class EscalationEngine:
     async def _yield_to_first_sends(self, stop: asyncio.Event) -> None:
         """Until the dispatcher has started every first send it holds (it pokes), a stop, or
         YIELD_AT_MOST."""
-        self._asleep, self._sleeping_until = True, None
+        self._asleep, self._sleeping_until, self._yielding = True, None, True
         try:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(YIELD_AT_MOST):
@@ -140,7 +147,7 @@ class EscalationEngine:
                         await self.wake.wait()
                         self.wake.clear()
         finally:
-            self._asleep = False
+            self._asleep = self._yielding = False
 
     async def _gauges(self, stop: asyncio.Event) -> None:
         """Board gauges off the alarm path: at once after a quiet spell, then at most once a second."""
