@@ -57,10 +57,10 @@ def _next_step_planned(env: Env, number: str) -> Callable[[], Awaitable[list[tup
 async def test_an_unanswered_alarm_up_to_its_next_step_costs_pinned_round_trips(
         database_url: str, topic_root: str, clock: FakeClock) -> None:
     """The daughter's call ends without a key while her SMS is delivered, and her re-dial is
-    planned: the alarm stored and planned in one transaction, its two send results in one,
-    its status callbacks in at most four, the next step in one, and no look that finds nothing
-    (once the gateway has settled with a first alarm; the board gauges, read at most once a
-    second whatever the rate, are not the alarm's)."""
+    planned: the alarm stored and planned in one transaction (12 statements), its two send
+    results in one, its status callbacks in at most four, the next step in one (7), no look
+    that finds nothing: 7 transactions, 27 statements (once the gateway has settled with a first
+    alarm; the board gauges, read at most once a second whatever the rate, are not the alarm's)."""
     await seed(database_url, n=2)
     async with escalation_env(database_url, topic_root, clock) as env, \
             device_client(topic_root, clock=clock) as dev:
@@ -72,10 +72,16 @@ async def test_an_unanswered_alarm_up_to_its_next_step_costs_pinned_round_trips(
         assert planned == [("voice", "not_reached"), ("sms", "delivered"), ("voice", "pending")]
         ours = [t for t in seen if t and not t[0].startswith("SELECT alert.status")]
         shown = "\n".join("-- " + "\n   ".join(t) for t in ours)
-        intake, results, *callbacks, step = ours
+        intake, *sends, step = ours
+        heads = [h for t in sends for h in t]
+        # A callback that beat its send's answer (the fake calls back at once): that result
+        # takes the row-by-row path, a read and a write more.
+        late = heads.count("SELECT notificationattempt.id, notificationattempt.alert_id,")
         assert len(intake) == 12 and intake[0].startswith("SELECT device"), shown
-        assert results == ["UPDATE notificationattempt SET", "UPDATE alert SET"], shown
-        assert len(callbacks) <= 4, shown
-        assert all(h.startswith("UPDATE") for t in callbacks for h in t), shown  # no lock reads
+        assert heads[:2] == ["UPDATE notificationattempt SET", "UPDATE alert SET"] or late, shown
+        assert len(sends) <= 5, shown  # the results in one transaction, the callbacks in four
+        assert len(heads) - 2 * late <= 8, shown
+        assert all(h.startswith("UPDATE") for h in heads  # no lock reads, no look at nothing
+                   if h != "SELECT notificationattempt.id, notificationattempt.alert_id,"), shown
         assert len(step) == 7 and step[0].startswith("SELECT escalation"), shown
-        assert len(ours) <= 7 and sum(map(len, ours)) <= 27, shown
+        assert len(ours) <= 7 and sum(map(len, ours)) - 2 * late <= 27, shown
