@@ -48,7 +48,7 @@ def build_workers(services: Services) -> Workers:
     engine = EscalationEngine(services.settings, services.clock, services.sessions, services.bus,
                               services.metrics, policies, on_queued=dispatcher.note_due,
                               first_sends_waiting=lambda: dispatcher.first_sends_waiting)
-    dispatcher.first_sends_out = engine.poke
+    dispatcher.first_sends_out = engine.first_sends_out
     feedback = DeviceFeedback(services.sessions, services.ingest.feedback, services.metrics)
     services.ingest.intake = Intake(services.settings, engine.stepper, dispatcher, engine,
                                     lock_rows=not is_sqlite(services.settings.database_url))

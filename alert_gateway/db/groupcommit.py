@@ -11,8 +11,10 @@ Idle, a write starts at once, unless its caller says it `can_wait`: a status nob
 (an SMS sent or delivered, a call ringing or answered by a person). Such a write waits up to
 LINGER for company, and the first write that cannot wait (a failure that makes the next step
 due, a keypress, a reply, a send's result, which frees a dispatcher slot) starts the transaction
-at once for all of them. At low rates each callback was otherwise its own transaction (BEGIN,
-UPDATE, COMMIT), most of what an alarm's callbacks cost at 10 alarms/s.
+at once for all of them. A send's result waits only while its alarm's other request is still
+out (outbox/delivery.py): that one's result follows within milliseconds and cannot wait. At low
+rates each callback was otherwise its own transaction (BEGIN, UPDATE, COMMIT), most of what an
+alarm's callbacks cost at 10 alarms/s.
 
 If a shared transaction fails, each write in it is run again alone, so one bad write never takes
 the others with it. Shared statements lock attempts in id order, as closing an alert does, so a

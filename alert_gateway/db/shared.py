@@ -35,13 +35,16 @@ ATTEMPTS, ESCALATIONS, ALERTS, RESPONDERS = 1, 2, 3, 4
 class Kind:
     """One statement for many rows: `run(session, rows)` returns the results by key (a key
     missing: not matched). `lock`, when given, locks the keys in order before the first kind
-    with that lock runs in a round (when there is more than one key). Kinds run in `order` (the
-    tables' lock order first)."""
+    with that lock runs in a round (when there is more than one key). `locks_in_order`: the
+    statement itself takes its rows' locks in key order, so when its keys are all the round's
+    keys of that lock, no statement of its own is needed. Kinds run in `order` (the tables' lock
+    order first)."""
 
     name: str
     order: tuple[int, int]
     run: Runner
     lock: Locker | None = None
+    locks_in_order: bool = False
 
 
 async def ask(session: AsyncSession, kind: Kind, row: Row) -> Any:
@@ -120,7 +123,9 @@ class SharedStatements:
             if kind.lock is not None and kind.lock not in locked:
                 locked.add(kind.lock)
                 keys = {key for k, rows in by_kind.items() if k.lock is kind.lock for key in rows}
-                if len(keys) > 1:  # one row (a callback alone) has no order to keep
+                # one row (a callback alone) has no order to keep; a statement that locks its
+                # rows in order, run first on all of them, keeps it itself (a round trip less)
+                if len(keys) > 1 and not (kind.locks_in_order and keys == by_kind[kind].keys()):
                     await kind.lock(self._session, sorted(keys))  # type: ignore[type-var]
             results[kind] = await kind.run(self._session, list(by_kind[kind].values()))
             self.statements += 1

@@ -59,6 +59,7 @@ class EscalationEngine:
         self.cycles = 0  # for tests and benchmarks: how often the engine looked
         self._oldest: dict[str, datetime] = {}
         self._asleep = False  # in the wait below, until `_sleeping_until` (None: until poked)
+        self._yielding = False  # waiting for the dispatcher's first sends to go out
         self._sleeping_until: datetime | None = None
         self._gauges_stale = asyncio.Event()  # the board changed: refresh the gauges soon
         self._lock_rows = not is_sqlite(settings.database_url)
@@ -75,6 +76,12 @@ class EscalationEngine:
     def poke(self) -> None:
         """Look at the database now."""
         self.wake.set()
+
+    def first_sends_out(self) -> None:
+        """The dispatcher started every first send it held: a batch held back for them may run.
+        Only a yielding engine needs waking; any other wake would be a look that finds nothing."""
+        if self._yielding:
+            self.wake.set()
 
     def board_changed(self) -> None:
         """An alert opened or changed without a step of ours: refresh the board gauges soon."""
@@ -132,7 +139,7 @@ class EscalationEngine:
     async def _yield_to_first_sends(self, stop: asyncio.Event) -> None:
         """Until the dispatcher has started every first send it holds (it pokes), a stop, or
         YIELD_AT_MOST."""
-        self._asleep, self._sleeping_until = True, None
+        self._asleep, self._sleeping_until, self._yielding = True, None, True
         try:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(YIELD_AT_MOST):
@@ -140,7 +147,7 @@ class EscalationEngine:
                         await self.wake.wait()
                         self.wake.clear()
         finally:
-            self._asleep = False
+            self._asleep = self._yielding = False
 
     async def _gauges(self, stop: asyncio.Event) -> None:
         """Board gauges off the alarm path: at once after a quiet spell, then at most once a second."""
@@ -160,11 +167,20 @@ class EscalationEngine:
 
     async def tick(self, now: datetime) -> tuple[bool, datetime | None]:
         """Run one batch of due escalations. Returns whether a full batch was found (more may
-        wait) and, when not, the next time any open escalation needs a look, read in the same
-        transaction (a transaction of its own cost three more round trips per wake)."""
+        wait) and, when not, the next time any open escalation needs a look: read with the
+        batch, or in the same transaction when nothing was due (a transaction of its own cost
+        three more round trips per wake)."""
         self.cycles += 1
-        query = (select_rows(ESCALATION)
-                 .where(ESCALATION.c.state.in_(OPEN_STATES), ESCALATION.c.next_due_at <= now)
+        is_open = ESCALATION.c.state.in_(OPEN_STATES)
+        # At the batch's snapshot: when the open escalations not due yet fall due, and how many
+        # are due now (more than the batch got: another replica holds some). Later changes
+        # come with a poke or a noted due time, as they would while the engine sleeps.
+        later = (select_rows(func.min(ESCALATION.c.next_due_at))
+                 .where(is_open, ESCALATION.c.next_due_at > now).scalar_subquery())
+        due = (select_rows(func.count()).select_from(ESCALATION)
+               .where(is_open, ESCALATION.c.next_due_at <= now).scalar_subquery())
+        query = (select_rows(ESCALATION, later.label("later_due"), due.label("due_now"))
+                 .where(is_open, ESCALATION.c.next_due_at <= now)
                  .order_by(ESCALATION.c.severity_rank, ESCALATION.c.next_due_at)
                  .limit(BATCH))
         if self._lock_rows:
@@ -172,13 +188,16 @@ class EscalationEngine:
 
         async def step(uow: UnitOfWork) -> tuple[int, BatchOutcome | None, datetime | None]:
             rows = list((await uow.session.exec(query)).all())  # type: ignore[call-overload]
-            outcome = None
-            if rows:
-                outcome = await self.stepper.run(uow.session, rows, now=now)
-                uow.extend(outcome.changes)
+            if not rows:
+                return 0, None, await self._earliest_due(uow.session)
+            outcome = await self.stepper.run(uow.session, rows, now=now)
+            uow.extend(outcome.changes)
             if len(rows) == BATCH:
                 return len(rows), outcome, None
-            return len(rows), outcome, await self._earliest_due(uow.session)
+            if rows[0].due_now > len(rows):
+                return len(rows), outcome, self._learned(now)
+            times = [t for t in (rows[0].later_due, outcome.next_due_at) if t is not None]
+            return len(rows), outcome, self._learned(min(map(self._aware, times), default=None))
 
         found, outcome, earliest = await retrying(self._sessions, self._bus, step)
         if outcome is not None and outcome.queued:
@@ -186,12 +205,17 @@ class EscalationEngine:
         return found == BATCH, earliest
 
     async def _earliest_due(self, session: AsyncSession) -> datetime | None:
-        """The next time any open escalation needs a look; sets the engine-lag gauge."""
+        """The next time any open escalation needs a look."""
         earliest = (await session.exec(
             select(func.min(Escalation.next_due_at))
             .where(col(Escalation.state).in_(OPEN_STATES)))).one()
-        if earliest is not None and earliest.tzinfo is None:
-            earliest = earliest.replace(tzinfo=self._clock.now().tzinfo)
+        return self._learned(None if earliest is None else self._aware(earliest))
+
+    def _aware(self, at: datetime) -> datetime:
+        return at if at.tzinfo is not None else at.replace(tzinfo=self._clock.now().tzinfo)  # SQLite
+
+    def _learned(self, earliest: datetime | None) -> datetime | None:
+        """The next look's time, learned by a tick; sets the engine-lag gauge."""
         now = self._clock.now()
         lag = 0.0 if earliest is None else max(0.0, (now - earliest).total_seconds())
         self._metrics.engine_lag_seconds.set(lag)

@@ -14,7 +14,19 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Integer, Row, Select, String, Table, func, literal, select, union_all
+from sqlalchemy import (
+    CompoundSelect,
+    Integer,
+    Row,
+    RowMapping,
+    Select,
+    String,
+    Table,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.models import (
@@ -106,12 +118,8 @@ async def load_inputs(session: AsyncSession, ids: Sequence[int], *, rows: StepRo
     a, c, n, e = _ALERT.c, _CONTACT.c, _ATTEMPT.c, _RESPONDER.c
     alerts: dict[int, Any] = {i: opened[i] for i in ids if i in opened}
     ids = [i for i in ids if i not in opened]  # the others: read all they have
-    if ids:
-        alerts.update({row.id: row for row in await _rows(session, select(
-            a.id, a.resident_id, a.device_id, a.type, a.severity, a.status, a.acknowledged_at)
-            .where(a.id.in_(ids)))})
     residents, contacts = await _people(
-        session, {row.resident_id for row in alerts.values() if row.resident_id})
+        session, {row.resident_id for row in alerts.values() if row.resident_id}, alerts, ids)
     attempts: dict[int, list[tuple[datetime, AttemptView]]] = defaultdict(list)
     responders: dict[int, dict[int, ResponderState]] = defaultdict(dict)
     if ids:
@@ -145,31 +153,53 @@ async def load_inputs(session: AsyncSession, ids: Sequence[int], *, rows: StepRo
     return StepInputs(alerts, residents, contacts, attempts, responders, CapHistory())
 
 
+_ALERT_COLUMNS = ("id", "resident_id", "device_id", "type", "severity", "status",
+                  "acknowledged_at")
 _RESIDENT_COLUMNS = ("id", "name", "address", "phone", "phone_type", "language")
 _CONTACT_COLUMNS = ("id", "resident_id", "name", "relation", "phone", "phone_type", "priority",
                     "language", "channels", "active", "sms_opt_out", "line_user_id")
-_PEOPLE = (select(*(_RESIDENT.c[k].label(f"r_{k}") for k in _RESIDENT_COLUMNS),
-                  *(_CONTACT.c[k].label(f"c_{k}") for k in _CONTACT_COLUMNS))
-           .select_from(_RESIDENT.outerjoin(_CONTACT, _CONTACT.c.resident_id == _RESIDENT.c.id))
+_PEOPLE_COLUMNS = (*(_RESIDENT.c[k].label(f"r_{k}") for k in _RESIDENT_COLUMNS),
+                   *(_CONTACT.c[k].label(f"c_{k}") for k in _CONTACT_COLUMNS))
+_WITH_CONTACTS = _RESIDENT.outerjoin(_CONTACT, _CONTACT.c.resident_id == _RESIDENT.c.id)
+_PEOPLE = (select(*_PEOPLE_COLUMNS).select_from(_WITH_CONTACTS)
            .order_by(_CONTACT.c.priority, _CONTACT.c.id))
+# Alerts with their residents and contacts: the engine's batch reads both in one round trip.
+_ALERTS_AND_PEOPLE = (select(*(_ALERT.c[k].label(f"a_{k}") for k in _ALERT_COLUMNS),
+                             *_PEOPLE_COLUMNS)
+                      .select_from(_ALERT.outerjoin(_WITH_CONTACTS,
+                                                    _RESIDENT.c.id == _ALERT.c.resident_id))
+                      .order_by(_ALERT.c.id, _CONTACT.c.priority, _CONTACT.c.id))
 
 
-async def _people(session: AsyncSession, resident_ids: set[str]) -> tuple[
+async def _people(session: AsyncSession, resident_ids: set[str], alerts: dict[int, Any],
+                  alert_ids: list[int]) -> tuple[
         dict[str, SimpleNamespace], dict[str, list[SimpleNamespace]]]:
-    """The residents' columns, and their contacts' in call order: one query (a round trip
-    less on the alarm's path), each resident's columns repeated beside each of their contacts."""
+    """The residents' columns, and their contacts' in call order; with `alert_ids`, those
+    alerts' columns into `alerts` and their residents' too. One query each, each resident's
+    columns repeated beside each of their contacts (and an alert's beside each of its people)."""
     residents: dict[str, SimpleNamespace] = {}
     contacts: dict[str, list[SimpleNamespace]] = defaultdict(list)
-    if not resident_ids:
-        return residents, contacts
-    for row in await _rows(session, _PEOPLE.where(_RESIDENT.c.id.in_(resident_ids))):
-        m = row._mapping
-        if m["r_id"] not in residents:
-            residents[m["r_id"]] = SimpleNamespace(**{k: m[f"r_{k}"] for k in _RESIDENT_COLUMNS})
-        if m["c_id"] is not None:
-            contacts[m["r_id"]].append(
-                SimpleNamespace(**{k: m[f"c_{k}"] for k in _CONTACT_COLUMNS}))
+    if alert_ids:
+        read_with: dict[str, int] = {}  # resident: the alert whose rows hold their contacts
+        for row in await _rows(session, _ALERTS_AND_PEOPLE.where(_ALERT.c.id.in_(alert_ids))):
+            m = row._mapping
+            if m["a_id"] not in alerts:
+                alerts[m["a_id"]] = SimpleNamespace(**{k: m[f"a_{k}"] for k in _ALERT_COLUMNS})
+            if m["r_id"] is not None and read_with.setdefault(m["r_id"], m["a_id"]) == m["a_id"]:
+                _note_person(m, residents, contacts)
+    resident_ids -= residents.keys()
+    if resident_ids:
+        for row in await _rows(session, _PEOPLE.where(_RESIDENT.c.id.in_(resident_ids))):
+            _note_person(row._mapping, residents, contacts)
     return residents, contacts
+
+
+def _note_person(m: RowMapping, residents: dict[str, SimpleNamespace],
+                 contacts: dict[str, list[SimpleNamespace]]) -> None:
+    if m["r_id"] not in residents:
+        residents[m["r_id"]] = SimpleNamespace(**{k: m[f"r_{k}"] for k in _RESIDENT_COLUMNS})
+    if m["c_id"] is not None:
+        contacts[m["r_id"]].append(SimpleNamespace(**{k: m[f"c_{k}"] for k in _CONTACT_COLUMNS}))
 
 
 async def _rows(session: AsyncSession, query: Select[Any]) -> Sequence[Row[Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -38,6 +39,7 @@ class Delivery:
         self._writes = writes
         self._sender = sender
         self._line = line
+        self._requesting: Counter[int | None] = Counter()  # requests in flight, by alert
 
     async def deliver(self, attempt: NotificationAttempt) -> results.Recorded:
         """One API call; the outcome is written in a transaction shared with other results."""
@@ -46,11 +48,22 @@ class Delivery:
         found = await timeouts.sent_already(
             self._sender, attempt, sessions=self._sessions, writes=self._writes, clock=self._clock,
             public_url=self._settings.public_url)
-        result = found or await request(self._sender, attempt, base=self._settings.public_url,
-                                        voice_for=self._settings.voice_for, line=self._line)
+        self._requesting[attempt.alert_id] += 1
+        try:
+            result = found or await request(self._sender, attempt, base=self._settings.public_url,
+                                            voice_for=self._settings.voice_for, line=self._line)
+        finally:
+            self._requesting[attempt.alert_id] -= 1
+        # Taken while a sibling's request (the SMS beside the call) is still out: this record
+        # may wait (up to LINGER) for the sibling's, whose arrival starts one commit for both.
+        # A failure's record never waits: it makes the next step due.
+        can_wait = (isinstance(result, ProviderResult) and attempt.alert_id is not None
+                    and self._requesting[attempt.alert_id] > 0)
+        if not self._requesting[attempt.alert_id]:
+            del self._requesting[attempt.alert_id]
         for tries in range(RECORD_TRIES):
             try:
-                return await self._record(attempt.id, result, attempt.body)
+                return await self._record(attempt.id, result, attempt.body, can_wait=can_wait)
             except (SQLAlchemyError, OSError) as exc:
                 if tries == RECORD_TRIES - 1:
                     raise
@@ -59,10 +72,12 @@ class Delivery:
         raise AssertionError("unreachable")
 
     async def _record(self, attempt_id: int, result: ProviderResult | Exception,
-                      sent_body: str | None) -> results.Recorded:
+                      sent_body: str | None, *, can_wait: bool) -> results.Recorded:
+        now = self._clock.now()  # when the answer came, also when it waited for company
         recorded = await self._writes.run(
-            lambda session: results.record(session, attempt_id, result, now=self._clock.now(),
-                                           metrics=self._metrics, sent_body=sent_body))
+            lambda session: results.record(session, attempt_id, result, now=now,
+                                           metrics=self._metrics, sent_body=sent_body),
+            can_wait=can_wait)
         if recorded.first_latency is not None:
             severity, seconds = recorded.first_latency
             self._metrics.first_notification_seconds.labels(severity=severity).observe(seconds)

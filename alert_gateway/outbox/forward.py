@@ -58,6 +58,17 @@ async def lock_attempts(session: AsyncSession, ids: list[Hashable]) -> None:
         await session.exec(_LOCK, params={"ids": ids})  # type: ignore[call-overload]
 
 
+def in_lock_order(statement: Any, ids: Any, dialect: str) -> Any:
+    """`statement` (an UPDATE of attempts) taking its rows' locks in id order before it writes
+    them, as `lock_attempts` would in a statement of its own (PostgreSQL: an UPDATE alone locks
+    rows in whatever order its plan meets them)."""
+    if dialect != "postgresql":
+        return statement
+    locked = (select(ATTEMPT.c.id).where(ATTEMPT.c.id == ids).order_by(ATTEMPT.c.id)
+              .with_for_update(of=ATTEMPT).subquery("locked"))
+    return statement.where(ATTEMPT.c.id == locked.c.id)
+
+
 async def _nothing(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
     return {}
 
@@ -98,7 +109,7 @@ def _advance_statement(dialect: str) -> ReturningUpdate[Any]:
         UnknownOutcomeError.MARK, autoescape=True))
     sid_agrees = or_(v.sid.is_(None), ATTEMPT.c.provider_sid == v.sid,
                      and_(ATTEMPT.c.provider_sid.is_(None), not_(answer_unknown)))
-    return (update(ATTEMPT)
+    return (in_lock_order(update(ATTEMPT), _ADVANCED.source(dialect).c.id, dialect)
             .where(ATTEMPT.c.id == v.id, rank < v.rank, sid_agrees)
             .values(status=v.status,
                     provider_sid=func.coalesce(ATTEMPT.c.provider_sid, v.sid),
@@ -118,7 +129,7 @@ async def _run_advance(session: AsyncSession, rows: list[shared.Row]) -> dict[Ha
 # there. Two moves of one attempt in a round: the first asked runs here, the other takes the
 # row-by-row path (rare: Twilio's callbacks of one call come seconds apart).
 ADVANCE = shared.Kind("attempt moves on", (shared.ATTEMPTS, 11 + AttemptStatus.QUEUED.rank),
-                      _run_advance, lock=lock_attempts)
+                      _run_advance, lock=lock_attempts, locks_in_order=True)
 
 
 async def advance(session: AsyncSession, attempt_id: int, new: AttemptStatus, *, sid: str | None,
@@ -147,7 +158,7 @@ _ACCEPTS = RowSet("accepts", (("id", ATTEMPT.c.id.type), ("sid", ATTEMPT.c.provi
 def _accepted_statement(dialect: str) -> ReturningUpdate[Any]:
     v = _ACCEPTS.source(dialect).c
     return (
-        update(ATTEMPT)
+        in_lock_order(update(ATTEMPT), _ACCEPTS.source(dialect).c.id, dialect)
         .where(ATTEMPT.c.id == v.id,
                unindexed(ATTEMPT.c.status, dialect) == AttemptStatus.SENDING.value)
         .values(provider_sid=func.coalesce(ATTEMPT.c.provider_sid, v.sid), sent_at=v.now,
@@ -179,7 +190,7 @@ async def _run_accepted(session: AsyncSession, rows: list[shared.Row]) -> dict[H
 
 
 ACCEPTED = shared.Kind("attempt accepted", (shared.ATTEMPTS, 10 + AttemptStatus.QUEUED.rank),
-                       _run_accepted, lock=lock_attempts)
+                       _run_accepted, lock=lock_attempts, locks_in_order=True)
 
 
 async def accepted(session: AsyncSession, attempt_id: int, sid: str, *, now: datetime,
@@ -202,7 +213,7 @@ _ANSWERS = RowSet("answers", (("id", ATTEMPT.c.id.type), ("sid", ATTEMPT.c.provi
 @cache
 def _answered_by_statement(dialect: str) -> ReturningUpdate[Any]:
     v = _ANSWERS.source(dialect).c
-    return (update(ATTEMPT)
+    return (in_lock_order(update(ATTEMPT), _ANSWERS.source(dialect).c.id, dialect)
             .where(ATTEMPT.c.id == v.id, ATTEMPT.c.provider_sid == v.sid)
             .values(answered_by=v.answered_by)
             .returning(*_RETURNED))
@@ -214,7 +225,7 @@ async def _run_answered_by(session: AsyncSession, rows: list[shared.Row]) -> dic
 
 
 ANSWERED_BY = shared.Kind("attempt answered by", (shared.ATTEMPTS, 90), _run_answered_by,
-                          lock=lock_attempts)
+                          lock=lock_attempts, locks_in_order=True)
 
 
 async def answered_by(session: AsyncSession, attempt_id: int, sid: str, value: str) -> Moved | None:
