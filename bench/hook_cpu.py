@@ -8,6 +8,7 @@ delivered; call initiated, ringing, in-progress, AMD human, completed), `--rate`
 each callback at its own time after its alert's start. The figure is this process's CPU
 (user + system) from the end of the warm-up alerts to the last answer, per callback posted.
 `--idle` posts only statuses that change nothing (queued / initiated): the HTTP path alone.
+`--floor` serves bench.floor's minimal handler instead of the gateway, paced the same way.
 """
 
 from __future__ import annotations
@@ -96,14 +97,31 @@ def _post(port: int, plans: list[list[tuple[float, str, dict[str, str]]]], rate:
     asyncio.run(main())
 
 
-async def run(url: str, n: int, rate: float, idle: bool) -> dict[str, Any]:
+def floor_app() -> web.Application:
+    """bench.floor's `webhook`: parse the form, check the signature, 204; no logging."""
+    validator = RequestValidator(AUTH_TOKEN)
+
+    async def status(request: web.Request) -> web.Response:
+        form = await request.post()
+        if not validator.validate(PUBLIC + request.rel_url.path_qs, form,
+                                  request.headers.get("X-Twilio-Signature", "")):
+            raise web.HTTPForbidden()
+        return web.Response(status=204)
+
+    app = web.Application()
+    for path in ("/twilio/sms/status", "/twilio/voice/status", "/twilio/voice/amd"):
+        app.router.add_post(path, status)
+    return app
+
+
+async def run(url: str, n: int, rate: float, idle: bool, floor: bool = False) -> dict[str, Any]:
     """Serve the app, let the child post, time our CPU over the measured alerts."""
     settings = Settings(database_url=url, public_url=PUBLIC, twilio_account_sid=ACCOUNT_SID,
                         twilio_auth_token=AUTH_TOKEN)
     services = build_services(settings)
     pairs = await alerts_with_attempts(services, n + WARM)
     plans = [lifecycle(sms, call, i, idle) for i, (sms, call) in enumerate(pairs)]
-    runner = make_runner(make_app(services))
+    runner = web.AppRunner(floor_app(), access_log=None) if floor else make_runner(make_app(services))
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -120,7 +138,7 @@ async def run(url: str, n: int, rate: float, idle: bool) -> dict[str, Any]:
         await runner.cleanup()
         await services.close()
     hooks = sum(len(p) for p in plans[WARM:])
-    return {"alerts": n, "rate": rate, "idle": idle, "callbacks": hooks,
+    return {"alerts": n, "rate": rate, "idle": idle, "floor": floor, "callbacks": hooks,
             "transactions": services.writes.transactions - tx0,
             "cpu_us_per_callback": round(1e6 * cpu / hooks, 1),
             "cpu_ms_per_alert": round(1000 * cpu / n, 2), "wall_s": round(wall, 2)}
@@ -130,7 +148,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     """A fresh database, residents and sent attempts, then the callbacks."""
     async with fresh_database(args.db) as url:
         await seed(url, [f"dev{i:06d}" for i in range(args.alerts + WARM)])
-        return await run(url, args.alerts, args.rate, args.idle)
+        return await run(url, args.alerts, args.rate, args.idle, args.floor)
 
 
 def main() -> None:
@@ -140,6 +158,7 @@ def main() -> None:
     p.add_argument("--alerts", type=int, default=100)
     p.add_argument("--rate", type=float, default=10.0, help="alerts a second")
     p.add_argument("--idle", action="store_true", help="only callbacks that change nothing")
+    p.add_argument("--floor", action="store_true", help="bench.floor's minimal handler, no gateway")
     a = p.parse_args()
     warnings.simplefilter("ignore", DeprecationWarning)
     with open(os.devnull, "w") as sink:
@@ -147,7 +166,7 @@ def main() -> None:
         load = os.getloadavg()
         out = asyncio.run(main_async(a))
         logging.getLogger().handlers.clear()
-    say(f"hook_cpu db={a.db} alerts={a.alerts} rate={a.rate} idle={a.idle} "
+    say(f"hook_cpu db={a.db} alerts={a.alerts} rate={a.rate} idle={a.idle} floor={a.floor} "
         f"callbacks={out['callbacks']} transactions={out['transactions']} "
         f"cpu_per_callback={out['cpu_us_per_callback']}us cpu_per_alert={out['cpu_ms_per_alert']}ms "
         f"load={load[0]:.2f}")
