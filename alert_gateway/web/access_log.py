@@ -11,6 +11,7 @@ operator's browser, an API client or Twilio, not to a resident, and it is what t
 
 from __future__ import annotations
 
+import logging
 import re
 
 from aiohttp import web
@@ -67,6 +68,11 @@ def safe_query(request: BaseRequest) -> dict[str, str]:
 
 class AccessLog(AbstractAccessLogger):
     """One record per request: `GET /console/alerts/{alert_id} 200` plus structured fields."""
+
+    @property
+    def enabled(self) -> bool:
+        """aiohttp asks once per connection; below INFO it then neither times nor calls `log`."""
+        return self.logger.isEnabledFor(logging.INFO)
 
     def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
         """Write the request's line; aiohttp calls this after the response is sent."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
@@ -78,3 +79,12 @@ async def test_a_twilio_status_callback_answered_ok_writes_no_line(stream: io.St
                                  "/twilio/sms/status?attempt=2")
     assert [e["event"] for e in entries] == ["GET /twilio/voice/gather 200",
                                              "GET /twilio/sms/status 403"]
+
+
+def test_below_info_the_access_log_is_off() -> None:
+    """At LOG_LEVEL=WARNING aiohttp is told not to time or log requests at all."""
+    logger = logging.getLogger("test.access.quiet")
+    logger.setLevel(logging.WARNING)
+    assert not AccessLog(logger, "").enabled
+    logger.setLevel(logging.INFO)
+    assert AccessLog(logger, "").enabled
