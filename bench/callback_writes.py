@@ -41,7 +41,7 @@ AT = [(0.0, 0.0), (0.3, 0.6), (1.5, 2.5), (4.0,), (9.0,)]
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 
 
-async def _alerts(services: Services, n: int) -> list[tuple[int, int]]:
+async def alerts_with_attempts(services: Services, n: int) -> list[tuple[int, int]]:
     """n alerts, each with an escalation, a notified contact and a queued-to-send SMS and call;
     returns (sms attempt id, call attempt id) per alert."""
     out: list[tuple[int, int]] = []
@@ -112,7 +112,7 @@ async def run(url: str, n: int, alone: bool, rate: float | None = None,
     settings = Settings(database_url=url)
     services = build_services(settings, clock=FakeClock(NOW))
     try:
-        pairs = await _alerts(services, n)
+        pairs = await alerts_with_attempts(services, n)
         plans = [_lifecycle(services, sms, call, i) for i, (sms, call) in enumerate(pairs)]
         # Commits before the Core writes preloaded each write's row in the group commit.
         preload = "preload" in inspect.signature(services.writes.run).parameters

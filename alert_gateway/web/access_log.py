@@ -11,6 +11,7 @@ operator's browser, an API client or Twilio, not to a resident, and it is what t
 
 from __future__ import annotations
 
+import logging
 import re
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from aiohttp.web_request import BaseRequest
 
 from ..access import client_address
 from ..logs import REDACTED, redact_text
+from .twilio_hooks import STATUS_PATHS
 
 # Query parameters whose values are ids, enums, counts or flags (see api/params.py and the
 # Twilio callbacks' `attempt`); the value is still logged only if it looks like one.
@@ -67,9 +69,16 @@ def safe_query(request: BaseRequest) -> dict[str, str]:
 class AccessLog(AbstractAccessLogger):
     """One record per request: `GET /console/alerts/{alert_id} 200` plus structured fields."""
 
+    @property
+    def enabled(self) -> bool:
+        """aiohttp asks once per connection; below INFO it then neither times nor calls `log`."""
+        return self.logger.isEnabledFor(logging.INFO)
+
     def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
         """Write the request's line; aiohttp calls this after the response is sent."""
         route = safe_route(request)
+        if route in STATUS_PATHS and response.status < 300:
+            return  # a line costs as much CPU as the callback's signature check (issue 11)
         extra: dict[str, object] = {
             "method": request.method,
             "route": route,

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 SID_FIELDS = ("MessageSid", "SmsSid", "CallSid")  # kept in NotificationAttempt.provider_sid
 SID_LENGTH: int = NotificationAttempt.__table__.c.provider_sid.type.length  # type: ignore[attr-defined]
 Apply = Callable[[Any, MultiDictProxy[Any], int | None], Awaitable[HookResult]]
+# Status callbacks, most of an alarm's webhooks. Answered 2xx they get no access-log line (see
+# web/access_log.py); what they change is on the attempt and its timeline, a refusal is logged.
+STATUS_PATHS = frozenset({"/twilio/sms/status", "/twilio/voice/status", "/twilio/voice/amd"})
 
 
 class _Refused(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
@@ -18,10 +19,16 @@ async def access_lines(buffer: io.StringIO, *paths: str) -> list[dict[str, Any]]
     async def ok(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def forbidden(request: web.Request) -> web.Response:
+        return web.Response(status=403)
+
     app = web.Application()
     app.router.add_get(r"/console/alerts/{alert_id:\d+}", ok)
     app.router.add_get("/console/residents/{resident_id}", ok)
     app.router.add_get("/console/residents", ok)
+    app.router.add_get("/twilio/voice/status", ok)
+    app.router.add_get("/twilio/voice/gather", ok)
+    app.router.add_get("/twilio/sms/status", forbidden)
     server = TestServer(app)
     await server.start_server(access_log_class=AccessLog)  # its constructor drops runner options
     async with TestClient(server) as client:
@@ -63,3 +70,21 @@ async def test_the_client_address_is_one_field_not_part_of_the_text(stream: io.S
     assert entry["remote"] == "127.0.0.1"
     assert "127.0.0.1" not in entry["event"]
     assert not any("remote_address" in key or "first_request_line" in key for key in entry)
+
+
+async def test_a_twilio_status_callback_answered_ok_writes_no_line(stream: io.StringIO) -> None:
+    """Status callbacks taken are not logged (their effect is on the attempt); refusals and
+    other Twilio webhooks are."""
+    entries = await access_lines(stream, "/twilio/voice/status?attempt=1", "/twilio/voice/gather",
+                                 "/twilio/sms/status?attempt=2")
+    assert [e["event"] for e in entries] == ["GET /twilio/voice/gather 200",
+                                             "GET /twilio/sms/status 403"]
+
+
+def test_below_info_the_access_log_is_off() -> None:
+    """At LOG_LEVEL=WARNING aiohttp is told not to time or log requests at all."""
+    logger = logging.getLogger("test.access.quiet")
+    logger.setLevel(logging.WARNING)
+    assert not AccessLog(logger, "").enabled
+    logger.setLevel(logging.INFO)
+    assert AccessLog(logger, "").enabled
