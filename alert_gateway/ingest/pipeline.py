@@ -22,6 +22,7 @@ from devices.contract import (
 from ..clock import Clock
 from ..db.engine import SessionFactory
 from ..db.messages import RejectReason
+from ..db.urgent import urgent
 from ..escalation.intake import FirstSteps, Intake
 from ..metrics import Metrics
 from ..settings import Settings
@@ -273,18 +274,20 @@ class IngestPipeline:
         s = self._settings
         started = time.perf_counter()
         now = self._clock.now()
-        async with self._sessions() as session:
-            result = await store_batch(
-                session,
-                [p.item for p in batch],
-                now=now,
-                skew_limit=s.clock_skew_seconds,
-                cancel_min_seconds=s.cancel_min_seconds,
-                cancel_grace_seconds=s.cancel_grace_seconds,
-                intake=self.intake if plan else None,
-                storm=not self._queue.empty(),
-            )
-            await session.commit()
+        # ahead of the background work queued for SQLite's one connection
+        with urgent():
+            async with self._sessions() as session:
+                result = await store_batch(
+                    session,
+                    [p.item for p in batch],
+                    now=now,
+                    skew_limit=s.clock_skew_seconds,
+                    cancel_min_seconds=s.cancel_min_seconds,
+                    cancel_grace_seconds=s.cancel_grace_seconds,
+                    intake=self.intake if plan else None,
+                    storm=not self._queue.empty(),
+                )
+                await session.commit()
         if not plan:
             result.first_steps = FirstSteps(next_due_at=now)  # the engine looks at once
         self._metrics.ingest_batch_seconds.observe(time.perf_counter() - started)
