@@ -25,10 +25,10 @@ _URGENT: ContextVar[bool] = ContextVar("urgent_checkout", default=False)
 
 
 @contextlib.contextmanager
-def urgent() -> Iterator[None]:
-    """Checkouts in this block go before the others waiting (SQLAlchemy's greenlets carry the
-    context of the task that asked)."""
-    token = _URGENT.set(True)
+def urgent(really: bool = True) -> Iterator[None]:
+    """Checkouts in this block go before the others waiting, if `really` (SQLAlchemy's
+    greenlets carry the context of the task that asked)."""
+    token = _URGENT.set(really)
     try:
         yield
     finally:
@@ -43,10 +43,16 @@ class Turns:
         self._urgent: deque[asyncio.Future[None]] = deque()
         self._others: deque[asyncio.Future[None]] = deque()
 
+    def take_now(self) -> bool:
+        """Take the turn if nobody holds it."""
+        if self._busy:
+            return False
+        self._busy = True
+        return True
+
     async def take(self, *, urgent: bool) -> None:
         """Until it is this caller's turn."""
-        if not self._busy:
-            self._busy = True
+        if self.take_now():
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiters = self._urgent if urgent else self._others
@@ -84,7 +90,9 @@ class UrgentFirstPool(AsyncAdaptedQueuePool):
         if me in self._admitted:
             return super()._do_get()
         try:
-            await_only(asyncio.wait_for(self._turns.take(urgent=_URGENT.get()), self._timeout))
+            if not self._turns.take_now():  # else no task for wait_for: the usual case
+                await_only(asyncio.wait_for(self._turns.take(urgent=_URGENT.get()),
+                                            self._timeout))
         except TimeoutError:
             raise exc.TimeoutError(f"no connection within {self._timeout} s",
                                    code="3o7r") from None

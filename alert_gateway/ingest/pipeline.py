@@ -274,8 +274,11 @@ class IngestPipeline:
         s = self._settings
         started = time.perf_counter()
         now = self._clock.now()
-        # ahead of the background work queued for SQLite's one connection
-        with urgent():
+        storm = not self._queue.empty()
+        # Ahead of the background work queued for SQLite's one connection; not in a storm, whose
+        # batches would then leave the send results (which free the send slots) one turn in
+        # several: there the store and the results take turns, as they did before.
+        with urgent(not storm):
             async with self._sessions() as session:
                 result = await store_batch(
                     session,
@@ -285,7 +288,7 @@ class IngestPipeline:
                     cancel_min_seconds=s.cancel_min_seconds,
                     cancel_grace_seconds=s.cancel_grace_seconds,
                     intake=self.intake if plan else None,
-                    storm=not self._queue.empty(),
+                    storm=storm,
                 )
                 await session.commit()
         if not plan:
