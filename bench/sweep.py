@@ -62,10 +62,10 @@ class Alarms:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(until.wait(), max(delay, 0.0))
 
-    def latencies(self, firsts: FirstSends) -> tuple[list[float], int]:
-        """Alarm → first request to its contact, and how many were never served."""
+    def latencies(self, firsts: FirstSends) -> tuple[list[tuple[int, float]], int]:
+        """(alarm index, alarm → first request to its contact), and how many were never served."""
         done = firsts()
-        lat = [done[to].at - t for to, t in self.sent.items() if to in done]
+        lat = [(i, done[to].at - t) for i, (to, t) in enumerate(self.sent.items()) if to in done]
         return lat, len(self.sent) - len(lat)
 
 
@@ -134,8 +134,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 await progress.close()
                 await pub.close()
                 await probe.close()
-    alarm = {**percentiles(lat), "missing": missing, "rate_per_s": args.alarm_rate,
-             "target_p99_ms": ALARM_TARGET_MS}
+    # the first alarm after the gateway starts also pays for cold caches: shown apart
+    slowest = sorted(lat, key=lambda x: -x[1])[:8]
+    alarm = {**percentiles([s for _, s in lat]), "missing": missing, "rate_per_s": args.alarm_rate,
+             "target_p99_ms": ALARM_TARGET_MS,
+             "without_first": percentiles([s for i, s in lat if i > 0]),
+             "slowest": [[i, round(s * 1000, 1)] for i, s in slowest]}
     return {"residents": args.residents, "sweep_id": sweep_id, "planned_answers": dict(planned),
             "send_rate_per_second": args.send_rate or "default",
             "sweep_concurrent_calls": args.concurrent_calls or "default",
@@ -153,13 +157,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 def _summary(db: str, out: dict[str, Any]) -> str:
     a, raw = out["alarm_latency"], out["mqtt_round_trip"]
+    w = a["without_first"]
     took = (f"all final after {out['duration_s']} s" if out["finished"]
             else f"NOT finished within {out['limit_s']} s")
     return (f"sweep db={db} residents={out['residents']}: {took}; calls={out['calls_placed']} "
             f"({out['calls_per_second']}/s); states={out['residents_per_state']}; "
             f"alarms during it ({a['rate_per_s']}/s) n={a['n']} missing={a['missing']} "
             f"p50={a['p50_ms']}ms p99={a['p99_ms']}ms max={a['max_ms']}ms "
-            f"(target p99 < {ALARM_TARGET_MS} ms) | raw MQTT p50={raw['p50_ms']}ms "
+            f"(target p99 < {ALARM_TARGET_MS} ms; without the first p50={w['p50_ms']}ms "
+            f"p99={w['p99_ms']}ms; slowest [index, ms] {a['slowest'][:4]}) | raw MQTT p50={raw['p50_ms']}ms "
             f"p99={raw['p99_ms']}ms | gateway_cpu={out['gateway_cpu_percent']}% "
             f"load {out['loadavg_before'][0]:.2f}→{out['loadavg_after'][0]:.2f}")
 

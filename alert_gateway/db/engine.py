@@ -10,6 +10,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from .urgent import UrgentFirstPool
+
 SessionFactory = async_sessionmaker[AsyncSession]
 PING_IDLE_SECONDS = 1.0  # a pooled PostgreSQL connection idle longer is pinged before use
 STATEMENT_CACHE = 500  # asyncpg prepared statements per connection (IN lists vary in length)
@@ -34,9 +36,11 @@ def make_engine(url: str, *, echo: bool = False,
         # and writers on several connections wait for it in SQLite's busy handler, which sleeps
         # up to 100 ms per try while the event loop idles. Queued here, the next writer starts
         # the moment the previous transaction ends. (A single instance per file is the supported
-        # mode anyway; PostgreSQL is the one for concurrency.)
+        # mode anyway; PostgreSQL is the one for concurrency.) An alarm's store goes first
+        # (urgent.py).
         engine = create_async_engine(
-            url, echo=echo, hide_parameters=True, pool_size=1, max_overflow=0
+            url, echo=echo, hide_parameters=True, pool_size=1, max_overflow=0,
+            poolclass=UrgentFirstPool,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

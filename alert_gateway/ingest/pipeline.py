@@ -24,6 +24,7 @@ from devices.contract import (
 from ..clock import Clock
 from ..db.engine import SessionFactory
 from ..db.messages import RejectReason
+from ..db.urgent import urgent
 from ..escalation.intake import FirstSteps, Intake
 from ..metrics import Metrics
 from ..settings import Settings
@@ -274,9 +275,13 @@ class IngestPipeline:
     async def _commit(self, batch: list[_Pending], *, plan: bool = True) -> BatchResult:
         started = time.perf_counter()
         now = self._clock.now()
-        async with self._sessions() as session:
-            result = await self.store(session, [p.item for p in batch], now=now, plan=plan)
-            await session.commit()
+        # Ahead of the background work queued for SQLite's one connection; not in a storm, whose
+        # batches would then leave the send results (which free the send slots) one turn in
+        # several: there the store and the results take turns, as they did before.
+        with urgent(self._queue.empty()):
+            async with self._sessions() as session:
+                result = await self.store(session, [p.item for p in batch], now=now, plan=plan)
+                await session.commit()
         if not plan:
             result.first_steps = FirstSteps(next_due_at=now)  # the engine looks at once
         self._metrics.ingest_batch_seconds.observe(time.perf_counter() - started)

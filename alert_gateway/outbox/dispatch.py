@@ -82,6 +82,7 @@ class Dispatcher:
         self._lock_rows = not is_sqlite(self.settings.database_url)
         self.first_sends_out: Callable[[], None] = lambda: None  # the engine's poke (wiring)
         self._told_waiting = False
+        self._reserve_reached = False  # the last claim left less urgent rows for want of a slot
 
     @property
     def first_sends_waiting(self) -> bool:
@@ -119,6 +120,10 @@ class Dispatcher:
         self._urgent_only = storm
         self._wakeup.look = self._wakeup.look or released  # the P3s held back may be claimed now
         self._slots.hold(claimed)
+        # Started here, not by the loop: the loop may be in a query, which on SQLite waits for
+        # the one connection behind the sweep's and callbacks' transactions (up to 0.6 s at load)
+        self.bucket.give_back(self._slots.start_live(self.bucket.take_now(self._slots.free),
+                                                     firsts_only=storm))
         self._tell_when_first_sends_out()
         if claimed or released:
             self._wakeup.event.set()
@@ -139,7 +144,8 @@ class Dispatcher:
                         busy = await self._send_due(now, claim=False)
                     else:
                         busy = await self.cycle(now)
-                    full = self._slots.full
+                    # rows wait for a slot outside the alarms' reserve: a finished send pokes
+                    full = self._slots.full or self._reserve_reached
                     if look and not busy and not full:
                         await self._wakeup.relearn(now, self.next_wake)
                     delay = 0.1
@@ -225,6 +231,7 @@ class Dispatcher:
     async def _send_due(self, now: datetime, *, claim: bool = True) -> bool:
         """Start handed-over attempts, then (with `claim`) claim due rows, for the free slots.
         True if more may wait."""
+        self._reserve_reached = False
         free = self._slots.free
         if free <= 0:
             return False
@@ -240,13 +247,14 @@ class Dispatcher:
         if not claim:
             self.bucket.give_back(tokens)
             return False
-        batch, looked_at = (await queue.claim_due(
+        batch, looked_at, self._reserve_reached = (await queue.claim_due(
             self._sessions, now=now, limit=tokens, urgent_only=self._urgent_only,
-            lock_rows=self._lock_rows, settings=self.settings) if tokens else ([], 0))
+            lock_rows=self._lock_rows, settings=self.settings,
+            background=self._slots.background_free) if tokens else ([], 0, False))
         self.bucket.give_back(tokens - len(batch))
         for attempt in batch:
             self._slots.start(attempt)
-        self._wakeup.waiting = looked_at == tokens > 0
+        self._wakeup.waiting = looked_at == tokens > 0 or self._reserve_reached
         return self._wakeup.waiting
 
     async def _chase_stuck(self, now: datetime) -> None:

@@ -52,10 +52,13 @@ def _storm_rows() -> ColumnElement[bool]:
 
 
 async def claim_due(sessions: SessionFactory, *, now: datetime, limit: int, urgent_only: bool,
-                    lock_rows: bool, settings: Settings) -> tuple[list[NotificationAttempt], int]:
-    """Take up to `limit` due rows, most urgent first, skipping rows another replica holds.
+                    lock_rows: bool, settings: Settings, background: int | None = None,
+                    ) -> tuple[list[NotificationAttempt], int, bool]:
+    """Take up to `limit` due rows, most urgent first, skipping rows another replica holds;
+    of those less urgent than an alarm's (a sweep's or a check's calls), at most `background`.
 
-    Returns the rows to send now and how many rows were looked at (capped ones wait).
+    Returns the rows to send now, how many rows were looked at (capped ones wait), and whether
+    less urgent rows were left for want of `background` places.
     """
     query = (select(NotificationAttempt)
              .where(col(NotificationAttempt.status) == AttemptStatus.PENDING.value,
@@ -69,12 +72,19 @@ async def claim_due(sessions: SessionFactory, *, now: datetime, limit: int, urge
     if lock_rows:
         query = query.with_for_update(skip_locked=True)
     async with sessions() as session:
-        rows = list((await session.exec(query)).all())
+        found = list((await session.exec(query)).all())
+        rows = found if background is None else _within(found, background)
         if not rows:  # nothing to write: no commit (on SQLite it would take the write lock)
-            return [], 0
+            return [], 0, bool(found)
         claimed = await claim(session, rows, now=now, settings=settings)
         await session.commit()
-    return claimed, len(rows)
+    return claimed, len(rows), len(rows) < len(found)
+
+
+def _within(rows: list[NotificationAttempt], background: int) -> list[NotificationAttempt]:
+    """`rows` (most urgent first) with at most `background` of those less urgent than alarms."""
+    urgent = [r for r in rows if r.priority <= URGENT_RANK]
+    return urgent + rows[len(urgent):len(urgent) + max(background, 0)]
 
 
 async def recover(sessions: SessionFactory, *, now: datetime, ours: Sequence[int]) -> None:

@@ -60,13 +60,13 @@ async def test_a_storm_claim_takes_no_second_channel(database_url: str, clock: F
             s.add_all(rows.values())
             await s.commit()
             name_of = {row.id: name for name, row in rows.items()}
-        claimed, _ = await queue.claim_due(sessions, now=now, limit=10, urgent_only=True,
+        claimed, _, _ = await queue.claim_due(sessions, now=now, limit=10, urgent_only=True,
                                            lock_rows=False, settings=settings)
         assert [name_of[a.id] for a in claimed] == ["call nobody made yet"]
         wake = await queue.next_wake(sessions, now=now, ours=[], urgent_only=True,
                                      housekeeping_at=None)
         assert wake is None or wake > now, f"a storm wake at {wake} for rows it will not claim"
-        claimed, _ = await queue.claim_due(sessions, now=now, limit=10, urgent_only=False,
+        claimed, _, _ = await queue.claim_due(sessions, now=now, limit=10, urgent_only=False,
                                            lock_rows=False, settings=settings)
         assert sorted(name_of[a.id] for a in claimed) == ["text beside it", "text of a notified alert"]
     finally:

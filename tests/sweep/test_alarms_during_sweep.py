@@ -19,6 +19,7 @@ from alert_gateway.clock import FakeClock
 from alert_gateway.db.engine import is_sqlite
 from alert_gateway.db.models import Alert, NotificationAttempt, Sweep
 from alert_gateway.ingest.batch import BatchResult
+from alert_gateway.twilio.fake_state import FakeTwilio
 from tests.escalation.env import Env, escalation_env
 from tests.harness import device_client
 from tests.sweep import crowd
@@ -115,3 +116,29 @@ def _state_of(answer: dict[str, str]) -> str:
 async def _two_alarms(env: Env) -> list[Alert] | None:
     alerts = [a for a in await env.rows(Alert) if a.type == "sos"]
     return alerts if len(alerts) == 2 else None
+
+
+async def test_an_alarm_reaches_twilio_while_it_holds_every_sweep_call(
+        database_url: str, topic_root: str, clock: FakeClock) -> None:
+    """Twilio holds every request unanswered (4 may be in flight); the sweep's calls take only
+    3 of them, so a pendant pressed meanwhile still has its first request made at once."""
+    await crowd.seed(database_url, 20, 1)
+    # held requests time out (freeing their slots) only long after the alarm is pressed
+    async with (escalation_env(database_url, topic_root, clock, send_concurrency=4,
+                               sweep_concurrent_calls=10, send_rate_per_second=5000,
+                               twilio_timeout_seconds=30) as env,
+                device_client(topic_root, clock=clock) as dev):
+        await env.control("/_fake/fail", {"hold": True, "count": 1000})
+        await sweep_env.start(env, {"area_prefix": crowd.SWEPT_AREA})
+        await env.until_fake(lambda f: len(f.held) >= 3)
+        await dev.alarm("pendant-a1", "sos-1")
+        alarm_numbers = {crowd.alarm_phone(1), "+81905550001"}
+
+        def up_to_the_alarms(fake: FakeTwilio) -> list[str] | None:
+            made = [r.params["To"][0] for r, _ in crowd.creates(fake)]
+            firsts = [i for i, to in enumerate(made) if to in alarm_numbers]
+            return made[:firsts[0]] if firsts else None
+
+        before = await env.until_fake(up_to_the_alarms)
+        assert len(before) == 3, "the alarm waited for a sweep call's slot (its request timed out)"
+        await env.control("/_fake/release")

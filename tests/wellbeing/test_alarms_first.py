@@ -43,7 +43,7 @@ async def test_an_older_wellbeing_call_waits_behind_a_newer_alarm(lite: SessionF
         s.add(_alarm_send(1, NOW + timedelta(seconds=1)))
         await s.commit()
     claim = {"now": NOW + timedelta(seconds=2), "lock_rows": False, "settings": settings}
-    storm, _ = await queue.claim_due(lite, limit=5, urgent_only=True, **claim)
+    storm, _, _ = await queue.claim_due(lite, limit=5, urgent_only=True, **claim)
     assert [a.priority for a in storm] == [1]
-    rest, _ = await queue.claim_due(lite, limit=5, urgent_only=False, **claim)
+    rest, _, _ = await queue.claim_due(lite, limit=5, urgent_only=False, **claim)
     assert [(a.priority, a.purpose) for a in rest] == [(3, "alert"), (5, "wellbeing")]

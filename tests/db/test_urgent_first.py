@@ -1,0 +1,75 @@
+"""SQLite's one connection: an urgent checkout (an alarm's store) goes before those queued earlier."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+
+from alert_gateway.db.engine import make_engine
+from alert_gateway.db.urgent import urgent
+
+
+async def test_an_urgent_checkout_goes_before_the_ones_queued_before_it(sqlite_url: str) -> None:
+    """While the connection is held, two plain checkouts queue, then an urgent one: once the
+    holder is done the urgent one runs next, then the others in the order they came."""
+    engine = make_engine(sqlite_url)
+    order: list[str] = []
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            held.set()
+            await release.wait()
+
+    async def use(name: str) -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            order.append(name)
+
+    async def use_urgently() -> None:
+        with urgent():
+            await use("alarm")
+
+    try:
+        first = asyncio.create_task(holder())
+        await held.wait()
+        waiting = [asyncio.create_task(use("sweep")), asyncio.create_task(use("callbacks"))]
+        await asyncio.sleep(0)  # let both queue for the connection (no time passes)
+        waiting.append(asyncio.create_task(use_urgently()))
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(first, *waiting)
+        assert order == ["alarm", "sweep", "callbacks"]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_checkout_that_gives_up_waiting_passes_its_turn_on(sqlite_url: str) -> None:
+    """A queued checkout cancelled while waiting does not keep the connection from the next."""
+    engine = make_engine(sqlite_url)
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            held.set()
+            await release.wait()
+
+    async def use() -> int:
+        async with engine.connect() as conn:
+            return int((await conn.execute(text("SELECT 1"))).scalar_one())
+
+    try:
+        first = asyncio.create_task(holder())
+        await held.wait()
+        gives_up = asyncio.create_task(use())
+        after = asyncio.create_task(use())
+        await asyncio.sleep(0)
+        gives_up.cancel()
+        release.set()
+        await first
+        assert await asyncio.wait_for(after, 10) == 1
+    finally:
+        await engine.dispose()
