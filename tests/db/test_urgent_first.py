@@ -5,9 +5,18 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alert_gateway.db.engine import make_engine
 from alert_gateway.db.urgent import urgent
+
+
+async def hold_connection(engine: AsyncEngine, held: asyncio.Event, release: asyncio.Event) -> None:
+    """Take the one connection, say so, and keep it until released."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+        held.set()
+        await release.wait()
 
 
 async def test_an_urgent_checkout_goes_before_the_ones_queued_before_it(sqlite_url: str) -> None:
@@ -16,12 +25,6 @@ async def test_an_urgent_checkout_goes_before_the_ones_queued_before_it(sqlite_u
     engine = make_engine(sqlite_url)
     order: list[str] = []
     held, release = asyncio.Event(), asyncio.Event()
-
-    async def holder() -> None:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-            held.set()
-            await release.wait()
 
     async def use(name: str) -> None:
         async with engine.connect() as conn:
@@ -33,7 +36,7 @@ async def test_an_urgent_checkout_goes_before_the_ones_queued_before_it(sqlite_u
             await use("alarm")
 
     try:
-        first = asyncio.create_task(holder())
+        first = asyncio.create_task(hold_connection(engine, held, release))
         await held.wait()
         waiting = [asyncio.create_task(use("sweep")), asyncio.create_task(use("callbacks"))]
         await asyncio.sleep(0)  # let both queue for the connection (no time passes)
@@ -51,18 +54,12 @@ async def test_a_checkout_that_gives_up_waiting_passes_its_turn_on(sqlite_url: s
     engine = make_engine(sqlite_url)
     held, release = asyncio.Event(), asyncio.Event()
 
-    async def holder() -> None:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-            held.set()
-            await release.wait()
-
     async def use() -> int:
         async with engine.connect() as conn:
             return int((await conn.execute(text("SELECT 1"))).scalar_one())
 
     try:
-        first = asyncio.create_task(holder())
+        first = asyncio.create_task(hold_connection(engine, held, release))
         await held.wait()
         gives_up = asyncio.create_task(use())
         after = asyncio.create_task(use())
