@@ -128,9 +128,7 @@ class DbPieces:
 
     async def core_tx3(self, i: int) -> None:
         async with self.tx.begin() as c:
-            (await c.execute(SEL, {"aid": _row(i)})).one()
-            await c.execute(UPD, {"aid": _row(i), "st": f"s{i}"})
-            await c.execute(INS, {"attempt_id": _row(i), "status": "ringing"})
+            await _tx3_statements(c, i)
 
     async def core_update_held(self, i: int) -> None:
         await self.held["ac"].execute(UPD, {"aid": _row(i), "st": f"s{i}"})
@@ -138,9 +136,7 @@ class DbPieces:
     async def core_tx3_held(self, i: int) -> None:
         c = self.held["tx"]
         async with c.begin():
-            (await c.execute(SEL, {"aid": _row(i)})).one()
-            await c.execute(UPD, {"aid": _row(i), "st": f"s{i}"})
-            await c.execute(INS, {"attempt_id": _row(i), "status": "ringing"})
+            await _tx3_statements(c, i)
 
     async def core_update10(self, i: int) -> None:
         async with self.ac.connect() as c:
@@ -199,3 +195,10 @@ class DbPieces:
         await db.execute("INSERT INTO floorevent (attempt_id, status) VALUES (?, ?)",
                          (_row(i), "ringing"))
         await db.execute("COMMIT")
+
+
+async def _tx3_statements(c: AsyncConnection, i: int) -> None:
+    """tx3's three statements (read the attempt, move it, add its event) on `c`."""
+    (await c.execute(SEL, {"aid": _row(i)})).one()
+    await c.execute(UPD, {"aid": _row(i), "st": f"s{i}"})
+    await c.execute(INS, {"attempt_id": _row(i), "status": "ringing"})
