@@ -275,12 +275,14 @@ class IngestPipeline:
     async def _commit(self, batch: list[_Pending], *, plan: bool = True) -> BatchResult:
         started = time.perf_counter()
         now = self._clock.now()
+        storm = not self._queue.empty()  # more messages wait behind this batch
         # Ahead of the background work queued for SQLite's one connection; not in a storm, whose
         # batches would then leave the send results (which free the send slots) one turn in
         # several: there the store and the results take turns, as they did before.
-        with urgent(self._queue.empty()):
+        with urgent(not storm):
             async with self._sessions() as session:
-                result = await self.store(session, [p.item for p in batch], now=now, plan=plan)
+                result = await self.store(session, [p.item for p in batch], now=now, plan=plan,
+                                          storm=storm)
                 await session.commit()
         if not plan:
             result.first_steps = FirstSteps(next_due_at=now)  # the engine looks at once
@@ -288,9 +290,9 @@ class IngestPipeline:
         return result
 
     async def store(self, session: AsyncSession, items: list[Incoming | Rejection], *,
-                    now: datetime, plan: bool = True) -> BatchResult:
+                    now: datetime, plan: bool = True, storm: bool = False) -> BatchResult:
         """Store and (`plan`) plan these messages in the caller's transaction; it commits, or
-        rolls back (the warm-up's rehearsal)."""
+        rolls back (the warm-up's rehearsal). `storm`: more messages wait behind these."""
         s = self._settings
         return await store_batch(
             session,
@@ -300,7 +302,7 @@ class IngestPipeline:
             cancel_min_seconds=s.cancel_min_seconds,
             cancel_grace_seconds=s.cancel_grace_seconds,
             intake=self.intake if plan else None,
-            storm=not self._queue.empty(),
+            storm=storm,
         )
 
     async def _after_commit(self, result: BatchResult) -> None:
