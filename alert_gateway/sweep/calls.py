@@ -10,6 +10,7 @@ queues them, so across replicas and restarts each try is queued once; the reside
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -46,24 +47,21 @@ async def place_next(session: AsyncSession, *, now: datetime, settings: Settings
                      metrics: Metrics, lock_rows: bool) -> int:
     """Queue calls for the next waiting residents while places are free; how many were queued.
     The caller commits."""
+    running = select(Sweep).where(Sweep.state == SweepState.RUNNING.value).order_by(col(Sweep.id))
     if lock_rows:  # replicas take turns here, so together they keep to the cap
-        await session.exec(select(Sweep.id).where(Sweep.state == SweepState.RUNNING.value)
-                           .with_for_update())
+        running = running.with_for_update()
+    sweeps = (await session.exec(running)).all()
     calling = (await session.exec(select(func.count()).select_from(SweepEntry).where(
         SweepEntry.state == EntryState.CALLING.value))).one()
     free = min(settings.sweep_concurrent_calls - calling, BATCH)
-    if free <= 0:
-        return 0
-    query = (select(SweepEntry, Resident, Sweep)
-             .join(Sweep, col(Sweep.id) == col(SweepEntry.sweep_id))
-             .join(Resident, col(Resident.id) == col(SweepEntry.resident_id))
-             .where(Sweep.state == SweepState.RUNNING.value,
-                    SweepEntry.state == EntryState.WAITING.value,
-                    or_(col(SweepEntry.due_at).is_(None), col(SweepEntry.due_at) <= now))
-             .order_by(col(SweepEntry.sweep_id), col(SweepEntry.rank)).limit(free))
-    if lock_rows:
-        query = query.with_for_update(skip_locked=True, of=SweepEntry)  # type: ignore[arg-type]
-    found = (await session.exec(query)).all()
+    found: list[tuple[SweepEntry, Resident, Sweep]] = []
+    for sweep in sweeps:  # oldest sweep first, as before
+        if len(found) >= free:
+            break
+        found += [(entry, resident, sweep)
+                  for entry, resident in await _next_waiting(session, sweep, now=now,
+                                                             limit=free - len(found),
+                                                             lock_rows=lock_rows)]
     ours = {entry.id for entry in await claim_tries(  # the rest: another replica took them first
         session, [entry for entry, _, _ in found], waiting=EntryState.WAITING.value,
         calling=EntryState.CALLING.value, now=now,
@@ -85,6 +83,22 @@ async def place_next(session: AsyncSession, *, now: datetime, settings: Settings
     for entry, attempt in placed:
         entry.attempt_id = attempt.id  # one executemany UPDATE at commit
     return len(placed)
+
+
+async def _next_waiting(session: AsyncSession, sweep: Sweep, *, now: datetime, limit: int,
+                        lock_rows: bool) -> Sequence[tuple[SweepEntry, Resident]]:
+    """The sweep's next residents to call, in rank order: one sweep at a time, so that the
+    (sweep_id, state, rank) index gives them in order and the read stops after `limit` rows;
+    across all sweeps by state it read and sorted every waiting resident on each placing."""
+    query = (select(SweepEntry, Resident)
+             .join(Resident, col(Resident.id) == col(SweepEntry.resident_id))
+             .where(SweepEntry.sweep_id == sweep.id,
+                    SweepEntry.state == EntryState.WAITING.value,
+                    or_(col(SweepEntry.due_at).is_(None), col(SweepEntry.due_at) <= now))
+             .order_by(col(SweepEntry.rank)).limit(limit))
+    if lock_rows:
+        query = query.with_for_update(skip_locked=True, of=SweepEntry)  # type: ignore[arg-type]
+    return (await session.exec(query)).all()
 
 
 async def look_at_results(session: AsyncSession, *, now: datetime, settings: Settings,

@@ -112,7 +112,9 @@ async def claim_tries(session: AsyncSession, rows: Sequence[Row], *, waiting: st
     due = now + look_after
     claimed = set((await session.exec(  # type: ignore[call-overload]
         update(model)
-        .where(tuple_(col(model.id), col(model.tries)).in_([(r.id, r.tries) for r in rows]),
+        # the ids alone too: SQLite reads the rows by key, not every row in the waiting state
+        .where(col(model.id).in_([r.id for r in rows]),
+               tuple_(col(model.id), col(model.tries)).in_([(r.id, r.tries) for r in rows]),
                col(model.state) == waiting)
         .values(state=calling, tries=model.tries + 1, updated_at=now, due_at=due)
         .returning(col(model.id))
