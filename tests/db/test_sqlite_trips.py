@@ -60,3 +60,19 @@ async def test_rows_are_handed_out_one_by_one_or_in_chunks(tmp_path: Path) -> No
             assert await cursor.fetchmany(2) == [(2,), (3,)]
             assert await cursor.fetchall() == [(4,), (5,)]
             assert await cursor.fetchone() is None
+
+
+async def test_commit_keeps_and_rollback_drops_a_transactions_writes(tmp_path: Path) -> None:
+    """Commit and rollback still reach SQLite when a transaction is open."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (v TEXT)"))
+        async with engine.connect() as conn:
+            await conn.execute(text("INSERT INTO t VALUES ('kept')"))
+            await conn.commit()
+            await conn.execute(text("INSERT INTO t VALUES ('dropped')"))
+            await conn.rollback()
+            assert (await conn.execute(text("SELECT v FROM t"))).scalars().all() == ["kept"]
+    finally:
+        await engine.dispose()
