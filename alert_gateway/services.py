@@ -11,6 +11,7 @@ from .bus import AlertBus, AlertChange, ChangeKind
 from .clock import Clock, SystemClock
 from .db.engine import SessionFactory, is_sqlite, make_engine, make_sessions
 from .db.groupcommit import GroupCommit
+from .db.held import HeldSessions
 from .db.notify import ReplicaLink
 from .ingest.batch import BatchResult
 from .ingest.heartbeats import LastSeenBuffer
@@ -43,13 +44,31 @@ class Services:
     writes: GroupCommit = field(init=False)  # callbacks and send results share transactions
     wakers: Wakers = field(default_factory=Wakers)  # set where the workers are built
     replicas: ReplicaLink | None = None  # PostgreSQL: LISTEN/NOTIFY with the other replicas
+    held: list[HeldSessions] = field(default_factory=list)  # writers' own connections
 
     def __post_init__(self) -> None:
-        self.writes = GroupCommit(self.sessions)
+        self.writes = GroupCommit(self.writer_sessions())
+
+    def writer_sessions(self) -> SessionFactory:
+        """Sessions for one more writer that runs one transaction after another."""
+        return writer_sessions(self.settings, self.engine, self.sessions, self.held)
 
     async def close(self) -> None:
-        """Release the database pool."""
+        """Hand back the writers' connections and release the database pool."""
+        for held in self.held:
+            await held.aclose()
         await self.engine.dispose()
+
+
+def writer_sessions(settings: Settings, engine: AsyncEngine, shared: SessionFactory,
+                    held: list[HeldSessions]) -> SessionFactory:
+    """On PostgreSQL, sessions on a connection of the writer's own, kept between its
+    transactions (db/held.py), added to `held`; SQLite shares its one connection."""
+    if is_sqlite(settings.database_url):
+        return shared
+    own = HeldSessions(engine)
+    held.append(own)
+    return own
 
 
 def build_services(
@@ -60,9 +79,11 @@ def build_services(
     metrics = metrics or Metrics(version=gateway_version())
     engine = make_engine(settings.database_url)
     sessions = make_sessions(engine)
-    ingest = IngestPipeline(settings, sessions, clock, metrics, LastSeenBuffer())
+    held: list[HeldSessions] = []
+    ingest = IngestPipeline(settings, writer_sessions(settings, engine, sessions, held), clock,
+                            metrics, LastSeenBuffer())
     services = Services(settings, clock, engine, sessions, metrics, ingest,
-                        bus=AlertBus(metrics.bus_dropped))
+                        bus=AlertBus(metrics.bus_dropped), held=held)
     if not is_sqlite(settings.database_url):  # SQLite is one instance: in-process notices only
         services.replicas = ReplicaLink(engine, services.bus, metrics)
         services.bus.subscribe(services.replicas.send, remote=False)

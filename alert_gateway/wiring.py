@@ -45,7 +45,8 @@ def build_workers(services: Services) -> Workers:
     dispatcher = Dispatcher(services.settings, services.clock, services.sessions, services.bus,
                             services.metrics, TwilioSender(services.settings, services.metrics),
                             LineSender(services.settings, services.metrics))
-    engine = EscalationEngine(services.settings, services.clock, services.sessions, services.bus,
+    engine = EscalationEngine(services.settings, services.clock, services.writer_sessions(),
+                              services.bus,
                               services.metrics, policies, on_queued=dispatcher.note_due,
                               first_sends_waiting=lambda: dispatcher.first_sends_waiting)
     dispatcher.first_sends_out = engine.first_sends_out

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from . import sqlitehops
 from .urgent import UrgentFirstPool
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -42,6 +43,7 @@ def make_engine(url: str, *, echo: bool = False,
             url, echo=echo, hide_parameters=True, pool_size=1, max_overflow=0,
             poolclass=UrgentFirstPool,
         )
+        event.listen(engine.sync_engine, "do_connect", _one_trip_per_statement)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # jit off: short OLTP queries pay JIT compile time for nothing (PEERS.md: goalert's 1.4 s idle cycle)
@@ -90,6 +92,10 @@ def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
 def make_sessions(engine: AsyncEngine) -> SessionFactory:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+def _one_trip_per_statement(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+    cparams["async_creator_fn"] = sqlitehops.connect  # db/sqlitehops.py
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -11,8 +11,9 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Select, bindparam, func
 from sqlalchemy import select as select_rows
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
@@ -37,6 +38,30 @@ GAUGE_EVERY = 1.0  # board gauges are scraped, not read per alarm: refresh at mo
 # While first sends wait (a storm), a batch of steps runs at most this often (real seconds): if
 # the dispatcher never says they went, escalations still move, only slower.
 YIELD_AT_MOST = 2.0
+
+
+def _due_query() -> Select[Any]:
+    """A batch of due escalations with, at the batch's snapshot, when the open escalations not
+    due yet fall due and how many are due now (more than the batch got: another replica holds
+    some). Built once (the tick runs it with `now`): building it per tick, and its cache key,
+    cost more than running it."""
+    now = bindparam("now", type_=ESCALATION.c.next_due_at.type)
+    is_open = ESCALATION.c.state.in_(OPEN_STATES)
+    later = (select_rows(func.min(ESCALATION.c.next_due_at))
+             .where(is_open, ESCALATION.c.next_due_at > now).scalar_subquery())
+    due = (select_rows(func.count()).select_from(ESCALATION)
+           .where(is_open, ESCALATION.c.next_due_at <= now).scalar_subquery())
+    return (select_rows(ESCALATION, later.label("later_due"), due.label("due_now"))
+            .where(is_open, ESCALATION.c.next_due_at <= now)
+            .order_by(ESCALATION.c.severity_rank, ESCALATION.c.next_due_at)
+            .limit(BATCH))
+
+
+_DUE = _due_query()
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)  # PostgreSQL: replicas split the due rows
+_BOARD = (select(Alert.status, Alert.severity, func.count(), func.min(Alert.opened_at))
+          .where(col(Alert.status).in_(ACTIVE_STATUSES)).group_by(Alert.status, Alert.severity))
+_EARLIEST = select(func.min(Escalation.next_due_at)).where(col(Escalation.state).in_(OPEN_STATES))
 
 
 class EscalationEngine:
@@ -169,25 +194,14 @@ class EscalationEngine:
         """Run one batch of due escalations. Returns whether a full batch was found (more may
         wait) and, when not, the next time any open escalation needs a look: read with the
         batch, or in the same transaction when nothing was due (a transaction of its own cost
-        three more round trips per wake)."""
+        three more round trips per wake). Later changes come with a poke or a noted due time,
+        as they would while the engine sleeps."""
         self.cycles += 1
-        is_open = ESCALATION.c.state.in_(OPEN_STATES)
-        # At the batch's snapshot: when the open escalations not due yet fall due, and how many
-        # are due now (more than the batch got: another replica holds some). Later changes
-        # come with a poke or a noted due time, as they would while the engine sleeps.
-        later = (select_rows(func.min(ESCALATION.c.next_due_at))
-                 .where(is_open, ESCALATION.c.next_due_at > now).scalar_subquery())
-        due = (select_rows(func.count()).select_from(ESCALATION)
-               .where(is_open, ESCALATION.c.next_due_at <= now).scalar_subquery())
-        query = (select_rows(ESCALATION, later.label("later_due"), due.label("due_now"))
-                 .where(is_open, ESCALATION.c.next_due_at <= now)
-                 .order_by(ESCALATION.c.severity_rank, ESCALATION.c.next_due_at)
-                 .limit(BATCH))
-        if self._lock_rows:
-            query = query.with_for_update(skip_locked=True)
+        query = _DUE_LOCKED if self._lock_rows else _DUE
 
         async def step(uow: UnitOfWork) -> tuple[int, BatchOutcome | None, datetime | None]:
-            rows = list((await uow.session.exec(query)).all())  # type: ignore[call-overload]
+            rows = list((await uow.session.exec(  # type: ignore[call-overload]
+                query, params={"now": now})).all())
             if not rows:
                 return 0, None, await self._earliest_due(uow.session)
             outcome = await self.stepper.run(uow.session, rows, now=now)
@@ -206,9 +220,7 @@ class EscalationEngine:
 
     async def _earliest_due(self, session: AsyncSession) -> datetime | None:
         """The next time any open escalation needs a look."""
-        earliest = (await session.exec(
-            select(func.min(Escalation.next_due_at))
-            .where(col(Escalation.state).in_(OPEN_STATES)))).one()
+        earliest = (await session.exec(_EARLIEST)).one()
         return self._learned(None if earliest is None else self._aware(earliest))
 
     def _aware(self, at: datetime) -> datetime:
@@ -224,10 +236,7 @@ class EscalationEngine:
     async def _refresh_oldest(self) -> None:
         """Board gauges from one query: alerts on the board, and the oldest unacknowledged per severity."""
         async with self._sessions() as session:
-            rows = (await session.exec(
-                select(Alert.status, Alert.severity, func.count(), func.min(Alert.opened_at))
-                .where(col(Alert.status).in_(ACTIVE_STATUSES))
-                .group_by(Alert.status, Alert.severity))).all()
+            rows = (await session.exec(_BOARD)).all()
         tz = self._clock.now().tzinfo
         board = self._metrics.alerts_open
         for status in ACTIVE_STATUSES:
