@@ -82,6 +82,14 @@ _KEY_COLUMNS = ("alert_id", "channel", "to_number", "purpose", "step_index", "ro
 
 
 @dataclass
+class People:
+    """Residents' columns and their contacts' in call order, by resident id (`steploads`)."""
+
+    residents: dict[str, SimpleNamespace] = field(default_factory=dict)
+    contacts: dict[str, list[SimpleNamespace]] = field(default_factory=dict)
+
+
+@dataclass
 class OpenedRows:
     """Alerts opened in this transaction, their escalation and first timeline rows not written
     yet: intake writes them with its step's rows (the escalation already carrying its first step),
@@ -90,6 +98,7 @@ class OpenedRows:
     alerts: dict[int, SimpleNamespace] = field(default_factory=dict)  # id -> the alert's columns
     escalations: dict[int, dict[str, Any]] = field(default_factory=dict)  # `hooks.escalation_values`
     entries: list[dict[str, Any]] = field(default_factory=list)  # `opening.opened_entries`
+    people: People = field(default_factory=People)  # read with the batch's devices: not again
 
     def due(self, now: datetime) -> list[SimpleNamespace]:
         """Their escalations due now (all of them: a fresh one is due at once, or guarded)."""
