@@ -8,9 +8,10 @@ per-resident rate cap is one query for the batch, not one per alert.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    bindparam,
     func,
     literal,
     select,
@@ -43,6 +45,7 @@ from ..db.models import (
     ResponderState,
     Target,
 )
+from ..outbox.claiming import counted_since
 from .planner_types import AttemptView
 from .policy import Policy
 from .steprows import People, StepRows
@@ -109,15 +112,14 @@ class StepInputs:
 
 async def load_inputs(session: AsyncSession, ids: Sequence[int], *, rows: StepRows,
                       opened: Mapping[int, Any],
-                      caps: Callable[[Collection[str]], Select[Any]] | None = None,
+                      cap_since: datetime | None = None,
                       known: People | None = None) -> StepInputs:
     """Load for these alerts; fills `rows` with responder codes. The rate caps' history is
     loaded next (`CapHistory.load`), once the batch's policies are chosen. `opened`: the columns
     of alerts opened in this transaction, which have no attempts or responders to read yet.
-    `caps`: the contact cap's count query (`claiming.cap_counts`) when the sends are claimed in
-    this transaction; its counts for the contacts' numbers go to `rows.cap_counts`. `known`:
+    `cap_since`: where the contact cap's window begins, when the sends are claimed in this
+    transaction; its counts for the contacts' numbers go to `rows.cap_counts`. `known`:
     people read earlier in this transaction (with intake's batch of devices)."""
-    n = _ATTEMPT.c
     alerts: dict[int, Any] = {i: opened[i] for i in ids if i in opened}
     ids = [i for i in ids if i not in opened]  # the others: read all they have
     people = await _people(session, {row.resident_id for row in alerts.values() if row.resident_id},
@@ -126,24 +128,25 @@ async def load_inputs(session: AsyncSession, ids: Sequence[int], *, rows: StepRo
     attempts: dict[int, list[tuple[datetime, AttemptView]]] = defaultdict(list)
     responders: dict[int, dict[int, ResponderState]] = defaultdict(dict)
     if ids:
-        for row in await _rows(session, select(
-                n.id, n.alert_id, n.step_index, n.round, n.target, n.contact_id, n.to_number,
-                n.channel, n.status, n.dial_no, n.provider_sid, n.created_at)
-                .where(n.alert_id.in_(ids), n.purpose == Purpose.ALERT.value)):
+        for row in await _rows(session, _ATTEMPTS, alert_ids=ids):
             attempts[row.alert_id].append((row.created_at, _view(row)))
-    phones = {row.phone for cs in contacts.values() for row in cs}
+    phones = sorted({row.phone for cs in contacts.values() for row in cs})
     counts: dict[str, int] = dict.fromkeys(phones, 0)
-    query = _responders_and_codes(ids, phones, caps)
-    for row in (await session.exec(query) if query is not None else []):  # type: ignore[call-overload]
-        if row.kind == _RESPONDER_ROW:
-            responders[row.alert_id][row.contact_id] = ResponderState(row.state)
-            rows.responders[(row.alert_id, row.contact_id)] = row.short_code
-        elif row.kind == _CODE_ROW:
-            rows.codes[row.phone].append((row.alert_id, row.short_code))
-        else:
-            counts[row.phone] = row.sent
+    caps = cap_since is not None and bool(phones)
+    if ids or phones:
+        query = _responders_and_codes(bool(ids), bool(phones), caps)
+        params = {"alert_ids": ids, "phones": phones} | (
+            {"cap_numbers": phones, "cap_since": cap_since} if caps else {})
+        for row in (await session.exec(query, params=params)).all():  # type: ignore[call-overload]
+            if row.kind == _RESPONDER_ROW:
+                responders[row.alert_id][row.contact_id] = ResponderState(row.state)
+                rows.responders[(row.alert_id, row.contact_id)] = row.short_code
+            elif row.kind == _CODE_ROW:
+                rows.codes[row.phone].append((row.alert_id, row.short_code))
+            else:
+                counts[row.phone] = row.sent
     if phones:
-        rows.cap_counts = counts if caps is not None else None
+        rows.cap_counts = counts if caps else None
     return StepInputs(alerts, residents, contacts, attempts, responders, CapHistory())
 
 
@@ -158,31 +161,36 @@ def _marked(kind: str, **columns: Any) -> Select[Any]:
     return select(*(given.get(name, literal(None, type_)).label(name) for name, type_ in _MARKED))
 
 
-def _responders_and_codes(ids: list[int], phones: set[str],
-                          caps: Callable[[Collection[str]], Select[Any]] | None
-                          ) -> Select[Any] | CompoundSelect | None:
-    """One round trip, each row marked by `kind`: the alerts' responders; the short codes in use
-    (every open alert these numbers are responders of, some of them these alerts' own); and with
-    `caps`, what the contact cap counts for these numbers."""
+@cache
+def _responders_and_codes(responders: bool, codes: bool, caps: bool) -> Select[Any] | CompoundSelect:
+    """One round trip, each row marked by `kind`: the alerts' responders (`alert_ids`); the short
+    codes in use (every open alert the numbers `phones` are responders of, some of them these
+    alerts' own); with `caps`, what the contact cap counts for `cap_numbers` since `cap_since`.
+    Built once per shape: building it cost more than running it."""
     a, c, e = _ALERT.c, _CONTACT.c, _RESPONDER.c
     parts: list[Select[Any]] = []
-    if ids:
+    if responders:
         parts.append(_marked(_RESPONDER_ROW, alert_id=e.alert_id, contact_id=e.contact_id,
                              state=e.state, short_code=e.short_code)
-                     .where(e.alert_id.in_(ids)))
-    if phones:
+                     .where(e.alert_id.in_(bindparam("alert_ids", expanding=True))))
+    if codes:
         parts.append(_marked(_CODE_ROW, alert_id=e.alert_id, short_code=e.short_code, phone=c.phone)
                      .join(_CONTACT, c.id == e.contact_id)
                      .join(_ALERT, a.id == e.alert_id)
-                     .where(c.phone.in_(phones), a.status.in_(ACTIVE_STATUSES)))
-        if caps is not None:
-            sent = caps(phones).subquery()
-            parts.append(_marked(_SENT_ROW, phone=sent.c.to_number, sent=sent.c.sent))
-    if len(parts) > 1:
-        return union_all(*parts)
-    return parts[0] if parts else None
+                     .where(c.phone.in_(bindparam("phones", expanding=True)),
+                            a.status.in_(ACTIVE_STATUSES)))
+    if caps:
+        sent = counted_since(bindparam("cap_numbers", expanding=True),
+                             bindparam("cap_since")).subquery()
+        parts.append(_marked(_SENT_ROW, phone=sent.c.to_number, sent=sent.c.sent))
+    return union_all(*parts) if len(parts) > 1 else parts[0]
 
 
+_ATTEMPTS = (select(*(_ATTEMPT.c[k] for k in (
+    "id", "alert_id", "step_index", "round", "target", "contact_id", "to_number", "channel",
+    "status", "dial_no", "provider_sid", "created_at")))
+    .where(_ATTEMPT.c.alert_id.in_(bindparam("alert_ids", expanding=True)),
+           _ATTEMPT.c.purpose == Purpose.ALERT.value))
 _ALERT_COLUMNS = ("id", "resident_id", "device_id", "type", "severity", "status",
                   "acknowledged_at")
 _RESIDENT_COLUMNS = ("id", "name", "address", "phone", "phone_type", "language")
@@ -191,13 +199,16 @@ _CONTACT_COLUMNS = ("id", "resident_id", "name", "relation", "phone", "phone_typ
 PEOPLE_COLUMNS = (*(_RESIDENT.c[k].label(f"r_{k}") for k in _RESIDENT_COLUMNS),
                    *(_CONTACT.c[k].label(f"c_{k}") for k in _CONTACT_COLUMNS))
 WITH_CONTACTS = _RESIDENT.outerjoin(_CONTACT, _CONTACT.c.resident_id == _RESIDENT.c.id)
+# Statements built once, their lists expanded at execution: building one cost more than running it.
 _PEOPLE = (select(*PEOPLE_COLUMNS).select_from(WITH_CONTACTS)
+           .where(_RESIDENT.c.id.in_(bindparam("resident_ids", expanding=True)))
            .order_by(_CONTACT.c.priority, _CONTACT.c.id))
 # Alerts with their residents and contacts: the engine's batch reads both in one round trip.
 _ALERTS_AND_PEOPLE = (select(*(_ALERT.c[k].label(f"a_{k}") for k in _ALERT_COLUMNS),
                              *PEOPLE_COLUMNS)
                       .select_from(_ALERT.outerjoin(WITH_CONTACTS,
                                                     _RESIDENT.c.id == _ALERT.c.resident_id))
+                      .where(_ALERT.c.id.in_(bindparam("alert_ids", expanding=True)))
                       .order_by(_ALERT.c.id, _CONTACT.c.priority, _CONTACT.c.id))
 
 
@@ -209,7 +220,7 @@ async def _people(session: AsyncSession, resident_ids: set[str], alerts: dict[in
     beside each of its people)."""
     people = People(dict(known.residents), dict(known.contacts))
     if alert_ids:
-        for row in await _rows(session, _ALERTS_AND_PEOPLE.where(_ALERT.c.id.in_(alert_ids))):
+        for row in await _rows(session, _ALERTS_AND_PEOPLE, alert_ids=alert_ids):
             m = row._mapping
             if m["a_id"] not in alerts:
                 alerts[m["a_id"]] = SimpleNamespace(**{k: m[f"a_{k}"] for k in _ALERT_COLUMNS})
@@ -217,7 +228,7 @@ async def _people(session: AsyncSession, resident_ids: set[str], alerts: dict[in
                 note_person(m, people)
     resident_ids -= people.residents.keys()
     if resident_ids:
-        for row in await _rows(session, _PEOPLE.where(_RESIDENT.c.id.in_(resident_ids))):
+        for row in await _rows(session, _PEOPLE, resident_ids=list(resident_ids)):
             note_person(row._mapping, people)
     return people
 
@@ -236,8 +247,8 @@ def note_person(m: RowMapping, people: People) -> None:
         contacts.sort(key=lambda c: (c.priority, c.id))  # rows not in call order (a joined read)
 
 
-async def _rows(session: AsyncSession, query: Select[Any]) -> Sequence[Row[Any]]:
-    return (await session.exec(query)).all()  # type: ignore[call-overload,no-any-return]
+async def _rows(session: AsyncSession, query: Select[Any], **params: Any) -> Sequence[Row[Any]]:
+    return (await session.exec(query, params=params)).all()  # type: ignore[call-overload,no-any-return]
 
 
 def _view(a: Row[Any]) -> AttemptView:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, and_
+from sqlalchemy import Row, and_, bindparam
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -136,6 +136,7 @@ _DEVICES_AND_MORE = (
     .outerjoin(_LONE, and_(col(Device.resident_id).is_(None), col(_LONE.resident_id).is_(None),
                            col(_LONE.device_id) == Device.id, col(_LONE.status).in_(ACTIVE_STATUSES)))
     .outerjoin(WITH_CONTACTS, col(Resident.id) == Device.resident_id)
+    .where(col(Device.id).in_(bindparam("device_ids", expanding=True)))  # built once: see steploads
     .order_by(col(_BY_RESIDENT.opened_at), col(_LONE.opened_at))  # the oldest active alert of a key wins
 )
 
@@ -149,8 +150,8 @@ async def load_devices(session: AsyncSession, device_ids: set[str]) -> tuple[
     people = People()
     if not device_ids:
         return devices, active, people
-    query = _DEVICES_AND_MORE.where(col(Device.id).in_(device_ids))
-    rows = cast("Sequence[Row[Any]]", (await session.exec(query)).all())
+    rows = cast("Sequence[Row[Any]]", (await session.exec(  # type: ignore[call-overload]
+        _DEVICES_AND_MORE, params={"device_ids": sorted(device_ids)})).all())
     for row in rows:
         m = row._mapping
         device: Device = m[Device]

@@ -61,6 +61,14 @@ class NewAlert:
 InboundKey = tuple[str, str, str]  # (device id, channel, message id): unique in inboundmessage
 _inbound = InboundMessage.__table__  # type: ignore[attr-defined]
 _KEY_COLUMNS = ["device_id", "channel", "message_id"]
+def _claim(dialect_insert: Any) -> Any:
+    return (dialect_insert(_inbound).on_conflict_do_nothing(index_elements=_KEY_COLUMNS)
+            .returning(_inbound.c.id, _inbound.c.device_id, _inbound.c.channel,
+                       _inbound.c.message_id))
+
+
+# by dialect name, built once (building the statement cost as much as running it)
+_CLAIMS = {"postgresql": _claim(postgresql.insert), "sqlite": _claim(sqlite.insert)}
 ClaimedValues = tuple[str | None, datetime | None]  # (alarm type, device time): known when claimed
 _FILL_INBOUND = (  # the alert, once the claimed message is routed; executemany, one statement
     update(_inbound)
@@ -82,13 +90,7 @@ async def claim_inbound(
     if not claims:
         return {}, {}
     connection = await session.connection()
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    claim = (
-        dialect.insert(_inbound)
-        .on_conflict_do_nothing(index_elements=_KEY_COLUMNS)
-        .returning(_inbound.c.id, _inbound.c.device_id, _inbound.c.channel, _inbound.c.message_id)
-    )
-    rows = await session.exec(claim, params=[  # type: ignore[call-overload]
+    rows = await session.exec(_CLAIMS[connection.dialect.name], params=[  # type: ignore[call-overload]
         {"device_id": d, "channel": c, "message_id": m, "received_at": now, "alarm_type": alarm_type,
          "device_ts": device_ts} for (d, c, m), (alarm_type, device_ts) in claims.items()
     ])
