@@ -152,6 +152,12 @@ def opened_entries(
     return entries
 
 
+_ALERT_TABLE = Alert.__table__  # type: ignore[attr-defined]
+_INSERT_ALERTS = insert(_ALERT_TABLE).returning(  # built once: see `insert_alerts`
+    _ALERT_TABLE.c.id, _ALERT_TABLE.c.device_id, _ALERT_TABLE.c.source_message_id)
+_INSERTED_COLUMNS = [c.key for c in _ALERT_TABLE.columns if c.key != "id"]
+
+
 async def insert_alerts(session: AsyncSession, alerts: Sequence[dict[str, Any]]) -> list[int]:
     """Insert new alerts (`new_alert_values`) with one statement; their ids, in order.
 
@@ -159,17 +165,12 @@ async def insert_alerts(session: AsyncSession, alerts: Sequence[dict[str, Any]])
     match the rows of a multi-row INSERT … RETURNING to their objects, so it does not batch them.
     Here rows are matched on (device, source message id), unique among the alarms of one batch.
     """
-    table = Alert.__table__  # type: ignore[attr-defined]
-    columns = [c.key for c in table.columns if c.key != "id"]
-    params = [{k: values.get(k) for k in columns} for values in alerts]
+    params = [{k: values.get(k) for k in _INSERTED_COLUMNS} for values in alerts]
     keys = [(values["device_id"], values["source_message_id"]) for values in alerts]
     if len(set(keys)) < len(keys) or any(m is None for _, m in keys):  # not matchable: one each
-        return [(await session.exec(insert(table).returning(table.c.id), params=row)).scalar_one()
-                for row in params]
-    rows = await session.exec(
-        insert(table).returning(table.c.id, table.c.device_id, table.c.source_message_id),
-        params=params,
-    )
+        return [(await session.exec(insert(_ALERT_TABLE).returning(_ALERT_TABLE.c.id),
+                                    params=row)).scalar_one() for row in params]
+    rows = await session.exec(_INSERT_ALERTS, params=params)  # type: ignore[call-overload]
     ids = {(r.device_id, r.source_message_id): r.id for r in rows}
     return [ids[key] for key in keys]
 

@@ -69,7 +69,7 @@ class Intake:
             await rows.write(session, None)
             return FirstSteps(next_due_at=now if due else None)
         outcome = await self.stepper.run(
-            session, urgent, now=now, rows=rows, opened=opened.alerts,
+            session, urgent, now=now, rows=rows, opened=opened.alerts, people=opened.people,
             claim=lambda s, planned: self._claim_urgent(s, planned, now=now, storm=storm,
                                                         counts=rows.cap_counts))
         next_due = now if len(urgent) < len(due) else outcome.next_due_at  # the rest: the engine

@@ -8,9 +8,10 @@ per-resident rate cap is one query for the batch, not one per alert.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    bindparam,
     func,
     literal,
     select,
@@ -43,9 +45,10 @@ from ..db.models import (
     ResponderState,
     Target,
 )
+from ..outbox.claiming import counted_since
 from .planner_types import AttemptView
 from .policy import Policy
-from .steprows import StepRows
+from .steprows import People, StepRows
 
 _ALERT: Table = Alert.__table__  # type: ignore[attr-defined]
 _RESIDENT: Table = Resident.__table__  # type: ignore[attr-defined]
@@ -109,101 +112,143 @@ class StepInputs:
 
 async def load_inputs(session: AsyncSession, ids: Sequence[int], *, rows: StepRows,
                       opened: Mapping[int, Any],
-                      caps: Callable[[Collection[str]], Select[Any]] | None = None) -> StepInputs:
+                      cap_since: datetime | None = None,
+                      known: People | None = None) -> StepInputs:
     """Load for these alerts; fills `rows` with responder codes. The rate caps' history is
     loaded next (`CapHistory.load`), once the batch's policies are chosen. `opened`: the columns
     of alerts opened in this transaction, which have no attempts or responders to read yet.
-    `caps`: the contact cap's count query (`claiming.cap_counts`) when the sends are claimed in
-    this transaction; its counts for the contacts' numbers go to `rows.cap_counts`."""
-    a, c, n, e = _ALERT.c, _CONTACT.c, _ATTEMPT.c, _RESPONDER.c
+    `cap_since`: where the contact cap's window begins, when the sends are claimed in this
+    transaction; its counts for the contacts' numbers go to `rows.cap_counts`. `known`:
+    people read earlier in this transaction (with intake's batch of devices)."""
     alerts: dict[int, Any] = {i: opened[i] for i in ids if i in opened}
     ids = [i for i in ids if i not in opened]  # the others: read all they have
-    residents, contacts = await _people(
-        session, {row.resident_id for row in alerts.values() if row.resident_id}, alerts, ids)
+    people = await _people(session, {row.resident_id for row in alerts.values() if row.resident_id},
+                           alerts, ids, known or People())
+    residents, contacts = people.residents, people.contacts
     attempts: dict[int, list[tuple[datetime, AttemptView]]] = defaultdict(list)
     responders: dict[int, dict[int, ResponderState]] = defaultdict(dict)
     if ids:
-        for row in await _rows(session, select(
-                n.id, n.alert_id, n.step_index, n.round, n.target, n.contact_id, n.to_number,
-                n.channel, n.status, n.dial_no, n.provider_sid, n.created_at)
-                .where(n.alert_id.in_(ids), n.purpose == Purpose.ALERT.value)):
+        for row in await _rows(session, _ATTEMPTS, alert_ids=ids):
             attempts[row.alert_id].append((row.created_at, _view(row)))
-        for row in await _rows(session, select(e.alert_id, e.contact_id, e.state, e.short_code)
-                               .where(e.alert_id.in_(ids))):
-            responders[row.alert_id][row.contact_id] = ResponderState(row.state)
-            rows.responders[(row.alert_id, row.contact_id)] = row.short_code
-    phones = {row.phone for cs in contacts.values() for row in cs}
-    if phones:  # short codes in use: every open alert these numbers are responders of
-        codes = (select(c.phone, e.alert_id, e.short_code, literal(None, Integer).label("sent"))
-                 .join(_CONTACT, c.id == e.contact_id)
-                 .join(_ALERT, a.id == e.alert_id)
-                 .where(c.phone.in_(phones), a.status.in_(ACTIVE_STATUSES)))
-        counts: dict[str, int] = dict.fromkeys(phones, 0)
-        query: Select[Any] | CompoundSelect = codes
-        if caps is not None:  # and what the contact cap counts, in the same round trip
-            sent = caps(phones).subquery()
-            query = union_all(codes, select(sent.c.to_number, literal(None, Integer),
-                                            literal(None, String), sent.c.sent))
-        for row in (await session.exec(query)).all():  # type: ignore[call-overload]
-            if row.sent is None:
+    phones = sorted({row.phone for cs in contacts.values() for row in cs})
+    counts: dict[str, int] = dict.fromkeys(phones, 0)
+    caps = cap_since is not None and bool(phones)
+    if ids or phones:
+        query = _responders_and_codes(bool(ids), bool(phones), caps)
+        params = {"alert_ids": ids, "phones": phones} | (
+            {"cap_numbers": phones, "cap_since": cap_since} if caps else {})
+        for row in (await session.exec(query, params=params)).all():  # type: ignore[call-overload]
+            if row.kind == _RESPONDER_ROW:
+                responders[row.alert_id][row.contact_id] = ResponderState(row.state)
+                rows.responders[(row.alert_id, row.contact_id)] = row.short_code
+            elif row.kind == _CODE_ROW:
                 rows.codes[row.phone].append((row.alert_id, row.short_code))
             else:
                 counts[row.phone] = row.sent
-        rows.cap_counts = counts if caps is not None else None
+    if phones:
+        rows.cap_counts = counts if caps else None
     return StepInputs(alerts, residents, contacts, attempts, responders, CapHistory())
 
 
+_RESPONDER_ROW, _CODE_ROW, _SENT_ROW = "responder", "code", "sent"
+_MARKED = (("kind", String), ("alert_id", Integer), ("contact_id", Integer), ("state", String),
+           ("short_code", String), ("phone", String), ("sent", Integer))
+
+
+def _marked(kind: str, **columns: Any) -> Select[Any]:
+    """A SELECT of the `_MARKED` columns, in that order: those given, NULL for the others."""
+    given = {"kind": literal(kind, String), **columns}
+    return select(*(given.get(name, literal(None, type_)).label(name) for name, type_ in _MARKED))
+
+
+@cache
+def _responders_and_codes(responders: bool, codes: bool, caps: bool) -> Select[Any] | CompoundSelect:
+    """One round trip, each row marked by `kind`: the alerts' responders (`alert_ids`); the short
+    codes in use (every open alert the numbers `phones` are responders of, some of them these
+    alerts' own); with `caps`, what the contact cap counts for `cap_numbers` since `cap_since`.
+    Built once per shape: building it cost more than running it."""
+    a, c, e = _ALERT.c, _CONTACT.c, _RESPONDER.c
+    parts: list[Select[Any]] = []
+    if responders:
+        parts.append(_marked(_RESPONDER_ROW, alert_id=e.alert_id, contact_id=e.contact_id,
+                             state=e.state, short_code=e.short_code)
+                     .where(e.alert_id.in_(bindparam("alert_ids", expanding=True))))
+    if codes:
+        parts.append(_marked(_CODE_ROW, alert_id=e.alert_id, short_code=e.short_code, phone=c.phone)
+                     .join(_CONTACT, c.id == e.contact_id)
+                     .join(_ALERT, a.id == e.alert_id)
+                     .where(c.phone.in_(bindparam("phones", expanding=True)),
+                            a.status.in_(ACTIVE_STATUSES)))
+    if caps:
+        sent = counted_since(bindparam("cap_numbers", expanding=True),
+                             bindparam("cap_since")).subquery()
+        parts.append(_marked(_SENT_ROW, phone=sent.c.to_number, sent=sent.c.sent))
+    return union_all(*parts) if len(parts) > 1 else parts[0]
+
+
+_ATTEMPTS = (select(*(_ATTEMPT.c[k] for k in (
+    "id", "alert_id", "step_index", "round", "target", "contact_id", "to_number", "channel",
+    "status", "dial_no", "provider_sid", "created_at")))
+    .where(_ATTEMPT.c.alert_id.in_(bindparam("alert_ids", expanding=True)),
+           _ATTEMPT.c.purpose == Purpose.ALERT.value))
 _ALERT_COLUMNS = ("id", "resident_id", "device_id", "type", "severity", "status",
                   "acknowledged_at")
 _RESIDENT_COLUMNS = ("id", "name", "address", "phone", "phone_type", "language")
 _CONTACT_COLUMNS = ("id", "resident_id", "name", "relation", "phone", "phone_type", "priority",
                     "language", "channels", "active", "sms_opt_out", "line_user_id")
-_PEOPLE_COLUMNS = (*(_RESIDENT.c[k].label(f"r_{k}") for k in _RESIDENT_COLUMNS),
+PEOPLE_COLUMNS = (*(_RESIDENT.c[k].label(f"r_{k}") for k in _RESIDENT_COLUMNS),
                    *(_CONTACT.c[k].label(f"c_{k}") for k in _CONTACT_COLUMNS))
-_WITH_CONTACTS = _RESIDENT.outerjoin(_CONTACT, _CONTACT.c.resident_id == _RESIDENT.c.id)
-_PEOPLE = (select(*_PEOPLE_COLUMNS).select_from(_WITH_CONTACTS)
+WITH_CONTACTS = _RESIDENT.outerjoin(_CONTACT, _CONTACT.c.resident_id == _RESIDENT.c.id)
+# Statements built once, their lists expanded at execution: building one cost more than running it.
+_PEOPLE = (select(*PEOPLE_COLUMNS).select_from(WITH_CONTACTS)
+           .where(_RESIDENT.c.id.in_(bindparam("resident_ids", expanding=True)))
            .order_by(_CONTACT.c.priority, _CONTACT.c.id))
 # Alerts with their residents and contacts: the engine's batch reads both in one round trip.
 _ALERTS_AND_PEOPLE = (select(*(_ALERT.c[k].label(f"a_{k}") for k in _ALERT_COLUMNS),
-                             *_PEOPLE_COLUMNS)
-                      .select_from(_ALERT.outerjoin(_WITH_CONTACTS,
+                             *PEOPLE_COLUMNS)
+                      .select_from(_ALERT.outerjoin(WITH_CONTACTS,
                                                     _RESIDENT.c.id == _ALERT.c.resident_id))
+                      .where(_ALERT.c.id.in_(bindparam("alert_ids", expanding=True)))
                       .order_by(_ALERT.c.id, _CONTACT.c.priority, _CONTACT.c.id))
 
 
 async def _people(session: AsyncSession, resident_ids: set[str], alerts: dict[int, Any],
-                  alert_ids: list[int]) -> tuple[
-        dict[str, SimpleNamespace], dict[str, list[SimpleNamespace]]]:
-    """The residents' columns, and their contacts' in call order; with `alert_ids`, those
-    alerts' columns into `alerts` and their residents' too. One query each, each resident's
-    columns repeated beside each of their contacts (and an alert's beside each of its people)."""
-    residents: dict[str, SimpleNamespace] = {}
-    contacts: dict[str, list[SimpleNamespace]] = defaultdict(list)
+                  alert_ids: list[int], known: People) -> People:
+    """The residents' columns, and their contacts' in call order (those of `known` are not read
+    again); with `alert_ids`, those alerts' columns into `alerts` and their residents' too. One
+    query each, each resident's columns repeated beside each of their contacts (and an alert's
+    beside each of its people)."""
+    people = People(dict(known.residents), dict(known.contacts))
     if alert_ids:
-        read_with: dict[str, int] = {}  # resident: the alert whose rows hold their contacts
-        for row in await _rows(session, _ALERTS_AND_PEOPLE.where(_ALERT.c.id.in_(alert_ids))):
+        for row in await _rows(session, _ALERTS_AND_PEOPLE, alert_ids=alert_ids):
             m = row._mapping
             if m["a_id"] not in alerts:
                 alerts[m["a_id"]] = SimpleNamespace(**{k: m[f"a_{k}"] for k in _ALERT_COLUMNS})
-            if m["r_id"] is not None and read_with.setdefault(m["r_id"], m["a_id"]) == m["a_id"]:
-                _note_person(m, residents, contacts)
-    resident_ids -= residents.keys()
+            if m["r_id"] is not None:
+                note_person(m, people)
+    resident_ids -= people.residents.keys()
     if resident_ids:
-        for row in await _rows(session, _PEOPLE.where(_RESIDENT.c.id.in_(resident_ids))):
-            _note_person(row._mapping, residents, contacts)
-    return residents, contacts
+        for row in await _rows(session, _PEOPLE, resident_ids=list(resident_ids)):
+            note_person(row._mapping, people)
+    return people
 
 
-def _note_person(m: RowMapping, residents: dict[str, SimpleNamespace],
-                 contacts: dict[str, list[SimpleNamespace]]) -> None:
-    if m["r_id"] not in residents:
-        residents[m["r_id"]] = SimpleNamespace(**{k: m[f"r_{k}"] for k in _RESIDENT_COLUMNS})
-    if m["c_id"] is not None:
-        contacts[m["r_id"]].append(SimpleNamespace(**{k: m[f"c_{k}"] for k in _CONTACT_COLUMNS}))
+def note_person(m: RowMapping, people: People) -> None:
+    """Add a row of `PEOPLE_COLUMNS` (one that repeats a contact already noted adds nothing)."""
+    if m["r_id"] not in people.residents:
+        people.residents[m["r_id"]] = SimpleNamespace(**{k: m[f"r_{k}"] for k in _RESIDENT_COLUMNS})
+    if m["c_id"] is None:
+        return
+    contacts = people.contacts.setdefault(m["r_id"], [])
+    if any(c.id == m["c_id"] for c in contacts):
+        return
+    contacts.append(SimpleNamespace(**{k: m[f"c_{k}"] for k in _CONTACT_COLUMNS}))
+    if len(contacts) > 1 and (contacts[-2].priority, contacts[-2].id) > (m["c_priority"], m["c_id"]):
+        contacts.sort(key=lambda c: (c.priority, c.id))  # rows not in call order (a joined read)
 
 
-async def _rows(session: AsyncSession, query: Select[Any]) -> Sequence[Row[Any]]:
-    return (await session.exec(query)).all()  # type: ignore[call-overload,no-any-return]
+async def _rows(session: AsyncSession, query: Select[Any], **params: Any) -> Sequence[Row[Any]]:
+    return (await session.exec(query, params=params)).all()  # type: ignore[call-overload,no-any-return]
 
 
 def _view(a: Row[Any]) -> AttemptView:

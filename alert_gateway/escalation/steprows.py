@@ -79,6 +79,18 @@ _LINK: Table = AnswerLink.__table__  # type: ignore[attr-defined]
 _EVENT: Table = AlertEvent.__table__  # type: ignore[attr-defined]
 _ESCALATION: Table = Escalation.__table__  # type: ignore[attr-defined]
 _KEY_COLUMNS = ("alert_id", "channel", "to_number", "purpose", "step_index", "round", "dial_no")
+# built once: constructing a statement per batch cost about as much as a small batch's executing it
+_INSERTS = {t.name: insert(t) for t in (_ATTEMPT, _RESPONDER, _LINK, _EVENT, _ESCALATION)}
+_INSERT_ATTEMPTS_RETURNING = insert(_ATTEMPT).returning(
+    _ATTEMPT.c.id, *(_ATTEMPT.c[c] for c in _KEY_COLUMNS))
+
+
+@dataclass
+class People:
+    """Residents' columns and their contacts' in call order, by resident id (`steploads`)."""
+
+    residents: dict[str, SimpleNamespace] = field(default_factory=dict)
+    contacts: dict[str, list[SimpleNamespace]] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,6 +102,7 @@ class OpenedRows:
     alerts: dict[int, SimpleNamespace] = field(default_factory=dict)  # id -> the alert's columns
     escalations: dict[int, dict[str, Any]] = field(default_factory=dict)  # `hooks.escalation_values`
     entries: list[dict[str, Any]] = field(default_factory=list)  # `opening.opened_entries`
+    people: People = field(default_factory=People)  # read with the batch's devices: not again
 
     def due(self, now: datetime) -> list[SimpleNamespace]:
         """Their escalations due now (all of them: a fresh one is due at once, or guarded)."""
@@ -152,7 +165,7 @@ class StepRows:
         for table, rows in ((_RESPONDER, self.new_responders), (_LINK, self.links),
                             (_EVENT, self.events)):
             if rows:
-                await session.exec(insert(table), params=rows)  # type: ignore[call-overload]
+                await session.exec(_INSERTS[table.name], params=rows)  # type: ignore[call-overload]
         planned = []
         for step in self.escalations:
             if (fresh := self.fresh.get(step["b_alert_id"])) is not None:
@@ -160,7 +173,7 @@ class StepRows:
             else:
                 planned.append(step)
         if self.fresh:
-            await session.exec(insert(_ESCALATION),  # type: ignore[call-overload]
+            await session.exec(_INSERTS[_ESCALATION.name],  # type: ignore[call-overload]
                                params=list(self.fresh.values()))
         if planned:
             await session.exec(FOLLOW_PLAN, params=planned)  # type: ignore[call-overload]
@@ -176,16 +189,15 @@ async def _insert_attempts(session: AsyncSession, attempts: list[NewAttempt], *,
         return {}
     params = [a.values() for a in attempts]
     if not returning:
-        await session.exec(insert(_ATTEMPT), params=params)  # type: ignore[call-overload]
+        await session.exec(_INSERTS[_ATTEMPT.name], params=params)  # type: ignore[call-overload]
         return {}
     keys = [a.key() for a in attempts]
     if len(set(keys)) < len(keys):  # not matchable (never planned so): one statement each
         ids = [(await session.exec(  # type: ignore[call-overload]
             insert(_ATTEMPT).returning(_ATTEMPT.c.id), params=row)).scalar_one() for row in params]
     else:
-        rows = await session.exec(  # type: ignore[call-overload]
-            insert(_ATTEMPT).returning(_ATTEMPT.c.id, *(_ATTEMPT.c[c] for c in _KEY_COLUMNS)),
-            params=params)
+        rows = await session.exec(_INSERT_ATTEMPTS_RETURNING,  # type: ignore[call-overload]
+                                  params=params)
         by_key = {tuple(r[1:]): r[0] for r in rows}
         ids = [by_key[k] for k in keys]
     return {id(a): i for a, i in zip(attempts, ids, strict=True)}

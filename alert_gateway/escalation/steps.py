@@ -10,7 +10,6 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from sqlalchemy import Row
@@ -28,7 +27,7 @@ from ..db.models import (
 )
 from ..i18n.said import say
 from ..line.messages import alert_body as line_alert_body
-from ..outbox.claiming import cap_counts
+from ..outbox.claiming import cap_since
 from ..outbox.notices import facts_of
 from ..outbox.texts import AlertFacts, alert_sms, alert_voice, exhausted_sms, resident_voice
 from ..responses import links
@@ -40,7 +39,7 @@ from .planner import plan_next
 from .planner_types import EscalationView, Plan, PlanEnv, Send
 from .policy import Policy, PolicySet
 from .steploads import StepInputs, load_inputs
-from .steprows import Claim, NewAttempt, StepRows
+from .steprows import Claim, NewAttempt, People, StepRows
 
 
 @dataclass
@@ -65,16 +64,18 @@ class Stepper:
 
     async def run(self, session: AsyncSession, escalations: Sequence[Any], *,
                   now: datetime, claim: Claim | None = None, rows: StepRows | None = None,
-                  opened: Mapping[int, Any] | None = None) -> BatchOutcome:
+                  opened: Mapping[int, Any] | None = None,
+                  people: People | None = None) -> BatchOutcome:
         """Plan and apply every escalation of the batch (escalation table rows, locked by the
         caller, or the columns of ones inserted in this transaction); `claim` takes sends at
         once; `rows` may hold rows to write with the steps'; `opened`: the columns of alerts
-        opened in this transaction (nothing else to read about them). The caller commits."""
+        opened in this transaction (nothing else to read about them); `people`: residents and
+        contacts already read in it. The caller commits."""
         out = BatchOutcome()
         rows = rows or StepRows()
-        caps = None if claim is None else partial(cap_counts, now=now, settings=self.settings)
         loaded = await load_inputs(session, [e.alert_id for e in escalations], rows=rows,
-                                   opened=opened or {}, caps=caps)
+                                   opened=opened or {}, known=people,
+                                   cap_since=None if claim is None else cap_since(now, self.settings))
         chosen = {a.id: self._policy_of(e, a) for e in escalations
                   if (a := loaded.alerts.get(e.alert_id)) is not None}
         await loaded.caps.load(session, self._cap_windows(loaded, chosen, now=now))

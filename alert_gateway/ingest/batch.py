@@ -7,17 +7,31 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, cast
 
+from sqlalchemy import Row, and_, bindparam
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import AlarmMessage, CancelMessage
 
-from ..alerts.opening import load_active
-from ..db.models import Alert, Device, InboundMessage
+from ..alerts import rules
+from ..alerts.opening import alert_key, load_active
+from ..db.models import ACTIVE_STATUSES, Alert, Device, InboundMessage, Resident
 from ..escalation.intake import FirstSteps
+from ..escalation.steploads import PEOPLE_COLUMNS, WITH_CONTACTS, note_person
+from ..escalation.steprows import People
 from ..metrics import Metrics
-from .bulk import BatchRows, InboundKey, NewAlert, NewInbound, Opened, claim_inbound
+from .bulk import (
+    BatchRows,
+    ClaimedValues,
+    InboundKey,
+    NewAlert,
+    NewInbound,
+    Opened,
+    claim_inbound,
+)
 from .parse import Incoming, Rejection
 
 log = logging.getLogger(__name__)
@@ -90,21 +104,61 @@ async def write_added(ctx: BatchContext, result: BatchResult, *, defer: bool = F
 
 async def load_context(
     session: AsyncSession, items: Sequence[Incoming | Rejection], *, now: datetime) -> BatchContext:
-    device_ids = {i.device_id for i in items if i.device_id is not None}
-    devices = {}
-    if device_ids:
-        rows = await session.exec(select(Device).where(col(Device.id).in_(device_ids)))
-        devices = {d.id: d for d in rows.all()}
-    keys = list(dict.fromkeys(
-        (i.device_id, i.channel.value, i.message.id)
-        for i in items
-        if isinstance(i, Incoming) and isinstance(i.message, AlarmMessage | CancelMessage)
-    ))
-    claimed, held = await claim_inbound(session, keys, now=now)
+    """Claim the batch's message keys, then read its devices with their active alerts and people
+    in one query (the claim first: on PostgreSQL it waits for another replica's claim of the same
+    key to commit, and the read that follows then sees the alert that replica opened)."""
+    claims = {(i.device_id, i.channel.value, i.message.id): _claimed_values(i.message, now)
+              for i in items
+              if isinstance(i, Incoming) and isinstance(i.message, AlarmMessage | CancelMessage)}
+    claimed, held = await claim_inbound(session, claims, now=now)
     seen: dict[InboundKey, InboundMessage | NewInbound] = dict(held)
-    resident_ids = {d.resident_id for d in devices.values() if d.resident_id}
-    lone = {d for d in device_ids if d not in devices or not devices[d].resident_id}
-    active: dict[str, Alert | NewAlert] = dict(
-        await load_active(session, resident_ids=resident_ids, lone_device_ids=lone)
-    )
-    return BatchContext(devices, claimed, seen, active, BatchRows(session, now))
+    device_ids = {i.device_id for i in items if i.device_id is not None}
+    devices, active, people = await load_devices(session, device_ids)
+    unknown = device_ids - devices.keys()  # an unregistered device's alarm still reaches the console
+    if unknown:
+        active.update(await load_active(session, resident_ids=(), lone_device_ids=unknown))
+    rows = BatchRows(session, now)
+    rows.deferred.people = people
+    return BatchContext(devices, claimed, seen, dict(active), rows)
+
+
+def _claimed_values(message: AlarmMessage | CancelMessage, now: datetime) -> ClaimedValues:
+    alarm_type = message.alarm_type.value if isinstance(message, AlarmMessage) else None
+    return alarm_type, rules.storable_device_ts(message.ts, now)
+
+
+_BY_RESIDENT = aliased(Alert, name="by_resident")  # the active alerts of the device's resident
+_LONE = aliased(Alert, name="lone")  # of a device without a resident, grouped on the device
+_DEVICES_AND_MORE = (
+    select(Device, _BY_RESIDENT, _LONE, *PEOPLE_COLUMNS)
+    .outerjoin(_BY_RESIDENT, and_(col(_BY_RESIDENT.resident_id) == Device.resident_id,
+                                  col(_BY_RESIDENT.status).in_(ACTIVE_STATUSES)))
+    .outerjoin(_LONE, and_(col(Device.resident_id).is_(None), col(_LONE.resident_id).is_(None),
+                           col(_LONE.device_id) == Device.id, col(_LONE.status).in_(ACTIVE_STATUSES)))
+    .outerjoin(WITH_CONTACTS, col(Resident.id) == Device.resident_id)
+    .where(col(Device.id).in_(bindparam("device_ids", expanding=True)))  # built once: see steploads
+    .order_by(col(_BY_RESIDENT.opened_at), col(_LONE.opened_at))  # the oldest active alert of a key wins
+)
+
+
+async def load_devices(session: AsyncSession, device_ids: set[str]) -> tuple[
+        dict[str, Device], dict[str, Alert], People]:
+    """The devices, the active alerts by `alert_key`, and the residents with their contacts (for
+    intake's first steps): one query, each device repeated beside each alert and contact."""
+    devices: dict[str, Device] = {}
+    active: dict[str, Alert] = {}
+    people = People()
+    if not device_ids:
+        return devices, active, people
+    rows = cast("Sequence[Row[Any]]", (await session.exec(  # type: ignore[call-overload]
+        _DEVICES_AND_MORE, params={"device_ids": sorted(device_ids)})).all())
+    for row in rows:
+        m = row._mapping
+        device: Device = m[Device]
+        devices[device.id] = device
+        for alert in (m[_BY_RESIDENT], m[_LONE]):
+            if alert is not None:
+                active.setdefault(alert_key(alert.resident_id, alert.device_id), alert)
+        if device.resident_id is not None:
+            note_person(m, people)
+    return devices, active, people

@@ -61,40 +61,41 @@ class NewAlert:
 InboundKey = tuple[str, str, str]  # (device id, channel, message id): unique in inboundmessage
 _inbound = InboundMessage.__table__  # type: ignore[attr-defined]
 _KEY_COLUMNS = ["device_id", "channel", "message_id"]
-_FILL_INBOUND = (  # what is known once the claimed message is decided; executemany, one statement
+def _claim(dialect_insert: Any) -> Any:
+    return (dialect_insert(_inbound).on_conflict_do_nothing(index_elements=_KEY_COLUMNS)
+            .returning(_inbound.c.id, _inbound.c.device_id, _inbound.c.channel,
+                       _inbound.c.message_id))
+
+
+# by dialect name, built once (building the statement cost as much as running it)
+_CLAIMS = {"postgresql": _claim(postgresql.insert), "sqlite": _claim(sqlite.insert)}
+ClaimedValues = tuple[str | None, datetime | None]  # (alarm type, device time): known when claimed
+_FILL_INBOUND = (  # the alert, once the claimed message is routed; executemany, one statement
     update(_inbound)
     .where(_inbound.c.id == bindparam("b_id"))
-    .values(
-        alarm_type=bindparam("b_alarm_type"),
-        device_ts=bindparam("b_device_ts", type_=_inbound.c.device_ts.type),
-        alert_id=bindparam("b_alert_id"),
-    )
+    .values(alert_id=bindparam("b_alert_id"))
 )
 
 
 async def claim_inbound(
-    session: AsyncSession, keys: list[InboundKey], *, now: datetime
+    session: AsyncSession, claims: dict[InboundKey, ClaimedValues], *, now: datetime
 ) -> tuple[dict[InboundKey, int], dict[InboundKey, InboundMessage]]:
-    """Claim each message key with INSERT … ON CONFLICT DO NOTHING RETURNING.
+    """Claim each message key with INSERT … ON CONFLICT DO NOTHING RETURNING, writing what the
+    message itself says (its alarm type and device time): only its alert is left to fill in.
 
     Returns the claimed keys (their new row ids) and, for the keys already held (by us earlier
     or by another replica, whose claim PostgreSQL waits on until it commits), their stored rows:
     a duplicate is known from the database, never guessed from an error.
     """
-    if not keys:
+    if not claims:
         return {}, {}
     connection = await session.connection()
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    claim = (
-        dialect.insert(_inbound)
-        .on_conflict_do_nothing(index_elements=_KEY_COLUMNS)
-        .returning(_inbound.c.id, _inbound.c.device_id, _inbound.c.channel, _inbound.c.message_id)
-    )
-    rows = await session.exec(claim, params=[  # type: ignore[call-overload]
-        {"device_id": d, "channel": c, "message_id": m, "received_at": now} for d, c, m in keys
+    rows = await session.exec(_CLAIMS[connection.dialect.name], params=[  # type: ignore[call-overload]
+        {"device_id": d, "channel": c, "message_id": m, "received_at": now, "alarm_type": alarm_type,
+         "device_ts": device_ts} for (d, c, m), (alarm_type, device_ts) in claims.items()
     ])
     claimed = {(r.device_id, r.channel, r.message_id): r.id for r in rows}
-    held = [k for k in keys if k not in claimed]
+    held = [k for k in claims if k not in claimed]
     if not held:
         return claimed, {}
     key = tuple_(InboundMessage.device_id, InboundMessage.channel, InboundMessage.message_id)
@@ -106,7 +107,7 @@ async def claim_inbound(
 class NewInbound:
     """An accepted alarm or cancel whose key this batch claimed; its alert may be one it opens."""
 
-    id: int  # its claimed inbound row, completed by `BatchRows.write`
+    id: int  # its claimed inbound row, its alert filled in by `BatchRows.write`
     device_id: str
     channel: str
     message_id: str
@@ -155,10 +156,9 @@ class BatchRows:
         if not defer:
             await self._insert(AlertEvent, out.entries)
             await self._insert(Escalation, list(out.escalations.values()))
-        if self.inbound:
-            await self.session.exec(_FILL_INBOUND, params=[  # type: ignore[call-overload]
-                {"b_id": i.id, "b_alarm_type": i.alarm_type, "b_device_ts": i.device_ts,
-                 "b_alert_id": i.alert_id} for i in self.inbound])
+        routed = [{"b_id": i.id, "b_alert_id": i.alert_id} for i in self.inbound if i.alert_id]
+        if routed:
+            await self.session.exec(_FILL_INBOUND, params=routed)  # type: ignore[call-overload]
         self.inbound.clear()
 
     async def load(self, alert: NewAlert) -> Alert:

@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import BindParameter, Select, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import Severity
@@ -64,7 +64,17 @@ async def claim(session: AsyncSession, rows: Sequence[Row], *, now: datetime,
 
 def cap_counts(numbers: Collection[str], *, now: datetime, settings: Settings) -> Select[Any]:
     """(number, alerts sent to it in the cap window) for these numbers, those with any."""
-    since = now - timedelta(seconds=settings.contact_cap_window_seconds)
+    return counted_since(numbers, cap_since(now, settings))
+
+
+def cap_since(now: datetime, settings: Settings) -> datetime:
+    """Where the contact cap's window begins."""
+    return now - timedelta(seconds=settings.contact_cap_window_seconds)
+
+
+def counted_since(numbers: Collection[str] | BindParameter[Any],
+                  since: datetime | BindParameter[Any]) -> Select[Any]:
+    """`cap_counts` from `since` (values, or parameters of a statement built once)."""
     n = NotificationAttempt.__table__.c  # type: ignore[attr-defined]
     return (select(n.to_number, func.count().label("sent"))
             .where(n.to_number.in_(numbers), n.purpose == Purpose.ALERT.value,

@@ -57,10 +57,12 @@ def _next_step_planned(env: Env, number: str) -> Callable[[], Awaitable[list[tup
 async def test_an_unanswered_alarm_up_to_its_next_step_costs_pinned_round_trips(
         database_url: str, topic_root: str, clock: FakeClock) -> None:
     """The daughter's call ends without a key while her SMS is delivered, and her re-dial is
-    planned: the alarm stored and planned in one transaction (12 statements), its two send
-    results in one, its status callbacks in at most four, the next step in one (7), no look
-    that finds nothing: 7 transactions, 27 statements (once the gateway has settled with a first
-    alarm; the board gauges, read at most once a second whatever the rate, are not the alarm's)."""
+    planned: the alarm stored and planned in one transaction (10 statements: its claim, then its
+    device, active alert and people in one read), its two send results in one, its status
+    callbacks in at most four, the next step in one (6: its responders and the short codes in use
+    in one read), no look that finds nothing: 7 transactions, 24 statements (once the gateway has
+    settled with a first alarm; the board gauges, read at most once a second whatever the rate,
+    are not the alarm's)."""
     await seed(database_url, n=2)
     async with escalation_env(database_url, topic_root, clock) as env, \
             device_client(topic_root, clock=clock) as dev:
@@ -77,11 +79,13 @@ async def test_an_unanswered_alarm_up_to_its_next_step_costs_pinned_round_trips(
         # A callback that beat its send's answer (the fake calls back at once): that result
         # takes the row-by-row path, a read and a write more.
         late = heads.count("SELECT notificationattempt.id, notificationattempt.alert_id,")
-        assert len(intake) == 12 and intake[0].startswith("SELECT device"), shown
+        assert len(intake) == 10 and intake[0].startswith("INSERT INTO inboundmessage"), shown
+        assert intake[1].startswith("SELECT device"), shown  # with its active alert and people
+        assert not any(h.startswith("SELECT resident") for h in intake), shown
         assert heads[:2] == ["UPDATE notificationattempt SET", "UPDATE alert SET"] or late, shown
         assert len(sends) <= 5, shown  # the results in one transaction, the callbacks in four
         assert len(heads) - 2 * late <= 8, shown
         assert all(h.startswith("UPDATE") for h in heads  # no lock reads, no look at nothing
                    if h != "SELECT notificationattempt.id, notificationattempt.alert_id,"), shown
-        assert len(step) == 7 and step[0].startswith("SELECT escalation"), shown
-        assert len(ours) <= 7 and sum(map(len, ours)) - 2 * late <= 27, shown
+        assert len(step) == 6 and step[0].startswith("SELECT escalation"), shown
+        assert len(ours) <= 7 and sum(map(len, ours)) - 2 * late <= 24, shown
