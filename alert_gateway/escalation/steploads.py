@@ -199,6 +199,7 @@ _CONTACT_COLUMNS = ("id", "resident_id", "name", "relation", "phone", "phone_typ
 PEOPLE_COLUMNS = (*(_RESIDENT.c[k].label(f"r_{k}") for k in _RESIDENT_COLUMNS),
                    *(_CONTACT.c[k].label(f"c_{k}") for k in _CONTACT_COLUMNS))
 WITH_CONTACTS = _RESIDENT.outerjoin(_CONTACT, _CONTACT.c.resident_id == _RESIDENT.c.id)
+
 # Statements built once, their lists expanded at execution: building one cost more than running it.
 _PEOPLE = (select(*PEOPLE_COLUMNS).select_from(WITH_CONTACTS)
            .where(_RESIDENT.c.id.in_(bindparam("resident_ids", expanding=True)))
@@ -206,8 +207,10 @@ _PEOPLE = (select(*PEOPLE_COLUMNS).select_from(WITH_CONTACTS)
 # Alerts with their residents and contacts: the engine's batch reads both in one round trip.
 _ALERTS_AND_PEOPLE = (select(*(_ALERT.c[k].label(f"a_{k}") for k in _ALERT_COLUMNS),
                              *PEOPLE_COLUMNS)
-                      .select_from(_ALERT.outerjoin(WITH_CONTACTS,
-                                                    _RESIDENT.c.id == _ALERT.c.resident_id))
+                      # joined one after the other: SQLite builds a bracketed resident +
+                      # contacts join whole, scanning every resident on each engine batch
+                      .select_from(_ALERT.outerjoin(_RESIDENT, _RESIDENT.c.id == _ALERT.c.resident_id)
+                                   .outerjoin(_CONTACT, _CONTACT.c.resident_id == _RESIDENT.c.id))
                       .where(_ALERT.c.id.in_(bindparam("alert_ids", expanding=True)))
                       .order_by(_ALERT.c.id, _CONTACT.c.priority, _CONTACT.c.id))
 

@@ -18,9 +18,9 @@ from devices.contract import AlarmMessage, CancelMessage
 
 from ..alerts import rules
 from ..alerts.opening import alert_key, load_active
-from ..db.models import ACTIVE_STATUSES, Alert, Device, InboundMessage, Resident
+from ..db.models import ACTIVE_STATUSES, Alert, Contact, Device, InboundMessage, Resident
 from ..escalation.intake import FirstSteps
-from ..escalation.steploads import PEOPLE_COLUMNS, WITH_CONTACTS, note_person
+from ..escalation.steploads import PEOPLE_COLUMNS, note_person
 from ..escalation.steprows import People
 from ..metrics import Metrics
 from .bulk import (
@@ -135,7 +135,10 @@ _DEVICES_AND_MORE = (
                                   col(_BY_RESIDENT.status).in_(ACTIVE_STATUSES)))
     .outerjoin(_LONE, and_(col(Device.resident_id).is_(None), col(_LONE.resident_id).is_(None),
                            col(_LONE.device_id) == Device.id, col(_LONE.status).in_(ACTIVE_STATUSES)))
-    .outerjoin(WITH_CONTACTS, col(Resident.id) == Device.resident_id)
+    # one join after the other: SQLite builds a bracketed resident + contacts join whole,
+    # scanning every resident on each batch
+    .outerjoin(Resident, col(Resident.id) == Device.resident_id)
+    .outerjoin(Contact, col(Contact.resident_id) == Resident.id)
     .where(col(Device.id).in_(bindparam("device_ids", expanding=True)))  # built once: see steploads
     .order_by(col(_BY_RESIDENT.opened_at), col(_LONE.opened_at))  # the oldest active alert of a key wins
 )
