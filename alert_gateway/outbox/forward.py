@@ -140,12 +140,23 @@ async def advance(session: AsyncSession, attempt_id: int, new: AttemptStatus, *,
 
     `error_code` is kept with the move; `answered_by` only fills an empty column.
     """
-    moved: Moved | None = await shared.ask(session, ADVANCE, (
-        attempt_id, sid or None, new.value, new.rank, now if new.is_final else None,
-        error_code or None, answered_by or None))
+    moved: Moved | None = await shared.ask(session, ADVANCE, advance_row(
+        attempt_id, new, sid=sid, now=now, error_code=error_code, answered_by=answered_by))
+    counted(moved, new, metrics)
+    return moved
+
+
+def advance_row(attempt_id: int, new: AttemptStatus, *, sid: str | None, now: datetime,
+                error_code: str | None = None, answered_by: str | None = None) -> shared.Row:
+    """The ADVANCE row of `advance` (also asked alone: GroupCommit.one)."""
+    return (attempt_id, sid or None, new.value, new.rank, now if new.is_final else None,
+            error_code or None, answered_by or None)
+
+
+def counted(moved: Moved | None, new: AttemptStatus, metrics: Metrics) -> None:
+    """Count a move that ended the attempt."""
     if moved is not None and new.is_final:
         metrics.notifications.labels(channel=moved.channel, status=new.value).inc()
-    return moved
 
 
 _ACCEPTS = RowSet("accepts", (("id", ATTEMPT.c.id.type), ("sid", ATTEMPT.c.provider_sid.type),

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..bus import AlertChange, ChangeKind
 from ..db import shared
+from ..db.groupcommit import GroupCommit
 from ..db.models import (
     AlertResponder,
     AttemptStatus,
@@ -87,6 +88,26 @@ async def _moved_on(session: AsyncSession, attempt_id: int, sid: str | None, new
     if new.is_failure:
         await _after_failure(session, moved.alert_id, moved.purpose, now, result)
     return True
+
+
+async def moved_on_alone(writes: GroupCommit, attempt_id: int, sid: str | None,
+                         new: AttemptStatus | None, *, now: datetime, metrics: Metrics,
+                         error_code: str | None = None,
+                         answered_by: str | None = None) -> HookResult | None:
+    """A status that fails nothing (sent, ringing, answered, delivered), when its attempt, known
+    by its sid, moves on: that one forward UPDATE is the whole write, so it needs no transaction
+    around it (db/groupcommit.py). None when it is not such a status or matched nothing: the
+    caller then applies it as usual (`message_status`, `call_status`), row by row if need be.
+    """
+    if new is None or new.is_failure or not sid:
+        return None
+    moved: forward.Moved | None = await writes.one(forward.ADVANCE, forward.advance_row(
+        attempt_id, new, sid=sid, now=now, error_code=error_code, answered_by=answered_by),
+        can_wait=True)
+    if moved is None:
+        return None
+    forward.counted(moved, new, metrics)
+    return HookResult(sweep_call=moved.purpose == Purpose.SWEEP.value)
 
 
 async def message_status(session: AsyncSession, *, attempt_id: int, sid: str | None, status: str,

@@ -18,17 +18,22 @@ from tests.harness import device_client
 from .env import Env, escalation_env, seed
 
 
+AUTOCOMMIT = "(no BEGIN)"  # first in the list of a round that ran in autocommit
+
+
 @contextmanager
 def transactions_seen(services: Services) -> Iterator[list[list[str]]]:
     """The transactions the gateway (not this test's own reads) began while the block runs, each
-    as the heads of its statements."""
+    as the heads of its statements (after AUTOCOMMIT for a round of statements in autocommit)."""
     seen: list[list[str]] = []
     current: dict[int, list[str]] = {}
     test = asyncio.current_task()
 
     def began(conn: Any) -> None:
         if asyncio.current_task() is not test:
-            current[id(conn)] = []
+            # a round of lone statements on PostgreSQL sends no BEGIN (db/groupcommit.py)
+            autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+            current[id(conn)] = [AUTOCOMMIT] if autocommit else []
             seen.append(current[id(conn)])
 
     def sent(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -60,7 +65,9 @@ async def test_an_unanswered_alarm_up_to_its_next_step_costs_pinned_round_trips(
     planned: the alarm stored and planned in one transaction (12 statements), its two send
     results in one, its status callbacks in at most four, the next step in one (7), no look
     that finds nothing: 7 transactions, 27 statements (once the gateway has settled with a first
-    alarm; the board gauges, read at most once a second whatever the rate, are not the alarm's)."""
+    alarm; the board gauges, read at most once a second whatever the rate, are not the alarm's).
+    On PostgreSQL the callbacks that only move their attempt on (sent, ringing, answered,
+    delivered) run in autocommit, so at most 6 of those rounds send BEGIN and COMMIT."""
     await seed(database_url, n=2)
     async with escalation_env(database_url, topic_root, clock) as env, \
             device_client(topic_root, clock=clock) as dev:
@@ -73,7 +80,7 @@ async def test_an_unanswered_alarm_up_to_its_next_step_costs_pinned_round_trips(
         ours = [t for t in seen if t and not t[0].startswith("SELECT alert.status")]
         shown = "\n".join("-- " + "\n   ".join(t) for t in ours)
         intake, *sends, step = ours
-        heads = [h for t in sends for h in t]
+        heads = [h for t in sends for h in t if h != AUTOCOMMIT]
         # A callback that beat its send's answer (the fake calls back at once): that result
         # takes the row-by-row path, a read and a write more.
         late = heads.count("SELECT notificationattempt.id, notificationattempt.alert_id,")
@@ -84,4 +91,6 @@ async def test_an_unanswered_alarm_up_to_its_next_step_costs_pinned_round_trips(
         assert all(h.startswith("UPDATE") for h in heads  # no lock reads, no look at nothing
                    if h != "SELECT notificationattempt.id, notificationattempt.alert_id,"), shown
         assert len(step) == 7 and step[0].startswith("SELECT escalation"), shown
-        assert len(ours) <= 7 and sum(map(len, ours)) - 2 * late <= 27, shown
+        lone = sum(t[0] == AUTOCOMMIT for t in sends)
+        assert len(ours) <= 7 and sum(map(len, ours)) - lone - 2 * late <= 27, shown
+        assert lone == 0 if database_url.startswith("sqlite") else len(ours) - lone <= 6, shown
