@@ -16,9 +16,9 @@ out (outbox/delivery.py): that one's result follows within milliseconds and cann
 rates each callback was otherwise its own transaction (BEGIN, UPDATE, COMMIT), most of what an
 alarm's callbacks cost at 10 alarms/s.
 
-A write that is one shared statement and nothing else (`one`: a status callback that moves its
-attempt on and fails nothing) needs no transaction around it: a round of only such writes runs
-its statements in autocommit on PostgreSQL (no BEGIN and COMMIT round trips; each statement is
+A write that is one shared statement and nothing else (`one`: most status callbacks, see
+responses/statements.py) needs no transaction around it: a round of only such writes runs its
+statements in autocommit on PostgreSQL (no BEGIN and COMMIT round trips; each statement is
 atomic by itself). A round with any other write runs them all in its transaction, as before.
 
 If a shared transaction fails, each write in it is run again alone, so one bad write never takes
@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from functools import partial
 from typing import Any, TypeVar
 
@@ -69,13 +69,15 @@ class GroupCommit:
         self._worker: asyncio.Task[None] | None = None
         self._go = asyncio.Event()  # set: the lingering batch starts now
         self.transactions = 0  # for tests and benchmarks: how many commits served the writes
-        self.autocommitted = 0  # for tests and benchmarks: rounds of lone statements, no transaction
+        self.autocommitted = 0  # for tests and benchmarks: rounds of lone statements (no BEGIN)
         # PostgreSQL runs a round of lone statements without BEGIN/COMMIT; on SQLite a transaction
         # costs no round trip, and switching its isolation would cost two thread hops.
+        # PostgreSQL runs a round of lone statements in autocommit. SQLite runs them as any other
+        # write: a transaction costs it no round trip, and switching its isolation two thread hops.
         engine = sessions.kw.get("bind")
-        self._lone_sessions: Callable[[], AsyncSession] = sessions
+        self._autocommit: Callable[[], AsyncSession] | None = None
         if engine is not None and engine.dialect.name == "postgresql":
-            self._lone_sessions = partial(
+            self._autocommit = partial(
                 sessions, bind=engine.execution_options(isolation_level="AUTOCOMMIT"))
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *,
@@ -89,8 +91,8 @@ class GroupCommit:
     async def one(self, kind: shared.Kind, row: shared.Row, *, can_wait: bool = False) -> Any:
         """`kind`'s result for `row` (db/shared.py), its statement shared with the round's others:
         for a write that is this statement and nothing else, atomic by itself."""
-        return await self._queued(lambda session: shared.ask(session, kind, row), (kind, row),
-                                  can_wait)
+        return await self._queued(lambda session: shared.ask(session, kind, row),
+                                  (kind, row) if self._autocommit else None, can_wait)
 
     async def _queued(self, work: Work, lone: Lone | None, can_wait: bool) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -117,26 +119,44 @@ class GroupCommit:
                 if len(batch) > 1:
                     log.info("group commit of %d writes failed; running them one by one", len(batch))
                 for work, future, _ in batch:
-                    await self._alone(work, future)
+                    if not future.done():  # a lone statement that ran before the failure stands
+                        await self._alone(work, future)
         self._go.clear()  # set by a write that no longer waits for anything
 
     async def _together(self, batch: list[_Item]) -> None:
-        lone = all(item[2] is not None for item in batch)
-        async with self._lone_sessions() if lone else self._sessions() as session:
+        if self._autocommit is not None and all(lone for _, _, lone in batch):
+            await self._lone_round(self._autocommit, batch)
+            return
+        async with self._sessions() as session:
             if len(batch) == 1:  # nothing to share: no tasks to interleave
                 results = [await batch[0][0](session)]
             else:
                 # A Core statement autoflushes the ORM changes of the writes before it (SQLAlchemy
                 # >= 2.0.16), so the mostly Core writes (outbox/forward.py) see each other's rows.
                 results = await SharedStatements(session).run([work for work, _, _ in batch])
-            await session.commit()  # lone statements on PostgreSQL: each committed itself
-        if lone and self._lone_sessions is not self._sessions:
-            self.autocommitted += 1
-        else:
-            self.transactions += 1
+            await session.commit()
+        self.transactions += 1
         for (_, future, _), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+    async def _lone_round(self, sessions: Callable[[], AsyncSession], batch: list[_Item]) -> None:
+        """Each kind once for all its rows, in kind order, each statement committing itself (so
+        its callers have their results at once: a later statement failing cannot undo it). No
+        lock statements: each locks its own rows in order. A key asked twice gets None the second
+        time, as in a shared round (db/shared.py): its caller falls back."""
+        self.autocommitted += 1
+        asked: dict[shared.Kind, dict[Hashable, shared.Row]] = {}
+        for _, _, lone in batch:
+            assert lone is not None
+            asked.setdefault(lone[0], {}).setdefault(lone[1][0], lone[1])
+        async with sessions() as session:
+            for kind in sorted(asked, key=lambda k: k.order):
+                found = await kind.run(session, list(asked[kind].values()))
+                for _, future, lone in batch:
+                    if lone is not None and lone[0] is kind and not future.done():
+                        first = asked[kind].pop(lone[1][0], None) is lone[1]
+                        future.set_result(found.get(lone[1][0]) if first else None)
 
     async def _alone(self, work: Work, future: asyncio.Future[Any]) -> None:
         for tries in range(ALONE_TRIES):

@@ -169,7 +169,7 @@ async def _sms_status(request: web.Request) -> web.Response:
         return str(form.get("MessageStatus") or form.get("SmsStatus") or "")
 
     async def alone(form: MultiDictProxy[Any], attempt_id: int) -> HookResult | None:
-        return await callbacks.moved_on_alone(
+        return await callbacks.lone_move(
             s.writes, attempt_id, form.get("MessageSid"), map_status("sms", status(form)),
             now=now, metrics=s.metrics, error_code=form.get("ErrorCode"))
 
@@ -191,7 +191,7 @@ async def _voice_status(request: web.Request) -> web.Response:
             now=now, metrics=s.metrics)
 
     async def alone(form: MultiDictProxy[Any], attempt_id: int) -> HookResult | None:
-        return await callbacks.moved_on_alone(
+        return await callbacks.lone_move(
             s.writes, attempt_id, form.get("CallSid"),
             map_status("voice", str(form.get("CallStatus") or "")), now=now, metrics=s.metrics,
             answered_by=form.get("AnsweredBy"))
@@ -218,8 +218,14 @@ async def _voice_amd(request: web.Request) -> web.Response:
                                    answered_by=str(form.get("AnsweredBy") or "unknown"),
                                    now=now, metrics=s.metrics)
 
+    async def alone(form: MultiDictProxy[Any], attempt_id: int) -> HookResult | None:
+        if form.get("AnsweredBy") != "human":
+            return None
+        return await callbacks.lone_human(s.writes, attempt_id, form.get("CallSid"), now=now)
+
     # a person picked up: shown, acted on by nobody now; a machine fails the attempt (next step)
-    await _run(request, apply, can_wait=lambda form: form.get("AnsweredBy") == "human")
+    await _run(request, apply, can_wait=lambda form: form.get("AnsweredBy") == "human",
+               alone=alone)
     return web.Response(status=204)
 
 
