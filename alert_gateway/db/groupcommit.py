@@ -16,10 +16,11 @@ out (outbox/delivery.py): that one's result follows within milliseconds and cann
 rates each callback was otherwise its own transaction (BEGIN, UPDATE, COMMIT), most of what an
 alarm's callbacks cost at 10 alarms/s.
 
-A write that is one shared statement and nothing else (`one`: most status callbacks, see
-responses/statements.py) needs no transaction around it: a round of only such writes runs its
-statements in autocommit on PostgreSQL (no BEGIN and COMMIT round trips; each statement is
-atomic by itself). A round with any other write runs them all in its transaction, as before.
+A write that is one shared statement and nothing else (`one`: most status callbacks and send
+results, see responses/statements.py) needs no transaction around it: a round of only such
+writes of one kind, which is one statement, runs in autocommit on PostgreSQL (no BEGIN and
+COMMIT round trips; the statement is atomic by itself). Any other round runs in one
+transaction, as before: one commit, one WAL flush, however many statements.
 
 If a shared transaction fails, each write in it is run again alone, so one bad write never takes
 the others with it. Shared statements lock attempts in id order, as closing an alert does, so a
@@ -119,12 +120,14 @@ class GroupCommit:
                 if len(batch) > 1:
                     log.info("group commit of %d writes failed; running them one by one", len(batch))
                 for work, future, _ in batch:
-                    if not future.done():  # a lone statement that ran before the failure stands
-                        await self._alone(work, future)
+                    await self._alone(work, future)
         self._go.clear()  # set by a write that no longer waits for anything
 
     async def _together(self, batch: list[_Item]) -> None:
-        if self._autocommit is not None and all(lone for _, _, lone in batch):
+        # One statement: no transaction around it. Several: one commit for all (each commit is
+        # a WAL flush the round waits for: at 100 alarms/s autocommit per statement fell behind).
+        kinds = {lone[0] if lone else None for _, _, lone in batch}
+        if self._autocommit is not None and len(kinds) == 1 and None not in kinds:
             await self._lone_round(self._autocommit, batch)
             return
         async with self._sessions() as session:
@@ -141,22 +144,23 @@ class GroupCommit:
                 future.set_result(result)
 
     async def _lone_round(self, sessions: Callable[[], AsyncSession], batch: list[_Item]) -> None:
-        """Each kind once for all its rows, in kind order, each statement committing itself (so
-        its callers have their results at once: a later statement failing cannot undo it). No
-        lock statements: each locks its own rows in order. A key asked twice gets None the second
-        time, as in a shared round (db/shared.py): its caller falls back."""
+        """The kind once for all its rows, committing itself; no lock statement (it locks its
+        rows in order itself). A key asked twice gets None the second time, as in a shared round
+        (db/shared.py): its caller falls back."""
         self.autocommitted += 1
-        asked: dict[shared.Kind, dict[Hashable, shared.Row]] = {}
+        kind = batch[0][2][0] if batch[0][2] else None
+        assert kind is not None
+        rows: dict[Hashable, shared.Row] = {}
         for _, _, lone in batch:
             assert lone is not None
-            asked.setdefault(lone[0], {}).setdefault(lone[1][0], lone[1])
+            rows.setdefault(lone[1][0], lone[1])
         async with sessions() as session:
-            for kind in sorted(asked, key=lambda k: k.order):
-                found = await kind.run(session, list(asked[kind].values()))
-                for _, future, lone in batch:
-                    if lone is not None and lone[0] is kind and not future.done():
-                        first = asked[kind].pop(lone[1][0], None) is lone[1]
-                        future.set_result(found.get(lone[1][0]) if first else None)
+            found = await kind.run(session, list(rows.values()))
+        for _, future, lone in batch:
+            assert lone is not None
+            first = rows.pop(lone[1][0], None) is lone[1]
+            if not future.done():
+                future.set_result(found.get(lone[1][0]) if first else None)
 
     async def _alone(self, work: Work, future: asyncio.Future[Any]) -> None:
         for tries in range(ALONE_TRIES):
