@@ -130,7 +130,8 @@ async def run(url: str, n: int, rate: float, idle: bool, floor: bool = False) ->
     child.start()
     try:
         await asyncio.to_thread(warm.wait, 120)
-        cpu0, wall0, tx0 = time.process_time(), time.perf_counter(), services.writes.transactions
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        tx0, ac0 = services.writes.transactions, services.writes.autocommitted
         await asyncio.to_thread(child.join, 300)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         assert child.exitcode == 0, child.exitcode
@@ -140,6 +141,7 @@ async def run(url: str, n: int, rate: float, idle: bool, floor: bool = False) ->
     hooks = sum(len(p) for p in plans[WARM:])
     return {"alerts": n, "rate": rate, "idle": idle, "floor": floor, "callbacks": hooks,
             "transactions": services.writes.transactions - tx0,
+            "autocommit_rounds": services.writes.autocommitted - ac0,
             "cpu_us_per_callback": round(1e6 * cpu / hooks, 1),
             "cpu_ms_per_alert": round(1000 * cpu / n, 2), "wall_s": round(wall, 2)}
 
@@ -168,6 +170,7 @@ def main() -> None:
         logging.getLogger().handlers.clear()
     say(f"hook_cpu db={a.db} alerts={a.alerts} rate={a.rate} idle={a.idle} floor={a.floor} "
         f"callbacks={out['callbacks']} transactions={out['transactions']} "
+        f"autocommit_rounds={out['autocommit_rounds']} "
         f"cpu_per_callback={out['cpu_us_per_callback']}us cpu_per_alert={out['cpu_ms_per_alert']}ms "
         f"load={load[0]:.2f}")
     write_results("hook_cpu", a.db, {**out, "loadavg": list(load)})

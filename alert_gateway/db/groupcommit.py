@@ -16,6 +16,12 @@ out (outbox/delivery.py): that one's result follows within milliseconds and cann
 rates each callback was otherwise its own transaction (BEGIN, UPDATE, COMMIT), most of what an
 alarm's callbacks cost at 10 alarms/s.
 
+A write that is one shared statement and nothing else (`one`: most status callbacks and send
+results, see responses/statements.py) needs no transaction around it: a round of only such
+writes of one kind, which is one statement, runs in autocommit on PostgreSQL (no BEGIN and
+COMMIT round trips; the statement is atomic by itself). Any other round runs in one
+transaction, as before: one commit, one WAL flush, however many statements.
+
 If a shared transaction fails, each write in it is run again alone, so one bad write never takes
 the others with it. Shared statements lock attempts in id order, as closing an alert does, so a
 batch of callbacks and a closing do not deadlock; a keypress that closes an alert inside a batch
@@ -27,18 +33,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from . import shared
 from .engine import SessionFactory
 from .shared import SharedStatements
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[Any]]
+Lone = tuple[shared.Kind, shared.Row]  # a write that is this one shared statement, nothing else
+_Item = tuple[Work, "asyncio.Future[Any]", Lone | None]
 MAX_BATCH = 100  # writes per shared transaction: bounds how long one transaction holds a connection
 # How long a write that can wait waits for company when the group commit is idle. At 10 alarms/s
 # about 50 such writes a second arrive beside 30 that cannot wait, so ≈ 3 share a transaction
@@ -56,10 +66,21 @@ class GroupCommit:
         self._sessions = sessions
         self._max_batch = max_batch
         self._linger = linger
-        self._pending: list[tuple[Work, asyncio.Future[Any]]] = []
+        self._pending: list[_Item] = []
         self._worker: asyncio.Task[None] | None = None
         self._go = asyncio.Event()  # set: the lingering batch starts now
         self.transactions = 0  # for tests and benchmarks: how many commits served the writes
+        self.autocommitted = 0  # for tests and benchmarks: rounds of lone statements (no BEGIN)
+        # PostgreSQL runs a round of lone statements in autocommit. SQLite runs them as any other
+        # write: a transaction costs it no round trip, and switching its isolation two thread hops.
+        engine = sessions.kw.get("bind")
+        self._autocommit: Callable[[], AsyncSession] | None = None
+        if engine is not None and engine.dialect.name == "postgresql":
+            # pooled connections, whose isolation the pool resets on return: the writer's held
+            # one (db/held.py) stays transactional, and would ignore another bind anyway
+            self._autocommit = async_sessionmaker(
+                engine.execution_options(isolation_level="AUTOCOMMIT"), class_=AsyncSession,
+                expire_on_commit=False)
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *,
                   can_wait: bool = False) -> T:
@@ -67,8 +88,17 @@ class GroupCommit:
 
         `can_wait`: nobody needs this write now, so when idle it may wait up to LINGER for others.
         """
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((work, future))
+        return await self._queued(work, None, can_wait)
+
+    async def one(self, kind: shared.Kind, row: shared.Row, *, can_wait: bool = False) -> Any:
+        """`kind`'s result for `row` (db/shared.py), its statement shared with the round's others:
+        for a write that is this statement and nothing else, atomic by itself."""
+        return await self._queued(lambda session: shared.ask(session, kind, row),
+                                  (kind, row) if self._autocommit else None, can_wait)
+
+    async def _queued(self, work: Work, lone: Lone | None, can_wait: bool) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((work, future, lone))
         if not can_wait or len(self._pending) >= self._max_batch:
             self._go.set()
         if self._worker is None or self._worker.done():
@@ -90,20 +120,48 @@ class GroupCommit:
             except Exception:  # any failure: isolate it by running each write alone
                 if len(batch) > 1:
                     log.info("group commit of %d writes failed; running them one by one", len(batch))
-                for item in batch:
-                    await self._alone(*item)
+                for work, future, _ in batch:
+                    await self._alone(work, future)
         self._go.clear()  # set by a write that no longer waits for anything
 
-    async def _together(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
+    async def _together(self, batch: list[_Item]) -> None:
+        # One statement: no transaction around it. Several: one commit for all (each commit is
+        # a WAL flush the round waits for: at 100 alarms/s autocommit per statement fell behind).
+        kinds = {lone[0] if lone else None for _, _, lone in batch}
+        if self._autocommit is not None and len(kinds) == 1 and None not in kinds:
+            await self._lone_round(self._autocommit, batch)
+            return
         async with self._sessions() as session:
-            # A Core statement autoflushes the ORM changes of the writes before it (SQLAlchemy
-            # >= 2.0.16), so the mostly Core writes (outbox/forward.py) see each other's rows.
-            results = await SharedStatements(session).run([work for work, _ in batch])
+            if len(batch) == 1:  # nothing to share: no tasks to interleave
+                results = [await batch[0][0](session)]
+            else:
+                # A Core statement autoflushes the ORM changes of the writes before it (SQLAlchemy
+                # >= 2.0.16), so the mostly Core writes (outbox/forward.py) see each other's rows.
+                results = await SharedStatements(session).run([work for work, _, _ in batch])
             await session.commit()
         self.transactions += 1
-        for (_, future), result in zip(batch, results, strict=True):
+        for (_, future, _), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+    async def _lone_round(self, sessions: Callable[[], AsyncSession], batch: list[_Item]) -> None:
+        """The kind once for all its rows, committing itself; no lock statement (it locks its
+        rows in order itself). A key asked twice gets None the second time, as in a shared round
+        (db/shared.py): its caller falls back."""
+        self.autocommitted += 1
+        kind = batch[0][2][0] if batch[0][2] else None
+        assert kind is not None
+        rows: dict[Hashable, shared.Row] = {}
+        for _, _, lone in batch:
+            assert lone is not None
+            rows.setdefault(lone[1][0], lone[1])
+        async with sessions() as session:
+            found = await kind.run(session, list(rows.values()))
+        for _, future, lone in batch:
+            assert lone is not None
+            first = rows.pop(lone[1][0], None) is lone[1]
+            if not future.done():
+                future.set_result(found.get(lone[1][0]) if first else None)
 
     async def _alone(self, work: Work, future: asyncio.Future[Any]) -> None:
         for tries in range(ALONE_TRIES):

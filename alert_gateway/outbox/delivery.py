@@ -63,7 +63,8 @@ class Delivery:
             del self._requesting[attempt.alert_id]
         for tries in range(RECORD_TRIES):
             try:
-                return await self._record(attempt.id, result, attempt.body, can_wait=can_wait)
+                return await self._record(attempt.id, attempt.channel, result, attempt.body,
+                                          can_wait=can_wait)
             except (SQLAlchemyError, OSError) as exc:
                 if tries == RECORD_TRIES - 1:
                     raise
@@ -71,13 +72,17 @@ class Delivery:
                 await asyncio.sleep(0.2 * 2 ** tries)
         raise AssertionError("unreachable")
 
-    async def _record(self, attempt_id: int, result: ProviderResult | Exception,
+    async def _record(self, attempt_id: int, channel: str, result: ProviderResult | Exception,
                       sent_body: str | None, *, can_wait: bool) -> results.Recorded:
         now = self._clock.now()  # when the answer came, also when it waited for company
-        recorded = await self._writes.run(
-            lambda session: results.record(session, attempt_id, result, now=now,
-                                           metrics=self._metrics, sent_body=sent_body),
+        recorded = await results.record_alone(  # the common case: one statement
+            self._writes, attempt_id, result, channel=channel, now=now, sent_body=sent_body,
             can_wait=can_wait)
+        if recorded is None:
+            recorded = await self._writes.run(
+                lambda session: results.record(session, attempt_id, result, now=now,
+                                               metrics=self._metrics, sent_body=sent_body),
+                can_wait=can_wait)
         if recorded.first_latency is not None:
             severity, seconds = recorded.first_latency
             self._metrics.first_notification_seconds.labels(severity=severity).observe(seconds)

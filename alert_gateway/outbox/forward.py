@@ -33,7 +33,7 @@ from ..twilio.client import UnknownOutcomeError
 
 ATTEMPT: Table = NotificationAttempt.__table__  # type: ignore[attr-defined]
 ALERT: Table = Alert.__table__  # type: ignore[attr-defined]
-_RETURNED = (ATTEMPT.c.id, ATTEMPT.c.alert_id, ATTEMPT.c.contact_id, ATTEMPT.c.channel,
+RETURNED = (ATTEMPT.c.id, ATTEMPT.c.alert_id, ATTEMPT.c.contact_id, ATTEMPT.c.channel,
              ATTEMPT.c.purpose)
 
 
@@ -88,7 +88,7 @@ async def _run(session: AsyncSession, statement: Any, rows: RowSet,
     return list(result.all())
 
 
-_ADVANCED = RowSet("moves", (("id", ATTEMPT.c.id.type), ("sid", ATTEMPT.c.provider_sid.type),
+ADVANCED = RowSet("moves", (("id", ATTEMPT.c.id.type), ("sid", ATTEMPT.c.provider_sid.type),
                              ("status", ATTEMPT.c.status.type), ("rank", Integer()),
                              ("finished_at", ATTEMPT.c.finished_at.type),
                              ("error_code", ATTEMPT.c.error_code.type),
@@ -99,17 +99,17 @@ FINAL_RANK = 99
 
 
 @cache
-def _advance_statement(dialect: str) -> ReturningUpdate[Any]:
+def advance_statement(dialect: str) -> ReturningUpdate[Any]:
     """Every row moves its attempt to its own status: one statement for a round's moves, whatever
     their statuses (one per status cost a round trip each)."""
-    v = _ADVANCED.source(dialect).c
+    v = ADVANCED.source(dialect).c
     rank = case(_NOT_FINAL_RANKS, value=unindexed(ATTEMPT.c.status, dialect), else_=FINAL_RANK)
     # With a sid: ours, or a callback that beat the API answer (not one whose answer never came).
     answer_unknown = and_(ATTEMPT.c.retries > 0, func.coalesce(ATTEMPT.c.error, "").contains(
         UnknownOutcomeError.MARK, autoescape=True))
     sid_agrees = or_(v.sid.is_(None), ATTEMPT.c.provider_sid == v.sid,
                      and_(ATTEMPT.c.provider_sid.is_(None), not_(answer_unknown)))
-    return (in_lock_order(update(ATTEMPT), _ADVANCED.source(dialect).c.id, dialect)
+    return (in_lock_order(update(ATTEMPT), ADVANCED.source(dialect).c.id, dialect)
             .where(ATTEMPT.c.id == v.id, rank < v.rank, sid_agrees)
             .values(status=v.status,
                     provider_sid=func.coalesce(ATTEMPT.c.provider_sid, v.sid),
@@ -117,12 +117,12 @@ def _advance_statement(dialect: str) -> ReturningUpdate[Any]:
                     answered_by=func.coalesce(ATTEMPT.c.answered_by, v.answered_by),
                     finished_at=func.coalesce(v.finished_at, ATTEMPT.c.finished_at),
                     deadline_at=case((v.finished_at.is_(None), ATTEMPT.c.deadline_at), else_=None))
-            .returning(*_RETURNED))
+            .returning(*RETURNED))
 
 
 async def _run_advance(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
-    statement = _advance_statement(session.get_bind().dialect.name)
-    return {r[0]: Moved(*r[1:]) for r in await _run(session, statement, _ADVANCED, rows)}
+    statement = advance_statement(session.get_bind().dialect.name)
+    return {r[0]: Moved(*r[1:]) for r in await _run(session, statement, ADVANCED, rows)}
 
 
 # After Twilio's acceptance (QUEUED) in a round: a callback that beat the API answer moves on from
@@ -140,25 +140,37 @@ async def advance(session: AsyncSession, attempt_id: int, new: AttemptStatus, *,
 
     `error_code` is kept with the move; `answered_by` only fills an empty column.
     """
-    moved: Moved | None = await shared.ask(session, ADVANCE, (
-        attempt_id, sid or None, new.value, new.rank, now if new.is_final else None,
-        error_code or None, answered_by or None))
-    if moved is not None and new.is_final:
-        metrics.notifications.labels(channel=moved.channel, status=new.value).inc()
+    moved: Moved | None = await shared.ask(session, ADVANCE, advance_row(
+        attempt_id, new, sid=sid, now=now, error_code=error_code, answered_by=answered_by))
+    counted(moved, new, metrics)
     return moved
 
 
-_ACCEPTS = RowSet("accepts", (("id", ATTEMPT.c.id.type), ("sid", ATTEMPT.c.provider_sid.type),
+def advance_row(attempt_id: int, new: AttemptStatus, *, sid: str | None, now: datetime,
+                error_code: str | None = None, answered_by: str | None = None) -> shared.Row:
+    """The ADVANCE row of `advance` (also asked alone: GroupCommit.one)."""
+    return (attempt_id, sid or None, new.value, new.rank, now if new.is_final else None,
+            error_code or None, answered_by or None)
+
+
+def counted(moved: Moved | None, new: AttemptStatus, metrics: Metrics) -> None:
+    """Count a move that ended the attempt."""
+    if moved is not None and new.is_final:
+        metrics.notifications.labels(channel=moved.channel, status=new.value).inc()
+
+
+ACCEPTS = RowSet("accepts", (("id", ATTEMPT.c.id.type), ("sid", ATTEMPT.c.provider_sid.type),
                               ("now", ATTEMPT.c.sent_at.type), ("kept_body", ATTEMPT.c.body.type),
                               ("sms_deadline", ATTEMPT.c.deadline_at.type),
                               ("voice_deadline", ATTEMPT.c.deadline_at.type)))
 
 
 @cache
-def _accepted_statement(dialect: str) -> ReturningUpdate[Any]:
-    v = _ACCEPTS.source(dialect).c
+def accepted_statement(dialect: str) -> ReturningUpdate[Any]:
+    """Twilio took the attempt's request: QUEUED, its sid, deadline and `sent_at` (the row's now)."""
+    v = ACCEPTS.source(dialect).c
     return (
-        in_lock_order(update(ATTEMPT), _ACCEPTS.source(dialect).c.id, dialect)
+        in_lock_order(update(ATTEMPT), ACCEPTS.source(dialect).c.id, dialect)
         .where(ATTEMPT.c.id == v.id,
                unindexed(ATTEMPT.c.status, dialect) == AttemptStatus.SENDING.value)
         .values(provider_sid=func.coalesce(ATTEMPT.c.provider_sid, v.sid), sent_at=v.now,
@@ -167,9 +179,9 @@ def _accepted_statement(dialect: str) -> ReturningUpdate[Any]:
                 deadline_at=case((ATTEMPT.c.channel == NotifyChannel.SMS.value, v.sms_deadline),
                                  else_=v.voice_deadline))
         # Whether the alert was notified before: its second send then needs no first-notified UPDATE.
-        .returning(*_RETURNED, ATTEMPT.c.deadline_at,
+        .returning(*RETURNED, ATTEMPT.c.deadline_at,
                    select(ALERT.c.first_notified_at).where(ALERT.c.id == ATTEMPT.c.alert_id)
-                   .scalar_subquery().is_not(None))
+                   .scalar_subquery().is_not(None).label("notified_before"))
     )
 
 
@@ -184,9 +196,9 @@ class Accepted:
 
 
 async def _run_accepted(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
-    statement = _accepted_statement(session.get_bind().dialect.name)
+    statement = accepted_statement(session.get_bind().dialect.name)
     return {r[0]: Accepted(Moved(*r[1:5]), r[5], bool(r[6]))
-            for r in await _run(session, statement, _ACCEPTS, rows)}
+            for r in await _run(session, statement, ACCEPTS, rows)}
 
 
 ACCEPTED = shared.Kind("attempt accepted", (shared.ATTEMPTS, 10 + AttemptStatus.QUEUED.rank),
@@ -204,31 +216,3 @@ async def accepted(session: AsyncSession, attempt_id: int, sid: str, *, now: dat
     taken: Accepted | None = await shared.ask(session, ACCEPTED, (
         attempt_id, sid, now, kept_body, sms_deadline, voice_deadline))
     return taken
-
-
-_ANSWERS = RowSet("answers", (("id", ATTEMPT.c.id.type), ("sid", ATTEMPT.c.provider_sid.type),
-                              ("answered_by", ATTEMPT.c.answered_by.type)))
-
-
-@cache
-def _answered_by_statement(dialect: str) -> ReturningUpdate[Any]:
-    v = _ANSWERS.source(dialect).c
-    return (in_lock_order(update(ATTEMPT), _ANSWERS.source(dialect).c.id, dialect)
-            .where(ATTEMPT.c.id == v.id, ATTEMPT.c.provider_sid == v.sid)
-            .values(answered_by=v.answered_by)
-            .returning(*_RETURNED))
-
-
-async def _run_answered_by(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
-    statement = _answered_by_statement(session.get_bind().dialect.name)
-    return {r[0]: Moved(*r[1:]) for r in await _run(session, statement, _ANSWERS, rows)}
-
-
-ANSWERED_BY = shared.Kind("attempt answered by", (shared.ATTEMPTS, 90), _run_answered_by,
-                          lock=lock_attempts, locks_in_order=True)
-
-
-async def answered_by(session: AsyncSession, attempt_id: int, sid: str, value: str) -> Moved | None:
-    """Record who answered the attempt's call (answering-machine detection); None if not ours."""
-    named: Moved | None = await shared.ask(session, ANSWERED_BY, (attempt_id, sid, value))
-    return named

@@ -14,12 +14,13 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.sql.dml import ReturningUpdate
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..bus import AlertChange, ChangeKind
 from ..db import shared
+from ..db.groupcommit import GroupCommit
 from ..db.models import AttemptStatus, NotificationAttempt, NotifyChannel, Purpose
 from ..db.rowset import RowSet
 from ..escalation import hooks
@@ -27,8 +28,8 @@ from ..metrics import Metrics
 from ..responses import links
 from ..twilio.client import ProviderResult, TransientSendError
 from . import forward
-from .attempts import advance, map_status
-from .forward import ALERT
+from .attempts import advance, map_status, tells_nothing_new
+from .forward import ALERT, ATTEMPT
 from .hangup import voided_result
 
 MAX_RETRIES = 5  # transient API errors per attempt, with backoff 2, 4, 8, 16, 32 s
@@ -182,9 +183,77 @@ async def first_sent(session: AsyncSession, alert_id: int,
     finds it set.
     """
     first = await shared.ask(session, FIRST_SENT, (alert_id, now))
-    if first is None:
-        return None
+    return None if first is None else _latency(first, now)
+
+
+def _latency(first: tuple[str, datetime], now: datetime) -> tuple[str, float]:
     severity, opened_at = first
     if opened_at.tzinfo is None:
         opened_at = opened_at.replace(tzinfo=now.tzinfo)
     return severity, max(0.0, (now - opened_at).total_seconds())
+
+
+# --- the common case as one statement ------------------------------------------------------------
+
+async def record_alone(writes: GroupCommit, attempt_id: int, result: ProviderResult | Exception,
+                       *, channel: str, now: datetime, sent_body: str | None,
+                       can_wait: bool) -> Recorded | None:
+    """Twilio took the request and its answer says no more: the attempt QUEUED and, for the
+    alert's first send, its first-notified mark, as one statement with no transaction around it
+    on PostgreSQL (db/groupcommit.py `one`). None otherwise: `record` decides, row by row."""
+    if not isinstance(result, ProviderResult) or not tells_nothing_new(channel, result.status):
+        return None
+    kept = links.redact(sent_body) if sent_body else None
+    found: tuple[forward.Accepted, tuple[str, datetime] | None] | None = await writes.one(
+        TAKEN, (attempt_id, result.sid, now, kept if kept != sent_body else None,
+                now + STUCK_AFTER[NotifyChannel.SMS.value],
+                now + STUCK_AFTER[NotifyChannel.VOICE.value]), can_wait=can_wait)
+    if found is None:
+        return None
+    taken, first = found
+    return Recorded(look_at=taken.deadline,
+                    first_latency=None if first is None else _latency(first, now))
+
+
+@cache
+def _taken_statement(dialect: str) -> Select[Any]:
+    """forward.ACCEPTED and FIRST_SENT in one statement (PostgreSQL): the first send of an alert
+    in it (the lowest id) carries the alert's severity and opening when this marked it."""
+    taken = forward.accepted_statement(dialect).returning(ATTEMPT.c.sent_at).cte("taken")
+    firsts = (update(ALERT)
+              .where(ALERT.c.id == taken.c.alert_id, taken.c.purpose == Purpose.ALERT.value,
+                     ALERT.c.first_notified_at.is_(None))
+              .values(first_notified_at=taken.c.sent_at)
+              .returning(ALERT.c.id, ALERT.c.severity, ALERT.c.opened_at).cte("firsts"))
+    sibling = taken.alias("sibling")
+    first_of_alert = taken.c.id == (select(func.min(sibling.c.id))
+                                    .where(sibling.c.alert_id == taken.c.alert_id).scalar_subquery())
+    return (select(*(taken.c[c.name] for c in forward.RETURNED), taken.c.deadline_at,
+                   taken.c.notified_before, case((first_of_alert, firsts.c.severity)),
+                   firsts.c.opened_at)
+            .select_from(taken.outerjoin(firsts, firsts.c.id == taken.c.alert_id)))
+
+
+async def _run_taken(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        found = await session.exec(_taken_statement(dialect.name),  # type: ignore[call-overload]
+                                   params=forward.ACCEPTS.params(dialect, rows))
+        return {r[0]: (forward.Accepted(forward.Moved(*r[1:5]), r[5], bool(r[6])),
+                       None if r[7] is None else (r[7], r[8])) for r in found.all()}
+    taken: dict[Hashable, forward.Accepted] = await forward.ACCEPTED.run(session, rows)
+    now = {row[0]: row[2] for row in rows}
+    first_of: dict[int, Hashable] = {}  # alert → its first send taken here (the lowest id)
+    for key in sorted(taken):  # type: ignore[type-var]
+        moved = taken[key].moved
+        if moved.alert_id is not None and moved.purpose == Purpose.ALERT.value \
+                and not taken[key].notified_before:
+            first_of.setdefault(moved.alert_id, key)
+    marked = await FIRST_SENT.run(session, [(a, now[k]) for a, k in first_of.items()]) \
+        if first_of else {}
+    return {key: (a, marked.get(a.moved.alert_id) if first_of.get(a.moved.alert_id or 0) == key
+                  else None) for key, a in taken.items()}
+
+
+TAKEN = shared.Kind("attempt taken, alert notified", forward.ACCEPTED.order, _run_taken,
+                    lock=forward.lock_attempts, locks_in_order=True)

@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
-from typing import Any
 
-from sqlalchemy import Table, update
-from sqlalchemy.sql.dml import Update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..bus import AlertChange, ChangeKind
 from ..db import shared
-from ..db.models import (
-    AlertResponder,
-    AttemptStatus,
-    NotificationAttempt,
-    Purpose,
-    ResponderState,
-)
-from ..db.rowset import RowSet
+from ..db.groupcommit import GroupCommit
+from ..db.models import AttemptStatus, NotificationAttempt, Purpose
 from ..escalation import hooks
 from ..metrics import Metrics
 from ..outbox import forward
 from ..outbox.attempts import advance, map_status
 from ..outbox.timeouts import answer_unknown, taken_late
-
-RESPONDER: Table = AlertResponder.__table__  # type: ignore[attr-defined]
+from . import statements
 
 
 @dataclass
@@ -89,6 +77,44 @@ async def _moved_on(session: AsyncSession, attempt_id: int, sid: str | None, new
     return True
 
 
+async def lone_move(writes: GroupCommit, attempt_id: int, sid: str | None,
+                    new: AttemptStatus | None, *, now: datetime, metrics: Metrics,
+                    error_code: str | None = None,
+                    answered_by: str | None = None) -> HookResult | None:
+    """A status callback as one statement with no transaction around it (db/groupcommit.py
+    `one`): the attempt, known by its sid, moves on; a failure also makes its escalation due.
+    None when it matched nothing: the caller applies it as usual (`message_status`,
+    `call_status`), row by row if need be.
+    """
+    if new is None or not sid:
+        return None
+    failed = new.is_failure
+    moved: forward.Moved | None = await writes.one(
+        statements.FAILED_AND_DUE if failed else forward.ADVANCE,
+        forward.advance_row(attempt_id, new, sid=sid, now=now, error_code=error_code,
+                            answered_by=answered_by),
+        can_wait=not failed)  # a failure makes the next step due now
+    if moved is None:
+        return None
+    forward.counted(moved, new, metrics)
+    result = HookResult(sweep_call=moved.purpose == Purpose.SWEEP.value)
+    if failed and moved.alert_id is not None and moved.purpose == Purpose.ALERT.value:
+        result.changes.append(AlertChange(moved.alert_id, ChangeKind.NOTIFICATION))
+    return result
+
+
+async def lone_human(writes: GroupCommit, attempt_id: int, sid: str | None, *,
+                     now: datetime) -> HookResult | None:
+    """Answering-machine detection heard a person, as one statement with no transaction around
+    it: the attempt says so and its contact, still only notified, has answered. None when the
+    attempt is not this sid's (the caller applies it as usual: `amd`)."""
+    if not sid:
+        return None
+    named = await writes.one(statements.HUMAN_ANSWERED, (attempt_id, sid, "human", now),
+                             can_wait=True)
+    return None if named is None else HookResult()
+
+
 async def message_status(session: AsyncSession, *, attempt_id: int, sid: str | None, status: str,
                          error_code: str | None, now: datetime, metrics: Metrics) -> HookResult:
     """An SMS status callback (queued, sent, delivered, undelivered, failed)."""
@@ -129,12 +155,9 @@ async def amd(session: AsyncSession, *, attempt_id: int, sid: str | None, answer
               now: datetime, metrics: Metrics) -> HookResult:
     """Answering-machine detection: anything but a human is not reached; a human has answered."""
     result = HookResult()
-    if answered_by == "human" and sid:  # the common case: two UPDATEs, nothing loaded
-        named = await forward.answered_by(session, attempt_id, sid, answered_by)
-        if named is not None:
-            if named.contact_id is not None and named.alert_id is not None:
-                await _answered(session, named.alert_id, named.contact_id, now)
-            return result
+    if answered_by == "human" and sid and await shared.ask(  # the common case: nothing loaded
+            session, statements.HUMAN_ANSWERED, (attempt_id, sid, answered_by, now)) is not None:
+        return result
     row = await named_attempt(session, attempt_id, sid, now=now, metrics=metrics)
     if row is None:
         return result
@@ -147,30 +170,7 @@ async def amd(session: AsyncSession, *, attempt_id: int, sid: str | None, answer
     return result
 
 
-_ANSWERS = RowSet("answered", (("alert_id", RESPONDER.c.alert_id.type),
-                               ("contact_id", RESPONDER.c.contact_id.type),
-                               ("now", RESPONDER.c.updated_at.type)))
-
-
-@cache
-def _answered_statement(dialect: str) -> Update:
-    v = _ANSWERS.source(dialect).c
-    return (update(RESPONDER)
-            .where(RESPONDER.c.alert_id == v.alert_id, RESPONDER.c.contact_id == v.contact_id,
-                   RESPONDER.c.state == ResponderState.NOTIFIED.value)
-            .values(state=ResponderState.ANSWERED.value, updated_at=v.now))
-
-
-async def _run_answered(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
-    dialect = session.get_bind().dialect
-    await session.exec(_answered_statement(dialect.name),  # type: ignore[call-overload]
-                       params=_ANSWERS.params(dialect, [r[1:] for r in rows]))
-    return {}
-
-
-ANSWERED = shared.Kind("responder answered", (shared.RESPONDERS, 0), _run_answered)
-
-
 async def _answered(session: AsyncSession, alert_id: int, contact_id: int, now: datetime) -> None:
     """A person picked up: a contact still only notified has answered (forward only)."""
-    await shared.ask(session, ANSWERED, ((alert_id, contact_id), alert_id, contact_id, now))
+    await shared.ask(session, statements.ANSWERED,
+                     ((alert_id, contact_id), alert_id, contact_id, now))

@@ -119,21 +119,25 @@ async def _checked(request: web.Request) -> tuple[MultiDictProxy[Any], int | Non
 
 
 Judge = Callable[[MultiDictProxy[Any]], bool]
+Alone = Callable[[MultiDictProxy[Any], int], Awaitable[HookResult | None]]
 
 
 async def _run(request: web.Request, apply: Apply, idle: Judge = lambda form: False,
-               can_wait: Judge = lambda form: False) -> HookResult:
+               can_wait: Judge = lambda form: False, alone: Alone | None = None) -> HookResult:
     """Verify, apply in a transaction shared with concurrent callbacks, commit, then publish.
 
     `idle(form)`: the callback carries nothing new (a status the API answer already gave), so
     after its signature is checked it costs no transaction. `can_wait(form)`: nobody acts on it
     now, so its write may wait a little for others to share its transaction (db/groupcommit.py).
+    `alone(form, attempt_id)`: the common case as one statement, no transaction around it; None
+    when it did not apply (then `apply` does).
     """
     form, attempt_id = await _checked(request)
     services = request.app[SERVICES]
     if idle(form):
         return HookResult()
-    result: HookResult = await services.writes.run(
+    found = await alone(form, attempt_id) if alone is not None and attempt_id is not None else None
+    result: HookResult = found if found is not None else await services.writes.run(
         lambda session: apply(session, form, attempt_id), can_wait=can_wait(form))
     # Shared with concurrent callbacks and send results in one transaction (the group commit),
     # so not a unit of work of its own: its changes go out after that shared commit.
@@ -164,8 +168,13 @@ async def _sms_status(request: web.Request) -> web.Response:
     def status(form: MultiDictProxy[Any]) -> str:
         return str(form.get("MessageStatus") or form.get("SmsStatus") or "")
 
+    async def alone(form: MultiDictProxy[Any], attempt_id: int) -> HookResult | None:
+        return await callbacks.lone_move(
+            s.writes, attempt_id, form.get("MessageSid"), map_status("sms", status(form)),
+            now=now, metrics=s.metrics, error_code=form.get("ErrorCode"))
+
     await _run(request, apply, idle=lambda form: tells_nothing_new("sms", status(form)),
-               can_wait=lambda form: on_the_way("sms", status(form)))
+               can_wait=lambda form: on_the_way("sms", status(form)), alone=alone)
     return web.Response(status=204)
 
 
@@ -181,9 +190,15 @@ async def _voice_status(request: web.Request) -> web.Response:
             status=str(form.get("CallStatus") or ""), answered_by=form.get("AnsweredBy"),
             now=now, metrics=s.metrics)
 
+    async def alone(form: MultiDictProxy[Any], attempt_id: int) -> HookResult | None:
+        return await callbacks.lone_move(
+            s.writes, attempt_id, form.get("CallSid"),
+            map_status("voice", str(form.get("CallStatus") or "")), now=now, metrics=s.metrics,
+            answered_by=form.get("AnsweredBy"))
+
     result = await _run(
         request, apply, idle=lambda form: tells_nothing_new("voice", str(form.get("CallStatus") or "")),
-        can_wait=lambda form: on_the_way("voice", str(form.get("CallStatus") or "")))
+        can_wait=lambda form: on_the_way("voice", str(form.get("CallStatus") or "")), alone=alone)
     ended = map_status("voice", str((await request.post()).get("CallStatus") or ""))
     if result.sweep_call and ended is not None and ended.is_final:
         # a sweep call that ended frees its place; ringing or answered changes nothing for the
@@ -203,8 +218,14 @@ async def _voice_amd(request: web.Request) -> web.Response:
                                    answered_by=str(form.get("AnsweredBy") or "unknown"),
                                    now=now, metrics=s.metrics)
 
+    async def alone(form: MultiDictProxy[Any], attempt_id: int) -> HookResult | None:
+        if form.get("AnsweredBy") != "human":
+            return None
+        return await callbacks.lone_human(s.writes, attempt_id, form.get("CallSid"), now=now)
+
     # a person picked up: shown, acted on by nobody now; a machine fails the attempt (next step)
-    await _run(request, apply, can_wait=lambda form: form.get("AnsweredBy") == "human")
+    await _run(request, apply, can_wait=lambda form: form.get("AnsweredBy") == "human",
+               alone=alone)
     return web.Response(status=204)
 
 

@@ -17,18 +17,22 @@ from tests.harness import device_client
 
 from .env import Env, escalation_env, seed
 
+AUTOCOMMIT = "(no BEGIN)"  # first in the list of a round that ran in autocommit
+
 
 @contextmanager
 def transactions_seen(services: Services) -> Iterator[list[list[str]]]:
     """The transactions the gateway (not this test's own reads) began while the block runs, each
-    as the heads of its statements."""
+    as the heads of its statements (after AUTOCOMMIT for a round of statements in autocommit)."""
     seen: list[list[str]] = []
     current: dict[int, list[str]] = {}
     test = asyncio.current_task()
 
     def began(conn: Any) -> None:
         if asyncio.current_task() is not test:
-            current[id(conn)] = []
+            # a round of lone statements on PostgreSQL sends no BEGIN (db/groupcommit.py)
+            autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+            current[id(conn)] = [AUTOCOMMIT] if autocommit else []
             seen.append(current[id(conn)])
 
     def sent(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -62,7 +66,10 @@ async def test_an_unanswered_alarm_up_to_its_next_step_costs_pinned_round_trips(
     callbacks in at most four, the next step in one (6: its responders and the short codes in use
     in one read), no look that finds nothing: 7 transactions, 24 statements (once the gateway has
     settled with a first alarm; the board gauges, read at most once a second whatever the rate,
-    are not the alarm's)."""
+    are not the alarm's). On PostgreSQL each send result and callback is one statement run in
+    autocommit (the first send marks its alert, the call's end pokes the escalation, the person's
+    voice marks the contact answered, each in that same statement): only the store and the step
+    send BEGIN and COMMIT, 21 statements in all."""
     await seed(database_url, n=2)
     async with escalation_env(database_url, topic_root, clock) as env, \
             device_client(topic_root, clock=clock) as dev:
@@ -75,17 +82,26 @@ async def test_an_unanswered_alarm_up_to_its_next_step_costs_pinned_round_trips(
         ours = [t for t in seen if t and not t[0].startswith("SELECT alert.status")]
         shown = "\n".join("-- " + "\n   ".join(t) for t in ours)
         intake, *sends, step = ours
-        heads = [h for t in sends for h in t]
+        heads = [h for t in sends for h in t if h != AUTOCOMMIT]
         # A callback that beat its send's answer (the fake calls back at once): that result
         # takes the row-by-row path, a read and a write more.
         late = heads.count("SELECT notificationattempt.id, notificationattempt.alert_id,")
         assert len(intake) == 10 and intake[0].startswith("INSERT INTO inboundmessage"), shown
         assert intake[1].startswith("SELECT device"), shown  # with its active alert and people
         assert not any(h.startswith("SELECT resident") for h in intake), shown
-        assert heads[:2] == ["UPDATE notificationattempt SET", "UPDATE alert SET"] or late, shown
+        assert heads[:2] == ["UPDATE notificationattempt SET", "UPDATE alert SET"] \
+            or heads[0] == "WITH taken AS" or late, shown
         assert len(sends) <= 5, shown  # the results in one transaction, the callbacks in four
         assert len(heads) - 2 * late <= 8, shown
-        assert all(h.startswith("UPDATE") for h in heads  # no lock reads, no look at nothing
+        assert all(h.startswith(("UPDATE", "WITH")) for h in heads  # no lock reads, no look at nothing
                    if h != "SELECT notificationattempt.id, notificationattempt.alert_id,"), shown
         assert len(step) == 6 and step[0].startswith("SELECT escalation"), shown
-        assert len(ours) <= 7 and sum(map(len, ours)) - 2 * late <= 24, shown
+        lone = sum(t[0] == AUTOCOMMIT for t in sends)
+        assert len(ours) <= 7 and sum(map(len, ours)) - lone - 2 * late <= 24, shown
+        if database_url.startswith("sqlite"):
+            assert lone == 0, shown
+        else:  # each send result and callback is one statement (a first send with its alert's
+            # mark, the end with its poke, the person with the contact's answer): only the store
+            # and the step begin a transaction (and a result the row-by-row path takes)
+            assert len(ours) - lone <= 2 + bool(late), shown
+            assert sum(map(len, ours)) - lone - 2 * late <= 21, shown
