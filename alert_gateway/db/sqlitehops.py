@@ -27,37 +27,43 @@ class OneTripCursor(aiosqlite.Cursor):
     def __init__(self, conn: aiosqlite.Connection) -> None:
         super().__init__(conn, None)  # type: ignore[arg-type]  # made on the thread, by execute
         self._rows: list[Any] = []
+        self._next = 0  # rows before it were handed out: reading one moves no others
 
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> OneTripCursor:
         """Execute and fetch every row, in one trip."""
         self._cursor, self._rows = await self._execute(
             _run, self._conn._conn, sql, [] if parameters is None else parameters, many=False)
+        self._next = 0
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> OneTripCursor:
         """Execute for each parameter set, in one trip."""
         self._cursor, self._rows = await self._execute(
             _run, self._conn._conn, sql, parameters, many=True)
+        self._next = 0
         return self
 
     async def fetchone(self) -> Any:
         """The next row, from memory."""
-        return self._rows.pop(0) if self._rows else None
+        rows = await self.fetchmany(1)
+        return rows[0] if rows else None
 
     async def fetchmany(self, size: int | None = None) -> list[Any]:
         """Up to `size` (the arraysize) rows, from memory."""
         size = self.arraysize if size is None else size
-        rows, self._rows = self._rows[:size], self._rows[size:]
+        rows = self._rows[self._next:self._next + size]
+        self._next += len(rows)
         return rows
 
     async def fetchall(self) -> list[Any]:
         """The rows left, from memory."""
-        rows, self._rows = self._rows, []
+        rows = self._rows[self._next:]
+        self._rows, self._next = [], 0
         return rows
 
     async def close(self) -> None:
         """Already closed on the thread; drops the rows left."""
-        self._rows = []
+        self._rows, self._next = [], 0
 
 
 class OneTripConnection(aiosqlite.Connection):
