@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alert_gateway.db.engine import SessionFactory
 from alert_gateway.db.groupcommit import GroupCommit
+from alert_gateway.db.held import HeldSessions
 from alert_gateway.db.models import (
     Alert,
     AlertResponder,
@@ -86,19 +87,25 @@ async def _attempt(session: Any, alert_id: int, contact_id: int | None, channel:
 
 
 @pytest.mark.asyncio
-async def test_the_lifecycle_of_a_call_as_lone_writes(sessions: SessionFactory) -> None:
+@pytest.mark.parametrize("held", [False, True], ids=["pooled", "held"])
+async def test_the_lifecycle_of_a_call_as_lone_writes(sessions: SessionFactory, held: bool) -> None:
     """Answered, a person's voice, then the end without a key: each callback one statement,
     none in a transaction of its own on PostgreSQL; the attempt ends not reached, the contact
-    has answered and the escalation is due at the end's time."""
+    has answered and the escalation is due at the end's time. `held`: the group commit on a
+    writer's own connection, as serve builds it on PostgreSQL (db/held.py), whose lone writes
+    once ran in a transaction that closing the session rolled back."""
     alert_id, attempt_id = await _call(sessions)
-    writes, metrics = GroupCommit(sessions, linger=0), Metrics()
     postgres = sessions.kw["bind"].dialect.name == "postgresql"
+    own = HeldSessions(sessions.kw["bind"]) if held and postgres else None
+    writes, metrics = GroupCommit(own or sessions, linger=0), Metrics()
     with begun(sessions) as seen:
         answered = await callbacks.lone_move(writes, attempt_id, SID, AttemptStatus.IN_PROGRESS,
                                              now=NOW, metrics=metrics)
         person = await callbacks.lone_human(writes, attempt_id, SID, now=NOW)
         ended = await callbacks.lone_move(writes, attempt_id, SID, AttemptStatus.NOT_REACHED,
                                           now=LATER, metrics=metrics)
+    if own is not None:
+        await own.aclose()
     assert answered is not None and person is not None and ended is not None
     assert [(c.alert_id, c.kind) for c in ended.changes] == [(alert_id, "notification")]
     assert seen == [not postgres] * 3
