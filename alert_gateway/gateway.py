@@ -9,7 +9,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from . import precedence
 from .bridges.zigbee2mqtt_bridge import zigbee2mqtt_bridge
 from .ingest.heartbeats import chunks, store_sightings
 from .privacy.purge_task import RetentionPurge
@@ -74,7 +73,6 @@ class Gateway:
         anything subscribes or sends: nothing of ours is under way while it runs.
         """
         await warm_up(self.services, self.workers)
-        precedence.install(asyncio.get_running_loop())  # the alarm path marks itself ahead()
         for name, factory in self.task_factories:
             self._tasks.append(asyncio.create_task(self._supervise(name, factory), name=name))
         if self.services.replicas is not None:

@@ -20,7 +20,6 @@ from devices.contract import Channel, Topics
 from ..clock import Clock, SystemClock
 from ..errors import GatewayError
 from ..metrics import Metrics
-from ..precedence import ahead
 from ..settings import Settings
 from .acks import enable_manual_ack
 from .pahotune import missing_internals, take_queued, tune
@@ -200,8 +199,7 @@ class MqttConnection:
                     for queued in take_queued(client):  # the rest of a burst, in order
                         await self._handler(client, queued)
 
-        with ahead():  # an alarm read goes ahead of callbacks; heartbeats are cheap and in order
-            reader = asyncio.create_task(read())
+        reader = asyncio.create_task(read())
         stopper = asyncio.create_task(stop.wait())
         try:
             await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)

@@ -27,7 +27,6 @@ from ..db.messages import RejectReason
 from ..db.urgent import urgent
 from ..escalation.intake import FirstSteps, Intake
 from ..metrics import Metrics
-from ..precedence import ahead
 from ..settings import Settings
 from .acks import ack
 from .batch import BatchResult
@@ -145,26 +144,21 @@ class IngestPipeline:
             listener(item)
 
     async def run_writer(self, stop: asyncio.Event) -> None:
-        """Commit batches until stopped; a failing database is retried, never skipped. Its
-        wake-ups (a message queued, a round trip done) go ahead of the loop's other callbacks."""
+        """Commit batches until stopped; a failing database is retried, never skipped."""
         try:
-            with ahead():
-                await self._write(stop)
+            while not stop.is_set():
+                getter = asyncio.create_task(self._queue.get())
+                stopper = asyncio.create_task(stop.wait())
+                await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                if not getter.done():
+                    getter.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await getter
+                    break
+                await self._commit_with_retry(self._take_batch(getter.result()))
         finally:
             await self.progress.stopped()
-
-    async def _write(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            getter = asyncio.create_task(self._queue.get())
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if not getter.done():
-                getter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await getter
-                return
-            await self._commit_with_retry(self._take_batch(getter.result()))
 
     def _take_batch(self, first: _Pending) -> list[_Pending]:
         batch = [first]

@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from devices.contract import Channel, FeedbackMessage, FeedbackState
 
 from ..clock import Clock
-from ..precedence import start
 from .batch import Receipt
 from .connection import MqttConnection
 
@@ -46,8 +45,7 @@ class FeedbackPublisher:
         if len(self._outbox) >= BACKLOG:
             self._room.clear()
         while self._outbox and len(self._senders) < min(IN_FLIGHT, len(self._outbox)):
-            # not ahead like the writer that queues them: a device's receipt is not its call
-            sender = start(self._drain_outbox(), ahead=False)
+            sender = asyncio.create_task(self._drain_outbox())
             self._senders.add(sender)
             sender.add_done_callback(self._senders.discard)
 

@@ -13,7 +13,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..db.engine import SessionFactory
 from ..db.models import NotificationAttempt, NotifyChannel
-from ..precedence import start
 from . import queue
 from .claiming import URGENT_RANK
 from .delivery import Delivery
@@ -133,11 +132,7 @@ class SendSlots:
         attempt_id = attempt.id
         if attempt.channel == NotifyChannel.LINE.value:
             self._bucket.give_back(1)  # LINE has its own rate (LineSender): not Twilio's to spend
-        # An alarm's send goes ahead of the loop's other callbacks, its result's write too: that
-        # frees the slot the next alarm's send may be waiting for (at 100 alarms/s, behind the
-        # status callbacks, slots were held for seconds). Others (a sweep's) go in turn.
-        task = start(self._send(attempt), ahead=attempt.priority <= URGENT_RANK,
-                     name=f"send-{attempt_id}")
+        task = asyncio.create_task(self._send(attempt), name=f"send-{attempt_id}")
         self._inflight[attempt_id] = task
         if attempt.priority > URGENT_RANK:
             self._background.add(attempt_id)
