@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
-from alert_gateway.twilio.signature import check_signature
+from alert_gateway.twilio.signature import check_signature, expected_signature
 from alert_gateway.twilio.twiml import alert_call_twiml, messaging_reply, reply_twiml
 
 from .conftest import AUTH_TOKEN, make_settings
@@ -81,3 +81,14 @@ def test_repeated_params_are_all_signed() -> None:
     signature = sign("https://gw/h", params)
     assert check_signature(settings, path_qs="/h", params=params, signature=signature)
     assert not check_signature(settings, path_qs="/h", params={"E": "a"}, signature=signature)
+
+
+def test_expected_signature_is_the_sdks() -> None:
+    """The signature we compute is the SDK's, with repeated and non-ASCII fields too."""
+    form: MultiDict[str] = MultiDict([("CallStatus", "completed"), ("StatusCallbackEvent", "ringing"),
+                                      ("StatusCallbackEvent", "answered"),
+                                      ("StatusCallbackEvent", "ringing"), ("Body", "はい 1"),
+                                      ("Empty", "")])
+    url = "https://gw.example.org/twilio/voice/status?attempt=7"
+    for params in (form, PARAMS, {}):
+        assert expected_signature(AUTH_TOKEN, url, params) == sign(url, params)
