@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..bus import AlertBus
 from ..clock import Clock
 from ..db.engine import SessionFactory, is_sqlite
+from ..db.inlists import one_of
 from ..db.models import ACTIVE_STATUSES, Alert, AlertStatus, Escalation
 from ..metrics import Metrics
 from ..settings import Settings
@@ -46,7 +47,7 @@ def _due_query() -> Select[Any]:
     some). Built once (the tick runs it with `now`): building it per tick, and its cache key,
     cost more than running it."""
     now = bindparam("now", type_=ESCALATION.c.next_due_at.type)
-    is_open = ESCALATION.c.state.in_(OPEN_STATES)
+    is_open = one_of(ESCALATION.c.state, OPEN_STATES)
     later = (select_rows(func.min(ESCALATION.c.next_due_at))
              .where(is_open, ESCALATION.c.next_due_at > now).scalar_subquery())
     due = (select_rows(func.count()).select_from(ESCALATION)
@@ -60,8 +61,8 @@ def _due_query() -> Select[Any]:
 _DUE = _due_query()
 _DUE_LOCKED = _DUE.with_for_update(skip_locked=True)  # PostgreSQL: replicas split the due rows
 _BOARD = (select(Alert.status, Alert.severity, func.count(), func.min(Alert.opened_at))
-          .where(col(Alert.status).in_(ACTIVE_STATUSES)).group_by(Alert.status, Alert.severity))
-_EARLIEST = select(func.min(Escalation.next_due_at)).where(col(Escalation.state).in_(OPEN_STATES))
+          .where(one_of(col(Alert.status), ACTIVE_STATUSES)).group_by(Alert.status, Alert.severity))
+_EARLIEST = select(func.min(Escalation.next_due_at)).where(one_of(col(Escalation.state), OPEN_STATES))
 
 
 class EscalationEngine:

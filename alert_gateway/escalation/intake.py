@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..db.inlists import any_of, one_of
 from ..db.models import NotificationAttempt
 from ..outbox.claiming import URGENT_RANK, claim
 from ..settings import Settings
@@ -83,11 +84,11 @@ class Intake:
         if not alert_ids:
             return []
         query = (select(ESCALATION)
-                 .where(ESCALATION.c.alert_id.in_(alert_ids), ESCALATION.c.state.in_(OPEN_STATES),
+                 .where(any_of(ESCALATION.c.alert_id, "alert_ids"), one_of(ESCALATION.c.state, OPEN_STATES),
                         ESCALATION.c.next_due_at <= now))
         if self._lock_rows:  # one another replica's engine holds is due anyway: it runs it
             query = query.with_for_update(skip_locked=True)
-        return list((await session.exec(query)).all())  # type: ignore[call-overload]
+        return list((await session.exec(query, params={"alert_ids": alert_ids})).all())  # type: ignore[call-overload]
 
     async def _claim_urgent(self, session: AsyncSession, planned: list[NewAttempt], *,
                             now: datetime, storm: bool,

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..db.inlists import any_of, one_of
 from ..db.models import (
     ACTIVE_STATUSES,
     Alert,
@@ -172,15 +173,14 @@ def _responders_and_codes(responders: bool, codes: bool, caps: bool) -> Select[A
     if responders:
         parts.append(_marked(_RESPONDER_ROW, alert_id=e.alert_id, contact_id=e.contact_id,
                              state=e.state, short_code=e.short_code)
-                     .where(e.alert_id.in_(bindparam("alert_ids", expanding=True))))
+                     .where(any_of(e.alert_id, "alert_ids")))
     if codes:
         parts.append(_marked(_CODE_ROW, alert_id=e.alert_id, short_code=e.short_code, phone=c.phone)
                      .join(_CONTACT, c.id == e.contact_id)
                      .join(_ALERT, a.id == e.alert_id)
-                     .where(c.phone.in_(bindparam("phones", expanding=True)),
-                            a.status.in_(ACTIVE_STATUSES)))
+                     .where(any_of(c.phone, "phones"), one_of(a.status, ACTIVE_STATUSES)))
     if caps:
-        sent = counted_since(bindparam("cap_numbers", expanding=True),
+        sent = counted_since("cap_numbers",
                              bindparam("cap_since")).subquery()
         parts.append(_marked(_SENT_ROW, phone=sent.c.to_number, sent=sent.c.sent))
     return union_all(*parts) if len(parts) > 1 else parts[0]
@@ -189,7 +189,7 @@ def _responders_and_codes(responders: bool, codes: bool, caps: bool) -> Select[A
 _ATTEMPTS = (select(*(_ATTEMPT.c[k] for k in (
     "id", "alert_id", "step_index", "round", "target", "contact_id", "to_number", "channel",
     "status", "dial_no", "provider_sid", "created_at")))
-    .where(_ATTEMPT.c.alert_id.in_(bindparam("alert_ids", expanding=True)),
+    .where(any_of(_ATTEMPT.c.alert_id, "alert_ids"),
            _ATTEMPT.c.purpose == Purpose.ALERT.value))
 _ALERT_COLUMNS = ("id", "resident_id", "device_id", "type", "severity", "status",
                   "acknowledged_at")
@@ -200,9 +200,9 @@ PEOPLE_COLUMNS = (*(_RESIDENT.c[k].label(f"r_{k}") for k in _RESIDENT_COLUMNS),
                    *(_CONTACT.c[k].label(f"c_{k}") for k in _CONTACT_COLUMNS))
 WITH_CONTACTS = _RESIDENT.outerjoin(_CONTACT, _CONTACT.c.resident_id == _RESIDENT.c.id)
 
-# Statements built once, their lists expanded at execution: building one cost more than running it.
+# Statements built once, their lists bound at execution: building one cost more than running it.
 _PEOPLE = (select(*PEOPLE_COLUMNS).select_from(WITH_CONTACTS)
-           .where(_RESIDENT.c.id.in_(bindparam("resident_ids", expanding=True)))
+           .where(any_of(_RESIDENT.c.id, "resident_ids"))
            .order_by(_CONTACT.c.priority, _CONTACT.c.id))
 # Alerts with their residents and contacts: the engine's batch reads both in one round trip.
 _ALERTS_AND_PEOPLE = (select(*(_ALERT.c[k].label(f"a_{k}") for k in _ALERT_COLUMNS),
@@ -211,7 +211,7 @@ _ALERTS_AND_PEOPLE = (select(*(_ALERT.c[k].label(f"a_{k}") for k in _ALERT_COLUM
                       # contacts join whole, scanning every resident on each engine batch
                       .select_from(_ALERT.outerjoin(_RESIDENT, _RESIDENT.c.id == _ALERT.c.resident_id)
                                    .outerjoin(_CONTACT, _CONTACT.c.resident_id == _RESIDENT.c.id))
-                      .where(_ALERT.c.id.in_(bindparam("alert_ids", expanding=True)))
+                      .where(any_of(_ALERT.c.id, "alert_ids"))
                       .order_by(_ALERT.c.id, _CONTACT.c.priority, _CONTACT.c.id))
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, and_, bindparam
+from sqlalchemy import Row, and_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,6 +18,7 @@ from devices.contract import AlarmMessage, CancelMessage
 
 from ..alerts import rules
 from ..alerts.opening import alert_key, load_active
+from ..db.inlists import any_of, one_of
 from ..db.models import ACTIVE_STATUSES, Alert, Contact, Device, InboundMessage, Resident
 from ..escalation.intake import FirstSteps
 from ..escalation.steploads import PEOPLE_COLUMNS, note_person
@@ -132,14 +133,14 @@ _LONE = aliased(Alert, name="lone")  # of a device without a resident, grouped o
 _DEVICES_AND_MORE = (
     select(Device, _BY_RESIDENT, _LONE, *PEOPLE_COLUMNS)
     .outerjoin(_BY_RESIDENT, and_(col(_BY_RESIDENT.resident_id) == Device.resident_id,
-                                  col(_BY_RESIDENT.status).in_(ACTIVE_STATUSES)))
+                                  one_of(col(_BY_RESIDENT.status), ACTIVE_STATUSES)))
     .outerjoin(_LONE, and_(col(Device.resident_id).is_(None), col(_LONE.resident_id).is_(None),
-                           col(_LONE.device_id) == Device.id, col(_LONE.status).in_(ACTIVE_STATUSES)))
+                           col(_LONE.device_id) == Device.id, one_of(col(_LONE.status), ACTIVE_STATUSES)))
     # one join after the other: SQLite builds a bracketed resident + contacts join whole,
     # scanning every resident on each batch
     .outerjoin(Resident, col(Resident.id) == Device.resident_id)
     .outerjoin(Contact, col(Contact.resident_id) == Resident.id)
-    .where(col(Device.id).in_(bindparam("device_ids", expanding=True)))  # built once: see steploads
+    .where(any_of(col(Device.id), "device_ids"))  # built once: see steploads
     .order_by(col(_BY_RESIDENT.opened_at), col(_LONE.opened_at))  # the oldest active alert of a key wins
 )
 

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import Severity
 
+from ..db.inlists import any_of
 from ..db.models import AttemptStatus, NotificationAttempt, NotifyChannel, Purpose, Target
 from ..settings import Settings
 
@@ -72,12 +73,13 @@ def cap_since(now: datetime, settings: Settings) -> datetime:
     return now - timedelta(seconds=settings.contact_cap_window_seconds)
 
 
-def counted_since(numbers: Collection[str] | BindParameter[Any],
-                  since: datetime | BindParameter[Any]) -> Select[Any]:
-    """`cap_counts` from `since` (values, or parameters of a statement built once)."""
+def counted_since(numbers: Collection[str] | str, since: datetime | BindParameter[Any]) -> Select[Any]:
+    """`cap_counts` from `since` (values, or for a statement built once the name of the numbers'
+    list parameter and the parameter of `since`)."""
     n = NotificationAttempt.__table__.c  # type: ignore[attr-defined]
+    listed = any_of(n.to_number, numbers) if isinstance(numbers, str) else n.to_number.in_(numbers)
     return (select(n.to_number, func.count().label("sent"))
-            .where(n.to_number.in_(numbers), n.purpose == Purpose.ALERT.value,
+            .where(listed, n.purpose == Purpose.ALERT.value,
                    n.channel != NotifyChannel.LINE.value,
                    # a request in flight has no sent_at yet, but it counts; so does one whose
                    # status callback (filling in its sid) committed before its result

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, CursorResult, and_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..db.inlists import one_of
 from ..db.models import (
     Alert,
     AlertEvent,
@@ -41,7 +42,7 @@ def of_closed_alert() -> ColumnElement[bool]:
               .where(col(Alert.id) == col(NotificationAttempt.alert_id),
                      col(Alert.status) != AlertStatus.OPEN.value)
               .exists())
-    return and_(col(NotificationAttempt.purpose).in_(ESCALATION_PURPOSES), closed)
+    return and_(one_of(col(NotificationAttempt.purpose), ESCALATION_PURPOSES), closed)
 
 
 async def void_escalation(session: AsyncSession, *, alert_id: int, now: datetime) -> None:

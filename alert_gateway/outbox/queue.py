@@ -14,6 +14,7 @@ from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.engine import SessionFactory
+from ..db.inlists import one_of
 from ..db.models import Alert, AttemptStatus, NotificationAttempt
 from ..settings import Settings
 from .claiming import URGENT_RANK, claim
@@ -154,7 +155,7 @@ async def next_wake(sessions: SessionFactory, *, now: datetime, ours: Sequence[i
             due = due.where(_storm_rows())
         pending = (await session.exec(due)).one()
         deadline = (await session.exec(select(func.min(NotificationAttempt.deadline_at)).where(
-            col(NotificationAttempt.status).in_([*WATCHED, SENDING]),
+            one_of(col(NotificationAttempt.status), [*WATCHED, SENDING]),
             ~_among(session, ours)))).one()  # ours: renewed
     times = [t if t.tzinfo else t.replace(tzinfo=now.tzinfo) for t in (pending, deadline)
              if t is not None]
