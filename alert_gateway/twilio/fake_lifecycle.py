@@ -36,6 +36,10 @@ class Network:
     def __init__(self, fake: FakeTwilio) -> None:
         self.fake = fake
         self.session: aiohttp.ClientSession | None = None
+        self._stopped = False
+        self._posting = 0
+        self._quiet = asyncio.Event()  # no post under way
+        self._quiet.set()
 
     async def start(self) -> None:
         """Open the outgoing HTTP session (inside the running loop)."""
@@ -47,8 +51,33 @@ class Network:
         if self.session is not None:
             await self.session.close()
 
+    async def stop_posting(self) -> None:
+        """Post nothing more, and return once the posts under way are answered (or failed).
+
+        For whoever stops the gateway's server next: a connection being made while an asyncio
+        server closes leaks its socket on Python 3.11 (accepted, then never attached to the
+        closed server: python/cpython#109564), or holds aiohttp's shutdown until the client
+        gives up. Lifecycles go on (their later posts are skipped) until `close`.
+        """
+        self._stopped = True
+        await self._quiet.wait()
+
     async def post(self, kind: str, url: str, params: dict[str, str]) -> tuple[int | None, str]:
-        """POST form params to `url`, signed like Twilio; never raises on network errors."""
+        """POST form params to `url`, signed like Twilio; never raises on network errors.
+        After `stop_posting`, nothing is sent or recorded: (None, "")."""
+        if self._stopped:
+            log.debug("fake twilio stopped posting: %s to %s not sent", kind, url)
+            return None, ""
+        self._posting += 1
+        self._quiet.clear()
+        try:
+            return await self._post(kind, url, params)
+        finally:
+            self._posting -= 1
+            if not self._posting:
+                self._quiet.set()
+
+    async def _post(self, kind: str, url: str, params: dict[str, str]) -> tuple[int | None, str]:
         signature = RequestValidator(self.fake.auth_token).compute_signature(url, params)
         target = url
         if self.fake.deliver_base:

@@ -273,6 +273,12 @@ def fake_of(app: web.Application) -> FakeTwilio:
     return app[FAKE_KEY]
 
 
+async def stop_posting(app: web.Application) -> None:
+    """The fake's phone network posts no more callbacks or webhooks (fake_lifecycle.Network):
+    call it before the server they go to stops."""
+    await app[NETWORK_KEY].stop_posting()
+
+
 async def run_fake_twilio(
     host: str, port: int, *, auth_token: str, account_sid: str, webhook_base: str | None,
     step_delay: float = 0.0,
