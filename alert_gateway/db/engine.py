@@ -16,6 +16,13 @@ from .urgent import UrgentFirstPool
 SessionFactory = async_sessionmaker[AsyncSession]
 PING_IDLE_SECONDS = 1.0  # a pooled PostgreSQL connection idle longer is pinged before use
 STATEMENT_CACHE = 500  # asyncpg prepared statements per connection (IN lists vary in length)
+# jit off: short OLTP queries pay JIT compile time for nothing (PEERS.md: goalert's 1.4 s idle
+# cycle). Custom plans: each execution of a prepared statement is planned for the tables as they
+# are now. PostgreSQL otherwise settles on a generic plan after five runs and keeps it while no
+# ANALYZE or VACUUM touches the table: planned on the empty outbox of a fresh start, a status
+# callback's lock by id stayed a sequential scan of every attempt, 15-30 ms per callback batch by
+# the end of a 10,000-resident sweep (bench/README.md, branch sweeppg). Planning is ~0.1-0.3 ms.
+SERVER_SETTINGS = {"jit": "off", "plan_cache_mode": "force_custom_plan"}
 
 
 def is_sqlite(url: str) -> bool:
@@ -46,7 +53,6 @@ def make_engine(url: str, *, echo: bool = False,
         event.listen(engine.sync_engine, "do_connect", _one_trip_per_statement)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    # jit off: short OLTP queries pay JIT compile time for nothing (PEERS.md: goalert's 1.4 s idle cycle)
     engine = create_async_engine(
         url,
         echo=echo,
@@ -57,7 +63,7 @@ def make_engine(url: str, *, echo: bool = False,
         # connections, whose prepared statements it already has (FIFO prepared each statement
         # on all ten, a round trip each) and which need no ping (below).
         pool_use_lifo=True,
-        connect_args={"server_settings": {"jit": "off"}, "timeout": 10,
+        connect_args={"server_settings": SERVER_SETTINGS, "timeout": 10,
                       "prepared_statement_cache_size": STATEMENT_CACHE},
     )
     _ping_when_idle(engine, ping_idle_seconds)

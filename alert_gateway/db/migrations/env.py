@@ -1,6 +1,7 @@
 """Alembic environment: async engine, SQLModel metadata, batch mode for SQLite."""
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -13,11 +14,19 @@ target_metadata = SQLModel.metadata
 
 
 def _run(connection: Connection) -> None:
+    dialect = connection.dialect.name
+
+    def on_this_database(obj: Any, _name: str | None, _kind: str, _reflected: bool,
+                         _compare_to: Any) -> bool:
+        # an index built on one database only (`info["only_on"]`, with its `ddl_if`)
+        return getattr(obj, "info", {}).get("only_on", dialect) == dialect
+
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=dialect == "sqlite",
         compare_type=True,
+        include_object=on_this_database,
     )
     with context.begin_transaction():
         context.run_migrations()
