@@ -106,10 +106,11 @@ class Intake:
             due = list(first.values())
         return await claim(session, due, now=now, settings=self.settings, counts=counts)
 
-    def hand_over(self, first: FirstSteps, *, more_waiting: bool) -> None:
+    def hand_over(self, first: FirstSteps, *, more_waiting: bool, behind: bool = False) -> None:
         """After commit: the claimed sends to the dispatcher, the next look to the engine.
-        `more_waiting`: alarms already read wait to be stored (a storm)."""
-        self.dispatcher.submit(first.claimed, storm=more_waiting)
+        `more_waiting`: alarms already read wait to be stored (a storm); `behind`: at least a
+        full batch of them (storing goes first, sends wait for it)."""
+        self.dispatcher.submit(first.claimed, storm=more_waiting, behind=behind)
         if first.left_pending:
             self.dispatcher.poke()
         self.engine.note_due(first.next_due_at)

@@ -215,7 +215,7 @@ class IngestPipeline:
             outcome = await self._commit_while_unavailable(batch, plan=False)
         if isinstance(outcome, BatchResult):
             self._acknowledge(batch)
-            await self._after_commit(outcome)
+            await self._after_commit(outcome, full=len(batch) >= self._settings.ingest_batch_size)
         elif len(batch) > 1:
             half = len(batch) // 2
             await self._store(batch[:half])
@@ -305,9 +305,12 @@ class IngestPipeline:
             storm=storm,
         )
 
-    async def _after_commit(self, result: BatchResult) -> None:
+    async def _after_commit(self, result: BatchResult, *, full: bool = False) -> None:
+        """`full`: the batch was as large as batches get; with more waiting behind it, storing
+        is behind the broker (a storm), and stored alarms' sends wait for it to catch up."""
         if self.intake is not None:  # first: the claimed sends wait for nothing else
-            self.intake.hand_over(result.first_steps, more_waiting=not self._queue.empty())
+            more = not self._queue.empty()
+            self.intake.hand_over(result.first_steps, more_waiting=more, behind=full and more)
         result.count(self._metrics)
         for listener in self.batch_listeners:
             await listener(result)

@@ -4,13 +4,17 @@ people are reached once before anyone gets a second channel."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta
+
+import aiomqtt
 
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.engine import make_engine, make_sessions
 from alert_gateway.db.models import Alert, NotificationAttempt
 from alert_gateway.escalation.engine import EscalationEngine
 from alert_gateway.escalation.policy_file import load_policies
+from alert_gateway.ingest.batch import BatchResult
 from alert_gateway.outbox import queue
 from alert_gateway.outbox.ratelimit import TokenBucket
 from alert_gateway.outbox.slots import SendSlots
@@ -20,7 +24,7 @@ from alert_gateway.settings import Settings
 from tests.conftest import create_schema
 from tests.harness import gateway_settings
 
-from .env import DAUGHTER, SON, seed
+from .env import DAUGHTER, SON, escalation_env, seed
 from .test_batch_steps import NOON, _home
 from .test_closing import attempt
 
@@ -124,3 +128,33 @@ async def test_the_engine_yields_to_first_sends_that_wait(database_url: str) -> 
     finally:
         stop.set()
         await services.close()
+
+
+def _alarm(topic_root: str, n: int, now: datetime) -> aiomqtt.Message:
+    """Resident r-n's pendant alarm as the broker hands it over (QoS 0: nothing to acknowledge)."""
+    payload = json.dumps({"id": f"a-{n}", "type": "sos", "ts": now.isoformat()}).encode()
+    return aiomqtt.Message(f"{topic_root}/pendant-{n}/alarm", payload, qos=0, retain=False,
+                           mid=n, properties=None)
+
+
+async def test_sends_wait_while_storing_is_a_full_batch_behind(
+        database_url: str, topic_root: str, clock: FakeClock) -> None:
+    """Five alarms read at once, stored two at a time: no call is placed while a full batch
+    of them still waits to be stored; once the last is stored every resident's family is called."""
+    await seed(database_url, n=5)
+    async with escalation_env(database_url, topic_root, clock, ingest_batch_size=2) as env:
+        ingest = env.gateway.services.ingest
+        calls_at_batch: list[int] = []
+
+        async def counted(result: BatchResult) -> None:
+            calls_at_batch.append(len(env.fake.api_requests("Calls")))
+
+        ingest.batch_listeners.append(counted)
+        for n in range(1, 6):  # no await yields before the writer looks: one backlog of five
+            await ingest.handle(None, _alarm(topic_root, n, clock.now()))  # type: ignore[arg-type]
+        called = await env.until_fake(lambda fake: {r.params["To"][0]
+                                                    for r in fake.api_requests("Calls")}
+                                      if len(fake.api_requests("Calls")) >= 5 else None)
+        assert calls_at_batch[:2] == [0, 0], f"calls placed while storing was behind: {calls_at_batch}"
+        assert len(calls_at_batch) == 3, "stored as two full batches and the rest"
+        assert called == {f"+8190222{i:04d}" for i in range(1, 6)}
