@@ -85,13 +85,17 @@ class GatewayProcess:
         return ready
 
     def _maybe_profile(self) -> None:
-        """With BENCH_PYSPY=<file>, attach py-spy to the child until it exits (flame graph)."""
+        """With BENCH_PYSPY=<file>, attach py-spy to the child until it exits (`.txt` raw,
+        `.json` speedscope: samples in time order, else a flame graph);
+        BENCH_PYSPY_ARGS adds py-spy options (`--gil` for CPU attribution, `--duration 6`)."""
         out = os.environ.get("BENCH_PYSPY")
         if out and self.proc is not None:
             spy = Path(sys.executable).parent / "py-spy"
-            fmt = "raw" if out.endswith(".txt") else "flamegraph"
+            fmt = ("raw" if out.endswith(".txt") else "speedscope" if out.endswith(".json")
+                   else "flamegraph")
+            more = os.environ.get("BENCH_PYSPY_ARGS", "").split()
             subprocess.Popen([str(spy), "record", "--pid", str(self.proc.pid), "--rate", "250",
-                              "--format", fmt, "-o", out, "--nonblocking"],
+                              "--format", fmt, "-o", out, "--nonblocking", *more],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def spawn(self) -> None:
