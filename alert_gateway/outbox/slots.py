@@ -52,6 +52,11 @@ class SendSlots:
         return self.concurrency - len(self._inflight)
 
     @property
+    def in_flight(self) -> int:
+        """Requests running now."""
+        return len(self._inflight)
+
+    @property
     def background_free(self) -> int:
         """Slots a send less urgent than an alarm's may still take."""
         return min(self.free, self._background_cap - len(self._background))

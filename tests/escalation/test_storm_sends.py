@@ -16,6 +16,7 @@ from alert_gateway.escalation.engine import EscalationEngine
 from alert_gateway.escalation.policy_file import load_policies
 from alert_gateway.ingest.batch import BatchResult
 from alert_gateway.outbox import queue
+from alert_gateway.outbox.dispatch import BEHIND_AT_ONCE
 from alert_gateway.outbox.ratelimit import TokenBucket
 from alert_gateway.outbox.slots import SendSlots
 from alert_gateway.outbox.wakeup import WakeUp
@@ -137,24 +138,27 @@ def _alarm(topic_root: str, n: int, now: datetime) -> aiomqtt.Message:
                            mid=n, properties=None)
 
 
-async def test_sends_wait_while_storing_is_a_full_batch_behind(
+async def test_few_sends_go_at_once_while_storing_is_a_full_batch_behind(
         database_url: str, topic_root: str, clock: FakeClock) -> None:
-    """Five alarms read at once, stored two at a time: no call is placed while a full batch
-    of them still waits to be stored; once the last is stored every resident's family is called."""
-    await seed(database_url, n=5)
-    async with escalation_env(database_url, topic_root, clock, ingest_batch_size=2) as env:
-        ingest = env.gateway.services.ingest
-        calls_at_batch: list[int] = []
+    """Forty alarms read at once, stored four at a time, Twilio answering none: while a full
+    batch still waits to be stored at most BEHIND_AT_ONCE calls are out; once the last is
+    stored every resident's family is called."""
+    residents = 40
+    await seed(database_url, n=residents)
+    async with escalation_env(database_url, topic_root, clock, ingest_batch_size=4,
+                              send_concurrency=64) as env:
+        await env.control("/_fake/fail", {"hold": True, "count": 2 * residents})
+        ingest, dispatcher = env.gateway.services.ingest, env.gateway.workers.dispatcher
+        out_at_batch: list[int] = []
 
-        async def counted(result: BatchResult) -> None:
-            calls_at_batch.append(len(env.fake.api_requests("Calls")))
+        async def counted(result: BatchResult) -> None:  # right after the batch's hand-over
+            out_at_batch.append(dispatcher.sends_in_flight)
 
         ingest.batch_listeners.append(counted)
-        for n in range(1, 6):  # no await yields before the writer looks: one backlog of five
+        for n in range(1, residents + 1):  # no await yields before the writer looks: one backlog
             await ingest.handle(None, _alarm(topic_root, n, clock.now()))  # type: ignore[arg-type]
-        called = await env.until_fake(lambda fake: {r.params["To"][0]
-                                                    for r in fake.api_requests("Calls")}
-                                      if len(fake.api_requests("Calls")) >= 5 else None)
-        assert calls_at_batch[:2] == [0, 0], f"calls placed while storing was behind: {calls_at_batch}"
-        assert len(calls_at_batch) == 3, "stored as two full batches and the rest"
-        assert called == {f"+8190222{i:04d}" for i in range(1, 6)}
+        await env.until_fake(lambda fake: len(fake.held) >= residents)
+        assert len(out_at_batch) == residents // 4, "stored in full batches of four"
+        assert max(out_at_batch[:-1]) <= BEHIND_AT_ONCE, f"calls out while behind: {out_at_batch}"
+        called = {r.params["To"][0] for r in env.fake.api_requests("Calls")}
+        assert called == {f"+8190222{i:04d}" for i in range(1, residents + 1)}
