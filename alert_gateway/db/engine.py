@@ -16,11 +16,14 @@ from .urgent import UrgentFirstPool
 SessionFactory = async_sessionmaker[AsyncSession]
 PING_IDLE_SECONDS = 1.0  # a pooled PostgreSQL connection idle longer is pinged before use
 STATEMENT_CACHE = 500  # asyncpg prepared statements per connection (IN lists vary in length)
-# jit off: short OLTP queries pay JIT compile time for nothing (PEERS.md: goalert's 1.4 s idle cycle).
-# Generic plans stay (plan_cache_mode auto): planning every execution (force_custom_plan) stored
-# the 10,000-alarm storm a quarter slower; autovacuum's ANALYZE re-plans a statement whose table
-# grew (bench/README.md, "Issues 11 and 15, the third round merged").
-SERVER_SETTINGS = {"jit": "off"}
+# jit off: short OLTP queries pay JIT compile time for nothing (PEERS.md: goalert's 1.4 s idle
+# cycle). Custom plans: each execution of a prepared statement is planned for the tables as they
+# are now. PostgreSQL otherwise settles on a generic plan after five runs and keeps it while no
+# ANALYZE or VACUUM touches the table: planned on the empty outbox of a fresh start, a status
+# callback's lock by id stayed a sequential scan of every attempt, 15-30 ms per callback batch by
+# the end of a 10,000-resident sweep (bench/README.md, branch sweeppg). Planning is ~0.1-0.3 ms;
+# the storm of 10,000 stores a quarter slower for it, the sweep's alarm p99 is 56 instead of 88 ms.
+SERVER_SETTINGS = {"jit": "off", "plan_cache_mode": "force_custom_plan"}
 
 
 def is_sqlite(url: str) -> bool:

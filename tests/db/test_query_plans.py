@@ -1,22 +1,27 @@
 """The reads on every alarm's path look residents up by key on SQLite, never scan them all;
-on PostgreSQL the dispatcher's deadline looks read only the attempts in flight.
+on PostgreSQL a status callback's statements find their attempts by key however much the outbox
+grew since the gateway started.
 
 A bracketed `resident LEFT JOIN contact` made SQLite materialise the whole join, every resident,
 on each intake batch and engine step: during a 10,000-resident sweep that held the one connection
-for 9 ms on average per step (bench/README.md, branch sweep10k). On PostgreSQL, those looks read
-every index entry that past statuses left under ix_attempt_outbox until a VACUUM (branch sweeppg).
+for 9 ms on average per step (bench/README.md, branch sweep10k). On PostgreSQL, prepared
+statements kept the generic plan made on the empty outbox of a fresh start (a scan of every
+attempt) through a whole sweep (branch sweeppg).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event, insert
+from sqlalchemy import create_engine, event, insert, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 from sqlmodel import SQLModel, col, update
 
@@ -27,6 +32,7 @@ from alert_gateway.db.models import AttemptStatus, NotificationAttempt
 from alert_gateway.escalation.steploads import _ALERTS_AND_PEOPLE, _PEOPLE
 from alert_gateway.ingest.batch import _DEVICES_AND_MORE
 from alert_gateway.outbox import queue
+from alert_gateway.outbox.forward import _LOCK, ADVANCED, advance_row, advance_statement
 from alert_gateway.outbox.stuck import WATCHED
 
 
@@ -54,6 +60,54 @@ def test_alarm_path_reads_search_by_key(tmp_path: Path, statement: Executable,
 
 
 GROWN = 3000  # attempts: a sweep's outbox after a few minutes, from empty at the start
+
+
+def _lock_statement() -> tuple[Executable, dict[str, Any]]:
+    return _LOCK, {"ids": [1, 2]}
+
+
+def _advance_statement() -> tuple[Executable, dict[str, Any]]:
+    row = advance_row(1, AttemptStatus.RINGING, sid=None, now=datetime.now(UTC))
+    return advance_statement("postgresql"), ADVANCED.params(postgresql.dialect(), [row])
+
+
+@pytest.mark.parametrize("build", [_lock_statement, _advance_statement],
+                         ids=["callback lock", "callback move"])
+async def test_callback_statements_find_attempts_by_key_after_the_outbox_grew(
+        pg_url: str, build: Callable[[], tuple[Executable, dict[str, Any]]]) -> None:
+    """A status callback's statements, first run on the empty outbox of a fresh start, still
+    read their attempts by key once thousands were queued (not a scan of every attempt)."""
+    statement, params = build()
+    engine = make_engine(pg_url)
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(SQLModel.metadata.create_all)
+            await conn.commit()
+            for _ in range(8):  # past the runs after which PostgreSQL may keep a generic plan
+                await conn.execute(statement, params)
+                await conn.rollback()
+            now = datetime.now(UTC)
+            await conn.execute(insert(NotificationAttempt), [
+                {"target": "contact", "to_number": f"+8190{i:08d}", "channel": "voice",
+                 "status": "sending", "created_at": now, "not_before": now}
+                for i in range(GROWN)])
+            await conn.commit()
+            before = await _scans(conn)
+            await conn.execute(statement, params)
+            seq, idx = (a - b for a, b in zip(await _scans(conn), before, strict=True))
+            await conn.rollback()
+    finally:
+        await engine.dispose()
+    assert (seq, idx > 0) == (0, True), (seq, idx)
+
+
+async def _scans(conn: AsyncConnection) -> tuple[int, int]:
+    """(sequential, index) scans of the attempts counted so far in this backend (pending counts
+    are flushed every second at most, so only a difference within one transaction is exact)."""
+    row = (await conn.execute(text(
+        "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables"
+        " WHERE relname = 'notificationattempt'"))).one()
+    return row.seq_scan, row.idx_scan
 
 
 def test_the_deadline_index_holds_every_status_with_a_deadline() -> None:
