@@ -32,6 +32,11 @@ def _moved(rows: Any) -> dict[Hashable, Moved]:
     return {r[0]: Moved(*r[1:]) for r in rows}
 
 
+def _then(attempts: Any, also: Any) -> Select[Any]:
+    """The attempts' move (a CTE), the UPDATE of another table beside it, the moved rows back."""
+    return select(*(attempts.c[c.name] for c in RETURNED)).add_cte(also)
+
+
 # --- the attempt failed, and its escalation is due now -------------------------------------------
 
 @cache
@@ -42,7 +47,7 @@ def _failed_and_due(dialect: str) -> Select[Any]:
                     ESCALATION.c.state == EscalationState.RUNNING.value)
              .values(next_due_at=moved.c.finished_at, updated_at=moved.c.finished_at)
              .cte("poked"))
-    return select(*(moved.c[c.name] for c in RETURNED)).add_cte(poked)
+    return _then(moved, poked)
 
 
 async def _run_failed_and_due(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
@@ -92,7 +97,7 @@ def _human_answered(dialect: str) -> Select[Any]:
                        RESPONDER.c.state == ResponderState.NOTIFIED.value)
                 .values(state=ResponderState.ANSWERED.value, updated_at=named.c.now)
                 .cte("answered"))
-    return select(*(named.c[c.name] for c in RETURNED)).add_cte(answered)
+    return _then(named, answered)
 
 
 async def _run_human_answered(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
