@@ -31,6 +31,7 @@ from ..db.models import (
 from ..i18n.said import Said
 from .hooks import FOLLOW_PLAN, OPEN_STATES, PLANNED_COLUMNS
 from .planner_types import Person
+from .steprows_pg import write_together
 
 
 @dataclass(slots=True)
@@ -157,27 +158,46 @@ class StepRows:
         return self.responders[key] if others else None
 
     async def write(self, session: AsyncSession, claim: Claim | None) -> list[NotificationAttempt]:
-        """Everything at once: one statement per table (the opened alerts' escalations inserted
-        with their plan, the others updated); returns the claimed attempts (with ids).
-        The attempts go in plan order (ids in that order: the call before the SMS beside it)."""
+        """Everything at once: one statement per table on SQLite, one in all on PostgreSQL (the
+        opened alerts' escalations inserted with their plan, the others' plans followed); returns the
+        claimed attempts (with ids). The attempts go in plan order (ids in that order: the call
+        before the SMS beside it)."""
         taken = await claim(session, self.attempts) if claim is not None else []
-        ids = await _insert_attempts(session, self.attempts, returning=bool(taken))
-        for table, rows in ((_RESPONDER, self.new_responders), (_LINK, self.links),
-                            (_EVENT, self.events)):
-            if rows:
-                await session.exec(_INSERTS[table.name], params=rows)  # type: ignore[call-overload]
         planned = []
         for step in self.escalations:
             if (fresh := self.fresh.get(step["b_alert_id"])) is not None:
                 fresh.update({c: step[f"b_{c}"] for c in PLANNED_COLUMNS})
             else:
                 planned.append(step)
-        if self.fresh:
-            await session.exec(_INSERTS[_ESCALATION.name],  # type: ignore[call-overload]
-                               params=list(self.fresh.values()))
+        if session.get_bind().dialect.name == "postgresql" and _matchable(self.attempts):
+            ids = await self._write_together(session, planned)
+            return [a.held(ids[id(a)]) for a in taken]
+        ids = await _insert_attempts(session, self.attempts, returning=bool(taken))
+        for table, rows in ((_RESPONDER, self.new_responders), (_LINK, self.links),
+                            (_EVENT, self.events), (_ESCALATION, list(self.fresh.values()))):
+            if rows:
+                await session.exec(_INSERTS[table.name], params=rows)  # type: ignore[call-overload]
         if planned:
             await session.exec(FOLLOW_PLAN, params=planned)  # type: ignore[call-overload]
         return [a.held(ids[id(a)]) for a in taken]
+
+    async def _write_together(self, session: AsyncSession,
+                              planned: list[dict[str, Any]]) -> dict[int, int]:
+        """PostgreSQL: every row and plan in one statement (steprows_pg.py); the attempts' ids
+        by `id()`."""
+        rows = await write_together(
+            session, [a.values() for a in self.attempts],
+            {_RESPONDER.name: self.new_responders, _LINK.name: self.links,
+             _EVENT.name: self.events, _ESCALATION.name: list(self.fresh.values())}, planned,
+            attempt_columns=_FIELDS, key_columns=_KEY_COLUMNS)
+        by_key = {tuple(r[1:]): r[0] for r in rows}
+        return {id(a): by_key[a.key()] for a in self.attempts}
+
+
+def _matchable(attempts: list[NewAttempt]) -> bool:
+    """Their ids can be told apart by what makes each send distinct (never planned otherwise)."""
+    keys = [a.key() for a in attempts]
+    return len(set(keys)) == len(keys)
 
 
 async def _insert_attempts(session: AsyncSession, attempts: list[NewAttempt], *,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -71,6 +70,10 @@ class IngestPipeline:
         self._metrics = metrics
         self.heartbeats = heartbeats
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=20_000)
+        # Set when a message is queued (or the writer must stop): the writer waits on it alone.
+        # Waiting on a get() task and a stop task together cost an alarm two more turns of the
+        # event loop, each behind everything else ready (a sweep's callbacks).
+        self._arrived = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         # background work (the sweep runner) awaits `progress.caught_up()` to go after alarms
@@ -127,6 +130,7 @@ class IngestPipeline:
         pending = _Pending(client, message, item)
         self._unsettled[id(pending)] = pending.read_at
         await self._queue.put(pending)
+        self._arrived.set()
 
     def _note_device(self, item: Incoming, *, retained: bool) -> None:
         msg = item.message
@@ -145,20 +149,21 @@ class IngestPipeline:
 
     async def run_writer(self, stop: asyncio.Event) -> None:
         """Commit batches until stopped; a failing database is retried, never skipped."""
+        relay = asyncio.create_task(self._wake_on(stop))
         try:
             while not stop.is_set():
-                getter = asyncio.create_task(self._queue.get())
-                stopper = asyncio.create_task(stop.wait())
-                await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                stopper.cancel()
-                if not getter.done():
-                    getter.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await getter
-                    break
-                await self._commit_with_retry(self._take_batch(getter.result()))
+                if self._queue.empty():
+                    self._arrived.clear()
+                    await self._arrived.wait()
+                    continue
+                await self._commit_with_retry(self._take_batch(self._queue.get_nowait()))
         finally:
+            relay.cancel()
             await self.progress.stopped()
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._arrived.set()
 
     def _take_batch(self, first: _Pending) -> list[_Pending]:
         batch = [first]
