@@ -12,26 +12,25 @@ escalation's rule, escalation/people.py); only a resident who linked LINE gets t
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.models import (
     EntryState,
-    NotificationAttempt,
     NotifyChannel,
     Purpose,
     Resident,
     Sweep,
     SweepEntry,
     SweepLink,
-    Target,
 )
 from ..escalation.people import resident_person
 from ..i18n import language_of, t
 from ..line.messages import sweep_body
 from ..responses import links
 from ..settings import Settings
-from ..wellbeing.check_call import CHECK_PRIORITY
+from ..wellbeing.check_call import resident_send
 
 
 def message_in(sweep: Sweep, language: str) -> str:
@@ -51,30 +50,28 @@ def sms_body(language: str, *, message: str, link: str) -> str:
     return t(language_of(language), "sweep.sms", message=message, link=link)
 
 
-def add_text(session: AsyncSession, entry: SweepEntry, resident: Resident, sweep: Sweep, *,
-             now: datetime, settings: Settings) -> None:
-    """With the entry's first call, queue the resident's SMS (storing its link's hash) and LINE
-    message. Retries send no more: the first ones stay good."""
+def text_rows(entry: SweepEntry, resident: Resident, sweep: Sweep, *, now: datetime,
+              settings: Settings) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """With the entry's first call, the column values of the resident's SMS and LINE message,
+    and of the SMS link (its hash) if any. Retries send no more: the first ones stay good."""
     if entry.tries != 1 or resident.phone is None:
-        return
+        return [], None
     assert entry.id is not None
     language = language_of(resident.language)
     message = message_in(sweep, language)
     queued: list[tuple[NotifyChannel, str]] = []
+    link_row: dict[str, Any] | None = None
     if takes_sms(resident):
         token, hashed = links.new_token()
-        session.add(SweepLink(token_hash=hashed, entry_id=entry.id, created_at=now,
-                              expires_at=now + timedelta(hours=settings.answer_link_hours)))
+        link_row = {"token_hash": hashed, "entry_id": entry.id, "created_at": now,
+                    "expires_at": now + timedelta(hours=settings.answer_link_hours)}
         link = links.url_of(settings.public_url, token)
         queued.append((NotifyChannel.SMS, sms_body(language, message=message, link=link)))
     if resident.line_user_id:
         queued.append((NotifyChannel.LINE, sweep_body(language, message=message,
                                                       to=resident.line_user_id, entry_id=entry.id)))
-    for channel, body in queued:
-        session.add(NotificationAttempt(
-            alert_id=None, target=Target.RESIDENT.value, to_number=resident.phone,
-            channel=channel.value, purpose=Purpose.SWEEP.value, priority=CHECK_PRIORITY,
-            body=body, created_at=now, not_before=now))
+    return [resident_send(to_number=resident.phone, channel=channel, purpose=Purpose.SWEEP,
+                          body=body, now=now) for channel, body in queued], link_row
 
 
 def answered_key(state: EntryState) -> str:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import tuple_, update
 from sqlalchemy.orm.attributes import set_committed_value
@@ -66,13 +66,30 @@ def spoken_body(language: str, *, centre: str, ask: str | None = None) -> str:
                        "goodbye": t(lang, "wellbeing.goodbye")}, ensure_ascii=False)
 
 
+def resident_send(*, to_number: str, channel: NotifyChannel, purpose: Purpose, body: str,
+                  now: datetime) -> dict[str, Any]:
+    """The column values of an outbox row to a resident below every alarm (no alert: nothing
+    is wrong yet): a check call, or a sweep's SMS or LINE message. The sweep inserts them in
+    one executemany, the wellbeing scheduler builds its rows from them."""
+    return {"alert_id": None, "target": Target.RESIDENT.value, "to_number": to_number,
+            "channel": channel.value, "purpose": purpose.value, "priority": CHECK_PRIORITY,
+            "body": body, "created_at": now, "not_before": now}
+
+
+def check_call_values(*, to_number: str, language: str, centre: str, now: datetime,
+                      purpose: Purpose = Purpose.WELLBEING,
+                      ask: str | None = None) -> dict[str, Any]:
+    """The column values of a check call to a resident."""
+    return resident_send(to_number=to_number, channel=NotifyChannel.VOICE, purpose=purpose,
+                         body=spoken_body(language, centre=centre, ask=ask), now=now)
+
+
 def check_call(*, to_number: str, language: str, centre: str, now: datetime,
                purpose: Purpose = Purpose.WELLBEING, ask: str | None = None) -> NotificationAttempt:
-    """The outbox row of a check call to a resident (no alert: nothing is wrong yet)."""
-    return NotificationAttempt(
-        alert_id=None, target=Target.RESIDENT.value, to_number=to_number,
-        channel=NotifyChannel.VOICE.value, purpose=purpose.value, priority=CHECK_PRIORITY,
-        body=spoken_body(language, centre=centre, ask=ask), created_at=now, not_before=now)
+    """The outbox row of a check call to a resident."""
+    return NotificationAttempt(**check_call_values(to_number=to_number, language=language,
+                                                   centre=centre, now=now, purpose=purpose,
+                                                   ask=ask))
 
 
 def press(attempt: NotificationAttempt, digits: str, *, now: datetime,
