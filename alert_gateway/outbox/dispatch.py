@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..bus import AlertBus
 from ..clock import Clock
-from ..db.engine import SessionFactory, is_sqlite
+from ..db.engine import SessionFactory, autocommit_sessions, is_sqlite
 from ..db.groupcommit import GroupCommit
 from ..db.models import NotificationAttempt
 from ..line.client import LineSender
@@ -58,6 +58,8 @@ class Dispatcher:
         self.settings = settings
         self._clock = clock
         self._sessions = sessions
+        # the next-wake look only reads: on PostgreSQL without BEGIN and ROLLBACK round trips
+        self._reads = autocommit_sessions(sessions) or sessions
         self._bus = bus
         self._metrics = metrics
         self.sender = sender
@@ -263,6 +265,6 @@ class Dispatcher:
 
     async def next_wake(self) -> datetime | None:
         """The next time the outbox needs a look: a deferred send, a lease or a deadline."""
-        return await queue.next_wake(self._sessions, now=self._clock.now(),
+        return await queue.next_wake(self._reads, now=self._clock.now(),
                                      ours=self._slots.ours(), urgent_only=self._urgent_only,
                                      housekeeping_at=self._housekeeping_at)
