@@ -9,7 +9,8 @@ or in flight) on the injected clock, and never takes its own back.
 
 It asks the database (claim, housekeeping, next wake time) only when the outbox may hold rows it
 has not looked for: at start, when poked (a change here or on another replica), when a slot frees
-while rows wait, and when its wake time comes (wakeup.py).
+while rows wait, and when its wake time comes (wakeup.py). Rows queued due now (`queued_now`: a
+sweep's or a check's calls) are claimed, with no housekeeping or next-wake queries.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from .hangup import hang_up_closed
 from .ratelimit import TokenBucket
 from .slots import SendSlots
 from .stuck import chase
-from .wakeup import WakeUp
+from .wakeup import Look, WakeUp
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = timedelta(seconds=1)  # lease recovery and stuck-attempt chasing, at most
@@ -106,6 +107,10 @@ class Dispatcher:
             self._slots.note_closed()
         self._wakeup.poke()
 
+    def queued_now(self) -> None:
+        """Rows due now were queued (a sweep's or a check's calls): claim them, no other look."""
+        self._wakeup.queued_now()
+
     def note_due(self, at: datetime | None) -> None:
         """Rows were queued (or a row got a retry time or deadline) that need a look at `at`: move
         the wake time earlier in memory; the look itself (a query) waits until then."""
@@ -142,13 +147,13 @@ class Dispatcher:
                 now = self._clock.now()
                 look = self._wakeup.begin(now, forced=self._hang_ups_due)
                 try:
-                    if not look:  # woken for a hand-over or an earlier wake time: no query
-                        busy = await self._send_due(now, claim=False)
-                    else:
+                    if look is Look.FULL:
                         busy = await self.cycle(now)
+                    else:  # woken for a hand-over, an earlier wake time or rows due now
+                        busy = await self._send_due(now, claim=look is Look.CLAIM)
                     # rows wait for a slot outside the alarms' reserve: a finished send pokes
                     full = self._slots.full or self._reserve_reached
-                    if look and not busy and not full:
+                    if look is Look.FULL and not busy and not full:
                         await self._wakeup.relearn(now, self.next_wake)
                     delay = 0.1
                 except (SQLAlchemyError, OSError) as exc:
@@ -254,6 +259,8 @@ class Dispatcher:
             lock_rows=self._lock_rows, settings=self.settings,
             background=self._slots.background_free) if tokens else ([], 0, False))
         self.bucket.give_back(tokens - len(batch))
+        if len(batch) < looked_at:  # over a contact's cap: deferred by the claim (claiming.py)
+            self.note_due(now + timedelta(seconds=self.settings.contact_cap_window_seconds))
         for attempt in batch:
             self._slots.start(attempt)
         self._wakeup.waiting = looked_at == tokens > 0 or self._reserve_reached
