@@ -254,16 +254,19 @@ class Dispatcher:
         if not claim:
             self.bucket.give_back(tokens)
             return False
-        batch, looked_at, self._reserve_reached = (await queue.claim_due(
+        if not tokens:  # the handed-over sends took them all: due rows may wait for the next
+            self._wakeup.waiting = True
+            return True
+        batch, looked_at, self._reserve_reached = await queue.claim_due(
             self._sessions, now=now, limit=tokens, urgent_only=self._urgent_only,
             lock_rows=self._lock_rows, settings=self.settings,
-            background=self._slots.background_free) if tokens else ([], 0, False))
+            background=self._slots.background_free)
         self.bucket.give_back(tokens - len(batch))
         if len(batch) < looked_at:  # over a contact's cap: deferred by the claim (claiming.py)
             self.note_due(now + timedelta(seconds=self.settings.contact_cap_window_seconds))
         for attempt in batch:
             self._slots.start(attempt)
-        self._wakeup.waiting = looked_at == tokens > 0 or self._reserve_reached
+        self._wakeup.waiting = looked_at == tokens or self._reserve_reached
         return self._wakeup.waiting
 
     async def _chase_stuck(self, now: datetime) -> None:
