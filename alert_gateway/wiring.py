@@ -72,8 +72,8 @@ def build_workers(services: Services) -> Workers:
     # The replica that made the change holds the device's MQTT session and tells it (once).
     services.bus.subscribe(feedback.on_change, remote=False)
     wellbeing = WellbeingScheduler(services.settings, services.clock, services.sessions,
-                                   services.bus, services.metrics, on_queued=dispatcher.poke)
+                                   services.bus, services.metrics, on_queued=dispatcher.queued_now)
     sweep = SweepRunner(services.settings, services.clock, services.sessions, services.bus,
-                        services.metrics, services.ingest.progress, on_queued=dispatcher.poke)
+                        services.metrics, services.ingest.progress, on_queued=dispatcher.queued_now)
     services.wakers.schedules, services.wakers.sweeps = wellbeing.poke, sweep.poke
     return Workers(engine, dispatcher, wellbeing, sweep)

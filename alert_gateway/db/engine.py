@@ -101,6 +101,21 @@ def make_sessions(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
+def autocommit_sessions(sessions: SessionFactory) -> SessionFactory | None:
+    """Sessions like `sessions` whose every statement commits itself, on PostgreSQL: no BEGIN
+    and COMMIT or ROLLBACK round trips around a statement that is atomic by itself (or reads
+    only: under READ COMMITTED each statement reads its own snapshot anyway). None elsewhere:
+    a transaction costs SQLite no round trip, and switching its isolation two thread hops.
+
+    Pooled connections, whose isolation the pool resets on return: the writer's held one
+    (db/held.py) stays transactional, and would ignore another bind anyway."""
+    engine = sessions.kw.get("bind")
+    if engine is None or engine.dialect.name != "postgresql":
+        return None
+    return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"),
+                              class_=AsyncSession, expire_on_commit=False)
+
+
 def _one_trip_per_statement(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
     cparams["async_creator_fn"] = sqlitehops.connect  # db/sqlitehops.py
 

@@ -37,11 +37,10 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import shared
-from .engine import SessionFactory
+from .engine import SessionFactory, autocommit_sessions
 from .shared import SharedStatements
 
 log = logging.getLogger(__name__)
@@ -71,16 +70,8 @@ class GroupCommit:
         self._go = asyncio.Event()  # set: the lingering batch starts now
         self.transactions = 0  # for tests and benchmarks: how many commits served the writes
         self.autocommitted = 0  # for tests and benchmarks: rounds of lone statements (no BEGIN)
-        # PostgreSQL runs a round of lone statements in autocommit. SQLite runs them as any other
-        # write: a transaction costs it no round trip, and switching its isolation two thread hops.
-        engine = sessions.kw.get("bind")
-        self._autocommit: Callable[[], AsyncSession] | None = None
-        if engine is not None and engine.dialect.name == "postgresql":
-            # pooled connections, whose isolation the pool resets on return: the writer's held
-            # one (db/held.py) stays transactional, and would ignore another bind anyway
-            self._autocommit = async_sessionmaker(
-                engine.execution_options(isolation_level="AUTOCOMMIT"), class_=AsyncSession,
-                expire_on_commit=False)
+        # PostgreSQL runs a round of lone statements in autocommit; SQLite as any other write
+        self._autocommit: Callable[[], AsyncSession] | None = autocommit_sessions(sessions)
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *,
                   can_wait: bool = False) -> T:

@@ -10,6 +10,7 @@ other purposes and still go out.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import ColumnElement, CursorResult, and_, update
 from sqlmodel import col, select
@@ -36,8 +37,9 @@ LIVE_CALL = (AttemptStatus.QUEUED.value, AttemptStatus.SENT.value, AttemptStatus
              AttemptStatus.IN_PROGRESS.value)
 
 
+@cache
 def of_closed_alert() -> ColumnElement[bool]:
-    """SQL: the attempt is an escalation message and its alert is no longer open."""
+    """SQL: the attempt is an escalation message and its alert is no longer open (built once)."""
     closed = (select(col(Alert.id))
               .where(col(Alert.id) == col(NotificationAttempt.alert_id),
                      col(Alert.status) != AlertStatus.OPEN.value)

@@ -9,7 +9,8 @@ or in flight) on the injected clock, and never takes its own back.
 
 It asks the database (claim, housekeeping, next wake time) only when the outbox may hold rows it
 has not looked for: at start, when poked (a change here or on another replica), when a slot frees
-while rows wait, and when its wake time comes (wakeup.py).
+while rows wait, and when its wake time comes (wakeup.py). Rows queued due now (`queued_now`: a
+sweep's or a check's calls) are claimed, with no housekeeping or next-wake queries.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..bus import AlertBus
 from ..clock import Clock
-from ..db.engine import SessionFactory, is_sqlite
+from ..db.engine import SessionFactory, autocommit_sessions, is_sqlite
 from ..db.groupcommit import GroupCommit
 from ..db.models import NotificationAttempt
 from ..line.client import LineSender
@@ -38,7 +39,7 @@ from .hangup import hang_up_closed
 from .ratelimit import TokenBucket
 from .slots import SendSlots
 from .stuck import chase
-from .wakeup import WakeUp
+from .wakeup import Look, WakeUp
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = timedelta(seconds=1)  # lease recovery and stuck-attempt chasing, at most
@@ -58,6 +59,8 @@ class Dispatcher:
         self.settings = settings
         self._clock = clock
         self._sessions = sessions
+        # the next-wake look only reads: on PostgreSQL without BEGIN and ROLLBACK round trips
+        self._reads = autocommit_sessions(sessions) or sessions
         self._bus = bus
         self._metrics = metrics
         self.sender = sender
@@ -104,6 +107,10 @@ class Dispatcher:
             self._slots.note_closed()
         self._wakeup.poke()
 
+    def queued_now(self) -> None:
+        """Rows due now were queued (a sweep's or a check's calls): claim them, no other look."""
+        self._wakeup.queued_now()
+
     def note_due(self, at: datetime | None) -> None:
         """Rows were queued (or a row got a retry time or deadline) that need a look at `at`: move
         the wake time earlier in memory; the look itself (a query) waits until then."""
@@ -140,13 +147,13 @@ class Dispatcher:
                 now = self._clock.now()
                 look = self._wakeup.begin(now, forced=self._hang_ups_due)
                 try:
-                    if not look:  # woken for a hand-over or an earlier wake time: no query
-                        busy = await self._send_due(now, claim=False)
-                    else:
+                    if look is Look.FULL:
                         busy = await self.cycle(now)
+                    else:  # woken for a hand-over, an earlier wake time or rows due now
+                        busy = await self._send_due(now, claim=look is Look.CLAIM)
                     # rows wait for a slot outside the alarms' reserve: a finished send pokes
                     full = self._slots.full or self._reserve_reached
-                    if look and not busy and not full:
+                    if look is Look.FULL and not busy and not full:
                         await self._wakeup.relearn(now, self.next_wake)
                     delay = 0.1
                 except (SQLAlchemyError, OSError) as exc:
@@ -247,14 +254,19 @@ class Dispatcher:
         if not claim:
             self.bucket.give_back(tokens)
             return False
-        batch, looked_at, self._reserve_reached = (await queue.claim_due(
+        if not tokens:  # the handed-over sends took them all: due rows may wait for the next
+            self._wakeup.waiting = True
+            return True
+        batch, looked_at, self._reserve_reached = await queue.claim_due(
             self._sessions, now=now, limit=tokens, urgent_only=self._urgent_only,
             lock_rows=self._lock_rows, settings=self.settings,
-            background=self._slots.background_free) if tokens else ([], 0, False))
+            background=self._slots.background_free)
         self.bucket.give_back(tokens - len(batch))
+        if len(batch) < looked_at:  # over a contact's cap: deferred by the claim (claiming.py)
+            self.note_due(now + timedelta(seconds=self.settings.contact_cap_window_seconds))
         for attempt in batch:
             self._slots.start(attempt)
-        self._wakeup.waiting = looked_at == tokens > 0 or self._reserve_reached
+        self._wakeup.waiting = looked_at == tokens or self._reserve_reached
         return self._wakeup.waiting
 
     async def _chase_stuck(self, now: datetime) -> None:
@@ -263,6 +275,6 @@ class Dispatcher:
 
     async def next_wake(self) -> datetime | None:
         """The next time the outbox needs a look: a deferred send, a lease or a deadline."""
-        return await queue.next_wake(self._sessions, now=self._clock.now(),
+        return await queue.next_wake(self._reads, now=self._clock.now(),
                                      ours=self._slots.ours(), urgent_only=self._urgent_only,
                                      housekeeping_at=self._housekeeping_at)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, and_, any_, bindparam, column, exists, func, or_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from ..db.engine import SessionFactory
 from ..db.inlists import one_of
@@ -31,13 +34,27 @@ def _among(session: AsyncSession, ids: Sequence[int]) -> ColumnElement[bool]:
     as an IN list, rendering 15,000 bind parameters each time was about a tenth of the gateway's
     CPU in the storm's profile (`_literal_execute_expanding_parameter`).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        return col(NotificationAttempt.id) == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
-    listed = select(column("value", Integer)).select_from(
-        func.json_each(bindparam(None, json.dumps(list(ids)))))
+    dialect = session.get_bind().dialect.name
+    return _listed(dialect, bindparam(None, _ids(dialect, ids), type_=_IDS_TYPE.get(dialect)))
+
+
+_IDS_TYPE = {"postgresql": ARRAY(Integer)}
+
+
+def _listed(dialect: str, ids: Any) -> ColumnElement[bool]:
+    """`id IN` the list bound to `ids` (the parameter `_ids` gives it)."""
+    if dialect == "postgresql":
+        return col(NotificationAttempt.id) == any_(ids)
+    listed = select(column("value", Integer)).select_from(func.json_each(ids))
     return col(NotificationAttempt.id).in_(listed.scalar_subquery())
 
 
+def _ids(dialect: str, ids: Sequence[int]) -> object:
+    """The value of `_listed`'s parameter: an array on PostgreSQL, JSON text on SQLite."""
+    return list(ids) if dialect == "postgresql" else json.dumps(list(ids))
+
+
+@cache
 def _storm_rows() -> ColumnElement[bool]:
     """SQL: a row the claim takes while a storm is stored: urgent, and no second channel (its
     alert neither notified yet nor with a send of its own claimed). Every P1's people are then
@@ -61,25 +78,33 @@ async def claim_due(sessions: SessionFactory, *, now: datetime, limit: int, urge
     Returns the rows to send now, how many rows were looked at (capped ones wait), and whether
     less urgent rows were left for want of `background` places.
     """
-    query = (select(NotificationAttempt)
-             .where(col(NotificationAttempt.status) == AttemptStatus.PENDING.value,
-                    col(NotificationAttempt.not_before) <= now,
-                    ~of_closed_alert())  # housekeeping voids those
-             .order_by(col(NotificationAttempt.priority), col(NotificationAttempt.created_at),
-                       col(NotificationAttempt.id))
-             .limit(limit))
-    if urgent_only:
-        query = query.where(_storm_rows())
-    if lock_rows:
-        query = query.with_for_update(skip_locked=True)
     async with sessions() as session:
-        found = list((await session.exec(query)).all())
+        found = list((await session.exec(_claim_statement(urgent_only, lock_rows),
+                                         params={"now": now, "limit": limit})).all())
         rows = found if background is None else _within(found, background)
         if not rows:  # nothing to write: no commit (on SQLite it would take the write lock)
             return [], 0, bool(found)
         claimed = await claim(session, rows, now=now, settings=settings)
         await session.commit()
     return claimed, len(rows), len(rows) < len(found)
+
+
+@cache
+def _claim_statement(urgent_only: bool, lock_rows: bool) -> SelectOfScalar[Any]:
+    """The claim's SELECT, built once: `now` and `limit` are bound at execution (building it and
+    its cache key for every claim was most of a background send's claim, in Python)."""
+    query = (select(NotificationAttempt)
+             .where(col(NotificationAttempt.status) == AttemptStatus.PENDING.value,
+                    col(NotificationAttempt.not_before) <= bindparam("now"),
+                    ~of_closed_alert())  # housekeeping voids those
+             .order_by(col(NotificationAttempt.priority), col(NotificationAttempt.created_at),
+                       col(NotificationAttempt.id))
+             .limit(bindparam("limit", type_=Integer)))
+    if urgent_only:
+        query = query.where(_storm_rows())
+    if lock_rows:
+        query = query.with_for_update(skip_locked=True)
+    return query  # type: ignore[return-value]
 
 
 def _within(rows: list[NotificationAttempt], background: int) -> list[NotificationAttempt]:
@@ -148,15 +173,10 @@ async def next_wake(sessions: SessionFactory, *, now: datetime, ours: Sequence[i
                     urgent_only: bool, housekeeping_at: datetime | None) -> datetime | None:
     """The next time the outbox needs a look: a deferred send, a lease or a deadline."""
     async with sessions() as session:
-        due = select(func.min(NotificationAttempt.not_before)).where(
-            NotificationAttempt.status == AttemptStatus.PENDING.value,
-            ~of_closed_alert())  # never claimed: housekeeping voids them
-        if urgent_only:  # the rest waits for the storm's last batch (which wakes us)
-            due = due.where(_storm_rows())
-        pending = (await session.exec(due)).one()
-        deadline = (await session.exec(select(func.min(NotificationAttempt.deadline_at)).where(
-            one_of(col(NotificationAttempt.status), [*WATCHED, SENDING]),
-            ~_among(session, ours)))).one()  # ours: renewed
+        dialect = session.get_bind().dialect.name
+        pending = (await session.exec(_due_statement(urgent_only))).one()
+        deadline = (await session.exec(_deadline_statement(dialect),
+                                       params={"ours": _ids(dialect, ours)})).one()
     times = [t if t.tzinfo else t.replace(tzinfo=now.tzinfo) for t in (pending, deadline)
              if t is not None]
     if not times:
@@ -166,3 +186,22 @@ async def next_wake(sessions: SessionFactory, *, now: datetime, ours: Sequence[i
     if pending is None or earliest < times[0]:  # the earliest is a deadline
         earliest = max(earliest, housekeeping_at or earliest)
     return earliest
+
+
+@cache
+def _due_statement(urgent_only: bool) -> SelectOfScalar[Any]:
+    """The earliest send time among PENDING rows (built once, as the one below)."""
+    due = select(func.min(NotificationAttempt.not_before)).where(
+        NotificationAttempt.status == AttemptStatus.PENDING.value,
+        ~of_closed_alert())  # never claimed: housekeeping voids them
+    if urgent_only:  # the rest waits for the storm's last batch (which wakes us)
+        due = due.where(_storm_rows())
+    return due
+
+
+@cache
+def _deadline_statement(dialect: str) -> SelectOfScalar[Any]:
+    """The earliest deadline of attempts in flight but those bound to `ours` (renewed)."""
+    return select(func.min(NotificationAttempt.deadline_at)).where(
+        one_of(col(NotificationAttempt.status), [*WATCHED, SENDING]),
+        ~_listed(dialect, bindparam("ours", type_=_IDS_TYPE.get(dialect))))

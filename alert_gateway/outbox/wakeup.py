@@ -3,7 +3,9 @@ slot) or at a known time, the database's earliest at the last look, lowered in m
 
 Sends handed over in memory and results the dispatcher recorded itself need no query: a recorded
 retry time or deadline only moves the wake time earlier (at 10 alarms/s each of those wakes cost
-a claim and two next-wake queries).
+a claim and two next-wake queries). Rows queued due now (a sweep's or a check's calls) need a
+claim but no next-wake queries: they move no later time earlier, and a claim that defers a row
+says when (a sweep call cost a claim and two next-wake queries, issue 15).
 """
 
 from __future__ import annotations
@@ -11,8 +13,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from enum import Enum
 
 from ..clock import Clock
+
+
+class Look(Enum):
+    """What a cycle asks the database."""
+
+    NONE = 0  # only sends handed over or an earlier wake time woke it: no query
+    CLAIM = 1  # rows were queued due now: claim them, the wake time stays
+    FULL = 2  # claim, housekeeping when due, then the next wake time
 
 
 class WakeUp:
@@ -22,6 +33,7 @@ class WakeUp:
         self.event = asyncio.Event()
         self.look = True  # the outbox may hold due rows not looked for yet (start, a poke)
         self.waiting = False  # the last claim filled every free slot: more rows may be due
+        self.queued = False  # rows were queued due now: a claim, not a new wake time, is needed
         # the next look: the database's earliest time at the last look, lowered by what was
         # learnt since in memory (None: nothing known, sleep until poked)
         self.at: datetime | None = None
@@ -31,6 +43,11 @@ class WakeUp:
         self.look = True
         self.event.set()
 
+    def queued_now(self) -> None:
+        """Rows due now were queued: claim them (no next-wake queries)."""
+        self.queued = True
+        self.event.set()
+
     def note_due(self, at: datetime | None) -> None:
         """Rows were queued (or a row got a retry time or deadline) that need a look at `at`: move
         the wake time earlier in memory; the look itself (a query) waits until then."""
@@ -38,13 +55,12 @@ class WakeUp:
             self.at = at
             self.event.set()  # re-arm the sleep on the earlier time
 
-    def begin(self, now: datetime, *, forced: bool) -> bool:
-        """Start a cycle: True if it must look at the outbox (a query), False if only sends
-        handed over or an earlier wake time woke it."""
+    def begin(self, now: datetime, *, forced: bool) -> Look:
+        """Start a cycle: what it asks the database."""
         self.event.clear()
         look = self.look or self.waiting or forced or (self.at is not None and now >= self.at)
-        self.look = False
-        return look
+        queued, self.look, self.queued = self.queued, False, False
+        return Look.FULL if look else Look.CLAIM if queued else Look.NONE
 
     async def relearn(self, now: datetime,
                       next_wake: Callable[[], Awaitable[datetime | None]]) -> None:
