@@ -26,7 +26,7 @@ from ..db.models import NotificationAttempt
 from ..outbox.attempts import map_status, on_the_way, tells_nothing_new
 from ..outbox.sending import callback_url
 from ..outbox.texts import VOICE_LANGUAGES
-from ..responses import callbacks, inbound, keypress
+from ..responses import callbacks, inbound, keypress, sweep_fine
 from ..responses.callbacks import HookResult
 from ..services import Services
 from ..twilio.signature import check_signature
@@ -240,7 +240,12 @@ async def _voice_gather(request: web.Request) -> web.Response:
                                         digits=str(form.get("Digits") or ""), now=s.clock.now(),
                                         tz=tz, metrics=s.metrics)
 
-    result = await _run(request, apply)
+    async def alone(form: MultiDictProxy[Any], attempt_id: int) -> HookResult | None:
+        return await sweep_fine.lone_fine(s.writes, attempt_id, form.get("CallSid"),
+                                          str(form.get("Digits") or ""), now=s.clock.now(),
+                                          metrics=s.metrics)
+
+    result = await _run(request, apply, alone=alone)
     if result.sweep_call:  # a sweep call answered frees its place for the next resident
         s.wakers.sweeps()
     lang = VOICE_LANGUAGES.get(result.language, "ja-JP")  # the callee's, as the call spoke it
