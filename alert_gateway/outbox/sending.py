@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from ..db.models import NotificationAttempt, NotifyChannel
+from ..db.models import NotificationAttempt, NotifyChannel, Purpose
 from ..line.client import LineSender
 from ..twilio.client import PermanentSendError, ProviderResult, TransientSendError, TwilioSender
 from ..twilio.twiml import alert_call_twiml
@@ -14,6 +14,15 @@ from ..twilio.twiml import alert_call_twiml
 def callback_url(base: str, path: str, attempt_id: int) -> str:
     """A webhook URL on our public base, naming the attempt (callbacks may beat the API answer)."""
     return f"{base.rstrip('/')}/twilio/{path}?attempt={attempt_id}"
+
+
+def gather_url(base: str, attempt: NotificationAttempt) -> str:
+    """The <Gather> action of `attempt`'s call. A sweep call's says so: its "1" then takes the
+    one-statement path (responses/sweep_fine.py), which a contact's key on an alarm call never
+    tries (a round trip that could match nothing). Only a hint: that statement checks the row."""
+    assert attempt.id is not None
+    url = callback_url(base, "voice/gather", attempt.id)
+    return f"{url}&purpose={attempt.purpose}" if attempt.purpose == Purpose.SWEEP.value else url
 
 
 def status_callback(attempt: NotificationAttempt, *, base: str) -> str:
@@ -41,7 +50,7 @@ async def request(sender: TwilioSender, attempt: NotificationAttempt, *, base: s
         language = spoken.get("language", "ja-JP")
         twiml = alert_call_twiml(
             text=spoken.get("text", ""), language=language,
-            action_url=callback_url(base, "voice/gather", attempt.id),
+            action_url=gather_url(base, attempt),
             repeat_text=spoken.get("repeat", ""), goodbye_text=spoken.get("goodbye", ""),
             voice=voice_for(language))
         return await sender.place_call(

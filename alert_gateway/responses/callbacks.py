@@ -82,20 +82,22 @@ async def lone_move(writes: GroupCommit, attempt_id: int, sid: str | None,
                     error_code: str | None = None,
                     answered_by: str | None = None) -> HookResult | None:
     """A status callback as one statement with no transaction around it (db/groupcommit.py
-    `one`): the attempt, known by its sid, moves on; a failure also makes its escalation due.
-    None when it matched nothing: the caller applies it as usual (`message_status`,
-    `call_status`), row by row if need be.
+    `one`): the attempt, known by its sid, moves on; a failure also makes its escalation due,
+    or, when it matched nothing, tells whether the row-by-row path would change anything.
+    None when it might: the caller applies it as usual (`message_status`, `call_status`).
     """
     if new is None or not sid:
         return None
     failed = new.is_failure
-    moved: forward.Moved | None = await writes.one(
+    moved: forward.Moved | statements.Unchanged | None = await writes.one(
         statements.FAILED_AND_DUE if failed else forward.ADVANCE,
         forward.advance_row(attempt_id, new, sid=sid, now=now, error_code=error_code,
                             answered_by=answered_by),
         can_wait=not failed)  # a failure makes the next step due now
     if moved is None:
         return None
+    if isinstance(moved, statements.Unchanged):  # e.g. a call's "completed" after its key
+        return HookResult(sweep_call=moved.sweep_call)
     forward.counted(moved, new, metrics)
     result = HookResult(sweep_call=moved.purpose == Purpose.SWEEP.value)
     if failed and moved.alert_id is not None and moved.purpose == Purpose.ALERT.value:

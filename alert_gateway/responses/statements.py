@@ -10,6 +10,7 @@ transaction. Locks are taken in the one order: the attempts (in id order), then 
 from __future__ import annotations
 
 from collections.abc import Hashable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.sql.dml import ReturningUpdate
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db import shared
+from ..db.inlists import any_of
 from ..db.models import AlertResponder, AttemptStatus, EscalationState, Purpose, ResponderState
 from ..db.rowset import RowSet
 from ..escalation.hooks import ESCALATION, POKED
@@ -39,6 +41,35 @@ def _then(attempts: Any, also: Any) -> Select[Any]:
 
 # --- the attempt failed, and its escalation is due now -------------------------------------------
 
+@dataclass(frozen=True)
+class Unchanged:
+    """A failure that matched no attempt and leaves nothing for the row-by-row path to do: the
+    attempt is already final (most often a call's "completed" after its key) or further on, or
+    is another sid's. `sweep_call`: a sweep's own call, as the row-by-row path would tell."""
+
+    sweep_call: bool
+
+
+_AS_WAS = ATTEMPT.alias("as_was")  # the attempt before the statement (a WITH's snapshot)
+_SEEN = (_AS_WAS.c.purpose, _AS_WAS.c.provider_sid, _AS_WAS.c.status, _AS_WAS.c.answered_by)
+
+
+def _unchanged(row: shared.Row, purpose: str, provider_sid: str | None, status: str,
+               answered_by: str | None) -> Unchanged | None:
+    """What the row-by-row path (`call_status`, `message_status`) would change for a move that
+    matched nothing, from the attempt as it was: nothing (Unchanged) or perhaps something (None:
+    a sid to fill in, a status behind, an answered_by to keep). A final status stays final and
+    a sid, once there, stays: what a concurrent writer changes meanwhile adds nothing to do."""
+    if provider_sid is None:  # the callback beat the API answer, or the answer never came
+        return None
+    if provider_sid != row[1]:
+        return Unchanged(sweep_call=False)  # another call's: named_attempt finds none
+    current = AttemptStatus(status)
+    if (not current.is_final and current.rank < row[3]) or (row[6] and not answered_by):
+        return None
+    return Unchanged(sweep_call=purpose == Purpose.SWEEP.value)
+
+
 @cache
 def _failed_and_due(dialect: str) -> Select[Any]:
     moved = forward.advance_statement(dialect).returning(ATTEMPT.c.finished_at).cte("moved")
@@ -47,19 +78,36 @@ def _failed_and_due(dialect: str) -> Select[Any]:
                     ESCALATION.c.state == EscalationState.RUNNING.value)
              .values(next_due_at=moved.c.finished_at, updated_at=moved.c.finished_at)
              .cte("poked"))
-    return _then(moved, poked)
+    v = forward.ADVANCED.source(dialect)
+    return (select(v.c.id, *(moved.c[c.name] for c in RETURNED[1:]), moved.c.id.is_not(None),
+                   *_SEEN)
+            .select_from(v.join(_AS_WAS, _AS_WAS.c.id == v.c.id)
+                         .outerjoin(moved, moved.c.id == v.c.id))
+            .add_cte(poked))
+
+
+_SEEN_BY_ID = select(_AS_WAS.c.id, *_SEEN).where(any_of(_AS_WAS.c.id, "ids"))
 
 
 async def _run_failed_and_due(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
     dialect = session.get_bind().dialect
+    asked = {row[0]: row for row in rows}
     if dialect.name == "postgresql":
-        return _moved(await session.exec(_failed_and_due(dialect.name),  # type: ignore[call-overload]
-                                         params=forward.ADVANCED.params(dialect, rows)))
-    moved: dict[Hashable, Moved] = await forward.ADVANCE.run(session, rows)
+        found: dict[Hashable, Any] = {}
+        for r in await session.exec(_failed_and_due(dialect.name),  # type: ignore[call-overload]
+                                    params=forward.ADVANCED.params(dialect, rows)):
+            found[r[0]] = Moved(*r[1:5]) if r[5] else _unchanged(asked[r[0]], *r[6:])
+        return {key: result for key, result in found.items() if result is not None}
+    moved: dict[Hashable, Any] = await forward.ADVANCE.run(session, rows)
     finished = {row[0]: row[4] for row in rows}  # a failure is final: the row carries its time
     due = [(m.alert_id, finished[key]) for key, m in moved.items() if m.purpose == _ALERT]
     if due:
         await POKED.run(session, due)
+    if len(moved) < len(rows):
+        for r in await session.exec(_SEEN_BY_ID,  # type: ignore[call-overload]
+                                    params={"ids": [k for k in asked if k not in moved]}):
+            if (unchanged := _unchanged(asked[r[0]], *r[1:])) is not None:
+                moved[r[0]] = unchanged
     return moved
 
 

@@ -22,11 +22,11 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from ..appkeys import SERVICES
-from ..db.models import NotificationAttempt
+from ..db.models import NotificationAttempt, Purpose
 from ..outbox.attempts import map_status, on_the_way, tells_nothing_new
-from ..outbox.sending import callback_url
+from ..outbox.sending import gather_url
 from ..outbox.texts import VOICE_LANGUAGES
-from ..responses import callbacks, inbound, keypress
+from ..responses import callbacks, inbound, keypress, sweep_fine
 from ..responses.callbacks import HookResult
 from ..services import Services
 from ..twilio.signature import check_signature
@@ -240,7 +240,13 @@ async def _voice_gather(request: web.Request) -> web.Response:
                                         digits=str(form.get("Digits") or ""), now=s.clock.now(),
                                         tz=tz, metrics=s.metrics)
 
-    result = await _run(request, apply)
+    async def alone(form: MultiDictProxy[Any], attempt_id: int) -> HookResult | None:
+        return await sweep_fine.lone_fine(s.writes, attempt_id, form.get("CallSid"),
+                                          str(form.get("Digits") or ""), now=s.clock.now(),
+                                          metrics=s.metrics)
+
+    sweep_call = request.query.get("purpose") == Purpose.SWEEP.value  # outbox/sending.py
+    result = await _run(request, apply, alone=alone if sweep_call else None)
     if result.sweep_call:  # a sweep call answered frees its place for the next resident
         s.wakers.sweeps()
     lang = VOICE_LANGUAGES.get(result.language, "ja-JP")  # the callee's, as the call spoke it
@@ -271,6 +277,6 @@ async def _voice_twiml(request: web.Request) -> web.Response:
     language = spoken.get("language", "ja-JP")
     return _xml(alert_call_twiml(
         text=spoken.get("text", ""), language=language,
-        action_url=callback_url(s.settings.public_url, "voice/gather", row.id or 0),
+        action_url=gather_url(s.settings.public_url, row),
         repeat_text=spoken.get("repeat", ""), goodbye_text=spoken.get("goodbye", ""),
         voice=s.settings.voice_for(language)))

@@ -123,9 +123,9 @@ async def test_the_lifecycle_of_a_call_as_lone_writes(sessions: SessionFactory, 
 async def test_a_stale_or_strange_callback_is_left_to_the_row_by_row_path(
     sessions: SessionFactory,
 ) -> None:
-    """A late "ringing" after the end, the end repeated, and a person's voice under another sid
-    match nothing: each lone write says so (the webhook then applies it as usual), and nothing
-    moves back or is poked again."""
+    """A late "ringing" after the end and a person's voice under another sid match nothing: each
+    lone write says so (the webhook then applies it as usual); the end repeated leaves nothing
+    for that path to do, and says so. Nothing moves back or is poked again."""
     alert_id, attempt_id = await _call(sessions, status="not_reached")
     writes, metrics = GroupCommit(sessions), Metrics()
     found = await asyncio.gather(
@@ -134,7 +134,7 @@ async def test_a_stale_or_strange_callback_is_left_to_the_row_by_row_path(
         callbacks.lone_move(writes, attempt_id, SID, AttemptStatus.NOT_REACHED, now=LATER,
                             metrics=metrics),
         callbacks.lone_human(writes, attempt_id, "CA" + "9" * 32, now=LATER))
-    assert found == [None, None, None]
+    assert found == [None, callbacks.HookResult(), None]
     async with sessions() as session:
         row = await session.get(NotificationAttempt, attempt_id)
         escalation = await session.get(Escalation, alert_id)
