@@ -17,15 +17,11 @@ import asyncio
 import logging
 import multiprocessing
 import os
-import time
 import warnings
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
-from aiohttp import web
 from sqlalchemy import insert
-from twilio.request_validator import RequestValidator
 
 from alert_gateway.db.models import NotificationAttempt, Sweep, SweepEntry
 from alert_gateway.logs import configure_logging
@@ -33,10 +29,10 @@ from alert_gateway.services import Services, build_services
 from alert_gateway.settings import Settings
 from alert_gateway.web.app import make_app, make_runner
 
-from .common import free_port, say, write_results
+from .common import say, write_results
 from .db import fresh_database, seed
 from .gatewayproc import ACCOUNT_SID, AUTH_TOKEN
-from .hook_cpu import PUBLIC, WARM, _call, _sms
+from .hook_cpu import PUBLIC, WARM, _call, _sms, serve_and_time
 
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 spawn = multiprocessing.get_context("spawn")
@@ -80,32 +76,6 @@ def lifecycle(sms: int, call: int, i: int, key: str) -> Plan:
             (9.0, call_url, {**_call(c, "completed", 4), "CallDuration": "7", "Duration": "1"})]
 
 
-def _post(port: int, plans: list[Plan], rate: float, warm: Any) -> None:
-    """Child: Twilio's side, every call's webhooks at their times, signed."""
-    validator = RequestValidator(AUTH_TOKEN)
-    signed = [[(at, url, form, validator.compute_signature(PUBLIC + url, form))
-               for at, url, form in plan] for plan in plans]
-
-    async def main() -> None:
-        async with aiohttp.ClientSession() as session:
-            async def one(at: float, url: str, form: dict[str, str], sig: str) -> None:
-                await asyncio.sleep(at)
-                async with session.post(f"http://127.0.0.1:{port}{url}", data=form,
-                                        headers={"X-Twilio-Signature": sig}) as r:
-                    assert r.status in (200, 204), (r.status, await r.text())
-
-            async def calls(part: list[Any]) -> None:
-                await asyncio.gather(*(one(i / rate + at, url, form, sig)
-                                       for i, plan in enumerate(part)
-                                       for at, url, form, sig in plan))
-
-            await calls(signed[:WARM])
-            warm.set()
-            await calls(signed[WARM:])
-
-    asyncio.run(main())
-
-
 async def run(url: str, n: int, rate: float, help_every: int) -> dict[str, Any]:
     """Serve the app, let the child post, time our CPU over the measured calls."""
     settings = Settings(database_url=url, public_url=PUBLIC, twilio_account_sid=ACCOUNT_SID,
@@ -114,28 +84,11 @@ async def run(url: str, n: int, rate: float, help_every: int) -> dict[str, Any]:
     pairs = await calling_entries(services, n + WARM)
     plans = [lifecycle(sms, call, i, "9" if help_every and i % help_every == 0 else "1")
              for i, (sms, call) in enumerate(pairs)]
-    runner = make_runner(make_app(services))
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    warm = spawn.Event()
-    child = spawn.Process(target=_post, args=(port, plans, rate, warm), daemon=True)
-    child.start()
-    try:
-        await asyncio.to_thread(warm.wait, 120)
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        tx0, ac0 = services.writes.transactions, services.writes.autocommitted
-        await asyncio.to_thread(child.join, 300)
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        assert child.exitcode == 0, child.exitcode
-    finally:
-        await runner.cleanup()
-        await services.close()
+    timed = await serve_and_time(services, make_runner(make_app(services)), plans, rate)
     return {"calls": n, "rate": rate, "help_every": help_every,
             "webhooks": sum(len(p) for p in plans[WARM:]),
-            "transactions": services.writes.transactions - tx0,
-            "autocommit_rounds": services.writes.autocommitted - ac0,
-            "cpu_ms_per_call": round(1000 * cpu / n, 2), "wall_s": round(wall, 2)}
+            "transactions": timed.transactions, "autocommit_rounds": timed.autocommit_rounds,
+            "cpu_ms_per_call": round(1000 * timed.cpu / n, 2), "wall_s": round(timed.wall, 2)}
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
