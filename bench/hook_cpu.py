@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import time
 import warnings
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,19 @@ def lifecycle(sms: int, call: int, i: int, idle: bool) -> list[tuple[float, str,
             (1.5, sms_url, _sms(s, "delivered")), (2.5, call_url, _call(c, "in-progress", 2)),
             (4.0, f"/twilio/voice/amd?attempt={call}", amd),
             (9.0, call_url, {**_call(c, "completed", 3), "CallDuration": "7", "Duration": "1"})]
+
+
+def run_logging_as_served(run: Coroutine[Any, Any, dict[str, Any]]
+                          ) -> tuple[dict[str, Any], tuple[float, float, float]]:
+    """Run with logging formatted as `serve` does (every access line), written nowhere; the
+    result and the load average at the start."""
+    warnings.simplefilter("ignore", DeprecationWarning)
+    with open(os.devnull, "w") as sink:
+        configure_logging("INFO", True, stream=sink)
+        load = os.getloadavg()
+        out = asyncio.run(run)
+        logging.getLogger().handlers.clear()
+    return out, load
 
 
 def post_plans(port: int, plans: list[list[tuple[float, str, dict[str, str]]]], rate: float,
@@ -182,12 +196,7 @@ def main() -> None:
     p.add_argument("--idle", action="store_true", help="only callbacks that change nothing")
     p.add_argument("--floor", action="store_true", help="bench.floor's minimal handler, no gateway")
     a = p.parse_args()
-    warnings.simplefilter("ignore", DeprecationWarning)
-    with open(os.devnull, "w") as sink:
-        configure_logging("INFO", True, stream=sink)  # as `serve`: every access line formatted
-        load = os.getloadavg()
-        out = asyncio.run(main_async(a))
-        logging.getLogger().handlers.clear()
+    out, load = run_logging_as_served(main_async(a))
     say(f"hook_cpu db={a.db} alerts={a.alerts} rate={a.rate} idle={a.idle} floor={a.floor} "
         f"callbacks={out['callbacks']} transactions={out['transactions']} "
         f"autocommit_rounds={out['autocommit_rounds']} "

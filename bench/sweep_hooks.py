@@ -13,18 +13,13 @@ the webhooks alone, without the runner's ticks and the dispatcher's sends (bench
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import multiprocessing
-import os
-import warnings
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert
 
 from alert_gateway.db.models import NotificationAttempt, Sweep, SweepEntry
-from alert_gateway.logs import configure_logging
 from alert_gateway.services import Services, build_services
 from alert_gateway.settings import Settings
 from alert_gateway.web.app import make_app, make_runner
@@ -32,7 +27,7 @@ from alert_gateway.web.app import make_app, make_runner
 from .common import say, write_results
 from .db import fresh_database, seed
 from .gatewayproc import ACCOUNT_SID, AUTH_TOKEN
-from .hook_cpu import PUBLIC, WARM, _call, _sms, serve_and_time
+from .hook_cpu import PUBLIC, WARM, _call, _sms, run_logging_as_served, serve_and_time
 
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 spawn = multiprocessing.get_context("spawn")
@@ -106,12 +101,7 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=20.0, help="calls a second (bench.sweep: ~20)")
     p.add_argument("--help-every", type=int, default=50, help="every nth resident presses 9")
     a = p.parse_args()
-    warnings.simplefilter("ignore", DeprecationWarning)
-    with open(os.devnull, "w") as sink:
-        configure_logging("INFO", True, stream=sink)  # as `serve`: every access line formatted
-        load = os.getloadavg()
-        out = asyncio.run(main_async(a))
-        logging.getLogger().handlers.clear()
+    out, load = run_logging_as_served(main_async(a))
     say(f"sweep_hooks db={a.db} calls={a.calls} rate={a.rate} webhooks={out['webhooks']} "
         f"transactions={out['transactions']} autocommit_rounds={out['autocommit_rounds']} "
         f"cpu_per_call={out['cpu_ms_per_call']}ms load={load[0]:.2f}")
