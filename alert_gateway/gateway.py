@@ -135,6 +135,9 @@ class Gateway:
             await asyncio.wait(self._tasks, timeout=SHUTDOWN_SECONDS) if self._tasks else (set(), set())
         )
         for task in pending:
+            # which one held the stop to its bound: the place to look, not a guess
+            log.warning("task did not stop in time, cancelled",
+                        extra={"task": task.get_name(), "seconds": SHUTDOWN_SECONDS})
             task.cancel()
         with contextlib.suppress(Exception):
             await self.flush_heartbeats()
