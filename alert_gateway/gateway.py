@@ -1,5 +1,5 @@
 """The running gateway: its background tasks, with an orderly shutdown (commands/serve.py adds
-the HTTP server around it)."""
+the HTTP server around it, and closes the database after both)."""
 
 from __future__ import annotations
 
@@ -123,7 +123,11 @@ class Gateway:
                 log.exception("heartbeat flush failed; will retry")
 
     async def stop(self) -> None:
-        """Readiness false first, stop taking messages, drain, flush, close; bounded in time."""
+        """Readiness false first, stop taking messages, drain, flush; bounded in time.
+
+        The database stays open: the HTTP server's handlers still use it (a status callback about
+        a send that just finished), so whoever built the services closes them once that server
+        has stopped too (commands/serve.py)."""
         self.ready = False
         await self.services.bus.drain(BUS_DRAIN_SECONDS)  # device feedback while MQTT is still up
         self.stop_event.set()
@@ -131,6 +135,9 @@ class Gateway:
             await asyncio.wait(self._tasks, timeout=SHUTDOWN_SECONDS) if self._tasks else (set(), set())
         )
         for task in pending:
+            # which one held the stop to its bound: the place to look, not a guess
+            log.warning("task did not stop in time, cancelled",
+                        extra={"task": task.get_name(), "seconds": SHUTDOWN_SECONDS})
             task.cancel()
         with contextlib.suppress(Exception):
             await self.flush_heartbeats()
@@ -139,7 +146,6 @@ class Gateway:
             self._link_stop.set()
             await asyncio.wait([self._link], timeout=BUS_DRAIN_SECONDS)
             self._link.cancel()
-        await self.services.close()
 
     async def abort(self) -> None:
         """Stop every task at once, as a crash would: nothing drained, flushed or told (crash tests)."""

@@ -86,6 +86,7 @@ async def running_gateway(
         yield gateway, changes
     finally:
         await gateway.stop()
+        await services.close()
 
 
 @asynccontextmanager

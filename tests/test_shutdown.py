@@ -6,18 +6,32 @@ import asyncio
 import json
 import signal
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import aiomqtt
+import asyncpg
+from aiohttp import web
+from sqlalchemy import text
+from twilio.request_validator import RequestValidator
 
-from alert_gateway.db.engine import make_engine, make_sessions
+from alert_gateway.clock import FakeClock
+from alert_gateway.commands.serve import HTTP_SHUTDOWN_SECONDS, shut_down
+from alert_gateway.db.engine import SessionFactory, make_engine, make_sessions
 from alert_gateway.db.migrate import upgrade
-from alert_gateway.db.models import Device, Resident
+from alert_gateway.db.models import Device, NotificationAttempt, Resident
+from alert_gateway.gateway import Gateway
+from alert_gateway.services import build_services
+from alert_gateway.web.app import make_app, make_runner
+from tests.api import seed
 from tests.brokers import free_port
-from tests.conftest import MQTT_URL
+from tests.conftest import MQTT_URL, create_schema
+from tests.harness import WAIT_SECONDS, Changes, gateway_settings
 from tests.processes import gateway_process
 
 SHUTDOWN_BOUND_SECONDS = 25
+AUTH_TOKEN = "shutdown-test-token"
+SMS_SID = "SM" + "5" * 32
 
 
 async def test_sigterm_flushes_batched_heartbeats_and_exits_cleanly(sqlite_url: str, topic_root: str) -> None:
@@ -55,3 +69,98 @@ async def test_sigterm_flushes_batched_heartbeats_and_exits_cleanly(sqlite_url: 
         device = await s.get(Device, "hub-1")
     await engine.dispose()
     assert device is not None and device.battery == 64 and device.last_seen_at is not None
+
+
+async def test_a_callback_in_flight_when_the_gateway_stops_is_answered_and_stored(
+        pg_url: str, topic_root: str, clock: FakeClock) -> None:
+    """A status callback waits on a row lock while the gateway stops: the HTTP server stops
+    taking requests, yet that callback is answered and its status stored once the lock goes, the
+    stop ends with it, and the stopped gateway holds no database connection (the database was
+    closed after the HTTP server: a handler's write after that close opens a connection that
+    nothing closes)."""
+    await create_schema(pg_url)
+    port = free_port()
+    settings = gateway_settings(pg_url, topic_root, twilio_auth_token=AUTH_TOKEN,
+                                public_url=f"http://127.0.0.1:{port}", http_port=port)
+    services = build_services(settings, clock=clock)
+    attempt_id = await _sms_in_flight(services.sessions, clock)
+    gateway = Gateway(services)
+    runner = make_runner(make_app(services, gateway), handle_signals=False,
+                         shutdown_timeout=HTTP_SHUTDOWN_SECONDS)  # as `serve` makes it
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await gateway.start()
+    locker = make_engine(pg_url)
+    changes = Changes()  # re-checks each condition until it holds (bounded)
+    stopping: asyncio.Task[None] | None = None
+
+    async def not_listening() -> bool:
+        return not runner.sites
+
+    try:
+        async with locker.connect() as lock, aiohttp.ClientSession() as http:
+            await lock.execute(text("SELECT id FROM notificationattempt WHERE id = :id FOR UPDATE"),
+                               {"id": attempt_id})
+            callback = asyncio.create_task(_delivered(http, settings.public_url, attempt_id))
+            await changes.until(lambda: _a_connection_waits_on_a_lock(pg_url))
+            stopping = asyncio.create_task(shut_down(gateway, runner))
+            await changes.until(not_listening)
+            assert not callback.done() and not stopping.done()
+            await lock.rollback()
+            assert await callback == 204
+            async with asyncio.timeout(WAIT_SECONDS):  # the handler ended: no timeout waited out
+                await stopping
+    finally:
+        await (stopping or shut_down(gateway, runner))
+        await locker.dispose()
+    await changes.until(lambda: _no_other_connection(pg_url))
+    engine = make_engine(pg_url)
+    async with make_sessions(engine)() as s:
+        row = await s.get(NotificationAttempt, attempt_id)
+    await engine.dispose()
+    assert row is not None and (row.status, row.provider_sid) == ("delivered", SMS_SID)
+
+
+async def _a_connection_waits_on_a_lock(url: str) -> bool:
+    return await _other_connections(url, "AND wait_event_type = 'Lock'") > 0
+
+
+async def _no_other_connection(url: str) -> bool:
+    return await _other_connections(url) == 0
+
+
+async def _other_connections(url: str, condition: str = "") -> int:
+    """Connections to this database but ours (a fresh view of pg_stat_activity each time)."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return int(await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            f"AND pid <> pg_backend_pid() {condition}"))
+    finally:
+        await conn.close()
+
+
+async def _sms_in_flight(sessions: SessionFactory, clock: FakeClock) -> int:
+    """An SMS about an open alert (with no escalation: nothing else to do) whose request is out,
+    its sid not known yet: a callback that beats the API answer is written in a transaction, on
+    the callbacks' own connection."""
+    await seed.resident(sessions, clock)
+    alert_id = await seed.alert(sessions, clock)
+    async with sessions() as s:
+        row = NotificationAttempt(alert_id=alert_id, target="contact", to_number="+819012345678",
+                                  channel="sms", status="sending", created_at=clock.now(),
+                                  not_before=clock.now(),
+                                  deadline_at=clock.now() + timedelta(hours=1))  # its lease
+        s.add(row)
+        await s.commit()
+        assert row.id is not None
+        return row.id
+
+
+async def _delivered(http: aiohttp.ClientSession, public_url: str, attempt_id: int) -> int:
+    """Twilio's "delivered" callback for the SMS, signed; returns the answer's status."""
+    url = f"{public_url}/twilio/sms/status?attempt={attempt_id}"
+    form = {"MessageSid": SMS_SID, "MessageStatus": "delivered", "AccountSid": "AC" + "0" * 32}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+    async with http.post(url, data=form, headers={"X-Twilio-Signature": signature}) as response:
+        return response.status

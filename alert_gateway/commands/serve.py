@@ -13,6 +13,9 @@ from ..errors import Unreachable
 from ..settings import Settings
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
+    from ..gateway import Gateway
     from ..services import Services
 
 log = logging.getLogger(__name__)
@@ -22,6 +25,10 @@ LISTEN_BACKLOG = 1024  # pending connections the kernel queues for us (see serve
 # generations, whose full passes then took ~1.9 s of CPU in a 40 s bench run (issue 11). Measured
 # against 10,000: 15 % more collector CPU, young pauses a third shorter (p99 11 vs 15 ms CPU).
 GC_THRESHOLDS = (5_000, 10, 10)
+# How long the handlers in flight when the HTTP server stops may take before they are cut (then as
+# long again to unwind): a webhook answers in milliseconds, one behind a busy database in a few
+# seconds; aiohttp's default (60 s) would let one stuck request hold the stop that long.
+HTTP_SHUTDOWN_SECONDS = 5.0
 
 
 def register(subparsers: Any) -> None:
@@ -84,7 +91,7 @@ async def serve(services: Services) -> None:
 
     gateway = Gateway(services)
     app = make_app(services, gateway)
-    runner = make_runner(app, handle_signals=False)
+    runner = make_runner(app, handle_signals=False, shutdown_timeout=HTTP_SHUTDOWN_SECONDS)
     await runner.setup()
     # Twilio posts several callbacks per notification: in a storm hundreds of connections open at
     # once, and aiohttp's default listen backlog (128) drops the rest's SYNs (retried after 1, 3,
@@ -112,5 +119,14 @@ async def serve(services: Services) -> None:
         loop.add_signal_handler(sig, stopping.set)
     await stopping.wait()
     log.info("shutting down")
+    await shut_down(gateway, runner)
+
+
+async def shut_down(gateway: Gateway, runner: web.AppRunner) -> None:
+    """Stop what uses the database before the database: the gateway's tasks first, while the HTTP
+    server still takes the callbacks about their last sends (readiness is false at once, so a load
+    balancer sends nothing new); then the HTTP server, whose handlers in flight finish or are cut
+    within HTTP_SHUTDOWN_SECONDS; the database last, once no handler can still be using it."""
     await gateway.stop()
     await runner.cleanup()
+    await gateway.services.close()

@@ -51,7 +51,7 @@ async def run_demo(options: DemoOptions, base: Settings, *, stop: asyncio.Event 
         if base.policies_file is None:
             write_policies(policies_path(options.data_dir))
         services = build_services(settings)
-        stack.push_async_callback(services.close)  # also closed by the gateway; disposing twice is fine
+        stack.push_async_callback(services.close)  # last: after every server and task using it
         report = await prepare_database(settings, services.sessions, options.residents,
                                         now=services.clock.now())
         say(f"demo residents: {report.summary()}")

@@ -88,8 +88,8 @@ async def press(request: web.Request) -> web.Response:
 async def fail(request: web.Request) -> web.Response:
     """POST /_fake/fail {"status"?, "delay"?, "hold"?, "count"?, "code"?, "retry_after"?, "drop"?}:
     break the next API requests (a delay alone holds each request, then serves it; "hold": true
-    holds each one until /_fake/release, or the fake stops; with "drop" the request is served and
-    its answer lost)."""
+    holds each one until /_fake/release, or until the fake stops holding (fake_server.stop_holding,
+    or it stops); with "drop" the request is served and its answer lost)."""
     fake, data = request.app[FAKE_KEY], await json_object(request)
     try:
         rule = FailRule(

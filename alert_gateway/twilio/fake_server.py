@@ -249,7 +249,7 @@ def make_fake_twilio_app(
         await app[NETWORK_KEY].close()
 
     async def stop_delays(app: web.Application) -> None:
-        app[FAKE_KEY].stopping.set()
+        stop_holding(app)
         await app[FAKE_KEY].cancel_tasks()
 
     app.cleanup_ctx.append(network)
@@ -277,6 +277,14 @@ async def stop_posting(app: web.Application) -> None:
     """The fake's phone network posts no more callbacks or webhooks (fake_lifecycle.Network):
     call it before the server they go to stops."""
     await app[NETWORK_KEY].stop_posting()
+
+
+def stop_holding(app: web.Application) -> None:
+    """Answer the requests the fake holds or delays, now and from here on, as it does when it
+    stops: call it before the client that sent them stops, since that client (the gateway) waits
+    for its requests in flight, and a fake that answers them only once it stops itself, after
+    the client, holds the client's stop for as long as the client waits."""
+    app[FAKE_KEY].stopping.set()
 
 
 async def run_fake_twilio(

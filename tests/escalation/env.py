@@ -27,7 +27,12 @@ from alert_gateway.db.models import (
 )
 from alert_gateway.gateway import Gateway
 from alert_gateway.settings import Settings
-from alert_gateway.twilio.fake_server import fake_of, make_fake_twilio_app, stop_posting
+from alert_gateway.twilio.fake_server import (
+    fake_of,
+    make_fake_twilio_app,
+    stop_holding,
+    stop_posting,
+)
 from alert_gateway.twilio.fake_state import FakeTwilio
 from alert_gateway.web.access_log import AccessLog
 from alert_gateway.web.app import make_app, make_runner
@@ -199,6 +204,8 @@ async def escalation_env(database_url: str, topic_root: str, clock: FakeClock, *
             finally:
                 # Each client stops before the server it calls: the fake's callbacks before the
                 # gateway's webhook server (a connection made while it closes leaked a socket,
-                # fake_lifecycle.Network.stop_posting), the gateway's requests before the fake's.
+                # fake_lifecycle.Network.stop_posting), the gateway's requests before the fake's,
+                # which answers what it still holds first (the gateway's stop waits for them).
                 await stop_posting(app)
+                stop_holding(app)
                 await runner.cleanup()

@@ -141,4 +141,3 @@ async def test_an_alarm_reaches_twilio_while_it_holds_every_sweep_call(
 
         before = await env.until_fake(up_to_the_alarms)
         assert len(before) == 3, "the alarm waited for a sweep call's slot (its request timed out)"
-        await env.control("/_fake/release")
