@@ -16,7 +16,7 @@ from string import ascii_uppercase
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, bindparam, insert, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.models import (
@@ -25,6 +25,7 @@ from ..db.models import (
     AnswerLink,
     AttemptStatus,
     Escalation,
+    InboundMessage,
     NotificationAttempt,
     ResponderState,
 )
@@ -79,6 +80,10 @@ _RESPONDER: Table = AlertResponder.__table__  # type: ignore[attr-defined]
 _LINK: Table = AnswerLink.__table__  # type: ignore[attr-defined]
 _EVENT: Table = AlertEvent.__table__  # type: ignore[attr-defined]
 _ESCALATION: Table = Escalation.__table__  # type: ignore[attr-defined]
+_INBOUND: Table = InboundMessage.__table__  # type: ignore[attr-defined]
+# A claimed message's alert, once it is routed (rows {"b_id", "b_alert_id"}); an executemany
+FILL_INBOUND = update(_INBOUND).where(_INBOUND.c.id == bindparam("b_id")).values(
+    alert_id=bindparam("b_alert_id"))
 _KEY_COLUMNS = ("alert_id", "channel", "to_number", "purpose", "step_index", "round", "dial_no")
 # built once: constructing a statement per batch cost about as much as a small batch's executing it
 _INSERTS = {t.name: insert(t) for t in (_ATTEMPT, _RESPONDER, _LINK, _EVENT, _ESCALATION)}
@@ -103,6 +108,7 @@ class OpenedRows:
     alerts: dict[int, SimpleNamespace] = field(default_factory=dict)  # id -> the alert's columns
     escalations: dict[int, dict[str, Any]] = field(default_factory=dict)  # `hooks.escalation_values`
     entries: list[dict[str, Any]] = field(default_factory=list)  # `opening.opened_entries`
+    routed: list[dict[str, Any]] = field(default_factory=list)  # `FILL_INBOUND` rows
     people: People = field(default_factory=People)  # read with the batch's devices: not again
 
     def due(self, now: datetime) -> list[SimpleNamespace]:
@@ -129,11 +135,14 @@ class StepRows:
     escalations: list[dict[str, Any]] = field(default_factory=list)  # `hooks.plan_values`
     # escalations opened in this transaction, inserted with their plan (not inserted then updated)
     fresh: dict[int, dict[str, Any]] = field(default_factory=dict)  # `hooks.escalation_values`
+    # the batch's claimed messages and their alerts (`FILL_INBOUND` rows), set with the rest
+    routed: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def after(cls, opened: OpenedRows) -> StepRows:
         """The rows of a batch's steps, beginning with those of the alerts it opened."""
-        return cls(events=list(opened.entries), fresh=dict(opened.escalations))
+        return cls(events=list(opened.entries), fresh=dict(opened.escalations),
+                   routed=list(opened.routed))
 
     def event(self, alert_id: int, now: datetime, kind: str, said: Said, **data: object) -> None:
         """A system entry on the alert's timeline (its text a key and parameters, and in English)."""
@@ -159,7 +168,8 @@ class StepRows:
 
     async def write(self, session: AsyncSession, claim: Claim | None) -> list[NotificationAttempt]:
         """Everything at once: one statement per table on SQLite, one in all on PostgreSQL (the
-        opened alerts' escalations inserted with their plan, the others' plans followed); returns the
+        opened alerts' escalations inserted with their plan, the others' plans followed, the
+        claimed messages given their alerts); returns the
         claimed attempts (with ids). The attempts go in plan order (ids in that order: the call
         before the SMS beside it)."""
         taken = await claim(session, self.attempts) if claim is not None else []
@@ -177,8 +187,9 @@ class StepRows:
                             (_EVENT, self.events), (_ESCALATION, list(self.fresh.values()))):
             if rows:
                 await session.exec(_INSERTS[table.name], params=rows)  # type: ignore[call-overload]
-        if planned:
-            await session.exec(FOLLOW_PLAN, params=planned)  # type: ignore[call-overload]
+        for statement, params in ((FOLLOW_PLAN, planned), (FILL_INBOUND, self.routed)):
+            if params:
+                await session.exec(statement, params=params)  # type: ignore[call-overload]
         return [a.held(ids[id(a)]) for a in taken]
 
     async def _write_together(self, session: AsyncSession,
@@ -189,7 +200,7 @@ class StepRows:
             session, [a.values() for a in self.attempts],
             {_RESPONDER.name: self.new_responders, _LINK.name: self.links,
              _EVENT.name: self.events, _ESCALATION.name: list(self.fresh.values())}, planned,
-            attempt_columns=_FIELDS, key_columns=_KEY_COLUMNS)
+            self.routed, attempt_columns=_FIELDS, key_columns=_KEY_COLUMNS)
         by_key = {tuple(r[1:]): r[0] for r in rows}
         return {id(a): by_key[a.key()] for a in self.attempts}
 

@@ -1,6 +1,6 @@
 """A batch's step rows in one PostgreSQL statement: the attempts, responders, answer links,
-timeline entries and fresh escalations inserted, the other escalations' plans followed, as
-data-modifying WITHs over arrays (db/rowset.py).
+timeline entries and fresh escalations inserted, the other escalations' plans followed, the
+batch's claimed messages given their alerts, as data-modifying WITHs over arrays (db/rowset.py).
 
 Each of those tables was an executemany of its own, a round trip each in the transaction that
 stores an alarm: on a busy event loop every round trip waits behind whatever else is ready (a
@@ -18,7 +18,14 @@ from typing import Any
 from sqlalchemy import Select, Table, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..db.models import AlertEvent, AlertResponder, AnswerLink, Escalation, NotificationAttempt
+from ..db.models import (
+    AlertEvent,
+    AlertResponder,
+    AnswerLink,
+    Escalation,
+    InboundMessage,
+    NotificationAttempt,
+)
 from ..db.rowset import RowSet
 from .hooks import PLANNED_COLUMNS
 
@@ -35,6 +42,8 @@ _COLUMNS: dict[Table, tuple[str, ...]] = {
 _ESCALATION: Table = Escalation.__table__  # type: ignore[attr-defined]
 _PLANS = RowSet("escalation_plans", (("alert_id", _ESCALATION.c.alert_id.type),
                                      *((c, _ESCALATION.c[c].type) for c in PLANNED_COLUMNS)))
+_INBOUND: Table = InboundMessage.__table__  # type: ignore[attr-defined]
+_ROUTED = RowSet("routed_messages", (("id", _INBOUND.c.id.type), ("alert_id", _INBOUND.c.alert_id.type)))
 
 
 def _rows_of(table: Table, columns: Sequence[str]) -> RowSet:
@@ -57,16 +66,20 @@ def _statement(attempt_columns: tuple[str, ...], key_columns: tuple[str, ...]) -
     plans = _PLANS.source("postgresql")
     followed = (update(_ESCALATION).where(_ESCALATION.c.alert_id == plans.c.alert_id)
                 .values({c: plans.c[c] for c in PLANNED_COLUMNS}).cte("followed_plans"))
-    return select(*attempts.c).add_cte(*others, followed)
+    routed = _ROUTED.source("postgresql")
+    filled = (update(_INBOUND).where(_INBOUND.c.id == routed.c.id)
+              .values(alert_id=routed.c.alert_id).cte("routed_inbound"))
+    return select(*attempts.c).add_cte(*others, followed, filled)
 
 
 async def write_together(session: AsyncSession, attempts: list[dict[str, Any]],
                          others: dict[str, list[dict[str, Any]]], plans: list[dict[str, Any]],
-                         *, attempt_columns: tuple[str, ...],
+                         routed: list[dict[str, Any]], *, attempt_columns: tuple[str, ...],
                          key_columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
     """Insert every row and follow every plan at once; returns each attempt's (id, *key
     columns), in no set order. `others`: rows by table name (alertresponder, answerlink,
-    alertevent, escalation); `plans`: `hooks.plan_values` of escalations that exist already."""
+    alertevent, escalation); `plans`: `hooks.plan_values` of escalations that exist already;
+    `routed`: `steprows.FILL_INBOUND` rows."""
     dialect = session.get_bind().dialect
     params: dict[str, Any] = _rows_of(_ATTEMPT, attempt_columns).params(
         dialect, [[row[c] for c in attempt_columns] for row in attempts])
@@ -76,6 +89,7 @@ async def write_together(session: AsyncSession, attempts: list[dict[str, Any]],
             dialect, [[row[c] for c in columns] for row in rows]))
     params.update(_PLANS.params(dialect, [[plan[f"b_{c}"] for c, _ in _PLANS.columns]
                                           for plan in plans]))
+    params.update(_ROUTED.params(dialect, [[r["b_id"], r["b_alert_id"]] for r in routed]))
     result = await session.exec(_statement(attempt_columns, key_columns),  # type: ignore[call-overload]
                                 params=params)
     return [tuple(r) for r in result.all()]

@@ -17,7 +17,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, insert, tuple_, update
+from sqlalchemy import insert, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,7 +27,7 @@ from devices.contract import AlarmType
 from ..alerts.opening import alert_key, insert_alerts, opened_entries, starts_escalation
 from ..db.models import Alert, AlertEvent, Escalation, InboundMessage
 from ..escalation import hooks
-from ..escalation.steprows import OpenedRows
+from ..escalation.steprows import FILL_INBOUND, OpenedRows
 from ..i18n.said import Said
 
 
@@ -70,11 +70,6 @@ def _claim(dialect_insert: Any) -> Any:
 # by dialect name, built once (building the statement cost as much as running it)
 _CLAIMS = {"postgresql": _claim(postgresql.insert), "sqlite": _claim(sqlite.insert)}
 ClaimedValues = tuple[str | None, datetime | None]  # (alarm type, device time): known when claimed
-_FILL_INBOUND = (  # the alert, once the claimed message is routed; executemany, one statement
-    update(_inbound)
-    .where(_inbound.c.id == bindparam("b_id"))
-    .values(alert_id=bindparam("b_alert_id"))
-)
 
 
 async def claim_inbound(
@@ -136,7 +131,8 @@ class BatchRows:
     async def write(self, *, defer: bool = False) -> None:
         """Write what is pending: the alerts first (for their ids), then what refers to them.
         `defer`: the new alerts' entries and escalations go to `self.deferred` instead, for
-        intake to write with their first step (an INSERT each, not an INSERT and an UPDATE)."""
+        intake to write with their first step (an INSERT each, not an INSERT and an UPDATE), and
+        so do the claimed messages' alerts (on PostgreSQL in the step's one statement)."""
         out = self.deferred if defer else OpenedRows()
         if self.alerts:
             ids = await insert_alerts(self.session, [a.values for a in self.alerts])
@@ -157,8 +153,10 @@ class BatchRows:
             await self._insert(AlertEvent, out.entries)
             await self._insert(Escalation, list(out.escalations.values()))
         routed = [{"b_id": i.id, "b_alert_id": i.alert_id} for i in self.inbound if i.alert_id]
-        if routed:
-            await self.session.exec(_FILL_INBOUND, params=routed)  # type: ignore[call-overload]
+        if defer:
+            out.routed += routed
+        elif routed:
+            await self.session.exec(FILL_INBOUND, params=routed)  # type: ignore[call-overload]
         self.inbound.clear()
 
     async def load(self, alert: NewAlert) -> Alert:
