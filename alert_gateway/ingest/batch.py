@@ -9,20 +9,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, and_
-from sqlalchemy.orm import aliased
-from sqlmodel import col, select
+from sqlalchemy import Row
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import AlarmMessage, CancelMessage
 
 from ..alerts import rules
-from ..alerts.opening import alert_key, load_active
-from ..db.inlists import any_of, one_of
-from ..db.models import ACTIVE_STATUSES, Alert, Contact, Device, InboundMessage, Resident
+from ..alerts.opening import load_active
+from ..db.models import Alert, Device, InboundMessage
 from ..escalation.intake import FirstSteps
-from ..escalation.steploads import PEOPLE_COLUMNS, note_person
-from ..escalation.steprows import People
 from ..metrics import Metrics
 from .bulk import (
     BatchRows,
@@ -32,7 +27,10 @@ from .bulk import (
     NewInbound,
     Opened,
     claim_inbound,
+    read_held,
 )
+from .claim_pg import claim_and_read
+from .devicerows import DEVICES_AND_MORE, DeviceRows
 from .parse import Incoming, Rejection
 
 log = logging.getLogger(__name__)
@@ -107,62 +105,38 @@ async def load_context(
     session: AsyncSession, items: Sequence[Incoming | Rejection], *, now: datetime) -> BatchContext:
     """Claim the batch's message keys, then read its devices with their active alerts and people
     in one query (the claim first: on PostgreSQL it waits for another replica's claim of the same
-    key to commit, and the read that follows then sees the alert that replica opened)."""
+    key to commit, and the read that follows then sees the alert that replica opened; there both
+    go in one statement, read again after it when a key was held)."""
     claims = {(i.device_id, i.channel.value, i.message.id): _claimed_values(i.message, now)
               for i in items
               if isinstance(i, Incoming) and isinstance(i.message, AlarmMessage | CancelMessage)}
-    claimed, held = await claim_inbound(session, claims, now=now)
-    seen: dict[InboundKey, InboundMessage | NewInbound] = dict(held)
-    device_ids = {i.device_id for i in items if i.device_id is not None}
-    devices, active, people = await load_devices(session, device_ids)
-    unknown = device_ids - devices.keys()  # an unregistered device's alarm still reaches the console
+    device_ids = sorted({i.device_id for i in items if i.device_id is not None})
+    if claims and session.get_bind().dialect.name == "postgresql":
+        claimed, rows = await claim_and_read(session, claims, device_ids, now=now)
+        if len(claimed) < len(claims):
+            rows = await _read_devices(session, device_ids)
+    else:
+        claimed = await claim_inbound(session, claims, now=now)
+        rows = await _read_devices(session, device_ids)
+    seen: dict[InboundKey, InboundMessage | NewInbound] = dict(
+        await read_held(session, [k for k in claims if k not in claimed]))
+    found = DeviceRows.of(rows)
+    # an unregistered device's alarm still reaches the console
+    unknown = set(device_ids) - found.devices.keys()
     if unknown:
-        active.update(await load_active(session, resident_ids=(), lone_device_ids=unknown))
-    rows = BatchRows(session, now)
-    rows.deferred.people = people
-    return BatchContext(devices, claimed, seen, dict(active), rows)
+        found.active.update(await load_active(session, resident_ids=(), lone_device_ids=unknown))
+    batch_rows = BatchRows(session, now)
+    batch_rows.deferred.people = found.people
+    return BatchContext(found.devices, claimed, seen, dict(found.active), batch_rows)
+
+
+async def _read_devices(session: AsyncSession, device_ids: list[str]) -> Sequence[Row[Any]]:
+    if not device_ids:
+        return []
+    return cast("Sequence[Row[Any]]", (await session.exec(  # type: ignore[call-overload]
+        DEVICES_AND_MORE, params={"device_ids": device_ids})).all())
 
 
 def _claimed_values(message: AlarmMessage | CancelMessage, now: datetime) -> ClaimedValues:
     alarm_type = message.alarm_type.value if isinstance(message, AlarmMessage) else None
     return alarm_type, rules.storable_device_ts(message.ts, now)
-
-
-_BY_RESIDENT = aliased(Alert, name="by_resident")  # the active alerts of the device's resident
-_LONE = aliased(Alert, name="lone")  # of a device without a resident, grouped on the device
-_DEVICES_AND_MORE = (
-    select(Device, _BY_RESIDENT, _LONE, *PEOPLE_COLUMNS)
-    .outerjoin(_BY_RESIDENT, and_(col(_BY_RESIDENT.resident_id) == Device.resident_id,
-                                  one_of(col(_BY_RESIDENT.status), ACTIVE_STATUSES)))
-    .outerjoin(_LONE, and_(col(Device.resident_id).is_(None), col(_LONE.resident_id).is_(None),
-                           col(_LONE.device_id) == Device.id, one_of(col(_LONE.status), ACTIVE_STATUSES)))
-    # one join after the other: SQLite builds a bracketed resident + contacts join whole,
-    # scanning every resident on each batch
-    .outerjoin(Resident, col(Resident.id) == Device.resident_id)
-    .outerjoin(Contact, col(Contact.resident_id) == Resident.id)
-    .where(any_of(col(Device.id), "device_ids"))  # built once: see steploads
-    .order_by(col(_BY_RESIDENT.opened_at), col(_LONE.opened_at))  # the oldest active alert of a key wins
-)
-
-
-async def load_devices(session: AsyncSession, device_ids: set[str]) -> tuple[
-        dict[str, Device], dict[str, Alert], People]:
-    """The devices, the active alerts by `alert_key`, and the residents with their contacts (for
-    intake's first steps): one query, each device repeated beside each alert and contact."""
-    devices: dict[str, Device] = {}
-    active: dict[str, Alert] = {}
-    people = People()
-    if not device_ids:
-        return devices, active, people
-    rows = cast("Sequence[Row[Any]]", (await session.exec(  # type: ignore[call-overload]
-        _DEVICES_AND_MORE, params={"device_ids": sorted(device_ids)})).all())
-    for row in rows:
-        m = row._mapping
-        device: Device = m[Device]
-        devices[device.id] = device
-        for alert in (m[_BY_RESIDENT], m[_LONE]):
-            if alert is not None:
-                active.setdefault(alert_key(alert.resident_id, alert.device_id), alert)
-        if device.resident_id is not None:
-            note_person(m, people)
-    return devices, active, people

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import insert, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -59,43 +59,45 @@ class NewAlert:
 
 
 InboundKey = tuple[str, str, str]  # (device id, channel, message id): unique in inboundmessage
-_inbound = InboundMessage.__table__  # type: ignore[attr-defined]
-_KEY_COLUMNS = ["device_id", "channel", "message_id"]
-def _claim(dialect_insert: Any) -> Any:
-    return (dialect_insert(_inbound).on_conflict_do_nothing(index_elements=_KEY_COLUMNS)
-            .returning(_inbound.c.id, _inbound.c.device_id, _inbound.c.channel,
-                       _inbound.c.message_id))
-
-
-# by dialect name, built once (building the statement cost as much as running it)
-_CLAIMS = {"postgresql": _claim(postgresql.insert), "sqlite": _claim(sqlite.insert)}
 ClaimedValues = tuple[str | None, datetime | None]  # (alarm type, device time): known when claimed
+_inbound = InboundMessage.__table__  # type: ignore[attr-defined]
+KEY_COLUMNS = ("device_id", "channel", "message_id")
+CLAIM_COLUMNS = (*KEY_COLUMNS, "received_at", "alarm_type", "device_ts")  # what a claim writes
+# built once (building the statement cost as much as running it); PostgreSQL claims with the
+# batch's read of its devices (claim_pg.py)
+_CLAIM = (sqlite.insert(_inbound).on_conflict_do_nothing(index_elements=list(KEY_COLUMNS))
+          .returning(*(_inbound.c[c] for c in ("id", *KEY_COLUMNS))))
+_KEY = tuple_(*(_inbound.c[c] for c in KEY_COLUMNS))
 
 
-async def claim_inbound(
-    session: AsyncSession, claims: dict[InboundKey, ClaimedValues], *, now: datetime
-) -> tuple[dict[InboundKey, int], dict[InboundKey, InboundMessage]]:
-    """Claim each message key with INSERT … ON CONFLICT DO NOTHING RETURNING, writing what the
-    message itself says (its alarm type and device time): only its alert is left to fill in.
+def claim_values(claims: dict[InboundKey, ClaimedValues], *,
+                 now: datetime) -> list[tuple[Any, ...]]:
+    """Each claim's row, in the order of CLAIM_COLUMNS: what the message itself says (its alarm
+    type and device time), only its alert left to fill in."""
+    return [(d, c, m, now, alarm_type, device_ts)
+            for (d, c, m), (alarm_type, device_ts) in claims.items()]
 
-    Returns the claimed keys (their new row ids) and, for the keys already held (by us earlier
-    or by another replica, whose claim PostgreSQL waits on until it commits), their stored rows:
-    a duplicate is known from the database, never guessed from an error.
-    """
+
+async def claim_inbound(session: AsyncSession, claims: dict[InboundKey, ClaimedValues], *,
+                        now: datetime) -> dict[InboundKey, int]:
+    """SQLite: claim each message key with INSERT … ON CONFLICT DO NOTHING RETURNING; the keys
+    claimed, with their new row ids (the others were held already: `read_held`)."""
     if not claims:
-        return {}, {}
-    connection = await session.connection()
-    rows = await session.exec(_CLAIMS[connection.dialect.name], params=[  # type: ignore[call-overload]
-        {"device_id": d, "channel": c, "message_id": m, "received_at": now, "alarm_type": alarm_type,
-         "device_ts": device_ts} for (d, c, m), (alarm_type, device_ts) in claims.items()
-    ])
-    claimed = {(r.device_id, r.channel, r.message_id): r.id for r in rows}
-    held = [k for k in claims if k not in claimed]
-    if not held:
-        return claimed, {}
-    key = tuple_(InboundMessage.device_id, InboundMessage.channel, InboundMessage.message_id)
-    found = await session.exec(select(InboundMessage).where(key.in_(held)))
-    return claimed, {(m.device_id, m.channel, m.message_id): m for m in found.all()}
+        return {}
+    rows = await session.exec(_CLAIM, params=[  # type: ignore[call-overload]
+        dict(zip(CLAIM_COLUMNS, values, strict=True)) for values in claim_values(claims, now=now)])
+    return {(r.device_id, r.channel, r.message_id): r.id for r in rows}
+
+
+async def read_held(session: AsyncSession,
+                    keys: list[InboundKey]) -> dict[InboundKey, InboundMessage]:
+    """The stored rows of keys a claim found held (by us earlier, or by another replica, whose
+    claim PostgreSQL waits on until it commits): a duplicate is known from the database, never
+    guessed from an error."""
+    if not keys:
+        return {}
+    found = await session.exec(select(InboundMessage).where(_KEY.in_(keys)))
+    return {(m.device_id, m.channel, m.message_id): m for m in found.all()}
 
 
 @dataclass(slots=True)

@@ -30,14 +30,14 @@ from alert_gateway.db.engine import make_engine, make_sessions
 from alert_gateway.db.escalation import IN_FLIGHT_SQL
 from alert_gateway.db.models import AttemptStatus, NotificationAttempt
 from alert_gateway.escalation.steploads import _ALERTS_AND_PEOPLE, _PEOPLE
-from alert_gateway.ingest.batch import _DEVICES_AND_MORE
+from alert_gateway.ingest.devicerows import DEVICES_AND_MORE
 from alert_gateway.outbox import queue
 from alert_gateway.outbox.forward import _LOCK, ADVANCED, advance_row, advance_statement
 from alert_gateway.outbox.stuck import WATCHED
 
 
 @pytest.mark.parametrize(("statement", "params"), [
-    (_DEVICES_AND_MORE, {"device_ids": ["pendant-1", "pendant-2"]}),
+    (DEVICES_AND_MORE, {"device_ids": ["pendant-1", "pendant-2"]}),
     (_ALERTS_AND_PEOPLE, {"alert_ids": [1, 2]}),
     (_PEOPLE, {"resident_ids": [1, 2]}),
 ], ids=["intake devices", "engine alerts", "people"])

@@ -65,7 +65,7 @@ async def test_a_connection_lost_mid_insert_is_retried_never_rejected(
     settings = gateway_settings(pg_url, topic_root)
     admin = make_engine(pg_url)
     waiting_pids = text("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                        " AND query LIKE 'INSERT INTO inboundmessage%'")
+                        " AND query LIKE '%INSERT INTO inboundmessage%'")  # alone, or in a WITH
     try:
         async with (
             running_gateway(settings, clock=clock) as (gateway, changes),
