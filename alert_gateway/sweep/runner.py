@@ -71,16 +71,17 @@ class SweepRunner:
                                                    metrics=self._metrics, lock_rows=self._lock_rows))
             placed = await calls.place_next(uow.session, now=now, settings=self._settings,
                                             metrics=self._metrics, lock_rows=self._lock_rows)
-            self._due = None if placed >= calls.BATCH else await calls.next_due(uow.session)
+            self._due = (None if placed.count >= calls.BATCH
+                         else await calls.next_due(uow.session, full=placed.full))
             if gauge:
                 await views.refresh_gauge(uow.session, self._metrics)
-        if placed:
-            log.info("sweep calls queued", extra={"count": placed})
+        if placed.count:
+            log.info("sweep calls queued", extra={"count": placed.count})
             self.on_queued()
         self._gauge_behind = not gauge
         if gauge:
             self._gauge_at = now + GAUGE_EVERY
-        return placed >= calls.BATCH
+        return placed.count >= calls.BATCH
 
     async def _next_wake(self) -> datetime | None:
         due = self._due
