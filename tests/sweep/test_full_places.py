@@ -1,5 +1,6 @@
 """With every place taken, a resident's retry that falls due waits for a call to end: the runner
-sleeps until then (or until its next look at a call), instead of looking again and again."""
+sleeps until then (or until its next look at a call), instead of looking again and again; and a
+call Twilio refuses ends there, freeing its place at once."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ from alert_gateway.metrics import Metrics
 from alert_gateway.settings import Settings
 from alert_gateway.sweep import starting
 from alert_gateway.sweep.runner import SweepRunner
+from tests.escalation.env import escalation_env
 from tests.harness import Changes
 from tests.sweep import env as sweep_env
+from tests.sweep.env import diagnosis, phone, settled
 
 # read once by every tick (calls._ENDED)
 LOOK = f"FROM {SweepEntry.__tablename__} JOIN {NotificationAttempt.__tablename__} "
@@ -125,3 +128,21 @@ async def test_a_due_retry_with_every_place_taken_waits_for_a_call_to_end(
     finally:
         stop.set()
         await running
+
+
+async def test_a_call_twilio_refuses_frees_its_place_at_once(
+        sqlite_url: str, topic_root: str, clock: FakeClock) -> None:
+    """One place: Twilio refuses r-1's call (an invalid number); r-2 is called next, while the
+    clock stands still (not at r-1's look, minutes later)."""
+    await sweep_env.seed(sqlite_url, 2)
+    async with escalation_env(sqlite_url, topic_root, clock, sweep_concurrent_calls=1,
+                              send_concurrency=1) as env:
+        await env.control(f"/_fake/phones/{phone(2)}", {"press": "1"})
+        await env.control("/_fake/fail", {"status": 400, "code": 21211, "count": 1})
+        await sweep_env.start(env, {})
+        try:
+            await env.changes.until(lambda: settled(env, "r-2", "fine"))
+        except TimeoutError:
+            raise AssertionError(await diagnosis(env)) from None
+        [refused] = await env.attempts(to_number=phone(1), channel="voice")
+        assert refused.status == "failed" and env.sent(phone(1), "Calls")
