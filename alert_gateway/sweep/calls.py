@@ -199,8 +199,9 @@ async def _finish_sweeps(session: AsyncSession, *, now: datetime) -> None:
 async def next_due(session: AsyncSession, *, full: bool) -> datetime | None:
     """The earliest time an entry needs a look: a result to read, or (with a place free) a retry
     of a running sweep, in one round trip. With every place taken a retry due waits for a call
-    to end, which pokes the runner (web/twilio_hooks.py) or is found at its result's look: were
-    it counted, the runner would look again at once, and again, until then."""
+    to end, which pokes the runner (its final callback, or Twilio's refusal: outbox/delivery.py)
+    or is found at its result's look: were the retry counted, the runner would look again at
+    once, and again, until then."""
     if full:
         return (await session.exec(_NEXT_LOOK)).one()
     found = (await session.exec(_NEXT_DUE)).one()

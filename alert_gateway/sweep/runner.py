@@ -1,8 +1,9 @@
 """The sweep runner: places the next calls while places are free, and reads their results.
 
 Like the wellbeing scheduler, it sleeps until the earliest due entry on the injected clock, or
-until poked (a sweep started or resumed, a key pressed, a call ended); every fact is a row, so a
-restart carries on where the last process stopped.
+until poked (a sweep started or resumed, a key pressed, a call ended or refused); with every place
+taken, a retry due waits for such a poke or a result's look (calls.next_due). Every fact is a row,
+so a restart carries on where the last process stopped.
 """
 
 from __future__ import annotations
