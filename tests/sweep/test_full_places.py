@@ -96,6 +96,9 @@ async def test_a_due_retry_with_every_place_taken_waits_for_a_call_to_end(
     async def asleep() -> bool:  # the runner is the only one waiting on this clock
         return clock.sleepers == 1 and not runner.wake.is_set()
 
+    async def looked_and_asleep(seen: list[str]) -> bool:
+        return _ticks(seen) > 0 and await asleep()
+
     async def state(resident_id: str, wanted: str, tries: int) -> bool:
         row = await _row(sessions, resident_id)
         return (row.state, row.tries) == (wanted, tries)
@@ -111,11 +114,8 @@ async def test_a_due_retry_with_every_place_taken_waits_for_a_call_to_end(
 
         with statements(engine) as seen:
             await clock.advance(minutes=settings.sweep_retry_minutes)  # r-1's retry falls due
-            async def looked_and_asleep() -> bool:
-                return _ticks(seen) > 0 and await asleep()
-
             try:
-                await changes.until(looked_and_asleep, within=2)
+                await changes.until(lambda: looked_and_asleep(seen), within=2)
             except TimeoutError:
                 raise AssertionError(f"the runner kept looking: {_ticks(seen)} ticks, "
                                      f"{len(seen)} statements") from None
