@@ -76,4 +76,5 @@ def build_workers(services: Services) -> Workers:
     sweep = SweepRunner(services.settings, services.clock, services.sessions, services.bus,
                         services.metrics, services.ingest.progress, on_queued=dispatcher.queued_now)
     services.wakers.schedules, services.wakers.sweeps = wellbeing.poke, sweep.poke
+    dispatcher.delivery.sweep_call_ended = sweep.poke
     return Workers(engine, dispatcher, wellbeing, sweep)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -40,6 +41,7 @@ class Delivery:
         self._sender = sender
         self._line = line
         self._requesting: Counter[int | None] = Counter()  # requests in flight, by alert
+        self.sweep_call_ended: Callable[[], None] = lambda: None  # the sweep runner's poke (wiring)
 
     async def deliver(self, attempt: NotificationAttempt) -> results.Recorded:
         """One API call; the outcome is written in a transaction shared with other results."""
@@ -89,4 +91,6 @@ class Delivery:
         # Shared with other callers' work in one transaction (the group commit), so not a unit of
         # work of its own: its changes go out after that shared commit.
         await publish(self._bus, recorded.changes)
+        if recorded.sweep_call_ended:  # its place is free for the sweep's next call
+            self.sweep_call_ended()
         return recorded

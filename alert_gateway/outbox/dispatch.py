@@ -72,10 +72,10 @@ class Dispatcher:
         # written, and behind the status callbacks' queue (4-6 per send) that took 4-40 s in a
         # storm on a busy machine, holding all slots: sends fell to 10-100/s.
         self.results = GroupCommit(sessions)
-        self._slots = SendSlots(
-            self.settings.send_concurrency, sessions,
-            Delivery(settings, clock, sessions, bus, metrics, self.results, sender, line),
-            self.bucket, self._wakeup)
+        self.delivery = Delivery(settings, clock, sessions, bus, metrics, self.results, sender,
+                                 line)
+        self._slots = SendSlots(self.settings.send_concurrency, sessions, self.delivery,
+                                self.bucket, self._wakeup)
         # a storm is being stored: meanwhile send P1/P2 rows only, each person's first channel
         self._urgent_only = False
         self._housekeeping_at: datetime | None = None

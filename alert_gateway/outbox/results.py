@@ -65,6 +65,7 @@ class Recorded:
     first_latency: tuple[str, float] | None = None  # (severity, seconds): the alert's first send
     changes: list[AlertChange] = field(default_factory=list)
     look_at: datetime | None = None  # the row's new retry time or deadline
+    sweep_call_ended: bool = False  # a sweep's call refused: no callback will free its place
 
 
 async def record(session: AsyncSession, attempt_id: int, result: ProviderResult | Exception, *,
@@ -140,6 +141,8 @@ async def _from_row(session: AsyncSession, attempt_id: int, result: ProviderResu
         if row.alert_id is not None and row.purpose == Purpose.ALERT.value:
             await hooks.poke(session, row.alert_id, now=now)
             out.changes.append(AlertChange(row.alert_id, ChangeKind.NOTIFICATION))
+        out.sweep_call_ended = (row.purpose == Purpose.SWEEP.value
+                                and row.channel == NotifyChannel.VOICE.value)
     out.look_at = row.not_before if row.status == AttemptStatus.PENDING.value else row.deadline_at
     return out
 

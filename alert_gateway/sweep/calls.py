@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -83,22 +84,31 @@ _FINISH = (update(Sweep)
                one_of(col(SweepEntry.state), _OPEN)).exists())
            .values(state=SweepState.FINISHED.value, finished_at=_NOW, updated_at=_NOW)
            .execution_options(synchronize_session=False))
+_NEXT_LOOK = (select(func.min(SweepEntry.due_at))  # a call's result to read
+              .where(SweepEntry.state == EntryState.CALLING.value))
 _NEXT_DUE = select(
-    select(func.min(SweepEntry.due_at))
-    .where(SweepEntry.state == EntryState.CALLING.value).scalar_subquery(),
+    _NEXT_LOOK.scalar_subquery(),
     select(func.min(SweepEntry.due_at))  # a retry of a running sweep
     .join(Sweep, col(Sweep.id) == col(SweepEntry.sweep_id))
     .where(Sweep.state == SweepState.RUNNING.value,
            SweepEntry.state == EntryState.WAITING.value).scalar_subquery())
 
 
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """What a placing did: calls queued, and whether every place is now taken (never with no
+    sweep running: nothing waits for a place)."""
+
+    count: int
+    full: bool = False
+
+
 async def place_next(session: AsyncSession, *, now: datetime, settings: Settings,
-                     metrics: Metrics, lock_rows: bool) -> int:
-    """Queue calls for the next waiting residents while places are free; how many were queued.
-    The caller commits."""
+                     metrics: Metrics, lock_rows: bool) -> Placed:
+    """Queue calls for the next waiting residents while places are free. The caller commits."""
     sweeps = (await session.exec(_RUNNING_LOCKED if lock_rows else _RUNNING)).all()
     if not sweeps:
-        return 0
+        return Placed(0)
     calling = (await session.exec(_CALLING)).one()
     free = min(settings.sweep_concurrent_calls - calling, BATCH)
     found: list[tuple[SweepEntry, Resident, Sweep]] = []
@@ -129,8 +139,9 @@ async def place_next(session: AsyncSession, *, now: datetime, settings: Settings
         texts, link = text_rows(entry, resident, sweep, now=now, settings=settings)
         sends += texts
         links += [link] if link is not None else []
+    full = calling + len(placed) >= settings.sweep_concurrent_calls
     if not placed:
-        return 0
+        return Placed(0, full)
     connection = await session.connection()  # plain rows, no ORM instances
     ids = (await connection.execute(_QUEUE, sends)).scalars().all()
     if links:
@@ -139,7 +150,7 @@ async def place_next(session: AsyncSession, *, now: datetime, settings: Settings
                                           for entry, at in placed])
     for entry, at in placed:  # as the UPDATE left it, without reading it back
         set_committed_value(entry, "attempt_id", ids[at])
-    return len(placed)
+    return Placed(len(placed), full)
 
 
 async def _next_waiting(session: AsyncSession, sweep: Sweep, *, now: datetime, limit: int,
@@ -185,9 +196,14 @@ async def _finish_sweeps(session: AsyncSession, *, now: datetime) -> None:
     await session.exec(_FINISH, params={"now": now})  # type: ignore[call-overload]
 
 
-async def next_due(session: AsyncSession) -> datetime | None:
-    """The earliest time an entry needs a look: a result to read, or a retry of a running sweep
-    (one round trip)."""
+async def next_due(session: AsyncSession, *, full: bool) -> datetime | None:
+    """The earliest time an entry needs a look: a result to read, or (with a place free) a retry
+    of a running sweep, in one round trip. With every place taken a retry due waits for a call
+    to end, which pokes the runner (its final callback, or Twilio's refusal: outbox/delivery.py)
+    or is found at its result's look: were the retry counted, the runner would look again at
+    once, and again, until then."""
+    if full:
+        return (await session.exec(_NEXT_LOOK)).one()
     found = (await session.exec(_NEXT_DUE)).one()
     times = [t for t in found if t is not None]
     return min(times) if times else None

@@ -1,8 +1,9 @@
 """The sweep runner: places the next calls while places are free, and reads their results.
 
 Like the wellbeing scheduler, it sleeps until the earliest due entry on the injected clock, or
-until poked (a sweep started or resumed, a key pressed, a call ended); every fact is a row, so a
-restart carries on where the last process stopped.
+until poked (a sweep started or resumed, a key pressed, a call ended or refused); with every place
+taken, a retry due waits for such a poke or a result's look (calls.next_due). Every fact is a row,
+so a restart carries on where the last process stopped.
 """
 
 from __future__ import annotations
@@ -71,16 +72,17 @@ class SweepRunner:
                                                    metrics=self._metrics, lock_rows=self._lock_rows))
             placed = await calls.place_next(uow.session, now=now, settings=self._settings,
                                             metrics=self._metrics, lock_rows=self._lock_rows)
-            self._due = None if placed >= calls.BATCH else await calls.next_due(uow.session)
+            self._due = (None if placed.count >= calls.BATCH
+                         else await calls.next_due(uow.session, full=placed.full))
             if gauge:
                 await views.refresh_gauge(uow.session, self._metrics)
-        if placed:
-            log.info("sweep calls queued", extra={"count": placed})
+        if placed.count:
+            log.info("sweep calls queued", extra={"count": placed.count})
             self.on_queued()
         self._gauge_behind = not gauge
         if gauge:
             self._gauge_at = now + GAUGE_EVERY
-        return placed >= calls.BATCH
+        return placed.count >= calls.BATCH
 
     async def _next_wake(self) -> datetime | None:
         due = self._due

@@ -78,10 +78,10 @@ async def test_at_most_n_calls_at_once_below_every_alarm(lite: SessionFactory,
     await _start(lite, None)
     place = {"now": NOW, "settings": settings, "metrics": metrics, "lock_rows": False}
     async with lite() as s:
-        assert await calls.place_next(s, **place) == 3
+        assert await calls.place_next(s, **place) == calls.Placed(3, full=True)
         await s.commit()
     async with lite() as s:
-        assert await calls.place_next(s, **place) == 0
+        assert await calls.place_next(s, **place) == calls.Placed(0, full=True)
         queued = (await s.exec(select(NotificationAttempt))).all()
         assert [(a.to_number, a.priority, a.purpose) for a in queued] == [
             (f"+8176200000{i}", CHECK_PRIORITY, "sweep") for i in (2, 3, 4)]
@@ -92,11 +92,11 @@ async def test_at_most_n_calls_at_once_below_every_alarm(lite: SessionFactory,
         sweep.state = "paused"
         await s.commit()
     async with lite() as s:
-        assert await calls.place_next(s, **place) == 0
+        assert (await calls.place_next(s, **place)).count == 0
         (await s.exec(select(Sweep))).one().state = "running"
         await s.commit()
     async with lite() as s:
-        assert await calls.place_next(s, **place) == 1  # r-1
+        assert await calls.place_next(s, **place) == calls.Placed(1, full=True)  # r-1
         await s.commit()
     async with lite() as s:
         states = {e.resident_id: e.state for e in await s.exec(select(SweepEntry))}
@@ -107,7 +107,8 @@ async def test_at_most_n_calls_at_once_below_every_alarm(lite: SessionFactory,
             entry.state = "fine"
         await s.commit()
     async with lite() as s:
-        assert await calls.place_next(s, **place) == 1  # r-5; r-6 has no phone
+        # r-5; r-6 has no phone: two places left
+        assert await calls.place_next(s, **place) == calls.Placed(1, full=False)
         await s.commit()
     async with lite() as s:
         r6 = (await s.exec(select(SweepEntry).where(SweepEntry.resident_id == "r-6"))).one()

@@ -45,8 +45,8 @@ async def test_two_replicas_keep_to_the_cap_and_call_each_resident_once(
 
     async def place() -> int:
         async with pg() as s:
-            placed = await calls.place_next(s, now=NOW, settings=settings, metrics=metrics,
-                                            lock_rows=True)
+            placed = (await calls.place_next(s, now=NOW, settings=settings, metrics=metrics,
+                                             lock_rows=True)).count
             await s.commit()
         return placed
 
