@@ -53,7 +53,8 @@ class WellbeingCall(SQLModel, table=True):
     state: str = enum_field(WellbeingState.SCHEDULED.value)
     due_at: datetime
     tries: int = 0  # calls placed so far
-    attempt_id: int | None = Field(default=None, foreign_key="notificationattempt.id")
+    # indexed: a key pressed on the call finds its window by attempt (kept windows only grow)
+    attempt_id: int | None = Field(default=None, foreign_key="notificationattempt.id", index=True)
     alert_id: int | None = Field(default=None, foreign_key="alert.id")  # 9, or never reached
     answered_at: datetime | None = None
     finished_at: datetime | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,6 +21,10 @@ from .check_call import CheckAnswer
 from .outcomes import finish
 
 _STATES = {CheckAnswer.FINE: WellbeingState.FINE, CheckAnswer.HELP: WellbeingState.HELP}
+# The window the call was placed for, with its resident's language: by ix_wellbeing_call_attempt_id
+WINDOW_OF_ATTEMPT = (select(WellbeingCall, Resident.language)
+                     .join(Resident, col(Resident.id) == col(WellbeingCall.resident_id))
+                     .where(col(WellbeingCall.attempt_id) == bindparam("attempt_id")))
 
 
 @dataclass
@@ -34,10 +39,7 @@ class Pressed:
 async def keypress(session: AsyncSession, attempt: NotificationAttempt, digits: str, *,
                    now: datetime, metrics: Metrics) -> Pressed:
     """Settle the call and its window by the key; another key is heard as no answer."""
-    found = (await session.exec(
-        select(WellbeingCall, Resident.language)
-        .join(Resident, col(Resident.id) == col(WellbeingCall.resident_id))
-        .where(WellbeingCall.attempt_id == attempt.id))).first()
+    found = (await session.exec(WINDOW_OF_ATTEMPT, params={"attempt_id": attempt.id})).first()
     call, spoken = found if found is not None else (None, None)
     language = language_of(spoken)
     answer = check_call.press(attempt, digits, now=now, metrics=metrics)

@@ -85,10 +85,9 @@ async def look_at_results(session: AsyncSession, *, now: datetime, settings: Set
                              hours=night_hours(timezone, settings))
         if answer is not None:
             metrics.wellbeing_calls.labels(result=answer.value).inc()
-        call.updated_at = now
         if decided.step in (Step.WAIT, Step.RETRY):
             assert decided.due_at is not None
-            call.due_at = decided.due_at
+            call.due_at, call.updated_at = decided.due_at, now
             if decided.step is Step.RETRY:
                 call.state = WellbeingState.SCHEDULED.value
         else:

@@ -31,14 +31,16 @@ async def finish(session: AsyncSession, call: WellbeingCall, state: WellbeingSta
     """Close the window with `state`; help and not reached open an alert the normal way."""
     if WellbeingState(call.state).is_final:
         return []  # a second keypress, or a late look at a window already settled
+    metrics.wellbeing_checks.labels(outcome=state.value).inc()
+    changes: list[AlertChange] = []
+    if state in _RAISES:
+        alarm_type, key = _RAISES[state]
+        call.alert_id, change = await raise_for_resident(
+            session, call.resident_id, alarm_type, now=now, actor=ACTOR,
+            said=say(key, tries=call.tries), data={"wellbeing_call_id": call.id})
+        changes.append(change)
+    # set after the alert's reads, which flush what is pending: the window is one UPDATE, not two
     call.state, call.finished_at, call.updated_at = state.value, now, now
     if state in (WellbeingState.FINE, WellbeingState.HELP):
         call.answered_at = now
-    metrics.wellbeing_checks.labels(outcome=state.value).inc()
-    if state not in _RAISES:
-        return []
-    alarm_type, key = _RAISES[state]
-    call.alert_id, change = await raise_for_resident(
-        session, call.resident_id, alarm_type, now=now, actor=ACTOR,
-        said=say(key, tries=call.tries), data={"wellbeing_call_id": call.id})
-    return [change]
+    return changes

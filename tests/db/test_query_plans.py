@@ -1,6 +1,7 @@
 """The reads on every alarm's path look residents up by key on SQLite, never scan them all;
 on PostgreSQL a status callback's statements find their attempts by key however much the outbox
-grew since the gateway started.
+grew since the gateway started, and a key pressed on a wellbeing call finds its window by key
+however many windows were kept.
 
 A bracketed `resident LEFT JOIN contact` made SQLite materialise the whole join, every resident,
 on each intake batch and engine step: during a 10,000-resident sweep that held the one connection
@@ -28,20 +29,22 @@ from sqlmodel import SQLModel, col, update
 import alert_gateway.db.models  # noqa: F401  (the tables)
 from alert_gateway.db.engine import make_engine, make_sessions
 from alert_gateway.db.escalation import IN_FLIGHT_SQL
-from alert_gateway.db.models import AttemptStatus, NotificationAttempt
+from alert_gateway.db.models import AttemptStatus, NotificationAttempt, Resident, WellbeingCall
 from alert_gateway.escalation.steploads import _ALERTS_AND_PEOPLE, _PEOPLE
 from alert_gateway.ingest.devicerows import DEVICES_AND_MORE
 from alert_gateway.outbox import queue
 from alert_gateway.outbox.forward import _LOCK, ADVANCED, advance_row, advance_statement
 from alert_gateway.outbox.stuck import WATCHED
+from alert_gateway.wellbeing.answers import WINDOW_OF_ATTEMPT
 
 
 @pytest.mark.parametrize(("statement", "params"), [
     (DEVICES_AND_MORE, {"device_ids": ["pendant-1", "pendant-2"]}),
     (_ALERTS_AND_PEOPLE, {"alert_ids": [1, 2]}),
     (_PEOPLE, {"resident_ids": [1, 2]}),
-], ids=["intake devices", "engine alerts", "people"])
-def test_alarm_path_reads_search_by_key(tmp_path: Path, statement: Executable,
+    (WINDOW_OF_ATTEMPT, {"attempt_id": 1}),
+], ids=["intake devices", "engine alerts", "people", "wellbeing keypress"])
+def test_hot_path_reads_search_by_key(tmp_path: Path, statement: Executable,
                                         params: dict[str, Any]) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'plans.sqlite'}")
     SQLModel.metadata.create_all(engine)
@@ -101,13 +104,48 @@ async def test_callback_statements_find_attempts_by_key_after_the_outbox_grew(
     assert (seq, idx > 0) == (0, True), (seq, idx)
 
 
-async def _scans(conn: AsyncConnection) -> tuple[int, int]:
-    """(sequential, index) scans of the attempts counted so far in this backend (pending counts
+async def _scans(conn: AsyncConnection, table: str = "notificationattempt") -> tuple[int, int]:
+    """(sequential, index) scans of `table` counted so far in this backend (pending counts
     are flushed every second at most, so only a difference within one transaction is exact)."""
     row = (await conn.execute(text(
-        "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables"
-        " WHERE relname = 'notificationattempt'"))).one()
+        "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relname = :table"),
+        {"table": table})).one()
     return row.seq_scan, row.idx_scan
+
+
+async def test_a_wellbeing_key_finds_its_window_by_key_after_windows_were_kept(
+        pg_url: str) -> None:
+    """A key pressed on a wellbeing call, first looked up on the empty table of a fresh start,
+    still finds its window by attempt once thousands of windows are kept (they never go)."""
+    engine = make_engine(pg_url)
+    params = {"attempt_id": 1}
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(SQLModel.metadata.create_all)
+            await conn.commit()
+            for _ in range(8):  # past the runs after which PostgreSQL may keep a generic plan
+                await conn.execute(WINDOW_OF_ATTEMPT, params)
+                await conn.rollback()
+            now = datetime.now(UTC)
+            await conn.execute(insert(Resident), [{"id": "r-1", "name": "住人"}])
+            ids = (await conn.execute(insert(NotificationAttempt).returning(
+                col(NotificationAttempt.id)), [
+                {"target": "resident", "to_number": "+81762000001", "channel": "voice",
+                 "status": "not_reached", "purpose": "wellbeing", "created_at": now,
+                 "not_before": now} for _ in range(GROWN)])).scalars().all()
+            await conn.execute(insert(WellbeingCall), [
+                {"resident_id": "r-1", "window_start": now - timedelta(days=7 * i),
+                 "window_end": now - timedelta(days=7 * i), "due_at": now, "attempt_id": id_,
+                 "created_at": now, "updated_at": now} for i, id_ in enumerate(ids)])
+            await conn.commit()
+            before = await _scans(conn, "wellbeing_call")
+            await conn.execute(WINDOW_OF_ATTEMPT, {"attempt_id": ids[-1]})
+            seq, idx = (a - b for a, b in zip(await _scans(conn, "wellbeing_call"), before,
+                                              strict=True))
+            await conn.rollback()
+    finally:
+        await engine.dispose()
+    assert (seq, idx > 0) == (0, True), (seq, idx)
 
 
 def test_the_deadline_index_holds_every_status_with_a_deadline() -> None:
