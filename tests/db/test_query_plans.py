@@ -29,8 +29,15 @@ from sqlmodel import SQLModel, col, update
 import alert_gateway.db.models  # noqa: F401  (the tables)
 from alert_gateway.db.engine import make_engine, make_sessions
 from alert_gateway.db.escalation import IN_FLIGHT_SQL
-from alert_gateway.db.models import AttemptStatus, NotificationAttempt, Resident, WellbeingCall
+from alert_gateway.db.models import (
+    AttemptStatus,
+    Device,
+    NotificationAttempt,
+    Resident,
+    WellbeingCall,
+)
 from alert_gateway.escalation.steploads import _ALERTS_AND_PEOPLE, _PEOPLE
+from alert_gateway.ingest.claim_pg import claim_and_read
 from alert_gateway.ingest.devicerows import DEVICES_AND_MORE
 from alert_gateway.outbox import queue
 from alert_gateway.outbox.forward import _LOCK, ADVANCED, advance_row, advance_statement
@@ -145,6 +152,35 @@ async def test_a_wellbeing_key_finds_its_window_by_key_after_windows_were_kept(
             await conn.rollback()
     finally:
         await engine.dispose()
+    assert (seq, idx > 0) == (0, True), (seq, idx)
+
+
+async def test_the_intake_claim_reads_its_devices_by_key(pg_url: str) -> None:
+    """The claim of an alarm's key, with the read of its device in the same statement (one
+    joined to the other on no column of theirs), finds the device by key among thousands."""
+    engine = make_engine(pg_url)
+    sessions = make_sessions(engine)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(SQLModel.metadata.create_all)
+            await conn.execute(insert(Resident), [{"id": f"r-{i}", "name": "住人"}
+                                                  for i in range(GROWN)])
+            await conn.execute(insert(Device), [{"id": f"pendant-{i}", "resident_id": f"r-{i}"}
+                                                for i in range(GROWN)])
+            await conn.execute(text("ANALYZE"))
+        async with sessions() as session:
+            conn = await session.connection()
+            before = await _scans(conn, "device")
+            claimed, rows = await claim_and_read(
+                session, {("pendant-7", "alarm", "m-1"): ("sos", None)}, ["pendant-7"],
+                now=datetime.now(UTC))
+            seq, idx = (a - b for a, b in zip(await _scans(conn, "device"), before, strict=True))
+            found = [row._mapping[Device].id for row in rows]
+            await session.rollback()
+    finally:
+        await engine.dispose()
+    assert list(claimed) == [("pendant-7", "alarm", "m-1")]
+    assert found == ["pendant-7"]
     assert (seq, idx > 0) == (0, True), (seq, idx)
 
 
