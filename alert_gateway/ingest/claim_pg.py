@@ -8,11 +8,6 @@ beside the devices' rows, on a one-row anchor so that they come back with no dev
 The read shares the statement's snapshot, taken before the claim waited for another replica's
 claim of the same key: when a key turns out held, the caller reads the devices again, after it,
 and sees the alert that replica opened (as the two statements in that order did).
-
-It also draws an alert id per alarm claimed, so that the alerts the batch opens go in with their
-first step's rows (escalation/steprows_pg.py) instead of by an INSERT … RETURNING of their own.
-An id drawn for an alarm that opens nothing (a second press, a restore) stays unused, as an id of
-a rolled-back insert does: alert numbers have gaps.
 """
 
 from __future__ import annotations
@@ -47,6 +42,8 @@ def _statement() -> Select[Any]:
                .on_conflict_do_nothing(index_elements=list(KEY_COLUMNS))
                .returning(*(_INBOUND.c[c] for c in ("id", *KEY_COLUMNS)))
                .cte("claimed_inboundmessage"))
+    # ids for the alerts the claimed alarms may open, drawn now: they then go in with their
+    # first step's rows (escalation/steprows_pg.py), not by an INSERT … RETURNING of their own
     drawn = (select(func.array_agg(func.nextval(func.pg_get_serial_sequence("alert", "id"))))
              .select_from(func.generate_series(1, bindparam("alert_ids_wanted", type_=Integer)))
              .scalar_subquery())
