@@ -155,7 +155,7 @@ def opened_entries(
 _ALERT_TABLE = Alert.__table__  # type: ignore[attr-defined]
 _INSERT_ALERTS = insert(_ALERT_TABLE).returning(  # built once: see `insert_alerts`
     _ALERT_TABLE.c.id, _ALERT_TABLE.c.device_id, _ALERT_TABLE.c.source_message_id)
-INSERTED_COLUMNS = tuple(c.key for c in _ALERT_TABLE.columns if c.key != "id")  # all but its id
+_INSERTED_COLUMNS = [c.key for c in _ALERT_TABLE.columns if c.key != "id"]
 
 
 async def insert_alerts(session: AsyncSession, alerts: Sequence[dict[str, Any]]) -> list[int]:
@@ -165,7 +165,7 @@ async def insert_alerts(session: AsyncSession, alerts: Sequence[dict[str, Any]])
     match the rows of a multi-row INSERT … RETURNING to their objects, so it does not batch them.
     Here rows are matched on (device, source message id), unique among the alarms of one batch.
     """
-    params = [{k: values.get(k) for k in INSERTED_COLUMNS} for values in alerts]
+    params = [{k: values.get(k) for k in _INSERTED_COLUMNS} for values in alerts]
     keys = [(values["device_id"], values["source_message_id"]) for values in alerts]
     if len(set(keys)) < len(keys) or any(m is None for _, m in keys):  # not matchable: one each
         return [(await session.exec(insert(_ALERT_TABLE).returning(_ALERT_TABLE.c.id),

@@ -20,7 +20,6 @@ from sqlalchemy import Table, bindparam, insert, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.models import (
-    Alert,
     AlertEvent,
     AlertResponder,
     AnswerLink,
@@ -77,7 +76,6 @@ _FIELDS = tuple(f.name for f in fields(NewAttempt))
 Claim = Callable[[AsyncSession, list[NewAttempt]], Awaitable[list[NewAttempt]]]
 
 _ATTEMPT: Table = NotificationAttempt.__table__  # type: ignore[attr-defined]
-_ALERT: Table = Alert.__table__  # type: ignore[attr-defined]
 _RESPONDER: Table = AlertResponder.__table__  # type: ignore[attr-defined]
 _LINK: Table = AnswerLink.__table__  # type: ignore[attr-defined]
 _EVENT: Table = AlertEvent.__table__  # type: ignore[attr-defined]
@@ -88,7 +86,7 @@ FILL_INBOUND = update(_INBOUND).where(_INBOUND.c.id == bindparam("b_id")).values
     alert_id=bindparam("b_alert_id"))
 _KEY_COLUMNS = ("alert_id", "channel", "to_number", "purpose", "step_index", "round", "dial_no")
 # built once: constructing a statement per batch cost about as much as a small batch's executing it
-_INSERTS = {t.name: insert(t) for t in (_ALERT, _ATTEMPT, _RESPONDER, _LINK, _EVENT, _ESCALATION)}
+_INSERTS = {t.name: insert(t) for t in (_ATTEMPT, _RESPONDER, _LINK, _EVENT, _ESCALATION)}
 _INSERT_ATTEMPTS_RETURNING = insert(_ATTEMPT).returning(
     _ATTEMPT.c.id, *(_ATTEMPT.c[c] for c in _KEY_COLUMNS))
 
@@ -108,7 +106,6 @@ class OpenedRows:
     and reads nothing back about them (no attempts or responders can exist yet)."""
 
     alerts: dict[int, SimpleNamespace] = field(default_factory=dict)  # id -> the alert's columns
-    new_alerts: list[dict[str, Any]] = field(default_factory=list)  # not inserted yet, with ids
     escalations: dict[int, dict[str, Any]] = field(default_factory=dict)  # `hooks.escalation_values`
     entries: list[dict[str, Any]] = field(default_factory=list)  # `opening.opened_entries`
     routed: list[dict[str, Any]] = field(default_factory=list)  # `FILL_INBOUND` rows
@@ -140,13 +137,12 @@ class StepRows:
     fresh: dict[int, dict[str, Any]] = field(default_factory=dict)  # `hooks.escalation_values`
     # the batch's claimed messages and their alerts (`FILL_INBOUND` rows), set with the rest
     routed: list[dict[str, Any]] = field(default_factory=list)
-    new_alerts: list[dict[str, Any]] = field(default_factory=list)  # alerts opened, ids drawn
 
     @classmethod
     def after(cls, opened: OpenedRows) -> StepRows:
         """The rows of a batch's steps, beginning with those of the alerts it opened."""
         return cls(events=list(opened.entries), fresh=dict(opened.escalations),
-                   routed=list(opened.routed), new_alerts=list(opened.new_alerts))
+                   routed=list(opened.routed))
 
     def event(self, alert_id: int, now: datetime, kind: str, said: Said, **data: object) -> None:
         """A system entry on the alert's timeline (its text a key and parameters, and in English)."""
@@ -186,8 +182,6 @@ class StepRows:
         if session.get_bind().dialect.name == "postgresql" and _matchable(self.attempts):
             ids = await self._write_together(session, planned)
             return [a.held(ids[id(a)]) for a in taken]
-        if self.new_alerts:  # first: the rows below refer to them
-            await session.exec(_INSERTS[_ALERT.name], params=self.new_alerts)  # type: ignore[call-overload]
         ids = await _insert_attempts(session, self.attempts, returning=bool(taken))
         for table, rows in ((_RESPONDER, self.new_responders), (_LINK, self.links),
                             (_EVENT, self.events), (_ESCALATION, list(self.fresh.values()))):
@@ -204,7 +198,7 @@ class StepRows:
         by `id()`."""
         rows = await write_together(
             session, [a.values() for a in self.attempts],
-            {_ALERT.name: self.new_alerts, _RESPONDER.name: self.new_responders, _LINK.name: self.links,
+            {_RESPONDER.name: self.new_responders, _LINK.name: self.links,
              _EVENT.name: self.events, _ESCALATION.name: list(self.fresh.values())}, planned,
             self.routed, attempt_columns=_FIELDS, key_columns=_KEY_COLUMNS)
         by_key = {tuple(r[1:]): r[0] for r in rows}

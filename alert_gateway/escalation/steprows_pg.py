@@ -1,8 +1,6 @@
-"""A batch's step rows in one PostgreSQL statement: the alerts it opened (their ids drawn with
-its claim), the attempts, responders, answer links, timeline entries and fresh escalations
-inserted, the other escalations' plans followed, the batch's claimed messages given their
-alerts, as data-modifying WITHs over arrays (db/rowset.py). Foreign keys are checked at the end
-of the statement, when every row of it is in.
+"""A batch's step rows in one PostgreSQL statement: the attempts, responders, answer links,
+timeline entries and fresh escalations inserted, the other escalations' plans followed, the
+batch's claimed messages given their alerts, as data-modifying WITHs over arrays (db/rowset.py).
 
 Each of those tables was an executemany of its own, a round trip each in the transaction that
 stores an alarm: on a busy event loop every round trip waits behind whatever else is ready (a
@@ -20,9 +18,7 @@ from typing import Any
 from sqlalchemy import Select, Table, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..alerts.opening import INSERTED_COLUMNS
 from ..db.models import (
-    Alert,
     AlertEvent,
     AlertResponder,
     AnswerLink,
@@ -36,7 +32,6 @@ from .hooks import PLANNED_COLUMNS
 _ATTEMPT: Table = NotificationAttempt.__table__  # type: ignore[attr-defined]
 # the columns each table's rows carry (steprows.py, hooks.escalation_values, responses/links.py)
 _COLUMNS: dict[Table, tuple[str, ...]] = {
-    Alert.__table__: ("id", *INSERTED_COLUMNS),  # type: ignore[attr-defined]  # ids drawn ahead
     AlertResponder.__table__: ("alert_id", "contact_id", "state", "short_code", "updated_at"),  # type: ignore[attr-defined]
     AnswerLink.__table__: ("token_hash", "alert_id", "contact_id", "created_at", "expires_at"),  # type: ignore[attr-defined]
     AlertEvent.__table__: ("alert_id", "at", "kind", "actor", "message", "data"),  # type: ignore[attr-defined]
@@ -82,7 +77,7 @@ async def write_together(session: AsyncSession, attempts: list[dict[str, Any]],
                          routed: list[dict[str, Any]], *, attempt_columns: tuple[str, ...],
                          key_columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
     """Insert every row and follow every plan at once; returns each attempt's (id, *key
-    columns), in no set order. `others`: rows by table name (alert, alertresponder, answerlink,
+    columns), in no set order. `others`: rows by table name (alertresponder, answerlink,
     alertevent, escalation); `plans`: `hooks.plan_values` of escalations that exist already;
     `routed`: `steprows.FILL_INBOUND` rows."""
     dialect = session.get_bind().dialect

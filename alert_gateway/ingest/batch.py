@@ -111,10 +111,8 @@ async def load_context(
               for i in items
               if isinstance(i, Incoming) and isinstance(i.message, AlarmMessage | CancelMessage)}
     device_ids = sorted({i.device_id for i in items if i.device_id is not None})
-    drawn: list[int] = []
     if claims and session.get_bind().dialect.name == "postgresql":
-        read = await claim_and_read(session, claims, device_ids, now=now)
-        claimed, rows, drawn = read.claimed, read.rows, read.alert_ids
+        claimed, rows = await claim_and_read(session, claims, device_ids, now=now)
         if len(claimed) < len(claims):
             rows = await _read_devices(session, device_ids)
     else:
@@ -127,7 +125,7 @@ async def load_context(
     unknown = set(device_ids) - found.devices.keys()
     if unknown:
         found.active.update(await load_active(session, resident_ids=(), lone_device_ids=unknown))
-    batch_rows = BatchRows(session, now, drawn_ids=drawn[::-1])  # popped from the end: in order
+    batch_rows = BatchRows(session, now)
     batch_rows.deferred.people = found.people
     return BatchContext(found.devices, claimed, seen, dict(found.active), batch_rows)
 

@@ -24,13 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import AlarmType
 
-from ..alerts.opening import (
-    INSERTED_COLUMNS,
-    alert_key,
-    insert_alerts,
-    opened_entries,
-    starts_escalation,
-)
+from ..alerts.opening import alert_key, insert_alerts, opened_entries, starts_escalation
 from ..db.models import Alert, AlertEvent, Escalation, InboundMessage
 from ..escalation import hooks
 from ..escalation.steprows import FILL_INBOUND, OpenedRows
@@ -135,24 +129,15 @@ class BatchRows:
     inbound: list[NewInbound] = field(default_factory=list)
     opened: list[Opened] = field(default_factory=list)
     deferred: OpenedRows = field(default_factory=OpenedRows)  # `write(defer=True)`: intake writes
-    # PostgreSQL: alert ids drawn from the sequence with the batch's claim (claim_pg.py), so that
-    # the deferred alerts go in with their first step's rows, one statement, not one before it
-    drawn_ids: list[int] = field(default_factory=list)
 
     async def write(self, *, defer: bool = False) -> None:
         """Write what is pending: the alerts first (for their ids), then what refers to them.
         `defer`: the new alerts' entries and escalations go to `self.deferred` instead, for
         intake to write with their first step (an INSERT each, not an INSERT and an UPDATE), and
-        so do the claimed messages' alerts and, with ids drawn for them, the alerts themselves
-        (on PostgreSQL all in the step's one statement)."""
+        so do the claimed messages' alerts (on PostgreSQL in the step's one statement)."""
         out = self.deferred if defer else OpenedRows()
         if self.alerts:
-            if defer and len(self.drawn_ids) >= len(self.alerts):
-                ids = [self.drawn_ids.pop() for _ in self.alerts]
-                out.new_alerts += [{"id": i, **{k: a.values.get(k) for k in INSERTED_COLUMNS}}
-                                   for i, a in zip(ids, self.alerts, strict=True)]
-            else:
-                ids = await insert_alerts(self.session, [a.values for a in self.alerts])
+            ids = await insert_alerts(self.session, [a.values for a in self.alerts])
             for alert, alert_id in zip(self.alerts, ids, strict=True):
                 alert.id = alert_id
                 values = alert.values

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, Integer, Row, Select, Table, bindparam, func, select
+from sqlalchemy import JSON, Row, Select, Table, func, select
 from sqlalchemy.dialects import postgresql
 from sqlmodel.ext.asyncio.session import AsyncSession
-
-from devices.contract import Channel
 
 from ..db.models import Device, InboundMessage
 from ..db.rowset import RowSet
@@ -42,37 +39,20 @@ def _statement() -> Select[Any]:
                .on_conflict_do_nothing(index_elements=list(KEY_COLUMNS))
                .returning(*(_INBOUND.c[c] for c in ("id", *KEY_COLUMNS)))
                .cte("claimed_inboundmessage"))
-    # ids for the alerts the claimed alarms may open, drawn now: they then go in with their
-    # first step's rows (escalation/steprows_pg.py), not by an INSERT … RETURNING of their own
-    drawn = (select(func.array_agg(func.nextval(func.pg_get_serial_sequence("alert", "id"))))
-             .select_from(func.generate_series(1, bindparam("alert_ids_wanted", type_=Integer)))
-             .scalar_subquery())
-    made = select(func.json_agg(func.json_build_array(*claimed.c), type_=JSON).label("claimed"),
-                  drawn.label("alert_ids")).subquery("claims_made")
-    return with_alerts_and_people(select(made.c.claimed, made.c.alert_ids, *DEVICE_ENTITIES)
-                                  .select_from(made)
+    made = select(func.json_agg(func.json_build_array(*claimed.c), type_=JSON)
+                  .label("claimed")).subquery("claims_made")
+    return with_alerts_and_people(select(made.c.claimed, *DEVICE_ENTITIES).select_from(made)
                                   .outerjoin(Device, IS_LISTED))
 
 
-@dataclass
-class ClaimRead:
-    """The keys claimed (with their new row ids), the devices' rows (`DeviceRows.of`), and
-    alert ids drawn for the alerts the batch opens."""
-
-    claimed: dict[InboundKey, int]
-    rows: Sequence[Row[Any]]
-    alert_ids: list[int]
-
-
 async def claim_and_read(session: AsyncSession, claims: dict[InboundKey, ClaimedValues],
-                         device_ids: list[str], *, now: datetime) -> ClaimRead:
-    """Claim the keys and read the devices; draw an alert id per alarm claimed."""
+                         device_ids: list[str], *,
+                         now: datetime) -> tuple[dict[InboundKey, int], Sequence[Row[Any]]]:
+    """The keys claimed (with their new row ids), and the devices' rows (`DeviceRows.of`)."""
     params = _CLAIMS.params(session.get_bind().dialect, claim_values(claims, now=now))
-    alarms = sum(channel == Channel.ALARM.value for _, channel, _ in claims)
-    rows = (await session.exec(_statement(), params={  # type: ignore[call-overload]
-        **params, "device_ids": device_ids, "alert_ids_wanted": alarms})).all()
+    rows = (await session.exec(_statement(),  # type: ignore[call-overload]
+                               params={**params, "device_ids": device_ids})).all()
     made = rows[0].claimed if rows else None
     if isinstance(made, str):
         made = json.loads(made)
-    claimed = {(d, c, m): i for i, d, c, m in made or ()}
-    return ClaimRead(claimed, rows, list(rows[0].alert_ids or ()) if rows else [])
+    return {(d, c, m): i for i, d, c, m in made or ()}, rows
