@@ -4,14 +4,10 @@ whatever their statuses, and each caller still gets its own row's answer."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,25 +17,9 @@ from alert_gateway.db.models import AttemptStatus, NotificationAttempt
 from alert_gateway.metrics import Metrics
 from alert_gateway.outbox import forward
 from alert_gateway.responses import callbacks
+from tests.statements import statements_sent
 
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
-
-
-@contextmanager
-def updates_counted(sessions: SessionFactory) -> Iterator[list[str]]:
-    """The UPDATE statements sent to the database while inside."""
-    engine: AsyncEngine = sessions.kw["bind"]
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE"):
-            seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def _attempts(sessions: SessionFactory, n: int) -> list[int]:
@@ -64,12 +44,13 @@ async def test_a_batch_moving_attempts_to_two_statuses_is_one_update(sessions: S
     caller learns that its attempt moved, and every attempt holds its own new status."""
     ids = await _attempts(sessions, 20)
     writes, metrics = GroupCommit(sessions), Metrics()
-    with updates_counted(sessions) as seen:
+    with statements_sent(sessions.kw["bind"]) as sent:
         moved = await asyncio.gather(*(
             writes.run(_move(a, AttemptStatus.SENT if i < 10 else AttemptStatus.DELIVERED,
                              f"SM{i:032d}", metrics)) for i, a in enumerate(ids)))
     assert writes.transactions == 1
-    assert len(seen) == 1, seen
+    updates = [s for s in sent if s.lstrip().upper().startswith("UPDATE")]
+    assert len(updates) == 1, updates
     assert all(m is not None and m.channel == "sms" for m in moved)
     async with sessions() as session:
         statuses = (await session.exec(select(NotificationAttempt.status)

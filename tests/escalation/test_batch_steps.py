@@ -4,12 +4,10 @@ storm's intake claims each person's first channel only."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import event
 from sqlmodel import col, select
 
 from alert_gateway.clock import FakeClock
@@ -33,6 +31,7 @@ from alert_gateway.services import Services, build_services
 from alert_gateway.settings import Settings
 from devices.contract import Topics
 from tests.conftest import create_schema
+from tests.statements import statements_sent
 
 NOON = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)  # 12:00 in Japan: the technical policy texts by day
 
@@ -70,24 +69,8 @@ async def _home(services: Services, resident: str, *, alerts: int, at: datetime 
     return ids
 
 
-@contextmanager
-def statements_seen(services: Services) -> Iterator[list[str]]:
-    """The SQL statements sent while the block runs, in order."""
-    seen: list[str] = []
-
-    def note(*args: Any) -> None:
-        seen.append(args[2])
-
-    sync = services.engine.sync_engine
-    event.listen(sync, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(sync, "before_cursor_execute", note)
-
-
 async def _statements_of_tick(services: Services, engine: EscalationEngine) -> int:
-    with statements_seen(services) as seen:
+    with statements_sent(services.engine) as seen:
         await engine.tick(NOON)
     return len(seen)
 
@@ -167,7 +150,7 @@ async def test_one_alarms_intake_writes_its_rows_and_reads_back_none_of_them(dat
             await s.commit()
         intake = Intake(services.settings, Stepper(services.settings, load_policies()),
                         None, None, lock_rows=False)  # type: ignore[arg-type]  # no hand-over here
-        with statements_seen(services) as seen:
+        with statements_sent(services.engine) as seen:
             async with services.sessions() as s:
                 result = await store_batch(s, [_sos("o1-pendant")], now=NOON, skew_limit=300,
                                            cancel_min_seconds=0, cancel_grace_seconds=300,

@@ -5,13 +5,10 @@ call Twilio refuses ends there, freeing its place at once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
 
 import pytest_asyncio
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select, update
 
@@ -26,6 +23,7 @@ from alert_gateway.sweep import starting
 from alert_gateway.sweep.runner import SweepRunner
 from tests.escalation.env import escalation_env
 from tests.harness import Changes
+from tests.statements import statements_sent
 from tests.sweep import env as sweep_env
 from tests.sweep.env import diagnosis, phone, settled
 
@@ -40,21 +38,6 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(database_url)
     yield engine
     await engine.dispose()
-
-
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The statements sent to the database while inside."""
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", note)
 
 
 def _ticks(seen: list[str]) -> int:
@@ -112,7 +95,7 @@ async def test_a_due_retry_with_every_place_taken_waits_for_a_call_to_end(
         assert await state("r-1", "waiting", 1)
         await changes.until(asleep)
 
-        with statements(engine) as seen:
+        with statements_sent(engine) as seen:
             await clock.advance(minutes=settings.sweep_retry_minutes)  # r-1's retry falls due
             try:
                 await changes.until(lambda: looked_and_asleep(seen), within=2)

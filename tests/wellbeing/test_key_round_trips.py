@@ -3,14 +3,10 @@ read once and written once (a 9 used to write its window twice: before and after
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import select
 
 from alert_gateway.db.engine import SessionFactory
@@ -21,6 +17,8 @@ from alert_gateway.metrics import Metrics
 from alert_gateway.responses import keypress
 from alert_gateway.settings import Settings
 from alert_gateway.wellbeing import calls
+from tests.statements import heads as heads_of
+from tests.statements import statements_sent
 
 NOW = datetime(2026, 12, 4, 1, 10, tzinfo=UTC)  # Friday 10:10 in Tokyo
 SID = "CA" + "1" * 32
@@ -44,22 +42,6 @@ async def _calling(sessions: SessionFactory, *, status: str = "in_progress") -> 
         await session.commit()
         assert call.id is not None and attempt.id is not None
         return call.id, attempt.id
-
-
-@contextmanager
-def statements_sent(sessions: SessionFactory) -> Iterator[list[str]]:
-    """The heads of the statements sent while the block runs (BEGIN and COMMIT not counted)."""
-    sent: list[str] = []
-
-    def keep(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(" ".join(statement.split()[:2]))
-
-    engine = sessions.kw["bind"].sync_engine
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
 
 
 async def _window(sessions: SessionFactory, call_id: int) -> WellbeingCall:
@@ -87,12 +69,12 @@ async def test_a_key_reads_and_writes_each_row_once(
     P2 alert, and the window (its state and its alert) is still one UPDATE."""
     call_id, attempt_id = await _calling(sessions)
     writes = GroupCommit(sessions, linger=0)
-    with statements_sent(sessions) as sent:
+    with statements_sent(sessions.kw["bind"]) as sent:
         pressed = await writes.run(lambda session: keypress.keypress(
             session, attempt_id=attempt_id, sid=SID, digits=digits, now=NOW, tz=TOKYO,
             metrics=Metrics()))
     assert (pressed.say, pressed.language) == (t("en", said), "en")
-    assert sent == heads and writes.transactions == 1
+    assert heads_of(sent) == heads and writes.transactions == 1
     call = await _window(sessions, call_id)
     assert (call.state, call.answered_at, call.finished_at, call.updated_at) == (
         state, NOW, NOW, NOW)
@@ -109,12 +91,12 @@ async def test_a_window_never_answered_is_written_once_with_its_alert(
     """The scheduler's look at a third unanswered call opens the P3 alert; the window's state,
     time and alert are one UPDATE."""
     call_id, _ = await _calling(sessions, status="not_reached")
-    with statements_sent(sessions) as sent:
+    with statements_sent(sessions.kw["bind"]) as sent:
         async with sessions() as session:
             await calls.look_at_results(session, now=NOW, settings=Settings(wellbeing_call_tries=3),
                                         metrics=Metrics(), lock_rows=False)
             await session.commit()
-    assert sent.count("UPDATE wellbeing_call") == 1, sent
+    assert heads_of(sent).count("UPDATE wellbeing_call") == 1, sent
     call = await _window(sessions, call_id)
     assert (call.state, call.answered_at, call.finished_at) == ("not_reached", None, NOW)
     async with sessions() as session:
