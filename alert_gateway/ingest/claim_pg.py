@@ -2,8 +2,9 @@
 
 They were two round trips of an alarm's storing transaction, each waiting on a busy event loop
 behind whatever else was ready (a sweep's callbacks). Here the claim (INSERT … ON CONFLICT DO
-NOTHING RETURNING, over arrays) is a data-modifying WITH whose rows come back as one JSON column
-beside the devices' rows, on a one-row anchor so that they come back with no device too.
+NOTHING RETURNING, over arrays) is a data-modifying WITH whose rows come back as one JSON value
+on the first of the devices' rows, from a one-row anchor so that they come back with no device
+too.
 
 The read shares the statement's snapshot, taken before the claim waited for another replica's
 claim of the same key: when a key turns out held, the caller reads the devices again, after it,
@@ -18,7 +19,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, Row, Select, Table, func, select
+from sqlalchemy import JSON, Row, Select, Table, case, func, select
 from sqlalchemy.dialects import postgresql
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,7 +42,10 @@ def _statement() -> Select[Any]:
                .cte("claimed_inboundmessage"))
     made = select(func.json_agg(func.json_build_array(*claimed.c), type_=JSON)
                   .label("claimed")).subquery("claims_made")
-    return with_alerts_and_people(select(made.c.claimed, *DEVICE_ENTITIES).select_from(made)
+    # on one row only: repeated beside every device and contact, a storm's batch of 500 sent
+    # and decoded its claims 1,500 times (storing 10,000 alarms took 35 s instead of 9)
+    once = case((func.row_number().over() == 1, made.c.claimed)).label("claimed")
+    return with_alerts_and_people(select(once, *DEVICE_ENTITIES).select_from(made)
                                   .outerjoin(Device, IS_LISTED))
 
 
@@ -52,7 +56,7 @@ async def claim_and_read(session: AsyncSession, claims: dict[InboundKey, Claimed
     params = _CLAIMS.params(session.get_bind().dialect, claim_values(claims, now=now))
     rows = (await session.exec(_statement(),  # type: ignore[call-overload]
                                params={**params, "device_ids": device_ids})).all()
-    made = rows[0].claimed if rows else None
+    made = next((row.claimed for row in rows if row.claimed is not None), None)
     if isinstance(made, str):
         made = json.loads(made)
     return {(d, c, m): i for i, d, c, m in made or ()}, rows
