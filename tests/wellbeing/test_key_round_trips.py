@@ -3,6 +3,7 @@ read once and written once (a 9 used to write its window twice: before and after
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,7 +12,7 @@ from sqlmodel import select
 
 from alert_gateway.db.engine import SessionFactory
 from alert_gateway.db.groupcommit import GroupCommit
-from alert_gateway.db.models import Alert, NotificationAttempt, Resident, WellbeingCall
+from alert_gateway.db.models import Alert, AlertEvent, NotificationAttempt, Resident, WellbeingCall
 from alert_gateway.i18n import t
 from alert_gateway.metrics import Metrics
 from alert_gateway.responses import keypress
@@ -82,6 +83,27 @@ async def test_a_key_reads_and_writes_each_row_once(
         alerts = (await session.exec(select(Alert))).all()
     assert [(a.id, a.severity) for a in alerts] == (
         [] if digits == "1" else [(call.alert_id, "P2")])
+
+
+@pytest.mark.asyncio
+async def test_a_nine_posted_twice_in_one_transaction_raises_one_alert(
+    sessions: SessionFactory,
+) -> None:
+    """Twilio posts the resident's 9 twice (a retried webhook) and both land in one shared
+    transaction: one P2 alert with one timeline entry for the answer, and the answer counted once."""
+    call_id, attempt_id = await _calling(sessions)
+    writes, metrics = GroupCommit(sessions), Metrics()
+    await asyncio.gather(*(writes.run(lambda session: keypress.keypress(
+        session, attempt_id=attempt_id, sid=SID, digits="9", now=NOW, tz=TOKYO, metrics=metrics))
+        for _ in range(2)))
+    assert writes.transactions == 1
+    call = await _window(sessions, call_id)
+    async with sessions() as session:
+        alerts = (await session.exec(select(Alert))).all()
+        entries = (await session.exec(select(AlertEvent))).all()
+    assert [(a.id, a.severity) for a in alerts] == [(call.alert_id, "P2")]
+    assert [e.kind for e in entries].count("opened") == 1, [e.kind for e in entries]
+    assert metrics.wellbeing_checks.labels(outcome="help")._value.get() == 1
 
 
 @pytest.mark.asyncio
