@@ -13,7 +13,6 @@ and sees the alert that replica opened (as the two statements in that order did)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
@@ -56,7 +55,5 @@ async def claim_and_read(session: AsyncSession, claims: dict[InboundKey, Claimed
     params = _CLAIMS.params(session.get_bind().dialect, claim_values(claims, now=now))
     rows = (await session.exec(_statement(),  # type: ignore[call-overload]
                                params={**params, "device_ids": device_ids})).all()
-    made = next((row.claimed for row in rows if row.claimed is not None), None)
-    if isinstance(made, str):
-        made = json.loads(made)
+    made = next((row.claimed for row in rows if row.claimed is not None), None)  # decoded JSON
     return {(d, c, m): i for i, d, c, m in made or ()}, rows

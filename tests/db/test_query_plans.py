@@ -91,11 +91,7 @@ async def test_callback_statements_find_attempts_by_key_after_the_outbox_grew(
     engine = make_engine(pg_url)
     try:
         async with engine.connect() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
-            await conn.commit()
-            for _ in range(8):  # past the runs after which PostgreSQL may keep a generic plan
-                await conn.execute(statement, params)
-                await conn.rollback()
+            await _planned_on_empty_tables(conn, statement, params)
             now = datetime.now(UTC)
             await conn.execute(insert(NotificationAttempt), [
                 {"target": "contact", "to_number": f"+8190{i:08d}", "channel": "voice",
@@ -109,6 +105,17 @@ async def test_callback_statements_find_attempts_by_key_after_the_outbox_grew(
     finally:
         await engine.dispose()
     assert (seq, idx > 0) == (0, True), (seq, idx)
+
+
+async def _planned_on_empty_tables(conn: AsyncConnection, statement: Executable,
+                                   params: dict[str, Any]) -> None:
+    """The tables created empty, as at a fresh start, and `statement` run on them past the runs
+    after which PostgreSQL may settle on a generic plan and keep it."""
+    await conn.run_sync(SQLModel.metadata.create_all)
+    await conn.commit()
+    for _ in range(8):
+        await conn.execute(statement, params)
+        await conn.rollback()
 
 
 async def _scans(conn: AsyncConnection, table: str = "notificationattempt") -> tuple[int, int]:
@@ -128,11 +135,7 @@ async def test_a_wellbeing_key_finds_its_window_by_key_after_windows_were_kept(
     params = {"attempt_id": 1}
     try:
         async with engine.connect() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
-            await conn.commit()
-            for _ in range(8):  # past the runs after which PostgreSQL may keep a generic plan
-                await conn.execute(WINDOW_OF_ATTEMPT, params)
-                await conn.rollback()
+            await _planned_on_empty_tables(conn, WINDOW_OF_ATTEMPT, params)
             now = datetime.now(UTC)
             await conn.execute(insert(Resident), [{"id": "r-1", "name": "住人"}])
             ids = (await conn.execute(insert(NotificationAttempt).returning(
