@@ -3,6 +3,8 @@ tells the story, without a reload."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.async_api import Browser, expect
 
@@ -24,6 +26,9 @@ async def test_call_button_bridges_through_the_fake(sqlite_url: str, browser: Br
         await page.goto(f"{env.base}/console/alerts/{env.alert_id}")
         await expect(page.locator("#call-info")).to_contain_text(OPERATOR_PHONE)
         await expect(page.locator("#call-info")).to_contain_text("119")
+        # The panel re-reads itself once the event stream opens; a click while its rows are
+        # swapped can press a button that is gone, so click once it has.
+        await expect(page.locator("body")).to_have_attribute("data-refreshed", re.compile(r"\d"))
         row = page.locator("#alert-live tr", has_text=DAUGHTER)
         await row.locator("button.call").click()
         timeline = page.locator("#timeline")

@@ -134,7 +134,7 @@
     const panel = document.getElementById("alert-live");
     const refresh = coalesced(async () => {
       const html = await fragment("/console/alerts/" + id + "/live");
-      if (html !== null) { panel.innerHTML = html; tick(); }
+      if (html !== null) { panel.innerHTML = html; tick(); body.dataset.refreshed = String(Date.now()); }
     });
     listeners.change.push((change) => { if (String(change.alert_id) === id) refresh(); });
     listeners.open.push(refresh);
