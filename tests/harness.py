@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiomqtt
@@ -22,6 +23,7 @@ from devices.contract import Channel, Topics
 from .conftest import MQTT_URL, create_schema
 
 T = TypeVar("T")
+BROKER_LOG = Path("/var/log/mosquitto/mosquitto.log")  # the shared broker's (Debian's default)
 WAIT_SECONDS = 15.0  # a bound, not a pause: every wait returns as soon as its condition holds
 
 
@@ -63,7 +65,7 @@ def gateway_settings(database_url: str, topic_root: str, **overrides: Any) -> Se
         "database_url": database_url,
         "mqtt_url": MQTT_URL,
         "mqtt_topic_root": topic_root,
-        "mqtt_client_id": f"agtest-gw-{uuid.uuid4().hex[:8]}",
+        "mqtt_client_id": f"{run_of(topic_root)}-gw-{uuid.uuid4().hex[:8]}",
     }
     return Settings(**{**values, **overrides})
 
@@ -89,12 +91,26 @@ async def running_gateway(
         await services.close()
 
 
+def run_of(topic_root: str) -> str:
+    """The test's own part of its topic root: its clients' ids carry it, so its log lines can be found."""
+    return topic_root.split("/", 1)[0]
+
+
+def broker_log(*names: str) -> str:
+    """The shared broker's log lines naming any of `names` (its clients connecting, dropping)."""
+    try:
+        lines = BROKER_LOG.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        return f"(unreadable: {exc})"
+    return "\n".join(line for line in lines if any(n in line for n in names)) or "(no lines)"
+
+
 @asynccontextmanager
 async def device_client(
     topic_root: str, *, clock: Clock | None = None, identifier: str | None = None
 ) -> AsyncIterator[DeviceSide]:
     """A plain MQTT client acting as devices (and watching their feedback)."""
-    name = identifier or f"agtest-dev-{uuid.uuid4().hex[:8]}"
+    name = identifier or f"{run_of(topic_root)}-dev-{uuid.uuid4().hex[:8]}"
     async with aiomqtt.Client("127.0.0.1", 1883, identifier=name) as client:
         yield DeviceSide(client, Topics(topic_root), clock)
 
@@ -139,9 +155,13 @@ class DeviceSide:
 
     async def next_feedback(self, within: float = WAIT_SECONDS) -> tuple[str, dict[str, Any]]:
         """The next feedback message: (device id, payload)."""
-        async with asyncio.timeout(within):
-            async for message in self.client.messages:
-                parsed = self.topics.parse(message.topic.value)
-                assert parsed is not None
-                return parsed.device_id, json.loads(message.payload)  # type: ignore[arg-type]
+        try:
+            async with asyncio.timeout(within):
+                async for message in self.client.messages:
+                    parsed = self.topics.parse(message.topic.value)
+                    assert parsed is not None
+                    return parsed.device_id, json.loads(message.payload)  # type: ignore[arg-type]
+        except TimeoutError:
+            raise AssertionError(f"no feedback within {within} s; the shared broker's log of "
+                                 f"this test's clients:\n{broker_log(run_of(self.topics.root))}") from None
         raise AssertionError("message stream ended")
