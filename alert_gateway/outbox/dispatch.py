@@ -43,12 +43,20 @@ from .wakeup import Look, WakeUp
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = timedelta(seconds=1)  # lease recovery and stuck-attempt chasing, at most
+ALARM_RESERVE_SECONDS = 0.2
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("dispatcher: hanging up calls about closed alerts failed; housekeeping retries",
                   exc_info=task.exception())
+
+
+def alarm_reserve(bucket: TokenBucket) -> float:
+    """Tokens a sweep's or a check's calls leave saved, a fifth of a second's worth (at least
+    two, less than the burst): an alarm's first sends never wait for the account rate behind
+    them. A sweep spends the whole rate, and its alarms waited 10-20 ms for each token."""
+    return max(0.0, min(max(2.0, bucket.rate * ALARM_RESERVE_SECONDS), bucket.burst - 1))
 
 
 class Dispatcher:
@@ -66,6 +74,7 @@ class Dispatcher:
         self.sender = sender
         self._line = line  # started and closed with the dispatcher
         self.bucket = TokenBucket(self.settings.send_rate_per_second)
+        self._alarm_tokens = alarm_reserve(self.bucket)
         self.lease = lease_of(self.settings)
         self._wakeup = WakeUp()
         # Send results get a group commit of their own: a slot frees only once its result is
@@ -85,7 +94,8 @@ class Dispatcher:
         self._lock_rows = not is_sqlite(self.settings.database_url)
         self.first_sends_out: Callable[[], None] = lambda: None  # the engine's poke (wiring)
         self._told_waiting = False
-        self._reserve_reached = False  # the last claim left less urgent rows for want of a slot
+        self._reserve_reached = False  # the last claim left less urgent rows for want of a place
+        self._rate_reserved = False  # ... and the place they lacked was the alarms' tokens
 
     @property
     def first_sends_waiting(self) -> bool:
@@ -164,7 +174,7 @@ class Dispatcher:
                     delay = min(delay * 2, 5.0)
                     continue
                 if full:
-                    await self._wakeup.event.wait()  # a finished request frees a slot and pokes
+                    await self._wait_for_room()
                 elif not busy:
                     await self._wakeup.sleep(self._clock)
         finally:
@@ -178,6 +188,15 @@ class Dispatcher:
             await self._slots.release_held()
             await self.sender.close()
             await self._line.close()
+
+    async def _wait_for_room(self) -> None:
+        """Until a finished request frees a slot (it pokes) or, when the alarms' tokens were what
+        less urgent rows lacked, until the rate has saved one more (no request may be in flight)."""
+        refill = (self.bucket.delay(until=self._alarm_tokens + 1)
+                  if self._rate_reserved and not self._slots.full else None)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(refill):
+                await self._wakeup.event.wait()
 
     async def _renew_leases(self, stop: asyncio.Event) -> None:
         """Keep the leases of what this process holds from expiring, on the injected clock (a
@@ -238,7 +257,7 @@ class Dispatcher:
     async def _send_due(self, now: datetime, *, claim: bool = True) -> bool:
         """Start handed-over attempts, then (with `claim`) claim due rows, for the free slots.
         True if more may wait."""
-        self._reserve_reached = False
+        self._reserve_reached = self._rate_reserved = False
         free = self._slots.free
         if free <= 0:
             return False
@@ -257,11 +276,16 @@ class Dispatcher:
         if not tokens:  # the handed-over sends took them all: due rows may wait for the next
             self._wakeup.waiting = True
             return True
+        # Back in the bucket while the claim runs: an alarm handed over meanwhile takes them.
+        # Less urgent rows may only have what is beyond the alarms' reserve.
+        self.bucket.give_back(tokens)
+        background_free = self._slots.background_free
+        background = min(background_free, self.bucket.available(keep=self._alarm_tokens))
         batch, looked_at, self._reserve_reached = await queue.claim_due(
             self._sessions, now=now, limit=tokens, urgent_only=self._urgent_only,
-            lock_rows=self._lock_rows, settings=self.settings,
-            background=self._slots.background_free)
-        self.bucket.give_back(tokens - len(batch))
+            lock_rows=self._lock_rows, settings=self.settings, background=background)
+        self._rate_reserved = self._reserve_reached and background < background_free
+        self.bucket.spend(len(batch))
         if len(batch) < looked_at:  # over a contact's cap: deferred by the claim (claiming.py)
             self.note_due(now + timedelta(seconds=self.settings.contact_cap_window_seconds))
         for attempt in batch:

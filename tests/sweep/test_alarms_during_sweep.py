@@ -141,3 +141,30 @@ async def test_an_alarm_reaches_twilio_while_it_holds_every_sweep_call(
 
         before = await env.until_fake(up_to_the_alarms)
         assert len(before) == 3, "the alarm waited for a sweep call's slot (its request timed out)"
+
+
+async def test_a_sweep_that_spends_the_account_rate_leaves_an_alarm_its_tokens(
+        database_url: str, topic_root: str, clock: FakeClock) -> None:
+    """At 10 sends a second with the rate's clock stopped (no token ever comes back), the sweep
+    spends 8 of the 10 saved tokens and waits; a pendant pressed then has its first request
+    made at once, from the 2 the sweep left for alarms."""
+    await crowd.seed(database_url, 20, 1)
+    async with (escalation_env(database_url, topic_root, clock, send_rate_per_second=10,
+                               sweep_concurrent_calls=10) as env,
+                device_client(topic_root, clock=clock) as dev):
+        bucket = env.gateway.workers.dispatcher.bucket
+        stopped = time.monotonic()
+        bucket.monotonic = lambda: stopped
+        await sweep_env.start(env, {"area_prefix": crowd.SWEPT_AREA})
+
+        def made(fake: FakeTwilio) -> list[str]:
+            return [r.params["To"][0] for r, _ in crowd.creates(fake)]
+
+        await env.until_fake(lambda f: len(made(f)) >= 8)
+        await dev.alarm("pendant-a1", "sos-1")
+        people = {crowd.alarm_phone(1), "+81905550001"}
+        try:
+            sent = await env.until_fake(lambda f: made(f) if people & set(made(f)) else None)
+        except TimeoutError:
+            raise AssertionError(f"requests made: {made(env.fake)}") from None
+        assert len([to for to in sent if to not in people]) == 8, sent
