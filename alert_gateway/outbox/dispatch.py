@@ -53,9 +53,10 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 
 def alarm_reserve(bucket: TokenBucket) -> float:
-    """Tokens a sweep's or a check's calls leave saved, a fifth of a second's worth (at least
-    two, less than the burst): an alarm's first sends never wait for the account rate behind
-    them. A sweep spends the whole rate, and its alarms waited 10-20 ms for each token."""
+    """Tokens sends less urgent than a P1's or P2's (a sweep's or a check's calls, a P3's)
+    leave saved, a fifth of a second's worth (at least two, less than the burst): an urgent
+    alarm's first sends never wait for the account rate behind them. A sweep spends the whole
+    rate, and its alarms waited 10-20 ms for each token."""
     return max(0.0, min(max(2.0, bucket.rate * ALARM_RESERVE_SECONDS), bucket.burst - 1))
 
 
