@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from .broker import dedicated_broker
-from .common import percentiles, poll_until, say, write_results
+from .common import percentiles, poll_until, quiet_collector, say, write_results
 from .db import contact_phone, fresh_database, seed
 from .faketwilio import FirstSends, attempts_sent_twice, fake_twilio, sends_per_number
 from .gatewayproc import GatewayProcess, Replicas, engine_wired, self_cpu_seconds
@@ -93,6 +93,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
             await pub.connect(port)
             probe = RoundTrip()
             await probe.start(port)
+            quiet_collector()
             await gw.start()
 
             firsts = FirstSends(fake)

@@ -13,7 +13,7 @@ from alert_gateway.db.models import Alert, InboundMessage
 
 from .alarm_latency import Feedback
 from .broker import dedicated_broker
-from .common import percentiles, poll_until, say, write_results
+from .common import percentiles, poll_until, quiet_collector, say, write_results
 from .db import attempt_facts, contact_phone, count, fresh_database, seed
 from .faketwilio import FirstSends, doubled_requests, fake_twilio, first_sends, sends_per_number
 from .gatewayproc import GatewayProcess, engine_wired, self_cpu_seconds
@@ -50,6 +50,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
             await pub.connect(port)
             probe = RoundTrip()
             await probe.start(port)
+            quiet_collector()
             await gw.start()
             cpu0, gcpu0 = self_cpu_seconds(), gw.cpu_seconds()
             try:

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from .broker import dedicated_broker
-from .common import percentiles, poll_until, say, write_results
+from .common import percentiles, poll_until, quiet_collector, say, write_results
 from .db import contact_phone, fresh_database, seed
 from .faketwilio import FirstSends, fake_twilio
 from .gatewayproc import GatewayProcess, self_cpu_seconds
@@ -108,6 +108,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             pub, probe, progress = RawMqtt("agbench-pub"), RoundTrip(), Progress(url)
             await pub.connect(port)
             await probe.start(port)
+            quiet_collector()
             await gw.start()
             firsts = FirstSends(fake)
             try:
