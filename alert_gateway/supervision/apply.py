@@ -19,10 +19,9 @@ from ..db.models import Alert, AlertStatus, EventKind
 from ..escalation import hooks
 from ..i18n.said import Said, say
 from .decide import Condition, DeviceView, MarkState
-from .state import Marks, mark, only_supervision
+from .state import ACTOR, Marks, mark, only_supervision
 
 log = logging.getLogger(__name__)
-ACTOR = "system:supervision"
 
 
 @dataclass

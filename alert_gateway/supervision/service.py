@@ -16,7 +16,7 @@ from ..alerts.opening import load_active
 from ..bus import AlertBus, AlertChange
 from ..clock import Clock
 from ..db.engine import SessionFactory
-from ..db.models import ACTIVE_STATUSES, Alert, AlertStatus, Resident
+from ..db.models import AlertStatus, Resident
 from ..ingest.pipeline import IngestPipeline
 from ..metrics import Metrics
 from ..settings import Settings
@@ -42,6 +42,7 @@ from .state import (
     active_incident,
     candidate_devices,
     load_marks,
+    residents_with_marks,
     set_online,
     supervised_count,
     watched_residents,
@@ -122,7 +123,7 @@ class Supervisor:
         s = self._settings
         report = SupervisionReport()
         threshold, hyst = s.low_battery_percent, s.low_battery_hysteresis_percent
-        with_alerts = await _residents_with_active_alerts(session)
+        with_alerts = await residents_with_marks(session)
         # Read once per check. A replica that is not listening right now (its broker link is
         # down) decides no silence at all: it cannot tell a silent device from a lost heartbeat.
         listening_since = self._ingest.connection.listening_since
@@ -262,8 +263,3 @@ async def _note_activity(session: AsyncSession, taken: Taken, by_id: dict[str, D
         if resident.last_activity_at is None or at > resident.last_activity_at:
             resident.last_activity_at = at
 
-
-async def _residents_with_active_alerts(session: AsyncSession) -> set[str]:
-    rows = await session.exec(select(Alert.resident_id).where(
-        col(Alert.status).in_(ACTIVE_STATUSES), col(Alert.resident_id).is_not(None)).distinct())
-    return {r for r in rows.all() if r}

@@ -26,6 +26,7 @@ from .decide import Condition, DeviceView, MarkState
 # exactly as they would over every row.
 PREFILTER_SLACK_SECONDS = 2.0
 ID_CHUNK = 5000
+ACTOR = "system:supervision"  # on every timeline entry supervision writes
 
 MARKED_KINDS = (EventKind.OPENED.value, EventKind.ALARM.value, EventKind.RESTORED.value,
                 EventKind.DEVICE_BACK.value)
@@ -156,6 +157,18 @@ async def watched_residents(session: AsyncSession, *, now: datetime, default_hou
     query = select(Resident).where(col(Resident.active).is_(True), hours.is_not(None),
                                    or_(*wanted))
     return list((await session.exec(query)).all())
+
+
+async def residents_with_marks(session: AsyncSession) -> set[str]:
+    """Residents whose active alerts hold supervision entries (a mark there may clear). Not
+    every active alert's resident: during a sweep that is hundreds, each check then loaded their
+    devices, residents and timelines (tens of ms of the loop every 30 s, alarms waiting)."""
+    marked = (select(AlertEvent.id).where(col(AlertEvent.alert_id) == col(Alert.id),
+                                          col(AlertEvent.actor) == ACTOR).exists())
+    rows = await session.exec(select(Alert.resident_id).where(
+        col(Alert.status).in_(ACTIVE_STATUSES), col(Alert.resident_id).is_not(None),
+        marked).distinct())
+    return {r for r in rows.all() if r}
 
 
 async def load_marks(session: AsyncSession, *, resident_ids: Collection[str],

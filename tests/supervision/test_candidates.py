@@ -6,8 +6,13 @@ from datetime import datetime, timedelta
 
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.engine import make_engine, make_sessions
-from alert_gateway.db.models import Device
-from alert_gateway.supervision.state import candidate_devices, supervised_count
+from alert_gateway.db.models import Alert, AlertEvent, Device
+from alert_gateway.supervision.state import (
+    ACTOR,
+    candidate_devices,
+    residents_with_marks,
+    supervised_count,
+)
 
 from .helpers import Heard, alerts, device, heartbeat, seed, supervised
 
@@ -34,6 +39,31 @@ async def test_only_overdue_offline_low_or_noted_devices_are_loaded(
     await engine.dispose()
     assert sorted(d.id for d in loaded) == ["p-1", "p-2", "p-3", "p-4"]
     assert population == 5  # p-5 is stock in a drawer
+
+
+async def test_only_residents_whose_open_alerts_hold_supervision_entries_are_looked_at(
+    database_url: str, clock: FakeClock
+) -> None:
+    """A sweep leaves hundreds of open alerts that supervision never wrote on: their residents'
+    devices, records and timelines are not read at every check. An open SOS with a low-battery
+    entry attached is (its mark may clear); a closed one is not."""
+    await seed(database_url, clock, 4, battery=90)
+    engine = make_engine(database_url)
+    async with make_sessions(engine)() as s:
+        def sos(i: int, status: str = "open") -> Alert:
+            return Alert(resident_id=f"r-{i}", device_id=f"p-{i}", type="sos", severity="P1",
+                         status=status, opened_at=clock.now(), updated_at=clock.now())
+        alerts = [sos(0), sos(1), sos(2, "resolved"), sos(3, "acknowledged")]
+        s.add_all(alerts)
+        await s.flush()
+        for alert, actor in ((alerts[0], "device:p-0"), (alerts[1], "device:p-1"),
+                             (alerts[1], ACTOR), (alerts[2], ACTOR), (alerts[3], ACTOR)):
+            assert alert.id is not None
+            s.add(AlertEvent(alert_id=alert.id, at=clock.now(), kind="alarm", actor=actor))
+        await s.commit()
+        looked_at = await residents_with_marks(s)
+    await engine.dispose()
+    assert looked_at == {"r-1", "r-3"}
 
 
 async def test_silence_loads_no_device_until_the_gateway_has_listened_long_enough(
