@@ -3,6 +3,10 @@ two clicks, its live list, pause/resume/stop, the CSV and the print button."""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+
+from sqlalchemy import insert
 from sqlmodel import select
 
 from alert_gateway.db.audit import AuditEntry
@@ -92,3 +96,32 @@ async def test_operators_cannot_start_a_sweep(console: Console) -> None:
     """The sweep pages are for supervisors."""
     await console.sign_in(OPERATOR)
     assert (await console.client.get("/console/sweeps")).status == 403
+
+
+async def test_a_large_sweeps_page_lists_who_needs_someone_first_and_the_csv_everyone(
+        console: Console) -> None:
+    """250 swept: the live list shows 200, the one who pressed 9 and the one not reached (called
+    late) at the top, and says how many it leaves to the CSV, which has all 250."""
+    now = datetime.now(UTC)
+    async with console.services.sessions() as s:
+        await s.exec(insert(Resident), params=[  # type: ignore[call-overload]
+            {"id": f"s-{i:03d}", "name": f"住民 {i}", "address": f"輪島市河井町{i}",
+             "created_at": now, "updated_at": now} for i in range(1, 251)])
+        await s.commit()
+    csrf = await console.sign_in(SUPERVISOR)
+    started = await console.client.post("/console/sweeps", data={
+        "csrf_token": csrf, "scope": "area", "area_prefix": "輪島市"}, allow_redirects=False)
+    assert started.status == 303, await started.text()
+    page_url = started.headers["Location"]
+    async with console.services.sessions() as s:
+        for resident_id, state in (("s-240", "help"), ("s-230", "not_reached")):
+            entry = (await s.exec(select(SweepEntry)
+                                  .where(SweepEntry.resident_id == resident_id))).one()
+            entry.state = state
+        await s.commit()
+    live = await (await console.client.get(f"{page_url}/live", headers={"X-Fragment": "1"})).text()
+    listed = re.findall(r'data-resident="([^"]+)"', live)
+    assert listed[:3] == ["s-240", "s-230", "s-001"] and len(listed) == 200, listed[:5]
+    assert "250 人中 200 人を表示しています" in live, live[-500:]
+    csv_text = (await (await console.client.get(f"{page_url}.csv")).read()).decode("utf-8-sig")
+    assert len(csv_text.strip().splitlines()) == 251  # a header and everyone
