@@ -1,0 +1,90 @@
+"""A supervisor watching the sweep's page during the bench, as the issue's story has it: signed in
+to the console, the page's event stream open, its live list re-read on every alert change
+(coalesced, as console.js does) and every 5 s while the sweep runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from datetime import UTC, datetime
+
+import aiohttp
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from alert_gateway.console.passwords import hash_password
+from alert_gateway.db.auth import Operator, Role
+from alert_gateway.db.engine import make_engine
+
+NAME, PASSWORD = "bench-supervisor", "bench-supervisor-password"
+POLL_SECONDS = 5.0  # console.js sweepView's safety poll
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def add_supervisor(url: str) -> None:
+    """The supervisor's account, stored before the gateway starts."""
+    engine = make_engine(url)
+    try:
+        async with AsyncSession(engine) as session:
+            session.add(Operator(name=NAME, role=Role.SUPERVISOR.value,
+                                 password_hash=hash_password(PASSWORD),
+                                 created_at=datetime.now(UTC)))
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+class Watcher:
+    """One open sweep page; `reads` holds each live re-read's time in seconds."""
+
+    def __init__(self, base: str, sweep_id: int) -> None:
+        self.base, self.sweep_id = base, sweep_id
+        self.reads: list[float] = []
+        self._changed = asyncio.Event()
+
+    async def run(self, until: asyncio.Event) -> None:
+        """Sign in, then re-read on changes and every 5 s until `until` is set."""
+        # a cookie jar that keeps cookies from an IP address (the gateway on 127.0.0.1)
+        async with aiohttp.ClientSession(self.base, cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            await self._sign_in(http)
+            side = [asyncio.create_task(self._listen(http)), asyncio.create_task(self._end(until))]
+            try:
+                while not until.is_set():
+                    self._changed.clear()  # a change during the read: one more read after it
+                    await self._read(http)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(POLL_SECONDS):
+                            await self._changed.wait()
+            finally:
+                for task in side:
+                    task.cancel()
+                await asyncio.gather(*side, return_exceptions=True)
+
+    async def _end(self, until: asyncio.Event) -> None:
+        await until.wait()
+        self._changed.set()
+
+    async def _sign_in(self, http: aiohttp.ClientSession) -> None:
+        async with http.get("/console/login") as page:
+            match = _CSRF.search(await page.text())
+        assert match, "no CSRF token on the sign-in page"
+        async with http.post("/console/login", allow_redirects=False, data={
+                "name": NAME, "password": PASSWORD, "csrf_token": match[1]}) as signed:
+            if signed.status != 303:
+                raise RuntimeError(f"sign-in: {signed.status} {await signed.text()}")
+
+    async def _listen(self, http: aiohttp.ClientSession) -> None:
+        async with http.get("/console/events", timeout=aiohttp.ClientTimeout()) as events:
+            async for line in events.content:
+                if line.startswith(b"event: alert"):
+                    self._changed.set()
+
+    async def _read(self, http: aiohttp.ClientSession) -> None:
+        started = time.perf_counter()
+        async with http.get(f"/console/sweeps/{self.sweep_id}/live",
+                            headers={"X-Fragment": "1"}) as live:
+            await live.read()
+            if live.status != 200:
+                raise RuntimeError(f"live list: {live.status}")
+        self.reads.append(time.perf_counter() - started)
