@@ -17,6 +17,7 @@ from ..db.messages import RejectReason
 from ..i18n import LANGUAGES
 from ..residents.reads import DeviceRead
 from ..sweep.schemas import SweepIn, SweepRead
+from ..sweep.service import RESIDENTS_PAGE, RESIDENTS_PAGE_MAX
 from ..validation import MAX_COUNT
 from ..wellbeing.schemas import WellbeingIn, WellbeingRead
 from . import actions, alerts, directory, rejected, sweeps, wellbeing
@@ -156,7 +157,13 @@ SWEEP_ROUTES: tuple[Route, ...] = (
           "Start a disaster sweep (災害時安否確認) of every resident or of an address prefix; "
           "residents at risk are called first.", SweepRead, status=201, body=SweepIn),
     Route("GET", _SWEEP, sweeps.get_sweep,
-          "A sweep with its counts per state and its residents in call order.", SweepRead),
+          "A sweep with its counts per state and a page of its residents in call order "
+          "(residents_total has them all; POST answers the first page).", SweepRead,
+          query=(Param("limit", f"Residents in the page, at most {RESIDENTS_PAGE_MAX}.",
+                       {"type": "integer", "minimum": 1, "maximum": RESIDENTS_PAGE_MAX,
+                        "default": RESIDENTS_PAGE}),
+                 Param("offset", "Residents to skip, in call order.",
+                       {"type": "integer", "minimum": 0, "maximum": MAX_COUNT, "default": 0}))),
     Route("GET", f"{_SWEEP}/entries.csv", sweeps.sweep_entries_csv,
           "The sweep's residents in call order as CSV (UTF-8 with BOM), the same file as the "
           "console's export.", None,

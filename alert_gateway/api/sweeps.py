@@ -33,10 +33,14 @@ async def start_sweep(request: web.Request) -> web.Response:
 
 
 async def get_sweep(request: web.Request) -> web.Response:
-    """One sweep with its counts and residents."""
+    """One sweep with its counts and a page of its residents (`limit`, at most 1,000, default
+    500; `offset`)."""
     sweep_id = params.int_path(request, "sweep_id", "sweep")
+    limit = params.int_query(request, "limit", default=service.RESIDENTS_PAGE, minimum=1,
+                             maximum=service.RESIDENTS_PAGE_MAX)
+    offset = params.int_query(request, "offset", default=0, minimum=0)
     async with request.config_dict[SERVICES].sessions() as session:
-        read = await service.read(session, sweep_id=sweep_id)
+        read = await service.read(session, sweep_id=sweep_id, limit=limit, offset=offset)
         audit.record(session, actor=actor(request), action=AuditAction.LIST, now=request[NOW],
                      detail=f"sweep {sweep_id}, {len(read.residents)} residents")
         await session.commit()

@@ -91,7 +91,8 @@ async def _loaded(request: web.Request, *, audited: AuditAction | None = None,
     async with services.sessions() as session:
         sweep = await starting.get(session, sweep_id=sweep_id)
         loaded = Loaded(sweep, await views.counts(session, sweep_id=sweep_id),
-                        await views.rows(session, sweep_id=sweep_id, first=first))
+                        await views.rows(session, sweep_id=sweep_id, limit=first,
+                                        attention_first=True))
         if audited is not None:
             audit.record(session, actor=f"operator:{operator.name}", action=audited,
                          now=services.clock.now(),

@@ -55,7 +55,7 @@ class SweepEntryRead(BaseModel):
 
 
 class SweepRead(BaseModel):
-    """A sweep, its counts per state and its residents in call order."""
+    """A sweep, its counts per state and a page of its residents in call order."""
 
     id: int
     state: SweepState
@@ -66,4 +66,6 @@ class SweepRead(BaseModel):
     created_at: datetime
     finished_at: datetime | None
     counts: dict[str, int]
+    residents_total: int  # every resident of the sweep
+    residents_offset: int  # where this page of `residents` starts in call order
     residents: list[SweepEntryRead]

@@ -68,19 +68,21 @@ ATTENTION = (EntryState.HELP, EntryState.NOT_REACHED, EntryState.NO_PHONE, Entry
              EntryState.WAITING, EntryState.FINE)
 
 
-async def rows(session: AsyncSession, *, sweep_id: int, first: int | None = None) -> list[Row]:
-    """The sweep's residents in call order, each with the contacts asked to look in; with
-    `first`, only that many, those who need someone first (`ATTENTION`), each state in call
-    order (the live page: all 10,000 of a city took a second to read and render, every 5 s)."""
+async def rows(session: AsyncSession, *, sweep_id: int, limit: int | None = None, offset: int = 0,
+               attention_first: bool = False) -> list[Row]:
+    """The sweep's residents in call order (`attention_first`: those who need someone first, by
+    `ATTENTION`, each state in call order), each with the contacts asked to look in; `limit` and
+    `offset` page them (a city's 10,000 read and rendered at once held the loop for a second)."""
     query = (select(SweepEntry, Resident)
              .join(Resident, col(Resident.id) == col(SweepEntry.resident_id))
              .where(SweepEntry.sweep_id == sweep_id))
-    if first is None:
-        query = query.order_by(col(SweepEntry.rank))
-    else:
+    if attention_first:
         urgency = case({state.value: n for n, state in enumerate(ATTENTION)},
                        value=col(SweepEntry.state), else_=len(ATTENTION))
-        query = query.order_by(urgency, col(SweepEntry.rank)).limit(first)
+        query = query.order_by(urgency, col(SweepEntry.rank))
+    else:
+        query = query.order_by(col(SweepEntry.rank))
+    query = query.offset(offset).limit(limit)
     found = (await session.exec(query)).all()
     alert_ids = [e.alert_id for e, _ in found if e.alert_id is not None]
     asked: dict[int, list[Responder]] = defaultdict(list)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert
 from sqlmodel import select
 
+from alert_gateway.access import tokens
 from alert_gateway.db.audit import AuditEntry
 from alert_gateway.db.models import Resident, SweepEntry
 
@@ -101,7 +102,8 @@ async def test_operators_cannot_start_a_sweep(console: Console) -> None:
 async def test_a_large_sweeps_page_lists_who_needs_someone_first_and_the_csv_everyone(
         console: Console) -> None:
     """250 swept: the live list shows 200, the one who pressed 9 and the one not reached (called
-    late) at the top, and says how many it leaves to the CSV, which has all 250."""
+    late) at the top, and says how many it leaves to the CSV, which has all 250; the API pages
+    them in call order."""
     now = datetime.now(UTC)
     async with console.services.sessions() as s:
         await s.exec(insert(Resident), params=[  # type: ignore[call-overload]
@@ -125,3 +127,16 @@ async def test_a_large_sweeps_page_lists_who_needs_someone_first_and_the_csv_eve
     assert "250 人中 200 人を表示しています" in live, live[-500:]
     csv_text = (await (await console.client.get(f"{page_url}.csv")).read()).decode("utf-8-sig")
     assert len(csv_text.strip().splitlines()) == 251  # a header and everyone
+
+    async with console.services.sessions() as s:  # the API pages them in call order
+        _, token = await tokens.create(s, name="city-hall", now=now)
+        await s.commit()
+    api = f"/api/v1/sweeps/{page_url.rsplit('/', 1)[1]}"
+    auth = {"Authorization": f"Bearer {token}"}
+    first = await (await console.client.get(api, headers=auth)).json()
+    rest = await (await console.client.get(f"{api}?limit=100&offset=200", headers=auth)).json()
+    assert (len(first["residents"]), first["residents_total"]) == (250, 250), first["counts"]
+    assert [r["resident_id"] for r in rest["residents"]] == [f"s-{i:03d}" for i in range(201, 251)]
+    assert rest["residents_offset"] == 200
+    too_many = await console.client.get(f"{api}?limit=1001", headers=auth)
+    assert too_many.status == 400, await too_many.text()
