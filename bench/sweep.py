@@ -196,7 +196,7 @@ def main() -> None:
                              "so the unanswered finish inside the run)")
     parser.add_argument("--watchers", type=int, default=1,
                         help="supervisors with the sweep's page open (its live list re-read on "
-                             "every alert change and every 5 s)")
+                             "alert changes, at most once a second, and every 5 s)")
     parser.add_argument("--report-every", type=float, default=10.0, help="seconds between lines")
     parser.add_argument("--name", default="sweep")
     args = parser.parse_args()

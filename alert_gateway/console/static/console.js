@@ -140,17 +140,30 @@
     listeners.open.push(refresh);
   }
 
-  // A sweep page: re-read on every alert change (9 and not reached open alerts) and every few
-  // seconds while it runs (a resident who pressed 1 changes no alert).
+  // `work` at most once a `ms`: a call meanwhile runs it once when the time is up.
+  function throttled(ms, work) {
+    const run = coalesced(work);
+    let last = 0;
+    let timer = null;
+    return function () {
+      if (timer !== null) return;
+      const wait = last + ms - Date.now();
+      if (wait <= 0) { last = Date.now(); run(); return; }
+      timer = setTimeout(() => { timer = null; last = Date.now(); run(); }, wait);
+    };
+  }
+
+  // A sweep page: re-read on alert changes (9 and not reached open alerts), at most once a
+  // second (a city's sweep changes alerts several times a second, and every re-read is work on
+  // the gateway's loop, where alarms wait), and every few seconds while it runs (a resident who
+  // pressed 1 changes no alert).
   function sweepView() {
     const id = body.dataset.sweepId;
     const panel = document.getElementById("sweep-live");
-    async function refresh() {
-      try {
-        const html = await fragment("/console/sweeps/" + id + "/live");
-        if (html !== null) { panel.innerHTML = html; body.dataset.refreshed = String(Date.now()); }
-      } catch (err) { /* retried on the next event or poll */ }
-    }
+    const refresh = throttled(1000, async () => {
+      const html = await fragment("/console/sweeps/" + id + "/live");
+      if (html !== null) { panel.innerHTML = html; body.dataset.refreshed = String(Date.now()); }
+    });
     listeners.change.push(() => refresh());
     listeners.open.push(() => refresh());
     setInterval(() => {
