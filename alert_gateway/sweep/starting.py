@@ -45,9 +45,10 @@ async def start(session: AsyncSession, *, area_prefix: str | None, message_ja: s
     # Residents at risk first, then the rest, by id inside each group (stable, repeatable),
     # numbered in SQL: 10,000 residents read and written back from Python held the loop for
     # half a second, alarms waiting behind it.
-    rank = func.row_number().over(order_by=(case((at_risk(), 0), else_=1), by_id))
+    risk = at_risk()
+    rank = func.row_number().over(order_by=(case((risk, 0), else_=1), by_id))
     columns = ("sweep_id", "resident_id", "rank", "at_risk", "state", "tries", "updated_at")
-    rows = core_select(literal(sweep.id), col(Resident.id), rank, at_risk(),
+    rows = core_select(literal(sweep.id), col(Resident.id), rank, risk,
                   literal(EntryState.WAITING.value), literal(0), literal(now, DateTime(timezone=True)))
     added = await session.exec(insert(SweepEntry.__table__).from_select(  # type: ignore[call-overload,attr-defined]
         columns, rows.where(*chosen)))

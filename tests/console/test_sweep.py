@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from alert_gateway.access import tokens
 from alert_gateway.db.audit import AuditEntry
-from alert_gateway.db.models import Resident, SweepEntry
+from alert_gateway.db.models import Resident, Sweep, SweepEntry
 
 from .conftest import OPERATOR, SUPERVISOR, Console
 from .factories import add_resident
@@ -91,6 +91,8 @@ async def test_a_supervisor_starts_an_area_sweep_and_controls_it(console: Consol
     none = await console.client.post("/console/sweeps", data={
         "csrf_token": csrf, "scope": "area", "area_prefix": "大阪市"})
     assert none.status == 409 and "この地域に利用者がいません。" in await none.text()
+    async with services.sessions() as s:  # the refused sweep left nothing behind
+        assert len((await s.exec(select(Sweep))).all()) == 1
 
 
 async def test_operators_cannot_start_a_sweep(console: Console) -> None:
