@@ -85,14 +85,16 @@ class GatewayProcess:
         return ready
 
     def _maybe_profile(self) -> None:
-        """With BENCH_PYSPY=<file>, attach py-spy to the child until it exits (flame graph).
+        """With BENCH_PYSPY=<file>, attach py-spy to the child until it exits (flame graph; raw
+        stacks for a .txt, samples in time order for a .speedscope.json).
 
         `--gil` samples only the thread holding the GIL: without it py-spy counts a thread
         waiting in `send` or `epoll_wait` as busy (≈ 2.5× the real CPU at 10 alarms/s)."""
         out = os.environ.get("BENCH_PYSPY")
         if out and self.proc is not None:
             spy = Path(sys.executable).parent / "py-spy"
-            fmt = "raw" if out.endswith(".txt") else "flamegraph"
+            fmt = ("raw" if out.endswith(".txt")
+                   else "speedscope" if out.endswith(".speedscope.json") else "flamegraph")
             subprocess.Popen([str(spy), "record", "--pid", str(self.proc.pid), "--rate", "250",
                               "--format", fmt, "-o", out, "--nonblocking", "--gil"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
