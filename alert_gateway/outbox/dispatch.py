@@ -136,6 +136,7 @@ class Dispatcher:
         """
         released = self._urgent_only and not storm
         self._urgent_only = storm
+        self._slots.storing = storm
         self._wakeup.look = self._wakeup.look or released  # the P3s held back may be claimed now
         self._slots.hold(claimed)
         # Started here, not by the loop: the loop may be in a query, which on SQLite waits for

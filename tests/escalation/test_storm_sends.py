@@ -13,7 +13,7 @@ from alert_gateway.escalation.engine import EscalationEngine
 from alert_gateway.escalation.policy_file import load_policies
 from alert_gateway.outbox import queue
 from alert_gateway.outbox.ratelimit import TokenBucket
-from alert_gateway.outbox.slots import SendSlots
+from alert_gateway.outbox.slots import WHILE_STORING, SendSlots
 from alert_gateway.outbox.wakeup import WakeUp
 from alert_gateway.services import build_services
 from alert_gateway.settings import Settings
@@ -96,6 +96,19 @@ def test_handed_over_sends_go_each_alerts_first_before_any_second(clock: FakeClo
     assert [a.id for a in slots.take_held(10, firsts_only=True)] == [3]
     assert not slots.held(firsts_only=True) and slots.held()
     assert [a.id for a in slots.take_held(10)] == [2, 6, 4]
+
+
+def test_while_a_storm_is_stored_few_requests_run_beside_it() -> None:
+    """Alarms wait to be stored: WHILE_STORING slots only (each request, result and callback
+    takes the loop from the storing); the storing done, every slot is free again."""
+    slots = SendSlots(256, None, None, TokenBucket(1000), WakeUp())  # type: ignore[arg-type]
+    slots.storing = True
+    assert (slots.free, slots.background_free) == (WHILE_STORING, WHILE_STORING)
+    slots.storing = False
+    assert (slots.free, slots.full) == (256, False)
+    small = SendSlots(4, None, None, TokenBucket(1000), WakeUp())  # type: ignore[arg-type]
+    small.storing = True
+    assert small.free == 4, "fewer slots than WHILE_STORING stay as they are"
 
 
 async def test_the_engine_yields_to_first_sends_that_wait(database_url: str) -> None:
