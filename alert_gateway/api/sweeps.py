@@ -11,7 +11,7 @@ from ..errors import InvalidInput
 from ..i18n import LANGUAGES
 from ..privacy import audit
 from ..sweep import service, starting, views
-from ..sweep.export import csv_response
+from ..sweep.export import stream_csv
 from ..sweep.schemas import SweepIn
 from . import params
 from .auth import NOW, actor
@@ -47,7 +47,7 @@ async def get_sweep(request: web.Request) -> web.Response:
     return model_response(read)
 
 
-async def sweep_entries_csv(request: web.Request) -> web.Response:
+async def sweep_entries_csv(request: web.Request) -> web.StreamResponse:
     """The sweep's residents as the console's CSV export, labels in `lang` (default ja)."""
     sweep_id = params.int_path(request, "sweep_id", "sweep")
     language = request.query.get("lang", "ja")
@@ -56,12 +56,12 @@ async def sweep_entries_csv(request: web.Request) -> web.Response:
     services = request.config_dict[SERVICES]
     async with services.sessions() as session:
         await starting.get(session, sweep_id=sweep_id)
-        rows = await views.rows(session, sweep_id=sweep_id)
+        total = sum((await views.counts(session, sweep_id=sweep_id)).values())
         audit.record(session, actor=actor(request), action=AuditAction.EXPORT, now=request[NOW],
-                     detail=f"sweep {sweep_id}, {len(rows)} residents")
+                     detail=f"sweep {sweep_id}, {total} residents")
         await session.commit()
-    return csv_response(rows, sweep_id=sweep_id, language=language,
-                        zone=services.settings.timezone)
+    return await stream_csv(request, services.sessions, sweep_id=sweep_id, language=language,
+                            zone=services.settings.timezone)
 
 
 async def _control(request: web.Request, action: str) -> web.Response:

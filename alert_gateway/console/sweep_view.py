@@ -14,7 +14,7 @@ from ..db.models import Sweep
 from ..errors import Conflict, InvalidInput
 from ..privacy import audit
 from ..sweep import service, starting, views
-from ..sweep.export import csv_response
+from ..sweep.export import stream_csv
 from ..sweep.schemas import SweepIn
 from .auth import require_supervisor
 from .inputs import checked_form, path_id
@@ -81,17 +81,16 @@ class Loaded:
     rows: list[views.Row]
 
 
-async def _loaded(request: web.Request, *, audited: AuditAction | None = None,
-                  first: int | None = LIVE_ROWS) -> Loaded:
-    """The sweep with its `first` residents (None: all); `audited`: record that its list of
-    residents was shown or exported (the live re-reads of a page already recorded are not)."""
+async def _loaded(request: web.Request, *, audited: AuditAction | None = None) -> Loaded:
+    """The sweep with its first LIVE_ROWS residents; `audited`: record that its list of residents
+    was shown (the live re-reads of a page already recorded are not)."""
     operator = require_supervisor(request)
     sweep_id = path_id(request, "sweep_id", "sweep")
     services = request.app[SERVICES]
     async with services.sessions() as session:
         sweep = await starting.get(session, sweep_id=sweep_id)
         loaded = Loaded(sweep, await views.counts(session, sweep_id=sweep_id),
-                        await views.rows(session, sweep_id=sweep_id, limit=first,
+                        await views.rows(session, sweep_id=sweep_id, limit=LIVE_ROWS,
                                         attention_first=True))
         if audited is not None:
             audit.record(session, actor=f"operator:{operator.name}", action=audited,
@@ -126,12 +125,19 @@ async def control_sweep(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/console/sweeps/{sweep_id}")
 
 
-async def sweep_csv(request: web.Request) -> web.Response:
+async def sweep_csv(request: web.Request) -> web.StreamResponse:
     """GET /console/sweeps/{id}.csv: in the operator's language (the API has the same file)."""
-    loaded = await _loaded(request, audited=AuditAction.EXPORT, first=None)
-    assert loaded.sweep.id is not None
-    return csv_response(loaded.rows, sweep_id=loaded.sweep.id, language=translator(request).lang,
-                        zone=request.app[SERVICES].settings.timezone)
+    operator = require_supervisor(request)
+    sweep_id = path_id(request, "sweep_id", "sweep")
+    services = request.app[SERVICES]
+    async with services.sessions() as session:
+        await starting.get(session, sweep_id=sweep_id)
+        total = sum((await views.counts(session, sweep_id=sweep_id)).values())
+        audit.record(session, actor=f"operator:{operator.name}", action=AuditAction.EXPORT,
+                     now=services.clock.now(), detail=f"sweep {sweep_id}, {total} residents")
+        await session.commit()
+    return await stream_csv(request, services.sessions, sweep_id=sweep_id,
+                            language=translator(request).lang, zone=services.settings.timezone)
 
 
 def add_routes(app: web.Application) -> None:

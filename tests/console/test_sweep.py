@@ -128,7 +128,10 @@ async def test_a_large_sweeps_page_lists_who_needs_someone_first_and_the_csv_eve
     assert listed[:3] == ["s-240", "s-230", "s-001"] and len(listed) == 200, listed[:5]
     assert "250 人中 200 人を表示しています" in live, live[-500:]
     csv_text = (await (await console.client.get(f"{page_url}.csv")).read()).decode("utf-8-sig")
-    assert len(csv_text.strip().splitlines()) == 251  # a header and everyone
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("rank,resident_id,") and len(lines) == 251  # a header and everyone
+    # read and sent a page at a time: everyone once, in call order across the pages
+    assert [line.split(",")[1] for line in lines[1:]] == [f"s-{i:03d}" for i in range(1, 251)]
 
     async with console.services.sessions() as s:  # the API pages them in call order
         _, token = await tokens.create(s, name="city-hall", now=now)
