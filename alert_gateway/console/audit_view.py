@@ -17,6 +17,9 @@ from .render import render
 
 DEFAULT_DAYS = 30
 PAGE_LIMIT = 500  # the page shows the latest ones; the CSV has them all
+# Entries read and sent at a time: a month of 30,000 read at once held the event loop for
+# 0.4-0.8 s (alarms waiting behind it)
+CSV_PAGE = 1000
 FIRST_YEAR, LAST_YEAR = 1900, 2199
 
 
@@ -58,39 +61,53 @@ def parse_query(request: web.Request) -> AuditQuery:
     return AuditQuery(first, last, request.query.get("resident", "").strip()[:64])
 
 
-async def _load(request: web.Request, query: AuditQuery) -> list[AuditEntry]:
-    services = request.app[SERVICES]
-    start, end = query.bounds(services.settings.timezone)
-    async with services.sessions() as session:
-        return await audit.entries(session, start=start, end=end,
-                                   resident_id=query.resident_id or None)
-
-
 async def audit_page(request: web.Request) -> web.Response:
     """GET /console/audit?from=&to=&resident=: the newest entries first."""
     require_supervisor(request)
     query = parse_query(request)
-    rows = await _load(request, query)
-    return render(request, "audit.html", rows=list(reversed(rows))[:PAGE_LIMIT], total=len(rows),
-                  q=query, limit=PAGE_LIMIT)
+    services = request.app[SERVICES]
+    start, end = query.bounds(services.settings.timezone)
+    async with services.sessions() as session:
+        total, _ = await audit.extent(session, start=start, end=end,
+                                      resident_id=query.resident_id or None)
+        rows = await audit.newest(session, start=start, end=end,
+                                  resident_id=query.resident_id or None, limit=PAGE_LIMIT)
+    return render(request, "audit.html", rows=rows, total=total, q=query, limit=PAGE_LIMIT)
 
 
-async def audit_csv(request: web.Request) -> web.Response:
-    """GET /console/audit.csv?from=&to=&resident=: every entry; the export is itself audited."""
+async def audit_csv(request: web.Request) -> web.StreamResponse:
+    """GET /console/audit.csv?from=&to=&resident=: every entry, read and sent CSV_PAGE at a
+    time; the export is itself audited (not in its own file)."""
     operator = require_supervisor(request)
     services = request.app[SERVICES]
     query = parse_query(request)
-    rows = await _load(request, query)
+    start, end = query.bounds(services.settings.timezone)
+    resident_id, zone = query.resident_id or None, services.settings.timezone
     async with services.sessions() as session:
+        total, last_id = await audit.extent(session, start=start, end=end, resident_id=resident_id)
         audit.record(session, actor=f"operator:{operator.name}", action=AuditAction.EXPORT,
-                     resident_id=query.resident_id or None, now=services.clock.now(),
-                     detail=f"{query.first}..{query.last}, {len(rows)} entries")
+                     resident_id=resident_id, now=services.clock.now(),
+                     detail=f"{query.first}..{query.last}, {total} entries")
         await session.commit()
-    body = "\ufeff" + audit.to_csv(rows, zone=services.settings.timezone)  # BOM: Excel in Japan
     name = f"audit-{query.first}-{query.last}.csv"
-    return web.Response(body=body.encode(), content_type="text/csv", charset="utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                 "Cache-Control": "no-store"})
+    response = web.StreamResponse(headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                           "Cache-Control": "no-store"})
+    response.content_type, response.charset = "text/csv", "utf-8"
+    await response.prepare(request)
+    # BOM: Excel in Japan
+    await response.write(("\ufeff" + audit.csv_lines([], zone=zone, header=True)).encode())
+    after: AuditEntry | None = None
+    while True:
+        async with services.sessions() as session:  # each page its own read
+            rows = await audit.page(session, start=start, end=end, resident_id=resident_id,
+                                    up_to=last_id, after=after, limit=CSV_PAGE)
+        if rows:
+            await response.write(audit.csv_lines(rows, zone=zone).encode())
+            after = rows[-1]
+        if len(rows) < CSV_PAGE:
+            break
+    await response.write_eof()
+    return response
 
 
 def add_routes(app: web.Application) -> None:

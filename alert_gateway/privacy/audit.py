@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,22 +32,55 @@ def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
             if name != "updated_at" and before.get(name) != value]
 
 
-async def entries(session: AsyncSession, *, start: datetime, end: datetime,
-                  resident_id: str | None = None) -> list[AuditEntry]:
-    """Entries with start <= at < end, oldest first, optionally for one resident."""
+def _in_range(query: Any, *, start: datetime, end: datetime, resident_id: str | None) -> Any:
     # SQLite keeps times as UTC text without an offset: compare in UTC on both databases
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
-    query = select(AuditEntry).where(col(AuditEntry.at) >= start, col(AuditEntry.at) < end)
+    query = query.where(col(AuditEntry.at) >= start.astimezone(UTC),
+                        col(AuditEntry.at) < end.astimezone(UTC))
     if resident_id:
         query = query.where(col(AuditEntry.resident_id) == resident_id)
-    return list((await session.exec(query.order_by(col(AuditEntry.at), col(AuditEntry.id)))).all())
+    return query
 
 
-def to_csv(rows: Sequence[AuditEntry], *, zone: str) -> str:
-    """The entries as CSV, times in local time with their offset (ISO 8601)."""
+async def extent(session: AsyncSession, *, start: datetime, end: datetime,
+                 resident_id: str | None = None) -> tuple[int, int]:
+    """How many entries lie in start <= at < end (optionally for one resident), and the highest
+    id among them (0: none): an export holds those, not the ones written while it streams."""
+    count, last = (await session.exec(_in_range(
+        select(func.count(), func.coalesce(func.max(AuditEntry.id), 0)),
+        start=start, end=end, resident_id=resident_id))).one()
+    return int(count), int(last)
+
+
+async def newest(session: AsyncSession, *, start: datetime, end: datetime,
+                 resident_id: str | None = None, limit: int) -> list[AuditEntry]:
+    """The `limit` newest entries of the range, newest first."""
+    query = _in_range(select(AuditEntry), start=start, end=end, resident_id=resident_id)
+    return list((await session.exec(
+        query.order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc()).limit(limit))).all())
+
+
+async def page(session: AsyncSession, *, start: datetime, end: datetime,
+               resident_id: str | None = None, up_to: int,
+               after: AuditEntry | None = None, limit: int) -> list[AuditEntry]:
+    """Up to `limit` entries of the range with ids up to `up_to`, oldest first, those after
+    `after` (the last of the previous page; None: from the first)."""
+    query = _in_range(select(AuditEntry), start=start, end=end, resident_id=resident_id)
+    query = query.where(col(AuditEntry.id) <= up_to)
+    if after is not None:
+        at = _utc(after.at)
+        query = query.where(or_(col(AuditEntry.at) > at,
+                                and_(col(AuditEntry.at) == at, col(AuditEntry.id) > after.id)))
+    return list((await session.exec(
+        query.order_by(col(AuditEntry.at), col(AuditEntry.id)).limit(limit))).all())
+
+
+def csv_lines(rows: Sequence[AuditEntry], *, zone: str, header: bool = False) -> str:
+    """The entries as CSV lines (`header`: the column names first), times in local time with
+    their offset (ISO 8601)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180
-    writer.writerow(CSV_COLUMNS)
+    if header:
+        writer.writerow(CSV_COLUMNS)
     local = ZoneInfo(zone)
     for row in rows:
         writer.writerow([_utc(row.at).astimezone(local).isoformat(timespec="seconds"), _cell(row.actor),

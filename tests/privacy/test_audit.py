@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, insert
+from sqlmodel import select
+
+from alert_gateway.db.audit import AuditEntry
 
 from ..console.conftest import OPERATOR, SUPERVISOR
 from ..console.factories import KEY_CODE, add_alert
@@ -70,3 +76,27 @@ async def test_operators_cannot_export_and_bad_dates_are_one_line(centre: Centre
     await centre.sign_in(SUPERVISOR)
     bad = await centre.client.get("/console/audit?from=27/11/2026")
     assert bad.status == 400 and "2026-11-27" in await bad.text()
+
+
+async def test_a_long_month_streams_whole_in_order_and_the_page_shows_the_newest(
+        centre: Centre) -> None:
+    """2,500 entries, 40 of them sharing one second across the CSV's first page boundary: the
+    CSV (read a page at a time) holds each once, oldest first (then by id); the page lists the
+    newest 500 and says how many there are."""
+    now = centre.services.clock.now()
+    tied = range(1481, 1521)  # 980th to 1,019th oldest
+    rows = [{"at": now - timedelta(minutes=1500 if i in tied else i), "actor": "operator:sato",
+             "action": "view", "resident_id": f"r-{i:04d}", "detail": ""} for i in range(1, 2501)]
+    async with centre.services.sessions() as s:
+        await s.exec(insert(AuditEntry), params=rows)  # type: ignore[call-overload]
+        await s.commit()
+    await centre.sign_in(SUPERVISOR)
+    exported = [r["resident_id"] for r in await export(centre)
+                if r["resident_id"].startswith("r-")]
+    expected = [f"r-{i:04d}" for i in [*range(2500, 1520, -1), *tied, *range(1480, 0, -1)]]
+    assert exported == expected, (len(exported), exported[:3], exported[38:44])
+    async with centre.services.sessions() as s:
+        total = (await s.exec(select(func.count()).select_from(AuditEntry))).one()
+    page = await (await centre.client.get("/console/audit")).text()
+    assert page.count("<tr><td>") == 500, page.count("<tr><td>")
+    assert f"{total:,}" in page or str(total) in page, page[-600:]
