@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -30,11 +32,18 @@ MEASURED_SEVERITIES = frozenset({"P1", "P2"})  # alarms a person must answer
 NO_TEST_DAYS = 31
 
 
+# What the report reads of each alert: rows of these columns, not ORM objects (a month of
+# thousands, a year for the trend, as objects held the event loop for over a second)
+REPORT_COLUMNS = tuple(Alert.__table__.c[name] for name in (  # type: ignore[attr-defined]
+    "id", "resident_id", "device_id", "type", "severity", "outcome", "opened_at",
+    "acknowledged_at", "taken_at", "resolved_at", "resolved_by"))
+
+
 @dataclass
 class LateAlert:
     """An alarm not acknowledged by a person within 3 minutes (None: never)."""
 
-    alert: Alert
+    alert: Any  # an Alert, or a row of REPORT_COLUMNS
     seconds: float | None
 
 
@@ -57,8 +66,8 @@ class MonthlyReport:
     waits: list[float] = field(default_factory=list)  # seconds to the first human response
     unanswered: int = 0  # measured alarms nobody answered (past 3 minutes at the month's end)
     late: list[LateAlert] = field(default_factory=list)
-    few_responders: list[tuple[Resident, int]] = field(default_factory=list)
-    no_recent_test: list[tuple[Resident, datetime | None]] = field(default_factory=list)
+    few_responders: list[tuple[Any, int]] = field(default_factory=list)  # (id, name) rows
+    no_recent_test: list[tuple[Any, datetime | None]] = field(default_factory=list)
     wellbeing: MonthFigures = field(default_factory=MonthFigures)
 
     @property
@@ -75,7 +84,7 @@ def month_bounds(month: str, zone: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def first_human_response(alert: Alert) -> datetime | None:
+def first_human_response(alert: Any) -> datetime | None:
     """The first time a person acknowledged, took or closed the alert."""
     times = [alert.acknowledged_at, alert.taken_at]
     if alert.resolved_by and alert.resolved_by.startswith("operator:"):
@@ -92,8 +101,9 @@ def percentile(values: list[float], share: float) -> float | None:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
-def summarize(month: str, alerts: list[Alert], *, end: datetime, zone: str) -> MonthlyReport:
-    """Counts and response times from the month's alerts (pure: no I/O).
+def summarize(month: str, alerts: Sequence[Any], *, end: datetime, zone: str) -> MonthlyReport:
+    """Counts and response times from the month's alerts (Alert objects or rows of
+    REPORT_COLUMNS; pure: no I/O).
 
     A false alarm still counts under its type (the city counts smoke alarms, real or not) and
     is counted apart as well; tests and check-ins are counted apart only.
@@ -133,52 +143,65 @@ def summarize(month: str, alerts: list[Alert], *, end: datetime, zone: str) -> M
     return report
 
 
+async def alerts_between(session: AsyncSession, start: datetime, end: datetime,
+                         *where: Any) -> Sequence[Any]:
+    """Rows of REPORT_COLUMNS of the alerts opened in [start, end), oldest first."""
+    return (await session.exec(select(*REPORT_COLUMNS).where(  # type: ignore[call-overload]
+        col(Alert.opened_at) >= start, col(Alert.opened_at) < end, *where)
+        .order_by(col(Alert.opened_at)))).all()
+
+
 async def monthly_report(session: AsyncSession, *, month: str, zone: str,
                          now: datetime) -> MonthlyReport:
     """Load the month's alerts and the follow-up lists, then summarize."""
     start, end = month_bounds(month, zone)
-    query = select(Alert).where(col(Alert.opened_at) >= start, col(Alert.opened_at) < end)
-    alerts = list((await session.exec(query.order_by(col(Alert.opened_at)))).all())
-    report = summarize(month, alerts, end=min(end, now), zone=zone)
+    report = summarize(month, await alerts_between(session, start, end), end=min(end, now),
+                       zone=zone)
     report.few_responders = await residents_with_few_responders(session)
     report.no_recent_test = await residents_without_test(session, now=now)
     report.wellbeing = await month_figures(session, start=start, end=end)
     return report
 
 
-async def residents_with_few_responders(session: AsyncSession) -> list[tuple[Resident, int]]:
-    """Active residents with fewer than two active contacts (DOMAIN.md: 2-3 neighbours)."""
-    counts = dict((await session.exec(
-        select(Contact.resident_id, func.count()).where(col(Contact.active).is_(True))
-        .group_by(col(Contact.resident_id))
-    )).all())
-    residents = (await session.exec(
-        select(Resident).where(col(Resident.active).is_(True)).order_by(col(Resident.id))
-    )).all()
-    return [(r, counts.get(r.id, 0)) for r in residents if counts.get(r.id, 0) < 2]
+async def residents_with_few_responders(session: AsyncSession) -> list[tuple[Any, int]]:
+    """Active residents (id, name) with fewer than two active contacts (DOMAIN.md: 2-3
+    neighbours), counted in the database: a city's residents are not read one by one."""
+    contacts = func.count(col(Contact.id))
+    rows = (await session.exec(
+        select(Resident.id, Resident.name, contacts)
+        .select_from(Resident)
+        .outerjoin(Contact, and_(col(Contact.resident_id) == col(Resident.id),
+                                 col(Contact.active).is_(True)))
+        .where(col(Resident.active).is_(True))
+        .group_by(col(Resident.id), col(Resident.name))
+        .having(contacts < 2)
+        .order_by(col(Resident.id)))).all()
+    return [(row, row[2]) for row in rows]
 
 
 async def residents_without_test(session: AsyncSession, *,
-                                 now: datetime) -> list[tuple[Resident, datetime | None]]:
-    """Active residents with no test from any device, nor a test alarm, in the last 31 days."""
-    since = now - timedelta(days=NO_TEST_DAYS)
-    device_tests = dict((await session.exec(
-        select(Device.resident_id, func.max(Device.last_test_at)).group_by(col(Device.resident_id))
-    )).all())
-    alarm_tests = dict((await session.exec(
-        select(Alert.resident_id, func.max(Alert.opened_at))
-        .where(col(Alert.type).in_(TEST_TYPES)).group_by(col(Alert.resident_id))
-    )).all())
-    residents = (await session.exec(
-        select(Resident).where(col(Resident.active).is_(True)).order_by(col(Resident.id))
-    )).all()
+                                 now: datetime) -> list[tuple[Any, datetime | None]]:
+    """Active residents (id, name) with no test from any device, nor a test alarm, in the last
+    31 days, with the last one they had; chosen in the database."""
+    since = (now - timedelta(days=NO_TEST_DAYS)).astimezone(UTC)  # SQLite compares UTC text
+    device_tests = (select(Device.resident_id, func.max(Device.last_test_at).label("last"))
+                    .group_by(col(Device.resident_id)).subquery())
+    alarm_tests = (select(Alert.resident_id, func.max(Alert.opened_at).label("last"))
+                   .where(col(Alert.type).in_(TEST_TYPES)).group_by(col(Alert.resident_id))
+                   .subquery())
+    rows = (await session.exec(
+        select(Resident.id, Resident.name, device_tests.c.last, alarm_tests.c.last)
+        .select_from(Resident)
+        .outerjoin(device_tests, device_tests.c.resident_id == col(Resident.id))
+        .outerjoin(alarm_tests, alarm_tests.c.resident_id == col(Resident.id))
+        .where(col(Resident.active).is_(True),
+               or_(device_tests.c.last.is_(None), device_tests.c.last < since),
+               or_(alarm_tests.c.last.is_(None), alarm_tests.c.last < since))
+        .order_by(col(Resident.id)))).all()
     late = []
-    for resident in residents:
-        stamps = [aware(t) for t in (device_tests.get(resident.id), alarm_tests.get(resident.id))
-                  if t is not None]
-        last = max(stamps) if stamps else None
-        if last is None or last < since:
-            late.append((resident, last))
+    for row in rows:
+        stamps = [aware(t) for t in (row[2], row[3]) if t is not None]
+        late.append((row, max(stamps) if stamps else None))
     return late
 
 
