@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from ..appkeys import SERVICES
+from ..csvfile import start_csv
 from ..db.audit import AuditAction, AuditEntry
 from ..errors import InvalidInput
 from ..privacy import audit
@@ -89,13 +90,8 @@ async def audit_csv(request: web.Request) -> web.StreamResponse:
                      resident_id=resident_id, now=services.clock.now(),
                      detail=f"{query.first}..{query.last}, {total} entries")
         await session.commit()
-    name = f"audit-{query.first}-{query.last}.csv"
-    response = web.StreamResponse(headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                           "Cache-Control": "no-store"})
-    response.content_type, response.charset = "text/csv", "utf-8"
-    await response.prepare(request)
-    # BOM: Excel in Japan
-    await response.write(("\ufeff" + audit.csv_lines([], zone=zone, header=True)).encode())
+    response = await start_csv(request, f"audit-{query.first}-{query.last}.csv")
+    await response.write(audit.csv_lines([], zone=zone, header=True).encode())
     after: AuditEntry | None = None
     while True:
         async with services.sessions() as session:  # each page its own read

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from aiohttp import web
 
+from ..csvfile import start_csv
 from ..db.engine import SessionFactory
 from ..i18n import Translator
 from ..timefmt import local
@@ -51,14 +52,9 @@ def _lines(rows: Sequence[Sequence[str]]) -> bytes:
 async def stream_csv(request: web.Request, sessions: SessionFactory, *, sweep_id: int,
                      language: str, zone: str) -> web.StreamResponse:
     """The file, every resident in call order, read and sent PAGE at a time: labels in
-    `language`, times in the centre's zone, UTF-8 with a BOM so Excel in Japan opens it right;
-    never cached (it holds names and phone numbers). The caller has checked the sweep exists."""
-    response = web.StreamResponse(headers={
-        "Content-Disposition": f'attachment; filename="sweep-{sweep_id}.csv"',
-        "Cache-Control": "no-store"})
-    response.content_type, response.charset = "text/csv", "utf-8"
-    await response.prepare(request)
-    await response.write("\ufeff".encode() + _lines([HEADER]))
+    `language`, times in the centre's zone. The caller has checked the sweep exists."""
+    response = await start_csv(request, f"sweep-{sweep_id}.csv")
+    await response.write(_lines([HEADER]))
     label, when = Translator(language).maybe, (lambda at: local(at, zone))
     offset = 0
     while True:
