@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.alerts import Alert, Outcome
+from ..db.engine import SessionFactory
 from ..db.residents import Contact, Device, Resident
 from ..timefmt import aware, seconds_between
 from ..wellbeing.history import MonthFigures, month_figures
@@ -151,15 +152,20 @@ async def alerts_between(session: AsyncSession, start: datetime, end: datetime,
         .order_by(col(Alert.opened_at)))).all()
 
 
-async def monthly_report(session: AsyncSession, *, month: str, zone: str,
+async def monthly_report(sessions: SessionFactory, *, month: str, zone: str,
                          now: datetime) -> MonthlyReport:
-    """Load the month's alerts and the follow-up lists, then summarize."""
+    """Load the month's alerts and the follow-up lists, then summarize: each read in a session
+    of its own, so that SQLite's one connection serves the alarms between them."""
     start, end = month_bounds(month, zone)
-    report = summarize(month, await alerts_between(session, start, end), end=min(end, now),
-                       zone=zone)
-    report.few_responders = await residents_with_few_responders(session)
-    report.no_recent_test = await residents_without_test(session, now=now)
-    report.wellbeing = await month_figures(session, start=start, end=end)
+    async with sessions() as session:
+        alerts = await alerts_between(session, start, end)
+    report = summarize(month, alerts, end=min(end, now), zone=zone)
+    async with sessions() as session:
+        report.few_responders = await residents_with_few_responders(session)
+    async with sessions() as session:
+        report.no_recent_test = await residents_without_test(session, now=now)
+    async with sessions() as session:
+        report.wellbeing = await month_figures(session, start=start, end=end)
     return report
 
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import col
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.alerts import Alert
+from ..db.engine import SessionFactory
 from .report import (
     MEASURED_SEVERITIES,
     TEST_TYPES,
@@ -36,16 +36,18 @@ def months_ending(month: str, count: int = TREND_MONTHS) -> list[str]:
     return [shift_month(month, -back) for back in reversed(range(count))]
 
 
-async def monthly_trend(session: AsyncSession, *, month: str, zone: str,
+async def monthly_trend(sessions: SessionFactory, *, month: str, zone: str,
                         now: datetime) -> list[TrendPoint]:
     """The shares of the 12 months ending with `month` (timed alarms only), one month's rows
-    of REPORT_COLUMNS read at a time: a city's year at once held the event loop for a second."""
+    of REPORT_COLUMNS read at a time, each in a session of its own: a city's year at once held
+    the event loop for a second (and SQLite's one connection with it)."""
     points = []
     for each in months_ending(month):
         start, end = month_bounds(each, zone)
-        alerts = await alerts_between(session, start, end,
-                                      col(Alert.severity).in_(MEASURED_SEVERITIES),
-                                      col(Alert.type).not_in(TEST_TYPES))
+        async with sessions() as session:
+            alerts = await alerts_between(session, start, end,
+                                          col(Alert.severity).in_(MEASURED_SEVERITIES),
+                                          col(Alert.type).not_in(TEST_TYPES))
         summary = summarize(each, alerts, end=min(end, now), zone=zone)
         points.append(TrendPoint(each, summary.measured, summary.within_60, summary.within_180))
     return points

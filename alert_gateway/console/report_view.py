@@ -45,9 +45,8 @@ def _month(request: web.Request) -> str:
 async def _load(request: web.Request) -> MonthlyReport:
     services = request.app[SERVICES]
     month = _month(request)
-    async with services.sessions() as session:
-        return await monthly_report(session, month=month, zone=services.settings.timezone,
-                                    now=services.clock.now())
+    return await monthly_report(services.sessions, month=month, zone=services.settings.timezone,
+                                now=services.clock.now())
 
 
 @dataclass(frozen=True)
@@ -63,9 +62,8 @@ async def _page_values(request: web.Request) -> dict[str, Any]:
     """What report.html shows for the month asked for."""
     services = request.app[SERVICES]
     report = await _load(request)
-    async with services.sessions() as session:
-        trend = await monthly_trend(session, month=report.month, zone=services.settings.timezone,
-                                    now=services.clock.now())
+    trend = await monthly_trend(services.sessions, month=report.month,
+                                zone=services.settings.timezone, now=services.clock.now())
     _ = translator(request)
     charts = Charts(trend_svg(trend, _, target_60=TARGET_60, target_180=TARGET_180),
                     histogram_svg(report.waits, report.unanswered, _),

@@ -49,8 +49,8 @@ async def test_erase_clears_the_person_and_keeps_alerts_countable(centre: Centre
     assert details["sms"] is None and details["number"] != NUMBER, details
     zone = services.settings.timezone
     month = month_of(services.clock.now() - timedelta(days=3), zone)
-    async with services.sessions() as session:
-        report = await monthly_report(session, month=month, zone=zone, now=services.clock.now())
+    report = await monthly_report(services.sessions, month=month, zone=zone,
+                                  now=services.clock.now())
     assert report.by_type["sos"] == 1 and report.by_outcome["family_attended"] == 1
 
 

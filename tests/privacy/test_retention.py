@@ -37,8 +37,8 @@ async def test_purge_after_the_period_keeps_the_alert_countable(centre: Centre) 
     assert (kept["sms"], kept["number"], kept["payload"]) == (SMS_TEXT, NUMBER, RAW), kept
     zone = services.settings.timezone
     month = month_of(services.clock.now() - timedelta(days=days + 1), zone)
-    async with services.sessions() as session:
-        report = await monthly_report(session, month=month, zone=zone, now=services.clock.now())
+    report = await monthly_report(services.sessions, month=month, zone=zone,
+                                  now=services.clock.now())
     assert report.by_type["sos"] == 1 and report.by_outcome["family_attended"] == 1, report
 
 
