@@ -37,6 +37,7 @@ def add_routes(app: web.Application) -> None:
     services = app[SERVICES]
     app[METRICS] = for_registry(services.metrics.registry)
     app.middlewares.append(auth.console_guard)
+    app.on_response_prepare.append(auth.add_security_headers)
     auth.add_routes(app)
     board.add_routes(app)
     sse.add_routes(app)

@@ -97,7 +97,8 @@ async def _given_csrf(request: web.Request) -> str | None:
 
 @web.middleware
 async def console_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Require a live session on console routes, a CSRF token on unsafe methods; map errors."""
+    """Require a live session on console routes, a CSRF token on unsafe methods; map errors
+    (the security headers are added as each response is prepared: `add_security_headers`)."""
     if not is_console(request.path):
         return await handler(request)
     try:
@@ -106,12 +107,17 @@ async def console_guard(request: web.Request, handler: Handler) -> web.StreamRes
             if refused is not None:
                 return refused
         check_request(request)
-        response = await handler(request)
+        return await handler(request)
     except GatewayError as exc:
-        response = _error_page(request, exc)
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+        return _error_page(request, exc)
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every console response gets SECURITY_HEADERS as its headers go out,
+    streamed ones (a CSV sent while it is read, the live events) and redirects included."""
+    if is_console(request.path):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
 
 
 async def _authenticate(request: web.Request) -> web.StreamResponse | None:

@@ -118,3 +118,17 @@ async def test_pages_send_security_headers(console: Console) -> None:
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_streamed_downloads_and_redirects_send_security_headers(console: Console) -> None:
+    """A CSV sent while it is read (its headers go out before the handler returns) and a
+    redirect to the sign-in page carry the same headers as a page."""
+    away = await console.client.get("/console/", allow_redirects=False,
+                                    headers={"Accept": "text/html"})
+    assert away.status == 303 and away.headers["X-Frame-Options"] == "DENY", away.headers
+    await console.sign_in(SUPERVISOR)
+    download = await console.client.get("/console/audit.csv")
+    assert download.status == 200, await download.text()
+    assert download.headers["X-Content-Type-Options"] == "nosniff", download.headers
+    assert "default-src 'self'" in download.headers["Content-Security-Policy"]
+    assert download.headers["Cache-Control"] == "no-store"
