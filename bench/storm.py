@@ -20,6 +20,7 @@ from .gatewayproc import GatewayProcess, engine_wired, self_cpu_seconds
 from .loadgen import alarm_packet
 from .mqttraw import RawMqtt
 from .probe import RoundTrip
+from .sweepwatch import BOARD_GAP_SECONDS, BOARD_POLL_SECONDS, Watcher, add_supervisor
 
 
 def kind_of(i: int, p3_every: int) -> str:
@@ -35,6 +36,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
     engine = engine_wired()
     async with fresh_database(args.db) as url, fake_twilio() as (base, fake):
         await seed(url, [f"dev{i:06d}" for i in range(n)])
+        if args.board_watchers:
+            await add_supervisor(url)
         with dedicated_broker() as port:
             extra = {"send_rate_per_second": str(args.send_rate),
                      "send_concurrency": str(args.send_concurrency)}
@@ -53,6 +56,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
             quiet_collector()
             await gw.start()
             cpu0, gcpu0 = self_cpu_seconds(), gw.cpu_seconds()
+            boards = [Watcher(gw.url, "/console/board/rows", min_gap=args.board_gap,
+                              poll=BOARD_POLL_SECONDS) for _ in range(args.board_watchers)]
+            watched = asyncio.Event()
+            watching = [asyncio.create_task(board.run(watched)) for board in boards]
             try:
                 t0 = time.perf_counter()
                 for k in range(0, n, 100):  # 100 alarms every 10 ms: all out within one second
@@ -79,6 +86,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                 gw_cpu = gw.cpu_seconds() - gcpu0
                 elapsed = time.perf_counter() - t0
             finally:
+                watched.set()
+                await asyncio.gather(*watching, return_exceptions=True)
                 gw.stop()
                 await pub.close()
                 await sub.close()
@@ -90,6 +99,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
         "devices": n, "p3_every": args.p3_every, "send_rate_per_second": args.send_rate,
         "ingest_batch_size": args.ingest_batch_size or "default",
         "twilio_timeout_seconds": args.twilio_timeout or "default",
+        "board_watchers": args.board_watchers, "board_gap_s": args.board_gap,
+        "board_reads": percentiles([t for board in boards for t in board.reads]),
         "published_within_s": round(published_in, 3), "stored_feedback": stored,
         "all_stored_s": round(stored_at, 3) if stored == n else None,
         "alert_rows": alerts, "inbound_rows": inbound,
@@ -179,6 +190,11 @@ def main() -> None:
     parser.add_argument("--twilio-timeout", type=float, default=0.0,
                         help="settings.twilio_timeout_seconds (0: the default); shorter makes "
                              "requests time out under load, as in a storm on a busy machine")
+    parser.add_argument("--board-watchers", type=int, default=0,
+                        help="operators watching the board, each re-reading its rows on changes")
+    parser.add_argument("--board-gap", type=float, default=BOARD_GAP_SECONDS,
+                        help="a watcher's least gap between re-reads (console.js: 1 s; 0: back "
+                             "to back, as before it was throttled)")
     parser.add_argument("--wait", type=float, default=120.0, help="give up after this many s")
     parser.add_argument("--settle", type=float, default=2.0, help="watch for doubles after")
     args = parser.parse_args()
@@ -194,6 +210,10 @@ def main() -> None:
         f"cpu_s_until_stored={out['gateway_cpu_s_until_stored']} "
         f"cpu_s_until_P1s={out['gateway_cpu_s_until_p1s_notified']} | raw MQTT pub→sub same run: "
         f"p50={raw['p50_ms']}ms p99={raw['p99_ms']}ms")
+    if args.board_watchers:
+        reads: dict[str, object] = out["board_reads"]  # type: ignore[assignment]
+        say(f"  {args.board_watchers} board(s) watching, gap {args.board_gap} s: {reads['n']} "
+            f"re-reads, p50 {reads['p50_ms']} / p99 {reads['p99_ms']} ms")
     _say_doubles(out.get("doubled_requests") or [])  # type: ignore[arg-type]
     per_second: dict[str, list[int]] = out.get("per_second") or {}  # type: ignore[assignment]
     for name in COLUMNS if per_second else ():

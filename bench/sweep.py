@@ -120,7 +120,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 alarms = Alarms(gw, pub, probe, args.residents, args.alarm_rate)
                 stop = asyncio.Event()
                 publishing = asyncio.create_task(alarms.run(stop, alarm_capacity))
-                pages = [Watcher(gw.url, sweep_id) for _ in range(args.watchers)]
+                pages = [Watcher(gw.url, f"/console/sweeps/{sweep_id}/live")
+                         for _ in range(args.watchers)]
                 watching = [asyncio.create_task(page.run(stop)) for page in pages]
                 duration, seen = await watch(gw, progress, t0, args.limit, args.report_every)
                 stop.set()

@@ -1,6 +1,7 @@
-"""A supervisor watching the sweep's page during the bench, as the issue's story has it: signed in
-to the console, the page's event stream open, its live list re-read on every alert change
-(at most once a second, as console.js does) and every 5 s while the sweep runs."""
+"""A supervisor watching a console page during a bench, as the issues' stories have it: signed in
+to the console, the page's event stream open, its live part re-read on every alert change (at
+most once a `min_gap`, as console.js does: a second for the sweep page and the board) and every
+`poll` seconds (the sweep page's 5 s while it runs; the board's 30 s safety net)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from alert_gateway.db.auth import Operator, Role
 from alert_gateway.db.engine import make_engine
 
 NAME, PASSWORD = "bench-supervisor", "bench-supervisor-password"
-POLL_SECONDS = 5.0  # console.js sweepView's safety poll
+POLL_SECONDS = 5.0  # console.js sweepView's poll while the sweep runs
 MIN_GAP_SECONDS = 1.0  # console.js sweepView's throttle
+BOARD_GAP_SECONDS = 1.0  # console.js board's throttle (BOARD_GAP_MS)
+BOARD_POLL_SECONDS = 30.0  # console.js board's safety net
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -37,10 +40,12 @@ async def add_supervisor(url: str) -> None:
 
 
 class Watcher:
-    """One open sweep page; `reads` holds each live re-read's time in seconds."""
+    """One open page re-reading `path` (a sweep page's `/console/sweeps/{id}/live`, the board's
+    `/console/board/rows`); `reads` holds each re-read's time in seconds."""
 
-    def __init__(self, base: str, sweep_id: int) -> None:
-        self.base, self.sweep_id = base, sweep_id
+    def __init__(self, base: str, path: str, *, min_gap: float = MIN_GAP_SECONDS,
+                 poll: float = POLL_SECONDS) -> None:
+        self.base, self.path, self.min_gap, self.poll = base, path, min_gap, poll
         self.reads: list[float] = []
         self._changed = asyncio.Event()
 
@@ -56,10 +61,10 @@ class Watcher:
                     began = time.perf_counter()
                     await self._read(http)
                     with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(POLL_SECONDS):
+                        async with asyncio.timeout(self.poll):
                             await self._changed.wait()
-                    # console.js re-reads on changes at most once a second
-                    await asyncio.sleep(max(0.0, began + MIN_GAP_SECONDS - time.perf_counter()))
+                    # console.js re-reads on changes at most once a `min_gap`
+                    await asyncio.sleep(max(0.0, began + self.min_gap - time.perf_counter()))
             finally:
                 for task in side:
                     task.cancel()
@@ -86,9 +91,8 @@ class Watcher:
 
     async def _read(self, http: aiohttp.ClientSession) -> None:
         started = time.perf_counter()
-        async with http.get(f"/console/sweeps/{self.sweep_id}/live",
-                            headers={"X-Fragment": "1"}) as live:
+        async with http.get(self.path, headers={"X-Fragment": "1"}) as live:
             await live.read()
             if live.status != 200:
-                raise RuntimeError(f"live list: {live.status}")
+                raise RuntimeError(f"{self.path}: {live.status}")
         self.reads.append(time.perf_counter() - started)
