@@ -84,9 +84,12 @@ class Watcher:
                 raise RuntimeError(f"sign-in: {signed.status} {await signed.text()}")
 
     async def _listen(self, http: aiohttp.ClientSession) -> None:
+        opening = True  # the stream's first "refresh" is served by the opening read (console.js)
         async with http.get("/console/events", timeout=aiohttp.ClientTimeout()) as events:
             async for line in events.content:
-                if line.startswith(b"event: alert"):
+                if line.startswith(b"event: refresh") and opening:
+                    opening = False
+                elif line.startswith((b"event: alert", b"event: refresh")):
                     self._changed.set()
 
     async def _read(self, http: aiohttp.ClientSession) -> None:

@@ -28,7 +28,7 @@ from .sessions import live_among, token_hash
 log = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 15.0  # below common proxy idle timeouts; also detects a dead client
-QUEUE_SIZE = 256
+QUEUE_SIZE = 2048  # changes a stream may lag behind; a larger burst goes as one "re-read"
 RETRY_MS = 2000  # how soon the browser reconnects after a drop
 
 
@@ -55,10 +55,10 @@ class _Stream:
 class LiveHub:
     """Fan-out from the alert bus to one bounded queue per open event stream.
 
-    A stream lives only as long as its session: before each change is handed out, one query
-    checks every open stream's session at once (sign-out, expiry and a disabled operator, made on
-    any replica), so a stream whose session ended ends before it sees another event. Idle streams
-    are checked at most once per keepalive interval.
+    A stream lives only as long as its session: before changes are handed out, one query checks
+    every open stream's session at once (sign-out, expiry and a disabled operator, made on any
+    replica), a check begun after those changes were noted, so a stream whose session ended ends
+    before it sees another event. Idle streams are checked at most once per keepalive interval.
     """
 
     def __init__(self, live_sessions: SessionCheck) -> None:
@@ -67,6 +67,8 @@ class LiveHub:
         self._streams: set[_Stream] = set()
         self._swept_at = 0.0
         self._unsubscribe: list[Callable[[], None]] = []
+        self._pending: dict[tuple[int, ChangeKind], AlertChange] = {}  # the same change once
+        self._fanning: asyncio.Task[None] | None = None
 
     @property
     def connections(self) -> int:
@@ -74,20 +76,46 @@ class LiveHub:
         return len(self._streams)
 
     async def publish(self, change: AlertChange) -> None:
-        """Bus listener: queue the change for every live stream; a stuck stream is closed, not waited on."""
+        """Bus listener: note the change and return. One fan-out at a time checks every open
+        stream's session, then hands out every change noted before that check began: one
+        query per burst, not per change (a storm's thousands of changes a second, one query
+        each, left this listener behind and its changes dropped)."""
         self.last_id += 1
         if not self._streams:
             return
-        if not await self.sweep():
-            # sessions unchecked: say only "re-read" (which checks them)
-            change = AlertChange(0, ChangeKind.RESYNC)
-        for stream in list(self._streams):
+        self._pending.setdefault((change.alert_id, change.kind), change)
+        if self._fanning is None:
+            self._fanning = asyncio.create_task(self._fan_out(), name="live-hub")
+
+    async def fanned_out(self) -> None:
+        """Until every change noted so far is handed to the streams (tests)."""
+        while self._fanning is not None:
+            await asyncio.shield(self._fanning)
+
+    async def _fan_out(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = list(self._pending.values()), {}
+                if not await self.sweep():
+                    # sessions unchecked: say only "re-read" (which checks them)
+                    batch = [AlertChange(0, ChangeKind.RESYNC)]
+                for stream in list(self._streams):
+                    self._hand(stream, batch)
+        finally:
+            self._fanning = None
+
+    def _hand(self, stream: _Stream, batch: list[AlertChange]) -> None:
+        room = QUEUE_SIZE - stream.queue.qsize()
+        if len(batch) > room > 0:  # a storm's burst: "re-read" says as much as all of it
+            batch = [AlertChange(0, ChangeKind.RESYNC)]
+        for change in batch:
             try:
                 stream.queue.put_nowait(change)
             except asyncio.QueueFull:
-                # The page will reconnect and re-read the board: better than unbounded memory.
+                # A stuck page: it will reconnect and re-read: better than unbounded memory.
                 self._streams.discard(stream)
                 stream.end()
+                return
 
     async def sweep(self) -> bool:
         """End the streams whose session has ended; False if the sessions could not be checked."""
@@ -122,6 +150,8 @@ class LiveHub:
 
     async def close(self, _app: web.Application | None = None) -> None:
         """Ask every stream to end (shutdown must not wait for browsers to hang up)."""
+        if self._fanning is not None:
+            self._fanning.cancel()
         for stream in list(self._streams):
             stream.end()
         self._streams.clear()

@@ -12,7 +12,7 @@ from alert_gateway.bus import AlertChange, ChangeKind
 from alert_gateway.clock import FakeClock
 from alert_gateway.console import accounts
 from alert_gateway.console.sessions import SESSION_LIFETIME
-from alert_gateway.console.sse import LiveHub
+from alert_gateway.console.sse import QUEUE_SIZE, LiveHub
 from alert_gateway.db.auth import Operator
 
 from .conftest import OPERATOR, SUPERVISOR, Console
@@ -124,6 +124,7 @@ async def test_when_sessions_cannot_be_checked_only_a_refresh_goes_out() -> None
     hub = LiveHub(unreachable)
     stream = hub.connect(session_hash="a-session")
     await hub.publish(AlertChange(7, ChangeKind.OPENED))
+    await hub.fanned_out()
     sent = stream.queue.get_nowait()
     assert sent is not None and sent.kind is ChangeKind.RESYNC and sent.alert_id == 0, sent
     assert hub.connections == 1
@@ -139,7 +140,60 @@ async def test_a_stream_ends_without_sending_what_was_queued_before() -> None:
     hub = LiveHub(check)
     stream = hub.connect(session_hash="a-session")
     await hub.publish(AlertChange(1, ChangeKind.OPENED))
+    await hub.fanned_out()
     live.clear()
     await hub.publish(AlertChange(2, ChangeKind.OPENED))
+    await hub.fanned_out()
     assert stream.queue.get_nowait() is None and stream.queue.empty()
     assert hub.connections == 0
+
+
+async def _burst(answers: list[set[str]],
+                 more: int = 100) -> tuple[LiveHub, list[AlertChange | None]]:
+    """One change, then `more` noted while its session check runs; what the stream was handed."""
+    release = asyncio.Event()
+
+    async def check(hashes: set[str]) -> set[str]:
+        await release.wait()
+        return hashes & answers.pop(0)
+
+    hub = LiveHub(check)
+    stream = hub.connect(session_hash="a-session")
+    await hub.publish(AlertChange(1, ChangeKind.OPENED))
+    for _ in range(5):  # loop turns, not time: the fan-out reaches its check and waits there
+        await asyncio.sleep(0)
+    for alert_id in range(2, 2 + more):
+        await hub.publish(AlertChange(alert_id, ChangeKind.OPENED))
+    release.set()
+    await hub.fanned_out()
+    handed = []
+    while not stream.queue.empty():
+        handed.append(stream.queue.get_nowait())
+    return hub, handed
+
+
+async def test_a_burst_takes_one_session_check_after_the_first() -> None:
+    """101 changes, two session queries (one per burst, not per change), all handed in order."""
+    answers = [{"a-session"}, {"a-session"}]
+    hub, handed = await _burst(answers)
+    assert answers == []
+    assert [c.alert_id for c in handed if c is not None] == list(range(1, 102))
+    assert hub.connections == 1
+
+
+async def test_changes_noted_during_a_check_wait_for_the_next_one() -> None:
+    """The session ends between the two checks: none of the 100 changes noted during the first
+    reaches the stream, which ends."""
+    answers = [{"a-session"}, set()]
+    hub, handed = await _burst(answers)
+    assert answers == [] and handed == [None] and hub.connections == 0
+
+
+async def test_a_burst_larger_than_a_streams_room_goes_as_one_reread() -> None:
+    """More changes than the stream's queue holds: one 're-read' instead (the page re-reads the
+    whole board anyway), and the stream stays open."""
+    answers = [{"a-session"}, {"a-session"}]
+    hub, handed = await _burst(answers, more=QUEUE_SIZE + 10)
+    kinds = [(c.alert_id, c.kind) for c in handed if c is not None]
+    assert kinds == [(1, ChangeKind.OPENED), (0, ChangeKind.RESYNC)], kinds[:5]
+    assert hub.connections == 1

@@ -56,9 +56,15 @@
     const status = document.getElementById("live-status");
     const source = new EventSource("/console/events");
     const reread = () => listeners.open.forEach((f) => f());
-    source.addEventListener("open", () => { body.dataset.stream = "open"; if (status) { status.textContent = status.dataset.online; status.classList.remove("offline"); } reread(); });
+    let opened = false; // the stream's first frame is a "refresh" the opening re-read has served
+    source.addEventListener("open", () => { opened = true; body.dataset.stream = "open"; if (status) { status.textContent = status.dataset.online; status.classList.remove("offline"); } reread(); });
     source.addEventListener("error", () => { body.dataset.stream = "lost"; if (status) { status.textContent = status.dataset.offline; status.classList.add("offline"); } });
-    source.addEventListener("refresh", reread);
+    // "re-read" from the server (a missed stretch, or a storm's burst): as any change, so the
+    // board's throttle holds (a re-read per burst would be back to back in a storm)
+    source.addEventListener("refresh", () => {
+      if (opened) { opened = false; return; }
+      listeners.change.forEach((f) => f(null));
+    });
     source.addEventListener("alert", (e) => {
       let change;
       try { change = JSON.parse(e.data); } catch (err) { reread(); return; }
@@ -141,7 +147,7 @@
       const html = await fragment("/console/alerts/" + id + "/live");
       if (html !== null) { panel.innerHTML = html; tick(); body.dataset.refreshed = String(Date.now()); }
     });
-    listeners.change.push((change) => { if (String(change.alert_id) === id) refresh(); });
+    listeners.change.push((change) => { if (change === null || String(change.alert_id) === id) refresh(); });
     listeners.open.push(refresh);
   }
 
