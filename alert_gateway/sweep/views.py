@@ -68,11 +68,11 @@ ATTENTION = (EntryState.HELP, EntryState.NOT_REACHED, EntryState.NO_PHONE, Entry
              EntryState.WAITING, EntryState.FINE)
 
 
-async def rows(session: AsyncSession, *, sweep_id: int, limit: int | None = None, offset: int = 0,
+async def rows(session: AsyncSession, *, sweep_id: int, limit: int, offset: int = 0,
                attention_first: bool = False) -> list[Row]:
-    """The sweep's residents in call order (`attention_first`: those who need someone first, by
-    `ATTENTION`, each state in call order), each with the contacts asked to look in; `limit` and
-    `offset` page them (a city's 10,000 read and rendered at once held the loop for a second)."""
+    """A page of the sweep's residents in call order (`attention_first`: those who need someone
+    first, by `ATTENTION`, each state in call order), each with the contacts asked to look in
+    (a city's 10,000 read and rendered at once held the loop for a second: always a page)."""
     query = (select(SweepEntry, Resident)
              .join(Resident, col(Resident.id) == col(SweepEntry.resident_id))
              .where(SweepEntry.sweep_id == sweep_id))
