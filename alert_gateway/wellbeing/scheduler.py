@@ -53,9 +53,8 @@ class WellbeingScheduler:
     async def tick(self, now: datetime) -> bool:
         """Plan if it is time, queue due calls, read due results; True if a batch was full."""
         if self._plan_at is None or now >= self._plan_at:
-            async with self._sessions() as session:
-                added = await windows.plan(session, now=now, settings=self._settings, metrics=self._metrics)
-                await session.commit()
+            added = await windows.plan(self._sessions, now=now, settings=self._settings,
+                                       metrics=self._metrics)
             self._plan_at = now + PLAN_EVERY
             if added:
                 log.info("wellbeing windows planned", extra={"count": added})

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..db.engine import SessionFactory
 from ..db.models import Resident, WellbeingCall, WellbeingState
 from ..errors import InvalidInput
 from ..escalation.daynight import NightHours
@@ -37,15 +38,21 @@ def night_hours(timezone: str, settings: Settings) -> NightHours:
     return NightHours(zone(timezone), settings.night_start_hour, settings.night_end_hour)
 
 
-async def plan(session: AsyncSession, *, now: datetime, settings: Settings,
+async def plan(sessions: SessionFactory, *, now: datetime, settings: Settings,
                metrics: Metrics) -> int:
     """Make sure every scheduled resident has the row of their current or next window; the
-    number of rows added. Commits after its reads and after each INSERT_CHUNK rows but the last,
-    which the caller commits.
+    number of rows added. Commits after its reads and after each INSERT_CHUNK rows: each
+    commit's rows stand on their own (a next plan adds whatever is missing).
 
     Runs every few minutes over a whole city: rows of the few columns it needs, not objects,
     and each distinct schedule worked out once (10,000 residents as objects, each schedule
     parsed anew, held the event loop for a quarter of a second every time)."""
+    async with sessions() as session:
+        return await _plan_in(session, now=now, settings=settings, metrics=metrics)
+
+
+async def _plan_in(session: AsyncSession, *, now: datetime, settings: Settings,
+                   metrics: Metrics) -> int:
     residents = (await session.exec(
         select(Resident.id, Resident.wellbeing_schedule, Resident.wellbeing_timezone)
         .where(col(Resident.active), col(Resident.erased_at).is_(None),
@@ -86,6 +93,7 @@ async def plan(session: AsyncSession, *, now: datetime, settings: Settings,
             .values(state=WellbeingState.DROPPED.value, finished_at=now, updated_at=now))
         metrics.wellbeing_checks.labels(outcome=WellbeingState.DROPPED.value).inc(result.rowcount)
     if not wanted:
+        await session.commit()
         return 0
     connection = await session.connection()
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
@@ -102,11 +110,10 @@ async def plan(session: AsyncSession, *, now: datetime, settings: Settings,
         where=table.c.state == WellbeingState.DROPPED.value).returning(table.c.id)
     added = 0
     for start in range(0, len(wanted), INSERT_CHUNK):
-        if start:  # the rows so far stand on their own (a next plan adds what is missing)
-            await session.commit()  # and SQLite's one connection serves others in between
         result = await session.exec(statement,  # type: ignore[call-overload]
                                     params=wanted[start:start + INSERT_CHUNK])
         added += len(result.all())
+        await session.commit()  # SQLite's one connection serves others in between
     return added
 
 

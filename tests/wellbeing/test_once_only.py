@@ -43,10 +43,7 @@ async def test_two_replicas_plan_one_window_and_place_one_call(pg: SessionFactor
     settings, metrics = Settings(database_url=pg_url), Metrics()
 
     async def plan() -> int:
-        async with pg() as s:
-            added = await windows.plan(s, now=clock.now(), settings=settings, metrics=metrics)
-            await s.commit()
-        return added
+        return await windows.plan(pg, now=clock.now(), settings=settings, metrics=metrics)
 
     assert sorted(await asyncio.gather(plan(), plan())) == [0, 1]
     in_window = clock.now() + timedelta(hours=7, minutes=30)

@@ -27,10 +27,7 @@ async def test_changed_removed_and_changed_back_schedules(database_url: str,
     settings, metrics = Settings(database_url=database_url), Metrics()
 
     async def plan() -> int:
-        async with sessions() as s:
-            added = await windows.plan(s, now=clock.now(), settings=settings, metrics=metrics)
-            await s.commit()
-        return added
+        return await windows.plan(sessions, now=clock.now(), settings=settings, metrics=metrics)
 
     async def schedule(resident_id: str, text: str | None) -> None:
         async with sessions() as s:
@@ -87,11 +84,8 @@ async def test_a_citys_windows_go_in_few_statements(database_url: str, clock: Fa
                                 wellbeing_schedule=FRIDAY) for i in range(2500)])
             await s.commit()
         event.listen(engine.sync_engine, "before_cursor_execute", count)
-        async with sessions() as s:
-            added = await windows.plan(s, now=clock.now(),
-                                       settings=Settings(database_url=database_url),
-                                       metrics=Metrics())
-            await s.commit()
+        added = await windows.plan(sessions, now=clock.now(),
+                                   settings=Settings(database_url=database_url), metrics=Metrics())
         assert added == 2500
         assert len(inserts) <= 2500 // windows.INSERT_CHUNK + 5, len(inserts)
     finally:
