@@ -10,7 +10,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from . import sqlitehops
+from . import sqlite_inline
 from .urgent import UrgentFirstPool
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -51,7 +51,7 @@ def make_engine(url: str, *, echo: bool = False,
             url, echo=echo, hide_parameters=True, pool_size=1, max_overflow=0,
             poolclass=UrgentFirstPool,
         )
-        event.listen(engine.sync_engine, "do_connect", _one_trip_per_statement)
+        event.listen(engine.sync_engine, "do_connect", _run_inline)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(
@@ -116,8 +116,8 @@ def autocommit_sessions(sessions: SessionFactory) -> SessionFactory | None:
                               class_=AsyncSession, expire_on_commit=False)
 
 
-def _one_trip_per_statement(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
-    cparams["async_creator_fn"] = sqlitehops.connect  # db/sqlitehops.py
+def _run_inline(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+    cparams["async_creator_fn"] = sqlite_inline.connect  # db/sqlite_inline.py
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -125,7 +125,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # no busy timeout: a statement that meets another process's write lock waits for it off the
+    # event loop's thread (db/sqlite_inline.py)
     cursor.close()
 
 

@@ -1,7 +1,11 @@
-"""SQLite statements in one trip to aiosqlite's thread (db/sqlitehops.py) behave as before."""
+"""SQLite statements on the event loop's thread (db/sqlite_inline.py) behave as aiosqlite's, and a
+wait for another process's lock leaves the loop running."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -9,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from alert_gateway.db.engine import make_engine
-from alert_gateway.db.sqlitehops import OneTripConnection, connect
+from alert_gateway.db.sqlite_inline import InlineConnection, connect
 
 
 async def test_rows_counts_and_ids_come_back_through_sqlalchemy(tmp_path: Path) -> None:
@@ -50,9 +54,9 @@ async def test_a_failing_statement_leaves_the_connection_usable(tmp_path: Path) 
 
 
 async def test_rows_are_handed_out_one_by_one_or_in_chunks(tmp_path: Path) -> None:
-    """fetchone / fetchmany / fetchall read the rows fetched in the one trip, in order."""
+    """fetchone / fetchmany / fetchall read the rows the statement fetched, in order."""
     async with connect(str(tmp_path / "db.sqlite")) as db:
-        assert isinstance(db, OneTripConnection)
+        assert isinstance(db, InlineConnection)
         async with db.cursor() as cursor:
             await cursor.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
                                  "WHERE i < 5) SELECT i FROM n")
@@ -76,3 +80,36 @@ async def test_commit_keeps_and_rollback_drops_a_transactions_writes(tmp_path: P
             assert (await conn.execute(text("SELECT v FROM t"))).scalars().all() == ["kept"]
     finally:
         await engine.dispose()
+
+
+async def test_statements_run_on_the_event_loops_thread(tmp_path: Path) -> None:
+    """No hop to another thread and back for a statement: its result is there when it returns."""
+    async with connect(str(tmp_path / "db.sqlite")) as db:
+        await db.create_function("thread_id", 0, threading.get_ident)
+        async with db.cursor() as cursor:
+            await cursor.execute("SELECT thread_id()")
+            assert await cursor.fetchone() == (threading.get_ident(),)
+
+
+async def test_a_write_waits_for_another_processs_lock_while_the_loop_goes_on(tmp_path: Path) -> None:
+    """An admin command holding the write lock: the gateway's write waits for it off the loop
+    (a busy wait on the loop's thread would stop every alarm and webhook), then goes through."""
+    path = tmp_path / "db.sqlite"
+    async with connect(str(path)) as db:
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("CREATE TABLE t (v TEXT)")
+        await db.commit()
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # the other process's write transaction
+        other.execute("INSERT INTO t VALUES ('theirs')")
+        write = asyncio.create_task(db.execute("INSERT INTO t VALUES ('ours')"))
+        await asyncio.sleep(0)  # one loop turn: the write met the lock and waits on the thread
+        assert not write.done()
+        other.execute("COMMIT")  # run by the loop while the write waits
+        other.close()
+        await write
+        await db.commit()
+        async with db.execute("SELECT v FROM t ORDER BY rowid") as cursor:
+            assert await cursor.fetchall() == [("theirs",), ("ours",)]
+        async with db.execute("PRAGMA busy_timeout") as cursor:
+            assert await cursor.fetchone() == (0,)  # back to failing at once for the next one
