@@ -4,7 +4,7 @@ aiosqlite's thread.
 aiosqlite runs each call on a thread of its own and wakes the event loop with the result, so every
 statement of an alarm's transaction waited once more for the loop, behind whatever else was ready
 (at 100 alarms/s, each of ≈ 5 statements waited behind a loop turn of webhooks and sends: p99
-alarm → first call 135-236 ms; run here, 17 ms). A statement on a local SQLite file takes
+alarm → first call 135-277 ms; run here, 14-22 ms; bench/README.md, eighth round). A statement on a local SQLite file takes
 microseconds to a few milliseconds, less than that wait. What SQLite cannot do at once is take the
 write lock while another process (an admin command) holds it: the connection's busy timeout is 0
 here, so such a statement fails at once with SQLITE_BUSY, having done nothing, and runs again on
