@@ -72,15 +72,19 @@ def gateway_settings(database_url: str, topic_root: str, **overrides: Any) -> Se
 
 @asynccontextmanager
 async def running_gateway(
-    settings: Settings, *, clock: Clock | None = None, schema: bool = True
+    settings: Settings, *, clock: Clock | None = None, schema: bool = True,
+    before_start: Callable[[Gateway], Awaitable[None]] | None = None,
 ) -> AsyncIterator[tuple[Gateway, Changes]]:
-    """Start a gateway in this loop and stop it cleanly afterwards."""
+    """Start a gateway in this loop and stop it cleanly afterwards. `before_start`: what must run
+    before the gateway's tasks do (its webhook server, listening before anything is sent)."""
     if schema:
         await create_schema(settings.database_url)
     services: Services = build_services(settings, clock=clock or FakeClock())
     changes = Changes()
     services.ingest.batch_listeners.append(changes.on_batch)
     gateway = Gateway(services)
+    if before_start is not None:
+        await before_start(gateway)
     await gateway.start()
     try:
         async with asyncio.timeout(WAIT_SECONDS):

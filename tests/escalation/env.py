@@ -152,8 +152,16 @@ class Env:
 
     async def until_fake(self, predicate: Callable[[FakeTwilio], T],
                          within: float = WAIT_SECONDS) -> T:
-        """The fake's wait_for with the harness bound (its own 5 s default is tight under load)."""
-        return await self.fake.wait_for(predicate, timeout=within)
+        """The fake's wait_for with the harness bound (its own 5 s default is tight under load);
+        on a timeout, what the fake received and posted, with the answers it got (None: not
+        delivered)."""
+        try:
+            return await self.fake.wait_for(predicate, timeout=within)
+        except TimeoutError:
+            seen = "\n".join(f"  {r.kind} {r.method} {r.url} -> {r.status}"
+                             for r in self.fake.recorded[-30:])
+            raise AssertionError(f"fake Twilio: not so within {within} s; last requests:\n"
+                                 f"{seen}") from None
 
     async def api_token(self, name: str = "tester") -> str:
         """A REST API token; the API writes its actions as api:<name>."""
@@ -194,10 +202,18 @@ async def escalation_env(database_url: str, topic_root: str, clock: FakeClock, *
         }
         values.update(overrides)
         settings = gateway_settings(database_url, topic_root, **values)
-        async with running_gateway(settings, clock=clock, schema=schema) as (gateway, changes):
-            runner = make_runner(make_app(gateway.services, gateway))  # as `serve` runs it
+        runners: list[web.AppRunner] = []
+
+        async def serve_webhooks(gateway: Gateway) -> None:
+            # Listening before the gateway starts, as `serve` does: a restarted gateway sends
+            # what fell due at once, and the fake calls back at once (refused: lost, as Twilio's).
+            runner = make_runner(make_app(gateway.services, gateway))
+            runners.append(runner)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", port).start()
+
+        async with running_gateway(settings, clock=clock, schema=schema,
+                                   before_start=serve_webhooks) as (gateway, changes):
             try:
                 async with aiohttp.ClientSession() as http:
                     yield Env(gateway, changes, fake_of(app), fake_url, settings, clock, http)
@@ -208,4 +224,5 @@ async def escalation_env(database_url: str, topic_root: str, clock: FakeClock, *
                 # which answers what it still holds first (the gateway's stop waits for them).
                 await stop_posting(app)
                 stop_holding(app)
-                await runner.cleanup()
+                for runner in runners:
+                    await runner.cleanup()
