@@ -3,18 +3,20 @@ aiosqlite's thread.
 
 aiosqlite runs each call on a thread of its own and wakes the event loop with the result, so every
 statement of an alarm's transaction waited once more for the loop, behind whatever else was ready
-(at 100 alarms/s, each of ≈ 5 statements waited behind a loop turn of webhooks and sends: p99
-alarm → first call 135-277 ms; run here, 14-22 ms; bench/README.md, eighth round). A statement on a local SQLite file takes
-microseconds to a few milliseconds, less than that wait. What SQLite cannot do at once is take the
-write lock while another process (an admin command) holds it: the connection's busy timeout is 0
-here, so such a statement fails at once with SQLITE_BUSY, having done nothing, and runs again on
-aiosqlite's thread, where it waits up to `LOCK_WAIT_MS` while the loop goes on. (A transaction
-no longer lets the loop turn between its statements: see `ingest/pipeline.py`, `READER_TURNS`.)
+(at 100 alarms/s, each of ≈ 5 statements waited behind a loop turn of webhooks and sends: p99 alarm
+→ first call 135-277 ms; run here, 14-22 ms; bench/README.md, eighth round). A statement on a local
+SQLite file takes microseconds to a few milliseconds, less than that wait. What SQLite cannot do at
+once is take the write lock while another process (an admin command) holds it: the connection's
+busy timeout is 0 here, so such a statement fails at once with SQLITE_BUSY, having done nothing,
+and runs again on aiosqlite's thread, where it waits up to `LOCK_WAIT_MS` while the loop goes on.
+(A transaction no longer lets the loop turn between its statements: see `ingest/pipeline.py`,
+`READER_TURNS`; background work lets it turn before each transaction: `urgent.py`.)
 
 The cursor executes and fetches every row in one call and closes its sqlite3 cursor; the rows are
 then handed out from memory (`description`, `rowcount` and `lastrowid` stay readable on a closed
 sqlite3 cursor). Commit and rollback do nothing when no transaction is open (sqlite3 does nothing
-then either): the pool's rollback of every connection handed back, a read-only transaction's commit.
+then either): the pool's rollback of every connection handed back, a read-only transaction's
+commit.
 """
 
 from __future__ import annotations

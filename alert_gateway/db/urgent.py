@@ -5,6 +5,11 @@ waited behind every transaction queued before it (the sweep runner's, the callba
 commits, the engine's steps, the dispatcher's claims), p50 34 / p90 143 ms at load 8, where the
 transaction holding the connection when it asked left only 6 / 68 ms. Here a checkout made
 `urgent()` goes next, after the transaction holding the connection, ahead of the queue.
+
+Any other checkout first lets the loop turn once. SQLite's statements run on the loop's thread
+(sqlite_inline.py), so nothing else ran while a job of many transactions went on: a city's
+wellbeing windows, 10 transactions, held the loop for 257 ms at once; with the turn, 80 ms at
+most, and another session waited 28 ms at most.
 """
 
 from __future__ import annotations
@@ -89,9 +94,13 @@ class UrgentFirstPool(AsyncAdaptedQueuePool):
         me = getcurrent()
         if me in self._admitted:
             return super()._do_get()
+        urgent = _URGENT.get()
+        if not urgent:
+            # what is ready runs first (module docstring), an alarm read meanwhile among it
+            await_only(asyncio.sleep(0))
         try:
             if not self._turns.take_now():  # else no task for wait_for: the usual case
-                await_only(asyncio.wait_for(self._turns.take(urgent=_URGENT.get()),
+                await_only(asyncio.wait_for(self._turns.take(urgent=urgent),
                                             self._timeout))
         except TimeoutError:
             raise exc.TimeoutError(f"no connection within {self._timeout} s",

@@ -70,3 +70,26 @@ async def test_a_checkout_that_gives_up_waiting_passes_its_turn_on(sqlite_url: s
         assert await asyncio.wait_for(after, 10) == 1
     finally:
         await engine.dispose()
+
+
+async def test_background_work_lets_the_loop_turn_between_its_transactions(sqlite_url: str) -> None:
+    """SQLite's statements run on the loop's thread: a job of many transactions lets what is
+    ready run before each one (an alarm read from the broker meanwhile is stored in between);
+    an alarm's own store does not wait for that turn."""
+    engine = make_engine(sqlite_url)
+    try:
+        async with engine.connect() as conn:  # connected: no first-use wait below
+            await conn.execute(text("SELECT 1"))
+        loop, ran = asyncio.get_running_loop(), list[str]()
+        loop.call_soon(ran.append, "ready")
+        with urgent():
+            async with engine.connect() as conn:  # (leaving the block lets the loop turn)
+                await conn.execute(text("SELECT 1"))
+                assert ran == []  # the alarm's store went first
+        ran.clear()
+        loop.call_soon(ran.append, "ready")
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            assert ran == ["ready"]  # background work let it run first
+    finally:
+        await engine.dispose()
