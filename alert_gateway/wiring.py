@@ -51,8 +51,8 @@ def build_workers(services: Services) -> Workers:
                               first_sends_waiting=lambda: dispatcher.first_sends_waiting)
     dispatcher.first_sends_out = engine.first_sends_out
     feedback = DeviceFeedback(services.sessions, services.ingest.feedback, services.metrics)
-    services.ingest.intake = Intake(services.settings, engine.stepper, dispatcher, engine,
-                                    lock_rows=not is_sqlite(services.settings.database_url))
+    services.ingest.committer.intake = Intake(services.settings, engine.stepper, dispatcher,
+                                              engine, lock_rows=not is_sqlite(services.settings.database_url))
 
     async def wake(change: AlertChange) -> None:
         if change.kind is ChangeKind.STORED and not change.remote:

@@ -7,10 +7,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import aiomqtt
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices.contract import (
     ActivityMessage,
@@ -23,20 +21,18 @@ from devices.contract import (
 from ..clock import Clock
 from ..db.engine import SessionFactory
 from ..db.messages import RejectReason
-from ..db.urgent import urgent
-from ..escalation.intake import FirstSteps, Intake
 from ..metrics import Metrics
 from ..settings import Settings
 from .acks import ack
 from .batch import BatchResult
+from .committer import BatchCommitter
 from .connection import MqttConnection
-from .dberrors import describe, is_unavailable
+from .dberrors import describe
 from .heartbeats import LastSeenBuffer
 from .hotcounts import TurnCounts
 from .parse import Incoming, Rejection, parse_message
 from .progress import StoredProgress
 from .receipts import FeedbackPublisher
-from .store import store_batch
 
 log = logging.getLogger(__name__)
 # Loop turns from the broker's socket to this pipeline's queue: paho's read into aiomqtt's queue,
@@ -83,8 +79,8 @@ class IngestPipeline:
         self.progress = StoredProgress()
         self._batch_lock = asyncio.Lock()  # drain waits for the batch in progress (and its feedback)
         self.batch_listeners: list[BatchListener] = []
-        # plans and claims stored alarms' first sends in the storing transaction (escalation wiring)
-        self.intake: Intake | None = None
+        self.committer = BatchCommitter(settings, sessions, clock, metrics,
+                                        more_waiting=lambda: not self._queue.empty())
         self.device_listeners: list[DeviceListener] = []
         self.connection = MqttConnection(settings, metrics, self.handle, drain=self.drain, clock=clock)
         self.feedback = FeedbackPublisher(self.connection, clock)
@@ -214,13 +210,14 @@ class IngestPipeline:
         The messages that can be stored land in few transactions (about two per halving level),
         and only the failing ones are set apart: one bad message never holds back the others.
         """
-        outcome = await self._commit_while_unavailable(batch)
-        if not isinstance(outcome, BatchResult) and self.intake is not None:
+        items = [p.item for p in batch]
+        outcome = await self.committer.commit_while_unavailable(items)
+        if not isinstance(outcome, BatchResult) and self.committer.intake is not None:
             # Planning the first steps must never keep an alarm from being stored: store the
             # batch alone, its steps left due for the engine (which retries them and says why).
             log.error("first escalation steps not planned with their batch, left to the engine: %s",
                       describe(outcome))
-            outcome = await self._commit_while_unavailable(batch, plan=False)
+            outcome = await self.committer.commit_while_unavailable(items, plan=False)
         if isinstance(outcome, BatchResult):
             self._acknowledge(batch)
             await self._after_commit(outcome, burst=len(batch) > 1)
@@ -230,21 +227,6 @@ class IngestPipeline:
             await self._store(batch[half:])
         else:
             await self._set_apart(batch[0], outcome)
-
-    async def _commit_while_unavailable(self, batch: list[_Pending], *,
-                                        plan: bool = True) -> BatchResult | Exception:
-        """The committed result, or the data error that refused these rows; an unavailable
-        database is retried with a bounded backoff (the broker keeps the unacknowledged messages)."""
-        delay = 0.1
-        while True:
-            try:
-                return await self._commit(batch, plan=plan)
-            except Exception as exc:
-                if not is_unavailable(exc):
-                    return exc
-                log.error("database unavailable, batch kept unacknowledged: %s", describe(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
     async def _set_apart(self, pending: _Pending, error: Exception) -> None:
         """Keep a message the database refuses as a rejection (an alarm still raises a P1), then
@@ -264,8 +246,7 @@ class IngestPipeline:
         extra = {"device_id": item.device_id, "reason": RejectReason.UNSTORABLE.value}
         log.error("message cannot be stored, kept as rejected: %s", describe(error), extra=extra)
         self._metrics.mqtt_rejected.labels(reason=RejectReason.UNSTORABLE.value).inc()
-        apart = _Pending(pending.client, pending.message, rejection, pending.read_at)
-        outcome = await self._commit_while_unavailable([apart])
+        outcome = await self.committer.commit_while_unavailable([rejection])
         if isinstance(outcome, BatchResult):
             self._acknowledge([pending])
             await self._after_commit(outcome)
@@ -280,39 +261,6 @@ class IngestPipeline:
             ack(pending.client, pending.message)
             self._unsettled.pop(id(pending), None)
 
-    async def _commit(self, batch: list[_Pending], *, plan: bool = True) -> BatchResult:
-        started = time.perf_counter()
-        now = self._clock.now()
-        storm = not self._queue.empty()  # more messages wait behind this batch
-        # Ahead of the background work queued for SQLite's one connection; not in a storm, whose
-        # batches would then leave the send results (which free the send slots) one turn in
-        # several: there the store and the results take turns, as they did before.
-        with urgent(not storm):
-            async with self._sessions() as session:
-                result = await self.store(session, [p.item for p in batch], now=now, plan=plan,
-                                          storm=storm)
-                await session.commit()
-        if not plan:
-            result.first_steps = FirstSteps(next_due_at=now)  # the engine looks at once
-        self._metrics.ingest_batch_seconds.observe(time.perf_counter() - started)
-        return result
-
-    async def store(self, session: AsyncSession, items: list[Incoming | Rejection], *,
-                    now: datetime, plan: bool = True, storm: bool = False) -> BatchResult:
-        """Store and (`plan`) plan these messages in the caller's transaction; it commits, or
-        rolls back (the warm-up's rehearsal). `storm`: more messages wait behind these."""
-        s = self._settings
-        return await store_batch(
-            session,
-            items,
-            now=now,
-            skew_limit=s.clock_skew_seconds,
-            cancel_min_seconds=s.cancel_min_seconds,
-            cancel_grace_seconds=s.cancel_grace_seconds,
-            intake=self.intake if plan else None,
-            storm=storm,
-        )
-
     async def _after_commit(self, result: BatchResult, *, burst: bool = False) -> None:
         if burst and self._queue.empty():
             # The burst's next messages may be on their way here: on SQLite the transaction gave
@@ -320,8 +268,9 @@ class IngestPipeline:
             # batch would let its P3s' sends go ahead of the P1s still unread.
             for _ in range(READER_TURNS):
                 await asyncio.sleep(0)
-        if self.intake is not None:  # first: the claimed sends wait for nothing else
-            self.intake.hand_over(result.first_steps, more_waiting=not self._queue.empty())
+        intake = self.committer.intake
+        if intake is not None:  # first: the claimed sends wait for nothing else
+            intake.hand_over(result.first_steps, more_waiting=not self._queue.empty())
         result.count(self._metrics)
         for listener in self.batch_listeners:
             await listener(result)

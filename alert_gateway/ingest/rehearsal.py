@@ -42,5 +42,5 @@ async def rehearse_alarm(pipeline: IngestPipeline, sessions: SessionFactory, clo
         session.add(Contact(resident_id=tag, name=tag, relation="family",
                             phone=REHEARSAL_NUMBER, phone_type="mobile"))
         await session.flush()
-        await pipeline.store(session, [item], now=now)
+        await pipeline.committer.store(session, [item], now=now)
         await session.rollback()
