@@ -23,15 +23,19 @@ if TYPE_CHECKING:  # the SIA bridge is imported only when a site runs it
 log = logging.getLogger(__name__)
 
 TaskFactory = Callable[[asyncio.Event], Awaitable[None]]
-SHUTDOWN_SECONDS = 20.0
+# The whole stop's bound, however its parts fare: with the HTTP server's 5 s after it
+# (commands/serve.py), within the 30 s Kubernetes and docker-compose.yml give before SIGKILL.
+STOP_SECONDS = 20.0
 BUS_DRAIN_SECONDS = 5.0  # device feedback and replica notices queued at shutdown still go out
+FINAL_SECONDS = 2.0  # of the bound, kept from the tasks for the last-seen flush and last notices
 
 
 class Gateway:
     """Owns the tasks of one process: MQTT ingest, batch writer, heartbeat flusher and plug-ins."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, *, stop_seconds: float = STOP_SECONDS) -> None:
         self.services = services
+        self.stop_seconds = stop_seconds
         self.stop_event = asyncio.Event()
         self.ready = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -123,28 +127,36 @@ class Gateway:
                 log.exception("heartbeat flush failed; will retry")
 
     async def stop(self) -> None:
-        """Readiness false first, stop taking messages, drain, flush; bounded in time.
+        """Readiness false first, stop taking messages, drain, flush; within `stop_seconds` in all.
 
         The database stays open: the HTTP server's handlers still use it (a status callback about
         a send that just finished), so whoever built the services closes them once that server
         has stopped too (commands/serve.py)."""
         self.ready = False
-        await self.services.bus.drain(BUS_DRAIN_SECONDS)  # device feedback while MQTT is still up
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.stop_seconds
+
+        def left(bound: float, keep: float = 0.0) -> float:
+            return max(0.0, min(bound, deadline - keep - loop.time()))
+
+        await self.services.bus.drain(left(BUS_DRAIN_SECONDS))  # device feedback while MQTT is up
         self.stop_event.set()
+        within = left(self.stop_seconds, keep=FINAL_SECONDS)
         _done, pending = (
-            await asyncio.wait(self._tasks, timeout=SHUTDOWN_SECONDS) if self._tasks else (set(), set())
+            await asyncio.wait(self._tasks, timeout=within) if self._tasks else (set(), set())
         )
         for task in pending:
             # which one held the stop to its bound: the place to look, not a guess
             log.warning("task did not stop in time, cancelled",
-                        extra={"task": task.get_name(), "seconds": SHUTDOWN_SECONDS})
+                        extra={"task": task.get_name(), "seconds": round(within, 1)})
             task.cancel()
         with contextlib.suppress(Exception):
-            await self.flush_heartbeats()
-        await self.services.bus.drain(BUS_DRAIN_SECONDS)  # what the tasks published while stopping
+            async with asyncio.timeout(left(self.stop_seconds)):
+                await self.flush_heartbeats()
+        await self.services.bus.drain(left(BUS_DRAIN_SECONDS))  # what the tasks published stopping
         if self._link is not None:
             self._link_stop.set()
-            await asyncio.wait([self._link], timeout=BUS_DRAIN_SECONDS)
+            await asyncio.wait([self._link], timeout=left(BUS_DRAIN_SECONDS))
             self._link.cancel()
 
     async def abort(self) -> None:

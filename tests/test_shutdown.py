@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import aiomqtt
 import asyncpg
+import pytest
 from aiohttp import web
 from sqlalchemy import text
 from twilio.request_validator import RequestValidator
@@ -20,7 +22,7 @@ from alert_gateway.commands.serve import HTTP_SHUTDOWN_SECONDS, shut_down
 from alert_gateway.db.engine import SessionFactory, make_engine, make_sessions
 from alert_gateway.db.migrate import upgrade
 from alert_gateway.db.models import Device, NotificationAttempt, Resident
-from alert_gateway.gateway import Gateway
+from alert_gateway.gateway import FINAL_SECONDS, STOP_SECONDS, Gateway
 from alert_gateway.services import build_services
 from alert_gateway.web.app import make_app, make_runner
 from tests.api import seed
@@ -29,7 +31,7 @@ from tests.conftest import MQTT_URL, create_schema
 from tests.harness import WAIT_SECONDS, Changes, gateway_settings
 from tests.processes import gateway_process
 
-SHUTDOWN_BOUND_SECONDS = 25
+SHUTDOWN_BOUND_SECONDS = STOP_SECONDS + HTTP_SHUTDOWN_SECONDS
 AUTH_TOKEN = "shutdown-test-token"
 SMS_SID = "SM" + "5" * 32
 
@@ -69,6 +71,46 @@ async def test_sigterm_flushes_batched_heartbeats_and_exits_cleanly(sqlite_url: 
         device = await s.get(Device, "hub-1")
     await engine.dispose()
     assert device is not None and device.battery == 64 and device.last_seen_at is not None
+
+
+async def test_a_task_deaf_to_the_stop_is_cut_at_the_bound_and_last_seen_times_still_land(
+        sqlite_url: str, topic_root: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A background task that ignores the stop holds it only until the stop's bound: it is
+    cancelled and named in the log, and the sightings held in memory are still written."""
+    await create_schema(sqlite_url)
+    engine = make_engine(sqlite_url)
+    async with make_sessions(engine)() as s:
+        s.add(Resident(id="r-1", name="山田 花子"))
+        await s.flush()
+        s.add(Device(id="hub-1", resident_id="r-1", kind="base_unit"))
+        await s.commit()
+    settings = gateway_settings(sqlite_url, topic_root, heartbeat_flush_seconds=3600)
+    services = build_services(settings, clock=FakeClock())
+    bound = FINAL_SECONDS + 2.0  # the others stop in milliseconds
+    gateway = Gateway(services, stop_seconds=bound)
+    running = asyncio.Event()
+
+    async def deaf(_stop: asyncio.Event) -> None:
+        running.set()
+        await asyncio.Event().wait()  # never looks at the stop
+
+    gateway.task_factories.append(("deaf", deaf))
+    await gateway.start()
+    try:
+        await running.wait()
+        services.ingest.heartbeats.note("hub-1", services.clock.now(), battery=55)
+        with caplog.at_level(logging.WARNING, logger="alert_gateway.gateway"):
+            async with asyncio.timeout(bound + 2):  # the bound, and a scheduling margin
+                await gateway.stop()
+    finally:
+        await services.close()
+    cut = [getattr(r, "task", None) for r in caplog.records
+           if r.msg == "task did not stop in time, cancelled"]
+    assert cut == ["deaf"], caplog.text
+    async with make_sessions(engine)() as s:
+        device = await s.get(Device, "hub-1")
+    await engine.dispose()
+    assert device is not None and device.battery == 55 and device.last_seen_at is not None
 
 
 async def test_a_callback_in_flight_when_the_gateway_stops_is_answered_and_stored(

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
+from alert_gateway.commands.serve import HTTP_SHUTDOWN_SECONDS
+from alert_gateway.gateway import STOP_SECONDS
 from alert_gateway.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,3 +195,10 @@ def test_grafana_provisions_prometheus_and_the_dashboard(services: dict[str, Any
     )
     assert env_example()["GRAFANA_ADMIN_PASSWORD"] == "change-me"
     assert grafana["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+
+
+def test_compose_waits_for_a_gateway_to_stop_before_killing_it(services: dict[str, Any]) -> None:
+    """A gateway's whole stop (its tasks, then its HTTP server) ends before Compose's SIGKILL."""
+    for name in GATEWAYS:
+        grace = services[name]["stop_grace_period"]
+        assert grace.endswith("s") and float(grace[:-1]) > STOP_SECONDS + HTTP_SHUTDOWN_SECONDS
