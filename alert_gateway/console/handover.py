@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.alerts import ACTIVE_STATUSES, Alert
@@ -15,17 +16,33 @@ from ..errors import InvalidInput
 
 NOTE_MAX = 4000
 SHOWN = 10  # notes on the handover page, newest first; every note is kept
+# Alerts a note names, most urgent first: after a disaster thousands are open, and the board,
+# not a note, is where they are worked; the note counts them all.
+NAMED = 50
 
 
-async def open_alerts(session: AsyncSession) -> list[dict[str, Any]]:
-    """The alerts still on the board, as the note keeps them (most urgent first)."""
+@dataclass(frozen=True)
+class OpenAlerts:
+    """The most urgent open alerts, as a note keeps them, and how many are open in all."""
+
+    named: list[dict[str, Any]]
+    count: int
+
+
+async def open_alerts(session: AsyncSession) -> OpenAlerts:
+    """The alerts still on the board: the first NAMED, most urgent first, and their number."""
+    active = col(Alert.status).in_(ACTIVE_STATUSES)
     query = (select(Alert, Resident.name)
              .join(Resident, col(Alert.resident_id) == col(Resident.id), isouter=True)
-             .where(col(Alert.status).in_(ACTIVE_STATUSES))
-             .order_by(col(Alert.severity), col(Alert.opened_at)))
-    return [{"id": a.id, "type": a.type, "severity": a.severity, "status": a.status,
-             "resident": name or "", "taken_by": a.taken_by or ""}
-            for a, name in (await session.exec(query)).all()]
+             .where(active)
+             .order_by(col(Alert.severity), col(Alert.opened_at), col(Alert.id)).limit(NAMED))
+    named = [{"id": a.id, "type": a.type, "severity": a.severity, "status": a.status,
+              "resident": name or "", "taken_by": a.taken_by or ""}
+             for a, name in (await session.exec(query)).all()]
+    if len(named) < NAMED:
+        return OpenAlerts(named, len(named))
+    count = (await session.exec(select(func.count()).select_from(Alert).where(active))).one()
+    return OpenAlerts(named, count)
 
 
 async def write(session: AsyncSession, *, author: str, text: str, now: datetime) -> HandoverNote:
@@ -33,8 +50,9 @@ async def write(session: AsyncSession, *, author: str, text: str, now: datetime)
     text = text.strip()
     if not text:
         raise InvalidInput("write what the next shift needs to know")
-    note = HandoverNote(author=author, text=text[:NOTE_MAX],
-                        open_alerts=await open_alerts(session), created_at=now)
+    now_open = await open_alerts(session)
+    note = HandoverNote(author=author, text=text[:NOTE_MAX], open_alerts=now_open.named,
+                        open_count=now_open.count, created_at=now)
     session.add(note)
     await session.flush()
     return note

@@ -61,4 +61,5 @@ class HandoverNote(SQLModel, table=True):
     author: str = Field(max_length=64)  # the operator's sign-in name
     text: str = Field(sa_type=Text)
     open_alerts: list[dict[str, Any]] = json_field(list)  # id, type, severity, resident, status
+    open_count: int | None = None  # all the alerts open then (None: an older note kept them all)
     created_at: datetime = Field(index=True)
