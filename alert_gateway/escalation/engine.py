@@ -171,6 +171,8 @@ class EscalationEngine:
                 async with asyncio.timeout(YIELD_AT_MOST):
                     while self._first_sends_waiting() and not stop.is_set():
                         await self.wake.wait()
+                        if stop.is_set():
+                            break  # the stop's one wake-up stays set: the engine's sleep ends on it
                         self.wake.clear()
         finally:
             self._asleep = self._yielding = False

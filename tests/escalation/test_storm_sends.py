@@ -18,7 +18,7 @@ from alert_gateway.outbox.wakeup import WakeUp
 from alert_gateway.services import build_services
 from alert_gateway.settings import Settings
 from tests.conftest import create_schema
-from tests.harness import gateway_settings
+from tests.harness import WAIT_SECONDS, gateway_settings
 
 from .env import DAUGHTER, SON, seed
 from .test_batch_steps import NOON, _home
@@ -109,6 +109,28 @@ def test_while_a_storm_is_stored_few_requests_run_beside_it() -> None:
     small = SendSlots(4, None, None, TokenBucket(1000), WakeUp())  # type: ignore[arg-type]
     small.storing = True
     assert small.free == 4, "fewer slots than WHILE_STORING stay as they are"
+
+
+async def test_an_engine_stopped_while_it_yields_to_first_sends_stops(sqlite_url: str) -> None:
+    """Stopped while it waits for the dispatcher's first sends: the engine returns at once. The
+    stop's wake-up was taken by the yield, and the engine then slept until its next due time
+    (none: until a poke), so a gateway's stop waited out its bound for it."""
+    await create_schema(sqlite_url)
+    services = build_services(Settings(database_url=sqlite_url), clock=FakeClock(NOON))
+    engine = EscalationEngine(services.settings, services.clock, services.sessions, services.bus,
+                              services.metrics, load_policies(), first_sends_waiting=lambda: True)
+    stop = asyncio.Event()
+    try:
+        running = asyncio.create_task(engine.run(stop))
+        for _ in range(50):  # loop turns, not time: the engine reaches its yield and stays there
+            await asyncio.sleep(0)
+        assert engine.cycles == 0, "the engine ran a step while first sends waited"
+        stop.set()
+        async with asyncio.timeout(WAIT_SECONDS):
+            await running
+    finally:
+        stop.set()
+        await services.close()
 
 
 async def test_the_engine_yields_to_first_sends_that_wait(database_url: str) -> None:
