@@ -13,24 +13,18 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
-from linebot.v3.messaging import (
-    AsyncApiClient,
-    AsyncMessagingApi,
-    Configuration,
-    PushMessageRequest,
-    ReplyMessageRequest,
-    TextMessage,
-)
-from linebot.v3.messaging.exceptions import ApiException
 
 from ..metrics import Metrics
 from ..outbox.ratelimit import TokenBucket
 from ..settings import Settings
 from ..twilio.client import PermanentSendError, ProviderResult, SendError, TransientSendError
-from .messages import messages, recipient
+from .messages import recipient
+
+if TYPE_CHECKING:
+    from .sdk import LineApi
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,6 +37,15 @@ def retry_key(attempt_id: int, created_at: datetime) -> str:
     return str(uuid.uuid5(RETRY_KEYS, f"{attempt_id}:{created_at.isoformat()}"))
 
 
+class LineRefused(Exception):
+    """LINE answered a request with an error status (sdk.py turns the SDK's exception into it)."""
+
+    def __init__(self, status: int, accepted_request_id: str | None) -> None:
+        super().__init__(status)
+        self.status = status
+        self.accepted_request_id = accepted_request_id
+
+
 class LineSender:
     """Pushes alert messages and sends replies; does nothing until both LINE secrets are set."""
 
@@ -50,24 +53,23 @@ class LineSender:
         self._settings = settings
         self._metrics = metrics
         self._bucket = TokenBucket(settings.line_send_rate_per_second)
-        self._client: AsyncApiClient | None = None
-        self._api: AsyncMessagingApi | None = None
+        self._api: LineApi | None = None
 
     async def start(self) -> None:
         """Open the SDK's HTTP session (inside the running loop); a no-op when LINE is off."""
         token = self._settings.line_channel_access_token
-        if self._client is not None or token is None:
+        if self._api is not None or token is None:
             return
-        config = Configuration(host=self._settings.line_api_base.rstrip("/"),
-                               access_token=token.get_secret_value())
-        self._client = AsyncApiClient(config)
-        self._api = AsyncMessagingApi(self._client)
+        from .sdk import LineApi  # the SDK only where LINE is on (sdk.py)
+
+        self._api = LineApi(self._settings.line_api_base.rstrip("/"), token.get_secret_value(),
+                            request_timeout=self._settings.line_timeout_seconds)
 
     async def close(self) -> None:
         """Close the HTTP session; safe to call twice or before start."""
-        client, self._client, self._api = self._client, None, None
-        if client is not None:
-            await client.close()
+        api, self._api = self._api, None
+        if api is not None:
+            await api.close()
 
     async def push(self, *, attempt_id: int, created_at: datetime, body: str | None) -> ProviderResult:
         """Push one outbox row's alert or sweep message (with its buttons) to the linked account
@@ -78,17 +80,13 @@ class LineSender:
             raise PermanentSendError("LINE is not configured", code="line_off")
         if not to:
             raise PermanentSendError("no LINE account to push to", code="line_unlinked")
-        request = PushMessageRequest(to=to, messages=messages(body, attempt_id))
         await self._bucket.take()
         try:
-            answer = await self._call("push", lambda: api.push_message_with_http_info(
-                request, x_line_retry_key=retry_key(attempt_id, created_at),
-                _request_timeout=self._settings.line_timeout_seconds))
+            sent = await self._call("push", lambda: api.push(
+                to=to, body=body, attempt_id=attempt_id, retry_key=retry_key(attempt_id, created_at)))
         except _AlreadyAccepted as done:  # an earlier request of this attempt got through
             return ProviderResult(sid=SID_PREFIX + done.request_id, status="sent")
-        sent = answer.data.sent_messages if answer.data is not None else []
-        return ProviderResult(sid=SID_PREFIX + (sent[0].id if sent else str(attempt_id)),
-                              status="sent")
+        return ProviderResult(sid=SID_PREFIX + (sent or str(attempt_id)), status="sent")
 
     async def reply(self, *, reply_token: str, texts: list[str]) -> None:
         """Answer a webhook event (free of the push quota); a failure is logged, not raised:
@@ -96,11 +94,8 @@ class LineSender:
         api = self._api
         if api is None or not texts:
             return
-        request = ReplyMessageRequest(reply_token=reply_token,
-                                      messages=[TextMessage(text=text) for text in texts[:5]])
         try:
-            await self._call("reply", lambda: api.reply_message_with_http_info(
-                request, _request_timeout=self._settings.line_timeout_seconds))
+            await self._call("reply", lambda: api.reply(reply_token=reply_token, texts=texts))
         except SendError:
             return  # counted and logged by _call
 
@@ -109,11 +104,10 @@ class LineSender:
         try:
             async with asyncio.timeout(self._settings.line_timeout_seconds):
                 return await make()
-        except ApiException as exc:
-            accepted = (exc.headers or {}).get("x-line-accepted-request-id")
-            if exc.status == 409 and accepted:
-                raise _AlreadyAccepted(accepted) from exc
-            kind = "transient" if exc.status == 429 or (exc.status or 0) >= 500 else "permanent"
+        except LineRefused as exc:
+            if exc.status == 409 and exc.accepted_request_id:
+                raise _AlreadyAccepted(exc.accepted_request_id) from exc
+            kind = "transient" if exc.status == 429 or exc.status >= 500 else "permanent"
             message = f"line {operation}: HTTP {exc.status}"
             self._count(operation, kind, message)
             if kind == "transient":

@@ -2,7 +2,7 @@
 sends back.
 
 The outbox row's body holds the text and the recipient as JSON (planned before the row has an
-id); the buttons, whose postback data names the attempt, are built when it is sent.
+id); the buttons, whose postback data names the attempt, are built when it is sent (sdk.py).
 Limits: https://developers.line.biz/en/reference/messaging-api/#buttons (text ≤ 160, label ≤ 20,
 data ≤ 300).
 """
@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlencode
-
-from linebot.v3.messaging import ButtonsTemplate, Message, PostbackAction, TemplateMessage, TextMessage
 
 from ..db.answer_links import Answer
 from ..i18n import language_of, t
@@ -35,7 +34,8 @@ class Postback:
     attempt_id: int
 
 
-def _cut(text: str, limit: int) -> str:
+def cut(text: str, limit: int) -> str:
+    """`text` within `limit` characters, an ellipsis marking a cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -55,7 +55,7 @@ def alert_body(lang: str, facts: AlertFacts, *, to: str) -> str:
     else:
         text = t(lang, "line.alert", name=facts.resident_name, alarm=alarm,
                  address=facts.address or t(lang, "sms.address_unknown"))
-    return json.dumps({"to": to, "language": lang, "text": _cut(text, TEXT_LIMIT),
+    return json.dumps({"to": to, "language": lang, "text": cut(text, TEXT_LIMIT),
                        "buttons": not facts.technical}, ensure_ascii=False)
 
 
@@ -67,15 +67,21 @@ def sweep_body(lang: str, *, message: str, to: str, entry_id: int) -> str:
                        "answers": list(SWEEP_ANSWERS), "entry": entry_id}, ensure_ascii=False)
 
 
+def spec_of(body: str | None) -> dict[str, Any]:
+    """An outbox body as written by alert_body or sweep_body ({} for none)."""
+    spec = json.loads(body or "{}")
+    return spec if isinstance(spec, dict) else {}
+
+
 def entry_of(body: str | None) -> int | None:
     """The sweep entry a LINE outbox body names (None for an alert's)."""
-    entry = json.loads(body or "{}").get("entry")
+    entry = spec_of(body).get("entry")
     return entry if isinstance(entry, int) else None
 
 
 def recipient(body: str | None) -> str:
     """The LINE user id an outbox body is for ('' when it names none)."""
-    return str(json.loads(body or "{}").get("to", ""))
+    return str(spec_of(body).get("to", ""))
 
 
 def postback_data(answer: str, attempt_id: int) -> str:
@@ -94,25 +100,3 @@ def parse_postback(data: str) -> Postback | None:
     if answer not in ALERT_ANSWERS + SWEEP_ANSWERS or not attempt.isdigit() or len(attempt) > 9:
         return None
     return Postback(answer, int(attempt))
-
-
-def buttons(lang: str, attempt_id: int, answers: tuple[str, ...]) -> list[PostbackAction]:
-    """One postback button per answer, labelled in the recipient's language."""
-    return [PostbackAction(label=t(lang, f"line.{a}"), data=postback_data(a, attempt_id),
-                           display_text=t(lang, f"line.{a}")) for a in answers]
-
-
-def messages(body: str | None, attempt_id: int) -> list[Message]:
-    """The messages to push for an outbox row: an alert's text with accept / decline / arrived,
-    or a sweep's whole message followed by its fine / help buttons."""
-    spec = json.loads(body or "{}")
-    text, lang = str(spec.get("text", "")), language_of(spec.get("language"))
-    if spec.get("answers"):
-        answers = tuple(a for a in spec["answers"] if a in SWEEP_ANSWERS)
-        return [TextMessage(text=text), TemplateMessage(
-            alt_text=_cut(text, ALT_LIMIT), template=ButtonsTemplate(
-                text=t(lang, "line.sweep_ask"), actions=buttons(lang, attempt_id, answers)))]
-    if not spec.get("buttons"):
-        return [TextMessage(text=text)]
-    return [TemplateMessage(alt_text=_cut(text, ALT_LIMIT), template=ButtonsTemplate(
-        text=text, actions=buttons(lang, attempt_id, ALERT_ANSWERS)))]
