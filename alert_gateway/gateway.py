@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from .awaiting import awaiting
 from .bridges.zigbee2mqtt_bridge import zigbee2mqtt_bridge
 from .ingest.heartbeats import chunks, store_sightings
 from .privacy.purge_task import RetentionPurge
@@ -148,7 +149,8 @@ class Gateway:
         for task in pending:
             # which one held the stop to its bound: the place to look, not a guess
             log.warning("task did not stop in time, cancelled",
-                        extra={"task": task.get_name(), "seconds": round(within, 1)})
+                        extra={"task": task.get_name(), "seconds": round(within, 1),
+                               "awaiting": awaiting(task)})
             task.cancel()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(left(self.stop_seconds)):

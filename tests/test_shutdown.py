@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import signal
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -95,9 +96,12 @@ async def test_a_task_deaf_to_the_stop_is_cut_at_the_bound_and_last_seen_times_s
                 await gateway.stop()
     finally:
         await services.close()
-    cut = [getattr(r, "task", None) for r in caplog.records
+    cut = [(getattr(r, "task", None), getattr(r, "awaiting", "")) for r in caplog.records
            if r.msg == "task did not stop in time, cancelled"]
-    assert cut == ["deaf"], caplog.text
+    assert [task for task, _ in cut] == ["deaf"], caplog.text
+    # where it hung: the supervisor, the deaf coroutine's line, the event it waits on
+    chain = r"gateway\.py:\d+ _supervise → test_shutdown\.py:\d+ deaf → locks\.py:\d+ wait"
+    assert re.fullmatch(chain, cut[0][1]), cut
     async with make_sessions(engine)() as s:
         device = await s.get(Device, "hub-1")
     await engine.dispose()
