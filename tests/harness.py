@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import aiomqtt
 
 from alert_gateway.clock import Clock, FakeClock
+from alert_gateway.db.engine import make_engine, make_sessions
+from alert_gateway.db.models import Device, Resident
 from alert_gateway.gateway import Gateway
 from alert_gateway.ingest.batch import BatchResult
 from alert_gateway.services import Services, build_services
@@ -57,6 +59,26 @@ class Changes:
                         await asyncio.wait_for(self._cond.wait(), 0.05)
                     except TimeoutError:
                         pass  # re-check: other tasks (engine, webhooks) change rows too
+
+
+async def seed_hub(url: str) -> None:
+    """Resident r-1 with one base unit, hub-1, on a database that has the schema."""
+    engine = make_engine(url)
+    async with make_sessions(engine)() as s:
+        s.add(Resident(id="r-1", name="山田 花子"))
+        await s.flush()
+        s.add(Device(id="hub-1", resident_id="r-1", kind="base_unit"))
+        await s.commit()
+    await engine.dispose()
+
+
+async def hub(url: str) -> Device | None:
+    """The base unit seed_hub made, as stored now (its battery and last-seen time)."""
+    engine = make_engine(url)
+    async with make_sessions(engine)() as s:
+        device = await s.get(Device, "hub-1")
+    await engine.dispose()
+    return device
 
 
 def gateway_settings(database_url: str, topic_root: str, **overrides: Any) -> Settings:

@@ -16,21 +16,20 @@ import asyncpg
 import pytest
 from aiohttp import web
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 from twilio.request_validator import RequestValidator
 
 from alert_gateway.clock import FakeClock
 from alert_gateway.commands.serve import HTTP_SHUTDOWN_SECONDS, shut_down
 from alert_gateway.db.engine import SessionFactory, make_engine, make_sessions
 from alert_gateway.db.migrate import upgrade
-from alert_gateway.db.models import Device, NotificationAttempt, Resident
+from alert_gateway.db.models import NotificationAttempt
 from alert_gateway.gateway import FINAL_SECONDS, STOP_SECONDS, Gateway
 from alert_gateway.services import build_services
 from alert_gateway.web.app import make_app, make_runner
 from tests.api import seed
 from tests.brokers import free_port
 from tests.conftest import MQTT_URL, create_schema
-from tests.harness import WAIT_SECONDS, Changes, gateway_settings
+from tests.harness import WAIT_SECONDS, Changes, gateway_settings, hub, seed_hub
 from tests.processes import gateway_process
 
 SHUTDOWN_BOUND_SECONDS = STOP_SECONDS + HTTP_SHUTDOWN_SECONDS
@@ -41,7 +40,7 @@ SMS_SID = "SM" + "5" * 32
 async def test_sigterm_flushes_batched_heartbeats_and_exits_cleanly(sqlite_url: str, topic_root: str) -> None:
     """Heartbeats held in memory reach the database on SIGTERM, and the process exits 0 in time."""
     await upgrade(sqlite_url)
-    engine = await _a_hub(sqlite_url)
+    await seed_hub(sqlite_url)
     env = {
         "ALERT_GATEWAY_DATABASE_URL": sqlite_url,
         "ALERT_GATEWAY_MQTT_URL": MQTT_URL,
@@ -64,9 +63,7 @@ async def test_sigterm_flushes_batched_heartbeats_and_exits_cleanly(sqlite_url: 
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(SHUTDOWN_BOUND_SECONDS):
             assert await proc.wait() == 0
-    async with make_sessions(engine)() as s:
-        device = await s.get(Device, "hub-1")
-    await engine.dispose()
+    device = await hub(sqlite_url)
     assert device is not None and device.battery == 64 and device.last_seen_at is not None
 
 
@@ -75,7 +72,7 @@ async def test_a_task_deaf_to_the_stop_is_cut_at_the_bound_and_last_seen_times_s
     """A background task that ignores the stop holds it only until the stop's bound: it is
     cancelled and named in the log, and the sightings held in memory are still written."""
     await create_schema(sqlite_url)
-    engine = await _a_hub(sqlite_url)
+    await seed_hub(sqlite_url)
     settings = gateway_settings(sqlite_url, topic_root, heartbeat_flush_seconds=3600)
     services = build_services(settings, clock=FakeClock())
     bound = FINAL_SECONDS + 2.0  # the others stop in milliseconds
@@ -102,9 +99,7 @@ async def test_a_task_deaf_to_the_stop_is_cut_at_the_bound_and_last_seen_times_s
     # where it hung: the supervisor, the deaf coroutine's line, the event it waits on
     chain = r"gateway\.py:\d+ _supervise → test_shutdown\.py:\d+ deaf → locks\.py:\d+ wait"
     assert re.fullmatch(chain, cut[0][1]), cut
-    async with make_sessions(engine)() as s:
-        device = await s.get(Device, "hub-1")
-    await engine.dispose()
+    device = await hub(sqlite_url)
     assert device is not None and device.battery == 55 and device.last_seen_at is not None
 
 
@@ -156,17 +151,6 @@ async def test_a_callback_in_flight_when_the_gateway_stops_is_answered_and_store
         row = await s.get(NotificationAttempt, attempt_id)
     await engine.dispose()
     assert row is not None and (row.status, row.provider_sid) == ("delivered", SMS_SID)
-
-
-async def _a_hub(url: str) -> AsyncEngine:
-    """Resident r-1 with base unit hub-1; returns the engine to read the device back with."""
-    engine = make_engine(url)
-    async with make_sessions(engine)() as s:
-        s.add(Resident(id="r-1", name="山田 花子"))
-        await s.flush()
-        s.add(Device(id="hub-1", resident_id="r-1", kind="base_unit"))
-        await s.commit()
-    return engine
 
 
 async def _a_connection_waits_on_a_lock(url: str) -> bool:

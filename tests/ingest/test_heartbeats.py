@@ -14,7 +14,7 @@ from alert_gateway.db.engine import make_engine, make_sessions
 from alert_gateway.db.models import Alert, Device, InboundMessage, Resident
 from devices.contract import Channel
 from tests.conftest import create_schema
-from tests.harness import device_client, gateway_settings, running_gateway
+from tests.harness import device_client, gateway_settings, running_gateway, seed_hub
 
 from . import refuse
 
@@ -25,13 +25,7 @@ async def test_many_heartbeats_become_one_last_seen_update(
 ) -> None:
     """Ten heartbeats from a device, at QoS 0 or 1, write its latest battery and last-seen once, no row."""
     await create_schema(database_url)
-    engine = make_engine(database_url)
-    async with make_sessions(engine)() as s:
-        s.add(Resident(id="r-1", name="山田 花子"))
-        await s.flush()
-        s.add(Device(id="hub-1", resident_id="r-1", kind="base_unit"))
-        await s.commit()
-    await engine.dispose()
+    await seed_hub(database_url)
     settings = gateway_settings(database_url, topic_root)
     async with (
         running_gateway(settings, clock=clock, schema=False) as (gateway, changes),
