@@ -37,6 +37,12 @@ def retry_key(attempt_id: int, created_at: datetime) -> str:
     return str(uuid.uuid5(RETRY_KEYS, f"{attempt_id}:{created_at.isoformat()}"))
 
 
+def _line_api() -> type[LineApi]:
+    from .sdk import LineApi
+
+    return LineApi
+
+
 class LineRefused(Exception):
     """LINE answered a request with an error status (sdk.py turns the SDK's exception into it)."""
 
@@ -53,17 +59,19 @@ class LineSender:
         self._settings = settings
         self._metrics = metrics
         self._bucket = TokenBucket(settings.line_send_rate_per_second)
+        # The SDK only where LINE is on (sdk.py), imported while the gateway is built: its 1.6 s
+        # never holds the event loop once alarms are being read.
+        self._sdk: type[LineApi] | None = (
+            _line_api() if settings.line_channel_access_token is not None else None)
         self._api: LineApi | None = None
 
     async def start(self) -> None:
         """Open the SDK's HTTP session (inside the running loop); a no-op when LINE is off."""
         token = self._settings.line_channel_access_token
-        if self._api is not None or token is None:
+        if self._api is not None or token is None or self._sdk is None:
             return
-        from .sdk import LineApi  # the SDK only where LINE is on (sdk.py)
-
-        self._api = LineApi(self._settings.line_api_base.rstrip("/"), token.get_secret_value(),
-                            request_timeout=self._settings.line_timeout_seconds)
+        self._api = self._sdk(self._settings.line_api_base.rstrip("/"), token.get_secret_value(),
+                              request_timeout=self._settings.line_timeout_seconds)
 
     async def close(self) -> None:
         """Close the HTTP session; safe to call twice or before start."""
