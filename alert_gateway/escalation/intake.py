@@ -25,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db.inlists import any_of, one_of
 from ..db.models import NotificationAttempt
+from ..outbox.backlog import Backlog
 from ..outbox.claiming import URGENT_RANK, claim
 from ..settings import Settings
 from .hooks import ESCALATION, OPEN_STATES
@@ -59,7 +60,7 @@ class Intake:
     async def plan(self, session: AsyncSession, alert_ids: Sequence[int], *, now: datetime,
                    storm: bool = False, opened: OpenedRows | None = None) -> FirstSteps:
         """Run the due step of these alerts' escalations (new, restarted, out of their guard).
-        `storm`: more alarms wait to be stored (each person's first channel is claimed only).
+        `storm`: a storm waits to be stored (each person's first channel is claimed only).
         `opened`: the alerts the batch opened, whose escalation and entries are written here."""
         opened = opened or OpenedRows()
         rows = StepRows.after(opened)
@@ -107,10 +108,10 @@ class Intake:
             due = list(first.values())
         return await claim(session, due, now=now, settings=self.settings, counts=counts)
 
-    def hand_over(self, first: FirstSteps, *, more_waiting: bool) -> None:
+    def hand_over(self, first: FirstSteps, *, backlog: Backlog) -> None:
         """After commit: the claimed sends to the dispatcher, the next look to the engine.
-        `more_waiting`: alarms already read wait to be stored (a storm)."""
-        self.dispatcher.submit(first.claimed, storm=more_waiting)
+        `backlog`: what already read waits to be stored."""
+        self.dispatcher.submit(first.claimed, backlog=backlog)
         if first.left_pending:
             self.dispatcher.poke()
         self.engine.note_due(first.next_due_at)

@@ -30,15 +30,15 @@ log = logging.getLogger(__name__)
 
 
 class BatchCommitter:
-    """Stores a batch in one transaction; `more_waiting` tells whether messages wait behind it."""
+    """Stores a batch in one transaction; `in_storm` tells whether a storm waits behind it."""
 
     def __init__(self, settings: Settings, sessions: SessionFactory, clock: Clock,
-                 metrics: Metrics, *, more_waiting: Callable[[], bool]) -> None:
+                 metrics: Metrics, *, in_storm: Callable[[], bool]) -> None:
         self._settings = settings
         self._sessions = sessions
         self._clock = clock
         self._metrics = metrics
-        self._more_waiting = more_waiting
+        self._in_storm = in_storm
         # plans and claims stored alarms' first sends in the storing transaction (set by the
         # wiring, which builds the engine and the dispatcher after the pipeline)
         self.intake: Intake | None = None
@@ -61,7 +61,7 @@ class BatchCommitter:
     async def _commit(self, items: Sequence[Incoming | Rejection], *, plan: bool) -> BatchResult:
         started = time.perf_counter()
         now = self._clock.now()
-        storm = self._more_waiting()
+        storm = self._in_storm()
         # Ahead of the background work queued for SQLite's one connection; not in a storm, whose
         # batches would then leave the send results (which free the send slots) one turn in
         # several: there the store and the results take turns, as they did before.
@@ -77,7 +77,7 @@ class BatchCommitter:
     async def store(self, session: AsyncSession, items: Sequence[Incoming | Rejection], *,
                     now: datetime, plan: bool = True, storm: bool = False) -> BatchResult:
         """Store and (`plan`) plan these messages in the caller's transaction; it commits, or
-        rolls back (the warm-up's rehearsal). `storm`: more messages wait behind these."""
+        rolls back (the warm-up's rehearsal). `storm`: a storm waits behind these."""
         s = self._settings
         return await store_batch(
             session,

@@ -22,6 +22,7 @@ from ..clock import Clock
 from ..db.engine import SessionFactory
 from ..db.messages import RejectReason
 from ..metrics import Metrics
+from ..outbox.backlog import Backlog
 from ..settings import Settings
 from .acks import ack
 from .batch import BatchResult
@@ -80,7 +81,7 @@ class IngestPipeline:
         self._batch_lock = asyncio.Lock()  # drain waits for the batch in progress (and its feedback)
         self.batch_listeners: list[BatchListener] = []
         self.committer = BatchCommitter(settings, sessions, clock, metrics,
-                                        more_waiting=lambda: not self._queue.empty())
+                                        in_storm=lambda: self.backlog_now is Backlog.STORM)
         self.device_listeners: list[DeviceListener] = []
         self.connection = MqttConnection(settings, metrics, self.handle, drain=self.drain, clock=clock)
         self.feedback = FeedbackPublisher(self.connection, clock)
@@ -184,6 +185,11 @@ class IngestPipeline:
         return self._queue.qsize()
 
     @property
+    def backlog_now(self) -> Backlog:
+        """What waits to be stored, as the sends see it."""
+        return Backlog.of(self._queue.qsize())
+
+    @property
     def unacknowledged(self) -> int:
         """Messages read from the broker and not yet acknowledged: queued or in a batch."""
         return len(self._unsettled)
@@ -270,7 +276,7 @@ class IngestPipeline:
                 await asyncio.sleep(0)
         intake = self.committer.intake
         if intake is not None:  # first: the claimed sends wait for nothing else
-            intake.hand_over(result.first_steps, more_waiting=not self._queue.empty())
+            intake.hand_over(result.first_steps, backlog=self.backlog_now)
         result.count(self._metrics)
         for listener in self.batch_listeners:
             await listener(result)

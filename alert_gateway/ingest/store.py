@@ -40,7 +40,7 @@ async def store_batch(
     storm: bool = False,
 ) -> BatchResult:
     """Persist alarms, cancels and rejections, and with `intake` plan the escalations they started
-    or changed and claim their urgent sends (`storm`: more alarms wait to be stored); the caller
+    or changed and claim their urgent sends (`storm`: a storm waits to be stored); the caller
     commits, then acknowledges to the broker."""
     result = BatchResult()
     ctx = await load_context(session, items, now=now)

@@ -33,6 +33,7 @@ from ..metrics import Metrics
 from ..settings import Settings
 from ..twilio.client import TwilioSender
 from . import queue
+from .backlog import Backlog
 from .claiming import lease_of
 from .delivery import Delivery
 from .hangup import hang_up_closed
@@ -86,8 +87,7 @@ class Dispatcher:
                                  line)
         self._slots = SendSlots(self.settings.send_concurrency, sessions, self.delivery,
                                 self.bucket, self._wakeup)
-        # a storm is being stored: meanwhile send P1/P2 rows only, each person's first channel
-        self._urgent_only = False
+        self._backlog = Backlog.NONE  # what waits to be stored holds back which sends
         self._housekeeping_at: datetime | None = None
         self._hang_ups_due = False  # poked about a close: look for calls to hang up this cycle
         self._hanging_up: asyncio.Task[None] | None = None  # beside the sends, never in their way
@@ -101,7 +101,11 @@ class Dispatcher:
     @property
     def first_sends_waiting(self) -> bool:
         """A storm is being stored, or handed-over first sends wait for a slot or the rate."""
-        return self._urgent_only or self._slots.held(firsts_only=True)
+        return self._storm or self._slots.held(firsts_only=True)
+
+    @property
+    def _storm(self) -> bool:
+        return self._backlog is Backlog.STORM
 
     def _tell_when_first_sends_out(self) -> None:
         """Poke whoever yields to first sends (the engine) once none wait any more."""
@@ -127,22 +131,23 @@ class Dispatcher:
         the wake time earlier in memory; the look itself (a query) waits until then."""
         self._wakeup.note_due(at)
 
-    def submit(self, claimed: list[NotificationAttempt], *, storm: bool = False) -> None:
+    def submit(self, claimed: list[NotificationAttempt], *,
+               backlog: Backlog = Backlog.NONE) -> None:
         """Send these committed, already claimed attempts as slots and the send rate allow.
 
-        `storm`: more alarms wait to be stored. Until a batch says otherwise, only P1/P2 rows
-        are sent, and only each person's first channel: a P1 about to be stored must not wait
-        behind P3s claimed now, nor behind texts to people already called.
+        `backlog`: what waits to be stored. Until a batch says otherwise, while alarms wait only
+        P1/P2 rows are sent (a P1 about to be stored must not wait behind P3s claimed now), and
+        in a storm only each person's first channel (nor behind texts to people already called).
         """
-        released = self._urgent_only and not storm
-        self._urgent_only = storm
-        self._slots.storing = storm
-        self._wakeup.look = self._wakeup.look or released  # the P3s held back may be claimed now
+        released = backlog < self._backlog
+        self._backlog = backlog
+        self._slots.storing = self._storm
+        self._wakeup.look = self._wakeup.look or released  # the rows held back may be claimed now
         self._slots.hold(claimed)
         # Started here, not by the loop: the loop may be in a query, which on SQLite waits for
         # the one connection behind the sweep's and callbacks' transactions (up to 0.6 s at load)
         self.bucket.give_back(self._slots.start_live(self.bucket.take_now(self._slots.free),
-                                                     firsts_only=storm))
+                                                     firsts_only=self._storm))
         self._tell_when_first_sends_out()
         if claimed or released:
             self._wakeup.event.set()
@@ -267,9 +272,9 @@ class Dispatcher:
         if tokens == 0:  # the account rate is spent: wait for the next token (real time)
             await asyncio.sleep(self.bucket.delay())
             tokens = self.bucket.take_now(free)
-        tokens = await self._slots.start_held(tokens, firsts_only=self._urgent_only)
+        tokens = await self._slots.start_held(tokens, firsts_only=self._storm)
         self._tell_when_first_sends_out()
-        if self._slots.held(firsts_only=self._urgent_only):  # the rate or the slots ran out first
+        if self._slots.held(firsts_only=self._storm):  # the rate or the slots ran out first
             self._wakeup.waiting = True
             return True
         if not claim:
@@ -284,7 +289,7 @@ class Dispatcher:
         background_free = self._slots.background_free
         background = min(background_free, self.bucket.available(keep=self._alarm_tokens))
         batch, looked_at, self._reserve_reached = await queue.claim_due(
-            self._sessions, now=now, limit=tokens, urgent_only=self._urgent_only,
+            self._sessions, now=now, limit=tokens, backlog=self._backlog,
             lock_rows=self._lock_rows, settings=self.settings, background=background)
         self._rate_reserved = self._reserve_reached and background < background_free
         self.bucket.spend(len(batch))
@@ -302,5 +307,5 @@ class Dispatcher:
     async def next_wake(self) -> datetime | None:
         """The next time the outbox needs a look: a deferred send, a lease or a deadline."""
         return await queue.next_wake(self._reads, now=self._clock.now(),
-                                     ours=self._slots.ours(), urgent_only=self._urgent_only,
+                                     ours=self._slots.ours(), backlog=self._backlog,
                                      housekeeping_at=self._housekeeping_at)

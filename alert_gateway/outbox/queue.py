@@ -20,6 +20,7 @@ from ..db.engine import SessionFactory
 from ..db.inlists import one_of
 from ..db.models import Alert, AttemptStatus, NotificationAttempt
 from ..settings import Settings
+from .backlog import Backlog
 from .claiming import URGENT_RANK, claim
 from .closing import of_closed_alert, void_stragglers
 from .stuck import WATCHED
@@ -55,21 +56,27 @@ def _ids(dialect: str, ids: Sequence[int]) -> object:
 
 
 @cache
-def _storm_rows() -> ColumnElement[bool]:
-    """SQL: a row the claim takes while a storm is stored: urgent, and no second channel (its
-    alert neither notified yet nor with a send of its own claimed). Every P1's people are then
-    reached once before anyone gets a text beside a call; the rest waits for the last batch."""
+def _held_back(backlog: Backlog) -> ColumnElement[bool] | None:
+    """SQL: the rows the claim may take while `backlog` waits to be stored, None for all.
+
+    While alarms wait, urgent rows only. In a storm also no second channel (its alert neither
+    notified yet nor with a send of its own claimed): every P1's people are then reached once
+    before anyone gets a text beside a call; the rest waits for the storm's last batch."""
+    if backlog is Backlog.NONE:
+        return None
+    urgent = col(NotificationAttempt.priority) <= URGENT_RANK
+    if backlog is Backlog.ALARMS:
+        return urgent
     other = aliased(NotificationAttempt)
     unreached = and_(
         ~exists().where(col(Alert.id) == NotificationAttempt.alert_id,
                         col(Alert.first_notified_at).is_not(None)),
         ~exists().where(col(other.alert_id) == NotificationAttempt.alert_id,
                         col(other.id) != NotificationAttempt.id, col(other.status) == SENDING))
-    return and_(col(NotificationAttempt.priority) <= URGENT_RANK,
-                or_(col(NotificationAttempt.alert_id).is_(None), unreached))
+    return and_(urgent, or_(col(NotificationAttempt.alert_id).is_(None), unreached))
 
 
-async def claim_due(sessions: SessionFactory, *, now: datetime, limit: int, urgent_only: bool,
+async def claim_due(sessions: SessionFactory, *, now: datetime, limit: int, backlog: Backlog,
                     lock_rows: bool, settings: Settings, background: int | None = None,
                     ) -> tuple[list[NotificationAttempt], int, bool]:
     """Take up to `limit` due rows, most urgent first, skipping rows another replica holds;
@@ -79,7 +86,7 @@ async def claim_due(sessions: SessionFactory, *, now: datetime, limit: int, urge
     less urgent rows were left for want of `background` places.
     """
     async with sessions() as session:
-        found = list((await session.exec(_claim_statement(urgent_only, lock_rows),
+        found = list((await session.exec(_claim_statement(backlog, lock_rows),
                                          params={"now": now, "limit": limit})).all())
         rows = found if background is None else _within(found, background)
         if not rows:  # nothing to write: no commit (on SQLite it would take the write lock)
@@ -90,7 +97,7 @@ async def claim_due(sessions: SessionFactory, *, now: datetime, limit: int, urge
 
 
 @cache
-def _claim_statement(urgent_only: bool, lock_rows: bool) -> SelectOfScalar[Any]:
+def _claim_statement(backlog: Backlog, lock_rows: bool) -> SelectOfScalar[Any]:
     """The claim's SELECT, built once: `now` and `limit` are bound at execution (building it and
     its cache key for every claim was most of a background send's claim, in Python)."""
     query = (select(NotificationAttempt)
@@ -100,8 +107,8 @@ def _claim_statement(urgent_only: bool, lock_rows: bool) -> SelectOfScalar[Any]:
              .order_by(col(NotificationAttempt.priority), col(NotificationAttempt.created_at),
                        col(NotificationAttempt.id))
              .limit(bindparam("limit", type_=Integer)))
-    if urgent_only:
-        query = query.where(_storm_rows())
+    if (allowed := _held_back(backlog)) is not None:
+        query = query.where(allowed)
     if lock_rows:
         query = query.with_for_update(skip_locked=True)
     return query  # type: ignore[return-value]
@@ -170,11 +177,11 @@ async def still_sending(sessions: SessionFactory, ids: Sequence[int]) -> set[int
 
 
 async def next_wake(sessions: SessionFactory, *, now: datetime, ours: Sequence[int],
-                    urgent_only: bool, housekeeping_at: datetime | None) -> datetime | None:
+                    backlog: Backlog, housekeeping_at: datetime | None) -> datetime | None:
     """The next time the outbox needs a look: a deferred send, a lease or a deadline."""
     async with sessions() as session:
         dialect = session.get_bind().dialect.name
-        pending = (await session.exec(_due_statement(urgent_only))).one()
+        pending = (await session.exec(_due_statement(backlog))).one()
         deadline = (await session.exec(_deadline_statement(dialect),
                                        params={"ours": _ids(dialect, ours)})).one()
     times = [t if t.tzinfo else t.replace(tzinfo=now.tzinfo) for t in (pending, deadline)
@@ -189,13 +196,13 @@ async def next_wake(sessions: SessionFactory, *, now: datetime, ours: Sequence[i
 
 
 @cache
-def _due_statement(urgent_only: bool) -> SelectOfScalar[Any]:
+def _due_statement(backlog: Backlog) -> SelectOfScalar[Any]:
     """The earliest send time among PENDING rows (built once, as the one below)."""
     due = select(func.min(NotificationAttempt.not_before)).where(
         NotificationAttempt.status == AttemptStatus.PENDING.value,
         ~of_closed_alert())  # never claimed: housekeeping voids them
-    if urgent_only:  # the rest waits for the storm's last batch (which wakes us)
-        due = due.where(_storm_rows())
+    if (allowed := _held_back(backlog)) is not None:  # the rest: the batch after them wakes us
+        due = due.where(allowed)
     return due
 
 

@@ -40,6 +40,7 @@ from alert_gateway.escalation.steploads import _ALERTS_AND_PEOPLE, _PEOPLE
 from alert_gateway.ingest.claim_pg import claim_and_read
 from alert_gateway.ingest.devicerows import DEVICES_AND_MORE
 from alert_gateway.outbox import queue
+from alert_gateway.outbox.backlog import Backlog
 from alert_gateway.outbox.forward import _LOCK, ADVANCED, advance_row, advance_statement
 from alert_gateway.outbox.stuck import WATCHED
 from alert_gateway.wellbeing.answers import WINDOW_OF_ATTEMPT
@@ -221,7 +222,7 @@ async def test_next_wake_reads_attempts_in_flight_by_deadline(pg_url: str) -> No
                                    .where(col(NotificationAttempt.id) > 3).values(status=status))
         asked.clear()
         sessions = make_sessions(engine)
-        await queue.next_wake(sessions, now=now, ours=[1], urgent_only=False, housekeeping_at=None)
+        await queue.next_wake(sessions, now=now, ours=[1], backlog=Backlog.NONE, housekeeping_at=None)
         async with engine.connect() as conn:
             raw = await conn.get_raw_connection()
             plans = [json.dumps(await raw.driver_connection.fetchval(  # type: ignore[union-attr]

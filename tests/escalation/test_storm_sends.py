@@ -12,6 +12,7 @@ from alert_gateway.db.models import Alert, NotificationAttempt
 from alert_gateway.escalation.engine import EscalationEngine
 from alert_gateway.escalation.policy_file import load_policies
 from alert_gateway.outbox import queue
+from alert_gateway.outbox.backlog import STORM_BACKLOG, Backlog
 from alert_gateway.outbox.ratelimit import TokenBucket
 from alert_gateway.outbox.slots import WHILE_STORING, SendSlots
 from alert_gateway.outbox.wakeup import WakeUp
@@ -40,37 +41,53 @@ async def _alert(url: str, now: datetime, *, notified: bool) -> int:
 
 async def test_a_storm_claim_takes_no_second_channel(database_url: str, clock: FakeClock) -> None:
     """Storm claim: a text beside a call in flight, or to an alert already notified, waits; an
-    alert nobody was sent to yet is claimed. After the storm every due row is."""
+    alert nobody was sent to yet is claimed. While a few alarms wait (a steady 100/s), the texts
+    go and only the P3's call waits; with nothing waiting every due row is claimed."""
     await seed(database_url)
     now = clock.now()
-    calling, notified, unreached = (await _alert(database_url, now, notified=False),
-                                    await _alert(database_url, now, notified=True),
-                                    await _alert(database_url, now, notified=False))
+    calling, notified, unreached, technical = (await _alert(database_url, now, notified=False),
+                                               await _alert(database_url, now, notified=True),
+                                               await _alert(database_url, now, notified=False),
+                                               await _alert(database_url, now, notified=False))
     rows = {
         "call in flight": attempt(calling, now, to=DAUGHTER, channel="voice", status="sending"),
         "text beside it": attempt(calling, now, to=DAUGHTER, channel="sms", status="pending"),
         "text of a notified alert": attempt(notified, now, to=SON, channel="sms", status="pending"),
         "call nobody made yet": attempt(unreached, now, to=SON, channel="voice", status="pending"),
+        "a P3's call": attempt(technical, now, to=SON, channel="voice", status="pending"),
     }
+    rows["a P3's call"].priority = 3
     engine = make_engine(database_url)
     sessions = make_sessions(engine)
     settings = gateway_settings(database_url, "agtest-storm")
+
+    async def claimed_with(backlog: Backlog) -> list[str]:
+        claimed, _, _ = await queue.claim_due(sessions, now=now, limit=10, backlog=backlog,
+                                              lock_rows=False, settings=settings)
+        return sorted(name_of[a.id] for a in claimed)
+
     try:
         async with sessions() as s:
             s.add_all(rows.values())
             await s.commit()
             name_of = {row.id: name for name, row in rows.items()}
-        claimed, _, _ = await queue.claim_due(sessions, now=now, limit=10, urgent_only=True,
-                                           lock_rows=False, settings=settings)
-        assert [name_of[a.id] for a in claimed] == ["call nobody made yet"]
-        wake = await queue.next_wake(sessions, now=now, ours=[], urgent_only=True,
+        assert await claimed_with(Backlog.STORM) == ["call nobody made yet"]
+        wake = await queue.next_wake(sessions, now=now, ours=[], backlog=Backlog.STORM,
                                      housekeeping_at=None)
         assert wake is None or wake > now, f"a storm wake at {wake} for rows it will not claim"
-        claimed, _, _ = await queue.claim_due(sessions, now=now, limit=10, urgent_only=False,
-                                           lock_rows=False, settings=settings)
-        assert sorted(name_of[a.id] for a in claimed) == ["text beside it", "text of a notified alert"]
+        assert await claimed_with(Backlog.ALARMS) == ["text beside it", "text of a notified alert"]
+        assert await claimed_with(Backlog.NONE) == ["a P3's call"]
     finally:
         await engine.dispose()
+
+
+def test_a_storm_is_hundreds_waiting_not_a_steady_flow() -> None:
+    """At 100 alarms/s each commit leaves a few behind it: they hold back P3s, not the texts
+    beside the calls (a contact's way to answer); a storm's backlog holds back both."""
+    assert [Backlog.of(n) for n in (0, 1, 5, STORM_BACKLOG - 1)] == [
+        Backlog.NONE, Backlog.ALARMS, Backlog.ALARMS, Backlog.ALARMS]
+    assert Backlog.of(STORM_BACKLOG) is Backlog.STORM
+    assert Backlog.of(10_000) is Backlog.STORM
 
 
 def _held(attempt_id: int, alert_id: int, channel: str, priority: int,

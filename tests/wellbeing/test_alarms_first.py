@@ -10,6 +10,7 @@ import pytest_asyncio
 from alert_gateway.db.engine import SessionFactory, make_engine, make_sessions
 from alert_gateway.db.models import NotificationAttempt, Purpose
 from alert_gateway.outbox import queue
+from alert_gateway.outbox.backlog import Backlog
 from alert_gateway.settings import Settings
 from alert_gateway.wellbeing.check_call import check_call
 from tests.conftest import create_schema
@@ -34,7 +35,8 @@ def _alarm_send(priority: int, at: datetime) -> NotificationAttempt:
 
 async def test_an_older_wellbeing_call_waits_behind_a_newer_alarm(lite: SessionFactory,
                                                                   sqlite_url: str) -> None:
-    """Even a P3 alarm queued later is claimed first; in a storm the call is not claimed at all."""
+    """Even a P3 alarm queued later is claimed first; while alarms wait to be stored, only the
+    P1 is claimed."""
     settings = Settings(database_url=sqlite_url)
     async with lite() as s:
         s.add(check_call(to_number="+81762000001", language="ja", centre="受信センター",
@@ -43,7 +45,7 @@ async def test_an_older_wellbeing_call_waits_behind_a_newer_alarm(lite: SessionF
         s.add(_alarm_send(1, NOW + timedelta(seconds=1)))
         await s.commit()
     claim = {"now": NOW + timedelta(seconds=2), "lock_rows": False, "settings": settings}
-    storm, _, _ = await queue.claim_due(lite, limit=5, urgent_only=True, **claim)
-    assert [a.priority for a in storm] == [1]
-    rest, _, _ = await queue.claim_due(lite, limit=5, urgent_only=False, **claim)
+    waiting, _, _ = await queue.claim_due(lite, limit=5, backlog=Backlog.ALARMS, **claim)
+    assert [a.priority for a in waiting] == [1]
+    rest, _, _ = await queue.claim_due(lite, limit=5, backlog=Backlog.NONE, **claim)
     assert [(a.priority, a.purpose) for a in rest] == [(3, "alert"), (5, "wellbeing")]
