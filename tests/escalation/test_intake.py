@@ -121,6 +121,28 @@ async def test_a_burst_texts_every_p1_family_before_any_p3(database_url: str, to
         assert order == ["P1"] * (HOMES // 2) + ["P3"] * (HOMES // 2), order
 
 
+async def test_a_few_alarms_waiting_do_not_hold_back_the_texts_beside_the_calls(
+        database_url: str, topic_root: str, clock: FakeClock) -> None:
+    """Ten SOS alarms queued at once, stored two per commit: fewer than a storm's backlog waits,
+    so each daughter's text (her one-tap answer link) goes out with her call. It is not kept
+    until the last alarm is stored: the first daughter is texted before the last one is called."""
+    await seed(database_url, n=HOMES)
+    options: dict[str, Any] = {"ingest_batch_size": 2,  # the burst is stored over several commits
+                               "mqtt_client_id": f"agtest-steady-{uuid.uuid4().hex[:8]}"}
+    async with escalation_env(database_url, topic_root, clock, **options):
+        pass  # the broker now keeps our session: the burst below waits for the next start
+    async with device_client(topic_root, clock=clock) as dev:
+        for i in range(1, HOMES + 1):
+            await dev.alarm(f"pendant-{i}", f"steady-{i}", "sos")
+    first, last = "+81902220001", f"+8190222{HOMES:04d}"
+    async with escalation_env(database_url, topic_root, clock, **options) as env:
+        await env.until_fake(lambda f: env.sent(first, "Messages") and env.sent(last, "Calls"))
+        texted, called = env.sent(first, "Messages")[0].at, env.sent(last, "Calls")[0].at
+        order = sorted((r.at, r.params["To"][0][-2:], resource)
+                       for resource in ("Calls", "Messages") for r in env.fake.creates(resource))
+        assert texted < called, f"requests in order (time, daughter, resource): {order}"
+
+
 async def test_a_send_in_flight_keeps_its_lease_as_the_clock_moves(database_url: str, topic_root: str,
                                                                     clock: FakeClock) -> None:
     """Twilio stalls the first request while the clock moves on: its lease follows the clock, and the
