@@ -134,13 +134,18 @@ async def test_an_engine_stopped_while_it_yields_to_first_sends_stops(sqlite_url
     (none: until a poke), so a gateway's stop waited out its bound for it."""
     await create_schema(sqlite_url)
     services = build_services(Settings(database_url=sqlite_url), clock=FakeClock(NOON))
+    asked = asyncio.Event()
+
+    def waiting() -> bool:  # the engine asks, then waits for a wake-up with no await between
+        asked.set()
+        return True
+
     engine = EscalationEngine(services.settings, services.clock, services.sessions, services.bus,
-                              services.metrics, load_policies(), first_sends_waiting=lambda: True)
+                              services.metrics, load_policies(), first_sends_waiting=waiting)
     stop = asyncio.Event()
     try:
         running = asyncio.create_task(engine.run(stop))
-        for _ in range(50):  # loop turns, not time: the engine reaches its yield and stays there
-            await asyncio.sleep(0)
+        await asked.wait()  # the engine is in its yield now
         assert engine.cycles == 0, "the engine ran a step while first sends waited"
         stop.set()
         async with asyncio.timeout(WAIT_SECONDS):
