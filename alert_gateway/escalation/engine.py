@@ -87,6 +87,7 @@ class EscalationEngine:
         self._asleep = False  # in the wait below, until `_sleeping_until` (None: until poked)
         self._yielding = False  # waiting for the dispatcher's first sends to go out
         self._sleeping_until: datetime | None = None
+        self._noted_due: datetime | None = None  # told while awake: the next sleep ends by then
         self._gauges_stale = asyncio.Event()  # the board changed: refresh the gauges soon
         self._lock_rows = not is_sqlite(settings.database_url)
         gauge = metrics.oldest_unacknowledged_seconds
@@ -115,12 +116,18 @@ class EscalationEngine:
 
     def note_due(self, at: datetime | None) -> None:
         """An escalation (planned elsewhere, e.g. by intake) next needs a look at `at`: wake only
-        if the engine sleeps past that, or is awake and may have read its next time already."""
+        if the engine sleeps past that, or `at` is due now. An awake engine may have read its
+        next time already, so its next sleep ends by `at`: woken, it looked at once and found
+        nothing (a third of its looks at 100 alarms/s)."""
         if at is None:
             return
-        if self._asleep and self._sleeping_until is not None and self._sleeping_until <= at:
-            return
-        self.wake.set()
+        if self._asleep:
+            if self._sleeping_until is None or self._sleeping_until > at:
+                self.wake.set()
+        elif at <= self._clock.now():
+            self.wake.set()
+        elif self._noted_due is None or at < self._noted_due:
+            self._noted_due = at
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: run what is due, then sleep until the earliest due time or a poke."""
@@ -132,6 +139,7 @@ class EscalationEngine:
                 self.wake.clear()
                 if self._first_sends_waiting():
                     await self._yield_to_first_sends(stop)
+                self._noted_due = None  # the tick reads what was committed before it was noted
                 try:
                     busy, earliest = await self.tick(self._clock.now())
                     self._gauges_stale.set()
@@ -145,6 +153,11 @@ class EscalationEngine:
                     delay = min(delay * 2, ERROR_BACKOFF_MAX)
                     continue
                 now = self._clock.now()
+                noted, self._noted_due = self._noted_due, None
+                if noted is not None and noted <= now:
+                    continue  # noted during the tick and due by now: look again at once
+                if noted is not None and (earliest is None or noted < earliest):
+                    earliest = noted
                 if earliest is not None and earliest <= now:
                     # Due but claimed by another replica (rows locked): wait for its commit.
                     with contextlib.suppress(TimeoutError):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
+from sqlalchemy import event
+
 from alert_gateway.clock import FakeClock
 from alert_gateway.db.engine import make_engine, make_sessions
 from alert_gateway.db.models import Alert, NotificationAttempt
@@ -19,7 +21,7 @@ from alert_gateway.outbox.wakeup import WakeUp
 from alert_gateway.services import build_services
 from alert_gateway.settings import Settings
 from tests.conftest import create_schema
-from tests.harness import WAIT_SECONDS, gateway_settings
+from tests.harness import WAIT_SECONDS, Changes, gateway_settings
 
 from .env import DAUGHTER, SON, seed
 from .test_batch_steps import NOON, _home
@@ -161,16 +163,20 @@ async def test_the_engine_yields_to_first_sends_that_wait(database_url: str) -> 
     await create_schema(database_url)
     services = build_services(Settings(database_url=database_url), clock=FakeClock(NOON))
     waiting = True
-    queued = asyncio.Event()
+    queued, asked = asyncio.Event(), asyncio.Event()
+
+    def first_sends_waiting() -> bool:  # asked, then the engine waits with no await between
+        asked.set()
+        return waiting
+
     engine = EscalationEngine(services.settings, services.clock, services.sessions, services.bus,
                               services.metrics, load_policies(), on_queued=lambda at: queued.set(),
-                              first_sends_waiting=lambda: waiting)
+                              first_sends_waiting=first_sends_waiting)
     stop = asyncio.Event()
     try:
         await _home(services, "r1", alerts=1)
         running = asyncio.create_task(engine.run(stop))
-        for _ in range(50):  # loop turns, not time: the engine reaches its yield and stays there
-            await asyncio.sleep(0)
+        await asked.wait()  # the engine is in its yield now
         assert engine.cycles == 0, "the engine ran a step while first sends waited"
         waiting = False
         engine.poke()
@@ -180,4 +186,40 @@ async def test_the_engine_yields_to_first_sends_that_wait(database_url: str) -> 
         await running
     finally:
         stop.set()
+        await services.close()
+
+
+async def test_a_due_time_told_while_the_engine_looks_ends_its_sleep_without_another_look(
+        sqlite_url: str) -> None:
+    """Intake tells the engine of a step due in a minute while the engine is in a look: it
+    sleeps until then, rather than looking again at once and finding nothing (a third of its
+    looks at 100 alarms/s); when the minute has passed, it looks."""
+    await create_schema(sqlite_url)
+    clock = FakeClock(NOON)
+    services = build_services(Settings(database_url=sqlite_url), clock=clock)
+    engine = EscalationEngine(services.settings, services.clock, services.sessions, services.bus,
+                              services.metrics, load_policies())
+    later = clock.now() + timedelta(minutes=1)
+    told: list[datetime] = []
+
+    def tell(*_: object) -> None:  # during the look's first statement: a batch's hand-over
+        if not told:
+            told.append(later)
+            engine.note_due(later)
+
+    async def asleep_after(looks: int) -> bool:
+        return clock.sleepers == 1 and engine.cycles == looks
+
+    event.listen(services.engine.sync_engine, "before_cursor_execute", tell)
+    changes, stop = Changes(), asyncio.Event()
+    running = asyncio.create_task(engine.run(stop))
+    try:
+        await changes.until(lambda: asleep_after(1))
+        await clock.advance(59)  # not yet: asleep again with no look (one would be a second)
+        await changes.until(lambda: asleep_after(1))
+        await clock.advance(1)
+        await changes.until(lambda: asleep_after(2))
+    finally:
+        stop.set()
+        await running
         await services.close()
