@@ -118,7 +118,7 @@ class EscalationEngine:
         """An escalation (planned elsewhere, e.g. by intake) next needs a look at `at`: wake only
         if the engine sleeps past that, or `at` is due now. An awake engine may have read its
         next time already, so its next sleep ends by `at`: woken, it looked at once and found
-        nothing (a third of its looks at 100 alarms/s)."""
+        nothing (half its looks at 100 alarms/s)."""
         if at is None:
             return
         if self._asleep:
