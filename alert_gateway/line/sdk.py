@@ -1,8 +1,8 @@
 """The LINE SDK's part of a send: its message models and its async client.
 
-Imported only once LINE is configured (LineSender.start, the webhook): the SDK takes 1.6 s and
-about 60 MB to import, which a gateway without LINE, and each of its restarts, would pay for
-nothing.
+Imported only where LINE is configured (LineSender's construction, the webhook's route): the SDK
+takes about 1.6 s and 30 MB to import, which a gateway without LINE, and each of its restarts,
+would pay for nothing.
 """
 
 from __future__ import annotations
