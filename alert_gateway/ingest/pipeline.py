@@ -187,7 +187,7 @@ class IngestPipeline:
     @property
     def backlog_now(self) -> Backlog:
         """What waits to be stored, as the sends see it."""
-        return Backlog.of(self._queue.qsize())
+        return Backlog.of(self.backlog)
 
     @property
     def unacknowledged(self) -> int:
