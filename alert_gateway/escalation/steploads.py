@@ -74,15 +74,7 @@ class CapHistory:
         if not capped:
             return
         since = min(capped.values())
-        a, n = _ALERT.c, _ATTEMPT.c
-        latest = func.max(n.created_at).label("latest")
-        for row in await _rows(session, (
-                select(a.resident_id, n.alert_id, _ESCALATION.c.policy, latest)
-                .join(_ALERT, a.id == n.alert_id)
-                .join(_ESCALATION, _ESCALATION.c.alert_id == a.id)
-                .where(a.resident_id.in_(capped), n.purpose == Purpose.ALERT.value,
-                       n.created_at >= since, n.status.not_in(_NOT_COUNTED))
-                .group_by(a.resident_id, n.alert_id, _ESCALATION.c.policy))):
+        for row in await _rows(session, _CAPPED_ALERTS, resident_ids=list(capped), since=since):
             at = row.latest if row.latest.tzinfo else row.latest.replace(tzinfo=since.tzinfo)  # SQLite
             self.alerts[row.resident_id][row.alert_id] = (row.policy, at)
 
@@ -97,6 +89,19 @@ class CapHistory:
     def note(self, resident_id: str, alert_id: int, policy: str, *, now: datetime) -> None:
         """This alert's step just notified the resident's people."""
         self.alerts[resident_id][alert_id] = (policy, now)
+
+
+_A, _N = _ALERT.c, _ATTEMPT.c
+# Built once, the residents bound as one list (db/inlists.py): an IN of them rendered a new
+# SQL text for each batch's count, which asyncpg prepared anew and kept among its 500.
+_CAPPED_ALERTS = (select(_A.resident_id, _N.alert_id, _ESCALATION.c.policy,
+                         func.max(_N.created_at).label("latest"))
+                  .join(_ALERT, _A.id == _N.alert_id)
+                  .join(_ESCALATION, _ESCALATION.c.alert_id == _A.id)
+                  .where(any_of(_A.resident_id, "resident_ids"), _N.purpose == Purpose.ALERT.value,
+                         _N.created_at >= bindparam("since", type_=_N.created_at.type),
+                         _N.status.not_in(_NOT_COUNTED))
+                  .group_by(_A.resident_id, _N.alert_id, _ESCALATION.c.policy))
 
 
 @dataclass
