@@ -40,7 +40,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import shared
-from .engine import SessionFactory, autocommit_sessions
+from .engine import SessionFactory
+from .held import autocommit_of
 from .shared import SharedStatements
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class GroupCommit:
         self.transactions = 0  # for tests and benchmarks: how many commits served the writes
         self.autocommitted = 0  # for tests and benchmarks: rounds of lone statements (no BEGIN)
         # PostgreSQL runs a round of lone statements in autocommit; SQLite as any other write
-        self._autocommit: Callable[[], AsyncSession] | None = autocommit_sessions(sessions)
+        self._autocommit: Callable[[], AsyncSession] | None = autocommit_of(sessions)
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *,
                   can_wait: bool = False) -> T:

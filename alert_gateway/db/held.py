@@ -16,6 +16,8 @@ writer. Rules that keep that safe:
 * `aclose()` hands it back before the engine is disposed.
 
 SQLite has one connection for everyone (db/urgent.py): it keeps the shared factory.
+`autocommit_of` gives a writer's one-statement writes (the group commit's lone rounds) a kept
+connection in autocommit too.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .engine import PING_IDLE_SECONDS, SessionFactory
+from .engine import PING_IDLE_SECONDS, SessionFactory, autocommit_sessions
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +46,19 @@ class HeldSessions(SessionFactory):
         self._conn: AsyncConnection | None = None
         self._last_used = 0.0
         self._turn = asyncio.Lock()
+        self._autocommit: HeldSessions | None = None
 
     def __call__(self, **local_kw: Any) -> AsyncSession:
         return _HeldSession(self, **{**self.kw, **local_kw})
+
+    def autocommit(self) -> HeldSessions:
+        """The same writer's sessions whose every statement commits itself, on a second
+        connection of its own (closed with this one): a one-statement write in a pooled session
+        cost 456 µs of CPU, in a session on a kept connection 380 µs (2026-12-07)."""
+        if self._autocommit is None:
+            self._autocommit = HeldSessions(self._engine.execution_options(isolation_level="AUTOCOMMIT"),
+                                            idle_seconds=self._idle_seconds)
+        return self._autocommit
 
     async def take(self) -> AsyncConnection:
         """This writer's connection, once no other transaction of its own uses it."""
@@ -76,7 +88,9 @@ class HeldSessions(SessionFactory):
             self._turn.release()
 
     async def aclose(self) -> None:
-        """Hand the connection back to the pool (before the engine is disposed)."""
+        """Hand the connections back to the pool (before the engine is disposed)."""
+        if self._autocommit is not None:
+            await self._autocommit.aclose()
         async with self._turn:
             await self._drop(broken=False)
 
@@ -117,3 +131,10 @@ class _HeldSession(AsyncSession):
 def _ping(sync_conn: Connection) -> None:
     sync_conn.connection.dbapi_connection.ping()  # type: ignore[union-attr]
 
+
+def autocommit_of(sessions: SessionFactory) -> SessionFactory | None:
+    """Autocommit sessions beside `sessions` (db/engine.py `autocommit_sessions`): a writer's
+    own kept connection when `sessions` keeps one, else the pool's. None on SQLite."""
+    if isinstance(sessions, HeldSessions):
+        return sessions.autocommit()
+    return autocommit_sessions(sessions)

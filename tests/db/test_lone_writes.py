@@ -93,11 +93,15 @@ async def test_the_lifecycle_of_a_call_as_lone_writes(sessions: SessionFactory, 
     none in a transaction of its own on PostgreSQL; the attempt ends not reached, the contact
     has answered and the escalation is due at the end's time. `held`: the group commit on a
     writer's own connection, as serve builds it on PostgreSQL (db/held.py), whose lone writes
-    once ran in a transaction that closing the session rolled back."""
+    once ran in a transaction that closing the session rolled back; they now share a second
+    connection of that writer's, in autocommit, kept between them."""
     alert_id, attempt_id = await _call(sessions)
     postgres = sessions.kw["bind"].dialect.name == "postgresql"
     own = HeldSessions(sessions.kw["bind"]) if held and postgres else None
     writes, metrics = GroupCommit(own or sessions, linger=0), Metrics()
+    engine: AsyncEngine = sessions.kw["bind"]
+    checkouts: list[object] = []
+    event.listen(engine.sync_engine.pool, "checkout", lambda *args: checkouts.append(args))
     with begun(sessions) as seen:
         answered = await callbacks.lone_move(writes, attempt_id, SID, AttemptStatus.IN_PROGRESS,
                                              now=NOW, metrics=metrics)
@@ -105,10 +109,14 @@ async def test_the_lifecycle_of_a_call_as_lone_writes(sessions: SessionFactory, 
         ended = await callbacks.lone_move(writes, attempt_id, SID, AttemptStatus.NOT_REACHED,
                                           now=LATER, metrics=metrics)
     if own is not None:
+        assert engine.pool.checkedout() == 1  # type: ignore[attr-defined]  # kept between writes
         await own.aclose()
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]  # handed back at close
     assert answered is not None and person is not None and ended is not None
     assert [(c.alert_id, c.kind) for c in ended.changes] == [(alert_id, "notification")]
     assert seen == [not postgres] * 3
+    if postgres:  # held: one kept connection in autocommit for all three; pooled: one each
+        assert len(checkouts) == (1 if own is not None else 3)
     assert (writes.autocommitted, writes.transactions) == ((3, 0) if postgres else (0, 3))
     async with sessions() as session:
         row = await session.get(NotificationAttempt, attempt_id)
