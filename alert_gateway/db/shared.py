@@ -19,12 +19,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 Row = tuple[Any, ...]  # its first field is its key: one result per key
-Runner = Callable[[AsyncSession, list[Row]], Awaitable[dict[Hashable, Any]]]
+
+
+class Statements(Protocol):
+    """What a kind's runner asks of where it runs: a session, or for a round of one lone
+    statement a bare connection (db/groupcommit.py `OnConnection`)."""
+
+    def get_bind(self) -> Any: ...  # its `.dialect`
+
+    async def exec(self, statement: Any, *, params: Any = ...) -> Any: ...
+
+
+Runner = Callable[[Statements, list[Row]], Awaitable[dict[Hashable, Any]]]
 Locker = Callable[[AsyncSession, list[Hashable]], Awaitable[None]]
 _KEY = "shared_statements"
 # The tables' lock order: a round runs the kinds of one table after another in this order.

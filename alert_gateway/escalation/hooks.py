@@ -49,9 +49,9 @@ def _poke_statement(dialect: str) -> Update:
             .values(next_due_at=v.now, updated_at=v.now))
 
 
-async def _run_pokes(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+async def _run_pokes(session: shared.Statements, rows: list[shared.Row]) -> dict[Hashable, Any]:
     dialect = session.get_bind().dialect
-    await session.exec(_poke_statement(dialect.name),  # type: ignore[call-overload]
+    await session.exec(_poke_statement(dialect.name),
                        params=_POKES.params(dialect, rows))
     return {}
 

@@ -69,7 +69,7 @@ def in_lock_order(statement: Any, ids: Any, dialect: str) -> Any:
     return statement.where(ATTEMPT.c.id == locked.c.id)
 
 
-async def _nothing(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+async def _nothing(session: shared.Statements, rows: list[shared.Row]) -> dict[Hashable, Any]:
     return {}
 
 
@@ -82,7 +82,7 @@ async def lock(session: AsyncSession, attempt_id: int) -> None:
     await shared.ask(session, LOCKED, (attempt_id,))
 
 
-async def _run(session: AsyncSession, statement: Any, rows: RowSet,
+async def _run(session: shared.Statements, statement: Any, rows: RowSet,
                values: list[shared.Row]) -> list[Any]:
     result = await session.exec(statement, params=rows.params(session.get_bind().dialect, values))
     return list(result.all())
@@ -120,7 +120,7 @@ def advance_statement(dialect: str) -> ReturningUpdate[Any]:
             .returning(*RETURNED))
 
 
-async def _run_advance(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+async def _run_advance(session: shared.Statements, rows: list[shared.Row]) -> dict[Hashable, Any]:
     statement = advance_statement(session.get_bind().dialect.name)
     return {r[0]: Moved(*r[1:]) for r in await _run(session, statement, ADVANCED, rows)}
 
@@ -195,7 +195,7 @@ class Accepted:
     notified_before: bool
 
 
-async def _run_accepted(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+async def _run_accepted(session: shared.Statements, rows: list[shared.Row]) -> dict[Hashable, Any]:
     statement = accepted_statement(session.get_bind().dialect.name)
     return {r[0]: Accepted(Moved(*r[1:5]), r[5], bool(r[6]))
             for r in await _run(session, statement, ACCEPTS, rows)}

@@ -159,9 +159,9 @@ def _first_statement(dialect: str) -> ReturningUpdate[Any]:
             .returning(ALERT.c.id, ALERT.c.severity, ALERT.c.opened_at))
 
 
-async def _run_firsts(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+async def _run_firsts(session: shared.Statements, rows: list[shared.Row]) -> dict[Hashable, Any]:
     dialect = session.get_bind().dialect
-    found = await session.exec(_first_statement(dialect.name),  # type: ignore[call-overload]
+    found = await session.exec(_first_statement(dialect.name),
                                params=_FIRSTS.params(dialect, rows))
     return {alert_id: (severity, opened_at) for alert_id, severity, opened_at in found.all()}
 
@@ -237,10 +237,10 @@ def _taken_statement(dialect: str) -> Select[Any]:
             .select_from(taken.outerjoin(firsts, firsts.c.id == taken.c.alert_id)))
 
 
-async def _run_taken(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+async def _run_taken(session: shared.Statements, rows: list[shared.Row]) -> dict[Hashable, Any]:
     dialect = session.get_bind().dialect
     if dialect.name == "postgresql":
-        found = await session.exec(_taken_statement(dialect.name),  # type: ignore[call-overload]
+        found = await session.exec(_taken_statement(dialect.name),
                                    params=forward.ACCEPTS.params(dialect, rows))
         return {r[0]: (forward.Accepted(forward.Moved(*r[1:5]), r[5], bool(r[6])),
                        None if r[7] is None else (r[7], r[8])) for r in found.all()}

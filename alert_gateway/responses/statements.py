@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, select, update
 from sqlalchemy.sql.dml import ReturningUpdate
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db import shared
 from ..db.inlists import any_of
@@ -89,12 +88,12 @@ def _failed_and_due(dialect: str) -> Select[Any]:
 _SEEN_BY_ID = select(_AS_WAS.c.id, *_SEEN).where(any_of(_AS_WAS.c.id, "ids"))
 
 
-async def _run_failed_and_due(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+async def _run_failed_and_due(session: shared.Statements, rows: list[shared.Row]) -> dict[Hashable, Any]:
     dialect = session.get_bind().dialect
     asked = {row[0]: row for row in rows}
     if dialect.name == "postgresql":
         found: dict[Hashable, Any] = {}
-        for r in await session.exec(_failed_and_due(dialect.name),  # type: ignore[call-overload]
+        for r in await session.exec(_failed_and_due(dialect.name),
                                     params=forward.ADVANCED.params(dialect, rows)):
             found[r[0]] = Moved(*r[1:5]) if r[5] else _unchanged(asked[r[0]], *r[6:])
         return {key: result for key, result in found.items() if result is not None}
@@ -104,7 +103,7 @@ async def _run_failed_and_due(session: AsyncSession, rows: list[shared.Row]) -> 
     if due:
         await POKED.run(session, due)
     if len(moved) < len(rows):
-        for r in await session.exec(_SEEN_BY_ID,  # type: ignore[call-overload]
+        for r in await session.exec(_SEEN_BY_ID,
                                     params={"ids": [k for k in asked if k not in moved]}):
             if (unchanged := _unchanged(asked[r[0]], *r[1:])) is not None:
                 moved[r[0]] = unchanged
@@ -148,13 +147,13 @@ def _human_answered(dialect: str) -> Select[Any]:
     return _then(named, answered)
 
 
-async def _run_human_answered(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+async def _run_human_answered(session: shared.Statements, rows: list[shared.Row]) -> dict[Hashable, Any]:
     dialect = session.get_bind().dialect
     params = _HUMANS.params(dialect, rows)
     if dialect.name == "postgresql":
-        return _moved(await session.exec(_human_answered(dialect.name),  # type: ignore[call-overload]
+        return _moved(await session.exec(_human_answered(dialect.name),
                                          params=params))
-    named = _moved(await session.exec(_named(dialect.name)[0],  # type: ignore[call-overload]
+    named = _moved(await session.exec(_named(dialect.name)[0],
                                       params=params))
     now = {row[0]: row[3] for row in rows}
     people = [((m.alert_id, m.contact_id), m.alert_id, m.contact_id, now[key])
@@ -184,9 +183,9 @@ def _answered_statement(dialect: str) -> Any:
             .values(state=ResponderState.ANSWERED.value, updated_at=v.now))
 
 
-async def _run_answered(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+async def _run_answered(session: shared.Statements, rows: list[shared.Row]) -> dict[Hashable, Any]:
     dialect = session.get_bind().dialect
-    await session.exec(_answered_statement(dialect.name),  # type: ignore[call-overload]
+    await session.exec(_answered_statement(dialect.name),
                        params=_ANSWERS.params(dialect, [r[1:] for r in rows]))
     return {}
 

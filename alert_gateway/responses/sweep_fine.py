@@ -23,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, select, update
 from sqlalchemy.sql.dml import ReturningUpdate
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db import shared
 from ..db.groupcommit import GroupCommit
@@ -109,19 +108,19 @@ def _entries(dialect: str) -> Any:
     return _entry(v.id, v.now)
 
 
-async def _run(session: AsyncSession, rows: list[shared.Row]) -> dict[Hashable, Any]:
+async def _run(session: shared.Statements, rows: list[shared.Row]) -> dict[Hashable, Any]:
     dialect = session.get_bind().dialect
     params = _KEYS.params(dialect, rows)
     if dialect.name == "postgresql":
-        found = await session.exec(_together(), params=params)  # type: ignore[call-overload]
+        found = await session.exec(_together(), params=params)
         return {r[0]: _Settled(r[1], r[2], bool(r[3])) for r in found}
-    moved = list(await session.exec(_attempt(dialect.name), params=params))  # type: ignore[call-overload]
+    moved = list(await session.exec(_attempt(dialect.name), params=params))
     if not moved:
         return {}
-    fine = set((await session.exec(  # type: ignore[call-overload]
+    fine = set((await session.exec(
         _entries(dialect.name), params=_ENTRIES.params(dialect, [(r[0], r[2]) for r in moved])
     )).scalars())
-    spoken = dict(list(await session.exec(  # type: ignore[call-overload]
+    spoken = dict(list(await session.exec(
         _LANGUAGES, params={"ids": [r[0] for r in moved]})))
     return {r[0]: _Settled(r[1], spoken.get(r[0]), r[0] in fine) for r in moved}
 
