@@ -109,11 +109,18 @@ def autocommit_sessions(sessions: SessionFactory) -> SessionFactory | None:
 
     Pooled connections, whose isolation the pool resets on return: the writer's held one
     (db/held.py) stays transactional, and would ignore another bind anyway."""
-    engine = sessions.kw.get("bind")
+    engine = autocommit_engine(sessions)
+    if engine is None:
+        return None
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+def autocommit_engine(sessions: SessionFactory) -> AsyncEngine | None:
+    """`sessions`' engine with every statement committing itself, on PostgreSQL; else None."""
+    engine: AsyncEngine | None = sessions.kw.get("bind")
     if engine is None or engine.dialect.name != "postgresql":
         return None
-    return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"),
-                              class_=AsyncSession, expire_on_commit=False)
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _run_inline(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:

@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Hashable
-from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
@@ -43,14 +42,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import shared
 from .engine import SessionFactory
-from .held import autocommit_connections
+from .held import Connections, autocommit_connections
 from .shared import SharedStatements
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[Any]]
 Lone = tuple[shared.Kind, shared.Row]  # a write that is this one shared statement, nothing else
-Connections = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 _Item = tuple[Work, "asyncio.Future[Any]", Lone | None]
 MAX_BATCH = 100  # writes per shared transaction: bounds how long one transaction holds a connection
 # How long a write that can wait waits for company when the group commit is idle. At 10 alarms/s

@@ -33,9 +33,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .engine import PING_IDLE_SECONDS, SessionFactory
+from .engine import PING_IDLE_SECONDS, SessionFactory, autocommit_engine
 
 log = logging.getLogger(__name__)
+Connections = Callable[[], AbstractAsyncContextManager[AsyncConnection]]  # `async with c() as conn`
 
 
 class HeldSessions(SessionFactory):
@@ -59,8 +60,9 @@ class HeldSessions(SessionFactory):
         in a pooled session, 380 µs in a session on a kept connection, 200 µs on the kept
         connection itself (2026-12-07)."""
         if self._autocommit is None:
-            self._autocommit = HeldSessions(self._engine.execution_options(isolation_level="AUTOCOMMIT"),
-                                            idle_seconds=self._idle_seconds)
+            own = autocommit_engine(self)
+            assert own is not None  # a writer keeps its own connection on PostgreSQL only
+            self._autocommit = HeldSessions(own, idle_seconds=self._idle_seconds)
         return self._autocommit
 
     @asynccontextmanager
@@ -149,14 +151,11 @@ def _ping(sync_conn: Connection) -> None:
     sync_conn.connection.dbapi_connection.ping()  # type: ignore[union-attr]
 
 
-def autocommit_connections(
-        sessions: SessionFactory) -> Callable[[], AbstractAsyncContextManager[AsyncConnection]] | None:
+def autocommit_connections(sessions: SessionFactory) -> Connections | None:
     """Connections in autocommit beside `sessions`, for statements that need no session: the
     writer's own kept one when `sessions` keeps one, else the pool's. None on SQLite (one
     connection, transactions cost no round trip there)."""
     if isinstance(sessions, HeldSessions):
         return sessions.autocommit().connection
-    engine: AsyncEngine | None = sessions.kw.get("bind")
-    if engine is None or engine.dialect.name != "postgresql":
-        return None
-    return engine.execution_options(isolation_level="AUTOCOMMIT").connect
+    engine = autocommit_engine(sessions)
+    return None if engine is None else engine.connect
