@@ -63,6 +63,14 @@ class Heard:
 
         await changes.until(enough)
 
+    async def wait_for(self, changes: Changes, device_id: str) -> None:
+        """Until a message from `device_id` has been noted."""
+
+        async def heard() -> bool:
+            return any(item.device_id == device_id for item in self.items)
+
+        await changes.until(heard)
+
 
 async def heartbeat(dev: DeviceSide, device_id: str, clock: FakeClock, **extra: Any) -> None:
     """Publish one heartbeat stamped with the fake clock."""
