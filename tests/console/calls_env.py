@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from aiohttp import web
@@ -13,8 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer, unused_port
 from sqlmodel import col, select
 
 from alert_gateway.clock import FakeClock
-from alert_gateway.console.passwords import hash_password
-from alert_gateway.db.auth import Operator, Role
+from alert_gateway.db.auth import Operator
 from alert_gateway.services import Services, build_services
 from alert_gateway.settings import Settings
 from alert_gateway.twilio.fake_server import fake_of, make_fake_twilio_app
@@ -22,7 +20,7 @@ from alert_gateway.twilio.fake_state import FakeCall, FakeTwilio
 from alert_gateway.web.app import make_app
 
 from ..conftest import create_schema
-from .conftest import OPERATOR, PASSWORD, SUPERVISOR, Console
+from .conftest import OPERATOR, Console, add_accounts
 from .factories import add_alert, add_resident
 
 ACCOUNT_SID = "AC" + "7" * 32
@@ -72,20 +70,6 @@ class Calling:
         return await response.text()
 
 
-@cache
-def _password_hash() -> str:
-    return hash_password(PASSWORD)  # once per run: argon2 is slow on purpose
-
-
-async def _add_accounts(services: Services) -> None:
-    async with services.sessions() as session:
-        for name, role, shown in ((OPERATOR, Role.OPERATOR, "山田 花子"),
-                                  (SUPERVISOR, Role.SUPERVISOR, "佐藤 主任")):
-            session.add(Operator(name=name, role=role.value, display_name=shown,
-                                 password_hash=_password_hash()))
-        await session.commit()
-
-
 @asynccontextmanager
 async def calling(url: str, **overrides: Any) -> AsyncIterator[Calling]:
     """Fake Twilio and the console, each on loopback, a resident with contacts and an alert."""
@@ -99,7 +83,7 @@ async def calling(url: str, **overrides: Any) -> AsyncIterator[Calling]:
                             twilio_api_base=str(twilio_server.make_url("")).rstrip("/"),
                             **overrides)
         services: Services = build_services(settings, clock=FakeClock())
-        await _add_accounts(services)
+        await add_accounts(services)
         await add_resident(services)
         alert_id = await add_alert(services)
         app: web.Application = make_app(services)
