@@ -4,7 +4,7 @@ The hot writers (the ingest writer, the callbacks' group commit, the escalation 
 one transaction after another, about six per alarm between them at 10 alarms/s. Through the pool
 each pays a checkout and a return: a one-statement transaction cost 840–920 µs of CPU pooled and
 610–750 µs on a kept connection (bench, 2026-12-06). `HeldSessions` keeps one connection per
-writer. Rules that keep that safe:
+writer (`KeptConnection`). Rules that keep that safe:
 
 * one transaction at a time: a second caller waits for the first to end (a lock), so two
   transactions never share the connection;
@@ -39,36 +39,19 @@ log = logging.getLogger(__name__)
 Connections = Callable[[], AbstractAsyncContextManager[AsyncConnection]]  # `async with c() as conn`
 
 
-class HeldSessions(SessionFactory):
-    """`async with held() as session`: a session on this writer's own connection."""
+class KeptConnection:
+    """One connection a writer keeps, lent to one transaction (or lone statement) at a time."""
 
     def __init__(self, engine: AsyncEngine, *, idle_seconds: float = PING_IDLE_SECONDS) -> None:
-        super().__init__(engine, class_=AsyncSession, expire_on_commit=False)
         self._engine = engine
         self._idle_seconds = idle_seconds
         self._conn: AsyncConnection | None = None
         self._last_used = 0.0
         self._turn = asyncio.Lock()
-        self._autocommit: HeldSessions | None = None
-
-    def __call__(self, **local_kw: Any) -> AsyncSession:
-        return _HeldSession(self, **{**self.kw, **local_kw})
-
-    def autocommit(self) -> HeldSessions:
-        """The same writer's sessions whose every statement commits itself, on a second
-        connection of its own (closed with this one). A one-statement write cost 456 µs of CPU
-        in a pooled session, 380 µs in a session on a kept connection, 200 µs on the kept
-        connection itself (2026-12-07)."""
-        if self._autocommit is None:
-            own = autocommit_engine(self)
-            assert own is not None  # a writer keeps its own connection on PostgreSQL only
-            self._autocommit = HeldSessions(own, idle_seconds=self._idle_seconds)
-        return self._autocommit
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
-        """`async with held.connection() as conn`: the kept connection itself, no session (a
-        statement run alone in autocommit), under the same rules as a session on it."""
+        """`async with kept.connection() as conn`: the connection itself, no session."""
         conn = await self.take()
         failure: BaseException | None = None
         try:
@@ -80,7 +63,7 @@ class HeldSessions(SessionFactory):
             await self.give_back(failure)
 
     async def take(self) -> AsyncConnection:
-        """This writer's connection, once no other transaction of its own uses it."""
+        """The connection, once no other transaction of this writer's uses it."""
         await self._turn.acquire()
         try:
             conn = self._conn
@@ -107,9 +90,7 @@ class HeldSessions(SessionFactory):
             self._turn.release()
 
     async def aclose(self) -> None:
-        """Hand the connections back to the pool (before the engine is disposed)."""
-        if self._autocommit is not None:
-            await self._autocommit.aclose()
+        """Hand the connection back to the pool (before the engine is disposed)."""
         async with self._turn:
             await self._drop(broken=False)
 
@@ -125,15 +106,44 @@ class HeldSessions(SessionFactory):
             log.info("held connection handed back uncleanly: %s", exc)
 
 
-class _HeldSession(AsyncSession):
-    """A session bound, for the length of its `async with`, to its factory's held connection."""
+class HeldSessions(SessionFactory):
+    """`async with held() as session`: a session on this writer's own connection."""
 
-    def __init__(self, held: HeldSessions, **kw: Any) -> None:
+    def __init__(self, engine: AsyncEngine, *, idle_seconds: float = PING_IDLE_SECONDS) -> None:
+        super().__init__(engine, class_=AsyncSession, expire_on_commit=False)
+        self.kept = KeptConnection(engine, idle_seconds=idle_seconds)
+        self._idle_seconds = idle_seconds
+        self._autocommit: KeptConnection | None = None
+
+    def __call__(self, **local_kw: Any) -> AsyncSession:
+        return _HeldSession(self.kept, **{**self.kw, **local_kw})
+
+    def autocommit(self) -> KeptConnection:
+        """A second connection of this writer's, whose every statement commits itself (closed
+        with the first). A one-statement write cost 456 µs of CPU in a pooled session, 380 µs
+        in a session on a kept connection, 200 µs on the kept connection itself (2026-12-07)."""
+        if self._autocommit is None:
+            own = autocommit_engine(self)
+            assert own is not None  # a writer keeps its own connection on PostgreSQL only
+            self._autocommit = KeptConnection(own, idle_seconds=self._idle_seconds)
+        return self._autocommit
+
+    async def aclose(self) -> None:
+        """Hand the connections back to the pool (before the engine is disposed)."""
+        if self._autocommit is not None:
+            await self._autocommit.aclose()
+        await self.kept.aclose()
+
+
+class _HeldSession(AsyncSession):
+    """A session bound, for the length of its `async with`, to a kept connection."""
+
+    def __init__(self, kept: KeptConnection, **kw: Any) -> None:
         super().__init__(**kw)
-        self._held = held
+        self._kept = kept
 
     async def __aenter__(self) -> _HeldSession:
-        self.bind = await self._held.take()
+        self.bind = await self._kept.take()
         return self
 
     async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
@@ -144,7 +154,7 @@ class _HeldSession(AsyncSession):
             failure = failure or exc
             raise
         finally:
-            await self._held.give_back(failure)
+            await self._kept.give_back(failure)
 
 
 def _ping(sync_conn: Connection) -> None:
